@@ -1,0 +1,46 @@
+using System.CommandLine;
+using Clarity.Hosting;
+using Clarity.Storage;
+using Microsoft.Extensions.Options;
+
+namespace Clarity.Cli;
+
+public static class MigrateCommand
+{
+    public static Command Create()
+    {
+        var options = new ClarityCli.ServerOptions();
+        var command = new Command("migrate", "Apply pending schema migrations and exit.");
+        options.AddTo(command, withUrls: false);
+        command.SetAction(async (result, ct) =>
+        {
+            try
+            {
+                await using var server = ClarityServer.Create(options.Settings(result), logging => logging.SetMinimumLevel(LogLevel.Warning));
+                var db = server.Services.GetRequiredService<Database>();
+                Console.WriteLine($"Migrating {db.Describe()} …");
+                var report = await server.Services.GetRequiredService<Migrator>().MigrateAsync(ct);
+                foreach (var m in report.Applied)
+                {
+                    Console.WriteLine($"  applied {m.Version:D4}_{m.Name}");
+                }
+
+                Console.WriteLine(report.Applied.Count == 0
+                    ? $"Schema is up to date ({report.AlreadyApplied} migrations)."
+                    : $"Applied {report.Applied.Count} migration(s); {report.AlreadyApplied} were already applied.");
+                return ExitCodes.Ok;
+            }
+            catch (OptionsValidationException ex)
+            {
+                await Console.Error.WriteLineAsync($"clarity: invalid settings: {string.Join("; ", ex.Failures)}");
+                return ExitCodes.BadUsage;
+            }
+            catch (Exception ex) when (ex is Npgsql.NpgsqlException or Microsoft.Data.Sqlite.SqliteException or InvalidOperationException or ArgumentException or IOException)
+            {
+                await Console.Error.WriteLineAsync($"clarity: migration failed: {ex.Message}");
+                return ExitCodes.Unavailable;
+            }
+        });
+        return command;
+    }
+}

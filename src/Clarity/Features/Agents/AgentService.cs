@@ -1,0 +1,66 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using Clarity.Events;
+using Clarity.Hosting;
+using Clarity.Storage;
+using Microsoft.Extensions.Options;
+
+namespace Clarity.Features.Agents;
+
+public sealed class AgentService(AgentStore store, IEventBus events, IOptions<ClarityOptions> options, TimeProvider clock)
+{
+    // (org, name) → (id, last time last_seen_at was written). Keeps checkout from writing last_seen on every poll.
+    private readonly ConcurrentDictionary<(Guid, string), (Guid Id, long TouchedAt)> _seen = new();
+    private const long TouchEveryMs = 5_000;
+
+    public async Task<(Agent Agent, bool Created)> RegisterAsync(OrgContext org, RegisterAgentRequest request, CancellationToken ct)
+    {
+        var name = ValidName(request.Name);
+        var labels = Check.Labels(request.Labels, "labels");
+        var now = clock.GetUtcNow();
+        var (id, created) = await store.UpsertAsync(org.OrgId, name, labels, now, ct);
+        _seen[(org.OrgId, name)] = (id, now.ToUnixTimeMilliseconds());
+        events.Publish(new AgentSeen(org.OrgId, id, name));
+        return (await GetAsync(org, id, ct), created);
+    }
+
+    /// <summary>Finds or registers the named agent and records that it was seen (at most every few seconds).</summary>
+    public async Task<Guid> SeenAsync(Guid orgId, string name, CancellationToken ct)
+    {
+        var now = clock.GetUtcNow();
+        var nowMs = now.ToUnixTimeMilliseconds();
+        if (_seen.TryGetValue((orgId, name), out var seen) && nowMs - seen.TouchedAt < TouchEveryMs)
+        {
+            return seen.Id;
+        }
+
+        var (id, _) = await store.UpsertAsync(orgId, name, null, now, ct);
+        _seen[(orgId, name)] = (id, nowMs);
+        events.Publish(new AgentSeen(orgId, id, name));
+        return id;
+    }
+
+    public async Task<IReadOnlyList<Agent>> ListAsync(OrgContext org, CancellationToken ct) =>
+        (await store.ListAsync(org.OrgId, ct)).Select(ToModel).ToList();
+
+    public async Task<Agent> GetAsync(OrgContext org, Guid id, CancellationToken ct) =>
+        ToModel(await store.FindAsync(org.OrgId, id, ct) ?? throw Problems.NotFound("Agent"));
+
+    public static string ValidName(string? name)
+    {
+        var value = Check.Required(name, "agent", 100);
+        if (value.Any(char.IsControl))
+        {
+            throw Problems.Validation("agent", "must not contain control characters.");
+        }
+
+        return value;
+    }
+
+    private Agent ToModel(AgentStore.AgentRow row)
+    {
+        var lastSeen = DbTime.FromDb(row.LastSeenAt);
+        var status = AgentStatus.Derive(row.CurrentTaskId is not null, lastSeen, clock.GetUtcNow(), TimeSpan.FromSeconds(options.Value.Tasks.AgentOfflineAfterSeconds));
+        return new Agent(row.Id, row.Name, JsonSerializer.Deserialize<string[]>(row.Labels) ?? [], status, row.CurrentTaskId, DbTime.FromDb(row.CreatedAt), lastSeen);
+    }
+}

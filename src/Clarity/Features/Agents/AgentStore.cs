@@ -1,0 +1,64 @@
+using System.Text.Json;
+using Clarity.Storage;
+using Dapper;
+
+namespace Clarity.Features.Agents;
+
+public sealed class AgentStore(Database db)
+{
+    private const string Select =
+        "SELECT a.id AS Id, a.name AS Name, a.labels AS Labels, a.created_at AS CreatedAt, a.last_seen_at AS LastSeenAt, " +
+        "(SELECT t.id FROM tasks t WHERE t.agent_id = a.id AND t.status IN ('running', 'awaiting_response') ORDER BY t.id LIMIT 1) AS CurrentTaskId " +
+        "FROM agents a";
+
+    /// <summary>Registers the agent by name, or refreshes an existing one's labels and last-seen time. Returns (id, created).</summary>
+    public Task<(Guid Id, bool Created)> UpsertAsync(Guid orgId, string name, IReadOnlyList<string>? labels, DateTimeOffset now, CancellationToken ct) =>
+        db.WriteAsync(async (c, t) =>
+        {
+            var existing = await c.QuerySingleOrDefaultAsync<Guid?>("SELECT id FROM agents WHERE org_id = @orgId AND name = @name", new { orgId, name }, t);
+            var at = DbTime.ToDb(now);
+            if (existing is { } id)
+            {
+                if (labels is null)
+                {
+                    await c.ExecuteAsync("UPDATE agents SET last_seen_at = @at WHERE id = @id", new { id, at }, t);
+                }
+                else
+                {
+                    await c.ExecuteAsync("UPDATE agents SET last_seen_at = @at, labels = @labels WHERE id = @id",
+                        new { id, at, labels = JsonSerializer.Serialize(labels) }, t);
+                }
+
+                return (id, false);
+            }
+
+            var newId = Guid.CreateVersion7();
+            await c.ExecuteAsync(
+                "INSERT INTO agents (id, org_id, name, labels, created_at, last_seen_at) VALUES (@newId, @orgId, @name, @labels, @at, @at)",
+                new { newId, orgId, name, labels = JsonSerializer.Serialize(labels ?? []), at }, t);
+            return (newId, true);
+        }, ct);
+
+    public Task TouchAsync(Guid agentId, DateTimeOffset now, CancellationToken ct) =>
+        db.WriteAsync((c, t) => c.ExecuteAsync("UPDATE agents SET last_seen_at = @at WHERE id = @agentId", new { agentId, at = DbTime.ToDb(now) }, t), ct);
+
+    public async Task<IReadOnlyList<AgentRow>> ListAsync(Guid orgId, CancellationToken ct)
+    {
+        await using var c = await db.OpenReadAsync(ct);
+        return (await c.QueryAsync<AgentRow>($"{Select} WHERE a.org_id = @orgId ORDER BY a.name", new { orgId })).AsList();
+    }
+
+    public async Task<AgentRow?> FindAsync(Guid orgId, Guid id, CancellationToken ct)
+    {
+        await using var c = await db.OpenReadAsync(ct);
+        return await c.QuerySingleOrDefaultAsync<AgentRow>($"{Select} WHERE a.org_id = @orgId AND a.id = @id", new { orgId, id });
+    }
+
+    public async Task<Guid?> FindIdByNameAsync(Guid orgId, string name, CancellationToken ct)
+    {
+        await using var c = await db.OpenReadAsync(ct);
+        return await c.QuerySingleOrDefaultAsync<Guid?>("SELECT id FROM agents WHERE org_id = @orgId AND name = @name", new { orgId, name });
+    }
+
+    public sealed record AgentRow(Guid Id, string Name, string Labels, long CreatedAt, long LastSeenAt, Guid? CurrentTaskId);
+}

@@ -1,0 +1,146 @@
+using Clarity.Events;
+using Clarity.Features.Identity;
+using Clarity.Features.Tasks;
+using Clarity.Hosting;
+using Clarity.Storage;
+using Microsoft.Extensions.Options;
+
+namespace Clarity.Features.Clarifications;
+
+/// <summary>Questions from agents to people: ask (task → awaiting_response), list, answer (task → running), wait for the answer, expire.</summary>
+public sealed class ClarificationService(
+    ClarificationStore store, TaskService tasks, IEventBus events, KeyedSignals signals, IOptions<ClarityOptions> options, TimeProvider clock)
+{
+    public async Task<Clarification> CreateAsync(OrgContext org, Guid taskId, CreateClarificationRequest request, CancellationToken ct)
+    {
+        var token = Check.Required(request.LeaseToken, "leaseToken", 200);
+        var question = Check.Required(request.Question, "question", 10_000);
+        IReadOnlyList<string>? choices = null;
+        if (request.Options is not null)
+        {
+            if (request.Options.Count is 0 or > 20)
+            {
+                throw Problems.Validation("options", "must hold 1 to 20 choices when given.");
+            }
+
+            choices = request.Options.Select((o, i) => Check.Required(o, $"options[{i}]", 500)).ToList();
+        }
+
+        var expiresIn = Check.Range(request.ExpiresInSeconds, "expiresInSeconds", 1, 30 * 86_400, 3600);
+        var onExpiry = (request.OnExpiry ?? OnExpiry.Fail).ToLowerInvariant();
+        if (onExpiry is not (OnExpiry.Fail or OnExpiry.Default))
+        {
+            throw Problems.Validation("onExpiry", "must be 'fail' or 'default'.");
+        }
+
+        var defaultAnswer = Check.Optional(request.DefaultAnswer, "defaultAnswer", 10_000);
+        if (onExpiry == OnExpiry.Default && defaultAnswer is null)
+        {
+            throw Problems.Validation("defaultAnswer", "is required when onExpiry is 'default'.");
+        }
+
+        var now = clock.GetUtcNow();
+        var row = new ClarificationRow
+        {
+            Id = Guid.CreateVersion7(),
+            OrgId = org.OrgId,
+            TaskId = taskId,
+            Question = question,
+            Options = ClarificationStore.OptionsJson(choices),
+            Status = ClarificationStatus.Pending,
+            OnExpiry = onExpiry,
+            DefaultAnswer = defaultAnswer,
+            CreatedAt = DbTime.ToDb(now),
+            ExpiresAt = DbTime.ToDb(now.AddSeconds(expiresIn)),
+        };
+        var hash = ApiKeySecret.Hash(token);
+        var created = await store.CreateAsync(row, hash, ct) ?? throw await tasks.LeaseConflictAsync(org, taskId, hash, ct);
+        tasks.Publish(created.Task);
+        Publish(created.Clarification);
+        return created.Clarification.ToModel();
+    }
+
+    public async Task<ClarificationPage> ListAsync(OrgContext org, string? status, string? cursor, int? limit, CancellationToken ct)
+    {
+        if (status is not null && !ClarificationStatus.All.Contains(status))
+        {
+            throw Problems.Validation("status", $"must be one of {string.Join(", ", ClarificationStatus.All)}.");
+        }
+
+        var take = Check.Range(limit, "limit", 1, 200, 50);
+        var rows = await store.ListAsync(org.OrgId, status, Cursor.Decode(cursor), take + 1, ct);
+        var items = rows.Take(take).Select(r => r.ToModel()).ToList();
+        return new ClarificationPage(items, rows.Count > take ? Cursor.Encode(items[^1].Id) : null);
+    }
+
+    /// <summary>Returns the clarification, first waiting up to waitSeconds for it to stop being pending.</summary>
+    public async Task<Clarification> GetAsync(OrgContext org, Guid id, int? waitSeconds, CancellationToken ct)
+    {
+        var wait = TimeSpan.FromSeconds(Check.Range(waitSeconds, "waitSeconds", 0, options.Value.Limits.MaxWaitSeconds, 0));
+        var deadline = clock.GetUtcNow() + wait;
+        while (true)
+        {
+            using var waiter = signals.Register(id);
+            var row = await store.GetAsync(org.OrgId, id, ct) ?? throw Problems.NotFound("Clarification");
+            var remaining = deadline - clock.GetUtcNow();
+            if (row.Status != ClarificationStatus.Pending || remaining <= TimeSpan.Zero)
+            {
+                return row.ToModel();
+            }
+
+            try
+            {
+                await waiter.Task.WaitAsync(remaining < TimeSpan.FromSeconds(5) ? remaining : TimeSpan.FromSeconds(5), clock, ct);
+            }
+            catch (TimeoutException)
+            {
+                // Re-read: covers a notification lost between nodes.
+            }
+        }
+    }
+
+    public async Task<Clarification> AnswerAsync(OrgContext org, Guid id, AnswerRequest request, CancellationToken ct)
+    {
+        var answer = Check.Required(request.Answer, "answer", 10_000);
+        var now = clock.GetUtcNow();
+        var result = await store.AnswerAsync(org.OrgId, id, answer, org.Caller.ActorId, DbTime.ToDb(now), DbTime.ToDb(now.AddSeconds(options.Value.Tasks.LeaseSeconds)), ct);
+        if (result is not { } done)
+        {
+            var current = await store.GetAsync(org.OrgId, id, ct) ?? throw Problems.NotFound("Clarification");
+            throw Problems.Conflict("not-pending", $"The clarification is already {current.Status}.");
+        }
+
+        if (done.Task is not null)
+        {
+            tasks.Publish(done.Task);
+        }
+
+        Publish(done.Clarification);
+        return done.Clarification.ToModel();
+    }
+
+    public async Task<int> ExpireDueAsync(DateTimeOffset now, CancellationToken ct)
+    {
+        var changed = await store.ExpireAsync(DbTime.ToDb(now), options.Value.Tasks.LeaseSeconds * 1000L, ct);
+        foreach (var (clarification, task) in changed)
+        {
+            if (task is not null)
+            {
+                tasks.Publish(task);
+            }
+
+            Publish(clarification);
+        }
+
+        return changed.Count;
+    }
+
+    private void Publish(ClarificationRow row) => events.Publish(new ClarificationChanged(row.OrgId, row.Id, row.TaskId, row.Status));
+}
+
+public sealed class ClarificationSweep(ClarificationService clarifications) : ISweep
+{
+    public string Name => "clarifications";
+
+    public Task<int> SweepAsync(DateTimeOffset now, CancellationToken cancellationToken) => clarifications.ExpireDueAsync(now, cancellationToken);
+}

@@ -1,0 +1,240 @@
+using System.Data.Common;
+using System.Text;
+using Clarity.Storage;
+using Dapper;
+using Microsoft.Data.Sqlite;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Clarity.Features.Logs;
+
+/// <summary>
+/// Task log lines. Appending and full-text search differ per backend (FTS5 filled per batch on SQLite,
+/// a generated tsvector with a GIN index on PostgreSQL); reading back is shared SQL.
+/// </summary>
+public abstract class LogStore(Database db)
+{
+    /// <summary>Marks the start and end of a highlighted match inside a snippet (Unicode private use, never in real text after escaping).</summary>
+    public const char MarkStart = '\uE000';
+    public const char MarkEnd = '\uE001';
+
+    public static LogStore Create(Database db) => db.Kind == DatabaseKind.Sqlite ? new SqliteLogStore(db) : new PostgresLogStore(db);
+
+    protected Database Db => db;
+
+    public enum AppendStatus
+    {
+        Appended,
+        TaskNotFound,
+        TaskFinished,
+    }
+
+    /// <summary>Appends lines to an unfinished task, assigning the next sequence numbers in one transaction.</summary>
+    public Task<(AppendStatus Status, long FirstSeq, long LastSeq)> AppendAsync(Guid orgId, Guid taskId, IReadOnlyList<LogLine> lines, CancellationToken ct) =>
+        db.WriteAsync(async (c, t) =>
+        {
+            var reserved = await c.QuerySingleOrDefaultAsync<SeqRow>(
+                "UPDATE tasks SET log_seq = log_seq + @count WHERE org_id = @orgId AND id = @taskId AND status IN ('queued', 'running', 'awaiting_response') RETURNING log_seq AS LogSeq",
+                new { orgId, taskId, count = lines.Count }, t);
+            if (reserved is null)
+            {
+                var exists = await c.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM tasks WHERE org_id = @orgId AND id = @taskId", new { orgId, taskId }, t);
+                return (exists == 0 ? AppendStatus.TaskNotFound : AppendStatus.TaskFinished, 0L, 0L);
+            }
+
+            var first = reserved.LogSeq - lines.Count + 1;
+            await InsertAsync(c, t, orgId, taskId, first, lines);
+            return (AppendStatus.Appended, first, reserved.LogSeq);
+        }, ct);
+
+    public async Task<bool> TaskExistsAsync(Guid orgId, Guid taskId, CancellationToken ct)
+    {
+        await using var c = await db.OpenReadAsync(ct);
+        return await c.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM tasks WHERE org_id = @orgId AND id = @taskId", new { orgId, taskId }) > 0;
+    }
+
+    protected abstract Task InsertAsync(DbConnection connection, DbTransaction transaction, Guid orgId, Guid taskId, long firstSeq, IReadOnlyList<LogLine> lines);
+
+    public async Task<IReadOnlyList<LogEntry>> ReadAsync(Guid orgId, Guid taskId, long afterSeq, int limit, CancellationToken ct)
+    {
+        await using var c = await db.OpenReadAsync(ct);
+        var rows = await c.QueryAsync<LogRow>(
+            "SELECT seq AS Seq, ts AS Ts, level AS Level, stream AS Stream, text AS Text FROM task_logs " +
+            "WHERE task_id = @taskId AND org_id = @orgId AND seq > @afterSeq ORDER BY seq LIMIT @limit",
+            new { orgId, taskId, afterSeq, limit });
+        return rows.Select(r => new LogEntry(r.Seq, DbTime.FromDb(r.Ts), r.Level, r.Stream, r.Text)).ToList();
+    }
+
+    /// <summary>Full-text search across an org's logs, newest first. <paramref name="terms"/> are plain words; a trailing * on a word matches by prefix.</summary>
+    public abstract Task<IReadOnlyList<SearchRow>> SearchAsync(Guid orgId, IReadOnlyList<string> terms, Guid? taskId, long? beforeId, int limit, CancellationToken ct);
+
+    public sealed record SeqRow(long LogSeq);
+
+    public sealed record LogRow(long Seq, long Ts, string Level, string Stream, string Text);
+
+    public sealed record SearchRow(long Id, Guid TaskId, long Seq, long Ts, string Level, string Stream, string Snippet);
+
+    private sealed class SqliteLogStore(Database db) : LogStore(db)
+    {
+        protected override async Task InsertAsync(DbConnection connection, DbTransaction transaction, Guid orgId, Guid taskId, long firstSeq, IReadOnlyList<LogLine> lines)
+        {
+            var c = (SqliteConnection)connection;
+            await using var insert = c.CreateCommand();
+            insert.Transaction = (SqliteTransaction)transaction;
+            insert.CommandText = "INSERT INTO task_logs (org_id, task_id, seq, ts, level, stream, text) VALUES ($org, $task, $seq, $ts, $level, $stream, $text)";
+            insert.Parameters.AddWithValue("$org", orgId.ToString().ToUpperInvariant());
+            insert.Parameters.AddWithValue("$task", taskId.ToString().ToUpperInvariant());
+            var seq = insert.Parameters.Add("$seq", SqliteType.Integer);
+            var ts = insert.Parameters.Add("$ts", SqliteType.Integer);
+            var level = insert.Parameters.Add("$level", SqliteType.Text);
+            var stream = insert.Parameters.Add("$stream", SqliteType.Text);
+            var text = insert.Parameters.Add("$text", SqliteType.Text);
+            insert.Prepare();
+            long firstId = 0;
+            for (var i = 0; i < lines.Count; i++)
+            {
+                seq.Value = firstSeq + i;
+                ts.Value = lines[i].Ts;
+                level.Value = lines[i].Level;
+                stream.Value = lines[i].Stream;
+                text.Value = lines[i].Text;
+                insert.ExecuteNonQuery();
+                if (i == 0)
+                {
+                    firstId = LastRowId(c, transaction);
+                }
+            }
+
+            var lastId = lines.Count == 1 ? firstId : LastRowId(c, transaction);
+
+            // Index the whole batch with one statement: far cheaper than a trigger per row.
+            await using var index = c.CreateCommand();
+            index.Transaction = (SqliteTransaction)transaction;
+            index.CommandText = "INSERT INTO task_logs_fts (rowid, text) SELECT id, text FROM task_logs WHERE id BETWEEN $first AND $last";
+            index.Parameters.AddWithValue("$first", firstId);
+            index.Parameters.AddWithValue("$last", lastId);
+            index.ExecuteNonQuery();
+        }
+
+        private static long LastRowId(SqliteConnection c, DbTransaction t)
+        {
+            using var cmd = c.CreateCommand();
+            cmd.Transaction = (SqliteTransaction)t;
+            cmd.CommandText = "SELECT last_insert_rowid()";
+            return (long)cmd.ExecuteScalar()!;
+        }
+
+        public override async Task<IReadOnlyList<SearchRow>> SearchAsync(Guid orgId, IReadOnlyList<string> terms, Guid? taskId, long? beforeId, int limit, CancellationToken ct)
+        {
+            var match = string.Join(' ', terms.Select(term => term.EndsWith('*')
+                ? Quote(term[..^1]) + "*"
+                : Quote(term)));
+            var sql =
+                "SELECT l.id AS Id, l.task_id AS TaskId, l.seq AS Seq, l.ts AS Ts, l.level AS Level, l.stream AS Stream, " +
+                "snippet(task_logs_fts, 0, char(57344), char(57345), '…', 24) AS Snippet " +
+                "FROM task_logs_fts JOIN task_logs l ON l.id = task_logs_fts.rowid " +
+                "WHERE task_logs_fts MATCH @match AND l.org_id = @orgId";
+            if (taskId is not null)
+            {
+                sql += " AND l.task_id = @taskId";
+            }
+
+            if (beforeId is not null)
+            {
+                sql += " AND task_logs_fts.rowid < @beforeId";
+            }
+
+            sql += " ORDER BY task_logs_fts.rowid DESC LIMIT @limit";
+            await using var c = await Db.OpenReadAsync(ct);
+            return (await c.QueryAsync<SearchRow>(sql, new { match, orgId, taskId, beforeId, limit })).AsList();
+        }
+
+        private static string Quote(string term) => "\"" + term.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
+    }
+
+    private sealed class PostgresLogStore(Database db) : LogStore(db)
+    {
+        protected override async Task InsertAsync(DbConnection connection, DbTransaction transaction, Guid orgId, Guid taskId, long firstSeq, IReadOnlyList<LogLine> lines)
+        {
+            var seqs = new long[lines.Count];
+            var ts = new long[lines.Count];
+            var levels = new string[lines.Count];
+            var streams = new string[lines.Count];
+            var texts = new string[lines.Count];
+            for (var i = 0; i < lines.Count; i++)
+            {
+                seqs[i] = firstSeq + i;
+                ts[i] = lines[i].Ts;
+                levels[i] = lines[i].Level;
+                streams[i] = lines[i].Stream;
+                texts[i] = lines[i].Text;
+            }
+
+            await using var insert = new NpgsqlCommand(
+                "INSERT INTO task_logs (org_id, task_id, seq, ts, level, stream, text) " +
+                "SELECT @org, @task, s, t, l, st, x FROM unnest(@seqs, @ts, @levels, @streams, @texts) AS u(s, t, l, st, x)",
+                (NpgsqlConnection)connection, (NpgsqlTransaction)transaction);
+            insert.Parameters.AddWithValue("org", orgId);
+            insert.Parameters.AddWithValue("task", taskId);
+            insert.Parameters.AddWithValue("seqs", NpgsqlDbType.Array | NpgsqlDbType.Bigint, seqs);
+            insert.Parameters.AddWithValue("ts", NpgsqlDbType.Array | NpgsqlDbType.Bigint, ts);
+            insert.Parameters.AddWithValue("levels", NpgsqlDbType.Array | NpgsqlDbType.Text, levels);
+            insert.Parameters.AddWithValue("streams", NpgsqlDbType.Array | NpgsqlDbType.Text, streams);
+            insert.Parameters.AddWithValue("texts", NpgsqlDbType.Array | NpgsqlDbType.Text, texts);
+            await insert.ExecuteNonQueryAsync();
+        }
+
+        public override async Task<IReadOnlyList<SearchRow>> SearchAsync(Guid orgId, IReadOnlyList<string> terms, Guid? taskId, long? beforeId, int limit, CancellationToken ct)
+        {
+            // Each word becomes a lexeme ANDed with the others; 'word*' becomes a prefix match (word:*).
+            var query = string.Join(" & ", terms.Select(term => term.EndsWith('*')
+                ? Lexeme(term[..^1]) + ":*"
+                : Lexeme(term)));
+            var sql =
+                "SELECT l.id AS Id, l.task_id AS TaskId, l.seq AS Seq, l.ts AS Ts, l.level AS Level, l.stream AS Stream, " +
+                "ts_headline('simple', l.text, q.query, format('StartSel=%s, StopSel=%s, MaxWords=24, MinWords=8, MaxFragments=1', chr(57344), chr(57345))) AS Snippet " +
+                "FROM task_logs l, (SELECT to_tsquery('simple', @query) AS query) q " +
+                "WHERE l.text_tsv @@ q.query AND l.org_id = @orgId";
+            if (taskId is not null)
+            {
+                sql += " AND l.task_id = @taskId";
+            }
+
+            if (beforeId is not null)
+            {
+                sql += " AND l.id < @beforeId";
+            }
+
+            sql += " ORDER BY l.id DESC LIMIT @limit";
+            await using var c = await Db.OpenReadAsync(ct);
+            return (await c.QueryAsync<SearchRow>(sql, new { query, orgId, taskId, beforeId, limit })).AsList();
+        }
+
+        // A quoted lexeme: to_tsquery then normalises it exactly as to_tsvector('simple') did the text.
+        private static string Lexeme(string term) => "'" + term.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("'", "''", StringComparison.Ordinal) + "'";
+    }
+}
+
+public static class SnippetHtml
+{
+    /// <summary>HTML-escapes a snippet and turns the match markers into &lt;mark&gt; elements.</summary>
+    public static string Render(string snippet)
+    {
+        var sb = new StringBuilder(snippet.Length + 32);
+        foreach (var ch in snippet)
+        {
+            sb.Append(ch switch
+            {
+                LogStore.MarkStart => "<mark>",
+                LogStore.MarkEnd => "</mark>",
+                '<' => "&lt;",
+                '>' => "&gt;",
+                '&' => "&amp;",
+                '"' => "&quot;",
+                _ => ch.ToString(),
+            });
+        }
+
+        return sb.ToString();
+    }
+}

@@ -1,0 +1,81 @@
+using System.Text.Json;
+
+namespace Clarity.Features.Tasks;
+
+public static class TaskStatus
+{
+    public const string Queued = "queued";
+    public const string Running = "running";
+    public const string AwaitingResponse = "awaiting_response";
+    public const string Succeeded = "succeeded";
+    public const string Failed = "failed";
+    public const string Cancelled = "cancelled";
+
+    public static readonly IReadOnlyList<string> All = [Queued, Running, AwaitingResponse, Succeeded, Failed, Cancelled];
+
+    public static bool IsTerminal(string status) => status is Succeeded or Failed or Cancelled;
+
+    /// <summary>The task lifecycle: queued → running ⇄ awaiting_response → succeeded | failed | cancelled (and back to queued on retry).</summary>
+    public static bool CanMove(string from, string to) => (from, to) switch
+    {
+        (Queued, Running) or (Queued, Cancelled) => true,
+        (Running, AwaitingResponse) or (Running, Succeeded) or (Running, Failed) or (Running, Cancelled) or (Running, Queued) => true,
+        (AwaitingResponse, Running) or (AwaitingResponse, Failed) or (AwaitingResponse, Cancelled) => true,
+        _ => false,
+    };
+}
+
+public sealed record CreateTaskRequest(
+    string? Queue,
+    string? Title,
+    JsonElement? Input,
+    IReadOnlyList<string>? Labels,
+    int? Priority,
+    int? MaxAttempts,
+    int? TimeoutSeconds,
+    string? IdempotencyKey);
+
+public sealed record AgentTask(
+    Guid Id,
+    string Queue,
+    string Title,
+    string Status,
+    JsonElement? Input,
+    JsonElement? Output,
+    string? Error,
+    IReadOnlyList<string> Labels,
+    int Priority,
+    int Attempts,
+    int MaxAttempts,
+    int TimeoutSeconds,
+    string? IdempotencyKey,
+    Guid? AgentId,
+    DateTimeOffset? LeaseExpiresAt,
+    long LogCount,
+    Guid? RunId,
+    string? StepId,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset? StartedAt,
+    DateTimeOffset? FinishedAt,
+    DateTimeOffset UpdatedAt);
+
+public sealed record TaskPage(IReadOnlyList<AgentTask> Items, string? NextCursor);
+
+/// <param name="Agent">The agent's name; an unknown name registers the agent.</param>
+/// <param name="Queues">Queues to take work from; none means every queue.</param>
+/// <param name="Labels">The agent's capabilities: it receives only tasks whose labels are all among these.</param>
+/// <param name="WaitSeconds">How long to wait for work before answering 204.</param>
+/// <param name="LeaseSeconds">Lease length; the server default when absent.</param>
+/// <param name="TaskId">Claim this particular queued task instead of the next one.</param>
+public sealed record CheckoutRequest(string? Agent, IReadOnlyList<string>? Queues, IReadOnlyList<string>? Labels, int? WaitSeconds, int? LeaseSeconds, Guid? TaskId);
+
+/// <summary>The answer to a checkout. It is an object so that guards can later add context and mutations to it.</summary>
+public sealed record CheckoutResponse(AgentTask Task, string LeaseToken, DateTimeOffset LeaseExpiresAt);
+
+public sealed record HeartbeatRequest(string? LeaseToken);
+
+public sealed record HeartbeatResponse(string Status, DateTimeOffset LeaseExpiresAt);
+
+public sealed record CompleteRequest(string? LeaseToken, JsonElement? Output);
+
+public sealed record FailRequest(string? LeaseToken, string? Error, bool? Retryable);

@@ -1,0 +1,278 @@
+using System.Security.Cryptography;
+using System.Text.RegularExpressions;
+using Clarity.Events;
+using Clarity.Features.Agents;
+using Clarity.Features.Identity;
+using Clarity.Hosting;
+using Clarity.Storage;
+using Microsoft.Extensions.Options;
+
+namespace Clarity.Features.Tasks;
+
+/// <summary>The task lifecycle: create, list, checkout under a lease, heartbeat, complete, fail and cancel.</summary>
+public sealed partial class TaskService(TaskStore store, AgentService agents, AgentStore agentStore, WorkSignals signals, IEventBus events, IOptions<ClarityOptions> options, TimeProvider clock)
+{
+    private static readonly TimeSpan s_safetyPoll = TimeSpan.FromSeconds(2);
+
+    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._:/-]{0,99}$")]
+    private static partial Regex QueuePattern();
+
+    private TaskOptions Settings => options.Value.Tasks;
+
+    public async Task<(AgentTask Task, bool Created)> CreateAsync(OrgContext org, CreateTaskRequest request, CancellationToken ct)
+    {
+        var queue = ValidQueue(request.Queue ?? "default", "queue");
+        var title = Check.Required(request.Title, "title", 500);
+        var labels = Check.Labels(request.Labels, "labels");
+        var priority = Check.Range(request.Priority, "priority", -1000, 1000, 0);
+        var maxAttempts = Check.Range(request.MaxAttempts, "maxAttempts", 1, 100, Settings.DefaultMaxAttempts);
+        var timeout = Check.Range(request.TimeoutSeconds, "timeoutSeconds", 1, 7 * 86_400, Settings.DefaultTimeoutSeconds);
+        var key = request.IdempotencyKey is null ? null : Check.Required(request.IdempotencyKey, "idempotencyKey", 200);
+        var now = DbTime.ToDb(clock.GetUtcNow());
+        var row = new TaskRow
+        {
+            Id = Guid.CreateVersion7(),
+            OrgId = org.OrgId,
+            Queue = queue,
+            Title = title,
+            Status = TaskStatus.Queued,
+            Input = request.Input is { } input ? input.GetRawText() : null,
+            Labels = TaskStore.LabelsJson(labels),
+            Priority = priority,
+            MaxAttempts = maxAttempts,
+            TimeoutSeconds = timeout,
+            IdempotencyKey = key,
+            CreatedAt = now,
+            UpdatedAt = now,
+        };
+        var (stored, created) = await store.InsertAsync(row, org.Caller.ActorId, ct);
+        if (created)
+        {
+            Publish(stored);
+        }
+
+        return (stored.ToModel(), created);
+    }
+
+    public async Task<AgentTask> GetAsync(OrgContext org, Guid id, CancellationToken ct) =>
+        (await store.GetAsync(org.OrgId, id, ct) ?? throw Problems.NotFound("Task")).ToModel();
+
+    public async Task<TaskPage> ListAsync(OrgContext org, string? status, string? queue, string? agent, string? cursor, int? limit, CancellationToken ct)
+    {
+        if (status is not null && !TaskStatus.All.Contains(status))
+        {
+            throw Problems.Validation("status", $"must be one of {string.Join(", ", TaskStatus.All)}.");
+        }
+
+        if (queue is not null)
+        {
+            ValidQueue(queue, "queue");
+        }
+
+        Guid? agentId = null;
+        if (!string.IsNullOrEmpty(agent))
+        {
+            // An agent may be named by id or by name; an unknown one simply matches nothing.
+            agentId = Guid.TryParse(agent, out var parsed) ? parsed : await agentStore.FindIdByNameAsync(org.OrgId, agent, ct) ?? Guid.Empty;
+        }
+
+        var take = Check.Range(limit, "limit", 1, 200, 50);
+        var before = Cursor.Decode(cursor);
+        var rows = await store.ListAsync(org.OrgId, status, queue, agentId, before, take + 1, ct);
+        var items = rows.Take(take).Select(r => r.ToModel()).ToList();
+        return new TaskPage(items, rows.Count > take ? Cursor.Encode(items[^1].Id) : null);
+    }
+
+    public async Task<AgentTask> CancelAsync(OrgContext org, Guid id, CancellationToken ct)
+    {
+        var row = await store.CancelAsync(org.OrgId, id, DbTime.ToDb(clock.GetUtcNow()), ct);
+        if (row is null)
+        {
+            var current = await store.GetAsync(org.OrgId, id, ct) ?? throw Problems.NotFound("Task");
+            throw Problems.Conflict("invalid-transition", $"The task is already {current.Status} and cannot be cancelled.");
+        }
+
+        Publish(row);
+        return row.ToModel();
+    }
+
+    /// <summary>
+    /// Hands the agent the next task it may take, waiting up to waitSeconds for one to arrive. A task created
+    /// while the agent waits is delivered at once. Returns null when nothing arrived in time.
+    /// </summary>
+    public async Task<CheckoutResponse?> CheckoutAsync(OrgContext org, CheckoutRequest request, CancellationToken ct)
+    {
+        var agentName = AgentService.ValidName(request.Agent);
+        var queues = request.Queues is null ? null : request.Queues.Select(q => ValidQueue(q, "queues")).Distinct().ToArray();
+        if (queues is { Length: > 50 })
+        {
+            throw Problems.Validation("queues", "may name at most 50 queues.");
+        }
+
+        var labels = TaskStore.LabelsJson(Check.Labels(request.Labels, "labels"));
+        var wait = TimeSpan.FromSeconds(Check.Range(request.WaitSeconds, "waitSeconds", 0, options.Value.Limits.MaxWaitSeconds, 0));
+        var leaseSeconds = Check.Range(request.LeaseSeconds, "leaseSeconds", 1, 86_400, Settings.LeaseSeconds);
+        var agentId = await agents.SeenAsync(org.OrgId, agentName, ct);
+        var deadline = clock.GetUtcNow() + wait;
+
+        while (true)
+        {
+            var waiter = signals.Register(org.OrgId, queues);
+            var consumed = false;
+            try
+            {
+                var claimed = await TryClaimAsync(org.OrgId, agentId, queues, labels, request.TaskId, leaseSeconds, ct);
+                if (claimed is not null)
+                {
+                    return claimed;
+                }
+
+                var remaining = deadline - clock.GetUtcNow();
+                if (remaining <= TimeSpan.Zero)
+                {
+                    return null;
+                }
+
+                try
+                {
+                    await waiter.Signal.Task.WaitAsync(remaining < s_safetyPoll ? remaining : s_safetyPoll, clock, ct);
+                    consumed = true;
+                }
+                catch (TimeoutException)
+                {
+                    // Poll again: this also covers wake-ups lost while another node's notification was in flight.
+                }
+            }
+            finally
+            {
+                signals.Unregister(waiter);
+                if (!consumed && waiter.Signal.Task.IsCompletedSuccessfully)
+                {
+                    // Woken just as we were leaving with other work (or none): pass the wake-up on.
+                    signals.Notify(org.OrgId, waiter.Signal.Task.Result, wakeAll: false);
+                }
+            }
+        }
+    }
+
+    private async Task<CheckoutResponse?> TryClaimAsync(Guid orgId, Guid agentId, IReadOnlyList<string>? queues, string labels, Guid? taskId, int leaseSeconds, CancellationToken ct)
+    {
+        if (!await store.AnyClaimableAsync(orgId, queues, taskId, ct))
+        {
+            return null;
+        }
+
+        var token = NewLeaseToken();
+        var now = clock.GetUtcNow();
+        var until = now.AddSeconds(leaseSeconds);
+        var row = await store.ClaimAsync(orgId, agentId, queues, labels, taskId, ApiKeySecret.Hash(token), DbTime.ToDb(now), DbTime.ToDb(until), ct);
+        if (row is null)
+        {
+            return null;
+        }
+
+        Publish(row);
+        return new CheckoutResponse(row.ToModel(), token, DbTime.FromDb(row.LeaseExpiresAt!.Value));
+    }
+
+    public async Task<HeartbeatResponse> HeartbeatAsync(OrgContext org, Guid id, HeartbeatRequest request, CancellationToken ct)
+    {
+        var token = Check.Required(request.LeaseToken, "leaseToken", 200);
+        var now = clock.GetUtcNow();
+        var hash = ApiKeySecret.Hash(token);
+        var row = await store.HeartbeatAsync(org.OrgId, id, hash, DbTime.ToDb(now), DbTime.ToDb(now.AddSeconds(Settings.LeaseSeconds)), ct)
+            ?? throw await LeaseConflictAsync(org, id, hash, ct);
+        return new HeartbeatResponse(row.Status, DbTime.FromDb(row.LeaseExpiresAt!.Value));
+    }
+
+    public async Task<AgentTask> CompleteAsync(OrgContext org, Guid id, CompleteRequest request, CancellationToken ct)
+    {
+        var token = Check.Required(request.LeaseToken, "leaseToken", 200);
+        var output = request.Output is { } o ? o.GetRawText() : null;
+        var hash = ApiKeySecret.Hash(token);
+        var row = await store.FinishAsync(org.OrgId, id, hash, TaskStatus.Succeeded, output, null, DbTime.ToDb(clock.GetUtcNow()), ct)
+            ?? throw await LeaseConflictAsync(org, id, hash, ct);
+        Publish(row);
+        return row.ToModel();
+    }
+
+    public async Task<AgentTask> FailAsync(OrgContext org, Guid id, FailRequest request, CancellationToken ct)
+    {
+        var token = Check.Required(request.LeaseToken, "leaseToken", 200);
+        var error = Check.Required(request.Error, "error", 10_000);
+        var current = await store.GetAsync(org.OrgId, id, ct) ?? throw Problems.NotFound("Task");
+        var retry = request.Retryable == true && current.Attempts < current.MaxAttempts;
+        var status = retry ? TaskStatus.Queued : TaskStatus.Failed;
+        var hash = ApiKeySecret.Hash(token);
+        var row = await store.FinishAsync(org.OrgId, id, hash, status, null, error, DbTime.ToDb(clock.GetUtcNow()), ct)
+            ?? throw await LeaseConflictAsync(org, id, hash, ct);
+        Publish(row);
+        return row.ToModel();
+    }
+
+    /// <summary>Explains why a lease-fenced change did not apply: 404 for a missing task, 409 otherwise.</summary>
+    public async Task<ApiException> LeaseConflictAsync(OrgContext org, Guid id, string leaseHash, CancellationToken ct)
+    {
+        var current = await store.GetAsync(org.OrgId, id, ct);
+        if (current is null)
+        {
+            return Problems.NotFound("Task");
+        }
+
+        if (current.LeaseTokenHash is not null && current.LeaseTokenHash != leaseHash)
+        {
+            return Problems.Conflict("stale-lease", "The lease token does not match the task's current lease; the lease expired or another agent holds it now.");
+        }
+
+        if (current.LeaseTokenHash is null && !TaskStatus.IsTerminal(current.Status))
+        {
+            return Problems.Conflict("stale-lease", $"The task is {current.Status} and this lease is no longer valid.");
+        }
+
+        return Problems.Conflict("invalid-transition", $"The task is {current.Status}; this action is not allowed in that state.");
+    }
+
+    public void Publish(TaskRow row) => events.Publish(new TaskChanged(row.OrgId, row.Id, row.Queue, row.Status, row.HasLabels));
+
+    public static string NewLeaseToken() => "cll_" + ApiKeySecret.Base64Url(RandomNumberGenerator.GetBytes(24));
+
+    private static string ValidQueue(string queue, string field)
+    {
+        if (!QueuePattern().IsMatch(queue))
+        {
+            throw Problems.Validation(field, "queue names are 1-100 characters of letters, digits and . _ : / -, starting with a letter or digit.");
+        }
+
+        return queue;
+    }
+}
+
+/// <summary>Opaque list cursors: the last id of the previous page.</summary>
+public static class Cursor
+{
+    public static string Encode(Guid id) => ApiKeySecret.Base64Url(id.ToByteArray(bigEndian: true));
+
+    public static Guid? Decode(string? cursor)
+    {
+        if (string.IsNullOrEmpty(cursor))
+        {
+            return null;
+        }
+
+        try
+        {
+            var padded = cursor.Replace('-', '+').Replace('_', '/');
+            padded += new string('=', (4 - padded.Length % 4) % 4);
+            var bytes = Convert.FromBase64String(padded);
+            if (bytes.Length == 16)
+            {
+                return new Guid(bytes, bigEndian: true);
+            }
+        }
+        catch (FormatException)
+        {
+        }
+
+        throw Problems.Validation("cursor", "is not a cursor returned by this API.");
+    }
+}

@@ -1,0 +1,100 @@
+using Clarity.Events;
+
+namespace Clarity.Features.Tasks;
+
+/// <summary>
+/// Wakes agents that are long-polling for work the moment a task becomes claimable, on this node or (through
+/// the event bus) on any other. A task without labels wakes one matching waiter; a task with labels wakes every
+/// matching waiter, because only some of them may be able to take it.
+/// </summary>
+public sealed class WorkSignals : IDisposable
+{
+    private readonly Dictionary<Guid, LinkedList<Waiter>> _byOrg = [];
+    private readonly Lock _gate = new();
+    private readonly IDisposable _subscription;
+
+    public WorkSignals(IEventBus events) =>
+        _subscription = events.Subscribe(e =>
+        {
+            if (e is TaskChanged { Status: TaskStatus.Queued } changed)
+            {
+                Notify(changed.OrgId, changed.Queue, changed.HasLabels);
+            }
+        });
+
+    public Waiter Register(Guid orgId, IReadOnlyList<string>? queues)
+    {
+        var waiter = new Waiter(orgId, queues);
+        lock (_gate)
+        {
+            if (!_byOrg.TryGetValue(orgId, out var list))
+            {
+                _byOrg[orgId] = list = new LinkedList<Waiter>();
+            }
+
+            waiter.Node = list.AddLast(waiter);
+        }
+
+        return waiter;
+    }
+
+    public void Unregister(Waiter waiter)
+    {
+        lock (_gate)
+        {
+            if (waiter.Node?.List is { } list)
+            {
+                list.Remove(waiter.Node);
+                if (list.Count == 0)
+                {
+                    _byOrg.Remove(waiter.OrgId);
+                }
+            }
+        }
+    }
+
+    public void Notify(Guid orgId, string queue, bool wakeAll)
+    {
+        lock (_gate)
+        {
+            if (!_byOrg.TryGetValue(orgId, out var list))
+            {
+                return;
+            }
+
+            for (var node = list.First; node is not null;)
+            {
+                var next = node.Next;
+                var waiter = node.Value;
+                if (waiter.Matches(queue))
+                {
+                    list.Remove(node);
+                    if (waiter.Signal.TrySetResult(queue) && !wakeAll)
+                    {
+                        break;
+                    }
+                }
+
+                node = next;
+            }
+
+            if (list.Count == 0)
+            {
+                _byOrg.Remove(orgId);
+            }
+        }
+    }
+
+    public void Dispose() => _subscription.Dispose();
+
+    public sealed class Waiter(Guid orgId, IReadOnlyList<string>? queues)
+    {
+        public Guid OrgId { get; } = orgId;
+
+        public TaskCompletionSource<string> Signal { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        internal LinkedListNode<Waiter>? Node { get; set; }
+
+        public bool Matches(string queue) => queues is not { Count: > 0 } || queues.Contains(queue);
+    }
+}

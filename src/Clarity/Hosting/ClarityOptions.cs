@@ -1,0 +1,81 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Clarity.Hosting;
+
+/// <summary>Every setting Clarity reads, with its default. Bound from the "Clarity" configuration section and CLARITY_* variables.</summary>
+public sealed class ClarityOptions
+{
+    public const string Section = "Clarity";
+
+    /// <summary>Where Clarity listens (semicolon-separated). Default http://127.0.0.1:5080.</summary>
+    [Required]
+    public string Urls { get; set; } = "http://127.0.0.1:5080";
+
+    /// <summary>Folder for the SQLite database and other local state. Default ./.clarity.</summary>
+    [Required]
+    public string DataDirectory { get; set; } = ".clarity";
+
+    /// <summary>A PostgreSQL connection string. Empty means embedded SQLite in <see cref="DataDirectory"/>.</summary>
+    public string? Database { get; set; }
+
+    /// <summary>SQLite <c>PRAGMA synchronous</c>: FULL (default, fsync per group commit) or NORMAL.</summary>
+    [RegularExpression("^(FULL|NORMAL|EXTRA)$", ErrorMessage = "SqliteSynchronous must be FULL, NORMAL or EXTRA.")]
+    public string SqliteSynchronous { get; set; } = "FULL";
+
+    public LimitOptions Limits { get; set; } = new();
+
+    public TaskOptions Tasks { get; set; } = new();
+
+    public AuthOptions Auth { get; set; } = new();
+}
+
+public sealed class LimitOptions
+{
+    /// <summary>Largest request body accepted, in bytes (413 above it). Default 1 MiB.</summary>
+    [Range(1024, 1L << 30)]
+    public long MaxRequestBodyBytes { get; set; } = 1 << 20;
+
+    /// <summary>Largest single log line, in UTF-8 bytes (413 above it). Default 64 KiB.</summary>
+    [Range(16, 1 << 24)]
+    public int MaxLogLineBytes { get; set; } = 64 * 1024;
+
+    /// <summary>Most log lines in one batch. Default 5,000.</summary>
+    [Range(1, 100_000)]
+    public int MaxLogBatchLines { get; set; } = 5_000;
+
+    /// <summary>Longest long-poll a client may ask for, in seconds. Default 60.</summary>
+    [Range(0, 3600)]
+    public int MaxWaitSeconds { get; set; } = 60;
+}
+
+public sealed class TaskOptions
+{
+    /// <summary>Lease length granted at checkout and by each heartbeat, in seconds. Default 30.</summary>
+    [Range(1, 86_400)]
+    public int LeaseSeconds { get; set; } = 30;
+
+    [Range(1, 1000)]
+    public int DefaultMaxAttempts { get; set; } = 3;
+
+    [Range(1, 7 * 86_400)]
+    public int DefaultTimeoutSeconds { get; set; } = 3600;
+
+    /// <summary>How often leases, timeouts and clarification expiries are swept, in milliseconds. Default 1000.</summary>
+    [Range(10, 60_000)]
+    public int SweepIntervalMilliseconds { get; set; } = 1000;
+
+    /// <summary>An agent not seen for this long is offline. Default 60 seconds.</summary>
+    [Range(1, 86_400)]
+    public int AgentOfflineAfterSeconds { get; set; } = 60;
+}
+
+public sealed class AuthOptions
+{
+    /// <summary>Lifetime of a sign-in token and session cookie. Default 12 hours.</summary>
+    [Range(60, 30 * 86_400)]
+    public int TokenLifetimeSeconds { get; set; } = 12 * 3600;
+
+    /// <summary>PBKDF2-HMAC-SHA512 iterations. OWASP's minimum (2023) is 210,000, which is also the floor here.</summary>
+    [Range(210_000, 10_000_000)]
+    public int PasswordIterations { get; set; } = 210_000;
+}

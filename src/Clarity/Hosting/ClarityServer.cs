@@ -1,0 +1,186 @@
+using Clarity.Events;
+using Clarity.Features.Agents;
+using Clarity.Features.Clarifications;
+using Clarity.Features.Identity;
+using Clarity.Features.Logs;
+using Clarity.Features.Tasks;
+using Clarity.Storage;
+using Microsoft.AspNetCore.Http.Json;
+using Microsoft.Extensions.Options;
+
+namespace Clarity.Hosting;
+
+/// <summary>
+/// The embeddable Clarity server: the CLI's <c>serve</c>, the tests and the benchmarks all start this class.
+/// Settings come from the "Clarity" configuration section, CLARITY_* environment variables and the given overrides.
+/// </summary>
+public sealed class ClarityServer : IAsyncDisposable
+{
+    private ClarityServer(WebApplication app) => App = app;
+
+    public WebApplication App { get; }
+
+    public IServiceProvider Services => App.Services;
+
+    public ClarityOptions Options => Services.GetRequiredService<IOptions<ClarityOptions>>().Value;
+
+    /// <summary>The addresses Kestrel actually bound (port 0 resolved), available after <see cref="StartAsync"/>.</summary>
+    public IReadOnlyList<string> Urls => App.Urls.ToList();
+
+    public static ClarityServer Create(IDictionary<string, string?>? settings = null, Action<ILoggingBuilder>? logging = null)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
+        builder.Configuration.Sources.Clear();
+        ((IConfigurationBuilder)builder.Configuration).Add(new ClarityEnvironmentSource());
+        if (settings is not null)
+        {
+            builder.Configuration.AddInMemoryCollection(settings);
+        }
+
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "HH:mm:ss ";
+        });
+        builder.Logging.SetMinimumLevel(LogLevel.Information);
+        builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
+        builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
+        logging?.Invoke(builder.Logging);
+
+        var options = new ClarityOptions();
+        builder.Configuration.GetSection(ClarityOptions.Section).Bind(options);
+        var validation = new ClarityOptionsValidator().Validate(null, options);
+        if (validation.Failed)
+        {
+            throw new OptionsValidationException(ClarityOptions.Section, typeof(ClarityOptions), validation.Failures);
+        }
+
+        builder.Services.AddSingleton<IValidateOptions<ClarityOptions>, ClarityOptionsValidator>();
+        builder.Services.AddOptions<ClarityOptions>().Bind(builder.Configuration.GetSection(ClarityOptions.Section)).ValidateOnStart();
+
+        builder.WebHost.UseKestrelCore();
+        builder.WebHost.UseUrls(options.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries));
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.AddServerHeader = false;
+            k.Limits.MaxRequestBodySize = options.Limits.MaxRequestBodyBytes;
+        });
+
+        AddClarity(builder.Services, options);
+
+        var app = builder.Build();
+        Configure(app);
+        return new ClarityServer(app);
+    }
+
+    private static void AddClarity(IServiceCollection services, ClarityOptions options)
+    {
+        services.AddSingleton(TimeProvider.System);
+        services.Configure<JsonOptions>(o => JsonDefaults.Configure(o.SerializerOptions));
+        services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+        services.AddRouting();
+        services.AddOpenApi();
+
+        if (string.IsNullOrWhiteSpace(options.Database))
+        {
+            services.AddSingleton<Database>(sp => new SqliteDatabase(
+                Path.Combine(Path.GetFullPath(options.DataDirectory), "clarity.db"), options.SqliteSynchronous, sp.GetRequiredService<ILogger<SqliteDatabase>>()));
+            services.AddSingleton<IEventBus, InProcessEventBus>();
+        }
+        else
+        {
+            services.AddSingleton(_ => new PostgresDatabase(options.Database));
+            services.AddSingleton<Database>(sp => sp.GetRequiredService<PostgresDatabase>());
+            services.AddSingleton<PostgresEventBus>();
+            services.AddSingleton<IEventBus>(sp => sp.GetRequiredService<PostgresEventBus>());
+            services.AddHostedService(sp => sp.GetRequiredService<PostgresEventBus>());
+        }
+
+        services.AddSingleton<Migrator>();
+        services.AddSingleton<IdentityStore>();
+        services.AddSingleton<TokenService>();
+        services.AddSingleton<IdentityService>();
+        services.AddAgents();
+        services.AddTasks();
+        services.AddLogs();
+        services.AddClarifications();
+        services.AddHostedService<Sweeper>();
+    }
+
+    private static void Configure(WebApplication app)
+    {
+        app.Use(CorrelationId.Middleware);
+        app.UseMiddleware<ErrorHandlingMiddleware>();
+        app.UseStatusCodePages(ProblemWriter.StatusCodePage);
+        app.UseRouting();
+        app.UseMiddleware<AccessMiddleware>();
+
+        app.MapGet("/healthz", () => TypedResults.Text("ok")).Public().ExcludeFromDescription();
+        app.MapGet("/readyz", ReadyAsync).Public().ExcludeFromDescription();
+        app.MapOpenApi().Public();
+        app.MapIdentityEndpoints();
+        app.MapAgentEndpoints();
+        app.MapTaskEndpoints();
+        app.MapLogEndpoints();
+        app.MapClarificationEndpoints();
+    }
+
+    private static async Task<IResult> ReadyAsync(Migrator migrator, CancellationToken ct)
+    {
+        try
+        {
+            return await migrator.IsCurrentAsync(ct)
+                ? TypedResults.Text("ready")
+                : TypedResults.Problem("The database schema is not up to date; run 'clarity migrate'.", statusCode: 503, type: "urn:clarity:problem:not-ready");
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            return TypedResults.Problem("The database is not reachable.", statusCode: 503, type: "urn:clarity:problem:not-ready");
+        }
+    }
+
+    /// <summary>Migrates the database, prepares signing keys, then starts listening.</summary>
+    public async Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        await Services.GetRequiredService<Migrator>().MigrateAsync(cancellationToken);
+        await Services.GetRequiredService<TokenService>().InitializeAsync(cancellationToken);
+        await App.StartAsync(cancellationToken);
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken = default) => App.StopAsync(cancellationToken);
+
+    public async ValueTask DisposeAsync()
+    {
+        await App.DisposeAsync();
+    }
+}
+
+/// <summary>Maps CLARITY_* environment variables onto the "Clarity" section: CLARITY_URLS → Clarity:Urls, CLARITY_LIMITS__MAXLOGLINEBYTES → Clarity:Limits:MaxLogLineBytes, CLARITY_DATA → Clarity:DataDirectory.</summary>
+internal sealed class ClarityEnvironmentSource : IConfigurationSource
+{
+    public IConfigurationProvider Build(IConfigurationBuilder builder) => new Provider();
+
+    private sealed class Provider : ConfigurationProvider
+    {
+        public override void Load()
+        {
+            foreach (System.Collections.DictionaryEntry entry in Environment.GetEnvironmentVariables())
+            {
+                var name = (string)entry.Key;
+                if (!name.StartsWith("CLARITY_", StringComparison.OrdinalIgnoreCase) || name.StartsWith("CLARITY_TEST", StringComparison.OrdinalIgnoreCase))
+                {
+                    continue;
+                }
+
+                var key = name["CLARITY_".Length..].Replace("__", ":", StringComparison.Ordinal);
+                if (key.Equals("DATA", StringComparison.OrdinalIgnoreCase))
+                {
+                    key = "DataDirectory";
+                }
+
+                Data["Clarity:" + key] = entry.Value as string;
+            }
+        }
+    }
+}

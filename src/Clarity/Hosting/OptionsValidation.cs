@@ -1,0 +1,35 @@
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
+
+namespace Clarity.Hosting;
+
+/// <summary>Validates <see cref="ClarityOptions"/> and its nested sections with their data annotations at start-up.</summary>
+public sealed class ClarityOptionsValidator : IValidateOptions<ClarityOptions>
+{
+    public ValidateOptionsResult Validate(string? name, ClarityOptions options)
+    {
+        var failures = new List<string>();
+        Collect(options, "Clarity", failures);
+        Collect(options.Limits, "Clarity:Limits", failures);
+        Collect(options.Tasks, "Clarity:Tasks", failures);
+        Collect(options.Auth, "Clarity:Auth", failures);
+        foreach (var url in options.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (!Uri.TryCreate(url.Replace("*", "localhost", StringComparison.Ordinal).Replace("+", "localhost", StringComparison.Ordinal), UriKind.Absolute, out var uri) || (uri.Scheme != "http" && uri.Scheme != "https"))
+            {
+                failures.Add($"Clarity:Urls: '{url}' is not an http(s) URL.");
+            }
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    private static void Collect(object instance, string section, List<string> failures)
+    {
+        var results = new List<ValidationResult>();
+        if (!Validator.TryValidateObject(instance, new ValidationContext(instance), results, validateAllProperties: true))
+        {
+            failures.AddRange(results.Select(r => $"{section}:{string.Join(",", r.MemberNames)}: {r.ErrorMessage}"));
+        }
+    }
+}

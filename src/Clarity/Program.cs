@@ -1,0 +1,3 @@
+using Clarity.Cli;
+
+return await ClarityCli.RunAsync(args);
