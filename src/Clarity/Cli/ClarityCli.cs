@@ -22,11 +22,18 @@ public static class ClarityCli
         root.Subcommands.Add(MigrateCommand.Create());
         root.Subcommands.Add(RunCommand.Create());
 
+        if (args.Length == 0)
+        {
+            await root.Parse(["--help"]).InvokeAsync();
+            return ExitCodes.BadUsage;
+        }
+
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {
-            // One clear line, not a wall of help text.
-            await Console.Error.WriteLineAsync($"clarity: {parsed.Errors[0].Message} (see 'clarity --help')");
+            // One clear line, not a wall of help text; an unknown word says more than "command required".
+            var error = parsed.Errors.FirstOrDefault(e => e.Message.StartsWith("Unrecognized", StringComparison.Ordinal)) ?? parsed.Errors[0];
+            await Console.Error.WriteLineAsync($"clarity: {error.Message} (see 'clarity --help')");
             return ExitCodes.BadUsage;
         }
 

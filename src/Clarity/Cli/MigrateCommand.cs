@@ -35,7 +35,7 @@ public static class MigrateCommand
                 await Console.Error.WriteLineAsync($"clarity: invalid settings: {string.Join("; ", ex.Failures)}");
                 return ExitCodes.BadUsage;
             }
-            catch (Exception ex) when (ex is Npgsql.NpgsqlException or Microsoft.Data.Sqlite.SqliteException or InvalidOperationException or ArgumentException or IOException)
+            catch (Exception ex) when (ex is not OperationCanceledException)
             {
                 await Console.Error.WriteLineAsync($"clarity: migration failed: {ex.Message}");
                 return ExitCodes.Unavailable;

@@ -32,7 +32,7 @@ public static class ServeCommand
                 {
                     await server.StartAsync(ct);
                 }
-                catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException or Npgsql.NpgsqlException or Microsoft.Data.Sqlite.SqliteException or InvalidOperationException)
+                catch (Exception ex) when (ex is not OperationCanceledException)
                 {
                     await Console.Error.WriteLineAsync($"clarity: could not start: {ex.Message}");
                     return ExitCodes.Unavailable;

@@ -41,6 +41,7 @@ public sealed class ClarityServer : IAsyncDisposable
         builder.Logging.AddSimpleConsole(o =>
         {
             o.SingleLine = true;
+            o.IncludeScopes = true;
             o.TimestampFormat = "HH:mm:ss ";
         });
         builder.Logging.SetMinimumLevel(LogLevel.Information);

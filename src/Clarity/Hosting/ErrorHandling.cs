@@ -128,14 +128,18 @@ public static class CorrelationId
     public static string Get(HttpContext context) =>
         context.Items[Header] as string ?? context.Features.Get<IHttpRequestIdentifierFeature>()?.TraceIdentifier ?? context.TraceIdentifier;
 
-    /// <summary>Accepts a caller's correlation id when it is short and plain; otherwise makes one.</summary>
-    public static Task Middleware(HttpContext context, RequestDelegate next)
+    /// <summary>Accepts a caller's correlation id when it is short and plain; otherwise makes one. It scopes every log line of the request.</summary>
+    public static async Task Middleware(HttpContext context, RequestDelegate next)
     {
         var incoming = context.Request.Headers[Header].ToString();
         var id = IsAcceptable(incoming) ? incoming : Guid.CreateVersion7().ToString("N");
         context.Items[Header] = id;
         context.Response.Headers[Header] = id;
-        return next(context);
+        var logger = context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Clarity.Request");
+        using (logger.BeginScope(new KeyValuePair<string, object>[] { new("CorrelationId", id) }))
+        {
+            await next(context);
+        }
     }
 
     private static bool IsAcceptable(string value) =>

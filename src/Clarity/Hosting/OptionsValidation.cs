@@ -21,6 +21,18 @@ public sealed class ClarityOptionsValidator : IValidateOptions<ClarityOptions>
             }
         }
 
+        if (!string.IsNullOrWhiteSpace(options.Database))
+        {
+            try
+            {
+                _ = new Npgsql.NpgsqlConnectionStringBuilder(options.Database);
+            }
+            catch (Exception ex) when (ex is ArgumentException or FormatException or InvalidOperationException)
+            {
+                failures.Add($"Clarity:Database: not a PostgreSQL connection string ({ex.Message}). Example: Host=localhost;Username=clarity;Password=…;Database=clarity");
+            }
+        }
+
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 

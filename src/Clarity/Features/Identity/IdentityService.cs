@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
 using Clarity.Hosting;
+using Clarity.Storage;
 using Microsoft.Extensions.Options;
 
 namespace Clarity.Features.Identity;
@@ -8,6 +9,9 @@ namespace Clarity.Features.Identity;
 public sealed partial class IdentityService(IdentityStore store, TokenService tokens, IOptions<ClarityOptions> options, TimeProvider clock)
 {
     private readonly PasswordHashing _passwords = new(options.Value.Auth.PasswordIterations);
+
+    // A real hash to verify against when the email is unknown, so both paths cost the same.
+    private readonly Lazy<string> _dummyHash = new(() => new PasswordHashing(options.Value.Auth.PasswordIterations).Hash(Guid.NewGuid().ToString()));
 
     [GeneratedRegex("^[a-z0-9][a-z0-9-]{1,62}$")]
     private static partial Regex SlugPattern();
@@ -18,7 +22,7 @@ public sealed partial class IdentityService(IdentityStore store, TokenService to
         var orgName = Check.Optional(request.OrgName, "orgName") ?? slug;
         var email = ValidEmail(request.Email);
         var password = ValidPassword(request.Password);
-        var now = clock.GetUtcNow();
+        var now = Now();
         var org = new Org(Guid.CreateVersion7(), slug, string.IsNullOrWhiteSpace(orgName) ? slug : orgName.Trim(), now);
         var user = new User(Guid.CreateVersion7(), email, DisplayNameFor(request.DisplayName, email), now);
         if (!await store.SetupAsync(org, user, _passwords.Hash(password), ct))
@@ -37,7 +41,7 @@ public sealed partial class IdentityService(IdentityStore store, TokenService to
         if (user?.PasswordHash is null)
         {
             // Spend the same work as a real check so that timing does not reveal which emails exist.
-            _passwords.Verify(s_dummyHash.Value, password);
+            _passwords.Verify(_dummyHash.Value, password);
             throw Problems.Unauthorized("Wrong email or password.");
         }
 
@@ -55,8 +59,6 @@ public sealed partial class IdentityService(IdentityStore store, TokenService to
         return tokens.Issue(user.Id);
     }
 
-    private readonly Lazy<string> s_dummyHash = new(() => new PasswordHashing(options.Value.Auth.PasswordIterations).Hash("not-a-real-password"));
-
     public async Task<Me> MeAsync(Caller caller, CancellationToken ct)
     {
         if (caller.ApiKey is { } key)
@@ -73,7 +75,7 @@ public sealed partial class IdentityService(IdentityStore store, TokenService to
     {
         var slug = ValidSlug(request.Slug, "slug");
         var name = Check.Optional(request.Name, "name");
-        var org = new Org(Guid.CreateVersion7(), slug, string.IsNullOrWhiteSpace(name) ? slug : name.Trim(), clock.GetUtcNow());
+        var org = new Org(Guid.CreateVersion7(), slug, string.IsNullOrWhiteSpace(name) ? slug : name.Trim(), Now());
         if (!await store.CreateOrgAsync(org, caller.UserId!.Value, ct))
         {
             throw Problems.Conflict("slug-taken", $"An org with slug '{slug}' already exists.");
@@ -92,7 +94,7 @@ public sealed partial class IdentityService(IdentityStore store, TokenService to
         var email = ValidEmail(request.Email);
         var role = ValidRole(request.Role, org);
         var hash = request.Password is null ? null : _passwords.Hash(ValidPassword(request.Password));
-        var user = new User(Guid.CreateVersion7(), email, DisplayNameFor(request.DisplayName, email), clock.GetUtcNow());
+        var user = new User(Guid.CreateVersion7(), email, DisplayNameFor(request.DisplayName, email), Now());
         var result = await store.AddMemberAsync(org.OrgId, user, hash, role, ct);
         return result switch
         {
@@ -138,7 +140,7 @@ public sealed partial class IdentityService(IdentityStore store, TokenService to
         var name = Check.Required(request.Name, "name", 100);
         var role = ValidRole(request.Role, org);
         var (secret, prefix) = ApiKeySecret.Generate();
-        var key = new CreatedApiKey(Guid.CreateVersion7(), name, prefix, role, clock.GetUtcNow(), secret);
+        var key = new CreatedApiKey(Guid.CreateVersion7(), name, prefix, role, Now(), secret);
         await store.InsertApiKeyAsync(org.OrgId, key, ApiKeySecret.Hash(secret), org.Caller.UserId, ct);
         return key;
     }
@@ -147,11 +149,14 @@ public sealed partial class IdentityService(IdentityStore store, TokenService to
 
     public async Task RevokeApiKeyAsync(OrgContext org, Guid id, CancellationToken ct)
     {
-        if (!await store.RevokeApiKeyAsync(org.OrgId, id, clock.GetUtcNow(), ct))
+        if (!await store.RevokeApiKeyAsync(org.OrgId, id, Now(), ct))
         {
             throw Problems.NotFound("API key");
         }
     }
+
+    // Stored times have millisecond precision; answer with the same value that a later read returns.
+    private DateTimeOffset Now() => DbTime.FromDb(DbTime.ToDb(clock.GetUtcNow()));
 
     private static string ValidRole(string? role, OrgContext org)
     {
