@@ -11,6 +11,7 @@ namespace Clarity.Events;
 [JsonDerivedType(typeof(LogsAppended), "logs")]
 [JsonDerivedType(typeof(ClarificationChanged), "clarification")]
 [JsonDerivedType(typeof(AgentSeen), "agent")]
+[JsonDerivedType(typeof(ApiKeyRevoked), "apikey-revoked")]
 public abstract record ClarityEvent(Guid OrgId);
 
 /// <summary>A task was created or changed status. <see cref="HasLabels"/> tells waiting agents whether any of them may take it.</summary>
@@ -21,3 +22,5 @@ public sealed record LogsAppended(Guid OrgId, Guid TaskId, long FirstSeq, long L
 public sealed record ClarificationChanged(Guid OrgId, Guid ClarificationId, Guid TaskId, string Status) : ClarityEvent(OrgId);
 
 public sealed record AgentSeen(Guid OrgId, Guid AgentId, string Name) : ClarityEvent(OrgId);
+
+public sealed record ApiKeyRevoked(Guid OrgId, Guid KeyId) : ClarityEvent(OrgId);

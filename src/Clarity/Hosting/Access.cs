@@ -26,7 +26,7 @@ public sealed record OrgContext(Guid OrgId, string Slug, string Role, Caller Cal
 /// the endpoint's declared access: public, any caller, user only, or a permission within the addressed org.
 /// Another org's resources answer 404, exactly like missing ones. An endpoint that declares nothing is refused.
 /// </summary>
-public sealed partial class AccessMiddleware(RequestDelegate next, IdentityStore store, TokenService tokens, TimeProvider clock, ILogger<AccessMiddleware> logger)
+public sealed partial class AccessMiddleware(RequestDelegate next, IdentityStore store, ApiKeyCache apiKeys, TokenService tokens, TimeProvider clock, ILogger<AccessMiddleware> logger)
 {
     public const string SessionCookie = "clarity_session";
     private static readonly TimeSpan s_touchEvery = TimeSpan.FromMinutes(1);
@@ -119,7 +119,7 @@ public sealed partial class AccessMiddleware(RequestDelegate next, IdentityStore
 
         if (ApiKeySecret.LooksLikeKey(token))
         {
-            var key = await store.FindApiKeyAsync(ApiKeySecret.Hash(token), context.RequestAborted)
+            var key = await apiKeys.FindAsync(ApiKeySecret.Hash(token), context.RequestAborted)
                 ?? throw Problems.Unauthorized("The API key is not valid.");
             if (key.Revoked)
             {

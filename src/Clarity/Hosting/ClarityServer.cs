@@ -101,6 +101,7 @@ public sealed class ClarityServer : IAsyncDisposable
         services.AddSingleton<Migrator>();
         services.AddSingleton<IdentityStore>();
         services.AddSingleton<TokenService>();
+        services.AddSingleton<ApiKeyCache>();
         services.AddSingleton<IdentityService>();
         services.AddAgents();
         services.AddTasks();

@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using Clarity.Events;
 using Clarity.Hosting;
 using Clarity.Storage;
 using Microsoft.Extensions.Options;
@@ -6,7 +7,7 @@ using Microsoft.Extensions.Options;
 namespace Clarity.Features.Identity;
 
 /// <summary>First-run setup, sign-in, orgs, members and API keys. The endpoints, dashboard and CLI all come through here.</summary>
-public sealed partial class IdentityService(IdentityStore store, TokenService tokens, IOptions<ClarityOptions> options, TimeProvider clock)
+public sealed partial class IdentityService(IdentityStore store, TokenService tokens, ApiKeyCache apiKeys, IEventBus events, IOptions<ClarityOptions> options, TimeProvider clock)
 {
     private readonly PasswordHashing _passwords = new(options.Value.Auth.PasswordIterations);
 
@@ -153,6 +154,9 @@ public sealed partial class IdentityService(IdentityStore store, TokenService to
         {
             throw Problems.NotFound("API key");
         }
+
+        apiKeys.Evict(id);
+        events.Publish(new ApiKeyRevoked(org.OrgId, id));
     }
 
     // Stored times have millisecond precision; answer with the same value that a later read returns.
