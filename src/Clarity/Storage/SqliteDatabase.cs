@@ -115,27 +115,17 @@ public sealed partial class SqliteDatabase : Database
             transaction = _writer.BeginTransaction(deferred: false);
             foreach (var item in group)
             {
-                if (group.Count > 1)
-                {
-                    transaction.Save("w");
-                }
-
+                // Each unit of work runs in its own savepoint: one that fails is undone alone, and the rest commit.
+                transaction.Save("w");
                 try
                 {
                     await item.RunAsync(_writer, transaction);
-                    if (group.Count > 1)
-                    {
-                        transaction.Release("w");
-                    }
+                    transaction.Release("w");
                 }
                 catch (Exception ex)
                 {
-                    if (group.Count > 1)
-                    {
-                        transaction.Rollback("w");
-                        transaction.Release("w");
-                    }
-
+                    transaction.Rollback("w");
+                    transaction.Release("w");
                     item.Fault(ex);
                 }
             }
