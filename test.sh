@@ -44,12 +44,14 @@ log "Building"
 dotnet build Clarity.sln -c Release -nologo -v quiet
 
 log "Running the tests (SQLite and PostgreSQL)"
-dotnet test Clarity.sln -c Release --no-build -nologo --logger "console;verbosity=normal" "$@" 2>&1 | tee /tmp/clarity-test-output.$$ | grep -vE '^\s*(Passed|Skipped) ' || true
+out=$(mktemp /tmp/clarity-test-output.XXXXXX)
+set +e
+dotnet test Clarity.sln -c Release --no-build -nologo --logger "console;verbosity=normal" "$@" 2>&1 | tee "$out" | grep -vE '^\s*Passed '
 status=${PIPESTATUS[0]}
-summary=$(grep -E '^(Passed!|Failed!|Total tests|\s+Passed:|\s+Failed:)' /tmp/clarity-test-output.$$ || true)
-passed=$(grep -oE 'Passed:\s+[0-9]+' /tmp/clarity-test-output.$$ | grep -oE '[0-9]+' | paste -sd+ | bc 2>/dev/null || echo 0)
-failed=$(grep -oE 'Failed:\s+[0-9]+' /tmp/clarity-test-output.$$ | grep -oE '[0-9]+' | paste -sd+ | bc 2>/dev/null || echo 0)
-rm -f /tmp/clarity-test-output.$$
+set -e
+passed=$(grep -oE '^\s+Passed:\s+[0-9]+' "$out" | awk '{s += $2} END {print s + 0}' || true)
+failed=$(grep -oE '^\s+Failed:\s+[0-9]+' "$out" | awk '{s += $2} END {print s + 0}' || true)
+rm -f "$out"
 echo
-echo "${passed:-0} passed, ${failed:-0} failed"
+echo "$passed passed, $failed failed"
 exit "$status"
