@@ -82,32 +82,60 @@ public sealed class TaskStore(Database db)
         }
         else if (queues is { Count: > 0 })
         {
-            sql += " AND " + db.Dialect.InList("queue", "@queues");
+            sql += " AND " + QueueFilter(queues);
         }
 
         await using var c = await db.OpenReadAsync(ct);
-        return await c.ExecuteScalarAsync<long?>(sql + " LIMIT 1", new { orgId, queues = queues?.ToArray(), taskId }) is not null;
+        return await c.ExecuteScalarAsync<long?>(sql + " LIMIT 1", new { orgId, queues = queues?.ToArray(), queue = queues?.FirstOrDefault(), taskId }) is not null;
     }
+
+    private string QueueFilter(IReadOnlyList<string> queues) =>
+        queues.Count == 1 ? "queue = @queue" : db.Dialect.InList("queue", "@queues");
 
     /// <summary>Claims the best queued task for the agent: highest priority, then oldest. Exclusive on both backends.</summary>
     public Task<TaskRow?> ClaimAsync(Guid orgId, Guid agentId, IReadOnlyList<string>? queues, string agentLabels, Guid? taskId, string leaseHash, long now, long leaseUntil, CancellationToken ct)
     {
-        var pick = "SELECT id FROM tasks WHERE org_id = @orgId AND status = 'queued'";
-        if (taskId is not null)
-        {
-            pick += " AND id = @taskId";
-        }
-        else if (queues is { Count: > 0 })
-        {
-            pick += " AND " + db.Dialect.InList("queue", "@queues");
-        }
-
-        pick += $" AND {db.Dialect.LabelsSubsetOf("labels", "@agentLabels")} ORDER BY priority DESC, id LIMIT 1 {db.Dialect.ClaimLock}";
+        var parameters = new DynamicParameters(new { orgId, agentId, agentLabels, taskId, leaseHash, now, leaseUntil });
         var sql =
             "UPDATE tasks SET status = 'running', attempts = attempts + 1, agent_id = @agentId, lease_token_hash = @leaseHash, " +
             "lease_expires_at = @leaseUntil, started_at = @now, deadline_at = @now + timeout_seconds * 1000, updated_at = @now " +
-            $"WHERE id = ({pick}) AND status = 'queued' RETURNING {Columns}";
-        return db.WriteAsync((c, t) => c.QuerySingleOrDefaultAsync<TaskRow>(sql, new { orgId, agentId, queues = queues?.ToArray(), agentLabels, taskId, leaseHash, now, leaseUntil }, t), ct);
+            $"WHERE id = ({PickSql(queues, taskId, parameters)}) AND status = 'queued' RETURNING {Columns}";
+        return db.WriteAsync((c, t) => c.QuerySingleOrDefaultAsync<TaskRow>(sql, parameters, t), ct);
+    }
+
+    /// <summary>
+    /// The sub-select that picks the task to claim. Every shape reads the head of an ordered index instead of sorting
+    /// the backlog: one queue uses (org_id, queue, priority, id); no queue uses (org_id, priority, id); several queues
+    /// take the head of each queue's line and then the best of those heads.
+    /// </summary>
+    private string PickSql(IReadOnlyList<string>? queues, Guid? taskId, DynamicParameters parameters)
+    {
+        var eligible = $"org_id = @orgId AND status = 'queued' AND {db.Dialect.LabelsSubsetOf("labels", "@agentLabels")}";
+        const string order = "ORDER BY priority DESC, id LIMIT 1";
+        if (taskId is not null)
+        {
+            return $"SELECT id FROM tasks WHERE {eligible} AND id = @taskId {db.Dialect.ClaimLock}";
+        }
+
+        if (queues is not { Count: > 0 })
+        {
+            return $"SELECT id FROM tasks WHERE {eligible} {order} {db.Dialect.ClaimLock}";
+        }
+
+        if (queues.Count == 1)
+        {
+            parameters.Add("queue", queues[0]);
+            return $"SELECT id FROM tasks WHERE {eligible} AND queue = @queue {order} {db.Dialect.ClaimLock}";
+        }
+
+        var heads = new List<string>(queues.Count);
+        for (var i = 0; i < queues.Count; i++)
+        {
+            parameters.Add($"q{i}", queues[i]);
+            heads.Add($"SELECT id, priority FROM (SELECT id, priority FROM tasks WHERE {eligible} AND queue = @q{i} {order} {db.Dialect.ClaimLock}) h{i}");
+        }
+
+        return $"SELECT id FROM ({string.Join(" UNION ALL ", heads)}) heads {order}";
     }
 
     /// <summary>Extends the lease when the token matches an active task.</summary>

@@ -84,6 +84,7 @@ CREATE TABLE tasks (
 );
 CREATE UNIQUE INDEX tasks_idempotency ON tasks(org_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
 CREATE INDEX tasks_claim ON tasks(org_id, queue, priority DESC, id) WHERE status = 'queued';
+CREATE INDEX tasks_claim_any ON tasks(org_id, priority DESC, id) WHERE status = 'queued';
 CREATE INDEX tasks_org ON tasks(org_id, id);
 CREATE INDEX tasks_org_status ON tasks(org_id, status, id);
 CREATE INDEX tasks_agent ON tasks(agent_id) WHERE agent_id IS NOT NULL;
