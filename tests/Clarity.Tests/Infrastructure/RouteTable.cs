@@ -1,6 +1,7 @@
 using System.Text;
 using Clarity.Hosting;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Metadata;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.Routing.Patterns;
 using Microsoft.Extensions.DependencyInjection;
@@ -17,11 +18,15 @@ public enum AccessKind
 }
 
 /// <summary>One route of the API as the server maps it: method, pattern and the access it declares.</summary>
-public sealed record ApiRoute(string Method, string Pattern, AccessKind Access, string? Permission, int DeclarationCount)
+/// <param name="BodyType">The type the endpoint reads from a JSON body, or null when it takes none.</param>
+public sealed record ApiRoute(string Method, string Pattern, AccessKind Access, string? Permission, int DeclarationCount, Type? BodyType)
 {
     public bool IsOrgScoped => Access == AccessKind.Permission;
 
     public bool HasBody => Method is "POST" or "PUT" or "PATCH";
+
+    /// <summary>True when the endpoint reads a JSON array (e.g. a batch of log lines) rather than an object.</summary>
+    public bool BodyIsArray => BodyType is { } t && t != typeof(string) && typeof(System.Collections.IEnumerable).IsAssignableFrom(t);
 
     /// <summary>"POST /api/v1/orgs/{org}/tasks" — the key used in theory rows.</summary>
     public string Key => $"{Method} {Pattern}";
@@ -104,7 +109,8 @@ public static class RouteTable
             var pattern = "/" + (endpoint.RoutePattern.RawText ?? "").TrimStart('/');
             foreach (var method in methods)
             {
-                routes.Add(new ApiRoute(method, pattern, access, permission.Count > 0 ? permission[0].Permission : null, count));
+                var body = endpoint.Metadata.GetMetadata<IAcceptsMetadata>()?.RequestType;
+                routes.Add(new ApiRoute(method, pattern, access, permission.Count > 0 ? permission[0].Permission : null, count, body));
             }
         }
 
