@@ -36,7 +36,9 @@ public sealed partial class AccessMiddleware(RequestDelegate next, IdentityStore
     public async Task InvokeAsync(HttpContext context)
     {
         var endpoint = context.GetEndpoint();
-        if (endpoint is null || endpoint.Metadata.GetMetadata<PublicEndpoint>() is not null)
+        // Routing's own rejection endpoints (405 wrong method, 415 wrong content type) are not route endpoints and
+        // only set a status code: let them answer instead of refusing them as undeclared.
+        if (endpoint is null || endpoint is not RouteEndpoint || endpoint.Metadata.GetMetadata<PublicEndpoint>() is not null)
         {
             await next(context);
             return;

@@ -65,6 +65,12 @@ public sealed partial class ErrorHandlingMiddleware(RequestDelegate next, ILogge
             }
         }
 
+        if (ex.Message.Contains("no body was provided", StringComparison.Ordinal))
+        {
+            // The framework's wording ("Implicit body inferred … Did you mean to use a Service instead?") is meant for the server's developer.
+            return (400, "malformed-json", "The request body is required: send a JSON body.", new Dictionary<string, string[]> { ["body"] = ["is required."] });
+        }
+
         return (ex.StatusCode is >= 400 and < 500 ? ex.StatusCode : 400, "bad-request", ex.Message, null);
     }
 
@@ -115,6 +121,8 @@ public static class ProblemWriter
             405 => ("method-not-allowed", "Method not allowed", $"{http.Request.Method} is not allowed on this path."),
             401 => ("unauthorized", "Not authenticated", "Send Authorization: Bearer <api key or token>."),
             403 => ("forbidden", "Not allowed", "You may not do this."),
+            413 => ("too-large", "Payload too large", "The request body is larger than the configured limit."),
+            415 => ("unsupported-media-type", "Unsupported media type", "Send the body as application/json."),
             _ => ("http-" + status, "Error", $"The request failed with status {status}."),
         };
         return WriteAsync(http, status, "urn:clarity:problem:" + slug, title, detail, null);

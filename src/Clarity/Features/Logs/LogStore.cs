@@ -146,7 +146,22 @@ public abstract class LogStore(Database db)
 
             sql += " ORDER BY task_logs_fts.rowid DESC LIMIT @limit";
             await using var c = await Db.OpenReadAsync(ct);
-            return (await c.QueryAsync<SearchRow>(sql, new { match, orgId, taskId, beforeId, limit })).AsList();
+            await using var reader = await c.ExecuteReaderAsync(sql, new { match, orgId, taskId, beforeId, limit });
+
+            // With no rows SQLite reports the snippet() column as BLOB, which matches no SearchRow constructor, so
+            // Dapper's QueryAsync fails on an empty result. Build the row parser only once a row has been read.
+            var rows = new List<SearchRow>();
+            if (await reader.ReadAsync(ct))
+            {
+                var parse = reader.GetRowParser<SearchRow>();
+                do
+                {
+                    rows.Add(parse(reader));
+                }
+                while (await reader.ReadAsync(ct));
+            }
+
+            return rows;
         }
 
         private static string Quote(string term) => "\"" + term.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";

@@ -72,6 +72,7 @@ public sealed partial class TaskService(TaskStore store, AgentService agents, Ag
         Guid? agentId = null;
         if (!string.IsNullOrEmpty(agent))
         {
+            Check.NoNul(agent, "agent");
             // An agent may be named by id or by name; an unknown one simply matches nothing.
             agentId = Guid.TryParse(agent, out var parsed) ? parsed : await agentStore.FindIdByNameAsync(org.OrgId, agent, ct) ?? Guid.Empty;
         }
