@@ -10,6 +10,9 @@ public static class ExitCodes
     public const int BadUsage = 2;
     public const int Unavailable = 3;
     public const int TaskFailed = 4;
+
+    /// <summary>The task was cancelled, or its lease lost, while this process worked on it.</summary>
+    public const int LeaseLost = 5;
 }
 
 /// <summary>The <c>clarity</c> command line: <c>serve</c>, <c>migrate</c> and the client commands.</summary>
