@@ -20,10 +20,6 @@ namespace Clarity.Cli;
 /// </remarks>
 public static class RunCommand
 {
-    public const int CommandNotFound = 127;
-    public const int CommandNotExecutable = 126;
-    public const int Interrupted = 130;
-
     public static Command Create()
     {
         var server = new Option<string?>("--server") { Description = "The Clarity server URL (env CLARITY_SERVER)." };
@@ -34,7 +30,7 @@ public static class RunCommand
         var checkout = new Option<bool>("--checkout") { Description = "Take the next task from the queue instead of creating one; the command gets its input in CLARITY_TASK_INPUT." };
         var agent = new Option<string?>("--agent") { Description = "Agent name (default: run@<machine name>)." };
         var labels = new Option<string?>("--labels") { Description = "Comma-separated labels: the task's (without --checkout) and the agent's." };
-        var wait = new Option<int>("--wait") { Description = "With --checkout: seconds to wait for a task.", DefaultValueFactory = _ => 30 };
+        var wait = new Option<int>("--wait") { Description = "With --checkout: seconds to wait for a task; when none arrives, prints \"no task\" and exits 0.", DefaultValueFactory = _ => 30 };
         var command = new Argument<string[]>("command") { Description = "The command and its arguments, after --.", Arity = ArgumentArity.ZeroOrMore };
 
         var run = new Command("run", "Run a command as an agent task: stream its output as logs and report its exit code.\n"
@@ -94,7 +90,7 @@ public static class RunCommand
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
-            return Interrupted;
+            return ExitCodes.Interrupted;
         }
 
         if (lease is null)
@@ -197,7 +193,7 @@ public static class RunCommand
                 logs.Add(error, "stderr", LogLevels.Error);
                 await logs.CompleteAsync();
                 await FinishAsync(() => client.FailTaskAsync(_taskId, lease.LeaseToken, error, retryable: false, CancellationToken.None));
-                return notFound ? CommandNotFound : CommandNotExecutable;
+                return notFound ? ExitCodes.CommandNotFound : ExitCodes.CommandNotExecutable;
             }
 
             using var process = _process;
@@ -224,7 +220,7 @@ public static class RunCommand
             if (ct.IsCancellationRequested)
             {
                 await FinishAsync(() => client.FailTaskAsync(_taskId, lease.LeaseToken, "interrupted", retryable: true, CancellationToken.None));
-                return Interrupted;
+                return ExitCodes.Interrupted;
             }
 
             var exitCode = process.ExitCode;

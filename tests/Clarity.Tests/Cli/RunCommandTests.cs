@@ -101,7 +101,7 @@ public abstract class RunCommandTests(Backend backend) : IAsyncLifetime
     {
         var (exitCode, _, stderr) = await ClarityProcess.RunAsync(["run", .. Connection, "--queue", "run-missing", "--", "no-such-command-anywhere"]);
 
-        Assert.Equal(127, exitCode);
+        Assert.Equal(ExitCodes.CommandNotFound, exitCode);
         Assert.Contains("command not found: no-such-command-anywhere", stderr, StringComparison.Ordinal);
         var task = Assert.Single((await _client.ListTasksAsync(new TaskQuery(Queue: "run-missing"))).Items);
         Assert.Equal(TaskStatuses.Failed, task.Status);

@@ -249,7 +249,7 @@ public abstract class ClarityClientTests(Backend backend) : IAsyncLifetime
     public async Task Call_WhenCallerCancels_ThrowsOperationCanceled()
     {
         using var cts = new CancellationTokenSource();
-        var waiting = _agent.CheckoutAsync(new CheckoutRequest("patient", Queues: ["q-never"], WaitSeconds: 50), cts.Token);
+        var waiting = _agent.CheckoutAsync(new CheckoutRequest("patient", Queues: ["q-never"], WaitSeconds: 20), cts.Token);
 
         await cts.CancelAsync();
 
