@@ -249,12 +249,24 @@ public static class RunCommand
             return info;
         }
 
+        /// <summary>Echoes each line of the command's output and queues it as a log line.</summary>
         private static async Task PumpAsync(StreamReader source, TextWriter echo, string stream, string level, RunLogShipper logs)
         {
+            var echoing = true;
             while (await source.ReadLineAsync() is { } line)
             {
-                await echo.WriteLineAsync(line);
                 logs.Add(line, stream, level);
+                if (echoing)
+                {
+                    try
+                    {
+                        await echo.WriteLineAsync(line);
+                    }
+                    catch (IOException)
+                    {
+                        echoing = false; // our own output was closed (e.g. piped into head): keep logging
+                    }
+                }
             }
         }
 
