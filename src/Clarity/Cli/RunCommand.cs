@@ -34,7 +34,7 @@ public static class RunCommand
         var command = new Argument<string[]>("command") { Description = "The command and its arguments, after --.", Arity = ArgumentArity.ZeroOrMore };
 
         var run = new Command("run", "Run a command as an agent task: stream its output as logs and report its exit code.\n"
-            + "Usage: clarity run --server URL --key KEY --org ORG --queue Q [options] -- <command> [args]");
+            + "Example: clarity run --server URL --key KEY --org ORG --queue builds -- make test");
         foreach (var option in new Option[] { server, key, org, queue, title, checkout, agent, labels, wait })
         {
             run.Options.Add(option);
