@@ -10,6 +10,18 @@ public static class ExitCodes
     public const int BadUsage = 2;
     public const int Unavailable = 3;
     public const int TaskFailed = 4;
+
+    /// <summary>The task was cancelled, or its lease lost, while this process worked on it.</summary>
+    public const int LeaseLost = 5;
+
+    /// <summary><c>clarity run</c>: the command could not be started (the shell's convention).</summary>
+    public const int CommandNotExecutable = 126;
+
+    /// <summary><c>clarity run</c>: the command was not found (the shell's convention).</summary>
+    public const int CommandNotFound = 127;
+
+    /// <summary>Stopped by Ctrl+C (128 + SIGINT).</summary>
+    public const int Interrupted = 130;
 }
 
 /// <summary>The <c>clarity</c> command line: <c>serve</c>, <c>migrate</c> and the client commands.</summary>

@@ -1,17 +1,341 @@
 using System.CommandLine;
+using System.ComponentModel;
+using System.Diagnostics;
+using System.Net;
+using Clarity.Client;
 
 namespace Clarity.Cli;
 
+/// <summary>
+/// <c>clarity run</c>: runs a command as an agent task. Its stdout and stderr become the task's log, heartbeats keep
+/// the lease, and its exit code completes (0) or fails (anything else) the task. The command is started directly, without a shell.
+/// </summary>
+/// <remarks>
+/// Without <c>--checkout</c> it creates a task for the command and checks out exactly that task. With <c>--checkout</c>
+/// it takes the next task from the queue; when none arrives within <c>--wait</c> seconds it prints "no task" on stderr
+/// and exits 0, so that a loop around it keeps polling. Exit codes: the command's own; 127 (126) when it cannot be
+/// found (started); <see cref="ExitCodes.LeaseLost"/> when the task was cancelled or its lease lost while the command ran;
+/// 130 when interrupted; <see cref="ExitCodes.BadUsage"/> for bad options or credentials; <see cref="ExitCodes.Unavailable"/>
+/// when the server cannot be reached.
+/// </remarks>
 public static class RunCommand
 {
     public static Command Create()
     {
-        var command = new Command("run", "Run a command as an agent task: stream its output as logs and report its exit code.");
-        command.SetAction(_ =>
+        var server = new Option<string?>("--server") { Description = "The Clarity server URL (env CLARITY_SERVER)." };
+        var key = new Option<string?>("--key") { Description = "API key (env CLARITY_KEY)." };
+        var org = new Option<string?>("--org") { Description = "Org slug (env CLARITY_ORG)." };
+        var queue = new Option<string?>("--queue") { Description = "The queue of the task." };
+        var title = new Option<string?>("--title") { Description = "Task title (default: the command line)." };
+        var checkout = new Option<bool>("--checkout") { Description = "Take the next task from the queue instead of creating one; the command gets its input in CLARITY_TASK_INPUT." };
+        var agent = new Option<string?>("--agent") { Description = "Agent name (default: run@<machine name>)." };
+        var labels = new Option<string?>("--labels") { Description = "Comma-separated labels: the task's (without --checkout) and the agent's." };
+        var wait = new Option<int>("--wait") { Description = "With --checkout: seconds to wait for a task; when none arrives, prints \"no task\" and exits 0.", DefaultValueFactory = _ => 30 };
+        var command = new Argument<string[]>("command") { Description = "The command and its arguments, after --.", Arity = ArgumentArity.ZeroOrMore };
+
+        var run = new Command("run", "Run a command as an agent task: stream its output as logs and report its exit code.\n"
+            + "Example: clarity run --server URL --key KEY --org ORG --queue builds -- make test");
+        foreach (var option in new Option[] { server, key, org, queue, title, checkout, agent, labels, wait })
         {
-            Console.Error.WriteLine("clarity: run is not available yet.");
-            return ExitCodes.Failure;
+            run.Options.Add(option);
+        }
+
+        run.Arguments.Add(command);
+        run.SetAction(async (result, ct) =>
+        {
+            var settings = new RunSettings(
+                Server: result.GetValue(server) ?? Env("CLARITY_SERVER"),
+                Key: result.GetValue(key) ?? Env("CLARITY_KEY"),
+                Org: result.GetValue(org) ?? Env("CLARITY_ORG"),
+                Queue: result.GetValue(queue),
+                Title: result.GetValue(title),
+                Checkout: result.GetValue(checkout),
+                Agent: result.GetValue(agent) ?? "run@" + Environment.MachineName,
+                Labels: (result.GetValue(labels) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+                WaitSeconds: result.GetValue(wait),
+                Command: result.GetValue(command) ?? []);
+            return await RunAsync(settings, ct);
         });
-        return command;
+        return run;
+    }
+
+    private sealed record RunSettings(
+        string? Server, string? Key, string? Org, string? Queue, string? Title, bool Checkout, string Agent, string[] Labels, int WaitSeconds, string[] Command);
+
+    private static string? Env(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } value ? value : null;
+
+    private static async Task<int> RunAsync(RunSettings s, CancellationToken ct)
+    {
+        if (Validate(s) is { } problem)
+        {
+            await Console.Error.WriteLineAsync("clarity: " + problem);
+            return ExitCodes.BadUsage;
+        }
+
+        using var client = new ClarityClient(new Uri(s.Server!), s.Key, s.Org);
+        Lease? lease;
+        try
+        {
+            lease = await AcquireAsync(client, s, ct);
+        }
+        catch (ClarityApiException ex)
+        {
+            await Console.Error.WriteLineAsync($"clarity: {s.Server} refused: {Describe(ex)}");
+            return (int)ex.StatusCode is >= 400 and < 500 ? ExitCodes.BadUsage : ExitCodes.Failure;
+        }
+        catch (Exception ex) when (ex is HttpRequestException or TimeoutException)
+        {
+            await Console.Error.WriteLineAsync($"clarity: cannot reach {s.Server}: {ex.Message}");
+            return ExitCodes.Unavailable;
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            return ExitCodes.Interrupted;
+        }
+
+        if (lease is null)
+        {
+            await Console.Error.WriteLineAsync(s.Checkout
+                ? $"clarity: no task in queue '{s.Queue}' within {s.WaitSeconds} s."
+                : "clarity: the new task was taken by another agent before it could be checked out.");
+            return s.Checkout ? ExitCodes.Ok : ExitCodes.Failure;
+        }
+
+        return await new TaskRun(client, lease, s.Command).RunAsync(ct);
+    }
+
+    private static string? Validate(RunSettings s)
+    {
+        if (string.IsNullOrWhiteSpace(s.Server))
+        {
+            return "--server is required (or set CLARITY_SERVER).";
+        }
+
+        if (!Uri.TryCreate(s.Server, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
+        {
+            return $"--server must be an http or https URL, not '{s.Server}'.";
+        }
+
+        if (string.IsNullOrWhiteSpace(s.Key))
+        {
+            return "--key is required (or set CLARITY_KEY).";
+        }
+
+        if (string.IsNullOrWhiteSpace(s.Org))
+        {
+            return "--org is required (or set CLARITY_ORG).";
+        }
+
+        if (string.IsNullOrWhiteSpace(s.Queue))
+        {
+            return "--queue is required.";
+        }
+
+        if (s.WaitSeconds < 0)
+        {
+            return "--wait must be zero or more seconds.";
+        }
+
+        return s.Command.Length == 0 || string.IsNullOrWhiteSpace(s.Command[0])
+            ? "no command to run; put it after --, e.g. clarity run --queue builds -- make test"
+            : null;
+    }
+
+    /// <summary>Creates the task and checks out exactly it, or (with --checkout) takes the next task from the queue.</summary>
+    private static async Task<Lease?> AcquireAsync(ClarityClient client, RunSettings s, CancellationToken ct)
+    {
+        if (s.Checkout)
+        {
+            return await client.CheckoutAsync(new CheckoutRequest(s.Agent, [s.Queue!], s.Labels, WaitSeconds: s.WaitSeconds), ct);
+        }
+
+        var commandLine = string.Join(' ', s.Command.Select(Quote));
+        var title = s.Title ?? (commandLine.Length <= 200 ? commandLine : commandLine[..199] + "…");
+        var input = new { command = s.Command[0], args = s.Command[1..], cwd = Environment.CurrentDirectory };
+        var task = await client.CreateTaskAsync(new CreateTaskRequest(s.Queue!, title, input, s.Labels), ct);
+        return await client.CheckoutAsync(new CheckoutRequest(s.Agent, [s.Queue!], s.Labels, TaskId: task.Id), ct);
+    }
+
+    private static string Quote(string arg) =>
+        arg.Length > 0 && arg.All(c => char.IsAsciiLetterOrDigit(c) || "-_./=:,@%+".Contains(c)) ? arg : "'" + arg.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
+
+    internal static string Describe(ClarityApiException ex) => ex.StatusCode switch
+    {
+        HttpStatusCode.Unauthorized => "the key was not accepted (401). Check --key.",
+        HttpStatusCode.Forbidden => $"the key may not do this (403): {ex.Detail}",
+        HttpStatusCode.NotFound => $"not found (404): {ex.Detail} Check --org and --server.",
+        _ => $"{(int)ex.StatusCode} {ex.Problem ?? ex.Title}: {ex.Detail ?? ex.Title}",
+    };
+
+    /// <summary>One checked-out task running one child process.</summary>
+    private sealed class TaskRun(ClarityClient client, Lease lease, string[] command)
+    {
+        private readonly Guid _taskId = lease.Task.Id;
+        private Process? _process;
+        private volatile string? _leaseLost;
+
+        public async Task<int> RunAsync(CancellationToken ct)
+        {
+            var logs = new RunLogShipper(client, _taskId);
+            try
+            {
+                _process = Process.Start(StartInfo());
+                if (_process is null)
+                {
+                    throw new Win32Exception($"could not start '{command[0]}'.");
+                }
+            }
+            catch (Win32Exception ex)
+            {
+                var notFound = ex.NativeErrorCode == 2; // ENOENT
+                var error = notFound ? $"command not found: {command[0]}" : $"cannot start {command[0]}: {ex.Message}";
+                await Console.Error.WriteLineAsync("clarity: " + error);
+                logs.Add(error, "stderr", LogLevels.Error);
+                await logs.CompleteAsync();
+                await FinishAsync(() => client.FailTaskAsync(_taskId, lease.LeaseToken, error, retryable: false, CancellationToken.None));
+                return notFound ? ExitCodes.CommandNotFound : ExitCodes.CommandNotExecutable;
+            }
+
+            using var process = _process;
+            using var stopHeartbeats = new CancellationTokenSource();
+            var heartbeats = HeartbeatAsync(stopHeartbeats.Token);
+            var stdout = PumpAsync(process.StandardOutput, Console.Out, "stdout", LogLevels.Info, logs);
+            var stderr = PumpAsync(process.StandardError, Console.Error, "stderr", LogLevels.Info, logs);
+            using (ct.Register(Kill))
+            {
+                await process.WaitForExitAsync(CancellationToken.None);
+                await Task.WhenAll(stdout, stderr);
+            }
+
+            await stopHeartbeats.CancelAsync();
+            await heartbeats;
+            await logs.CompleteAsync();
+
+            if (_leaseLost is { } reason)
+            {
+                await Console.Error.WriteLineAsync($"clarity: stopped the command: {reason}");
+                return ExitCodes.LeaseLost;
+            }
+
+            if (ct.IsCancellationRequested)
+            {
+                await FinishAsync(() => client.FailTaskAsync(_taskId, lease.LeaseToken, "interrupted", retryable: true, CancellationToken.None));
+                return ExitCodes.Interrupted;
+            }
+
+            var exitCode = process.ExitCode;
+            var finished = exitCode == 0
+                ? await FinishAsync(() => client.CompleteTaskAsync(_taskId, lease.LeaseToken, new { exitCode }, CancellationToken.None))
+                : await FinishAsync(() => client.FailTaskAsync(_taskId, lease.LeaseToken, $"exit code {exitCode}", retryable: false, CancellationToken.None));
+            return finished ? exitCode : ExitCodes.LeaseLost;
+        }
+
+        private ProcessStartInfo StartInfo()
+        {
+            var info = new ProcessStartInfo(command[0])
+            {
+                UseShellExecute = false,
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+            };
+            foreach (var arg in command.Skip(1))
+            {
+                info.ArgumentList.Add(arg);
+            }
+
+            info.Environment["CLARITY_TASK_ID"] = _taskId.ToString();
+            info.Environment["CLARITY_TASK_INPUT"] = lease.Task.Input is { } input ? input.GetRawText() : "null";
+            info.Environment["CLARITY_LEASE_TOKEN"] = lease.LeaseToken;
+            return info;
+        }
+
+        /// <summary>Echoes each line of the command's output and queues it as a log line.</summary>
+        private static async Task PumpAsync(StreamReader source, TextWriter echo, string stream, string level, RunLogShipper logs)
+        {
+            var echoing = true;
+            while (await source.ReadLineAsync() is { } line)
+            {
+                logs.Add(line, stream, level);
+                if (echoing)
+                {
+                    try
+                    {
+                        await echo.WriteLineAsync(line);
+                    }
+                    catch (IOException)
+                    {
+                        echoing = false; // our own output was closed (e.g. piped into head): keep logging
+                    }
+                }
+            }
+        }
+
+        /// <summary>Heartbeats every third of the lease. When the lease is gone (task cancelled, or given away) it kills the command.</summary>
+        private async Task HeartbeatAsync(CancellationToken stop)
+        {
+            var every = (lease.LeaseExpiresAt - DateTimeOffset.UtcNow) / 3;
+            if (every < TimeSpan.FromSeconds(1))
+            {
+                every = TimeSpan.FromSeconds(1);
+            }
+
+            using var timer = new PeriodicTimer(every);
+            try
+            {
+                while (await timer.WaitForNextTickAsync(stop))
+                {
+                    try
+                    {
+                        await client.HeartbeatAsync(_taskId, lease.LeaseToken, stop);
+                    }
+                    catch (ClarityApiException ex) when (ex.StatusCode is HttpStatusCode.Conflict or HttpStatusCode.NotFound)
+                    {
+                        _leaseLost = ex.Detail ?? "the task's lease is gone.";
+                        Kill();
+                        return;
+                    }
+                    catch (Exception ex) when (ex is HttpRequestException or TimeoutException or ClarityApiException)
+                    {
+                        await Console.Error.WriteLineAsync($"clarity: heartbeat failed, will retry: {ex.Message}");
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                // The command exited.
+            }
+        }
+
+        private void Kill()
+        {
+            try
+            {
+                _process?.Kill(entireProcessTree: true);
+            }
+            catch (InvalidOperationException)
+            {
+                // Already exited.
+            }
+        }
+
+        /// <summary>Reports the outcome; false when the task was no longer ours to finish (cancelled meanwhile, lease lost).</summary>
+        private static async Task<bool> FinishAsync(Func<Task<AgentTask>> report)
+        {
+            try
+            {
+                await report();
+                return true;
+            }
+            catch (ClarityApiException ex) when (ex.StatusCode is HttpStatusCode.Conflict or HttpStatusCode.NotFound)
+            {
+                await Console.Error.WriteLineAsync($"clarity: could not report the result: {ex.Detail ?? ex.Message}");
+                return false;
+            }
+            catch (Exception ex) when (ex is HttpRequestException or TimeoutException or ClarityApiException)
+            {
+                await Console.Error.WriteLineAsync($"clarity: could not report the result: {ex.Message}");
+                return false;
+            }
+        }
     }
 }

@@ -1,0 +1,190 @@
+using System.Text.Json;
+
+namespace Clarity.Client;
+
+// Identity
+
+public sealed record SetupRequest(string Org, string OrgName, string Email, string Password, string? DisplayName = null);
+
+public sealed record SetupStatus(bool Required);
+
+public sealed record SetupResult(Org Org, User User);
+
+public sealed record LoginResult(string Token, DateTimeOffset ExpiresAt);
+
+public sealed record Org(Guid Id, string Slug, string Name, DateTimeOffset CreatedAt);
+
+public sealed record User(Guid Id, string Email, string DisplayName, DateTimeOffset CreatedAt);
+
+public sealed record OrgMembership(string Slug, string Name, string Role);
+
+/// <summary>Who the caller is: a signed-in user with their orgs, or an API key.</summary>
+public sealed record Me(User? User, IReadOnlyList<OrgMembership> Orgs, ApiKeyIdentity? ApiKey);
+
+public sealed record ApiKeyIdentity(Guid Id, string Name, string Prefix, string Role, string Org);
+
+public sealed record Member(Guid UserId, string Email, string DisplayName, string Role, DateTimeOffset JoinedAt);
+
+/// <param name="Password">Needed only when the email is not yet a user.</param>
+public sealed record AddMemberRequest(string Email, string Role, string? Password = null, string? DisplayName = null);
+
+public sealed record ApiKeyInfo(Guid Id, string Name, string Prefix, string Role, DateTimeOffset CreatedAt, DateTimeOffset? LastUsedAt, DateTimeOffset? RevokedAt);
+
+/// <summary>A new API key. <see cref="Secret"/> is shown only this once.</summary>
+public sealed record CreatedApiKey(Guid Id, string Name, string Prefix, string Role, DateTimeOffset CreatedAt, string Secret);
+
+/// <summary>The built-in roles, weakest first.</summary>
+public static class Roles
+{
+    public const string Viewer = "viewer";
+    public const string Member = "member";
+    public const string Admin = "admin";
+    public const string Owner = "owner";
+}
+
+// Agents
+
+public sealed record Agent(Guid Id, string Name, IReadOnlyList<string> Labels, string Status, Guid? CurrentTaskId, DateTimeOffset CreatedAt, DateTimeOffset LastSeenAt);
+
+// Tasks
+
+/// <summary>The task statuses: queued → running ⇄ awaiting_response → succeeded | failed | cancelled.</summary>
+public static class TaskStatuses
+{
+    public const string Queued = "queued";
+    public const string Running = "running";
+    public const string AwaitingResponse = "awaiting_response";
+    public const string Succeeded = "succeeded";
+    public const string Failed = "failed";
+    public const string Cancelled = "cancelled";
+
+    public static bool IsTerminal(string status) => status is Succeeded or Failed or Cancelled;
+}
+
+/// <param name="Input">Any value that serializes to JSON; the agent receives it as <see cref="AgentTask.Input"/>.</param>
+/// <param name="IdempotencyKey">A repeated key returns the existing task instead of creating another.</param>
+public sealed record CreateTaskRequest(
+    string Queue,
+    string Title,
+    object? Input = null,
+    IReadOnlyList<string>? Labels = null,
+    int? Priority = null,
+    int? MaxAttempts = null,
+    int? TimeoutSeconds = null,
+    string? IdempotencyKey = null);
+
+public sealed record AgentTask(
+    Guid Id,
+    string Queue,
+    string Title,
+    string Status,
+    JsonElement? Input,
+    JsonElement? Output,
+    string? Error,
+    IReadOnlyList<string> Labels,
+    int Priority,
+    int Attempts,
+    int MaxAttempts,
+    int TimeoutSeconds,
+    string? IdempotencyKey,
+    Guid? AgentId,
+    DateTimeOffset? LeaseExpiresAt,
+    long LogCount,
+    Guid? RunId,
+    string? StepId,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset? StartedAt,
+    DateTimeOffset? FinishedAt,
+    DateTimeOffset UpdatedAt);
+
+/// <summary>Filters for listing tasks; every one is optional.</summary>
+public sealed record TaskQuery(string? Status = null, string? Queue = null, string? Agent = null, int? Limit = null);
+
+public sealed record TaskPage(IReadOnlyList<AgentTask> Items, string? NextCursor);
+
+/// <param name="Agent">The agent's name; an unknown name registers the agent.</param>
+/// <param name="Queues">Queues to take work from; none means every queue.</param>
+/// <param name="Labels">The agent's capabilities: it receives only tasks whose labels are all among these.</param>
+/// <param name="WaitSeconds">How long the server waits for work before answering that there is none.</param>
+/// <param name="LeaseSeconds">Lease length; the server default when null.</param>
+/// <param name="TaskId">Claim this particular queued task instead of the next one.</param>
+public sealed record CheckoutRequest(
+    string Agent,
+    IReadOnlyList<string>? Queues = null,
+    IReadOnlyList<string>? Labels = null,
+    int? WaitSeconds = null,
+    int? LeaseSeconds = null,
+    Guid? TaskId = null);
+
+/// <summary>A checked-out task and the lease that lets this agent heartbeat, log, complete or fail it.</summary>
+public sealed record Lease(AgentTask Task, string LeaseToken, DateTimeOffset LeaseExpiresAt);
+
+public sealed record HeartbeatResult(string Status, DateTimeOffset LeaseExpiresAt);
+
+// Logs
+
+/// <summary>The log levels the server accepts.</summary>
+public static class LogLevels
+{
+    public const string Trace = "trace";
+    public const string Debug = "debug";
+    public const string Info = "info";
+    public const string Warn = "warn";
+    public const string Error = "error";
+}
+
+/// <summary>One line to append to a task's log. Level defaults to info, stream to stdout, time to the server's clock.</summary>
+public sealed record LogLine(string Text, string? Stream = null, string? Level = null, DateTimeOffset? Ts = null);
+
+public sealed record AppendLogsResult(long FirstSeq, long LastSeq, int Count);
+
+public sealed record LogEntry(long Seq, DateTimeOffset Ts, string Level, string Stream, string Text);
+
+/// <param name="NextAfterSeq">Pass as afterSeq to read on; null when this page reached the end.</param>
+public sealed record LogPage(IReadOnlyList<LogEntry> Entries, long LastSeq, long? NextAfterSeq);
+
+/// <summary>One search hit. <see cref="Snippet"/> is HTML-escaped text with the matches wrapped in &lt;mark&gt;.</summary>
+public sealed record LogSearchHit(Guid TaskId, long Seq, DateTimeOffset Ts, string Level, string Stream, string Snippet);
+
+public sealed record LogSearchResult(IReadOnlyList<LogSearchHit> Results, string? NextCursor);
+
+// Clarifications
+
+public static class ClarificationStatuses
+{
+    public const string Pending = "pending";
+    public const string Answered = "answered";
+    public const string Expired = "expired";
+    public const string Cancelled = "cancelled";
+}
+
+/// <summary>What happens when nobody answers in time: the task fails, or it resumes with the default answer.</summary>
+public static class OnExpiry
+{
+    public const string Fail = "fail";
+    public const string Default = "default";
+}
+
+public sealed record CreateClarificationRequest(
+    string LeaseToken,
+    string Question,
+    int ExpiresInSeconds,
+    IReadOnlyList<string>? Options = null,
+    string OnExpiry = "fail",
+    string? DefaultAnswer = null);
+
+public sealed record Clarification(
+    Guid Id,
+    Guid TaskId,
+    string Question,
+    IReadOnlyList<string>? Options,
+    string Status,
+    string OnExpiry,
+    string? DefaultAnswer,
+    string? Answer,
+    Guid? AnsweredBy,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset ExpiresAt,
+    DateTimeOffset? AnsweredAt);
+
+public sealed record ClarificationPage(IReadOnlyList<Clarification> Items, string? NextCursor);
