@@ -18,6 +18,9 @@ public abstract class LogStore(Database db)
     public const char MarkStart = '\uE000';
     public const char MarkEnd = '\uE001';
 
+    /// <summary>Stands for '&lt;' inside a PostgreSQL snippet, so that ts_headline keeps tag-like text.</summary>
+    public const char LessThan = '\uE002';
+
     public static LogStore Create(Database db) => db.Kind == DatabaseKind.Sqlite ? new SqliteLogStore(db) : new PostgresLogStore(db);
 
     protected Database Db => db;
@@ -192,7 +195,9 @@ public abstract class LogStore(Database db)
                 : Lexeme(term)));
             var sql =
                 "SELECT l.id AS Id, l.task_id AS TaskId, l.seq AS Seq, l.ts AS Ts, l.level AS Level, l.stream AS Stream, " +
-                "ts_headline('simple', l.text, q.query, format('StartSel=%s, StopSel=%s, MaxWords=24, MinWords=8, MaxFragments=1', chr(57344), chr(57345))) AS Snippet " +
+                // ts_headline's parser drops anything that looks like an HTML tag, so '<' goes in as a marker and comes back
+                // out as "&lt;" (SnippetHtml). MaxFragments stays 0: fragment mode shrinks a long line's snippet to the bare match.
+                "ts_headline('simple', replace(l.text, '<', chr(57346)), q.query, format('StartSel=%s, StopSel=%s, MaxWords=24, MinWords=8', chr(57344), chr(57345))) AS Snippet " +
                 "FROM task_logs l, (SELECT to_tsquery('simple', @query) AS query) q " +
                 "WHERE l.text_tsv @@ q.query AND l.org_id = @orgId";
             if (taskId is not null)
@@ -227,6 +232,7 @@ public static class SnippetHtml
             {
                 LogStore.MarkStart => "<mark>",
                 LogStore.MarkEnd => "</mark>",
+                LogStore.LessThan => "&lt;",
                 '<' => "&lt;",
                 '>' => "&gt;",
                 '&' => "&amp;",
