@@ -158,6 +158,20 @@ public abstract class LogTests(HostFixture fixture)
     }
 
     [Fact]
+    public async Task Search_InALongLine_SnippetShowsTheWordsAroundTheMatch()
+    {
+        var word = Work.UniqueWord("long");
+        using var client = Host.CreateClient(Org.MemberKey);
+        var id = await NewTaskAsync(client, Org);
+        var filler = string.Join(' ', Enumerable.Range(1, 20).Select(i => $"w{i}"));
+        await AppendAsync(client, Org, id, $"{filler} {word} neighbour {filler}").ExpectAsync(HttpStatusCode.OK);
+
+        var snippet = Assert.Single(await SearchAsync(client, word)).Str("snippet");
+        Assert.Contains($"<mark>{word}</mark> neighbour", snippet, StringComparison.Ordinal);
+        Assert.True(snippet.Length < 400, $"The snippet is the whole line, not an excerpt: {snippet}");
+    }
+
+    [Fact]
     public async Task Append_ALineWithANulCharacter_IsStoredReadAndSearchable()
     {
         var word = Work.UniqueWord("nul");
