@@ -75,7 +75,20 @@ public abstract class LogStore(Database db)
 
     public sealed record LogRow(long Seq, long Ts, string Level, string Stream, string Text);
 
-    public sealed record SearchRow(long Id, Guid TaskId, long Seq, long Ts, string Level, string Stream, string Snippet);
+    /// <summary>
+    /// A search hit as read. A class with setters, not a positional record: with no rows, SQLite reports the
+    /// snippet() column as a BLOB, and Dapper then finds no constructor to match and throws.
+    /// </summary>
+    public sealed class SearchRow
+    {
+        public long Id { get; set; }
+        public Guid TaskId { get; set; }
+        public long Seq { get; set; }
+        public long Ts { get; set; }
+        public string Level { get; set; } = "";
+        public string Stream { get; set; } = "";
+        public string Snippet { get; set; } = "";
+    }
 
     private sealed class SqliteLogStore(Database db) : LogStore(db)
     {
