@@ -48,6 +48,16 @@ public abstract class AgentTests(HostFixture fixture)
     }
 
     [Fact]
+    public async Task List_InAnOrgWithoutAgents_IsEmpty()
+    {
+        using var owner = Host.CreateClient(Org.OwnerToken);
+        var slug = Work.Unique("empty");
+        await owner.PostAsJsonAsync("api/v1/orgs", new { slug, name = slug }).ExpectAsync(HttpStatusCode.Created);
+        var agents = await owner.GetAsync($"api/v1/orgs/{slug}/agents").ExpectAsync(HttpStatusCode.OK);
+        Assert.Empty(agents.EnumerateArray());
+    }
+
+    [Fact]
     public async Task Get_AnotherOrgsAgent_Answers404()
     {
         using var other = Host.CreateClient(fixture.OtherOrg.MemberKey);

@@ -50,6 +50,29 @@ public abstract class LogTests(HostFixture fixture)
     }
 
     [Fact]
+    public async Task Append_ConcurrentBatches_GetDistinctContiguousSeqRanges()
+    {
+        using var creator = Host.CreateClient(Org.MemberKey);
+        var id = await NewTaskAsync(creator, Org);
+        var ranges = await Task.WhenAll(Enumerable.Range(0, 8).Select(async batch =>
+        {
+            using var client = Host.CreateClient(Org.MemberKey);
+            var lines = Enumerable.Range(0, 10).Select(i => $"batch {batch} line {i}").ToArray();
+            var appended = await AppendAsync(client, Org, id, lines).ExpectAsync(HttpStatusCode.OK);
+            return (Batch: batch, First: appended.Int("firstSeq"), Last: appended.Int("lastSeq"));
+        }));
+
+        Assert.All(ranges, r => Assert.Equal(9, r.Last - r.First));
+        Assert.Equal(Enumerable.Range(1, 80), ranges.SelectMany(r => Enumerable.Range(r.First, 10)).Order());
+        var entries = (await creator.GetAsync(Org.Api($"tasks/{id}/logs")).ExpectAsync(HttpStatusCode.OK)).GetProperty("entries").EnumerateArray().ToList();
+        Assert.Equal(Enumerable.Range(1, 80), entries.Select(e => e.Int("seq")));
+        foreach (var (batch, first, _) in ranges)
+        {
+            Assert.Equal($"batch {batch} line 0", entries[first - 1].Str("text"));
+        }
+    }
+
+    [Fact]
     public async Task Append_ToAnotherOrgsTask_Answers404()
     {
         using var other = Host.CreateClient(fixture.OtherOrg.MemberKey);
@@ -169,6 +192,32 @@ public abstract class LogTests(HostFixture fixture)
         var snippet = Assert.Single(await SearchAsync(client, word)).Str("snippet");
         Assert.Contains($"<mark>{word}</mark> neighbour", snippet, StringComparison.Ordinal);
         Assert.True(snippet.Length < 400, $"The snippet is the whole line, not an excerpt: {snippet}");
+    }
+
+    [Fact]
+    public async Task Search_WithNoMatches_ReturnsAnEmptyList()
+    {
+        using var client = Host.CreateClient(Org.MemberKey);
+        var result = await client.GetAsync(Org.Api($"logs/search?q={Work.UniqueWord("absent")}")).ExpectAsync(HttpStatusCode.OK);
+        Assert.Empty(result.GetProperty("results").EnumerateArray());
+        Assert.True(result.IsNull("nextCursor"));
+    }
+
+    [Theory]
+    [InlineData("it's")]
+    [InlineData("a&b|c")]
+    [InlineData("\"unterminated")]
+    [InlineData("foo* bar**")]
+    [InlineData("(x) OR NOT y")]
+    [InlineData("NEAR(a b)")]
+    [InlineData("col:value")]
+    [InlineData("back\\slash")]
+    [InlineData("!!! ??? x:*")]
+    [InlineData("<b>")]
+    public async Task Search_WithOperatorCharactersInTheQuery_TreatsThemAsText(string q)
+    {
+        using var client = Host.CreateClient(Org.MemberKey);
+        await client.GetAsync(Org.Api($"logs/search?q={Uri.EscapeDataString(q)}")).ExpectAsync(HttpStatusCode.OK);
     }
 
     [Fact]

@@ -31,6 +31,30 @@ public abstract class LeaseTests(HostFixture fixture)
     }
 
     [Fact]
+    public async Task Heartbeat_NeverShortensALongerLease()
+    {
+        using var client = Host.CreateClient(Org.MemberKey);
+        var lease = await client.StartTaskAsync(Org, leaseSeconds: 3600);
+
+        var beat = await client.PostAsJsonAsync(Org.Api($"tasks/{lease.TaskId}/heartbeat"), new { leaseToken = lease.Token }).ExpectAsync(HttpStatusCode.OK);
+        var after = beat.GetProperty("leaseExpiresAt").GetDateTimeOffset();
+        Assert.True(after >= lease.ExpiresAt, $"A heartbeat cut the one-hour lease short: {after:O} < {lease.ExpiresAt:O}");
+    }
+
+    [Fact]
+    public async Task ExpiredLease_RequeuedTaskGoesToAnAgentAlreadyWaiting()
+    {
+        using var client = Host.CreateClient(Org.MemberKey);
+        using var waiter = Host.CreateClient(Org.MemberKey);
+        var queue = Work.Unique("q");
+        var id = (await client.CreateTaskAsync(Org, new { queue, title = "t" })).Str("id");
+        await client.CheckoutTaskAsync(Org, Work.Unique("dies"), queue, leaseSeconds: 1);
+
+        var lease = await waiter.CheckoutAsync(Org, Work.Unique("waits"), queue, waitSeconds: 50).ExpectAsync(HttpStatusCode.OK);
+        Assert.Equal((id, 2), (lease.GetProperty("task").Str("id"), lease.GetProperty("task").Int("attempts")));
+    }
+
+    [Fact]
     public async Task ExpiredLease_RequeuesWithAttemptsPlusOne_ThenFailsAfterMaxAttempts()
     {
         using var client = Host.CreateClient(Org.MemberKey);

@@ -54,6 +54,26 @@ public abstract class TaskLifecycleTests(HostFixture fixture)
     }
 
     [Fact]
+    public async Task Create_WithTheSameIdempotencyKeyConcurrently_CreatesExactlyOneTask()
+    {
+        var queue = Work.Unique("q");
+        var key = Work.Unique("key");
+        var attempts = await Task.WhenAll(Enumerable.Range(0, 8).Select(async i =>
+        {
+            using var client = Host.CreateClient(Org.MemberKey);
+            using var response = await client.PostAsJsonAsync(Org.Api("tasks"), new { queue, title = $"racer {i}", idempotencyKey = key });
+            return (response.StatusCode, Id: (await response.ReadJsonAsync()).Str("id"));
+        }));
+
+        Assert.Single(attempts, a => a.StatusCode == HttpStatusCode.Created);
+        Assert.All(attempts, a => Assert.Contains(a.StatusCode, new[] { HttpStatusCode.Created, HttpStatusCode.OK }));
+        Assert.Single(attempts.Select(a => a.Id).Distinct());
+        using var reader = Host.CreateClient(Org.MemberKey);
+        var page = await reader.GetAsync(Org.Api($"tasks?queue={queue}")).ExpectAsync(HttpStatusCode.OK);
+        Assert.Single(page.GetProperty("items").EnumerateArray());
+    }
+
+    [Fact]
     public async Task List_FiltersByStatusQueueAndAgent()
     {
         using var client = Host.CreateClient(Org.MemberKey);
