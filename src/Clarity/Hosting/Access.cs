@@ -36,7 +36,9 @@ public sealed partial class AccessMiddleware(RequestDelegate next, IdentityStore
     public async Task InvokeAsync(HttpContext context)
     {
         var endpoint = context.GetEndpoint();
-        if (endpoint is null || endpoint.Metadata.GetMetadata<PublicEndpoint>() is not null)
+
+        // Routing's own 405/415 endpoints are plain Endpoints that only set a status code: let them answer.
+        if (endpoint is not RouteEndpoint || endpoint.Metadata.GetMetadata<PublicEndpoint>() is not null)
         {
             await next(context);
             return;
