@@ -115,6 +115,8 @@ public static class ProblemWriter
             405 => ("method-not-allowed", "Method not allowed", $"{http.Request.Method} is not allowed on this path."),
             401 => ("unauthorized", "Not authenticated", "Send Authorization: Bearer <api key or token>."),
             403 => ("forbidden", "Not allowed", "You may not do this."),
+            413 => ("too-large", "Payload too large", "The request body is larger than the configured limit."),
+            415 => ("unsupported-media-type", "Bad request", "Send the body as application/json."),
             _ => ("http-" + status, "Error", $"The request failed with status {status}."),
         };
         return WriteAsync(http, status, "urn:clarity:problem:" + slug, title, detail, null);
