@@ -116,6 +116,12 @@ public abstract class IdentityTests(HostFixture fixture)
         await admin.PostAsJsonAsync(Org.Api("api-keys"), new { name = "escalate", role = "owner" })
             .ExpectProblemAsync(HttpStatusCode.Forbidden, "forbidden");
 
+        // Nor may an admin demote or remove an owner.
+        using var owner = Host.CreateClient(Org.OwnerToken);
+        var ownerId = (await owner.GetAsync("api/v1/me").ExpectAsync(HttpStatusCode.OK)).GetProperty("user").Str("id");
+        await admin.PutAsJsonAsync(Org.Api($"members/{ownerId}"), new { role = "member" }).ExpectProblemAsync(HttpStatusCode.Forbidden, "forbidden");
+        await admin.DeleteAsync(Org.Api($"members/{ownerId}")).ExpectProblemAsync(HttpStatusCode.Forbidden, "forbidden");
+
         // What an admin may grant still works.
         await admin.PostAsJsonAsync(Org.Api("api-keys"), new { name = "fine", role = "admin" }).ExpectAsync(HttpStatusCode.Created);
     }
@@ -181,6 +187,17 @@ public abstract class IdentityTests(HostFixture fixture)
         await key.GetAsync(Org.Api("tasks")).ExpectProblemAsync(HttpStatusCode.Unauthorized, "unauthorized");
         var listed = (await owner.GetAsync(Org.Api("api-keys")).ExpectAsync(HttpStatusCode.OK)).EnumerateArray().Single(k => k.Str("id") == created.Str("id"));
         Assert.False(listed.IsNull("revokedAt"));
+    }
+
+    [Fact]
+    public async Task RevokeApiKey_OfAnotherOrg_Answers404AndTheKeyKeepsWorking()
+    {
+        using var owner = Host.CreateClient(Org.OwnerToken);
+        var theirs = await owner.PostAsJsonAsync(fixture.OtherOrg.Api("api-keys"), new { name = "theirs", role = "member" }).ExpectAsync(HttpStatusCode.Created);
+
+        await owner.DeleteAsync(Org.Api($"api-keys/{theirs.Str("id")}")).ExpectProblemAsync(HttpStatusCode.NotFound, "not-found");
+        using var key = Host.CreateClient(theirs.Str("secret"));
+        await key.GetAsync(fixture.OtherOrg.Api("tasks")).ExpectAsync(HttpStatusCode.OK);
     }
 
     [Fact]

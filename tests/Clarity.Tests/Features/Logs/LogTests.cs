@@ -10,7 +10,16 @@ public abstract class LogTests(HostFixture fixture)
 {
     public const int MaxLineBytes = 256;
 
-    public static readonly Dictionary<string, string?> Overrides = new() { ["Clarity:Limits:MaxLogLineBytes"] = MaxLineBytes.ToString(System.Globalization.CultureInfo.InvariantCulture) };
+    public const int MaxBatchLines = 100;
+
+    public const int MaxBodyBytes = 64 * 1024;
+
+    public static readonly Dictionary<string, string?> Overrides = new()
+    {
+        ["Clarity:Limits:MaxLogLineBytes"] = MaxLineBytes.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["Clarity:Limits:MaxLogBatchLines"] = MaxBatchLines.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["Clarity:Limits:MaxRequestBodyBytes"] = MaxBodyBytes.ToString(System.Globalization.CultureInfo.InvariantCulture),
+    };
 
     private ClarityHost Host => fixture.Host;
 
@@ -111,6 +120,60 @@ public abstract class LogTests(HostFixture fixture)
 
         var log = await client.GetAsync(Org.Api($"tasks/{id}/logs")).ExpectAsync(HttpStatusCode.OK);
         Assert.Equal(1, Assert.Single(log.GetProperty("entries").EnumerateArray()).Int("seq"));
+    }
+
+    [Fact]
+    public async Task Append_ABatchOverTheLineOrBodyLimit_Answers413_AndMalformedJsonAnswers400()
+    {
+        using var client = Host.CreateClient(Org.MemberKey);
+        var id = await NewTaskAsync(client, Org);
+
+        await AppendAsync(client, Org, id, Enumerable.Range(0, MaxBatchLines + 1).Select(i => $"l{i}").ToArray())
+            .ExpectProblemAsync(HttpStatusCode.RequestEntityTooLarge, "too-large");
+        // Few lines, each within the line limit, but a body over the request limit (unknown properties are ignored, yet still sent).
+        var padding = new string('p', MaxBodyBytes / 10);
+        await client.PostAsJsonAsync(Org.Api($"tasks/{id}/logs"), Enumerable.Range(0, 11).Select(i => new { text = $"l{i}", padding }).ToArray())
+            .ExpectProblemAsync(HttpStatusCode.RequestEntityTooLarge, "too-large");
+        using var malformed = new StringContent("[{\"text\": \"unterminated", System.Text.Encoding.UTF8, "application/json");
+        await client.PostAsync(Org.Api($"tasks/{id}/logs"), malformed).ExpectProblemAsync(HttpStatusCode.BadRequest, "malformed-json");
+        using var text = new StringContent("[{\"text\": \"plain\"}]", System.Text.Encoding.UTF8, "text/plain");
+        await client.PostAsync(Org.Api($"tasks/{id}/logs"), text).ExpectProblemAsync(HttpStatusCode.UnsupportedMediaType, "unsupported-media-type");
+        await client.PostAsJsonAsync(Org.Api($"tasks/{id}/logs"), Array.Empty<object>()).ExpectProblemAsync(HttpStatusCode.BadRequest, "validation");
+        await client.PostAsJsonAsync(Org.Api($"tasks/{id}/logs"), new[] { new { level = "info" } }).ExpectProblemAsync(HttpStatusCode.BadRequest, "validation");
+
+        Assert.Equal(0, (await client.GetTaskAsync(Org, id)).Int("logCount"));
+    }
+
+    [Fact]
+    public async Task Read_AnotherOrgsTaskLog_Answers404_AlsoWhenTailingWithAfterSeq()
+    {
+        using var other = Host.CreateClient(fixture.OtherOrg.MemberKey);
+        var theirs = await NewTaskAsync(other, fixture.OtherOrg);
+        await AppendAsync(other, fixture.OtherOrg, theirs, "one", "two").ExpectAsync(HttpStatusCode.OK);
+
+        using var client = Host.CreateClient(Org.MemberKey);
+        await client.GetAsync(Org.Api($"tasks/{theirs}/logs")).ExpectProblemAsync(HttpStatusCode.NotFound, "not-found");
+        await client.GetAsync(Org.Api($"tasks/{theirs}/logs?afterSeq=1")).ExpectProblemAsync(HttpStatusCode.NotFound, "not-found");
+        await client.GetAsync(Org.Api($"tasks/{Guid.NewGuid()}/logs?afterSeq=5")).ExpectProblemAsync(HttpStatusCode.NotFound, "not-found");
+
+        // Tailing one's own log past its end is simply empty.
+        var tail = await other.GetAsync(fixture.OtherOrg.Api($"tasks/{theirs}/logs?afterSeq=2")).ExpectAsync(HttpStatusCode.OK);
+        Assert.Empty(tail.GetProperty("entries").EnumerateArray());
+        Assert.Equal(2, tail.Int("lastSeq"));
+    }
+
+    [Fact]
+    public async Task Search_MatchesAllWords_AndATrailingStarMatchesByPrefix()
+    {
+        var word = Work.UniqueWord("pre");
+        var other = Work.UniqueWord("and");
+        using var client = Host.CreateClient(Org.MemberKey);
+        var id = await NewTaskAsync(client, Org);
+        await AppendAsync(client, Org, id, $"{word}suffix alone", $"{word}suffix with {other}", $"{other} only").ExpectAsync(HttpStatusCode.OK);
+
+        Assert.Equal([2L, 1L], (await SearchAsync(client, $"{word}*")).Select(h => h.GetProperty("seq").GetInt64()));
+        Assert.Equal([2L], (await SearchAsync(client, $"{word}* {other}")).Select(h => h.GetProperty("seq").GetInt64()));
+        Assert.Empty(await SearchAsync(client, word));
     }
 
     [Fact]

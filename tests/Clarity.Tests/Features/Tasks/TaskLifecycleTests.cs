@@ -161,6 +161,13 @@ public abstract class TaskLifecycleTests(HostFixture fixture)
     }
 
     [Fact]
+    public async Task WrongMethod_Answers405()
+    {
+        using var client = Host.CreateClient(Org.MemberKey);
+        await client.PutAsJsonAsync(Org.Api("tasks"), new { title = "t" }).ExpectProblemAsync(HttpStatusCode.MethodNotAllowed, "method-not-allowed");
+    }
+
+    [Fact]
     public async Task Viewer_CannotCreateTasks_Answers403()
     {
         using var viewer = Host.CreateClient(Org.Keys["viewer"]);
