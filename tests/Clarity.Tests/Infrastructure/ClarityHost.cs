@@ -22,6 +22,7 @@ public sealed class ClarityHost : IAsyncDisposable
     public const string OwnerPassword = "owner-password-123";
 
     private bool _stopped;
+    private bool _ownsData = true;
 
     private ClarityHost(ClarityServer server, Backend backend, string dataDirectory, Dictionary<string, string?> settings)
     {
@@ -76,6 +77,17 @@ public sealed class ClarityHost : IAsyncDisposable
         var settings = await SettingsForAsync(backend, dir, overrides);
         var server = await StartServerAsync(settings);
         return new ClarityHost(server, backend, dir, settings);
+    }
+
+    /// <summary>
+    /// Starts another node on the same PostgreSQL database (or SQLite file) as <paramref name="first"/>, as a
+    /// second machine would. Disposing it stops only that node; the first host owns the data.
+    /// </summary>
+    public static async Task<ClarityHost> StartNodeAsync(ClarityHost first)
+    {
+        var settings = new Dictionary<string, string?>(first.Settings);
+        var server = await StartServerAsync(settings);
+        return new ClarityHost(server, first.Backend, first.DataDirectory, settings) { _ownsData = false };
     }
 
     /// <summary>
@@ -175,7 +187,10 @@ public sealed class ClarityHost : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await StopServerAsync();
-        TestDatabases.DeleteDirectory(DataDirectory);
+        if (_ownsData)
+        {
+            TestDatabases.DeleteDirectory(DataDirectory);
+        }
     }
 }
 
