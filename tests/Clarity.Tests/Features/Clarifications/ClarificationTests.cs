@@ -133,6 +133,28 @@ public abstract class ClarificationTests(HostFixture fixture)
         Assert.Equal("running", (await agent.GetTaskAsync(Org, lease.TaskId)).Str("status"));
     }
 
+    [Fact]
+    public async Task Answer_ByAViewer_Answers403_AndTheQuestionStaysPending()
+    {
+        using var agent = Host.CreateClient(Org.MemberKey);
+        using var viewer = Host.CreateClient(Org.Keys["viewer"]);
+        var lease = await agent.StartTaskAsync(Org);
+        var id = (await AskAsync(agent, lease, new { question = "May a viewer answer?" })).Str("id");
+
+        await viewer.PostAsJsonAsync(Org.Api($"clarifications/{id}/answer"), new { answer = "yes" }).ExpectProblemAsync(HttpStatusCode.Forbidden, "forbidden");
+        Assert.Equal("pending", (await viewer.GetAsync(Org.Api($"clarifications/{id}")).ExpectAsync(HttpStatusCode.OK)).Str("status"));
+    }
+
+    [Fact]
+    public async Task Ask_OnAQueuedTask_Answers409()
+    {
+        using var agent = Host.CreateClient(Org.MemberKey);
+        var task = await agent.CreateTaskAsync(Org, new { queue = Work.Unique("q"), title = "not started" });
+        await agent.PostAsJsonAsync(Org.Api($"tasks/{task.Str("id")}/clarifications"), new { leaseToken = "cll_none", question = "?" })
+            .ExpectProblemAsync(HttpStatusCode.Conflict);
+        Assert.Equal("queued", (await agent.GetTaskAsync(Org, task.Str("id"))).Str("status"));
+    }
+
     private async Task<JsonElement> AskAsync(HttpClient agent, Lease lease, object body, HttpStatusCode expected = HttpStatusCode.Created)
     {
         var request = JsonSerializer.SerializeToNode(body, JsonSerializerOptions.Web)!.AsObject();
