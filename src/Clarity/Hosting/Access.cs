@@ -36,9 +36,9 @@ public sealed partial class AccessMiddleware(RequestDelegate next, IdentityStore
     public async Task InvokeAsync(HttpContext context)
     {
         var endpoint = context.GetEndpoint();
-        // Routing's own rejection endpoints (405 wrong method, 415 wrong content type) are not route endpoints and
-        // only set a status code: let them answer instead of refusing them as undeclared.
-        if (endpoint is null || endpoint is not RouteEndpoint || endpoint.Metadata.GetMetadata<PublicEndpoint>() is not null)
+
+        // Routing's own 405/415 endpoints are plain Endpoints that only set a status code: let them answer.
+        if (endpoint is not RouteEndpoint || endpoint.Metadata.GetMetadata<PublicEndpoint>() is not null)
         {
             await next(context);
             return;

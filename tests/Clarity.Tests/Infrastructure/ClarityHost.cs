@@ -21,16 +21,23 @@ public sealed class ClarityHost : IAsyncDisposable
 {
     public const string OwnerPassword = "owner-password-123";
 
-    private ClarityHost(ClarityServer server, Backend backend, string dataDirectory, string? postgres)
+    private bool _stopped;
+    private bool _ownsData = true;
+
+    private ClarityHost(ClarityServer server, Backend backend, string dataDirectory, Dictionary<string, string?> settings)
     {
         Server = server;
         Backend = backend;
         DataDirectory = dataDirectory;
-        PostgresConnectionString = postgres;
-        BaseAddress = new Uri(server.Urls.First(u => u.StartsWith("http://", StringComparison.Ordinal)) + "/");
+        Settings = settings;
+        PostgresConnectionString = settings.GetValueOrDefault("Clarity:Database");
+        BaseAddress = AddressOf(server);
     }
 
-    public ClarityServer Server { get; }
+    public ClarityServer Server { get; private set; }
+
+    /// <summary>The settings this host started with (a restart reuses them, so it opens the same database).</summary>
+    public IReadOnlyDictionary<string, string?> Settings { get; private set; }
 
     public Backend Backend { get; }
 
@@ -38,7 +45,7 @@ public sealed class ClarityHost : IAsyncDisposable
 
     public string? PostgresConnectionString { get; }
 
-    public Uri BaseAddress { get; }
+    public Uri BaseAddress { get; private set; }
 
     public IServiceProvider Services => Server.Services;
 
@@ -68,9 +75,66 @@ public sealed class ClarityHost : IAsyncDisposable
     {
         var dir = TestDatabases.NewTempDirectory();
         var settings = await SettingsForAsync(backend, dir, overrides);
+        var server = await StartServerAsync(settings);
+        return new ClarityHost(server, backend, dir, settings);
+    }
+
+    /// <summary>
+    /// Starts another node on the same PostgreSQL database (or SQLite file) as <paramref name="first"/>, as a
+    /// second machine would. Disposing it stops only that node; the first host owns the data.
+    /// </summary>
+    public static async Task<ClarityHost> StartNodeAsync(ClarityHost first)
+    {
+        var settings = new Dictionary<string, string?>(first.Settings);
+        var server = await StartServerAsync(settings);
+        return new ClarityHost(server, first.Backend, first.DataDirectory, settings) { _ownsData = false };
+    }
+
+    /// <summary>
+    /// Stops the server, runs <paramref name="whileStopped"/> while nothing is serving, then starts a new server on the
+    /// same SQLite file or PostgreSQL database (on a new port). <paramref name="overrides"/> change settings for the new server.
+    /// </summary>
+    public async Task RestartAsync(Func<Task>? whileStopped = null, IDictionary<string, string?>? overrides = null)
+    {
+        await StopServerAsync();
+        if (whileStopped is not null)
+        {
+            await whileStopped();
+        }
+
+        var settings = new Dictionary<string, string?>(Settings);
+        foreach (var (k, v) in overrides ?? new Dictionary<string, string?>())
+        {
+            settings[k] = v;
+        }
+
+        Server = await StartServerAsync(settings);
+        Settings = settings;
+        BaseAddress = AddressOf(Server);
+        _stopped = false;
+    }
+
+    private static async Task<ClarityServer> StartServerAsync(IDictionary<string, string?> settings)
+    {
         var server = ClarityServer.Create(settings, logging => logging.SetMinimumLevel(LogLevel.Warning));
         await server.StartAsync();
-        return new ClarityHost(server, backend, dir, settings.GetValueOrDefault("Clarity:Database"));
+        return server;
+    }
+
+    private static Uri AddressOf(ClarityServer server) =>
+        new(server.Urls.First(u => u.StartsWith("http://", StringComparison.Ordinal)) + "/");
+
+    private async Task StopServerAsync()
+    {
+        if (_stopped)
+        {
+            return;
+        }
+
+        _stopped = true;
+        await Server.StopAsync();
+        await Server.DisposeAsync();
+        SqliteConnection.ClearAllPools();
     }
 
     public HttpClient CreateClient(string? bearer = null)
@@ -122,10 +186,11 @@ public sealed class ClarityHost : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await Server.StopAsync();
-        await Server.DisposeAsync();
-        SqliteConnection.ClearAllPools();
-        TestDatabases.DeleteDirectory(DataDirectory);
+        await StopServerAsync();
+        if (_ownsData)
+        {
+            TestDatabases.DeleteDirectory(DataDirectory);
+        }
     }
 }
 

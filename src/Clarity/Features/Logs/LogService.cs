@@ -76,9 +76,9 @@ public sealed class LogService(LogStore store, IEventBus events, IOptions<Clarit
 
         var take = Check.Range(limit, "limit", 1, 10_000, 1_000);
         var entries = await store.ReadAsync(org.OrgId, taskId, after, take, ct);
-        if (entries.Count == 0 && after == 0)
+        if (entries.Count == 0)
         {
-            // Tell an empty log apart from a task that does not exist.
+            // Tell an empty log (or a tail with nothing new) apart from a task that does not exist or is another org's.
             if (!await store.TaskExistsAsync(org.OrgId, taskId, ct))
             {
                 throw Problems.NotFound("Task");

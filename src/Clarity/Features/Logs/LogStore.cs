@@ -18,6 +18,9 @@ public abstract class LogStore(Database db)
     public const char MarkStart = '\uE000';
     public const char MarkEnd = '\uE001';
 
+    /// <summary>Stands for '&lt;' inside a PostgreSQL snippet, so that ts_headline keeps tag-like text.</summary>
+    public const char LessThan = '\uE002';
+
     public static LogStore Create(Database db) => db.Kind == DatabaseKind.Sqlite ? new SqliteLogStore(db) : new PostgresLogStore(db);
 
     protected Database Db => db;
@@ -72,7 +75,20 @@ public abstract class LogStore(Database db)
 
     public sealed record LogRow(long Seq, long Ts, string Level, string Stream, string Text);
 
-    public sealed record SearchRow(long Id, Guid TaskId, long Seq, long Ts, string Level, string Stream, string Snippet);
+    /// <summary>
+    /// A search hit as read. A class with setters, not a positional record: with no rows, SQLite reports the
+    /// snippet() column as a BLOB, and Dapper then finds no constructor to match and throws.
+    /// </summary>
+    public sealed class SearchRow
+    {
+        public long Id { get; set; }
+        public Guid TaskId { get; set; }
+        public long Seq { get; set; }
+        public long Ts { get; set; }
+        public string Level { get; set; } = "";
+        public string Stream { get; set; } = "";
+        public string Snippet { get; set; } = "";
+    }
 
     private sealed class SqliteLogStore(Database db) : LogStore(db)
     {
@@ -146,22 +162,7 @@ public abstract class LogStore(Database db)
 
             sql += " ORDER BY task_logs_fts.rowid DESC LIMIT @limit";
             await using var c = await Db.OpenReadAsync(ct);
-            await using var reader = await c.ExecuteReaderAsync(sql, new { match, orgId, taskId, beforeId, limit });
-
-            // With no rows SQLite reports the snippet() column as BLOB, which matches no SearchRow constructor, so
-            // Dapper's QueryAsync fails on an empty result. Build the row parser only once a row has been read.
-            var rows = new List<SearchRow>();
-            if (await reader.ReadAsync(ct))
-            {
-                var parse = reader.GetRowParser<SearchRow>();
-                do
-                {
-                    rows.Add(parse(reader));
-                }
-                while (await reader.ReadAsync(ct));
-            }
-
-            return rows;
+            return (await c.QueryAsync<SearchRow>(sql, new { match, orgId, taskId, beforeId, limit })).AsList();
         }
 
         private static string Quote(string term) => "\"" + term.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
@@ -207,7 +208,9 @@ public abstract class LogStore(Database db)
                 : Lexeme(term)));
             var sql =
                 "SELECT l.id AS Id, l.task_id AS TaskId, l.seq AS Seq, l.ts AS Ts, l.level AS Level, l.stream AS Stream, " +
-                "ts_headline('simple', l.text, q.query, format('StartSel=%s, StopSel=%s, MaxWords=24, MinWords=8, MaxFragments=1', chr(57344), chr(57345))) AS Snippet " +
+                // ts_headline's parser drops anything that looks like an HTML tag, so '<' goes in as a marker and comes back
+                // out as "&lt;" (SnippetHtml). MaxFragments stays 0: fragment mode shrinks a long line's snippet to the bare match.
+                "ts_headline('simple', replace(l.text, '<', chr(57346)), q.query, format('StartSel=%s, StopSel=%s, MaxWords=24, MinWords=8', chr(57344), chr(57345))) AS Snippet " +
                 "FROM task_logs l, (SELECT to_tsquery('simple', @query) AS query) q " +
                 "WHERE l.text_tsv @@ q.query AND l.org_id = @orgId";
             if (taskId is not null)
@@ -242,6 +245,7 @@ public static class SnippetHtml
             {
                 LogStore.MarkStart => "<mark>",
                 LogStore.MarkEnd => "</mark>",
+                LogStore.LessThan => "&lt;",
                 '<' => "&lt;",
                 '>' => "&gt;",
                 '&' => "&amp;",

@@ -138,10 +138,10 @@ public sealed class TaskStore(Database db)
         return $"SELECT id FROM ({string.Join(" UNION ALL ", heads)}) heads {order}";
     }
 
-    /// <summary>Extends the lease when the token matches an active task.</summary>
+    /// <summary>Extends the lease when the token matches an active task. It never shortens a longer lease taken at checkout.</summary>
     public Task<TaskRow?> HeartbeatAsync(Guid orgId, Guid id, string leaseHash, long now, long leaseUntil, CancellationToken ct) =>
         db.WriteAsync((c, t) => c.QuerySingleOrDefaultAsync<TaskRow>(
-            "UPDATE tasks SET lease_expires_at = @leaseUntil, updated_at = @now " +
+            "UPDATE tasks SET lease_expires_at = CASE WHEN lease_expires_at > @leaseUntil THEN lease_expires_at ELSE @leaseUntil END, updated_at = @now " +
             $"WHERE org_id = @orgId AND id = @id AND lease_token_hash = @leaseHash AND status IN ('running', 'awaiting_response') RETURNING {Columns}",
             new { orgId, id, leaseHash, now, leaseUntil }, t), ct);
 
