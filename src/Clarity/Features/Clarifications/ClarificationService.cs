@@ -103,7 +103,7 @@ public sealed class ClarificationService(
     {
         var answer = Check.Required(request.Answer, "answer", 10_000);
         var now = clock.GetUtcNow();
-        var result = await store.AnswerAsync(org.OrgId, id, answer, org.Caller.ActorId, DbTime.ToDb(now), DbTime.ToDb(now.AddSeconds(options.Value.Tasks.LeaseSeconds)), ct);
+        var result = await store.AnswerAsync(org.OrgId, id, answer, org.Caller.ActorId, DbTime.ToDb(now), options.Value.Tasks.LeaseSeconds, ct);
         if (result is not { } done)
         {
             var current = await store.GetAsync(org.OrgId, id, ct) ?? throw Problems.NotFound("Clarification");
@@ -121,7 +121,7 @@ public sealed class ClarificationService(
 
     public async Task<int> ExpireDueAsync(DateTimeOffset now, CancellationToken ct)
     {
-        var changed = await store.ExpireAsync(DbTime.ToDb(now), options.Value.Tasks.LeaseSeconds * 1000L, ct);
+        var changed = await store.ExpireAsync(DbTime.ToDb(now), options.Value.Tasks.LeaseSeconds, ct);
         foreach (var (clarification, task) in changed)
         {
             if (task is not null)

@@ -56,7 +56,7 @@ public sealed class ClarificationStore(Database db)
     }
 
     /// <summary>Records the answer and resumes the task. Null when the clarification is not pending (or not found).</summary>
-    public Task<(ClarificationRow Clarification, TaskRow? Task)?> AnswerAsync(Guid orgId, Guid id, string answer, Guid answeredBy, long now, long leaseUntil, CancellationToken ct) =>
+    public Task<(ClarificationRow Clarification, TaskRow? Task)?> AnswerAsync(Guid orgId, Guid id, string answer, Guid answeredBy, long now, int defaultLeaseSeconds, CancellationToken ct) =>
         db.WriteAsync<(ClarificationRow, TaskRow?)?>(async (c, t) =>
         {
             var row = await c.QuerySingleOrDefaultAsync<ClarificationRow>(
@@ -68,14 +68,14 @@ public sealed class ClarificationStore(Database db)
                 return null;
             }
 
-            return (row, await ResumeTaskAsync(c, t, row.TaskId, now, leaseUntil));
+            return (row, await ResumeTaskAsync(c, t, row.TaskId, now, defaultLeaseSeconds));
         }, ct);
 
     /// <summary>
     /// Expires every pending clarification past its time: with onExpiry=default it is answered with the default
     /// answer and the task resumes; with onExpiry=fail the task fails.
     /// </summary>
-    public Task<IReadOnlyList<(ClarificationRow Clarification, TaskRow? Task)>> ExpireAsync(long now, long leaseMs, CancellationToken ct) =>
+    public Task<IReadOnlyList<(ClarificationRow Clarification, TaskRow? Task)>> ExpireAsync(long now, int defaultLeaseSeconds, CancellationToken ct) =>
         db.WriteAsync<IReadOnlyList<(ClarificationRow, TaskRow?)>>(async (c, t) =>
         {
             var due = (await c.QueryAsync<ClarificationRow>(
@@ -95,7 +95,7 @@ public sealed class ClarificationStore(Database db)
                 }
 
                 var task = useDefault
-                    ? await ResumeTaskAsync(c, t, row.TaskId, now, now + leaseMs)
+                    ? await ResumeTaskAsync(c, t, row.TaskId, now, defaultLeaseSeconds)
                     : await c.QuerySingleOrDefaultAsync<TaskRow>(
                         "UPDATE tasks SET status = 'failed', error = 'The clarification expired without an answer.', lease_token_hash = NULL, " +
                         "lease_expires_at = NULL, awaiting_since = NULL, finished_at = @now, updated_at = @now " +
@@ -108,11 +108,11 @@ public sealed class ClarificationStore(Database db)
         }, ct);
 
     // The time spent waiting for people does not count against the task's timeout, and the agent gets a fresh lease.
-    private static Task<TaskRow?> ResumeTaskAsync(DbConnection c, DbTransaction t, Guid taskId, long now, long leaseUntil) =>
+    private static Task<TaskRow?> ResumeTaskAsync(DbConnection c, DbTransaction t, Guid taskId, long now, int defaultLeaseSeconds) =>
         c.QuerySingleOrDefaultAsync<TaskRow>(
             "UPDATE tasks SET status = 'running', deadline_at = deadline_at + (@now - awaiting_since), awaiting_since = NULL, " +
-            $"lease_expires_at = @leaseUntil, updated_at = @now WHERE id = @taskId AND status = 'awaiting_response' RETURNING {TaskStore.Columns}",
-            new { taskId, now, leaseUntil }, t);
+            $"lease_expires_at = @now + COALESCE(lease_seconds, @defaultLeaseSeconds) * 1000, updated_at = @now WHERE id = @taskId AND status = 'awaiting_response' RETURNING {TaskStore.Columns}",
+            new { taskId, now, defaultLeaseSeconds }, t);
 
     public static string? OptionsJson(IReadOnlyList<string>? options) => options is null ? null : JsonSerializer.Serialize(options);
 }

@@ -72,7 +72,8 @@ public sealed record CheckoutRequest(string? Agent, IReadOnlyList<string>? Queue
 /// <summary>The answer to a checkout. It is an object so that guards can later add context and mutations to it.</summary>
 public sealed record CheckoutResponse(AgentTask Task, string LeaseToken, DateTimeOffset LeaseExpiresAt);
 
-public sealed record HeartbeatRequest(string? LeaseToken);
+/// <param name="LeaseSeconds">A new lease length for this and later heartbeats; the one chosen at checkout when absent.</param>
+public sealed record HeartbeatRequest(string? LeaseToken, int? LeaseSeconds);
 
 public sealed record HeartbeatResponse(string Status, DateTimeOffset LeaseExpiresAt);
 

@@ -165,8 +165,7 @@ public sealed partial class TaskService(TaskStore store, AgentService agents, Ag
 
         var token = NewLeaseToken();
         var now = clock.GetUtcNow();
-        var until = now.AddSeconds(leaseSeconds);
-        var row = await store.ClaimAsync(orgId, agentId, queues, labels, taskId, ApiKeySecret.Hash(token), DbTime.ToDb(now), DbTime.ToDb(until), ct);
+        var row = await store.ClaimAsync(orgId, agentId, queues, labels, taskId, ApiKeySecret.Hash(token), DbTime.ToDb(now), leaseSeconds, ct);
         if (row is null)
         {
             return null;
@@ -179,9 +178,10 @@ public sealed partial class TaskService(TaskStore store, AgentService agents, Ag
     public async Task<HeartbeatResponse> HeartbeatAsync(OrgContext org, Guid id, HeartbeatRequest request, CancellationToken ct)
     {
         var token = Check.Required(request.LeaseToken, "leaseToken", 200);
+        int? leaseSeconds = request.LeaseSeconds is null ? null : Check.Range(request.LeaseSeconds, "leaseSeconds", 1, 86_400, Settings.LeaseSeconds);
         var now = clock.GetUtcNow();
         var hash = ApiKeySecret.Hash(token);
-        var row = await store.HeartbeatAsync(org.OrgId, id, hash, DbTime.ToDb(now), DbTime.ToDb(now.AddSeconds(Settings.LeaseSeconds)), ct)
+        var row = await store.HeartbeatAsync(org.OrgId, id, hash, DbTime.ToDb(now), leaseSeconds, Settings.LeaseSeconds, ct)
             ?? throw await LeaseConflictAsync(org, id, hash, ct);
         return new HeartbeatResponse(row.Status, DbTime.FromDb(row.LeaseExpiresAt!.Value));
     }

@@ -11,7 +11,7 @@ public sealed class TaskStore(Database db)
     internal const string Columns =
         "id AS Id, org_id AS OrgId, queue AS Queue, title AS Title, status AS Status, input AS Input, output AS Output, error AS Error, " +
         "labels AS Labels, priority AS Priority, attempts AS Attempts, max_attempts AS MaxAttempts, timeout_seconds AS TimeoutSeconds, " +
-        "idempotency_key AS IdempotencyKey, agent_id AS AgentId, lease_token_hash AS LeaseTokenHash, lease_expires_at AS LeaseExpiresAt, " +
+        "idempotency_key AS IdempotencyKey, agent_id AS AgentId, lease_token_hash AS LeaseTokenHash, lease_expires_at AS LeaseExpiresAt, lease_seconds AS LeaseSeconds, " +
         "deadline_at AS DeadlineAt, awaiting_since AS AwaitingSince, log_seq AS LogSeq, run_id AS RunId, step_id AS StepId, " +
         "created_at AS CreatedAt, started_at AS StartedAt, finished_at AS FinishedAt, updated_at AS UpdatedAt";
 
@@ -93,12 +93,12 @@ public sealed class TaskStore(Database db)
         queues.Count == 1 ? "queue = @queue" : db.Dialect.InList("queue", "@queues");
 
     /// <summary>Claims the best queued task for the agent: highest priority, then oldest. Exclusive on both backends.</summary>
-    public Task<TaskRow?> ClaimAsync(Guid orgId, Guid agentId, IReadOnlyList<string>? queues, string agentLabels, Guid? taskId, string leaseHash, long now, long leaseUntil, CancellationToken ct)
+    public Task<TaskRow?> ClaimAsync(Guid orgId, Guid agentId, IReadOnlyList<string>? queues, string agentLabels, Guid? taskId, string leaseHash, long now, int leaseSeconds, CancellationToken ct)
     {
-        var parameters = new DynamicParameters(new { orgId, agentId, agentLabels, taskId, leaseHash, now, leaseUntil });
+        var parameters = new DynamicParameters(new { orgId, agentId, agentLabels, taskId, leaseHash, now, leaseSeconds });
         var sql =
             "UPDATE tasks SET status = 'running', attempts = attempts + 1, agent_id = @agentId, lease_token_hash = @leaseHash, " +
-            "lease_expires_at = @leaseUntil, started_at = @now, deadline_at = @now + timeout_seconds * 1000, updated_at = @now " +
+            "lease_seconds = @leaseSeconds, lease_expires_at = @now + @leaseSeconds * 1000, started_at = @now, deadline_at = @now + timeout_seconds * 1000, updated_at = @now " +
             $"WHERE id = ({PickSql(queues, taskId, parameters)}) AND status = 'queued' RETURNING {Columns}";
         return db.WriteAsync((c, t) => c.QuerySingleOrDefaultAsync<TaskRow>(sql, parameters, t), ct);
     }
@@ -138,12 +138,13 @@ public sealed class TaskStore(Database db)
         return $"SELECT id FROM ({string.Join(" UNION ALL ", heads)}) heads {order}";
     }
 
-    /// <summary>Extends the lease when the token matches an active task. It never shortens a longer lease taken at checkout.</summary>
-    public Task<TaskRow?> HeartbeatAsync(Guid orgId, Guid id, string leaseHash, long now, long leaseUntil, CancellationToken ct) =>
+    /// <summary>Extends the lease, by the length chosen at checkout unless a new one is given, when the token matches an active task.</summary>
+    public Task<TaskRow?> HeartbeatAsync(Guid orgId, Guid id, string leaseHash, long now, int? leaseSeconds, int defaultLeaseSeconds, CancellationToken ct) =>
         db.WriteAsync((c, t) => c.QuerySingleOrDefaultAsync<TaskRow>(
-            "UPDATE tasks SET lease_expires_at = CASE WHEN lease_expires_at > @leaseUntil THEN lease_expires_at ELSE @leaseUntil END, updated_at = @now " +
+            "UPDATE tasks SET lease_seconds = COALESCE(@leaseSeconds, lease_seconds, @defaultLeaseSeconds), " +
+            "lease_expires_at = @now + COALESCE(@leaseSeconds, lease_seconds, @defaultLeaseSeconds) * 1000, updated_at = @now " +
             $"WHERE org_id = @orgId AND id = @id AND lease_token_hash = @leaseHash AND status IN ('running', 'awaiting_response') RETURNING {Columns}",
-            new { orgId, id, leaseHash, now, leaseUntil }, t), ct);
+            new { orgId, id, leaseHash, now, leaseSeconds, defaultLeaseSeconds }, t), ct);
 
     /// <summary>Moves a running task to a final (or, for a retry, queued) state, fenced by its lease token.</summary>
     public Task<TaskRow?> FinishAsync(Guid orgId, Guid id, string leaseHash, string status, string? output, string? error, long now, CancellationToken ct) =>
@@ -212,6 +213,7 @@ public sealed class TaskRow
     public Guid? AgentId { get; set; }
     public string? LeaseTokenHash { get; set; }
     public long? LeaseExpiresAt { get; set; }
+    public long? LeaseSeconds { get; set; }
     public long? DeadlineAt { get; set; }
     public long? AwaitingSince { get; set; }
     public long LogSeq { get; set; }

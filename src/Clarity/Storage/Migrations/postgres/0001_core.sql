@@ -71,6 +71,7 @@ CREATE TABLE tasks (
     agent_id uuid,
     lease_token_hash TEXT,
     lease_expires_at BIGINT,
+    lease_seconds BIGINT,
     deadline_at BIGINT,
     awaiting_since BIGINT,
     log_seq BIGINT NOT NULL DEFAULT 0,

@@ -71,6 +71,7 @@ CREATE TABLE tasks (
     agent_id TEXT,
     lease_token_hash TEXT,
     lease_expires_at INTEGER,
+    lease_seconds INTEGER,
     deadline_at INTEGER,
     awaiting_since INTEGER,
     log_seq INTEGER NOT NULL DEFAULT 0,
