@@ -1,0 +1,74 @@
+using System.Runtime.InteropServices;
+using Clarity.Bench.Harness;
+using Clarity.Bench.Scenarios;
+
+BenchOptions options;
+try
+{
+    options = BenchOptions.Parse(args);
+}
+catch (ArgumentException ex)
+{
+    Console.Error.WriteLine(ex.Message);
+    return 2;
+}
+
+var report = new Report();
+report.Environment["date"] = DateTimeOffset.UtcNow.ToString("u");
+report.Environment["cores"] = Environment.ProcessorCount;
+report.Environment["os"] = RuntimeInformation.OSDescription;
+report.Environment["runtime"] = RuntimeInformation.FrameworkDescription;
+report.Environment["quick"] = options.Quick;
+report.Environment["backends"] = string.Join(",", options.Backends);
+Console.WriteLine($"Clarity.Bench: {Environment.ProcessorCount} cores, {RuntimeInformation.OSDescription}, {RuntimeInformation.FrameworkDescription}, " +
+    $"{(options.Quick ? "QUICK mode" : "full mode")}, backends {string.Join(", ", options.Backends)}");
+
+async Task OnEachBackendAsync(string title, Func<BenchServer, Task> run, IDictionary<string, string?>? settings = null)
+{
+    foreach (var backend in options.Backends)
+    {
+        Console.WriteLine($"\n== {title} — {backend}");
+        await using var server = await BenchServer.StartAsync(backend, options.Postgres, settings);
+        await run(server);
+    }
+}
+
+if (options.Scenarios.Contains("lifecycle"))
+{
+    await OnEachBackendAsync(LifecycleBench.Name, s => LifecycleBench.RunAsync(s, options, report));
+}
+
+if (options.Scenarios.Contains("ingest"))
+{
+    await OnEachBackendAsync(IngestBench.Name, s => IngestBench.RunAsync(s, options, report));
+}
+
+if (options.Scenarios.Contains("search"))
+{
+    await OnEachBackendAsync(SearchBench.Name, s => SearchBench.RunAsync(s, options, report));
+}
+
+if (options.Scenarios.Contains("latency"))
+{
+    await OnEachBackendAsync(CheckoutLatencyBench.Name, s => CheckoutLatencyBench.RunAsync(s, options, report));
+}
+
+if (options.Scenarios.Contains("peer"))
+{
+    Console.WriteLine($"\n== {PeerBench.Name} — graphile-worker");
+    var peer = options.Backends.Contains(Backend.Postgres) ? await PeerBench.RunGraphileAsync(options, report) : null;
+    await OnEachBackendAsync(PeerBench.Name, s => PeerBench.RunClarityAsync(s, options, report, peer));
+}
+
+var markdown = report.ToMarkdown();
+Console.WriteLine("\n## Results\n");
+Console.WriteLine(markdown);
+if (options.OutputDirectory is { } output)
+{
+    Directory.CreateDirectory(output);
+    await File.WriteAllTextAsync(Path.Combine(output, "results.md"), markdown);
+    await File.WriteAllTextAsync(Path.Combine(output, "results.json"), report.ToJson());
+    Console.WriteLine($"Wrote {Path.Combine(output, "results.md")} and results.json");
+}
+
+return 0;
