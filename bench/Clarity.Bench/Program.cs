@@ -33,6 +33,16 @@ async Task OnEachBackendAsync(string title, Func<BenchServer, Task> run, IDictio
     }
 }
 
+// JIT warm-up for the whole process: a long-running server has long since compiled (and tiered up) its hot paths,
+// and the code compiled here is shared by every server this process starts later. Nothing here is reported.
+var warm = options.WithDurations(TimeSpan.Zero, options.Quick ? TimeSpan.FromSeconds(3) : TimeSpan.FromSeconds(15));
+var discard = new Report { Quiet = true };
+await OnEachBackendAsync("JIT warm-up (not reported)", async s =>
+{
+    await LifecycleBench.RunAsync(s, warm, discard);
+    await IngestBench.RunAsync(s, warm, discard);
+});
+
 if (options.Scenarios.Contains("lifecycle"))
 {
     await OnEachBackendAsync(LifecycleBench.Name, s => LifecycleBench.RunAsync(s, options, report));

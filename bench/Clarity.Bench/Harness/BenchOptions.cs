@@ -21,9 +21,23 @@ public sealed class BenchOptions
 
     public int SearchLines { get; private init; }
 
-    public TimeSpan Warmup => Quick ? TimeSpan.FromSeconds(2) : TimeSpan.FromSeconds(5);
+    public TimeSpan Warmup { get; private init; }
 
-    public TimeSpan Duration => Quick ? TimeSpan.FromSeconds(5) : TimeSpan.FromSeconds(30);
+    public TimeSpan Duration { get; private init; }
+
+    /// <summary>The same options with other durations (the process-wide JIT warm-up runs the scenarios briefly).</summary>
+    public BenchOptions WithDurations(TimeSpan warmup, TimeSpan duration) => new()
+    {
+        Quick = Quick,
+        Postgres = Postgres,
+        Backends = Backends,
+        Scenarios = Scenarios,
+        GraphileDirectory = GraphileDirectory,
+        OutputDirectory = OutputDirectory,
+        SearchLines = SearchLines,
+        Warmup = warmup,
+        Duration = duration,
+    };
 
     public int LatencySamples => Quick ? 100 : 1000;
 
@@ -105,6 +119,8 @@ public sealed class BenchOptions
             GraphileDirectory = graphile,
             OutputDirectory = output,
             SearchLines = searchLines ?? (quick ? 100_000 : 1_000_000),
+            Warmup = quick ? TimeSpan.FromSeconds(2) : TimeSpan.FromSeconds(5),
+            Duration = quick ? TimeSpan.FromSeconds(5) : TimeSpan.FromSeconds(30),
         };
     }
 }

@@ -13,14 +13,15 @@ public sealed class CpuMeter
     private readonly TimeSpan _processStart = Process.GetCurrentProcess().TotalProcessorTime;
     private readonly long _started = Stopwatch.GetTimestamp();
 
-    /// <summary>Machine CPU busy in percent of all cores, and this process's CPU in percent of all cores.</summary>
-    public (double MachinePercent, double ProcessPercent) Stop()
+    /// <summary>Machine CPU busy in percent of all cores, this process's CPU in percent of all cores, and its CPU milliseconds.</summary>
+    public (double MachinePercent, double ProcessPercent, double ProcessCpuMs) Stop()
     {
         var wall = Stopwatch.GetElapsedTime(_started);
         var (busy, total) = ReadMachine();
         var machine = total - _machineStart.Total > 0 ? 100.0 * (busy - _machineStart.Busy) / (total - _machineStart.Total) : double.NaN;
-        var process = 100.0 * (Process.GetCurrentProcess().TotalProcessorTime - _processStart).TotalMilliseconds / (wall.TotalMilliseconds * Environment.ProcessorCount);
-        return (machine, process);
+        var cpuMs = (Process.GetCurrentProcess().TotalProcessorTime - _processStart).TotalMilliseconds;
+        var process = 100.0 * cpuMs / (wall.TotalMilliseconds * Environment.ProcessorCount);
+        return (machine, process, cpuMs);
     }
 
     private static (long Busy, long Total) ReadMachine()

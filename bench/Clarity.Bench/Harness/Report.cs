@@ -72,10 +72,18 @@ public sealed class Report
 
     public Dictionary<string, object?> Environment { get; } = [];
 
+    /// <summary>Collects without printing (the warm-up run).</summary>
+    public bool Quiet { get; init; }
+
     public void Add(string scenario, Backend? backend, string metric, double value, string unit, string? target = null, bool? met = null, string notes = "")
     {
         var figure = new Figure(scenario, backend?.ToString().ToLowerInvariant() ?? "-", metric, value, unit, target, met, notes);
         _figures.Add(figure);
+        if (Quiet)
+        {
+            return;
+        }
+
         Console.WriteLine($"    {figure.Backend,-9} {metric,-42} {Format(value),12} {unit,-10} {(target is null ? "" : $"target {target}: {(met == true ? "met" : "MISSED")}")} {notes}");
     }
 

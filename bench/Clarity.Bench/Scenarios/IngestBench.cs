@@ -97,7 +97,7 @@ public static class IngestBench
         await Task.Delay(options.Duration);
         Volatile.Write(ref measuring, 0);
         var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
-        var (machine, process) = cpu.Stop();
+        var (machine, process, cpuMs) = cpu.Stop();
         Volatile.Write(ref stopping, 1);
         await Task.WhenAll(writers);
         await sampler;
@@ -111,5 +111,7 @@ public static class IngestBench
         report.Add(Name, b, "search visibility lag p50", lag.Percentile(50), "ms", "< 1 s", lag.Percentile(50) < 1000, $"{lag.Count} samples; {firstTry} found on the first search");
         report.Add(Name, b, "search visibility lag p99", lag.Percentile(99), "ms", "< 1 s", lag.Percentile(99) < 1000, $"max {Report.Format(lag.Max)} ms");
         report.Add(Name, b, "machine CPU busy", machine, "%", notes: $"this process: {process:F0}%");
+        var perLine = cpuMs * 1000 / Math.Max(1, Interlocked.Read(ref lines));
+        report.Add(Name, b, "process CPU per line", perLine, "µs", notes: $"server + client{(b == Backend.Postgres ? ", PostgreSQL's own CPU not included" : "")}; {Environment.ProcessorCount} dedicated cores would allow ≈ {Environment.ProcessorCount * 1_000_000 / perLine:N0} lines/s");
     }
 }

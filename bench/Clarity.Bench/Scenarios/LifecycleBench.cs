@@ -65,7 +65,7 @@ public static class LifecycleBench
         Volatile.Write(ref measuring, 0);
         var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
         var requests = api.Requests - requestsAtStart;
-        var (machine, process) = cpu.Stop();
+        var (machine, process, cpuMs) = cpu.Stop();
         Volatile.Write(ref stopping, 1);
         await Task.WhenAll(agents);
 
@@ -81,6 +81,8 @@ public static class LifecycleBench
             report.Add(Name, b, $"{step} p50 / p99", samples.Percentile(50), "ms", notes: $"p99 {Report.Format(samples.Percentile(99))} ms");
         }
 
-        report.Add(Name, b, "machine CPU busy", machine, "%", notes: $"this process (server + load generator): {process:F0}% of 2 cores");
+        report.Add(Name, b, "machine CPU busy", machine, "%", notes: $"this process (server + load generator): {process:F0}% of {Environment.ProcessorCount} cores");
+        var perLifecycle = cpuMs / Math.Max(1, Interlocked.Read(ref completed));
+        report.Add(Name, b, "process CPU per lifecycle", perLifecycle, "ms", notes: $"server + client{(b == Backend.Postgres ? ", PostgreSQL's own CPU not included" : "")}; {Environment.ProcessorCount} dedicated cores would allow ≈ {Environment.ProcessorCount * 1000 / perLifecycle:F0}/s");
     }
 }

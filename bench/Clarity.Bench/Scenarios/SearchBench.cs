@@ -46,7 +46,7 @@ public static class SearchBench
             }
         })));
         var loadSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
-        var (machine, _) = cpu.Stop();
+        var (machine, _, _) = cpu.Stop();
         report.Add(Name, b, "load rate (5,000-line batches)", loaded / loadSeconds, "lines/s", notes: $"{loaded:N0} lines in {loadSeconds:F0} s, {Loaders} loaders, machine CPU {machine:F0}%");
 
         if (server.Database is { } database)
