@@ -112,6 +112,6 @@ public static class IngestBench
         report.Add(Name, b, "search visibility lag p99", lag.Percentile(99), "ms", "< 1 s", lag.Percentile(99) < 1000, $"max {Report.Format(lag.Max)} ms");
         report.Add(Name, b, "machine CPU busy", machine, "%", notes: $"this process: {process:F0}%");
         var perLine = cpuMs * 1000 / Math.Max(1, Interlocked.Read(ref lines));
-        report.Add(Name, b, "process CPU per line", perLine, "µs", notes: $"server + client{(b == Backend.Postgres ? ", PostgreSQL's own CPU not included" : "")}; {Environment.ProcessorCount} dedicated cores would allow ≈ {Environment.ProcessorCount * 1_000_000 / perLine:N0} lines/s");
+        report.Add(Name, b, "process CPU per line", perLine, "µs", notes: b == Backend.Postgres ? "server + client; PostgreSQL's own CPU not included" : $"server + client; {Environment.ProcessorCount} dedicated cores would allow ≈ {Environment.ProcessorCount * 1_000_000 / perLine:N0} lines/s");
     }
 }

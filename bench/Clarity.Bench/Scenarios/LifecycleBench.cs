@@ -83,6 +83,6 @@ public static class LifecycleBench
 
         report.Add(Name, b, "machine CPU busy", machine, "%", notes: $"this process (server + load generator): {process:F0}% of {Environment.ProcessorCount} cores");
         var perLifecycle = cpuMs / Math.Max(1, Interlocked.Read(ref completed));
-        report.Add(Name, b, "process CPU per lifecycle", perLifecycle, "ms", notes: $"server + client{(b == Backend.Postgres ? ", PostgreSQL's own CPU not included" : "")}; {Environment.ProcessorCount} dedicated cores would allow ≈ {Environment.ProcessorCount * 1000 / perLifecycle:F0}/s");
+        report.Add(Name, b, "process CPU per lifecycle", perLifecycle, "ms", notes: b == Backend.Postgres ? "server + client; PostgreSQL's own CPU not included" : $"server + client; {Environment.ProcessorCount} dedicated cores would allow ≈ {Environment.ProcessorCount * 1000 / perLifecycle:F0}/s");
     }
 }
