@@ -23,13 +23,32 @@ report.Environment["backends"] = string.Join(",", options.Backends);
 Console.WriteLine($"Clarity.Bench: {Environment.ProcessorCount} cores, {RuntimeInformation.OSDescription}, {RuntimeInformation.FrameworkDescription}, " +
     $"{(options.Quick ? "QUICK mode" : "full mode")}, backends {string.Join(", ", options.Backends)}");
 
+var failures = 0;
+
+// A failing scenario is reported and the run goes on, so one problem does not lose the other figures.
+async Task GuardAsync(string title, Func<Task> run)
+{
+    try
+    {
+        await run();
+    }
+    catch (Exception ex)
+    {
+        failures++;
+        Console.Error.WriteLine($"!! {title} failed: {ex}");
+    }
+}
+
 async Task OnEachBackendAsync(string title, Func<BenchServer, Task> run, IDictionary<string, string?>? settings = null)
 {
     foreach (var backend in options.Backends)
     {
         Console.WriteLine($"\n== {title} — {backend}");
-        await using var server = await BenchServer.StartAsync(backend, options.Postgres, settings);
-        await run(server);
+        await GuardAsync($"{title} — {backend}", async () =>
+        {
+            await using var server = await BenchServer.StartAsync(backend, options.Postgres, settings);
+            await run(server);
+        });
     }
 }
 
@@ -66,7 +85,12 @@ if (options.Scenarios.Contains("latency"))
 if (options.Scenarios.Contains("peer"))
 {
     Console.WriteLine($"\n== {PeerBench.Name} — graphile-worker");
-    var peer = options.Backends.Contains(Backend.Postgres) ? await PeerBench.RunGraphileAsync(options, report) : null;
+    (double Add, double Complete, double EndToEnd)? peer = null;
+    if (options.Backends.Contains(Backend.Postgres))
+    {
+        await GuardAsync("graphile-worker", async () => peer = await PeerBench.RunGraphileAsync(options, report));
+    }
+
     await OnEachBackendAsync(PeerBench.Name, s => PeerBench.RunClarityAsync(s, options, report, peer));
 }
 
@@ -81,4 +105,9 @@ if (options.OutputDirectory is { } output)
     Console.WriteLine($"Wrote {Path.Combine(output, "results.md")} and results.json");
 }
 
-return 0;
+if (failures > 0)
+{
+    Console.Error.WriteLine($"{failures} scenario run(s) failed; see the messages above.");
+}
+
+return failures == 0 ? 0 : 1;
