@@ -46,7 +46,7 @@ async Task OnEachBackendAsync(string title, Func<BenchServer, Task> run, IDictio
         Console.WriteLine($"\n== {title} — {backend}");
         await GuardAsync($"{title} — {backend}", async () =>
         {
-            await using var server = await BenchServer.StartAsync(backend, options.Postgres, settings);
+            await using var server = await BenchServer.StartAsync(backend, options.Postgres, options.PostgresSetupSql, settings);
             await run(server);
         });
     }

@@ -19,6 +19,9 @@ public sealed class BenchOptions
 
     public string? OutputDirectory { get; private init; }
 
+    /// <summary>SQL run on each fresh Clarity PostgreSQL database after migration (for experiments, e.g. GIN settings).</summary>
+    public string? PostgresSetupSql { get; private init; }
+
     public int SearchLines { get; private init; }
 
     public TimeSpan Warmup { get; private init; }
@@ -34,6 +37,7 @@ public sealed class BenchOptions
         Scenarios = Scenarios,
         GraphileDirectory = GraphileDirectory,
         OutputDirectory = OutputDirectory,
+        PostgresSetupSql = PostgresSetupSql,
         SearchLines = SearchLines,
         Warmup = warmup,
         Duration = duration,
@@ -56,12 +60,13 @@ public sealed class BenchOptions
           --search-lines <n>       lines loaded for the search benchmark (default 1000000; quick 100000)
           --graphile <dir>         folder of the graphile-worker peer (bench/peers/graphile-worker)
           --out <dir>              also write results.md and results.json there
+          --postgres-sql <sql>     run this SQL on each Clarity PostgreSQL database after migration (experiments)
         """;
 
     public static BenchOptions Parse(string[] args)
     {
         var quick = false;
-        string? postgres = null, graphile = null, output = null, backends = null, only = null;
+        string? postgres = null, graphile = null, output = null, backends = null, only = null, postgresSql = null;
         int? searchLines = null;
         for (var i = 0; i < args.Length; i++)
         {
@@ -85,6 +90,9 @@ public sealed class BenchOptions
                     break;
                 case "--out":
                     output = Value();
+                    break;
+                case "--postgres-sql":
+                    postgresSql = Value();
                     break;
                 case "--search-lines":
                     searchLines = int.Parse(Value(), System.Globalization.CultureInfo.InvariantCulture);
@@ -118,6 +126,7 @@ public sealed class BenchOptions
             Scenarios = scenarios,
             GraphileDirectory = graphile,
             OutputDirectory = output,
+            PostgresSetupSql = postgresSql,
             SearchLines = searchLines ?? (quick ? 100_000 : 1_000_000),
             Warmup = quick ? TimeSpan.FromSeconds(2) : TimeSpan.FromSeconds(5),
             Duration = quick ? TimeSpan.FromSeconds(5) : TimeSpan.FromSeconds(30),

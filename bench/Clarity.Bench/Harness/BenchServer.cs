@@ -62,7 +62,7 @@ public sealed class BenchServer : IAsyncDisposable
 
     public static string Api(string path) => $"api/v1/orgs/{Org}/{path}";
 
-    public static async Task<BenchServer> StartAsync(Backend backend, string? postgresServer, IDictionary<string, string?>? overrides = null)
+    public static async Task<BenchServer> StartAsync(Backend backend, string? postgresServer, string? postgresSetupSql = null, IDictionary<string, string?>? overrides = null)
     {
         var dir = Path.Combine(Path.GetTempPath(), "clarity-bench", Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dir);
@@ -85,6 +85,14 @@ public sealed class BenchServer : IAsyncDisposable
 
         var server = ClarityServer.Create(settings, logging => logging.SetMinimumLevel(LogLevel.Warning));
         await server.StartAsync();
+        if (database is not null && !string.IsNullOrWhiteSpace(postgresSetupSql))
+        {
+            await using var connection = new NpgsqlConnection(database);
+            await connection.OpenAsync();
+            await using var command = new NpgsqlCommand(postgresSetupSql, connection);
+            await command.ExecuteNonQueryAsync();
+        }
+
         var bench = new BenchServer(server, backend, dir, database);
         await bench.SetupAsync();
         return bench;
