@@ -1,0 +1,69 @@
+using System.Net;
+using System.Text.Json;
+
+namespace Clarity.Bench.Harness;
+
+/// <summary>The few calls an agent makes, over plain HttpClient with small hand-built JSON bodies. Counts requests.</summary>
+public sealed class AgentApi(HttpClient http)
+{
+    private long _requests;
+
+    public long Requests => Interlocked.Read(ref _requests);
+
+    public HttpClient Http => http;
+
+    public sealed record Claimed(Guid Id, string Title, string LeaseToken);
+
+    public async Task<Guid> CreateTaskAsync(string queue, string title, CancellationToken ct = default)
+    {
+        using var response = await SendAsync(HttpMethod.Post, BenchServer.Api("tasks"), $"{{\"queue\":\"{queue}\",\"title\":\"{title}\"}}", ct);
+        await BenchServer.ExpectAsync(response, HttpStatusCode.Created);
+        return (await BenchServer.ReadJsonAsync(response)).GetProperty("id").GetGuid();
+    }
+
+    /// <summary>Checks out the next task from <paramref name="queue"/>, long-polling up to <paramref name="waitSeconds"/>; null on 204.</summary>
+    public async Task<Claimed?> CheckoutAsync(string agent, string queue, int waitSeconds, CancellationToken ct = default)
+    {
+        using var response = await SendAsync(HttpMethod.Post, BenchServer.Api("work/checkout"), $"{{\"agent\":\"{agent}\",\"queues\":[\"{queue}\"],\"waitSeconds\":{waitSeconds}}}", ct);
+        if (response.StatusCode == HttpStatusCode.NoContent)
+        {
+            return null;
+        }
+
+        await BenchServer.ExpectAsync(response, HttpStatusCode.OK);
+        var body = await BenchServer.ReadJsonAsync(response);
+        var task = body.GetProperty("task");
+        return new Claimed(task.GetProperty("id").GetGuid(), task.GetProperty("title").GetString()!, body.GetProperty("leaseToken").GetString()!);
+    }
+
+    public async Task<long> AppendLogsAsync(Guid taskId, string jsonArray, CancellationToken ct = default)
+    {
+        using var response = await SendAsync(HttpMethod.Post, BenchServer.Api($"tasks/{taskId}/logs"), jsonArray, ct);
+        await BenchServer.ExpectAsync(response, HttpStatusCode.OK);
+        return (await BenchServer.ReadJsonAsync(response)).GetProperty("count").GetInt64();
+    }
+
+    public async Task CompleteAsync(Claimed claimed, CancellationToken ct = default)
+    {
+        using var response = await SendAsync(HttpMethod.Post, BenchServer.Api($"tasks/{claimed.Id}/complete"), $"{{\"leaseToken\":\"{claimed.LeaseToken}\",\"output\":{{\"ok\":true}}}}", ct);
+        await BenchServer.ExpectAsync(response, HttpStatusCode.OK);
+    }
+
+    /// <summary>Searches the org's logs (newest first) and returns the number of hits on the first page.</summary>
+    public async Task<int> SearchAsync(string q, int limit = 20, CancellationToken ct = default)
+    {
+        Interlocked.Increment(ref _requests);
+        using var response = await http.GetAsync(BenchServer.Api($"logs/search?q={Uri.EscapeDataString(q)}&limit={limit}"), ct);
+        await BenchServer.ExpectAsync(response, HttpStatusCode.OK);
+        var bytes = await response.Content.ReadAsByteArrayAsync(ct);
+        using var doc = JsonDocument.Parse(bytes);
+        return doc.RootElement.GetProperty("results").GetArrayLength();
+    }
+
+    private Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, string json, CancellationToken ct)
+    {
+        Interlocked.Increment(ref _requests);
+        var request = new HttpRequestMessage(method, path) { Content = BenchServer.JsonText(json) };
+        return http.SendAsync(request, ct);
+    }
+}

@@ -1,0 +1,135 @@
+namespace Clarity.Bench.Harness;
+
+/// <summary>Command-line options. Quick mode shrinks every duration and count for a smoke run.</summary>
+public sealed class BenchOptions
+{
+    public static readonly string[] AllScenarios = ["lifecycle", "ingest", "search", "latency", "peer"];
+
+    public bool Quick { get; private init; }
+
+    /// <summary>An admin connection string to a PostgreSQL server; each scenario creates a fresh database on it.</summary>
+    public string? Postgres { get; private init; }
+
+    public IReadOnlyList<Backend> Backends { get; private init; } = [Backend.Sqlite];
+
+    public IReadOnlySet<string> Scenarios { get; private init; } = new HashSet<string>(AllScenarios);
+
+    /// <summary>The folder with graphile-worker's bench.js and node_modules.</summary>
+    public string? GraphileDirectory { get; private init; }
+
+    public string? OutputDirectory { get; private init; }
+
+    /// <summary>SQL run on each fresh Clarity PostgreSQL database after migration (for experiments, e.g. GIN settings).</summary>
+    public string? PostgresSetupSql { get; private init; }
+
+    public int SearchLines { get; private init; }
+
+    public TimeSpan Warmup { get; private init; }
+
+    public TimeSpan Duration { get; private init; }
+
+    /// <summary>The same options with other durations (the process-wide JIT warm-up runs the scenarios briefly).</summary>
+    public BenchOptions WithDurations(TimeSpan warmup, TimeSpan duration) => new()
+    {
+        Quick = Quick,
+        Postgres = Postgres,
+        Backends = Backends,
+        Scenarios = Scenarios,
+        GraphileDirectory = GraphileDirectory,
+        OutputDirectory = OutputDirectory,
+        PostgresSetupSql = PostgresSetupSql,
+        SearchLines = SearchLines,
+        Warmup = warmup,
+        Duration = duration,
+    };
+
+    public int LatencySamples => Quick ? 100 : 1000;
+
+    public int SearchQueriesPerKind => Quick ? 30 : 200;
+
+    public int PeerJobs => Quick ? 2000 : 10_000;
+
+    public static string Usage =>
+        """
+        Clarity.Bench: starts Clarity in-process and measures it over real HTTP.
+
+          --quick                  short smoke run (seconds, not minutes)
+          --postgres <conn>        a PostgreSQL server (admin connection string); enables the PostgreSQL runs
+          --backend <list>         sqlite,postgres (default: sqlite, plus postgres when --postgres is given)
+          --only <list>            lifecycle,ingest,search,latency,peer (default: all)
+          --search-lines <n>       lines loaded for the search benchmark (default 1000000; quick 100000)
+          --graphile <dir>         folder of the graphile-worker peer (bench/peers/graphile-worker)
+          --out <dir>              also write results.md and results.json there
+          --postgres-sql <sql>     run this SQL on each Clarity PostgreSQL database after migration (experiments)
+        """;
+
+    public static BenchOptions Parse(string[] args)
+    {
+        var quick = false;
+        string? postgres = null, graphile = null, output = null, backends = null, only = null, postgresSql = null;
+        int? searchLines = null;
+        for (var i = 0; i < args.Length; i++)
+        {
+            string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value.\n{Usage}");
+            switch (args[i])
+            {
+                case "--quick":
+                    quick = true;
+                    break;
+                case "--postgres":
+                    postgres = Value();
+                    break;
+                case "--backend":
+                    backends = Value();
+                    break;
+                case "--only":
+                    only = Value();
+                    break;
+                case "--graphile":
+                    graphile = Value();
+                    break;
+                case "--out":
+                    output = Value();
+                    break;
+                case "--postgres-sql":
+                    postgresSql = Value();
+                    break;
+                case "--search-lines":
+                    searchLines = int.Parse(Value(), System.Globalization.CultureInfo.InvariantCulture);
+                    break;
+                default:
+                    throw new ArgumentException($"Unknown option {args[i]}.\n{Usage}");
+            }
+        }
+
+        var backendList = backends is null
+            ? (postgres is null ? [Backend.Sqlite] : [Backend.Sqlite, Backend.Postgres])
+            : backends.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(b => Enum.Parse<Backend>(b, ignoreCase: true)).ToList();
+        if (backendList.Contains(Backend.Postgres) && postgres is null)
+        {
+            throw new ArgumentException("--backend postgres needs --postgres <connection string>.");
+        }
+
+        var scenarios = only is null
+            ? new HashSet<string>(AllScenarios)
+            : only.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet();
+        foreach (var s in scenarios.Where(s => !AllScenarios.Contains(s)))
+        {
+            throw new ArgumentException($"Unknown scenario '{s}'.\n{Usage}");
+        }
+
+        return new BenchOptions
+        {
+            Quick = quick,
+            Postgres = postgres,
+            Backends = backendList,
+            Scenarios = scenarios,
+            GraphileDirectory = graphile,
+            OutputDirectory = output,
+            PostgresSetupSql = postgresSql,
+            SearchLines = searchLines ?? (quick ? 100_000 : 1_000_000),
+            Warmup = quick ? TimeSpan.FromSeconds(2) : TimeSpan.FromSeconds(5),
+            Duration = quick ? TimeSpan.FromSeconds(5) : TimeSpan.FromSeconds(30),
+        };
+    }
+}

@@ -1,0 +1,180 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using Clarity.Hosting;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace Clarity.Bench.Harness;
+
+public enum Backend
+{
+    Sqlite,
+    Postgres,
+}
+
+/// <summary>
+/// A real Clarity server started in this process on 127.0.0.1:0 (temp SQLite file, or a fresh database on the
+/// PostgreSQL server given with --postgres), set up over HTTP like a first run, with a member API key.
+/// </summary>
+public sealed class BenchServer : IAsyncDisposable
+{
+    public const string Org = "bench";
+
+    private readonly string _dataDirectory;
+
+    private BenchServer(ClarityServer server, Backend backend, string dataDirectory, string? database)
+    {
+        Server = server;
+        Backend = backend;
+        _dataDirectory = dataDirectory;
+        Database = database;
+        BaseAddress = new Uri(server.Urls.First(u => u.StartsWith("http://", StringComparison.Ordinal)) + "/");
+        Http = new HttpClient(new SocketsHttpHandler
+        {
+            MaxConnectionsPerServer = 256,
+            PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
+            PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
+            AutomaticDecompression = DecompressionMethods.None,
+            UseCookies = false,
+        })
+        {
+            BaseAddress = BaseAddress,
+            Timeout = TimeSpan.FromSeconds(120),
+        };
+    }
+
+    public ClarityServer Server { get; }
+
+    public Backend Backend { get; }
+
+    /// <summary>The PostgreSQL connection string of this server's database (null on SQLite).</summary>
+    public string? Database { get; }
+
+    public Uri BaseAddress { get; }
+
+    /// <summary>One shared client, authenticated with the member API key after <see cref="StartAsync"/>.</summary>
+    public HttpClient Http { get; }
+
+    public string ApiKey { get; private set; } = "";
+
+    public static string Api(string path) => $"api/v1/orgs/{Org}/{path}";
+
+    public static async Task<BenchServer> StartAsync(Backend backend, string? postgresServer, string? postgresSetupSql = null, IDictionary<string, string?>? overrides = null)
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "clarity-bench", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        var settings = new Dictionary<string, string?>
+        {
+            ["Clarity:Urls"] = "http://127.0.0.1:0",
+            ["Clarity:DataDirectory"] = dir,
+        };
+        string? database = null;
+        if (backend == Backend.Postgres)
+        {
+            database = await CreatePostgresDatabaseAsync(postgresServer ?? throw new InvalidOperationException("PostgreSQL needs --postgres <connection string>."), "clarity_bench");
+            settings["Clarity:Database"] = database;
+        }
+
+        foreach (var (k, v) in overrides ?? new Dictionary<string, string?>())
+        {
+            settings[k] = v;
+        }
+
+        var server = ClarityServer.Create(settings, logging => logging.SetMinimumLevel(LogLevel.Warning));
+        await server.StartAsync();
+        if (database is not null && !string.IsNullOrWhiteSpace(postgresSetupSql))
+        {
+            await using var connection = new NpgsqlConnection(database);
+            await connection.OpenAsync();
+            await using var command = new NpgsqlCommand(postgresSetupSql, connection);
+            await command.ExecuteNonQueryAsync();
+        }
+
+        var bench = new BenchServer(server, backend, dir, database);
+        await bench.SetupAsync();
+        return bench;
+    }
+
+    /// <summary>Creates an empty database on the server and returns its connection string.</summary>
+    public static async Task<string> CreatePostgresDatabaseAsync(string server, string prefix)
+    {
+        var name = prefix + "_" + Guid.NewGuid().ToString("N")[..12];
+        await using (var admin = new NpgsqlConnection(server))
+        {
+            await admin.OpenAsync();
+            await using var create = new NpgsqlCommand($"CREATE DATABASE {name}", admin);
+            await create.ExecuteNonQueryAsync();
+        }
+
+        return new NpgsqlConnectionStringBuilder(server) { Database = name, Pooling = true, MaxPoolSize = 100 }.ConnectionString;
+    }
+
+    /// <summary>First-run setup, owner sign-in and a member API key, all over HTTP.</summary>
+    private async Task SetupAsync()
+    {
+        const string email = "owner@bench.example";
+        const string password = "bench-password-123";
+        (await PostJsonAsync("api/v1/setup", new { org = Org, orgName = "Bench", email, password })).EnsureSuccessStatusCode();
+        var login = await PostJsonAsync("api/v1/auth/login", new { email, password });
+        login.EnsureSuccessStatusCode();
+        var token = (await ReadJsonAsync(login)).GetProperty("token").GetString()!;
+        using var request = new HttpRequestMessage(HttpMethod.Post, Api("api-keys"))
+        {
+            Content = Json(new { name = "bench", role = "member" }),
+        };
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        using var created = await Http.SendAsync(request);
+        created.EnsureSuccessStatusCode();
+        ApiKey = (await ReadJsonAsync(created)).GetProperty("secret").GetString()!;
+        Http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", ApiKey);
+    }
+
+    private Task<HttpResponseMessage> PostJsonAsync(string path, object body) => Http.PostAsync(path, Json(body));
+
+    public static ByteArrayContent Json(object body) => JsonBytes(JsonSerializer.SerializeToUtf8Bytes(body, JsonDefaults.Options));
+
+    public static ByteArrayContent JsonBytes(byte[] body)
+    {
+        var content = new ByteArrayContent(body);
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        return content;
+    }
+
+    public static ByteArrayContent JsonText(string body) => JsonBytes(Encoding.UTF8.GetBytes(body));
+
+    public static async Task<JsonElement> ReadJsonAsync(HttpResponseMessage response)
+    {
+        var bytes = await response.Content.ReadAsByteArrayAsync();
+        using var doc = JsonDocument.Parse(bytes);
+        return doc.RootElement.Clone();
+    }
+
+    /// <summary>Throws with the problem body when the status is not the expected one.</summary>
+    public static async Task ExpectAsync(HttpResponseMessage response, HttpStatusCode status)
+    {
+        if (response.StatusCode != status)
+        {
+            var body = await response.Content.ReadAsStringAsync();
+            throw new InvalidOperationException($"{response.RequestMessage?.Method} {response.RequestMessage?.RequestUri?.PathAndQuery}: expected {(int)status}, got {(int)response.StatusCode}: {body}");
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Http.Dispose();
+        await Server.StopAsync();
+        await Server.DisposeAsync();
+        SqliteConnection.ClearAllPools();
+        NpgsqlConnection.ClearAllPools();
+        try
+        {
+            Directory.Delete(_dataDirectory, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}

@@ -1,0 +1,42 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace Clarity.Bench.Harness;
+
+/// <summary>
+/// How busy the machine and this process were over a window: machine-wide from /proc/stat (so PostgreSQL and
+/// other processes count too), and this process (server + load generator) from its CPU time.
+/// </summary>
+public sealed class CpuMeter
+{
+    private readonly (long Busy, long Total) _machineStart = ReadMachine();
+    private readonly TimeSpan _processStart = Process.GetCurrentProcess().TotalProcessorTime;
+    private readonly long _started = Stopwatch.GetTimestamp();
+
+    /// <summary>Machine CPU busy in percent of all cores, this process's CPU in percent of all cores, and its CPU milliseconds.</summary>
+    public (double MachinePercent, double ProcessPercent, double ProcessCpuMs) Stop()
+    {
+        var wall = Stopwatch.GetElapsedTime(_started);
+        var (busy, total) = ReadMachine();
+        var machine = total - _machineStart.Total > 0 ? 100.0 * (busy - _machineStart.Busy) / (total - _machineStart.Total) : double.NaN;
+        var cpuMs = (Process.GetCurrentProcess().TotalProcessorTime - _processStart).TotalMilliseconds;
+        var process = 100.0 * cpuMs / (wall.TotalMilliseconds * Environment.ProcessorCount);
+        return (machine, process, cpuMs);
+    }
+
+    private static (long Busy, long Total) ReadMachine()
+    {
+        try
+        {
+            var first = File.ReadLines("/proc/stat").First();
+            var fields = first.Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(1).Take(8).Select(f => long.Parse(f, CultureInfo.InvariantCulture)).ToArray();
+            var total = fields.Sum();
+            var idle = fields[3] + fields[4];
+            return (total - idle, total);
+        }
+        catch (IOException)
+        {
+            return (0, 0);
+        }
+    }
+}

@@ -1,0 +1,113 @@
+using System.Runtime.InteropServices;
+using Clarity.Bench.Harness;
+using Clarity.Bench.Scenarios;
+
+BenchOptions options;
+try
+{
+    options = BenchOptions.Parse(args);
+}
+catch (ArgumentException ex)
+{
+    Console.Error.WriteLine(ex.Message);
+    return 2;
+}
+
+var report = new Report();
+report.Environment["date"] = DateTimeOffset.UtcNow.ToString("u");
+report.Environment["cores"] = Environment.ProcessorCount;
+report.Environment["os"] = RuntimeInformation.OSDescription;
+report.Environment["runtime"] = RuntimeInformation.FrameworkDescription;
+report.Environment["quick"] = options.Quick;
+report.Environment["backends"] = string.Join(",", options.Backends);
+Console.WriteLine($"Clarity.Bench: {Environment.ProcessorCount} cores, {RuntimeInformation.OSDescription}, {RuntimeInformation.FrameworkDescription}, " +
+    $"{(options.Quick ? "QUICK mode" : "full mode")}, backends {string.Join(", ", options.Backends)}");
+
+var failures = 0;
+
+// A failing scenario is reported and the run goes on, so one problem does not lose the other figures.
+async Task GuardAsync(string title, Func<Task> run)
+{
+    try
+    {
+        await run();
+    }
+    catch (Exception ex)
+    {
+        failures++;
+        Console.Error.WriteLine($"!! {title} failed: {ex}");
+    }
+}
+
+async Task OnEachBackendAsync(string title, Func<BenchServer, Task> run, IDictionary<string, string?>? settings = null)
+{
+    foreach (var backend in options.Backends)
+    {
+        Console.WriteLine($"\n== {title} — {backend}");
+        await GuardAsync($"{title} — {backend}", async () =>
+        {
+            await using var server = await BenchServer.StartAsync(backend, options.Postgres, options.PostgresSetupSql, settings);
+            await run(server);
+        });
+    }
+}
+
+// JIT warm-up for the whole process: a long-running server has long since compiled (and tiered up) its hot paths,
+// and the code compiled here is shared by every server this process starts later. Nothing here is reported.
+var warm = options.WithDurations(TimeSpan.Zero, options.Quick ? TimeSpan.FromSeconds(3) : TimeSpan.FromSeconds(15));
+var discard = new Report { Quiet = true };
+await OnEachBackendAsync("JIT warm-up (not reported)", async s =>
+{
+    await LifecycleBench.RunAsync(s, warm, discard);
+    await IngestBench.RunAsync(s, warm, discard);
+});
+
+if (options.Scenarios.Contains("lifecycle"))
+{
+    await OnEachBackendAsync(LifecycleBench.Name, s => LifecycleBench.RunAsync(s, options, report));
+}
+
+if (options.Scenarios.Contains("ingest"))
+{
+    await OnEachBackendAsync(IngestBench.Name, s => IngestBench.RunAsync(s, options, report));
+}
+
+if (options.Scenarios.Contains("search"))
+{
+    await OnEachBackendAsync(SearchBench.Name, s => SearchBench.RunAsync(s, options, report));
+}
+
+if (options.Scenarios.Contains("latency"))
+{
+    await OnEachBackendAsync(CheckoutLatencyBench.Name, s => CheckoutLatencyBench.RunAsync(s, options, report));
+}
+
+if (options.Scenarios.Contains("peer"))
+{
+    Console.WriteLine($"\n== {PeerBench.Name} — graphile-worker");
+    (double Add, double Complete, double EndToEnd)? peer = null;
+    if (options.Backends.Contains(Backend.Postgres))
+    {
+        await GuardAsync("graphile-worker", async () => peer = await PeerBench.RunGraphileAsync(options, report));
+    }
+
+    await OnEachBackendAsync(PeerBench.Name, s => PeerBench.RunClarityAsync(s, options, report, peer));
+}
+
+var markdown = report.ToMarkdown();
+Console.WriteLine("\n## Results\n");
+Console.WriteLine(markdown);
+if (options.OutputDirectory is { } output)
+{
+    Directory.CreateDirectory(output);
+    await File.WriteAllTextAsync(Path.Combine(output, "results.md"), markdown);
+    await File.WriteAllTextAsync(Path.Combine(output, "results.json"), report.ToJson());
+    Console.WriteLine($"Wrote {Path.Combine(output, "results.md")} and results.json");
+}
+
+if (failures > 0)
+{
+    Console.Error.WriteLine($"{failures} scenario run(s) failed; see the messages above.");
+}
+
+return failures == 0 ? 0 : 1;

@@ -1,0 +1,117 @@
+using System.Diagnostics;
+using Clarity.Bench.Harness;
+
+namespace Clarity.Bench.Scenarios;
+
+/// <summary>
+/// #2: log ingestion in batches of 500 lines from 8 concurrent writers (one task each), and the lag until an
+/// acknowledged line is searchable. Each batch carries one unique token; a sampler takes the latest acknowledged
+/// batch (at most every 100 ms), then searches for its token back to back until it is found.
+/// </summary>
+public static class IngestBench
+{
+    public const string Name = "2. Log ingestion (500-line batches)";
+    public const int Writers = 8;
+    public const int BatchLines = 500;
+    private const string Placeholder = "@@TOKEN@@";
+
+    private sealed record Ack(string Token, long AckedAt);
+
+    public static async Task RunAsync(BenchServer server, BenchOptions options, Report report)
+    {
+        var api = new AgentApi(server.Http);
+        var text = new LogText(2);
+        var bodies = Enumerable.Range(0, 64).Select(_ => text.Batch(BatchLines, Placeholder)).ToArray();
+        var tasks = new List<Guid>();
+        for (var i = 0; i < Writers; i++)
+        {
+            tasks.Add(await api.CreateTaskAsync("ingest", $"ingest writer {i}"));
+        }
+
+        var measuring = 0;
+        var stopping = 0;
+        long lines = 0;
+        Ack? latest = null;
+        var append = new Samples();
+        var lag = new Samples();
+        var firstTry = 0;
+
+        async Task WriterAsync(int writer)
+        {
+            var tokens = new LogText(100 + writer);
+            var n = writer * 7;
+            while (Volatile.Read(ref stopping) == 0)
+            {
+                var token = tokens.UniqueToken();
+                var body = bodies[n++ % bodies.Length].Replace(Placeholder, token, StringComparison.Ordinal);
+                var measured = Volatile.Read(ref measuring) == 1;
+                var t0 = Stopwatch.GetTimestamp();
+                var count = await api.AppendLogsAsync(tasks[writer], body);
+                var acked = Stopwatch.GetTimestamp();
+                Volatile.Write(ref latest, new Ack(token, acked));
+                if (measured && Volatile.Read(ref measuring) == 1)
+                {
+                    Interlocked.Add(ref lines, count);
+                    append.Add(Stopwatch.GetElapsedTime(t0, acked).TotalMilliseconds);
+                }
+            }
+        }
+
+        async Task SamplerAsync()
+        {
+            Ack? previous = null;
+            while (Volatile.Read(ref stopping) == 0)
+            {
+                await Task.Delay(100);
+                var ack = Volatile.Read(ref latest);
+                if (ack is null || ack == previous || Volatile.Read(ref measuring) == 0)
+                {
+                    continue;
+                }
+
+                previous = ack;
+                var tries = 0;
+                while (await api.SearchAsync(ack.Token, 1) == 0)
+                {
+                    tries++;
+                    if (Stopwatch.GetElapsedTime(ack.AckedAt) > TimeSpan.FromSeconds(30))
+                    {
+                        throw new InvalidOperationException($"Token {ack.Token} was acknowledged but not searchable after 30 s.");
+                    }
+                }
+
+                lag.AddSince(ack.AckedAt);
+                if (tries == 0)
+                {
+                    Interlocked.Increment(ref firstTry);
+                }
+            }
+        }
+
+        var writers = Enumerable.Range(0, Writers).Select(i => Task.Run(() => WriterAsync(i))).ToArray();
+        var sampler = Task.Run(SamplerAsync);
+        await Task.Delay(options.Warmup);
+        var cpu = new CpuMeter();
+        var started = Stopwatch.GetTimestamp();
+        Volatile.Write(ref measuring, 1);
+        await Task.Delay(options.Duration);
+        Volatile.Write(ref measuring, 0);
+        var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+        var (machine, process, cpuMs) = cpu.Stop();
+        Volatile.Write(ref stopping, 1);
+        await Task.WhenAll(writers);
+        await sampler;
+
+        var perSecond = Interlocked.Read(ref lines) / seconds;
+        var b = server.Backend;
+        var bytes = bodies.Average(x => x.Length) / BatchLines;
+        report.Add(Name, b, "acknowledged lines/s", perSecond, "lines/s", "≥ 100,000/s", perSecond >= 100_000,
+            $"{Writers} writers, {seconds:F0} s window, ~{bytes:F0} JSON bytes per line");
+        report.Add(Name, b, "append request p50 / p99", append.Percentile(50), "ms", notes: $"p99 {Report.Format(append.Percentile(99))} ms");
+        report.Add(Name, b, "search visibility lag p50", lag.Percentile(50), "ms", "< 1 s", lag.Percentile(50) < 1000, $"{lag.Count} samples; {firstTry} found on the first search");
+        report.Add(Name, b, "search visibility lag p99", lag.Percentile(99), "ms", "< 1 s", lag.Percentile(99) < 1000, $"max {Report.Format(lag.Max)} ms");
+        report.Add(Name, b, "machine CPU busy", machine, "%", notes: $"this process: {process:F0}%");
+        var perLine = cpuMs * 1000 / Math.Max(1, Interlocked.Read(ref lines));
+        report.Add(Name, b, "process CPU per line", perLine, "µs", notes: b == Backend.Postgres ? "server + client; PostgreSQL's own CPU not included" : $"server + client; {Environment.ProcessorCount} dedicated cores would allow ≈ {Environment.ProcessorCount * 1_000_000 / perLine:N0} lines/s");
+    }
+}
