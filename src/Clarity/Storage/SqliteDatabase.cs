@@ -22,7 +22,7 @@ public sealed partial class SqliteDatabase : Database
     private readonly SqliteConnection _writer;
     private readonly string _readConnectionString;
     private readonly string _path;
-    private readonly Task _loop;
+    private readonly Thread _loop;
     private readonly ILogger _logger;
 
     public SqliteDatabase(string path, string synchronous, ILogger<SqliteDatabase> logger)
@@ -61,7 +61,9 @@ public sealed partial class SqliteDatabase : Database
             pragma.ExecuteNonQuery();
         }
 
-        _loop = Task.Factory.StartNew(WriteLoopAsync, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
+        // The writer is a dedicated thread that blocks on SQLite (and its fsync) without ever holding a thread-pool thread.
+        _loop = new Thread(WriteLoop) { IsBackground = true, Name = "clarity-sqlite-writer" };
+        _loop.Start();
     }
 
     public override DatabaseKind Kind => DatabaseKind.Sqlite;
@@ -91,11 +93,11 @@ public sealed partial class SqliteDatabase : Database
         return item.Completion.Task;
     }
 
-    private async Task WriteLoopAsync()
+    private void WriteLoop()
     {
         var group = new List<WriteItem>(MaxGroup);
         var reader = _queue.Reader;
-        while (await reader.WaitToReadAsync())
+        while (reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
         {
             group.Clear();
             while (group.Count < MaxGroup && reader.TryRead(out var next))
@@ -103,11 +105,11 @@ public sealed partial class SqliteDatabase : Database
                 group.Add(next);
             }
 
-            await RunGroupAsync(group);
+            RunGroup(group);
         }
     }
 
-    private async Task RunGroupAsync(List<WriteItem> group)
+    private void RunGroup(List<WriteItem> group)
     {
         SqliteTransaction? transaction = null;
         try
@@ -119,7 +121,8 @@ public sealed partial class SqliteDatabase : Database
                 transaction.Save("w");
                 try
                 {
-                    await item.RunAsync(_writer, transaction);
+                    // Microsoft.Data.Sqlite runs its async methods synchronously, so waiting here costs nothing extra.
+                    item.RunAsync(_writer, transaction).GetAwaiter().GetResult();
                     transaction.Release("w");
                 }
                 catch (Exception ex)
@@ -165,7 +168,7 @@ public sealed partial class SqliteDatabase : Database
     public override async ValueTask DisposeAsync()
     {
         _queue.Writer.TryComplete();
-        await _loop;
+        _loop.Join();
         using (var checkpoint = _writer.CreateCommand())
         {
             checkpoint.CommandText = "PRAGMA wal_checkpoint(TRUNCATE);";

@@ -115,6 +115,7 @@ public sealed partial class TaskService(TaskStore store, AgentService agents, Ag
         var leaseSeconds = Check.Range(request.LeaseSeconds, "leaseSeconds", 1, 86_400, Settings.LeaseSeconds);
         var agentId = await agents.SeenAsync(org.OrgId, agentName, ct);
         var deadline = clock.GetUtcNow() + wait;
+        var firstAttempt = true;
 
         while (true)
         {
@@ -122,7 +123,9 @@ public sealed partial class TaskService(TaskStore store, AgentService agents, Ag
             var consumed = false;
             try
             {
-                var claimed = await TryClaimAsync(org.OrgId, agentId, queues, labels, request.TaskId, leaseSeconds, ct);
+                // The first attempt claims straight away (work is usually waiting); later polls look before they write.
+                var claimed = await TryClaimAsync(org.OrgId, agentId, queues, labels, request.TaskId, leaseSeconds, precheck: !firstAttempt, ct);
+                firstAttempt = false;
                 if (claimed is not null)
                 {
                     return claimed;
@@ -156,9 +159,9 @@ public sealed partial class TaskService(TaskStore store, AgentService agents, Ag
         }
     }
 
-    private async Task<CheckoutResponse?> TryClaimAsync(Guid orgId, Guid agentId, IReadOnlyList<string>? queues, string labels, Guid? taskId, int leaseSeconds, CancellationToken ct)
+    private async Task<CheckoutResponse?> TryClaimAsync(Guid orgId, Guid agentId, IReadOnlyList<string>? queues, string labels, Guid? taskId, int leaseSeconds, bool precheck, CancellationToken ct)
     {
-        if (!await store.AnyClaimableAsync(orgId, queues, taskId, ct))
+        if (precheck && !await store.AnyClaimableAsync(orgId, queues, taskId, ct))
         {
             return null;
         }
