@@ -13,4 +13,3 @@ public static class AgentStatus
         hasTask ? Busy : now - lastSeen <= offlineAfter ? Idle : Offline;
 }
 
-public sealed record Agent(Guid Id, string Name, IReadOnlyList<string> Labels, string Status, Guid? CurrentTaskId, DateTimeOffset CreatedAt, DateTimeOffset LastSeenAt);

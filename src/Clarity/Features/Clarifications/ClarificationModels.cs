@@ -20,18 +20,3 @@ public sealed record CreateClarificationRequest(string? LeaseToken, string? Ques
 
 public sealed record AnswerRequest(string? Answer);
 
-public sealed record Clarification(
-    Guid Id,
-    Guid TaskId,
-    string Question,
-    IReadOnlyList<string>? Options,
-    string Status,
-    string OnExpiry,
-    string? DefaultAnswer,
-    string? Answer,
-    Guid? AnsweredBy,
-    DateTimeOffset CreatedAt,
-    DateTimeOffset ExpiresAt,
-    DateTimeOffset? AnsweredAt);
-
-public sealed record ClarificationPage(IReadOnlyList<Clarification> Items, string? NextCursor);

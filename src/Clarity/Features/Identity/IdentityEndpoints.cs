@@ -30,13 +30,13 @@ public static class IdentityEndpoints
     private static async Task<Ok<SetupStatus>> GetSetupStatus(IdentityStore store, CancellationToken ct) =>
         TypedResults.Ok(new SetupStatus(!await store.AnyUserAsync(ct)));
 
-    private static async Task<Created<object>> Setup(SetupRequest request, IdentityService identity, CancellationToken ct)
+    private static async Task<Created<SetupResult>> Setup(SetupRequest request, IdentityService identity, CancellationToken ct)
     {
         var (org, user) = await identity.SetupAsync(request, ct);
-        return TypedResults.Created($"/api/v1/orgs/{org.Slug}", (object)new { org, user });
+        return TypedResults.Created($"/api/v1/orgs/{org.Slug}", new SetupResult(org, user));
     }
 
-    private static async Task<Ok<LoginResponse>> Login(LoginRequest request, IdentityService identity, HttpContext http, CancellationToken ct)
+    private static async Task<Ok<LoginResult>> Login(LoginRequest request, IdentityService identity, HttpContext http, CancellationToken ct)
     {
         var (token, expiresAt) = await identity.LoginAsync(request, ct);
         http.Response.Cookies.Append(AccessMiddleware.SessionCookie, token, new CookieOptions
@@ -47,7 +47,7 @@ public static class IdentityEndpoints
             Expires = expiresAt,
             Path = "/",
         });
-        return TypedResults.Ok(new LoginResponse(token, expiresAt));
+        return TypedResults.Ok(new LoginResult(token, expiresAt));
     }
 
     private static NoContent Logout(HttpContext http)

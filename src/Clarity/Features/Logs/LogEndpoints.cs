@@ -18,7 +18,7 @@ public static class LogEndpoints
         return app;
     }
 
-    private static async Task<Ok<AppendLogsResponse>> Append(OrgContext org, Guid id, List<LogLineInput?> lines, LogService logs, CancellationToken ct) =>
+    private static async Task<Ok<AppendLogsResult>> Append(OrgContext org, Guid id, List<LogLineInput?> lines, LogService logs, CancellationToken ct) =>
         TypedResults.Ok(await logs.AppendAsync(org, id, lines, ct));
 
     private static async Task<Ok<LogPage>> Read(OrgContext org, Guid id, long? afterSeq, int? limit, LogService logs, CancellationToken ct) =>

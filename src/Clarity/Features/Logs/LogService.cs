@@ -8,7 +8,7 @@ namespace Clarity.Features.Logs;
 
 public sealed class LogService(LogStore store, IEventBus events, IOptions<ClarityOptions> options, TimeProvider clock)
 {
-    public async Task<AppendLogsResponse> AppendAsync(OrgContext org, Guid taskId, IReadOnlyList<LogLineInput?>? input, CancellationToken ct)
+    public async Task<AppendLogsResult> AppendAsync(OrgContext org, Guid taskId, IReadOnlyList<LogLineInput?>? input, CancellationToken ct)
     {
         var limits = options.Value.Limits;
         if (input is null || input.Count == 0)
@@ -63,7 +63,7 @@ public sealed class LogService(LogStore store, IEventBus events, IOptions<Clarit
         }
 
         events.Publish(new LogsAppended(org.OrgId, taskId, first, last));
-        return new AppendLogsResponse(first, last, lines.Length);
+        return new AppendLogsResult(first, last, lines.Length);
     }
 
     public async Task<LogPage> ReadAsync(OrgContext org, Guid taskId, long? afterSeq, int? limit, CancellationToken ct)

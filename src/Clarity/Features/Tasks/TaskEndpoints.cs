@@ -43,7 +43,7 @@ public static class TaskEndpoints
     private static async Task<Ok<AgentTask>> Cancel(OrgContext org, Guid id, TaskService tasks, CancellationToken ct) =>
         TypedResults.Ok(await tasks.CancelAsync(org, id, ct));
 
-    private static async Task<Ok<HeartbeatResponse>> Heartbeat(OrgContext org, Guid id, HeartbeatRequest request, TaskService tasks, CancellationToken ct) =>
+    private static async Task<Ok<HeartbeatResult>> Heartbeat(OrgContext org, Guid id, HeartbeatRequest request, TaskService tasks, CancellationToken ct) =>
         TypedResults.Ok(await tasks.HeartbeatAsync(org, id, request, ct));
 
     private static async Task<Ok<AgentTask>> Complete(OrgContext org, Guid id, CompleteRequest request, TaskService tasks, CancellationToken ct) =>
@@ -52,7 +52,7 @@ public static class TaskEndpoints
     private static async Task<Ok<AgentTask>> Fail(OrgContext org, Guid id, FailRequest request, TaskService tasks, CancellationToken ct) =>
         TypedResults.Ok(await tasks.FailAsync(org, id, request, ct));
 
-    private static async Task<Results<Ok<CheckoutResponse>, NoContent>> Checkout(OrgContext org, CheckoutRequest request, TaskService tasks, CancellationToken ct)
+    private static async Task<Results<Ok<Lease>, NoContent>> Checkout(OrgContext org, CheckoutRequest request, TaskService tasks, CancellationToken ct)
     {
         var result = await tasks.CheckoutAsync(org, request, ct);
         return result is null ? TypedResults.NoContent() : TypedResults.Ok(result);

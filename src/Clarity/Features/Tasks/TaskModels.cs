@@ -35,32 +35,6 @@ public sealed record CreateTaskRequest(
     int? TimeoutSeconds,
     string? IdempotencyKey);
 
-public sealed record AgentTask(
-    Guid Id,
-    string Queue,
-    string Title,
-    string Status,
-    JsonElement? Input,
-    JsonElement? Output,
-    string? Error,
-    IReadOnlyList<string> Labels,
-    int Priority,
-    int Attempts,
-    int MaxAttempts,
-    int TimeoutSeconds,
-    string? IdempotencyKey,
-    Guid? AgentId,
-    DateTimeOffset? LeaseExpiresAt,
-    long LogCount,
-    Guid? RunId,
-    string? StepId,
-    DateTimeOffset CreatedAt,
-    DateTimeOffset? StartedAt,
-    DateTimeOffset? FinishedAt,
-    DateTimeOffset UpdatedAt);
-
-public sealed record TaskPage(IReadOnlyList<AgentTask> Items, string? NextCursor);
-
 /// <param name="Agent">The agent's name; an unknown name registers the agent.</param>
 /// <param name="Queues">Queues to take work from; none means every queue.</param>
 /// <param name="Labels">The agent's capabilities: it receives only tasks whose labels are all among these.</param>
@@ -69,13 +43,8 @@ public sealed record TaskPage(IReadOnlyList<AgentTask> Items, string? NextCursor
 /// <param name="TaskId">Claim this particular queued task instead of the next one.</param>
 public sealed record CheckoutRequest(string? Agent, IReadOnlyList<string>? Queues, IReadOnlyList<string>? Labels, int? WaitSeconds, int? LeaseSeconds, Guid? TaskId);
 
-/// <summary>The answer to a checkout. It is an object so that guards can later add context and mutations to it.</summary>
-public sealed record CheckoutResponse(AgentTask Task, string LeaseToken, DateTimeOffset LeaseExpiresAt);
-
 /// <param name="LeaseSeconds">A new lease length for this and later heartbeats; the one chosen at checkout when absent.</param>
 public sealed record HeartbeatRequest(string? LeaseToken, int? LeaseSeconds);
-
-public sealed record HeartbeatResponse(string Status, DateTimeOffset LeaseExpiresAt);
 
 public sealed record CompleteRequest(string? LeaseToken, JsonElement? Output);
 

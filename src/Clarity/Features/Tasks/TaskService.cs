@@ -101,7 +101,7 @@ public sealed partial class TaskService(TaskStore store, AgentService agents, Ag
     /// Hands the agent the next task it may take, waiting up to waitSeconds for one to arrive. A task created
     /// while the agent waits is delivered at once. Returns null when nothing arrived in time.
     /// </summary>
-    public async Task<CheckoutResponse?> CheckoutAsync(OrgContext org, CheckoutRequest request, CancellationToken ct)
+    public async Task<Lease?> CheckoutAsync(OrgContext org, CheckoutRequest request, CancellationToken ct)
     {
         var agentName = AgentService.ValidName(request.Agent);
         var queues = request.Queues is null ? null : request.Queues.Select(q => ValidQueue(q, "queues")).Distinct().ToArray();
@@ -159,7 +159,7 @@ public sealed partial class TaskService(TaskStore store, AgentService agents, Ag
         }
     }
 
-    private async Task<CheckoutResponse?> TryClaimAsync(Guid orgId, Guid agentId, IReadOnlyList<string>? queues, string labels, Guid? taskId, int leaseSeconds, bool precheck, CancellationToken ct)
+    private async Task<Lease?> TryClaimAsync(Guid orgId, Guid agentId, IReadOnlyList<string>? queues, string labels, Guid? taskId, int leaseSeconds, bool precheck, CancellationToken ct)
     {
         if (precheck && !await store.AnyClaimableAsync(orgId, queues, taskId, ct))
         {
@@ -175,10 +175,10 @@ public sealed partial class TaskService(TaskStore store, AgentService agents, Ag
         }
 
         Publish(row);
-        return new CheckoutResponse(row.ToModel(), token, DbTime.FromDb(row.LeaseExpiresAt!.Value));
+        return new Lease(row.ToModel(), token, DbTime.FromDb(row.LeaseExpiresAt!.Value));
     }
 
-    public async Task<HeartbeatResponse> HeartbeatAsync(OrgContext org, Guid id, HeartbeatRequest request, CancellationToken ct)
+    public async Task<HeartbeatResult> HeartbeatAsync(OrgContext org, Guid id, HeartbeatRequest request, CancellationToken ct)
     {
         var token = Check.Required(request.LeaseToken, "leaseToken", 200);
         int? leaseSeconds = request.LeaseSeconds is null ? null : Check.Range(request.LeaseSeconds, "leaseSeconds", 1, 86_400, Settings.LeaseSeconds);
@@ -186,7 +186,7 @@ public sealed partial class TaskService(TaskStore store, AgentService agents, Ag
         var hash = ApiKeySecret.Hash(token);
         var row = await store.HeartbeatAsync(org.OrgId, id, hash, DbTime.ToDb(now), leaseSeconds, Settings.LeaseSeconds, ct)
             ?? throw await LeaseConflictAsync(org, id, hash, ct);
-        return new HeartbeatResponse(row.Status, DbTime.FromDb(row.LeaseExpiresAt!.Value));
+        return new HeartbeatResult(row.Status, DbTime.FromDb(row.LeaseExpiresAt!.Value));
     }
 
     public async Task<AgentTask> CompleteAsync(OrgContext org, Guid id, CompleteRequest request, CancellationToken ct)
