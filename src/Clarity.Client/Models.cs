@@ -58,6 +58,8 @@ public static class TaskStatuses
     public const string Failed = "failed";
     public const string Cancelled = "cancelled";
 
+    public static readonly IReadOnlyList<string> All = [Queued, Running, AwaitingResponse, Succeeded, Failed, Cancelled];
+
     public static bool IsTerminal(string status) => status is Succeeded or Failed or Cancelled;
 }
 
@@ -131,6 +133,8 @@ public static class LogLevels
     public const string Info = "info";
     public const string Warn = "warn";
     public const string Error = "error";
+
+    public static readonly IReadOnlyList<string> All = [Trace, Debug, Info, Warn, Error];
 }
 
 /// <summary>One line to append to a task's log. Level defaults to info, stream to stdout, time to the server's clock.</summary>
@@ -156,6 +160,8 @@ public static class ClarificationStatuses
     public const string Answered = "answered";
     public const string Expired = "expired";
     public const string Cancelled = "cancelled";
+
+    public static readonly IReadOnlyList<string> All = [Pending, Answered, Expired, Cancelled];
 }
 
 /// <summary>What happens when nobody answers in time: the task fails, or it resumes with the default answer.</summary>

@@ -23,8 +23,6 @@ public sealed class PostgresDatabase : Database
 
     public NpgsqlDataSource DataSource { get; }
 
-    public string ConnectionString => _builder.ConnectionString;
-
     public override DatabaseKind Kind => DatabaseKind.Postgres;
 
     public override SqlDialect Dialect => SqlDialect.Postgres;

@@ -70,8 +70,6 @@ public sealed partial class SqliteDatabase : Database
 
     public override SqlDialect Dialect => SqlDialect.Sqlite;
 
-    public string FilePath => _path;
-
     public override string Describe() => $"SQLite {_path}";
 
     public override async ValueTask<DbConnection> OpenReadAsync(CancellationToken cancellationToken = default)

@@ -39,9 +39,6 @@ public sealed class AgentStore(Database db)
             return (newId, true);
         }, ct);
 
-    public Task TouchAsync(Guid agentId, DateTimeOffset now, CancellationToken ct) =>
-        db.WriteAsync((c, t) => c.ExecuteAsync("UPDATE agents SET last_seen_at = @at WHERE id = @agentId", new { agentId, at = DbTime.ToDb(now) }, t), ct);
-
     public async Task<IReadOnlyList<AgentRow>> ListAsync(Guid orgId, CancellationToken ct)
     {
         await using var c = await db.OpenReadAsync(ct);

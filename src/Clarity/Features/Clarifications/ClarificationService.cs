@@ -47,7 +47,7 @@ public sealed class ClarificationService(
             TaskId = taskId,
             Question = question,
             Options = ClarificationStore.OptionsJson(choices),
-            Status = ClarificationStatus.Pending,
+            Status = ClarificationStatuses.Pending,
             OnExpiry = onExpiry,
             DefaultAnswer = defaultAnswer,
             CreatedAt = DbTime.ToDb(now),
@@ -62,9 +62,9 @@ public sealed class ClarificationService(
 
     public async Task<ClarificationPage> ListAsync(OrgContext org, string? status, string? cursor, int? limit, CancellationToken ct)
     {
-        if (status is not null && !ClarificationStatus.All.Contains(status))
+        if (status is not null && !ClarificationStatuses.All.Contains(status))
         {
-            throw Problems.Validation("status", $"must be one of {string.Join(", ", ClarificationStatus.All)}.");
+            throw Problems.Validation("status", $"must be one of {string.Join(", ", ClarificationStatuses.All)}.");
         }
 
         var take = Check.Range(limit, "limit", 1, 200, 50);
@@ -83,7 +83,7 @@ public sealed class ClarificationService(
             using var waiter = signals.Register(id);
             var row = await store.GetAsync(org.OrgId, id, ct) ?? throw Problems.NotFound("Clarification");
             var remaining = deadline - clock.GetUtcNow();
-            if (row.Status != ClarificationStatus.Pending || remaining <= TimeSpan.Zero)
+            if (row.Status != ClarificationStatuses.Pending || remaining <= TimeSpan.Zero)
             {
                 return row.ToModel();
             }

@@ -2,29 +2,6 @@ using System.Text.Json;
 
 namespace Clarity.Features.Tasks;
 
-public static class TaskStatus
-{
-    public const string Queued = "queued";
-    public const string Running = "running";
-    public const string AwaitingResponse = "awaiting_response";
-    public const string Succeeded = "succeeded";
-    public const string Failed = "failed";
-    public const string Cancelled = "cancelled";
-
-    public static readonly IReadOnlyList<string> All = [Queued, Running, AwaitingResponse, Succeeded, Failed, Cancelled];
-
-    public static bool IsTerminal(string status) => status is Succeeded or Failed or Cancelled;
-
-    /// <summary>The task lifecycle: queued → running ⇄ awaiting_response → succeeded | failed | cancelled (and back to queued on retry).</summary>
-    public static bool CanMove(string from, string to) => (from, to) switch
-    {
-        (Queued, Running) or (Queued, Cancelled) => true,
-        (Running, AwaitingResponse) or (Running, Succeeded) or (Running, Failed) or (Running, Cancelled) or (Running, Queued) => true,
-        (AwaitingResponse, Running) or (AwaitingResponse, Failed) or (AwaitingResponse, Cancelled) => true,
-        _ => false,
-    };
-}
-
 public sealed record CreateTaskRequest(
     string? Queue,
     string? Title,

@@ -35,7 +35,7 @@ public sealed partial class TaskService(TaskStore store, AgentService agents, Ag
             OrgId = org.OrgId,
             Queue = queue,
             Title = title,
-            Status = TaskStatus.Queued,
+            Status = TaskStatuses.Queued,
             Input = request.Input is { } input ? input.GetRawText() : null,
             Labels = TaskStore.LabelsJson(labels),
             Priority = priority,
@@ -59,9 +59,9 @@ public sealed partial class TaskService(TaskStore store, AgentService agents, Ag
 
     public async Task<TaskPage> ListAsync(OrgContext org, string? status, string? queue, string? agent, string? cursor, int? limit, CancellationToken ct)
     {
-        if (status is not null && !TaskStatus.All.Contains(status))
+        if (status is not null && !TaskStatuses.All.Contains(status))
         {
-            throw Problems.Validation("status", $"must be one of {string.Join(", ", TaskStatus.All)}.");
+            throw Problems.Validation("status", $"must be one of {string.Join(", ", TaskStatuses.All)}.");
         }
 
         if (queue is not null)
@@ -194,7 +194,7 @@ public sealed partial class TaskService(TaskStore store, AgentService agents, Ag
         var token = Check.Required(request.LeaseToken, "leaseToken", 200);
         var output = request.Output is { } o ? o.GetRawText() : null;
         var hash = ApiKeySecret.Hash(token);
-        var row = await store.FinishAsync(org.OrgId, id, hash, TaskStatus.Succeeded, output, null, DbTime.ToDb(clock.GetUtcNow()), ct)
+        var row = await store.FinishAsync(org.OrgId, id, hash, TaskStatuses.Succeeded, output, null, DbTime.ToDb(clock.GetUtcNow()), ct)
             ?? throw await LeaseConflictAsync(org, id, hash, ct);
         Publish(row);
         return row.ToModel();
@@ -206,7 +206,7 @@ public sealed partial class TaskService(TaskStore store, AgentService agents, Ag
         var error = Check.Required(request.Error, "error", 10_000);
         var current = await store.GetAsync(org.OrgId, id, ct) ?? throw Problems.NotFound("Task");
         var retry = request.Retryable == true && current.Attempts < current.MaxAttempts;
-        var status = retry ? TaskStatus.Queued : TaskStatus.Failed;
+        var status = retry ? TaskStatuses.Queued : TaskStatuses.Failed;
         var hash = ApiKeySecret.Hash(token);
         var row = await store.FinishAsync(org.OrgId, id, hash, status, null, error, DbTime.ToDb(clock.GetUtcNow()), ct)
             ?? throw await LeaseConflictAsync(org, id, hash, ct);
@@ -228,7 +228,7 @@ public sealed partial class TaskService(TaskStore store, AgentService agents, Ag
             return Problems.Conflict("stale-lease", "The lease token does not match the task's current lease; the lease expired or another agent holds it now.");
         }
 
-        if (current.LeaseTokenHash is null && !TaskStatus.IsTerminal(current.Status))
+        if (current.LeaseTokenHash is null && !TaskStatuses.IsTerminal(current.Status))
         {
             return Problems.Conflict("stale-lease", $"The task is {current.Status} and this lease is no longer valid.");
         }

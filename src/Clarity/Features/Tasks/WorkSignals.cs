@@ -16,7 +16,7 @@ public sealed class WorkSignals : IDisposable
     public WorkSignals(IEventBus events) =>
         _subscription = events.Subscribe(e =>
         {
-            if (e is TaskChanged { Status: TaskStatus.Queued } changed)
+            if (e is TaskChanged { Status: TaskStatuses.Queued } changed)
             {
                 Notify(changed.OrgId, changed.Queue, changed.HasLabels);
             }
