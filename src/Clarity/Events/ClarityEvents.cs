@@ -12,7 +12,23 @@ namespace Clarity.Events;
 [JsonDerivedType(typeof(ClarificationChanged), "clarification")]
 [JsonDerivedType(typeof(AgentSeen), "agent")]
 [JsonDerivedType(typeof(ApiKeyRevoked), "apikey-revoked")]
-public abstract record ClarityEvent(Guid OrgId);
+public abstract record ClarityEvent(Guid OrgId)
+{
+    /// <summary>The correlation id of the request that caused the change (null for background sweeps); the bus stamps it on publish.</summary>
+    public string? CorrelationId { get; init; }
+}
+
+/// <summary>The correlation id of the request being served on this async flow, set by the correlation-id middleware.</summary>
+public static class CorrelationContext
+{
+    private static readonly AsyncLocal<string?> s_current = new();
+
+    public static string? Current
+    {
+        get => s_current.Value;
+        set => s_current.Value = value;
+    }
+}
 
 /// <summary>A task was created or changed status. <see cref="HasLabels"/> tells waiting agents whether any of them may take it.</summary>
 public sealed record TaskChanged(Guid OrgId, Guid TaskId, string Queue, string Status, bool HasLabels) : ClarityEvent(OrgId);

@@ -21,11 +21,7 @@ public sealed partial class PostgresEventBus(PostgresDatabase database, ILogger<
     private Task? _send;
     private TaskCompletionSource _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public override void Publish(ClarityEvent evt)
-    {
-        Dispatch(evt);
-        _outbound.Writer.TryWrite(evt);
-    }
+    public override void Publish(ClarityEvent evt) => _outbound.Writer.TryWrite(PublishLocal(evt));
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {

@@ -143,6 +143,7 @@ public static class CorrelationId
         var id = IsAcceptable(incoming) ? incoming : Guid.CreateVersion7().ToString("N");
         context.Items[Header] = id;
         context.Response.Headers[Header] = id;
+        Clarity.Events.CorrelationContext.Current = id;
         var logger = context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Clarity.Request");
         using (logger.BeginScope(new KeyValuePair<string, object>[] { new("CorrelationId", id) }))
         {
