@@ -27,6 +27,10 @@ public sealed class ClarityOptions
     public TaskOptions Tasks { get; set; } = new();
 
     public AuthOptions Auth { get; set; } = new();
+
+    public MetricsOptions Metrics { get; set; } = new();
+
+    public OtlpOptions Otlp { get; set; } = new();
 }
 
 public sealed class LimitOptions
@@ -78,4 +82,31 @@ public sealed class AuthOptions
     /// <summary>PBKDF2-HMAC-SHA512 iterations. OWASP's minimum (2023) is 210,000, which is also the floor here.</summary>
     [Range(210_000, 10_000_000)]
     public int PasswordIterations { get; set; } = 210_000;
+}
+
+public sealed class MetricsOptions
+{
+    /// <summary>
+    /// A bearer token that <c>GET /metrics</c> requires (<c>Authorization: Bearer &lt;token&gt;</c>). Empty (the default)
+    /// means the endpoint answers loopback clients only.
+    /// </summary>
+    [MinLength(16, ErrorMessage = "Metrics:Token must be at least 16 characters.")]
+    public string? Token { get; set; }
+}
+
+public sealed class OtlpOptions
+{
+    /// <summary>
+    /// The OTLP collector's base URL, e.g. http://localhost:4318 (http/protobuf: traces go to {Endpoint}/v1/traces) or
+    /// http://localhost:4317 (grpc). Empty (the default) means tracing is off. OTEL_EXPORTER_OTLP_ENDPOINT fills it too.
+    /// </summary>
+    public string? Endpoint { get; set; }
+
+    /// <summary><c>http/protobuf</c> (default) or <c>grpc</c>. OTEL_EXPORTER_OTLP_PROTOCOL fills it too.</summary>
+    [RegularExpression("^(http/protobuf|grpc)$", ErrorMessage = "Otlp:Protocol must be http/protobuf or grpc.")]
+    public string Protocol { get; set; } = "http/protobuf";
+
+    /// <summary>The service.name resource attribute. Default "clarity"; OTEL_SERVICE_NAME fills it too.</summary>
+    [Required]
+    public string ServiceName { get; set; } = "clarity";
 }

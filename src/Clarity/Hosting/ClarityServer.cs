@@ -4,6 +4,7 @@ using Clarity.Features.Clarifications;
 using Clarity.Features.Identity;
 using Clarity.Features.Logs;
 using Clarity.Features.Tasks;
+using Clarity.Hosting.Telemetry;
 using Clarity.Storage;
 using Microsoft.AspNetCore.Http.Json;
 using Microsoft.Extensions.Options;
@@ -108,11 +109,18 @@ public sealed class ClarityServer : IAsyncDisposable
         services.AddLogs();
         services.AddClarifications();
         services.AddHostedService<Sweeper>();
+
+        services.AddMetrics();
+        services.AddSingleton<ClarityMetrics>();
+        services.AddSingleton<IScrapeRefresh>(sp => sp.GetRequiredService<ClarityMetrics>());
+        services.AddSingleton<PrometheusExporter>();
+        services.AddSingleton(sp => ClarityTracing.Create(sp.GetRequiredService<IOptions<ClarityOptions>>().Value.Otlp));
     }
 
     private static void Configure(WebApplication app)
     {
         app.Use(CorrelationId.Middleware);
+        app.Use(ClarityTracing.RequestMiddleware);
         app.UseMiddleware<ErrorHandlingMiddleware>();
         app.UseStatusCodePages(ProblemWriter.StatusCodePage);
         app.UseRouting();
@@ -126,6 +134,7 @@ public sealed class ClarityServer : IAsyncDisposable
         app.MapTaskEndpoints();
         app.MapLogEndpoints();
         app.MapClarificationEndpoints();
+        app.MapMetricsEndpoint();
     }
 
     private static async Task<IResult> ReadyAsync(Migrator migrator, CancellationToken ct)
@@ -147,6 +156,10 @@ public sealed class ClarityServer : IAsyncDisposable
     {
         await Services.GetRequiredService<Migrator>().MigrateAsync(cancellationToken);
         await Services.GetRequiredService<TokenService>().InitializeAsync(cancellationToken);
+        // Listen before the first request: counters and histograms only see measurements made while someone listens.
+        Services.GetRequiredService<ClarityTracing>();
+        Services.GetRequiredService<ClarityMetrics>();
+        Services.GetRequiredService<PrometheusExporter>();
         await App.StartAsync(cancellationToken);
     }
 
@@ -158,7 +171,7 @@ public sealed class ClarityServer : IAsyncDisposable
     }
 }
 
-/// <summary>Maps CLARITY_* environment variables onto the "Clarity" section: CLARITY_URLS → Clarity:Urls, CLARITY_LIMITS__MAXLOGLINEBYTES → Clarity:Limits:MaxLogLineBytes, CLARITY_DATA → Clarity:DataDirectory.</summary>
+/// <summary>Maps CLARITY_* environment variables onto the "Clarity" section: CLARITY_URLS → Clarity:Urls, CLARITY_LIMITS__MAXLOGLINEBYTES → Clarity:Limits:MaxLogLineBytes, CLARITY_DATA → Clarity:DataDirectory; and OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_PROTOCOL and OTEL_SERVICE_NAME onto Clarity:Otlp.</summary>
 internal sealed class ClarityEnvironmentSource : IConfigurationSource
 {
     public IConfigurationProvider Build(IConfigurationBuilder builder) => new Provider();
@@ -183,6 +196,22 @@ internal sealed class ClarityEnvironmentSource : IConfigurationSource
 
                 Data["Clarity:" + key] = entry.Value as string;
             }
+
+            // The standard OpenTelemetry variables, unless a CLARITY_OTLP__* variable already said otherwise.
+            foreach (var (variable, key) in s_otel)
+            {
+                if (Environment.GetEnvironmentVariable(variable) is { Length: > 0 } value)
+                {
+                    Data.TryAdd(key, value);
+                }
+            }
         }
+
+        private static readonly (string Variable, string Key)[] s_otel =
+        [
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "Clarity:Otlp:Endpoint"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "Clarity:Otlp:Protocol"),
+            ("OTEL_SERVICE_NAME", "Clarity:Otlp:ServiceName"),
+        ];
     }
 }

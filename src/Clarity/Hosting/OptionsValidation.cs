@@ -13,6 +13,13 @@ public sealed class ClarityOptionsValidator : IValidateOptions<ClarityOptions>
         Collect(options.Limits, "Clarity:Limits", failures);
         Collect(options.Tasks, "Clarity:Tasks", failures);
         Collect(options.Auth, "Clarity:Auth", failures);
+        Collect(options.Metrics, "Clarity:Metrics", failures);
+        Collect(options.Otlp, "Clarity:Otlp", failures);
+        if (!string.IsNullOrWhiteSpace(options.Otlp.Endpoint)
+            && (!Uri.TryCreate(options.Otlp.Endpoint, UriKind.Absolute, out var otlp) || (otlp.Scheme != "http" && otlp.Scheme != "https")))
+        {
+            failures.Add($"Clarity:Otlp:Endpoint: '{options.Otlp.Endpoint}' is not an http(s) URL (for example http://localhost:4318).");
+        }
         foreach (var url in options.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries))
         {
             if (!Uri.TryCreate(url.Replace("*", "localhost", StringComparison.Ordinal).Replace("+", "localhost", StringComparison.Ordinal), UriKind.Absolute, out var uri) || (uri.Scheme != "http" && uri.Scheme != "https"))

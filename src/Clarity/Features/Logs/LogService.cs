@@ -1,12 +1,13 @@
 using System.Text;
 using Clarity.Events;
 using Clarity.Hosting;
+using Clarity.Hosting.Telemetry;
 using Clarity.Storage;
 using Microsoft.Extensions.Options;
 
 namespace Clarity.Features.Logs;
 
-public sealed class LogService(LogStore store, IEventBus events, IOptions<ClarityOptions> options, TimeProvider clock)
+public sealed class LogService(LogStore store, IEventBus events, ClarityMetrics metrics, IOptions<ClarityOptions> options, TimeProvider clock)
 {
     public async Task<AppendLogsResult> AppendAsync(OrgContext org, Guid taskId, IReadOnlyList<LogLineInput?>? input, CancellationToken ct)
     {
@@ -63,6 +64,7 @@ public sealed class LogService(LogStore store, IEventBus events, IOptions<Clarit
         }
 
         events.Publish(new LogsAppended(org.OrgId, taskId, first, last));
+        metrics.LogLinesIngested(org, lines.Length);
         return new AppendLogsResult(first, last, lines.Length);
     }
 

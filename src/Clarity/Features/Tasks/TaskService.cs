@@ -4,13 +4,14 @@ using Clarity.Events;
 using Clarity.Features.Agents;
 using Clarity.Features.Identity;
 using Clarity.Hosting;
+using Clarity.Hosting.Telemetry;
 using Clarity.Storage;
 using Microsoft.Extensions.Options;
 
 namespace Clarity.Features.Tasks;
 
 /// <summary>The task lifecycle: create, list, checkout under a lease, heartbeat, complete, fail and cancel.</summary>
-public sealed partial class TaskService(TaskStore store, AgentService agents, AgentStore agentStore, WorkSignals signals, IEventBus events, IOptions<ClarityOptions> options, TimeProvider clock)
+public sealed partial class TaskService(TaskStore store, AgentService agents, AgentStore agentStore, WorkSignals signals, IEventBus events, ClarityMetrics metrics, IOptions<ClarityOptions> options, TimeProvider clock)
 {
     private static readonly TimeSpan s_safetyPoll = TimeSpan.FromSeconds(2);
 
@@ -49,6 +50,7 @@ public sealed partial class TaskService(TaskStore store, AgentService agents, Ag
         if (created)
         {
             Publish(stored);
+            metrics.TaskCreated(org, stored.Queue);
         }
 
         return (stored.ToModel(), created);
@@ -113,6 +115,10 @@ public sealed partial class TaskService(TaskStore store, AgentService agents, Ag
         var labels = TaskStore.LabelsJson(Check.Labels(request.Labels, "labels"));
         var wait = TimeSpan.FromSeconds(Check.Range(request.WaitSeconds, "waitSeconds", 0, options.Value.Limits.MaxWaitSeconds, 0));
         var leaseSeconds = Check.Range(request.LeaseSeconds, "leaseSeconds", 1, 86_400, Settings.LeaseSeconds);
+        using var activity = ClarityTracing.Source.StartActivity("checkout");
+        activity?.SetTag("clarity.org", org.Slug);
+        activity?.SetTag("clarity.agent", agentName);
+        var started = clock.GetTimestamp();
         var agentId = await agents.SeenAsync(org.OrgId, agentName, ct);
         var deadline = clock.GetUtcNow() + wait;
         var firstAttempt = true;
@@ -125,9 +131,14 @@ public sealed partial class TaskService(TaskStore store, AgentService agents, Ag
             {
                 // The first attempt claims straight away (work is usually waiting); later polls look before they write.
                 var claimed = await TryClaimAsync(org.OrgId, agentId, queues, labels, request.TaskId, leaseSeconds, precheck: !firstAttempt, ct);
+                var waited = !firstAttempt;
                 firstAttempt = false;
                 if (claimed is not null)
                 {
+                    metrics.CheckoutCompleted(org, clock.GetElapsedTime(started), waited);
+                    activity?.SetTag("clarity.task_id", claimed.Task.Id);
+                    activity?.SetTag("clarity.queue", claimed.Task.Queue);
+                    activity?.SetTag("clarity.waited", waited);
                     return claimed;
                 }
 

@@ -1,0 +1,141 @@
+using System.Diagnostics.Metrics;
+using System.Net;
+using System.Net.Http.Json;
+using Clarity.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+using Xunit;
+
+namespace Clarity.Tests.Hosting;
+
+/// <summary>GET /metrics on a real host after real traffic: the numbers match what happened, and Prometheus's own tool accepts the text.</summary>
+public abstract class MetricsTests(HostFixture fixture)
+{
+    private ClarityHost Host => fixture.Host;
+
+    private OrgSession Org => fixture.Org;
+
+    [Fact]
+    public async Task Scrape_AfterRealTraffic_CountsWhatHappened_AndPassesPromtool()
+    {
+        using var agent = Host.CreateClient(Org.MemberKey);
+        var queue = Work.Unique("metrics");
+        var ids = new List<string>();
+        for (var i = 0; i < 5; i++)
+        {
+            ids.Add((await agent.CreateTaskAsync(Org, new { queue, title = $"job {i}", idempotencyKey = $"{queue}-{i}" })).Str("id"));
+        }
+
+        // An idempotent replay is not a new task.
+        await agent.PostAsJsonAsync(Org.Api("tasks"), new { queue, title = "job 0", idempotencyKey = $"{queue}-0" }).ExpectAsync(HttpStatusCode.OK);
+
+        var agentName = Work.Unique("agent");
+        var succeeded = await agent.CheckoutTaskAsync(Org, agentName, queue);
+        var failed = await agent.CheckoutTaskAsync(Org, agentName, queue);
+        var asking = await agent.CheckoutTaskAsync(Org, agentName, queue);
+        var retried = await agent.CheckoutTaskAsync(Org, agentName, queue);
+        await agent.PostAsJsonAsync(Org.Api($"tasks/{succeeded.TaskId}/logs"), Enumerable.Range(0, 7).Select(i => new { text = $"line {i}" })).ExpectAsync(HttpStatusCode.OK);
+        await agent.PostAsJsonAsync(Org.Api($"tasks/{succeeded.TaskId}/complete"), new { leaseToken = succeeded.Token }).ExpectAsync(HttpStatusCode.OK);
+        await agent.PostAsJsonAsync(Org.Api($"tasks/{failed.TaskId}/fail"), new { leaseToken = failed.Token, error = "no" }).ExpectAsync(HttpStatusCode.OK);
+        await agent.PostAsJsonAsync(Org.Api($"tasks/{retried.TaskId}/fail"), new { leaseToken = retried.Token, error = "again", retryable = true }).ExpectAsync(HttpStatusCode.OK);
+        await agent.PostAsJsonAsync(Org.Api($"tasks/{asking.TaskId}/clarifications"), new { leaseToken = asking.Token, question = "Which branch?" }).ExpectAsync(HttpStatusCode.Created);
+        var last = ids.Except([succeeded.TaskId, failed.TaskId, asking.TaskId, retried.TaskId]).Single();
+        await agent.PostAsync(Org.Api($"tasks/{last}/cancel"), null).ExpectAsync(HttpStatusCode.OK);
+
+        var (text, families) = await ScrapeAsync(Host);
+
+        var created = families["clarity_tasks_created_total"];
+        Assert.Equal(5, created.Value("clarity_tasks_created_total", ("org", "acme"), ("queue", queue)));
+        var finished = families["clarity_tasks_finished_total"];
+        Assert.Equal(1, finished.Value("clarity_tasks_finished_total", ("org", "acme"), ("queue", queue), ("status", "succeeded")));
+        Assert.Equal(1, finished.Value("clarity_tasks_finished_total", ("org", "acme"), ("queue", queue), ("status", "failed")));
+        Assert.Equal(1, finished.Value("clarity_tasks_finished_total", ("org", "acme"), ("queue", queue), ("status", "cancelled")));
+        Assert.Equal(7, families["clarity_log_lines_ingested_total"].Value("clarity_log_lines_ingested_total", ("org", "acme")));
+        Assert.Equal(1, families["clarity_clarifications_pending"].Value("clarity_clarifications_pending", ("org", "acme")));
+
+        var checkout = families["clarity_checkout_duration_seconds"];
+        Assert.Equal("histogram", checkout.Type);
+        Assert.Equal(4, checkout.Value("clarity_checkout_duration_seconds_count", ("org", "acme"), ("waited", "false")));
+
+        var http = families["http_server_request_duration_seconds"];
+        Assert.Equal("histogram", http.Type);
+        var creates = http.Value("http_server_request_duration_seconds_count",
+            ("http_route", "/api/v1/orgs/{org}/tasks"), ("http_request_method", "POST"), ("http_response_status_code", "201"));
+        Assert.True(creates >= 5, $"POST /tasks answered 201 five times here; the histogram counts {creates}.\n{text}");
+
+        var (exit, output) = await PrometheusScrape.PromtoolAsync(text);
+        Assert.True(exit == 0 && output.Trim().Length == 0, $"promtool check metrics: exit {exit}\n{output}\n---\n{text}");
+
+        // Answering the question brings the gauge back to zero rather than dropping the series.
+        var question = (await agent.GetAsync(Org.Api("clarifications?status=pending")).ExpectAsync(HttpStatusCode.OK)).GetProperty("items")
+            .EnumerateArray().Single(c => c.Str("taskId") == asking.TaskId);
+        using var person = Host.CreateClient(Org.OwnerToken);
+        await person.PostAsJsonAsync(Org.Api($"clarifications/{question.Str("id")}/answer"), new { answer = "main" }).ExpectAsync(HttpStatusCode.OK);
+        (_, families) = await ScrapeAsync(Host);
+        Assert.Equal(0, families["clarity_clarifications_pending"].Value("clarity_clarifications_pending", ("org", "acme")));
+    }
+
+    [Fact]
+    public async Task Scrape_ReportsTheStreamConnectionsInstrument_RegisteredOnTheHostsClarityMeter()
+    {
+        // A stand-in for the stream helper's instrument: same meter (this host's IMeterFactory, "Clarity"), same name.
+        var meter = Host.Services.GetRequiredService<IMeterFactory>().Create("Clarity");
+        var open = 0;
+        meter.CreateObservableUpDownCounter("clarity.stream.connections", () => new[]
+        {
+            new Measurement<long>(Volatile.Read(ref open), new KeyValuePair<string, object?>("transport", "websocket")),
+        }, "{connection}", "Open stream connections, by transport.");
+        Volatile.Write(ref open, 3);
+
+        var (text, families) = await ScrapeAsync(Host);
+        var streams = families["clarity_stream_connections"];
+        Assert.Equal("gauge", streams.Type);
+        Assert.Equal(3, streams.Value("clarity_stream_connections", ("transport", "websocket")));
+        Assert.Equal(0, (await PrometheusScrape.PromtoolAsync(text)).ExitCode);
+    }
+
+    [Fact]
+    public async Task PendingClarifications_AreReadFromTheDatabase_SoASecondNodeReportsThemToo()
+    {
+        await using var second = await ClarityHost.StartNodeAsync(Host);
+        using var agent = Host.CreateClient(fixture.OtherOrg.MemberKey);
+        var lease = await agent.StartTaskAsync(fixture.OtherOrg);
+        await agent.PostAsJsonAsync(fixture.OtherOrg.Api($"tasks/{lease.TaskId}/clarifications"), new { leaseToken = lease.Token, question = "Ship it?" })
+            .ExpectAsync(HttpStatusCode.Created);
+
+        var (_, families) = await ScrapeAsync(second);
+        Assert.Equal(1, families["clarity_clarifications_pending"].Value("clarity_clarifications_pending", ("org", "other")));
+    }
+
+    [Fact]
+    public async Task Metrics_WithAToken_RequireItAsABearer()
+    {
+        const string token = "scrape-token-0123456789";
+        await using var host = await ClarityHost.StartAsync(fixture.Backend, new Dictionary<string, string?> { ["Clarity:Metrics:Token"] = token });
+
+        using var anonymous = host.CreateClient();
+        await anonymous.GetAsync("metrics").ExpectProblemAsync(HttpStatusCode.Unauthorized, "unauthorized");
+        using var wrong = host.CreateClient("scrape-token-0123456780");
+        await wrong.GetAsync("metrics").ExpectProblemAsync(HttpStatusCode.Unauthorized, "unauthorized");
+
+        using var right = host.CreateClient(token);
+        var response = await right.GetAsync("metrics");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("text/plain; version=0.0.4; charset=utf-8", response.Content.Headers.ContentType!.ToString());
+        PrometheusScrape.Parse(await response.Content.ReadAsStringAsync());
+    }
+
+    /// <summary>Scrapes from loopback (the tests' hosts listen on 127.0.0.1) and parses strictly.</summary>
+    public static async Task<(string Text, IReadOnlyDictionary<string, PromFamily> Families)> ScrapeAsync(ClarityHost host)
+    {
+        using var client = host.CreateClient();
+        using var response = await client.GetAsync("metrics");
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"GET /metrics answered {(int)response.StatusCode}: {text}");
+        Assert.Equal("text/plain; version=0.0.4; charset=utf-8", response.Content.Headers.ContentType!.ToString());
+        return (text, PrometheusScrape.Parse(text));
+    }
+}
+
+public sealed class SqliteMetricsTests(SqliteHostFixture fixture) : MetricsTests(fixture), IClassFixture<SqliteHostFixture>;
+
+public sealed class PostgresMetricsTests(PostgresHostFixture fixture) : MetricsTests(fixture), IClassFixture<PostgresHostFixture>;
