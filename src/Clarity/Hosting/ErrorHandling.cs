@@ -142,7 +142,12 @@ public static class CorrelationId
         var incoming = context.Request.Headers[Header].ToString();
         var id = IsAcceptable(incoming) ? incoming : Guid.CreateVersion7().ToString("N");
         context.Items[Header] = id;
-        context.Response.Headers[Header] = id;
+        // Set as the response starts: an error answer clears the headers set before it (ProblemWriter's Response.Clear()).
+        context.Response.OnStarting(() =>
+        {
+            context.Response.Headers[Header] = id;
+            return Task.CompletedTask;
+        });
         Clarity.Events.CorrelationContext.Current = id;
         var logger = context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Clarity.Request");
         using (logger.BeginScope(new KeyValuePair<string, object>[] { new("CorrelationId", id) }))
