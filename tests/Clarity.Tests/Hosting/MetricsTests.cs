@@ -107,6 +107,33 @@ public abstract class MetricsTests(HostFixture fixture)
     }
 
     [Fact]
+    public async Task FinishedTasks_AreCountedOnce_OnTheNodeThatFinishedThem()
+    {
+        // A second node that has served nothing for this org: if its sweep fails the task, it must look the org's slug up.
+        await using var second = await ClarityHost.StartNodeAsync(Host);
+        using var agent = Host.CreateClient(fixture.OtherOrg.MemberKey);
+        var lease = await agent.StartTaskAsync(fixture.OtherOrg, new { timeoutSeconds = 1 });
+        var queue = lease.Task.Str("queue");
+        await agent.WaitForStatusAsync(fixture.OtherOrg, lease.TaskId, "failed");
+
+        // The event follows the commit by a moment: scrape until a node has counted it, then no node may count it twice.
+        var deadline = DateTimeOffset.UtcNow.AddSeconds(30);
+        double total;
+        do
+        {
+            total = 0;
+            foreach (var node in new[] { Host, second })
+            {
+                var (_, families) = await ScrapeAsync(node);
+                total += families["clarity_tasks_finished_total"].Value("clarity_tasks_finished_total", ("org", "other"), ("queue", queue), ("status", "failed")) ?? 0;
+            }
+        }
+        while (total == 0 && DateTimeOffset.UtcNow < deadline);
+
+        Assert.Equal(1, total);
+    }
+
+    [Fact]
     public async Task Metrics_WithAToken_RequireItAsABearer()
     {
         const string token = "scrape-token-0123456789";
