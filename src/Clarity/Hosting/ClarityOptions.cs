@@ -22,15 +22,15 @@ public sealed class ClarityOptions
     [RegularExpression("^(FULL|NORMAL|EXTRA)$", ErrorMessage = "SqliteSynchronous must be FULL, NORMAL or EXTRA.")]
     public string SqliteSynchronous { get; set; } = "FULL";
 
+    public MetricsOptions Metrics { get; set; } = new();
+
+    public OtlpOptions Otlp { get; set; } = new();
+
     public LimitOptions Limits { get; set; } = new();
 
     public TaskOptions Tasks { get; set; } = new();
 
     public AuthOptions Auth { get; set; } = new();
-
-    public MetricsOptions Metrics { get; set; } = new();
-
-    public OtlpOptions Otlp { get; set; } = new();
 }
 
 public sealed class LimitOptions
@@ -50,6 +50,33 @@ public sealed class LimitOptions
     /// <summary>Longest long-poll a client may ask for, in seconds. Default 60.</summary>
     [Range(0, 3600)]
     public int MaxWaitSeconds { get; set; } = 60;
+}
+
+public sealed class MetricsOptions
+{
+    /// <summary>
+    /// A bearer token that <c>GET /metrics</c> requires (<c>Authorization: Bearer &lt;token&gt;</c>). Empty (the default)
+    /// means the endpoint answers loopback clients only.
+    /// </summary>
+    [MinLength(16, ErrorMessage = "Metrics:Token must be at least 16 characters.")]
+    public string? Token { get; set; }
+}
+
+public sealed class OtlpOptions
+{
+    /// <summary>
+    /// The OTLP collector's base URL, e.g. http://localhost:4318 (http/protobuf: traces go to {Endpoint}/v1/traces) or
+    /// http://localhost:4317 (grpc). Empty (the default) means tracing is off. OTEL_EXPORTER_OTLP_ENDPOINT fills it too.
+    /// </summary>
+    public string? Endpoint { get; set; }
+
+    /// <summary><c>http/protobuf</c> (default) or <c>grpc</c>. OTEL_EXPORTER_OTLP_PROTOCOL fills it too.</summary>
+    [RegularExpression("^(http/protobuf|grpc)$", ErrorMessage = "Otlp:Protocol must be http/protobuf or grpc.")]
+    public string Protocol { get; set; } = "http/protobuf";
+
+    /// <summary>The service.name resource attribute. Default "clarity"; OTEL_SERVICE_NAME fills it too.</summary>
+    [Required]
+    public string ServiceName { get; set; } = "clarity";
 }
 
 public sealed class TaskOptions
@@ -82,31 +109,4 @@ public sealed class AuthOptions
     /// <summary>PBKDF2-HMAC-SHA512 iterations. OWASP's minimum (2023) is 210,000, which is also the floor here.</summary>
     [Range(210_000, 10_000_000)]
     public int PasswordIterations { get; set; } = 210_000;
-}
-
-public sealed class MetricsOptions
-{
-    /// <summary>
-    /// A bearer token that <c>GET /metrics</c> requires (<c>Authorization: Bearer &lt;token&gt;</c>). Empty (the default)
-    /// means the endpoint answers loopback clients only.
-    /// </summary>
-    [MinLength(16, ErrorMessage = "Metrics:Token must be at least 16 characters.")]
-    public string? Token { get; set; }
-}
-
-public sealed class OtlpOptions
-{
-    /// <summary>
-    /// The OTLP collector's base URL, e.g. http://localhost:4318 (http/protobuf: traces go to {Endpoint}/v1/traces) or
-    /// http://localhost:4317 (grpc). Empty (the default) means tracing is off. OTEL_EXPORTER_OTLP_ENDPOINT fills it too.
-    /// </summary>
-    public string? Endpoint { get; set; }
-
-    /// <summary><c>http/protobuf</c> (default) or <c>grpc</c>. OTEL_EXPORTER_OTLP_PROTOCOL fills it too.</summary>
-    [RegularExpression("^(http/protobuf|grpc)$", ErrorMessage = "Otlp:Protocol must be http/protobuf or grpc.")]
-    public string Protocol { get; set; } = "http/protobuf";
-
-    /// <summary>The service.name resource attribute. Default "clarity"; OTEL_SERVICE_NAME fills it too.</summary>
-    [Required]
-    public string ServiceName { get; set; } = "clarity";
 }

@@ -83,6 +83,7 @@ public sealed class ClarityServer : IAsyncDisposable
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         services.AddRouting();
         services.AddOpenApi();
+        services.AddTelemetry();
 
         if (string.IsNullOrWhiteSpace(options.Database))
         {
@@ -109,12 +110,6 @@ public sealed class ClarityServer : IAsyncDisposable
         services.AddLogs();
         services.AddClarifications();
         services.AddHostedService<Sweeper>();
-
-        services.AddMetrics();
-        services.AddSingleton<ClarityMetrics>();
-        services.AddSingleton<IScrapeRefresh>(sp => sp.GetRequiredService<ClarityMetrics>());
-        services.AddSingleton<PrometheusExporter>();
-        services.AddSingleton(sp => ClarityTracing.Create(sp.GetRequiredService<IOptions<ClarityOptions>>().Value.Otlp));
     }
 
     private static void Configure(WebApplication app)
@@ -129,12 +124,12 @@ public sealed class ClarityServer : IAsyncDisposable
         app.MapGet("/healthz", () => TypedResults.Text("ok")).Public().ExcludeFromDescription();
         app.MapGet("/readyz", ReadyAsync).Public().ExcludeFromDescription();
         app.MapOpenApi().Public();
+        app.MapMetricsEndpoint();
         app.MapIdentityEndpoints();
         app.MapAgentEndpoints();
         app.MapTaskEndpoints();
         app.MapLogEndpoints();
         app.MapClarificationEndpoints();
-        app.MapMetricsEndpoint();
     }
 
     private static async Task<IResult> ReadyAsync(Migrator migrator, CancellationToken ct)

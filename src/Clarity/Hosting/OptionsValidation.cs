@@ -10,16 +10,11 @@ public sealed class ClarityOptionsValidator : IValidateOptions<ClarityOptions>
     {
         var failures = new List<string>();
         Collect(options, "Clarity", failures);
+        Collect(options.Metrics, "Clarity:Metrics", failures);
+        Collect(options.Otlp, "Clarity:Otlp", failures);
         Collect(options.Limits, "Clarity:Limits", failures);
         Collect(options.Tasks, "Clarity:Tasks", failures);
         Collect(options.Auth, "Clarity:Auth", failures);
-        Collect(options.Metrics, "Clarity:Metrics", failures);
-        Collect(options.Otlp, "Clarity:Otlp", failures);
-        if (!string.IsNullOrWhiteSpace(options.Otlp.Endpoint)
-            && (!Uri.TryCreate(options.Otlp.Endpoint, UriKind.Absolute, out var otlp) || (otlp.Scheme != "http" && otlp.Scheme != "https")))
-        {
-            failures.Add($"Clarity:Otlp:Endpoint: '{options.Otlp.Endpoint}' is not an http(s) URL (for example http://localhost:4318).");
-        }
         foreach (var url in options.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries))
         {
             if (!Uri.TryCreate(url.Replace("*", "localhost", StringComparison.Ordinal).Replace("+", "localhost", StringComparison.Ordinal), UriKind.Absolute, out var uri) || (uri.Scheme != "http" && uri.Scheme != "https"))
@@ -38,6 +33,12 @@ public sealed class ClarityOptionsValidator : IValidateOptions<ClarityOptions>
             {
                 failures.Add($"Clarity:Database: not a PostgreSQL connection string ({ex.Message}). Example: Host=localhost;Username=clarity;Password=…;Database=clarity");
             }
+        }
+
+        if (!string.IsNullOrWhiteSpace(options.Otlp.Endpoint)
+            && (!Uri.TryCreate(options.Otlp.Endpoint, UriKind.Absolute, out var otlp) || (otlp.Scheme != "http" && otlp.Scheme != "https")))
+        {
+            failures.Add($"Clarity:Otlp:Endpoint: '{options.Otlp.Endpoint}' is not an http(s) URL (for example http://localhost:4318).");
         }
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);

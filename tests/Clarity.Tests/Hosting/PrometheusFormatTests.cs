@@ -159,22 +159,22 @@ public sealed class PrometheusFormatTests : IDisposable
     [Fact]
     public void MetricsAccess_WithoutAToken_AnswersLoopbackOnly()
     {
-        Assert.True(MetricsEndpoint.IsLoopback(IPAddress.Loopback));
-        Assert.True(MetricsEndpoint.IsLoopback(IPAddress.IPv6Loopback));
-        Assert.True(MetricsEndpoint.IsLoopback(IPAddress.Parse("::ffff:127.0.0.1")));
-        Assert.False(MetricsEndpoint.IsLoopback(IPAddress.Parse("10.1.2.3")));
-        Assert.False(MetricsEndpoint.IsLoopback(IPAddress.Parse("::ffff:10.1.2.3")));
-        Assert.False(MetricsEndpoint.IsLoopback(null));
+        Assert.True(TelemetryEndpoints.IsLoopback(IPAddress.Loopback));
+        Assert.True(TelemetryEndpoints.IsLoopback(IPAddress.IPv6Loopback));
+        Assert.True(TelemetryEndpoints.IsLoopback(IPAddress.Parse("::ffff:127.0.0.1")));
+        Assert.False(TelemetryEndpoints.IsLoopback(IPAddress.Parse("10.1.2.3")));
+        Assert.False(TelemetryEndpoints.IsLoopback(IPAddress.Parse("::ffff:10.1.2.3")));
+        Assert.False(TelemetryEndpoints.IsLoopback(null));
 
         var remote = new DefaultHttpContext();
         remote.Connection.RemoteIpAddress = IPAddress.Parse("192.0.2.7");
-        var refused = Assert.Throws<ApiException>(() => MetricsEndpoint.CheckAccess(remote, token: null));
+        var refused = Assert.Throws<ApiException>(() => TelemetryEndpoints.CheckAccess(remote, token: null));
         Assert.Equal((403, "urn:clarity:problem:forbidden"), (refused.Status, refused.Type));
 
         // With a token, where the scraper is does not matter; the token does.
         remote.Request.Headers.Authorization = "Bearer the-metrics-token-123456";
-        MetricsEndpoint.CheckAccess(remote, "the-metrics-token-123456");
-        Assert.Equal(401, Assert.Throws<ApiException>(() => MetricsEndpoint.CheckAccess(remote, "another-token-abcdefgh")).Status);
-        Assert.False(MetricsEndpoint.TokenMatches("", ""));
+        TelemetryEndpoints.CheckAccess(remote, "the-metrics-token-123456");
+        Assert.Equal(401, Assert.Throws<ApiException>(() => TelemetryEndpoints.CheckAccess(remote, "another-token-abcdefgh")).Status);
+        Assert.False(TelemetryEndpoints.TokenMatches("", ""));
     }
 }

@@ -55,21 +55,6 @@ public sealed class ClarificationStore(Database db)
         return (await c.QueryAsync<ClarificationRow>(sql + " ORDER BY id DESC LIMIT @limit", new { orgId, status, before, limit })).AsList();
     }
 
-    /// <summary>How many clarifications are pending in each org that has any (read on every metrics scrape, so it is right on every node).</summary>
-    public async Task<IReadOnlyList<(Guid OrgId, long Count)>> CountPendingByOrgAsync(CancellationToken ct)
-    {
-        await using var c = await db.OpenReadAsync(ct);
-        var rows = await c.QueryAsync<PendingCount>(
-            new CommandDefinition("SELECT org_id AS OrgId, COUNT(*) AS Count FROM clarifications WHERE status = 'pending' GROUP BY org_id", cancellationToken: ct));
-        return [.. rows.Select(r => (r.OrgId, r.Count))];
-    }
-
-    private sealed class PendingCount
-    {
-        public Guid OrgId { get; set; }
-        public long Count { get; set; }
-    }
-
     /// <summary>Records the answer and resumes the task. Null when the clarification is not pending (or not found).</summary>
     public Task<(ClarificationRow Clarification, TaskRow? Task)?> AnswerAsync(Guid orgId, Guid id, string answer, Guid answeredBy, long now, int defaultLeaseSeconds, CancellationToken ct) =>
         db.WriteAsync<(ClarificationRow, TaskRow?)?>(async (c, t) =>
@@ -128,6 +113,21 @@ public sealed class ClarificationStore(Database db)
             "UPDATE tasks SET status = 'running', deadline_at = deadline_at + (@now - awaiting_since), awaiting_since = NULL, " +
             $"lease_expires_at = @now + COALESCE(lease_seconds, @defaultLeaseSeconds) * 1000, updated_at = @now WHERE id = @taskId AND status = 'awaiting_response' RETURNING {TaskStore.Columns}",
             new { taskId, now, defaultLeaseSeconds }, t);
+
+    /// <summary>How many clarifications are pending in each org that has any (read on every metrics scrape, so it is right on every node).</summary>
+    public async Task<IReadOnlyList<(Guid OrgId, long Count)>> CountPendingByOrgAsync(CancellationToken ct)
+    {
+        await using var c = await db.OpenReadAsync(ct);
+        var rows = await c.QueryAsync<PendingCount>(
+            new CommandDefinition("SELECT org_id AS OrgId, COUNT(*) AS Count FROM clarifications WHERE status = 'pending' GROUP BY org_id", cancellationToken: ct));
+        return [.. rows.Select(r => (r.OrgId, r.Count))];
+    }
+
+    private sealed class PendingCount
+    {
+        public Guid OrgId { get; set; }
+        public long Count { get; set; }
+    }
 
     public static string? OptionsJson(IReadOnlyList<string>? options) => options is null ? null : JsonSerializer.Serialize(options);
 }

@@ -9,8 +9,19 @@ namespace Clarity.Hosting.Telemetry;
 /// <c>GET /metrics</c> in the Prometheus text format. It needs no Clarity credential (Prometheus has none): with
 /// Clarity:Metrics:Token set it requires <c>Authorization: Bearer &lt;token&gt;</c>, otherwise it answers loopback clients only.
 /// </summary>
-public static class MetricsEndpoint
+public static class TelemetryEndpoints
 {
+    /// <summary>Metrics (instruments, the Prometheus exporter) and tracing (a tracer provider when an OTLP endpoint is configured).</summary>
+    public static IServiceCollection AddTelemetry(this IServiceCollection services)
+    {
+        services.AddMetrics();
+        services.AddSingleton<ClarityMetrics>();
+        services.AddSingleton<IScrapeRefresh>(sp => sp.GetRequiredService<ClarityMetrics>());
+        services.AddSingleton<PrometheusExporter>();
+        services.AddSingleton(sp => ClarityTracing.Create(sp.GetRequiredService<IOptions<ClarityOptions>>().Value.Otlp));
+        return services;
+    }
+
     public static IEndpointRouteBuilder MapMetricsEndpoint(this IEndpointRouteBuilder app)
     {
         app.MapGet("/metrics", ScrapeAsync).Public().ExcludeFromDescription();
