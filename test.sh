@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
-# The one test command. On a fresh machine it installs what the tests need (PostgreSQL and promtool from Debian),
+# The one test command. On a fresh machine it installs what the tests need (PostgreSQL, and promtool unpacked from Debian's prometheus package),
 # starts a throwaway PostgreSQL cluster on a free port, runs the whole suite against SQLite and PostgreSQL,
 # and stops the cluster again. Extra arguments go to `dotnet test` (e.g. --filter Name~Checkout).
 set -euo pipefail
 cd "$(dirname "$0")"
 
-# promtool (Debian package prometheus) checks the /metrics output with Prometheus's own parser and linter.
-extra_tools+=(promtool:prometheus)
 source scripts/throwaway-postgres.sh
 export CLARITY_TEST_POSTGRES="$postgres"
+source scripts/promtool.sh
 
 log "Building"
 dotnet build Clarity.sln -c Release -nologo -v quiet

@@ -237,7 +237,7 @@ public static partial class PrometheusScrape
     }
 
     /// <summary>
-    /// Runs Prometheus's own linter and parser, <c>promtool check metrics</c> (Debian package prometheus; test.sh installs it),
+    /// Runs Prometheus's own linter and parser, <c>promtool check metrics</c> (from Debian's prometheus package; test.sh puts it on PATH),
     /// over the scrape. Fails when promtool is missing: these tests never skip.
     /// </summary>
     public static async Task<(int ExitCode, string Output)> PromtoolAsync(string text)
@@ -246,7 +246,7 @@ public static partial class PrometheusScrape
             .Append("/usr/bin")
             .Select(dir => Path.Combine(dir, "promtool"))
             .FirstOrDefault(File.Exists);
-        Assert.True(promtool is not null, "promtool is not installed: `apt-get install -y prometheus` (./test.sh installs it). The metrics format tests never skip.");
+        Assert.True(promtool is not null, "promtool is not on PATH: ./test.sh unpacks it from Debian's prometheus package into .tools/ (scripts/promtool.sh); or `apt-get install -y prometheus`. The metrics format tests never skip.");
         var start = new ProcessStartInfo(promtool, ["check", "metrics"])
         {
             RedirectStandardInput = true,
