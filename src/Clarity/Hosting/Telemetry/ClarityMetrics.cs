@@ -63,8 +63,11 @@ public sealed partial class ClarityMetrics : IScrapeRefresh, IDisposable
     }
 
     /// <summary>A checkout handed out a lease <paramref name="elapsed"/> after it began; <paramref name="waited"/> when it had to long-poll for work.</summary>
-    public void CheckoutCompleted(OrgContext org, TimeSpan elapsed, bool waited) =>
+    public void CheckoutCompleted(OrgContext org, TimeSpan elapsed, bool waited)
+    {
+        _orgSlugs.TryAdd(org.OrgId, org.Slug);
         _checkout.Record(elapsed.TotalSeconds, new("org", org.Slug), new("waited", waited ? "true" : "false"));
+    }
 
     private void OnLocalEvent(ClarityEvent evt)
     {
