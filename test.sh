@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The one test command. On a fresh machine it installs what the tests need (PostgreSQL, and promtool unpacked from Debian's prometheus package),
+# The one test command. On a fresh machine it installs what the tests need (PostgreSQL from Debian),
 # starts a throwaway PostgreSQL cluster on a free port, runs the whole suite against SQLite and PostgreSQL,
 # and stops the cluster again. Extra arguments go to `dotnet test` (e.g. --filter Name~Checkout).
 set -euo pipefail
@@ -7,7 +7,7 @@ cd "$(dirname "$0")"
 
 source scripts/throwaway-postgres.sh
 export CLARITY_TEST_POSTGRES="$postgres"
-source scripts/promtool.sh
+source scripts/promtool.sh   # promtool (from Debian's prometheus package) for the metrics format tests
 
 log "Building"
 dotnet build Clarity.sln -c Release -nologo -v quiet
