@@ -117,8 +117,22 @@ public sealed class StreamConnection
         }
     }
 
-    /// <summary>Queues one replayed event, waiting for buffer space (the replay runs on this connection's own task).</summary>
-    public ValueTask ReplayAsync(StreamFrame frame, CancellationToken ct) => _out.Writer.WriteAsync(frame, ct);
+    /// <summary>
+    /// Queues one replayed event, waiting for buffer space (the replay runs on this connection's own task).
+    /// False when the connection has overflowed or closed meanwhile: the replay stops.
+    /// </summary>
+    public async ValueTask<bool> ReplayAsync(StreamFrame frame, CancellationToken ct)
+    {
+        while (await _out.Writer.WaitToWriteAsync(ct))
+        {
+            if (_out.Writer.TryWrite(frame))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 
     /// <summary>Ends replay: queues the live events that arrived meanwhile and are newer than the last replayed id, then goes live.</summary>
     public void EndReplay(long replayedThrough, StreamFrame? resync = null)

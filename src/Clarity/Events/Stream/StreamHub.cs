@@ -27,8 +27,10 @@ public sealed partial class StreamHub : BackgroundService
     private long _webSockets;
     private long _sse;
 
-    public StreamHub(StreamStore store, IStreamLogSource logs, IOptions<ClarityOptions> options, IMeterFactory meterFactory, ILogger<StreamHub> logger)
+    public StreamHub(StreamStore store, IStreamLogSource logs, IOptions<ClarityOptions> options, IMeterFactory meterFactory, IHostApplicationLifetime lifetime, ILogger<StreamHub> logger)
     {
+        // On shutdown, end every stream at once (their transports close cleanly) rather than hold the server's drain.
+        lifetime.ApplicationStopping.Register(EndAll);
         _store = store;
         _logs = logs;
         _options = options;
@@ -97,6 +99,17 @@ public sealed partial class StreamHub : BackgroundService
         connection.Complete();
     }
 
+    private void EndAll()
+    {
+        lock (_gate)
+        {
+            foreach (var connection in _byOrg.Values.SelectMany(c => c))
+            {
+                connection.Complete();
+            }
+        }
+    }
+
     /// <summary>
     /// Subscribes <paramref name="connection"/> to <paramref name="topics"/>. With <paramref name="lastEventId"/>: registers live
     /// delivery first (held back), replays the journal after that id, then releases the live events newer than the replay.
@@ -135,7 +148,11 @@ public sealed partial class StreamHub : BackgroundService
                 var rows = await _store.ReadAfterAsync(through, connection.OrgId, topics, ReplayPage, ct);
                 foreach (var row in rows)
                 {
-                    await connection.ReplayAsync(await BuildFrameAsync(row, ct), ct);
+                    if (!await connection.ReplayAsync(await BuildFrameAsync(row, ct), ct))
+                    {
+                        return;
+                    }
+
                     through = row.Id;
                 }
 

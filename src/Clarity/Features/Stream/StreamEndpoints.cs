@@ -135,13 +135,18 @@ public static partial class StreamEndpoints
             // Overflowed while waiting for frames.
         }
 
+        using var grace = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        grace.CancelAfter(s_closeGrace);
         if (connection.Overflowed)
         {
             // Skip what is still buffered: the client reloads state anyway.
-            using var grace = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            grace.CancelAfter(s_closeGrace);
             await socket.SendAsync(StreamFrame.Resync("buffer-overflow", hub.LastDispatchedId).Json, WebSocketMessageType.Text, endOfMessage: true, grace.Token);
             await socket.CloseOutputAsync(WebSocketCloseStatus.PolicyViolation, "buffer-overflow", grace.Token);
+        }
+        else
+        {
+            // The hub ended the stream: the server is stopping.
+            await socket.CloseOutputAsync(WebSocketCloseStatus.EndpointUnavailable, "server-stopping", grace.Token);
         }
     }
 

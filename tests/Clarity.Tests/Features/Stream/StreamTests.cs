@@ -264,6 +264,37 @@ public abstract class StreamTests(HostFixture fixture)
         Assert.Null(await sse.ReadAsync());
     }
 
+    [Fact]
+    public async Task Sdk_StreamAsync_ReplaysFromLastEventId_ThenYieldsLiveEvents()
+    {
+        using var http = Host.CreateClient(Org.MemberKey);
+        var before = (await Host.Services.GetRequiredService<StreamStore>().PositionAsync(CancellationToken.None)).NewestId;
+        var missed = await NewTaskAsync(http, Org);
+
+        using var sdk = new Clarity.Client.ClarityClient(Host.BaseAddress, Org.MemberKey, Org.Org);
+        using var cts = new CancellationTokenSource(StreamSocket.Timeout);
+        var seen = new List<Clarity.Client.StreamEvent>();
+        string? live = null;
+        await foreach (var evt in sdk.StreamAsync(["tasks"], before, cts.Token))
+        {
+            seen.Add(evt);
+            var taskId = evt.Data?.GetProperty("taskId").GetString();
+            if (taskId == missed && live is null)
+            {
+                live = await NewTaskAsync(http, Org);
+            }
+            else if (taskId == live)
+            {
+                break;
+            }
+        }
+
+        Assert.All(seen, e => Assert.Equal(("event", "tasks", "task"), (e.Type, e.Topic, e.Event)));
+        Assert.Equal(seen.Select(e => e.Id).Order(), seen.Select(e => e.Id));
+        Assert.True(seen[0].Id > before);
+        Assert.Equal([missed, live], seen.Select(e => e.Data!.Value.GetProperty("taskId").GetString()).Where(t => t == missed || t == live));
+    }
+
     private Task<StreamSocket> ConnectAsync() => StreamSocket.ConnectAsync(Host.BaseAddress, Org.Org, Org.MemberKey);
 
     internal static async Task<string> NewTaskAsync(HttpClient client, OrgSession org) =>
