@@ -54,7 +54,7 @@ public static partial class StreamEndpoints
         var ct = http.RequestAborted;
         var position = await store.PositionAsync(ct);
         using var socket = await http.WebSockets.AcceptWebSocketAsync();
-        var connection = hub.Connect(org.OrgId, "websocket");
+        var connection = hub.Connect(org.OrgId, "websocket", org.Caller.ApiKey?.Id);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         try
         {
@@ -145,8 +145,10 @@ public static partial class StreamEndpoints
         }
         else
         {
-            // The hub ended the stream: the server is stopping.
-            await socket.CloseOutputAsync(WebSocketCloseStatus.EndpointUnavailable, "server-stopping", grace.Token);
+            // The hub ended the stream: the server is stopping, or the credential was revoked.
+            var reason = connection.EndReason ?? "server-stopping";
+            var status = reason == "server-stopping" ? WebSocketCloseStatus.EndpointUnavailable : WebSocketCloseStatus.PolicyViolation;
+            await socket.CloseOutputAsync(status, reason, grace.Token);
         }
     }
 
@@ -291,7 +293,7 @@ public static partial class StreamEndpoints
         http.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
         await response.Body.FlushAsync(ct);
 
-        var connection = hub.Connect(org.OrgId, "sse");
+        var connection = hub.Connect(org.OrgId, "sse", org.Caller.ApiKey?.Id);
         try
         {
             var writing = WriteEventsAsync(response.Body, connection, hub, ct);
@@ -313,22 +315,32 @@ public static partial class StreamEndpoints
     {
         var reader = connection.Outbound;
         using var wait = CancellationTokenSource.CreateLinkedTokenSource(ct, connection.OverflowSignal.Token);
+        Task<bool>? pending = null;
+        Task? keepAlive = null;
         while (!connection.Overflowed)
         {
-            bool more;
-            try
+            pending ??= reader.WaitToReadAsync(wait.Token).AsTask();
+            keepAlive ??= Task.Delay(s_keepAlive, ct);
+            if (await Task.WhenAny(pending, keepAlive) != pending)
             {
-                more = await reader.WaitToReadAsync(wait.Token).AsTask().WaitAsync(s_keepAlive, ct);
-            }
-            catch (TimeoutException)
-            {
+                keepAlive = null;
                 await body.WriteAsync(s_keepAliveComment, ct);
                 await body.FlushAsync(ct);
                 continue;
             }
+
+            bool more;
+            try
+            {
+                more = await pending;
+            }
             catch (OperationCanceledException) when (!ct.IsCancellationRequested)
             {
                 break;
+            }
+            finally
+            {
+                pending = null;
             }
 
             if (!more)

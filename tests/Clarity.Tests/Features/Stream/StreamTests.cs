@@ -355,6 +355,26 @@ public abstract class StreamTests(HostFixture fixture)
         await WaitForAsync("websocket", sockets);
     }
 
+    [Fact]
+    public async Task RevokingTheApiKey_EndsItsOpenStreams()
+    {
+        using var owner = Host.CreateClient(Org.OwnerToken);
+        var key = await owner.PostAsJsonAsync(Org.Api("api-keys"), new { name = Work.Unique("stream-key"), role = "viewer" }).ExpectAsync(HttpStatusCode.Created);
+        await using var socket = await StreamSocket.ConnectAsync(Host.BaseAddress, Org.Org, key.Str("secret"));
+        await socket.SubscribeAsync(["tasks"]);
+        using var sse = Host.CreateClient(key.Str("secret"));
+        await using var events = await SseReader.OpenAsync(sse, Org.Api("events?topics=tasks"));
+
+        (await owner.DeleteAsync(Org.Api($"api-keys/{key.Str("id")}"))).EnsureSuccessStatusCode();
+
+        while (await socket.ReceiveAsync() is not null)
+        {
+        }
+
+        Assert.Equal(System.Net.WebSockets.WebSocketCloseStatus.PolicyViolation, socket.CloseStatus);
+        Assert.Null(await events.ReadAsync());
+    }
+
     private Task<StreamSocket> ConnectAsync() => StreamSocket.ConnectAsync(Host.BaseAddress, Org.Org, Org.MemberKey);
 
     internal static async Task<string> NewTaskAsync(HttpClient client, OrgSession org) =>
