@@ -3,6 +3,7 @@ using Clarity.Features.Agents;
 using Clarity.Features.Clarifications;
 using Clarity.Features.Identity;
 using Clarity.Features.Logs;
+using Clarity.Features.Stream;
 using Clarity.Features.Tasks;
 using Clarity.Hosting.Telemetry;
 using Clarity.Storage;
@@ -109,6 +110,7 @@ public sealed class ClarityServer : IAsyncDisposable
         services.AddTasks();
         services.AddLogs();
         services.AddClarifications();
+        services.AddStream();
         services.AddHostedService<Sweeper>();
     }
 
@@ -118,6 +120,7 @@ public sealed class ClarityServer : IAsyncDisposable
         app.Use(ClarityTracing.RequestMiddleware);
         app.UseMiddleware<ErrorHandlingMiddleware>();
         app.UseStatusCodePages(ProblemWriter.StatusCodePage);
+        app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(30) });
         app.UseRouting();
         app.UseMiddleware<AccessMiddleware>();
 
@@ -130,6 +133,7 @@ public sealed class ClarityServer : IAsyncDisposable
         app.MapTaskEndpoints();
         app.MapLogEndpoints();
         app.MapClarificationEndpoints();
+        app.MapStreamEndpoints();
     }
 
     private static async Task<IResult> ReadyAsync(Migrator migrator, CancellationToken ct)
