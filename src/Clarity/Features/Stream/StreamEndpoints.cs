@@ -39,7 +39,9 @@ public static partial class StreamEndpoints
 
     public static IEndpointRouteBuilder MapStreamEndpoints(this IEndpointRouteBuilder app)
     {
-        var org = app.MapGroup("/api/v1/orgs/{org}").WithTags("Stream");
+        // Streams live for minutes or hours: they would swamp the request-duration histogram, and the
+        // clarity_stream_connections gauge already describes them.
+        var org = app.MapGroup("/api/v1/orgs/{org}").WithTags("Stream").DisableHttpMetrics();
         org.MapGet("/stream", WebSocketAsync).RequirePermission(Permissions.TasksRead);
         org.MapGet("/events", ServerSentEventsAsync).RequirePermission(Permissions.TasksRead);
         return app;
