@@ -1,6 +1,6 @@
-using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Http.Json;
+using Clarity.Tests.Features.Stream;
 using Clarity.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using Xunit;
@@ -75,22 +75,32 @@ public abstract class MetricsTests(HostFixture fixture)
     }
 
     [Fact]
-    public async Task Scrape_ReportsTheStreamConnectionsInstrument_RegisteredOnTheHostsClarityMeter()
+    public async Task Scrape_CountsOpenStreamConnections_ByTransport_AndDropsThemWhenTheyClose()
     {
-        // A stand-in for the stream helper's instrument: same meter (this host's IMeterFactory, "Clarity"), same name.
-        var meter = Host.Services.GetRequiredService<IMeterFactory>().Create("Clarity");
-        var open = 0;
-        meter.CreateObservableUpDownCounter("clarity.stream.connections", () => new[]
-        {
-            new Measurement<long>(Volatile.Read(ref open), new KeyValuePair<string, object?>("transport", "websocket")),
-        }, "{connection}", "Open stream connections, by transport.");
-        Volatile.Write(ref open, 3);
+        var first = await StreamSocket.ConnectAsync(Host.BaseAddress, Org.Org, Org.MemberKey);
+        var second = await StreamSocket.ConnectAsync(Host.BaseAddress, Org.Org, Org.MemberKey);
 
         var (text, families) = await ScrapeAsync(Host);
         var streams = families["clarity_stream_connections"];
         Assert.Equal("gauge", streams.Type);
-        Assert.Equal(3, streams.Value("clarity_stream_connections", ("transport", "websocket")));
+        Assert.Equal(2, streams.Value("clarity_stream_connections", ("transport", "websocket")));
+        Assert.Equal(0, streams.Value("clarity_stream_connections", ("transport", "sse")));
         Assert.Equal(0, (await PrometheusScrape.PromtoolAsync(text)).ExitCode);
+
+        await first.DisposeAsync();
+        await second.DisposeAsync();
+
+        // The server notices the close on its own schedule; poll until the gauge has caught up.
+        var deadline = DateTime.UtcNow + StreamSocket.Timeout;
+        double? open;
+        do
+        {
+            (_, families) = await ScrapeAsync(Host);
+            open = families["clarity_stream_connections"].Value("clarity_stream_connections", ("transport", "websocket"));
+        }
+        while (open != 0 && DateTime.UtcNow < deadline && await Task.Delay(50).ContinueWith(_ => true));
+
+        Assert.Equal(0, open);
     }
 
     [Fact]
