@@ -4,6 +4,7 @@ using Clarity.Features.Agents;
 using Clarity.Features.Clarifications;
 using Clarity.Features.Identity;
 using Clarity.Features.Logs;
+using Clarity.Features.Stream;
 using Clarity.Features.Tasks;
 using Clarity.Storage;
 using Microsoft.AspNetCore.Http.Json;
@@ -122,6 +123,7 @@ public sealed class ClarityServer : IAsyncDisposable
         services.AddTasks();
         services.AddLogs();
         services.AddClarifications();
+        services.AddStream();
         services.AddHostedService<Sweeper>();
         services.AddDashboard();
     }
@@ -131,6 +133,7 @@ public sealed class ClarityServer : IAsyncDisposable
         app.Use(CorrelationId.Middleware);
         app.UseMiddleware<ErrorHandlingMiddleware>();
         app.UseStatusCodePages(ProblemWriter.StatusCodePage);
+        app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(30) });
         app.UseRouting();
         app.UseMiddleware<AccessMiddleware>();
         app.UseDashboard();
@@ -143,6 +146,7 @@ public sealed class ClarityServer : IAsyncDisposable
         app.MapTaskEndpoints();
         app.MapLogEndpoints();
         app.MapClarificationEndpoints();
+        app.MapStreamEndpoints();
         app.MapDashboard();
     }
 
