@@ -24,6 +24,7 @@ public sealed class PhoneTests(SetUpBrowserFixture fixture) : IClassFixture<SetU
         await menu.ClickAsync();
         await Expect(menu).ToHaveAttributeAsync("aria-expanded", "true");
         await Expect(nav.GetByRole(AriaRole.Link, new() { Name = "Agents" })).ToBeVisibleAsync();
+        await Expect(nav).ToBeInViewportAsync(new() { Ratio = 1 }); // the drawer has finished sliding in
         await page.ShotAsync("1-menu-open");
         await nav.GetByRole(AriaRole.Link, new() { Name = "Agents" }).ClickAsync();
         await page.WaitForURLAsync("**/o/acme/agents");
