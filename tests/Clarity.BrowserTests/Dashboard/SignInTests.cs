@@ -1,3 +1,4 @@
+using System.Net.Http.Json;
 using Clarity.BrowserTests.Infrastructure;
 using Microsoft.Playwright;
 using Xunit;
@@ -74,5 +75,26 @@ public sealed class SignInReturnUrlTests(SetUpBrowserFixture fixture) : IClassFi
         await page.WaitForURLAsync("**/o/acme");
         Assert.Equal(fixture.Host.BaseAddress.Host, new Uri(page.Url).Host);
         await page.ShotAsync("landed");
+    }
+
+    [Fact]
+    public async Task OrgSwitcher_AppearsWithASecondOrg_AndOpensTheChosenOne()
+    {
+        var page = await fixture.NewPageAsync();
+        await BrowserFixture.SignInAsync(page);
+        await Expect(page.GetByLabel("Organisation")).ToHaveCountAsync(0); // one org: no switcher
+
+        using (var owner = fixture.Host.CreateClient(await fixture.Host.LoginTokenAsync()))
+        {
+            (await owner.PostAsJsonAsync("api/v1/orgs", new { slug = "initech", name = "Initech" })).EnsureSuccessStatusCode();
+        }
+
+        await page.GotoAsync("/o/acme/agents");
+        var switcher = page.GetByLabel("Organisation");
+        await Expect(switcher).ToHaveValueAsync("acme");
+        await switcher.SelectOptionAsync(new SelectOptionValue { Label = "Initech" });
+        await page.WaitForURLAsync("**/o/initech");
+        await Expect(page.GetByLabel("Organisation")).ToHaveValueAsync("initech");
+        await page.ShotAsync("switched");
     }
 }
