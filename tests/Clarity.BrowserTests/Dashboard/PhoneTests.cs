@@ -25,7 +25,7 @@ public sealed class PhoneTests(SetUpBrowserFixture fixture) : IClassFixture<SetU
         await Expect(menu).ToHaveAttributeAsync("aria-expanded", "true");
         await Expect(nav.GetByRole(AriaRole.Link, new() { Name = "Agents" })).ToBeVisibleAsync();
         await Expect(nav).ToBeInViewportAsync(new() { Ratio = 1 }); // the drawer has finished sliding in
-        await page.ShotAsync("1-menu-open");
+        await page.ShotAsync("1-menu-open", fullPage: false);
         await nav.GetByRole(AriaRole.Link, new() { Name = "Agents" }).ClickAsync();
         await page.WaitForURLAsync("**/o/acme/agents");
         await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Agents", Level = 1 })).ToBeVisibleAsync();
@@ -39,7 +39,7 @@ public sealed class PhoneTests(SetUpBrowserFixture fixture) : IClassFixture<SetU
         await page.GetByRole(AriaRole.Button, new() { Name = "Account menu for Olivia Owner" }).ClickAsync();
         await Expect(page.GetByRole(AriaRole.Button, new() { Name = "Sign out" })).ToBeInViewportAsync();
         await AssertFitsAsync(page, "account menu");
-        await page.ShotAsync("2-account-menu");
+        await page.ShotAsync("2-account-menu", fullPage: false);
     }
 
     private static async Task AssertNoSidewaysScrollAsync(IPage page, string url, string name)

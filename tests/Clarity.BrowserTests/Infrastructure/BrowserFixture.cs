@@ -98,10 +98,11 @@ public static class Screenshots
 {
     public static string Directory { get; } = System.IO.Directory.CreateDirectory(Path.Combine(AppContext.BaseDirectory, "screenshots")).FullName;
 
-    public static async Task<string> ShotAsync(this IPage page, string step, [CallerMemberName] string test = "")
+    /// <param name="fullPage">The whole page (default), or only the viewport (e.g. with a drawer open).</param>
+    public static async Task<string> ShotAsync(this IPage page, string step, [CallerMemberName] string test = "", bool fullPage = true)
     {
         var path = Path.Combine(Directory, $"{test}-{step}.png");
-        await page.ScreenshotAsync(new PageScreenshotOptions { Path = path, FullPage = true });
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = path, FullPage = fullPage });
         return path;
     }
 }
