@@ -32,6 +32,15 @@ public sealed class ClarificationInboxTests(SetUpBrowserFixture fixture) : IClas
         Assert.Matches(@"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC$", await expires.GetAttributeAsync("title") ?? "");
         await page.ShotAsync("1-question-in-inbox");
 
+        // The same question on a phone: the options and the answer box fit the screen.
+        var phone = await fixture.NewPageAsync(width: 360, height: 740, touch: true);
+        await BrowserFixture.SignInAsync(phone);
+        await phone.GotoAsync("/o/acme/clarifications");
+        await Expect(phone.GetByRole(AriaRole.Button, new() { Name = "SQLite" })).ToBeInViewportAsync();
+        Assert.True(await phone.EvaluateAsync<bool>("document.documentElement.scrollWidth <= window.innerWidth"));
+        await phone.ShotAsync("1-question-on-a-phone", fullPage: false);
+        await phone.Context.CloseAsync();
+
         // The agent long-polls for the answer, as the API documents (GET …/clarifications/{id}?waitSeconds=60).
         var waiting = agent.GetClarificationAsync(question.Id, waitSeconds: 60);
         Assert.False(waiting.IsCompleted);
