@@ -167,8 +167,8 @@ public static class DashboardEndpoints
         return TypedResults.Redirect("/login");
     }
 
-    private static async Task<RazorComponentResult<PendingBadge>> PendingCount(HttpContext http, ClarificationService clarifications) =>
-        Fragment<PendingBadge>(new { Count = await PendingBadge.CountAsync(clarifications, http.Features.Get<OrgContext>()!, http.RequestAborted) });
+    private static async Task<RazorComponentResult<PendingBadge>> PendingCount(HttpContext http, ClarificationService clarifications, bool? decorative) =>
+        Fragment<PendingBadge>(new { Count = await PendingBadge.CountAsync(clarifications, OrgOf(http), http.RequestAborted), Decorative = decorative == true });
 
     /// <summary>An HTML fragment rendered by a component, never cached.</summary>
     public static RazorComponentResult<T> Fragment<T>(object parameters)

@@ -37,6 +37,7 @@ public sealed class ClarificationInboxTests(SetUpBrowserFixture fixture) : IClas
         await BrowserFixture.SignInAsync(phone);
         await phone.GotoAsync("/o/acme/clarifications");
         await Expect(phone.GetByRole(AriaRole.Button, new() { Name = "SQLite" })).ToBeInViewportAsync();
+        await Expect(phone.GetByRole(AriaRole.Button, new() { Name = "Menu", Exact = true }).Locator(".badge")).ToHaveTextAsync("1"); // seen without opening the drawer
         Assert.True(await phone.EvaluateAsync<bool>("document.documentElement.scrollWidth <= window.innerWidth"));
         await phone.ShotAsync("1-question-on-a-phone", fullPage: false);
         await phone.Context.CloseAsync();
