@@ -3,6 +3,7 @@ using Clarity.Features.Agents;
 using Clarity.Features.Clarifications;
 using Clarity.Features.Identity;
 using Clarity.Features.Logs;
+using Clarity.Features.Overview;
 using Clarity.Features.Tasks;
 using Clarity.Storage;
 using Microsoft.AspNetCore.Http.Json;
@@ -107,6 +108,7 @@ public sealed class ClarityServer : IAsyncDisposable
         services.AddTasks();
         services.AddLogs();
         services.AddClarifications();
+        services.AddOverview();
         services.AddHostedService<Sweeper>();
     }
 
