@@ -2,7 +2,7 @@
 // <script type="application/json">: {"x":[unix seconds…],"unit":"count"|"ms"|"ratio","step":"hour"|"day",
 // "series":[{"label":"Created","color":"accent","values":[…]}]}. Colours are CSS custom properties of the theme
 // (--accent, --ok, --danger, --muted …), so the charts follow the light/dark switch; they redraw on resize and on
-// htmx swaps. uPlot's stylesheet comes in through overview.css. Each chart's figure also carries a server-rendered data table, the text alternative.
+// htmx swaps. uPlot's stylesheet comes in through pages.css. Each chart's figure also carries a server-rendered data table, the text alternative.
 import uPlot from 'uplot';
 
 const charts = new Map();

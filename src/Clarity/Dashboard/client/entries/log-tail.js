@@ -13,7 +13,7 @@
 //   <form data-log-search> <input name="q"> </form> <div data-log-search-results></div>
 import { Virtualizer, elementScroll, observeElementOffset, observeElementRect } from '@tanstack/virtual-core';
 
-const ROW = 20;          // px; must match .log-row height in log-tail.css
+const ROW = 20;          // px; must match .log-row height in pages.css
 const CHUNK = 5000;      // lines per request (the API allows up to 10,000)
 const LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error']);
 const timeFormat = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit', fractionalSecondDigits: 3, hour12: false });
