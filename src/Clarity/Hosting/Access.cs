@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Reflection;
+using Clarity.Dashboard;
 using Clarity.Features.Identity;
 
 namespace Clarity.Hosting;
@@ -26,7 +27,7 @@ public sealed record OrgContext(Guid OrgId, string Slug, string Role, Caller Cal
 /// the endpoint's declared access: public, any caller, user only, or a permission within the addressed org.
 /// Another org's resources answer 404, exactly like missing ones. An endpoint that declares nothing is refused.
 /// </summary>
-public sealed partial class AccessMiddleware(RequestDelegate next, IdentityStore store, ApiKeyCache apiKeys, TokenService tokens, TimeProvider clock, ILogger<AccessMiddleware> logger)
+public sealed partial class AccessMiddleware(RequestDelegate next, DashboardAccess dashboard, IdentityStore store, ApiKeyCache apiKeys, TokenService tokens, TimeProvider clock, ILogger<AccessMiddleware> logger)
 {
     public const string SessionCookie = "clarity_session";
     private static readonly TimeSpan s_touchEvery = TimeSpan.FromMinutes(1);
@@ -41,6 +42,13 @@ public sealed partial class AccessMiddleware(RequestDelegate next, IdentityStore
         if (endpoint is not RouteEndpoint || endpoint.Metadata.GetMetadata<PublicEndpoint>() is not null)
         {
             await next(context);
+            return;
+        }
+
+        // Dashboard pages and fragments: the session cookie, a redirect to sign in, HTML status pages.
+        if (endpoint.Metadata.GetMetadata<DashboardPageAttribute>() is { } page)
+        {
+            await dashboard.InvokeAsync(context, page, next);
             return;
         }
 

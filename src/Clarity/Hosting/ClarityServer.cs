@@ -1,3 +1,4 @@
+using Clarity.Dashboard;
 using Clarity.Events;
 using Clarity.Features.Agents;
 using Clarity.Features.Clarifications;
@@ -30,8 +31,17 @@ public sealed class ClarityServer : IAsyncDisposable
 
     public static ClarityServer Create(IDictionary<string, string?>? settings = null, Action<ILoggingBuilder>? logging = null)
     {
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
+        {
+            ContentRootPath = AppContext.BaseDirectory,
+            // The entry assembly is not always clarity (tests, benchmarks): name the app so that its static web asset manifests are found.
+            ApplicationName = typeof(ClarityServer).Assembly.GetName().Name,
+        });
         builder.Configuration.Sources.Clear();
+
+        // Static assets behave as published in every environment: fingerprinted files cached for good, and no
+        // development fallback endpoint that serves files the build did not list.
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["ReloadStaticAssetsAtRuntime"] = "false" });
         ((IConfigurationBuilder)builder.Configuration).Add(new ClarityEnvironmentSource());
         if (settings is not null)
         {
@@ -62,6 +72,11 @@ public sealed class ClarityServer : IAsyncDisposable
         builder.Services.AddOptions<ClarityOptions>().Bind(builder.Configuration.GetSection(ClarityOptions.Section)).ValidateOnStart();
 
         builder.WebHost.UseKestrelCore();
+
+        // A build (not a publish) keeps the dashboard's assets in the project folders and lists them in
+        // clarity.staticwebassets.runtime.json next to the binary: serve them from there in every environment
+        // (dotnet run, the in-process test hosts). A published app has no such manifest, and this does nothing.
+        builder.WebHost.UseStaticWebAssets();
         builder.WebHost.UseUrls(options.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries));
         builder.WebHost.ConfigureKestrel(k =>
         {
@@ -110,6 +125,7 @@ public sealed class ClarityServer : IAsyncDisposable
         services.AddClarifications();
         services.AddOverview();
         services.AddHostedService<Sweeper>();
+        services.AddDashboard();
     }
 
     private static void Configure(WebApplication app)
@@ -119,6 +135,7 @@ public sealed class ClarityServer : IAsyncDisposable
         app.UseStatusCodePages(ProblemWriter.StatusCodePage);
         app.UseRouting();
         app.UseMiddleware<AccessMiddleware>();
+        app.UseDashboard();
 
         app.MapGet("/healthz", () => TypedResults.Text("ok")).Public().ExcludeFromDescription();
         app.MapGet("/readyz", ReadyAsync).Public().ExcludeFromDescription();
@@ -128,6 +145,7 @@ public sealed class ClarityServer : IAsyncDisposable
         app.MapTaskEndpoints();
         app.MapLogEndpoints();
         app.MapClarificationEndpoints();
+        app.MapDashboard();
     }
 
     private static async Task<IResult> ReadyAsync(Migrator migrator, CancellationToken ct)

@@ -1,4 +1,5 @@
 using System.Text;
+using Clarity.Dashboard;
 using Clarity.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Metadata;
@@ -96,7 +97,7 @@ public static class RouteTable
     public static IReadOnlyList<ApiRoute> From(IEnumerable<Endpoint> endpoints)
     {
         var routes = new List<ApiRoute>();
-        foreach (var endpoint in endpoints.OfType<RouteEndpoint>())
+        foreach (var endpoint in endpoints.OfType<RouteEndpoint>().Where(e => !IsDashboard(e)))
         {
             var methods = endpoint.Metadata.GetMetadata<HttpMethodMetadata>()?.HttpMethods ?? ["*"];
             var permission = endpoint.Metadata.GetOrderedMetadata<RequiresPermission>();
@@ -116,6 +117,13 @@ public static class RouteTable
 
         return [.. routes.OrderBy(r => r.Pattern, StringComparer.Ordinal).ThenBy(r => r.Method, StringComparer.Ordinal)];
     }
+
+    /// <summary>
+    /// Dashboard pages, fragments and static assets: HTML for browsers, with their own access rule (the session cookie,
+    /// redirects to sign in). The generated suites cover the API only; the browser tests cover these.
+    /// </summary>
+    public static bool IsDashboard(Endpoint endpoint) =>
+        endpoint.Metadata.GetMetadata<DashboardPageAttribute>() is not null || endpoint.Metadata.GetMetadata<DashboardStaticAsset>() is not null;
 
     public static ApiRoute Find(string key) =>
         All.SingleOrDefault(r => r.Key == key) ?? throw new InvalidOperationException($"No route {key}.");

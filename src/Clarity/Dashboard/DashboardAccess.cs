@@ -1,0 +1,131 @@
+using Clarity.Features.Identity;
+using Clarity.Hosting;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace Clarity.Dashboard;
+
+/// <summary>
+/// Marks a dashboard endpoint (a page or an htmx fragment) and declares its access. Dashboard endpoints are
+/// signed in with the session cookie only. Signed out, a page redirects to the sign-in page (a fragment answers
+/// 401 with <c>HX-Redirect</c>); a page under <c>/o/{org}</c> needs a membership in that org (otherwise the
+/// not-found page, exactly like a missing org) and the <see cref="Permission"/> (default <c>org:read</c>).
+/// </summary>
+[AttributeUsage(AttributeTargets.Class, Inherited = false)]
+public sealed class DashboardPageAttribute : Attribute
+{
+    /// <summary>Reachable signed out (setup, sign-in, the root redirect). The session is still resolved when there is one.</summary>
+    public bool Anonymous { get; set; }
+
+    /// <summary>The permission an org page needs; <c>org:read</c> when not set.</summary>
+    public string? Permission { get; set; }
+}
+
+/// <summary>Endpoint metadata on the dashboard's static assets (scripts, styles, icons), which are public.</summary>
+public sealed record DashboardStaticAsset;
+
+/// <summary>The signed-in person as the dashboard sees them: who, and the orgs they belong to.</summary>
+public sealed record DashboardSession(Caller Caller, User User, IReadOnlyList<OrgMembership> Orgs);
+
+/// <summary>Enforces <see cref="DashboardPageAttribute"/>; called by <see cref="AccessMiddleware"/>.</summary>
+public sealed class DashboardAccess(IdentityService identity, IdentityStore store, TokenService tokens)
+{
+    public const string HxRequest = "HX-Request";
+
+    public async Task InvokeAsync(HttpContext context, DashboardPageAttribute page, RequestDelegate next)
+    {
+        var session = await ResolveSessionAsync(context);
+        if (session is not null)
+        {
+            context.Features.Set(session.Caller);
+            context.Features.Set(session);
+        }
+
+        if (page.Anonymous)
+        {
+            await next(context);
+            return;
+        }
+
+        if (session is null)
+        {
+            await SignInFirstAsync(context);
+            return;
+        }
+
+        if (context.Request.RouteValues["org"] is string slug)
+        {
+            var membership = session.Orgs.FirstOrDefault(o => o.Slug == slug);
+            var org = membership is null ? null : await store.FindOrgBySlugAsync(slug, context.RequestAborted);
+            if (membership is null || org is null)
+            {
+                await WriteStatusPageAsync(context, StatusCodes.Status404NotFound);
+                return;
+            }
+
+            if (!Roles.Grants(membership.Role, page.Permission ?? Permissions.OrgRead))
+            {
+                await WriteStatusPageAsync(context, StatusCodes.Status403Forbidden);
+                return;
+            }
+
+            context.Features.Set(new OrgContext(org.Id, org.Slug, membership.Role, session.Caller));
+        }
+
+        await next(context);
+    }
+
+    /// <summary>Where to go back to after signing in: a local path only, never another site.</summary>
+    public static string SafeReturnUrl(string? returnUrl) =>
+        returnUrl is { Length: > 0 } url && url[0] == '/' && (url.Length == 1 || (url[1] != '/' && url[1] != '\\')) && !url.Contains('\n', StringComparison.Ordinal) && !url.Contains('\r', StringComparison.Ordinal)
+            ? url
+            : "/";
+
+    public static string LoginUrl(HttpContext context)
+    {
+        var back = context.Request.Path + context.Request.QueryString;
+        return "/login?returnUrl=" + Uri.EscapeDataString(back);
+    }
+
+    private static async Task SignInFirstAsync(HttpContext context)
+    {
+        if (context.Request.Headers.ContainsKey(HxRequest))
+        {
+            // htmx follows HX-Redirect with a full page load; the fragment itself is refused.
+            var page = context.Request.Headers["HX-Current-URL"].ToString();
+            var back = Uri.TryCreate(page, UriKind.Absolute, out var uri) ? uri.PathAndQuery : "/";
+            context.Response.StatusCode = StatusCodes.Status401Unauthorized;
+            context.Response.Headers["HX-Redirect"] = "/login?returnUrl=" + Uri.EscapeDataString(SafeReturnUrl(back));
+            return;
+        }
+
+        context.Response.Redirect(LoginUrl(context));
+        await Task.CompletedTask;
+    }
+
+    private static Task WriteStatusPageAsync(HttpContext context, int status) =>
+        new RazorComponentResult<Pages.StatusPage>(new { Status = status }) { StatusCode = status }.ExecuteAsync(context);
+
+    private async Task<DashboardSession?> ResolveSessionAsync(HttpContext context)
+    {
+        if (!context.Request.Cookies.TryGetValue(AccessMiddleware.SessionCookie, out var cookie) || cookie.Length is 0 or > 4096)
+        {
+            return null;
+        }
+
+        if (await tokens.ValidateAsync(cookie) is not { } userId)
+        {
+            return null;
+        }
+
+        var caller = new Caller(userId, null);
+        try
+        {
+            var me = await identity.MeAsync(caller, context.RequestAborted);
+            return me.User is null ? null : new DashboardSession(caller, me.User, me.Orgs);
+        }
+        catch (ApiException)
+        {
+            return null; // the user no longer exists
+        }
+    }
+}

@@ -1,0 +1,99 @@
+using Clarity.Dashboard.Components;
+using Clarity.Dashboard.Pages;
+using Clarity.Features.Clarifications;
+using Clarity.Hosting;
+using Microsoft.AspNetCore.Antiforgery;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace Clarity.Dashboard;
+
+/// <summary>
+/// The dashboard: Razor components rendered on the server (static SSR), the static assets (fingerprinted by
+/// MapStaticAssets), sign-out, and the HTML fragments that htmx re-fetches when a stream event arrives.
+/// </summary>
+public static class DashboardEndpoints
+{
+    public static IServiceCollection AddDashboard(this IServiceCollection services)
+    {
+        services.AddRazorComponents();
+        services.AddAntiforgery(o =>
+        {
+            o.Cookie.Name = "clarity_csrf";
+            o.HeaderName = "RequestVerificationToken";
+        });
+        services.AddSingleton<DashboardAccess>();
+        return services;
+    }
+
+    /// <summary>Middleware that dashboard forms need; goes after access control.</summary>
+    public static IApplicationBuilder UseDashboard(this IApplicationBuilder app)
+    {
+        app.Use(SecurityHeaders);
+        app.UseAntiforgery();
+        return app;
+    }
+
+    public static IEndpointRouteBuilder MapDashboard(this WebApplication app)
+    {
+        app.MapStaticAssets().Public().WithMetadata(new DashboardStaticAsset());
+        // Every component endpoint is a dashboard endpoint: a page that declares no [DashboardPage] needs a signed-in
+        // user (secure by default), and so does the framework's own /_framework/opaque-redirect.
+        app.MapRazorComponents<App>().Add(endpoint =>
+        {
+            if (!endpoint.Metadata.OfType<DashboardPageAttribute>().Any())
+            {
+                endpoint.Metadata.Add(new DashboardPageAttribute());
+            }
+        });
+
+        app.MapPost("/logout", Logout).WithMetadata(new DashboardPageAttribute { Anonymous = true }).ExcludeFromDescription();
+
+        var org = app.MapGroup("/o/{org}").ExcludeFromDescription().WithMetadata(new DashboardPageAttribute());
+        org.MapGet("/clarifications/_count", PendingCount);
+        app.MapTaskPages();
+        return app;
+    }
+
+    private static async Task<IResult> Logout(HttpContext http, IAntiforgery antiforgery)
+    {
+        if (!await antiforgery.IsRequestValidAsync(http))
+        {
+            return TypedResults.BadRequest();
+        }
+
+        SessionCookie.Delete(http);
+        return TypedResults.Redirect("/login");
+    }
+
+    private static async Task<RazorComponentResult<PendingBadge>> PendingCount(HttpContext http, ClarificationService clarifications) =>
+        Fragment<PendingBadge>(new { Count = await PendingBadge.CountAsync(clarifications, http.Features.Get<OrgContext>()!, http.RequestAborted) });
+
+    /// <summary>An HTML fragment rendered by a component, never cached.</summary>
+    public static RazorComponentResult<T> Fragment<T>(object parameters)
+        where T : Microsoft.AspNetCore.Components.IComponent =>
+        new(parameters) { PreventStreamingRendering = true };
+
+    private static Task SecurityHeaders(HttpContext context, RequestDelegate next)
+    {
+        if (context.GetEndpoint()?.Metadata.GetMetadata<DashboardPageAttribute>() is not null)
+        {
+            var headers = context.Response.Headers;
+            headers.ContentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; " +
+                "manifest-src 'self'; worker-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
+            headers.XContentTypeOptions = "nosniff";
+            headers["Referrer-Policy"] = "same-origin";
+            context.Response.OnStarting(() =>
+            {
+                // Pages and fragments carry personal data: never cached (antiforgery sets the same on form pages).
+                if (string.IsNullOrEmpty(context.Response.Headers.CacheControl))
+                {
+                    context.Response.Headers.CacheControl = "no-store";
+                }
+
+                return Task.CompletedTask;
+            });
+        }
+
+        return next(context);
+    }
+}

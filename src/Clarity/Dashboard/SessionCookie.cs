@@ -1,0 +1,20 @@
+using Clarity.Hosting;
+
+namespace Clarity.Dashboard;
+
+/// <summary>The dashboard's session cookie: the same JWT and cookie settings as <c>POST /api/v1/auth/login</c>.</summary>
+public static class SessionCookie
+{
+    public static void Append(HttpContext http, string token, DateTimeOffset expiresAt) =>
+        http.Response.Cookies.Append(AccessMiddleware.SessionCookie, token, new CookieOptions
+        {
+            HttpOnly = true,
+            Secure = http.Request.IsHttps,
+            SameSite = SameSiteMode.Lax,
+            Expires = expiresAt,
+            Path = "/",
+        });
+
+    public static void Delete(HttpContext http) =>
+        http.Response.Cookies.Delete(AccessMiddleware.SessionCookie, new CookieOptions { Path = "/" });
+}
