@@ -5,6 +5,7 @@ using Clarity.Features.Clarifications;
 using Clarity.Features.Identity;
 using Clarity.Features.Logs;
 using Clarity.Features.Overview;
+using Clarity.Features.Stream;
 using Clarity.Features.Tasks;
 using Clarity.Storage;
 using Microsoft.AspNetCore.Http.Json;
@@ -124,6 +125,7 @@ public sealed class ClarityServer : IAsyncDisposable
         services.AddLogs();
         services.AddClarifications();
         services.AddOverview();
+        services.AddStream();
         services.AddHostedService<Sweeper>();
         services.AddDashboard();
     }
@@ -133,6 +135,7 @@ public sealed class ClarityServer : IAsyncDisposable
         app.Use(CorrelationId.Middleware);
         app.UseMiddleware<ErrorHandlingMiddleware>();
         app.UseStatusCodePages(ProblemWriter.StatusCodePage);
+        app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(30) });
         app.UseRouting();
         app.UseMiddleware<AccessMiddleware>();
         app.UseDashboard();
@@ -146,6 +149,7 @@ public sealed class ClarityServer : IAsyncDisposable
         app.MapLogEndpoints();
         app.MapClarificationEndpoints();
         app.MapDashboard();
+        app.MapStreamEndpoints();
     }
 
     private static async Task<IResult> ReadyAsync(Migrator migrator, CancellationToken ct)
