@@ -6,6 +6,9 @@
 import uPlot from 'uplot';
 
 const charts = new Map();
+// Whole numbers for counts; round seconds, minutes and hours for durations.
+const COUNT_STEPS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6];
+const MS_STEPS = [1e3, 5e3, 1e4, 3e4, 6e4, 3e5, 6e5, 18e5, 36e5, 72e5, 216e5, 432e5, 864e5, 1728e5];
 
 function cssVar(name, fallback) {
   const value = getComputedStyle(document.documentElement).getPropertyValue('--' + name).trim();
@@ -35,10 +38,10 @@ function options(el, spec, width) {
     tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), 'Etc/UTC'),
     cursor: { drag: { x: false, y: false }, points: { size: 7 } },
     legend: { live: true },
-    scales: { x: { time: true }, y: { range: (u, min, max) => [0, spec.unit === 'ratio' ? Math.max(1, max || 0) : Math.max(max || 0, 1) * 1.1] } },
+    scales: { x: { time: true }, y: { range: (u, min, max) => [0, spec.unit === 'ratio' ? 1 : Math.max(max || 0, spec.unit === 'ms' ? 60_000 : 4) * 1.1] } },
     axes: [
       { ...axis, values: (u, splits) => splits.map((s) => uPlot.fmtDate(fmt)(uPlot.tzDate(new Date(s * 1e3), 'Etc/UTC'))) },
-      { ...axis, size: 56, values: (u, splits) => splits.map((v) => formatValue(spec.unit, v)) },
+      { ...axis, size: 60, incrs: spec.unit === 'count' ? COUNT_STEPS : spec.unit === 'ms' ? MS_STEPS : undefined, values: (u, splits) => splits.map((v) => formatValue(spec.unit, v)) },
     ],
     series: [
       { label: spec.step === 'hour' ? 'Hour (UTC)' : 'Day (UTC)', value: (u, v) => (v == null ? '–' : uPlot.fmtDate(spec.step === 'hour' ? '{YYYY}-{MM}-{DD} {HH}:00' : '{YYYY}-{MM}-{DD}')(uPlot.tzDate(new Date(v * 1e3), 'Etc/UTC'))) },

@@ -16,6 +16,8 @@ import { Virtualizer, elementScroll, observeElementOffset, observeElementRect } 
 const ROW = 20;          // px; must match .log-row height in pages.css
 const CHUNK = 5000;      // lines per request (the API allows up to 10,000)
 const LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error']);
+// The layout sets <base href="/">: a bare "#seq-1" would resolve against the site root, so links name this page.
+const hereWith = (hash) => location.pathname + location.search + hash;
 const timeFormat = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit', fractionalSecondDigits: 3, hour12: false });
 
 class LogTail {
@@ -36,7 +38,7 @@ class LogTail {
     this.following = true;
     this.newLines = 0;
     this.highlight = null;
-    this.programmaticUntil = 0;
+    this.expectedTop = null;
     this.pool = [];
     this.minWidth = 0;
 
@@ -181,17 +183,22 @@ class LogTail {
   // ---- scrolling -------------------------------------------------------------------------------------------
 
   onScroll() {
-    const atEnd = this.viewport.scrollHeight - this.viewport.scrollTop - this.viewport.clientHeight < ROW * 1.5;
-    if (performance.now() < this.programmaticUntil) return;
+    const top = this.viewport.scrollTop;
+    const ours = this.expectedTop != null && Math.abs(top - this.expectedTop) < 2;
+    this.expectedTop = null;
+    if (ours) return; // our own scroll to the end, not the reader's
+    const atEnd = this.viewport.scrollHeight - top - this.viewport.clientHeight < ROW * 1.5;
     if (atEnd && !this.following && this.highlight == null) this.setFollowing(true);
     else if (!atEnd && this.following) this.setFollowing(false);
   }
 
   scrollToEnd() {
     if (!this.total) return;
-    this.programmaticUntil = performance.now() + 150;
     this.spacer.style.height = this.virtualizer.getTotalSize() + 'px';
+    const before = this.viewport.scrollTop;
     this.viewport.scrollTop = this.viewport.scrollHeight;
+    // Remember where we put it, so that onScroll can tell this scroll from the reader's.
+    if (this.viewport.scrollTop !== before) this.expectedTop = this.viewport.scrollTop;
   }
 
   setFollowing(on) {
@@ -226,7 +233,6 @@ class LogTail {
   }
 
   jumpTo(seq) {
-    this.programmaticUntil = performance.now() + 300;
     this.virtualizer.scrollToIndex(seq - 1, { align: 'center' });
     this.render();
   }
@@ -253,14 +259,18 @@ class LogTail {
     const v = this.virtualizer;
     const items = v.getVirtualItems();
     this.spacer.style.height = v.getTotalSize() + 'px';
-    this.spacer.setAttribute('aria-label', `${this.total.toLocaleString()} log lines`);
+    if (this.labelled !== this.total) {
+      this.labelled = this.total;
+      this.spacer.setAttribute('aria-label', `${this.total.toLocaleString()} log lines`);
+    }
+
     while (this.pool.length < items.length) {
       const el = this.row();
       this.pool.push(el);
       this.spacer.append(el);
     }
 
-    let widest = 0;
+    const changed = [];
     for (let k = 0; k < this.pool.length; k++) {
       const el = this.pool[k];
       const item = items[k];
@@ -279,7 +289,7 @@ class LogTail {
         el.id = 'seq-' + seq;
         el.setAttribute('aria-posinset', String(seq));
         const [a, ts, level, text] = el.children;
-        a.href = '#seq-' + seq;
+        a.href = hereWith('#seq-' + seq);
         a.textContent = String(seq);
         if (line) {
           const lvl = LEVELS.has(line.level) ? line.level : 'info';
@@ -288,6 +298,7 @@ class LogTail {
           ts.title = line.ts;
           level.textContent = lvl.toUpperCase();
           text.textContent = line.text;
+          changed.push(el);
         } else {
           el.className = 'log-row ' + (line === null ? 'missing' : 'loading');
           ts.textContent = '';
@@ -298,8 +309,11 @@ class LogTail {
 
       el.setAttribute('aria-setsize', String(this.total));
       el.classList.toggle('highlight', seq === this.highlight);
-      if (line) widest = Math.max(widest, el.scrollWidth);
     }
+
+    // Read widths only after all writes (one layout, not one per row), and only of rows whose text changed.
+    let widest = 0;
+    for (const el of changed) widest = Math.max(widest, el.scrollWidth);
 
     // Rows are absolutely positioned: give the list the width of the widest row seen, for horizontal scrolling.
     if (widest > this.minWidth) {
@@ -309,7 +323,7 @@ class LogTail {
 
     if (this.followButton) {
       this.followButton.setAttribute('aria-pressed', String(this.following));
-      this.followButton.querySelector('[data-follow-label]')?.replaceChildren(this.following ? 'Following' : 'Paused');
+      this.followButton.querySelector('[data-follow-label]')?.replaceChildren(this.following ? '· on' : '· paused');
     }
 
     if (this.newLinesButton) {
@@ -354,7 +368,7 @@ function setUpSearch(form) {
       for (const hit of body.results) {
         const li = document.createElement('li');
         const a = document.createElement('a');
-        a.href = '#seq-' + hit.seq;
+        a.href = hereWith('#seq-' + hit.seq);
         const seq = Object.assign(document.createElement('span'), { className: 'log-seq', textContent: '#' + hit.seq });
         const snippet = document.createElement('span');
         snippet.className = 'snippet';
