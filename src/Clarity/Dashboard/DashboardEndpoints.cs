@@ -1,6 +1,8 @@
 using Clarity.Dashboard.Components;
 using Clarity.Dashboard.Pages;
+using Clarity.Features.Agents;
 using Clarity.Features.Clarifications;
+using Clarity.Features.Tasks;
 using Clarity.Hosting;
 using Microsoft.AspNetCore.Antiforgery;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -50,8 +52,52 @@ public static class DashboardEndpoints
 
         var org = app.MapGroup("/o/{org}").ExcludeFromDescription().WithMetadata(new DashboardPageAttribute());
         org.MapGet("/clarifications/_count", PendingCount);
+        org.MapGet("/clarifications/_list", ClarificationsList);
+        org.MapPost("/clarifications/{id:guid}/answer", AnswerClarification).WithMetadata(new DashboardPageAttribute { Permission = Permissions.TasksRespond });
+        org.MapGet("/agents/_list", AgentsList).WithMetadata(new DashboardPageAttribute { Permission = Permissions.AgentsRead });
         app.MapTaskPages();
         return app;
+    }
+
+    private static async Task<RazorComponentResult<AgentTable>> AgentsList(HttpContext http, AgentService agents)
+    {
+        var org = OrgOf(http);
+        var (list, utilization) = await AgentTable.LoadAsync(agents, org, http.RequestAborted);
+        return Fragment<AgentTable>(new { Org = org.Slug, Agents = list, Utilization = utilization });
+    }
+
+    private static OrgContext OrgOf(HttpContext http) => http.Features.Get<OrgContext>()!;
+
+    private static async Task<RazorComponentResult<ClarificationList>> ClarificationsList(HttpContext http, ClarificationService clarifications, TaskService tasks)
+    {
+        var org = OrgOf(http);
+        var items = await ClarificationList.LoadAsync(clarifications, tasks, org, http.RequestAborted);
+        return Fragment<ClarificationList>(new { Org = org.Slug, Items = items, CanAnswer = Roles.Grants(org.Role, Permissions.TasksRespond) });
+    }
+
+    /// <summary>Answers through the same service as the API, so the agent's long-poll returns at once; then back to the inbox.</summary>
+    private static async Task<IResult> AnswerClarification(Guid id, HttpContext http, IAntiforgery antiforgery, ClarificationService clarifications)
+    {
+        var org = OrgOf(http);
+        var back = $"/o/{Uri.EscapeDataString(org.Slug)}/clarifications";
+        if (!await antiforgery.IsRequestValidAsync(http))
+        {
+            Flash.Set(http, ok: false, "The form expired. Please try again.");
+            return TypedResults.Redirect(back);
+        }
+
+        var form = await http.Request.ReadFormAsync(http.RequestAborted);
+        try
+        {
+            var answered = await clarifications.AnswerAsync(org, id, new AnswerRequest(form["answer"].ToString()), http.RequestAborted);
+            Flash.Set(http, ok: true, $"Answered: {answered.Answer}");
+        }
+        catch (ApiException ex)
+        {
+            Flash.Set(http, ok: false, ex.Message);
+        }
+
+        return TypedResults.Redirect(back);
     }
 
     private static async Task<IResult> Logout(HttpContext http, IAntiforgery antiforgery)

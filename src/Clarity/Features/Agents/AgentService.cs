@@ -46,6 +46,18 @@ public sealed class AgentService(AgentStore store, IEventBus events, IOptions<Cl
     public async Task<Agent> GetAsync(OrgContext org, Guid id, CancellationToken ct) =>
         ToModel(await store.FindAsync(org.OrgId, id, ct) ?? throw Problems.NotFound("Agent"));
 
+    /// <summary>
+    /// Each agent's busy share of the last <paramref name="window"/> (0..1): the time it held tasks (running or awaiting
+    /// a response) divided by the window. Agents with no task in the window are absent (0).
+    /// </summary>
+    public async Task<IReadOnlyDictionary<Guid, double>> UtilizationAsync(OrgContext org, TimeSpan window, CancellationToken ct)
+    {
+        var now = DbTime.ToDb(clock.GetUtcNow());
+        var span = (long)window.TotalMilliseconds;
+        var rows = await store.BusyMillisecondsAsync(org.OrgId, now - span, now, ct);
+        return rows.ToDictionary(r => r.AgentId, r => Math.Clamp((double)r.BusyMs / span, 0, 1));
+    }
+
     public static string ValidName(string? name)
     {
         var value = Check.Required(name, "agent", 100);

@@ -57,5 +57,24 @@ public sealed class AgentStore(Database db)
         return await c.QuerySingleOrDefaultAsync<Guid?>("SELECT id FROM agents WHERE org_id = @orgId AND name = @name", new { orgId, name });
     }
 
+    /// <summary>
+    /// Milliseconds each agent of the org spent holding tasks within [since, now): for every task with an agent and a
+    /// start, the overlap of [started_at, finished_at or now) with the window. started_at is the latest attempt's start
+    /// and agent_id the latest holder, so an earlier attempt's time counts for the task's latest agent from its latest start.
+    /// </summary>
+    public async Task<IReadOnlyList<BusyRow>> BusyMillisecondsAsync(Guid orgId, long since, long now, CancellationToken ct)
+    {
+        const string sql =
+            "SELECT t.agent_id AS AgentId, CAST(SUM(" +
+            "(CASE WHEN t.finished_at IS NOT NULL AND t.finished_at < @now THEN t.finished_at ELSE @now END) - " +
+            "(CASE WHEN t.started_at > @since THEN t.started_at ELSE @since END)) AS BIGINT) AS BusyMs " +
+            "FROM tasks t WHERE t.org_id = @orgId AND t.agent_id IS NOT NULL AND t.started_at IS NOT NULL AND t.started_at < @now " +
+            "AND (t.finished_at IS NULL OR t.finished_at > @since) GROUP BY t.agent_id";
+        await using var c = await db.OpenReadAsync(ct);
+        return (await c.QueryAsync<BusyRow>(sql, new { orgId, since, now })).AsList();
+    }
+
+    public sealed record BusyRow(Guid AgentId, long BusyMs);
+
     public sealed record AgentRow(Guid Id, string Name, string Labels, long CreatedAt, long LastSeenAt, Guid? CurrentTaskId);
 }

@@ -121,14 +121,12 @@ const seen = new Set();
 const sources = new WeakSet();
 function notificationsSupported() { return 'Notification' in window; }
 function syncNotifyButton() {
-  const btn = $('#notify-toggle');
-  if (!btn) return;
-  if (!notificationsSupported()) { btn.hidden = true; return; }
-  const granted = Notification.permission === 'granted';
-  btn.hidden = granted || Notification.permission === 'denied';
+  for (const btn of document.querySelectorAll('[data-notify-toggle]')) {
+    btn.hidden = !notificationsSupported() || Notification.permission !== 'default';
+  }
 }
 document.addEventListener('click', async (e) => {
-  if (!e.target.closest('#notify-toggle') || !notificationsSupported()) return;
+  if (!e.target.closest('[data-notify-toggle]') || !notificationsSupported()) return;
   await Notification.requestPermission();
   syncNotifyButton();
 });

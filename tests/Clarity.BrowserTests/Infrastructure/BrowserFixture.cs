@@ -1,0 +1,107 @@
+using System.Runtime.CompilerServices;
+using Microsoft.Playwright;
+using Xunit;
+
+namespace Clarity.BrowserTests.Infrastructure;
+
+/// <summary>
+/// One real server (in process, temp SQLite) and one Chromium per test class (an xunit class fixture). Debian's
+/// Chromium at /usr/bin/chromium is launched with the arguments DEPENDENCIES.md names; Playwright never downloads one.
+/// Each test opens its own browser context (cookies are not shared between tests) with <see cref="NewPageAsync"/>.
+/// </summary>
+public class BrowserFixture : IAsyncLifetime
+{
+    public const string ChromiumPath = "/usr/bin/chromium";
+
+    private IPlaywright? _playwright;
+
+    public DashboardHost Host { get; private set; } = null!;
+
+    public IBrowser Browser { get; private set; } = null!;
+
+    /// <summary>Settings for this fixture's server (a subclass may override).</summary>
+    protected virtual IDictionary<string, string?>? Settings => null;
+
+    public virtual async Task InitializeAsync()
+    {
+        if (!File.Exists(ChromiumPath))
+        {
+            throw new InvalidOperationException($"{ChromiumPath} is missing: install Debian's Chromium (apt-get install -y chromium); test.sh does this.");
+        }
+
+        Host = await DashboardHost.StartAsync(Settings);
+        _playwright = await Playwright.CreateAsync();
+        Browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        {
+            ExecutablePath = ChromiumPath,
+            Headless = true,
+            Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+        });
+    }
+
+    /// <summary>A page in a fresh browser context (its own cookies), desktop-sized unless a viewport is given.</summary>
+    public async Task<IPage> NewPageAsync(int width = 1280, int height = 860, bool touch = false)
+    {
+        var context = await Browser.NewContextAsync(new BrowserNewContextOptions
+        {
+            BaseURL = Host.BaseAddress.ToString(),
+            ViewportSize = new ViewportSize { Width = width, Height = height },
+            HasTouch = touch,
+            IsMobile = touch,
+            DeviceScaleFactor = 1,
+            Locale = "en-GB",
+            TimezoneId = "UTC",
+        });
+        context.SetDefaultTimeout(15_000);
+        return await context.NewPageAsync();
+    }
+
+    /// <summary>Signs <paramref name="page"/> in through the sign-in form and waits for the org overview.</summary>
+    public static async Task SignInAsync(IPage page, string email = DashboardHost.OwnerEmail, string password = DashboardHost.OwnerPassword)
+    {
+        await page.GotoAsync("/login");
+        await page.GetByLabel("Email").FillAsync(email);
+        await page.GetByLabel("Password").FillAsync(password);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+        await page.WaitForURLAsync(url => new Uri(url).AbsolutePath.StartsWith("/o/", StringComparison.Ordinal));
+    }
+
+    public virtual async Task DisposeAsync()
+    {
+        if (Browser is not null)
+        {
+            await Browser.DisposeAsync();
+        }
+
+        _playwright?.Dispose();
+        if (Host is not null)
+        {
+            await Host.DisposeAsync();
+        }
+    }
+}
+
+/// <summary>A fixture whose org "acme" is already set up, with an API key (role member) for agents.</summary>
+public class SetUpBrowserFixture : BrowserFixture
+{
+    public string AgentKey { get; private set; } = null!;
+
+    public override async Task InitializeAsync()
+    {
+        await base.InitializeAsync();
+        AgentKey = await Host.SetupWithKeyAsync();
+    }
+}
+
+/// <summary>Saves screenshots as test artifacts: <c>&lt;test output&gt;/screenshots/&lt;TestName&gt;-&lt;step&gt;.png</c>.</summary>
+public static class Screenshots
+{
+    public static string Directory { get; } = System.IO.Directory.CreateDirectory(Path.Combine(AppContext.BaseDirectory, "screenshots")).FullName;
+
+    public static async Task<string> ShotAsync(this IPage page, string step, [CallerMemberName] string test = "")
+    {
+        var path = Path.Combine(Directory, $"{test}-{step}.png");
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = path, FullPage = true });
+        return path;
+    }
+}
