@@ -1,5 +1,5 @@
-// Trend charts of the overview, drawn with uPlot. Each <div data-chart> holds its data in a child
-// <script type="application/json">: {"x":[unix seconds…],"unit":"count"|"ms"|"ratio","step":"hour"|"day",
+// Trend charts of the overview, drawn with uPlot. Each <div data-chart> holds its data in its data-chart-spec
+// attribute (htmx drops script elements from swapped fragments): {"x":[unix seconds…],"unit":"count"|"ms"|"ratio","step":"hour"|"day",
 // "series":[{"label":"Created","color":"accent","values":[…]}]}. Colours are CSS custom properties of the theme
 // (--accent, --ok, --danger, --muted …), so the charts follow the light/dark switch; they redraw on resize and on
 // htmx swaps. uPlot's stylesheet comes in through pages.css. Each chart's figure also carries a server-rendered data table, the text alternative.
@@ -62,10 +62,8 @@ function options(el, spec, width) {
 }
 
 function draw(el) {
-  const script = el.querySelector('script[type="application/json"]');
-  if (!script) return;
   let spec;
-  try { spec = JSON.parse(script.textContent); } catch { return; }
+  try { spec = JSON.parse(el.dataset.chartSpec); } catch { return; }
   charts.get(el)?.chart.destroy();
   const host = el.querySelector('.chart-canvas') || el;
   host.replaceChildren();

@@ -17,7 +17,11 @@ function refresh(el) {
     url += (url.includes('?') ? '&' : '?') + 'limit=' + limit;
   }
 
-  window.htmx.ajax('GET', url, { target: el, swap: 'innerHTML' });
+  // Keep what the reader opened (<details>) open across the swap.
+  const open = [...el.querySelectorAll('details')].map((d) => d.open);
+  window.htmx.ajax('GET', url, { target: el, swap: 'innerHTML' }).then(() => {
+    el.querySelectorAll('details').forEach((d, i) => { if (open[i]) d.open = true; });
+  });
 }
 
 function schedule(el) {
@@ -52,11 +56,10 @@ function targets(container, kind, data) {
 function connect(container) {
   const source = new EventSource(container.dataset.live, { withCredentials: true });
   container._source = source;
-  let opened = false;
   source.addEventListener('open', () => {
-    // The first open is the page's own state; a later one follows a dropped connection: catch up.
-    if (opened) for (const el of container.querySelectorAll('[data-refresh-on]')) schedule(el);
-    opened = true;
+    // Anything that changed between rendering the page (or a dropped connection) and this subscription raised
+    // events nobody heard: re-fetch once now.
+    for (const el of container.querySelectorAll('[data-refresh-on]')) schedule(el);
   });
   for (const kind of ['task', 'clarification', 'agent']) {
     source.addEventListener(kind, (m) => {

@@ -16,7 +16,7 @@ import { Virtualizer, elementScroll, observeElementOffset, observeElementRect } 
 const ROW = 20;          // px; must match .log-row height in pages.css
 const CHUNK = 5000;      // lines per request (the API allows up to 10,000)
 const LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error']);
-// The layout sets <base href="/">: a bare "#seq-1" would resolve against the site root, so links name this page.
+// Links name this page in full: with a <base href> a bare "#seq-1" would resolve against another URL.
 const hereWith = (hash) => location.pathname + location.search + hash;
 const timeFormat = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit', fractionalSecondDigits: 3, hour12: false });
 
