@@ -3,12 +3,13 @@ using System.Text.Json;
 using Clarity.BrowserTests.Infrastructure;
 using Microsoft.Playwright;
 using Xunit;
+using Xunit.Abstractions;
 using static Microsoft.Playwright.Assertions;
 
 namespace Clarity.BrowserTests.Dashboard;
 
 /// <summary>The task list and the task page: live rows, live log lines, live status, cancel, phone width.</summary>
-public sealed class TaskPagesTests(SetUpBrowserFixture fixture) : IClassFixture<SetUpBrowserFixture>
+public sealed class TaskPagesTests(SetUpBrowserFixture fixture, ITestOutputHelper output) : IClassFixture<SetUpBrowserFixture>
 {
     [Fact]
     public async Task TaskList_ShowsATaskCreatedThroughTheApi_WithoutAReload()
@@ -168,13 +169,17 @@ public sealed class TaskPagesTests(SetUpBrowserFixture fixture) : IClassFixture<
 
         var page = await fixture.NewPageAsync();
         await BrowserFixture.SignInAsync(page);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         await page.GotoAsync($"/o/acme/tasks/{id}");
         await Expect(page.GetByText($"line {total} of the chatty task", new() { Exact = true })).ToBeVisibleAsync();
+        // Reported, not asserted (tests never assert on time): navigation to the newest line on screen.
+        output.WriteLine($"100,000 lines: newest line on screen {clock.ElapsedMilliseconds} ms after navigation");
         Assert.InRange(await page.Locator(".log-row").CountAsync(), 1, 199);
 
         // Scroll to the middle: the rows on screen are the middle lines, with their own text.
         await page.Locator(".log-viewport").EvaluateAsync("el => { el.scrollTop = el.scrollHeight / 2; }");
         await Expect(page.GetByText("line 50000 of the chatty task", new() { Exact = true })).ToBeVisibleAsync();
+        await Expect(page.Locator(".log-row.loading")).ToHaveCountAsync(0); // the chunks around it have arrived
         var visible = await page.Locator(".log-row:not([hidden])").EvaluateAllAsync<string[]>(
             "rows => { const v = rows[0].closest('.log-viewport').getBoundingClientRect(); " +
             "return rows.filter(r => { const b = r.getBoundingClientRect(); return b.top >= v.top && b.bottom <= v.bottom; }) " +
@@ -191,6 +196,12 @@ public sealed class TaskPagesTests(SetUpBrowserFixture fixture) : IClassFixture<
         Assert.InRange(await page.Locator(".log-row").CountAsync(), 1, 199);
         // Scrolling up paused following.
         await Expect(page.GetByRole(AriaRole.Button, new() { Name = "Follow new lines" })).ToHaveAttributeAsync("aria-pressed", "false");
+
+        var fps = await page.Locator(".log-viewport").EvaluateAsync<double>(
+            "el => new Promise(done => { let frames = 0; const start = performance.now(); " +
+            "const step = () => { frames++; el.scrollTop -= 200; if (performance.now() - start < 2000) requestAnimationFrame(step); " +
+            "else done(frames * 1000 / (performance.now() - start)); }; requestAnimationFrame(step); })");
+        output.WriteLine($"100,000 lines: {fps:F1} frames/s while scrolling 200 px per frame");
 
         // A #seq-N link opens the page at that line.
         await page.GotoAsync($"/o/acme/tasks/{id}#seq-1234");

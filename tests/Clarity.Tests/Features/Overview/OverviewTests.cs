@@ -234,11 +234,12 @@ public abstract class OverviewTests(HostFixture fixture)
         });
     }
 
+    // Expiring in the real future: the host's expiry sweep runs on the wall clock.
     private Task InsertClarificationAsync(Guid orgId, Guid taskId, string status) =>
         Db.WriteAsync((c, t) => c.ExecuteAsync(
             "INSERT INTO clarifications (id, org_id, task_id, question, status, on_expiry, created_at, expires_at) " +
             "VALUES (@id, @orgId, @taskId, 'why?', @status, 'fail', @at, @expires)",
-            new { id = Guid.CreateVersion7(), orgId, taskId, status, at = DbTime.ToDb(s_now), expires = DbTime.ToDb(s_now.AddHours(1)) }, t));
+            new { id = Guid.CreateVersion7(), orgId, taskId, status, at = DbTime.ToDb(s_now), expires = DbTime.ToDb(DateTimeOffset.UtcNow.AddDays(1)) }, t));
 
     private sealed class FixedClock(DateTimeOffset now) : TimeProvider
     {
