@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# The one test command. On a fresh machine it installs what the tests need (PostgreSQL from Debian),
-# starts a throwaway PostgreSQL cluster on a free port, runs the whole suite against SQLite and PostgreSQL,
-# and stops the cluster again. Extra arguments go to `dotnet test` (e.g. --filter Name~Checkout).
+# The one test command. On a fresh machine it installs what the tests need (PostgreSQL, Chromium for the
+# browser tests and npm for the dashboard's front-end build, all from Debian), starts a throwaway PostgreSQL
+# cluster on a free port, runs the whole suite against SQLite and PostgreSQL (the browser tests included:
+# they are in Clarity.sln), and stops the cluster again. Extra arguments go to `dotnet test` (e.g. --filter Name~Checkout).
 set -euo pipefail
 cd "$(dirname "$0")"
+
+# tool:package pairs that scripts/throwaway-postgres.sh installs with apt-get when the tool is missing.
+extra_tools=(npm:npm)
+[[ -x /usr/bin/chromium ]] || extra_tools+=(/usr/bin/chromium:chromium)
 
 source scripts/throwaway-postgres.sh
 export CLARITY_TEST_POSTGRES="$postgres"

@@ -56,10 +56,10 @@ public static class ServeCommand
         if (!await server.Services.GetRequiredService<IdentityStore>().AnyUserAsync(ct))
         {
             Console.WriteLine();
-            Console.WriteLine("First run: create the first org and its owner with");
+            Console.WriteLine($"First run: open {url}/ in a browser to create the first org and its owner, or use the API:");
             Console.WriteLine($"  curl -s -X POST {url}/api/v1/setup -H 'Content-Type: application/json' \\");
             Console.WriteLine("       -d '{\"org\":\"acme\",\"orgName\":\"Acme\",\"email\":\"you@example.com\",\"password\":\"choose-a-long-password\"}'");
-            Console.WriteLine("then sign in with POST /api/v1/auth/login. See README.md for the 5-minute tour.");
+            Console.WriteLine($"then sign in at {url}/login or with POST /api/v1/auth/login. See README.md for the 5-minute tour.");
         }
 
         Console.WriteLine("Press Ctrl+C to stop.");

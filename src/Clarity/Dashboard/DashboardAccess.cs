@@ -95,14 +95,22 @@ public sealed class DashboardAccess(IdentityService identity, IdentityStore stor
             var back = Uri.TryCreate(page, UriKind.Absolute, out var uri) ? uri.PathAndQuery : "/";
             context.Response.StatusCode = StatusCodes.Status401Unauthorized;
             context.Response.Headers["HX-Redirect"] = "/login?returnUrl=" + Uri.EscapeDataString(SafeReturnUrl(back));
+            // A body of its own, so that the status-code page does not replace the response (and its headers).
+            await context.Response.WriteAsync("Sign in again.", context.RequestAborted);
             return;
         }
 
         context.Response.Redirect(LoginUrl(context));
-        await Task.CompletedTask;
     }
 
-    private static Task WriteStatusPageAsync(HttpContext context, int status) =>
+    /// <summary>A browser asking for a page outside the API: it gets the dashboard's HTML status page, not problem+json.</summary>
+    public static bool WantsPage(HttpContext context) =>
+        HttpMethods.IsGet(context.Request.Method)
+        && !context.Request.Path.StartsWithSegments("/api")
+        && !context.Request.Headers.ContainsKey(HxRequest)
+        && context.Request.Headers.Accept.ToString().Contains("text/html", StringComparison.Ordinal);
+
+    public static Task WriteStatusPageAsync(HttpContext context, int status) =>
         new RazorComponentResult<Pages.StatusPage>(new { Status = status }) { StatusCode = status }.ExecuteAsync(context);
 
     private async Task<DashboardSession?> ResolveSessionAsync(HttpContext context)

@@ -2,6 +2,7 @@ using Clarity.Dashboard.Components;
 using Clarity.Dashboard.Pages;
 using Clarity.Features.Agents;
 using Clarity.Features.Clarifications;
+using Clarity.Features.Identity;
 using Clarity.Features.Tasks;
 using Clarity.Hosting;
 using Microsoft.AspNetCore.Antiforgery;
@@ -54,6 +55,10 @@ public static class DashboardEndpoints
         org.MapGet("/clarifications/_count", PendingCount);
         org.MapGet("/clarifications/_list", ClarificationsList);
         org.MapPost("/clarifications/{id:guid}/answer", AnswerClarification).WithMetadata(new DashboardPageAttribute { Permission = Permissions.TasksRespond });
+        org.MapPost("/settings/members", AddMember).WithMetadata(new DashboardPageAttribute { Permission = Permissions.MembersManage });
+        org.MapPost("/settings/members/{userId:guid}/role", ChangeRole).WithMetadata(new DashboardPageAttribute { Permission = Permissions.MembersManage });
+        org.MapPost("/settings/members/{userId:guid}/remove", RemoveMember).WithMetadata(new DashboardPageAttribute { Permission = Permissions.MembersManage });
+        org.MapPost("/settings/api-keys/{id:guid}/revoke", RevokeApiKey).WithMetadata(new DashboardPageAttribute { Permission = Permissions.ApiKeysManage });
         org.MapGet("/agents/_list", AgentsList).WithMetadata(new DashboardPageAttribute { Permission = Permissions.AgentsRead });
         app.MapTaskPages();
         return app;
@@ -64,6 +69,59 @@ public static class DashboardEndpoints
         var org = OrgOf(http);
         var (list, utilization) = await AgentTable.LoadAsync(agents, org, http.RequestAborted);
         return Fragment<AgentTable>(new { Org = org.Slug, Agents = list, Utilization = utilization });
+    }
+
+    private static Task<IResult> AddMember(HttpContext http, IAntiforgery antiforgery, IdentityService identity) =>
+        SettingsActionAsync(http, antiforgery, async (org, form) =>
+        {
+            var password = form["password"].ToString();
+            var name = form["displayName"].ToString();
+            var member = await identity.AddMemberAsync(org, new AddMemberRequest(form["email"].ToString(), password.Length == 0 ? null : password, form["role"].ToString(), name.Length == 0 ? null : name), http.RequestAborted);
+            return $"{member.Email} added as {member.Role}.";
+        });
+
+    private static Task<IResult> ChangeRole(Guid userId, HttpContext http, IAntiforgery antiforgery, IdentityService identity) =>
+        SettingsActionAsync(http, antiforgery, async (org, form) =>
+        {
+            var member = await identity.ChangeRoleAsync(org, userId, new ChangeRoleRequest(form["role"].ToString()), http.RequestAborted);
+            return $"{member.Email} is now {member.Role}.";
+        });
+
+    private static Task<IResult> RemoveMember(Guid userId, HttpContext http, IAntiforgery antiforgery, IdentityService identity) =>
+        SettingsActionAsync(http, antiforgery, async (org, _) =>
+        {
+            await identity.RemoveMemberAsync(org, userId, http.RequestAborted);
+            return "Member removed.";
+        });
+
+    private static Task<IResult> RevokeApiKey(Guid id, HttpContext http, IAntiforgery antiforgery, IdentityService identity) =>
+        SettingsActionAsync(http, antiforgery, async (org, _) =>
+        {
+            await identity.RevokeApiKeyAsync(org, id, http.RequestAborted);
+            return "API key revoked.";
+        });
+
+    /// <summary>A settings form action: checks the antiforgery token, runs the service call, then back to settings with its outcome.</summary>
+    private static async Task<IResult> SettingsActionAsync(HttpContext http, IAntiforgery antiforgery, Func<OrgContext, IFormCollection, Task<string>> action)
+    {
+        var org = OrgOf(http);
+        if (!await antiforgery.IsRequestValidAsync(http))
+        {
+            Flash.Set(http, ok: false, "The form expired. Please try again.");
+        }
+        else
+        {
+            try
+            {
+                Flash.Set(http, ok: true, await action(org, await http.Request.ReadFormAsync(http.RequestAborted)));
+            }
+            catch (ApiException ex)
+            {
+                Flash.Set(http, ok: false, ex.Message);
+            }
+        }
+
+        return TypedResults.Redirect($"/o/{Uri.EscapeDataString(org.Slug)}/settings");
     }
 
     private static OrgContext OrgOf(HttpContext http) => http.Features.Get<OrgContext>()!;

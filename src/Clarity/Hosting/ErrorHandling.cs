@@ -115,6 +115,11 @@ public static class ProblemWriter
     {
         var http = ctx.HttpContext;
         var status = http.Response.StatusCode;
+        if (status == StatusCodes.Status404NotFound && Dashboard.DashboardAccess.WantsPage(http))
+        {
+            return Dashboard.DashboardAccess.WriteStatusPageAsync(http, status);
+        }
+
         var (slug, title, detail) = status switch
         {
             404 => ("not-found", "Not found", "No resource matches this path."),

@@ -27,6 +27,12 @@ public sealed class StreamConnection
 
     public Guid OrgId { get; }
 
+    /// <summary>The API key the connection authenticated with, if any: revoking it ends the connection.</summary>
+    public Guid? ApiKeyId { get; init; }
+
+    /// <summary>Why the server ended the connection (e.g. <c>server-stopping</c>, <c>credential-revoked</c>); null while it runs.</summary>
+    public string? EndReason { get; private set; }
+
     public string Transport { get; }
 
     /// <summary>What the transport sends, in order.</summary>
@@ -158,6 +164,17 @@ public sealed class StreamConnection
     }
 
     public void Complete() => _out.Writer.TryComplete();
+
+    /// <summary>Ends the connection from the server side: the transport sends what is queued, then closes.</summary>
+    public void End(string reason)
+    {
+        lock (_gate)
+        {
+            EndReason ??= reason;
+        }
+
+        _out.Writer.TryComplete();
+    }
 
     private void Push(StreamFrame frame)
     {

@@ -26,11 +26,21 @@ public sealed partial class StreamHub : BackgroundService
     private long _lastDispatchedId;
     private long _webSockets;
     private long _sse;
+    private readonly IDisposable _revocations;
 
-    public StreamHub(StreamStore store, IStreamLogSource logs, IOptions<ClarityOptions> options, IMeterFactory meterFactory, IHostApplicationLifetime lifetime, ILogger<StreamHub> logger)
+    public StreamHub(StreamStore store, IStreamLogSource logs, IOptions<ClarityOptions> options, IMeterFactory meterFactory, IEventBus events, IHostApplicationLifetime lifetime, ILogger<StreamHub> logger)
     {
         // On shutdown, end every stream at once (their transports close cleanly) rather than hold the server's drain.
-        lifetime.ApplicationStopping.Register(EndAll);
+        lifetime.ApplicationStopping.Register(() => EndWhere(_ => true, "server-stopping"));
+
+        // A revoked API key loses its open streams too, on every node.
+        _revocations = events.Subscribe(e =>
+        {
+            if (e is ApiKeyRevoked revoked)
+            {
+                EndWhere(c => c.ApiKeyId == revoked.KeyId, "credential-revoked");
+            }
+        });
         _store = store;
         _logs = logs;
         _options = options;
@@ -63,9 +73,9 @@ public sealed partial class StreamHub : BackgroundService
         }
     }
 
-    public StreamConnection Connect(Guid orgId, string transport)
+    public StreamConnection Connect(Guid orgId, string transport, Guid? apiKeyId = null)
     {
-        var connection = new StreamConnection(orgId, transport, BufferSize);
+        var connection = new StreamConnection(orgId, transport, BufferSize) { ApiKeyId = apiKeyId };
         lock (_gate)
         {
             _byOrg[orgId] = _byOrg.TryGetValue(orgId, out var list) ? [.. list, connection] : [connection];
@@ -99,15 +109,24 @@ public sealed partial class StreamHub : BackgroundService
         connection.Complete();
     }
 
-    private void EndAll()
+    private void EndWhere(Func<StreamConnection, bool> match, string reason)
     {
+        StreamConnection[] all;
         lock (_gate)
         {
-            foreach (var connection in _byOrg.Values.SelectMany(c => c))
-            {
-                connection.Complete();
-            }
+            all = [.. _byOrg.Values.SelectMany(c => c)];
         }
+
+        foreach (var connection in all.Where(match))
+        {
+            connection.End(reason);
+        }
+    }
+
+    public override void Dispose()
+    {
+        _revocations.Dispose();
+        base.Dispose();
     }
 
     /// <summary>

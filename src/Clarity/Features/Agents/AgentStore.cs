@@ -74,7 +74,13 @@ public sealed class AgentStore(Database db)
         return (await c.QueryAsync<BusyRow>(sql, new { orgId, since, now })).AsList();
     }
 
-    public sealed record BusyRow(Guid AgentId, long BusyMs);
+    /// <summary>A class with setters, not a positional record: on an empty result SQLite reports the computed column as a BLOB and Dapper would find no matching constructor.</summary>
+    public sealed class BusyRow
+    {
+        public Guid AgentId { get; set; }
+
+        public long BusyMs { get; set; }
+    }
 
     public sealed record AgentRow(Guid Id, string Name, string Labels, long CreatedAt, long LastSeenAt, Guid? CurrentTaskId);
 }

@@ -1,6 +1,10 @@
 using System.Net;
 using System.Net.Http.Json;
+using Clarity.Features.Agents;
+using Clarity.Features.Identity;
+using Clarity.Hosting;
 using Clarity.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 using Xunit;
 
 namespace Clarity.Tests.Features.Agents;
@@ -55,6 +59,26 @@ public abstract class AgentTests(HostFixture fixture)
         await owner.PostAsJsonAsync("api/v1/orgs", new { slug, name = slug }).ExpectAsync(HttpStatusCode.Created);
         var agents = await owner.GetAsync($"api/v1/orgs/{slug}/agents").ExpectAsync(HttpStatusCode.OK);
         Assert.Empty(agents.EnumerateArray());
+    }
+
+    [Fact]
+    public async Task Utilization_IsTheShareOfTheWindowSpentHoldingTasks_OnlyForAgentsThatHeldOne()
+    {
+        using var client = Host.CreateClient(Org.MemberKey);
+        var (busy, idle, queue) = (Work.Unique("agent"), Work.Unique("agent"), Work.Unique("q"));
+        var idleAgent = await client.PostAsJsonAsync(Org.Api("agents"), new { name = idle }).ExpectAsync(HttpStatusCode.Created);
+        await client.CreateTaskAsync(Org, new { queue, title = "t" });
+        var lease = await client.CheckoutTaskAsync(Org, busy, queue);
+        await Task.Delay(50); // the task is held for a measurable time
+        await client.PostAsJsonAsync(Org.Api($"tasks/{lease.TaskId}/complete"), new { leaseToken = lease.Token }).ExpectAsync(HttpStatusCode.OK);
+        var busyId = Guid.Parse((await client.GetAsync(Org.Api("agents")).ExpectAsync(HttpStatusCode.OK)).EnumerateArray().Single(a => a.Str("name") == busy).Str("id"));
+
+        var org = await Host.Services.GetRequiredService<IdentityStore>().FindOrgBySlugAsync(Org.Org, CancellationToken.None);
+        var context = new OrgContext(org!.Id, org.Slug, Roles.Member, new Caller(null, null));
+        var share = await Host.Services.GetRequiredService<AgentService>().UtilizationAsync(context, TimeSpan.FromHours(1), CancellationToken.None);
+
+        Assert.InRange(share[busyId], double.Epsilon, 1.0);
+        Assert.False(share.ContainsKey(Guid.Parse(idleAgent.Str("id"))));
     }
 
     [Fact]

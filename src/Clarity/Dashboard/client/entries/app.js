@@ -165,3 +165,17 @@ function init() {
   refreshTimes();
 }
 if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init); else init();
+
+// The account menu (a <details>) closes on a click elsewhere or Escape.
+document.addEventListener('click', (e) => {
+  for (const menu of document.querySelectorAll('details.user-menu[open]')) {
+    if (!menu.contains(e.target)) menu.open = false;
+  }
+});
+document.addEventListener('keydown', (e) => {
+  if (e.key !== 'Escape') return;
+  for (const menu of document.querySelectorAll('details.user-menu[open]')) {
+    menu.open = false;
+    menu.querySelector('summary')?.focus();
+  }
+});

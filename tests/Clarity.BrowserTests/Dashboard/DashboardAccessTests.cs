@@ -1,0 +1,130 @@
+using System.Net;
+using System.Net.Http.Json;
+using Clarity.BrowserTests.Infrastructure;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Xunit;
+
+namespace Clarity.BrowserTests.Dashboard;
+
+/// <summary>The dashboard's access rule over plain HTTP: redirects, 401 for htmx, 404 for other orgs, 403 by role, antiforgery.</summary>
+public sealed class DashboardAccessTests(SetUpBrowserFixture fixture) : IClassFixture<SetUpBrowserFixture>
+{
+    private DashboardHost Host => fixture.Host;
+
+    [Fact]
+    public async Task SignedOut_PageRedirectsToSignInWithReturnUrl_AndFragmentAnswers401WithHxRedirect()
+    {
+        using var http = NoRedirects();
+        using var page = await http.GetAsync("o/acme/clarifications?x=1");
+        Assert.Equal(HttpStatusCode.Redirect, page.StatusCode);
+        Assert.Equal("/login?returnUrl=%2Fo%2Facme%2Fclarifications%3Fx%3D1", page.Headers.Location?.OriginalString);
+
+        using var fragment = new HttpRequestMessage(HttpMethod.Get, "o/acme/clarifications/_list");
+        fragment.Headers.Add("HX-Request", "true");
+        fragment.Headers.Add("HX-Current-URL", Host.Url("/o/acme/clarifications"));
+        using var answer = await http.SendAsync(fragment);
+        Assert.Equal(HttpStatusCode.Unauthorized, answer.StatusCode);
+        Assert.Equal("/login?returnUrl=%2Fo%2Facme%2Fclarifications", answer.Headers.GetValues("HX-Redirect").Single());
+    }
+
+    [Fact]
+    public async Task AnotherOrgsPages_AnswerTheSame404PageAsAMissingOrg()
+    {
+        using var http = await SignedInAsync(DashboardHost.OwnerEmail, DashboardHost.OwnerPassword);
+        using var owner = Host.CreateClient(await Host.LoginTokenAsync());
+        (await owner.PostAsJsonAsync("api/v1/orgs", new { slug = "globex", name = "Globex" })).EnsureSuccessStatusCode();
+
+        // A user of another org only: create one through globex, then look at acme.
+        (await owner.PostAsJsonAsync("api/v1/orgs/globex/members", new { email = "gina@globex.example", role = "owner", password = "gina-password-123" })).EnsureSuccessStatusCode();
+        using var gina = await SignedInAsync("gina@globex.example", "gina-password-123");
+        foreach (var path in new[] { "o/acme", "o/acme/settings", "o/acme/clarifications/_list", "o/nope/agents" })
+        {
+            using var response = await gina.GetAsync(path);
+            Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+            Assert.Contains("Page not found", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+
+        using var mine = await gina.GetAsync("o/globex/agents");
+        Assert.Equal(HttpStatusCode.OK, mine.StatusCode);
+
+        // An unknown dashboard path answers a page too; the API keeps answering problem+json.
+        using var unknown = await gina.GetAsync("o/globex/no-such-page");
+        Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
+        Assert.Equal("text/html", unknown.Content.Headers.ContentType?.MediaType);
+        using var api = await gina.GetAsync("api/v1/no-such-route");
+        Assert.Equal("application/problem+json", api.Content.Headers.ContentType?.MediaType);
+    }
+
+    [Fact]
+    public async Task Viewer_ReadsTheInbox_ButCannotAnswerOrManage()
+    {
+        using var owner = Host.CreateClient(await Host.LoginTokenAsync());
+        (await owner.PostAsJsonAsync("api/v1/orgs/acme/members", new { email = "vic@acme.example", role = "viewer", password = "vic-password-123" })).EnsureSuccessStatusCode();
+        using var viewer = await SignedInAsync("vic@acme.example", "vic-password-123");
+
+        var inbox = await viewer.GetStringAsync("o/acme/clarifications");
+        Assert.Contains("can read questions but not answer them", inbox, StringComparison.Ordinal);
+        var settings = await viewer.GetStringAsync("o/acme/settings");
+        Assert.Contains("cannot manage API keys", settings, StringComparison.Ordinal);
+        Assert.DoesNotContain("Create API key", settings, StringComparison.Ordinal);
+
+        var token = AntiforgeryToken(inbox);
+        using var answer = await viewer.PostAsync($"o/acme/clarifications/{Guid.NewGuid()}/answer", Form(token, ("answer", "yes")));
+        Assert.Equal(HttpStatusCode.Forbidden, answer.StatusCode);
+        using var revoke = await viewer.PostAsync($"o/acme/settings/api-keys/{Guid.NewGuid()}/revoke", Form(token));
+        Assert.Equal(HttpStatusCode.Forbidden, revoke.StatusCode);
+    }
+
+    [Fact]
+    public async Task FormActions_WithoutTheAntiforgeryToken_ChangeNothing()
+    {
+        using var owner = await SignedInAsync(DashboardHost.OwnerEmail, DashboardHost.OwnerPassword);
+        var keysBefore = await owner.GetStringAsync("o/acme/settings");
+        using var add = await owner.PostAsync("o/acme/settings/members", new FormUrlEncodedContent([new("email", "mallory@acme.example"), new("role", "owner"), new("password", "mallory-password-1")]));
+        Assert.Equal(HttpStatusCode.Redirect, add.StatusCode);
+        var after = await owner.GetStringAsync("o/acme/settings");
+        Assert.Contains("The form expired", after, StringComparison.Ordinal);
+        Assert.DoesNotContain("mallory@acme.example", after, StringComparison.Ordinal);
+
+        using var logout = await owner.PostAsync("logout", new FormUrlEncodedContent([]));
+        Assert.Equal(HttpStatusCode.BadRequest, logout.StatusCode);
+        Assert.NotNull(keysBefore);
+    }
+
+    [Fact]
+    public void EveryDashboardPage_DeclaresTheDashboardAccessRule()
+    {
+        var endpoints = Host.Server.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()
+            .Where(e => e.Metadata.GetMetadata<Microsoft.AspNetCore.Components.Endpoints.ComponentTypeMetadata>() is not null)
+            .ToList();
+        Assert.NotEmpty(endpoints);
+        Assert.All(endpoints, e => Assert.NotNull(e.Metadata.GetMetadata<Clarity.Dashboard.DashboardPageAttribute>()));
+    }
+
+    private HttpClient NoRedirects() =>
+        new(new HttpClientHandler { AllowAutoRedirect = false, UseCookies = false }) { BaseAddress = Host.BaseAddress };
+
+    /// <summary>A client with a cookie jar, signed in through the sign-in form (antiforgery included).</summary>
+    private async Task<HttpClient> SignedInAsync(string email, string password)
+    {
+        var http = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false, CookieContainer = new CookieContainer() }) { BaseAddress = Host.BaseAddress };
+        http.DefaultRequestHeaders.Accept.ParseAdd("text/html");
+        var login = await http.GetStringAsync("login");
+        using var signIn = await http.PostAsync("login", Form(AntiforgeryToken(login), ("_handler", "login"), ("Input.Email", email), ("Input.Password", password)));
+        Assert.Equal(HttpStatusCode.Redirect, signIn.StatusCode);
+        return http;
+    }
+
+    private static string AntiforgeryToken(string html)
+    {
+        const string marker = "name=\"__RequestVerificationToken\" value=\"";
+        var at = html.IndexOf(marker, StringComparison.Ordinal);
+        Assert.True(at >= 0, "The page has no antiforgery token.");
+        var start = at + marker.Length;
+        return html[start..html.IndexOf('"', start)];
+    }
+
+    private static FormUrlEncodedContent Form(string token, params (string Name, string Value)[] fields) =>
+        new([new("__RequestVerificationToken", token), .. fields.Select(f => new KeyValuePair<string, string>(f.Name, f.Value))]);
+}
