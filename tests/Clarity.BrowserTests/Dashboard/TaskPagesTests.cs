@@ -118,8 +118,17 @@ public sealed class TaskPagesTests(SetUpBrowserFixture fixture, ITestOutputHelpe
         await Expect(viewer.Locator("#task-status")).ToHaveTextAsync("Queued");
         await Expect(viewer.GetByRole(AriaRole.Button, new() { Name = "Cancel task" })).ToHaveCountAsync(0);
 
+        // Posting the form anyway: a viewer is refused (403); without the antiforgery token, so is the owner (400).
+        var csrf = await viewer.Locator("meta[name=csrf-token]").GetAttributeAsync("content");
+        var refused = await viewer.APIRequest.PostAsync($"/o/acme/tasks/{id}/cancel", new() { Headers = new Dictionary<string, string> { ["RequestVerificationToken"] = csrf! }, MaxRedirects = 0 });
+        Assert.Equal(403, refused.Status);
         var page = await fixture.NewPageAsync();
         await BrowserFixture.SignInAsync(page);
+        var forged = await page.APIRequest.PostAsync($"/o/acme/tasks/{id}/cancel", new() { MaxRedirects = 0 });
+        Assert.Equal(400, forged.Status);
+        var untouched = await (await agent.GetAsync($"api/v1/orgs/acme/tasks/{id}")).Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal("queued", untouched.GetProperty("status").GetString());
+
         await page.GotoAsync($"/o/acme/tasks/{id}");
         page.Dialog += async (_, dialog) => await dialog.AcceptAsync();
         await page.GetByRole(AriaRole.Button, new() { Name = "Cancel task" }).ClickAsync();
