@@ -36,24 +36,38 @@ public sealed class TaskPagesTests(SetUpBrowserFixture fixture, ITestOutputHelpe
     }
 
     [Fact]
-    public async Task TaskList_FiltersByStatusInTheQueryString()
+    public async Task TaskList_FiltersThroughTheQueryString_AndPagesWithLoadMore()
     {
         using var agent = fixture.Host.CreateClient(fixture.AgentKey);
         var queue = "filter-" + Guid.NewGuid().ToString("N")[..6];
-        await CreateTaskAsync(agent, new { title = "stays queued", queue });
-        await CreateTaskAsync(agent, new { title = "gets cancelled", queue });
+        for (var i = 1; i <= 55; i++)
+        {
+            await CreateTaskAsync(agent, new { title = $"batch item {i}", queue });
+        }
+
+        var lease = await (await agent.PostAsJsonAsync("api/v1/orgs/acme/work/checkout", new { agent = "filterer", queues = new[] { queue } })).Content.ReadFromJsonAsync<JsonElement>();
+        var running = lease.GetProperty("task").GetProperty("title").GetString()!;
         var page = await fixture.NewPageAsync();
         await BrowserFixture.SignInAsync(page);
         await page.GotoAsync($"/o/acme/tasks?queue={queue}");
-        await Expect(page.GetByRole(AriaRole.Link, new() { Name = "gets cancelled" })).ToBeVisibleAsync();
 
-        await page.GetByLabel("Status").SelectOptionAsync("queued");
+        // 50 rows a page, newest first; "Load more" appends the rest.
+        var rows = page.Locator("#task-rows tr[data-task]");
+        await Expect(rows).ToHaveCountAsync(50);
+        await Expect(page.GetByRole(AriaRole.Link, new() { Name = "batch item 55", Exact = true })).ToBeVisibleAsync();
+        await page.GetByRole(AriaRole.Button, new() { Name = "Load more" }).ClickAsync();
+        await Expect(rows).ToHaveCountAsync(55);
+        await Expect(page.GetByRole(AriaRole.Link, new() { Name = "batch item 1", Exact = true })).ToBeVisibleAsync();
+        await Expect(page.GetByRole(AriaRole.Button, new() { Name = "Load more" })).ToHaveCountAsync(0);
+
+        // Filtering by status keeps the queue filter, and the URL says so.
+        await page.GetByLabel("Status").SelectOptionAsync("running");
         await page.GetByRole(AriaRole.Button, new() { Name = "Filter" }).ClickAsync();
-        await page.WaitForURLAsync(url => url.Contains("status=queued", StringComparison.Ordinal) && url.Contains($"queue={queue}", StringComparison.Ordinal));
-        await Expect(page.GetByRole(AriaRole.Link, new() { Name = "stays queued" })).ToBeVisibleAsync();
-        await Expect(page.GetByRole(AriaRole.Link, new() { Name = "gets cancelled" })).ToBeVisibleAsync();
+        await page.WaitForURLAsync(url => url.Contains("status=running", StringComparison.Ordinal) && url.Contains($"queue={queue}", StringComparison.Ordinal));
+        await Expect(rows).ToHaveCountAsync(1);
+        await Expect(page.GetByRole(AriaRole.Link, new() { Name = running, Exact = true })).ToBeVisibleAsync();
 
-        await page.GotoAsync($"/o/acme/tasks?queue={queue}&status=running");
+        await page.GotoAsync($"/o/acme/tasks?queue={queue}&status=failed");
         await Expect(page.GetByText("No task matches these filters.")).ToBeVisibleAsync();
     }
 
