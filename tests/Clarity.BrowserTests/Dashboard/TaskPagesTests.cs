@@ -105,6 +105,17 @@ public sealed class TaskPagesTests(SetUpBrowserFixture fixture, ITestOutputHelpe
         await page.WaitForURLAsync("**#seq-42");
         await Expect(page.Locator(".log-row.highlight")).ToContainTextAsync("could not reach the cache");
 
+        // Jumping to a line paused following: a new line is announced, not scrolled to, until the reader asks.
+        var follow = page.GetByRole(AriaRole.Button, new() { Name = "Follow new lines" });
+        await Expect(follow).ToHaveAttributeAsync("aria-pressed", "false");
+        await PostLinesAsync(agent, id, [new { text = "retrying the cache", level = "warn" }]);
+        var newLines = page.GetByRole(AriaRole.Button, new() { Name = "1 new line" });
+        await Expect(newLines).ToBeVisibleAsync();
+        await newLines.ClickAsync();
+        await Expect(follow).ToHaveAttributeAsync("aria-pressed", "true");
+        await Expect(page.GetByText("retrying the cache")).ToBeVisibleAsync();
+        await Expect(newLines).ToBeHiddenAsync();
+
         // Completing the task updates the header without a reload.
         (await agent.PostAsJsonAsync($"api/v1/orgs/acme/tasks/{id}/complete", new { leaseToken = token, output = new { summary = "fine" } })).EnsureSuccessStatusCode();
         await Expect(page.Locator("#task-status")).ToHaveTextAsync("Succeeded");
