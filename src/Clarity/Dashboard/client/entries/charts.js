@@ -17,6 +17,7 @@ function cssVar(name, fallback) {
 
 function formatValue(unit, v) {
   if (v == null) return '–';
+  if (v === 0) return '0';
   if (unit === 'ratio') return (v * 100).toFixed(v < 0.1 && v > 0 ? 1 : 0) + '%';
   if (unit === 'ms') {
     const s = v / 1000;
