@@ -1,4 +1,5 @@
 using Clarity.Dashboard.Components;
+using Clarity.Dashboard.Pages;
 using Clarity.Features.Agents;
 using Clarity.Features.Clarifications;
 using Clarity.Features.Identity;
@@ -59,6 +60,7 @@ public static class DashboardEndpoints
         org.MapPost("/settings/members/{userId:guid}/remove", RemoveMember).WithMetadata(new DashboardPageAttribute { Permission = Permissions.MembersManage });
         org.MapPost("/settings/api-keys/{id:guid}/revoke", RevokeApiKey).WithMetadata(new DashboardPageAttribute { Permission = Permissions.ApiKeysManage });
         org.MapGet("/agents/_list", AgentsList).WithMetadata(new DashboardPageAttribute { Permission = Permissions.AgentsRead });
+        app.MapTaskPages();
         return app;
     }
 

@@ -4,6 +4,7 @@ using Clarity.Features.Agents;
 using Clarity.Features.Clarifications;
 using Clarity.Features.Identity;
 using Clarity.Features.Logs;
+using Clarity.Features.Overview;
 using Clarity.Features.Stream;
 using Clarity.Features.Tasks;
 using Clarity.Hosting.Telemetry;
@@ -125,6 +126,7 @@ public sealed class ClarityServer : IAsyncDisposable
         services.AddTasks();
         services.AddLogs();
         services.AddClarifications();
+        services.AddOverview();
         services.AddStream();
         services.AddHostedService<Sweeper>();
         services.AddDashboard();

@@ -73,6 +73,10 @@ public sealed class ClarificationService(
         return new ClarificationPage(items, rows.Count > take ? Cursor.Encode(items[^1].Id) : null);
     }
 
+    /// <summary>The task's clarifications, oldest first (at most 200): the task page's timeline.</summary>
+    public async Task<IReadOnlyList<Clarification>> ListForTaskAsync(OrgContext org, Guid taskId, CancellationToken ct) =>
+        (await store.ListForTaskAsync(org.OrgId, taskId, 200, ct)).Select(r => r.ToModel()).ToList();
+
     /// <summary>Returns the clarification, first waiting up to waitSeconds for it to stop being pending.</summary>
     public async Task<Clarification> GetAsync(OrgContext org, Guid id, int? waitSeconds, CancellationToken ct)
     {

@@ -55,6 +55,13 @@ public sealed class ClarificationStore(Database db)
         return (await c.QueryAsync<ClarificationRow>(sql + " ORDER BY id DESC LIMIT @limit", new { orgId, status, before, limit })).AsList();
     }
 
+    public async Task<IReadOnlyList<ClarificationRow>> ListForTaskAsync(Guid orgId, Guid taskId, int limit, CancellationToken ct)
+    {
+        await using var c = await db.OpenReadAsync(ct);
+        return (await c.QueryAsync<ClarificationRow>(
+            $"SELECT {Columns} FROM clarifications WHERE task_id = @taskId AND org_id = @orgId ORDER BY id LIMIT @limit", new { orgId, taskId, limit })).AsList();
+    }
+
     /// <summary>Records the answer and resumes the task. Null when the clarification is not pending (or not found).</summary>
     public Task<(ClarificationRow Clarification, TaskRow? Task)?> AnswerAsync(Guid orgId, Guid id, string answer, Guid answeredBy, long now, int defaultLeaseSeconds, CancellationToken ct) =>
         db.WriteAsync<(ClarificationRow, TaskRow?)?>(async (c, t) =>
