@@ -27,6 +27,8 @@ public sealed class ClarityOptions
     public TaskOptions Tasks { get; set; } = new();
 
     public AuthOptions Auth { get; set; } = new();
+
+    public StreamOptions Stream { get; set; } = new();
 }
 
 public sealed class LimitOptions
@@ -78,4 +80,17 @@ public sealed class AuthOptions
     /// <summary>PBKDF2-HMAC-SHA512 iterations. OWASP's minimum (2023) is 210,000, which is also the floor here.</summary>
     [Range(210_000, 10_000_000)]
     public int PasswordIterations { get; set; } = 210_000;
+}
+
+public sealed class StreamOptions
+{
+    /// <summary>The shortest retention accepted: the issue asks for at least ten minutes of replay.</summary>
+    public static readonly TimeSpan MinRetention = TimeSpan.FromMinutes(10);
+
+    /// <summary>How long stream events stay replayable by id after a reconnect. Default 1 hour; at least 10 minutes.</summary>
+    public TimeSpan Retention { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>Events buffered per stream connection; a client that falls further behind is told to resync and disconnected. Default 1,024.</summary>
+    [Range(1, 1_000_000)]
+    public int BufferSize { get; set; } = 1024;
 }

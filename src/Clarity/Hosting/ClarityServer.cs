@@ -3,6 +3,7 @@ using Clarity.Features.Agents;
 using Clarity.Features.Clarifications;
 using Clarity.Features.Identity;
 using Clarity.Features.Logs;
+using Clarity.Features.Stream;
 using Clarity.Features.Tasks;
 using Clarity.Storage;
 using Microsoft.AspNetCore.Http.Json;
@@ -107,6 +108,7 @@ public sealed class ClarityServer : IAsyncDisposable
         services.AddTasks();
         services.AddLogs();
         services.AddClarifications();
+        services.AddStream();
         services.AddHostedService<Sweeper>();
     }
 
@@ -115,6 +117,7 @@ public sealed class ClarityServer : IAsyncDisposable
         app.Use(CorrelationId.Middleware);
         app.UseMiddleware<ErrorHandlingMiddleware>();
         app.UseStatusCodePages(ProblemWriter.StatusCodePage);
+        app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(30) });
         app.UseRouting();
         app.UseMiddleware<AccessMiddleware>();
 
@@ -126,6 +129,7 @@ public sealed class ClarityServer : IAsyncDisposable
         app.MapTaskEndpoints();
         app.MapLogEndpoints();
         app.MapClarificationEndpoints();
+        app.MapStreamEndpoints();
     }
 
     private static async Task<IResult> ReadyAsync(Migrator migrator, CancellationToken ct)

@@ -13,6 +13,11 @@ public sealed class ClarityOptionsValidator : IValidateOptions<ClarityOptions>
         Collect(options.Limits, "Clarity:Limits", failures);
         Collect(options.Tasks, "Clarity:Tasks", failures);
         Collect(options.Auth, "Clarity:Auth", failures);
+        Collect(options.Stream, "Clarity:Stream", failures);
+        if (options.Stream.Retention < StreamOptions.MinRetention)
+        {
+            failures.Add($"Clarity:Stream:Retention: must be at least {StreamOptions.MinRetention} (10 minutes); it is {options.Stream.Retention}.");
+        }
         foreach (var url in options.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries))
         {
             if (!Uri.TryCreate(url.Replace("*", "localhost", StringComparison.Ordinal).Replace("+", "localhost", StringComparison.Ordinal), UriKind.Absolute, out var uri) || (uri.Scheme != "http" && uri.Scheme != "https"))

@@ -1,0 +1,164 @@
+using System.Threading.Channels;
+
+namespace Clarity.Events.Stream;
+
+/// <summary>
+/// One subscriber (a WebSocket or an SSE response) of one org. The hub offers it events without ever waiting:
+/// frames go into a bounded buffer that the transport drains. When the buffer is full the connection is marked
+/// overflowed; the transport then sends <c>resync</c> (reason <c>buffer-overflow</c>) and closes, and nobody else waits.
+/// </summary>
+public sealed class StreamConnection
+{
+    private readonly Channel<StreamFrame> _out;
+    private readonly HashSet<string> _topics = new(StringComparer.Ordinal);
+    private readonly Lock _gate = new();
+    private readonly int _capacity;
+    private List<StreamFrame>? _pending;
+    private HashSet<string>? _replaying;
+    private int _overflowed;
+
+    public StreamConnection(Guid orgId, string transport, int capacity)
+    {
+        OrgId = orgId;
+        Transport = transport;
+        _capacity = capacity;
+        _out = Channel.CreateBounded<StreamFrame>(new BoundedChannelOptions(capacity) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
+    }
+
+    public Guid OrgId { get; }
+
+    public string Transport { get; }
+
+    /// <summary>What the transport sends, in order.</summary>
+    public ChannelReader<StreamFrame> Outbound => _out.Reader;
+
+    public bool Overflowed => Volatile.Read(ref _overflowed) == 1;
+
+    /// <summary>Cancelled when the buffer overflows, so the transport stops waiting for frames and sends the resync.</summary>
+    public CancellationTokenSource OverflowSignal { get; } = new();
+
+    public bool Wants(string topic)
+    {
+        lock (_gate)
+        {
+            return _topics.Contains(topic);
+        }
+    }
+
+    public IReadOnlyList<string> Topics
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _topics];
+            }
+        }
+    }
+
+    /// <summary>The hub offers a live event. Never waits: a full buffer overflows the connection.</summary>
+    public void Offer(string topic, StreamFrame frame)
+    {
+        lock (_gate)
+        {
+            if (!_topics.Contains(topic))
+            {
+                return;
+            }
+
+            if (_pending is not null && _replaying!.Contains(topic))
+            {
+                // Replaying: hold live events until the replay has been queued, so they arrive after it, in id order.
+                if (_pending.Count >= _capacity)
+                {
+                    Overflow();
+                    return;
+                }
+
+                _pending.Add(frame);
+                return;
+            }
+
+            Push(frame);
+        }
+    }
+
+    /// <summary>Queues a control message (subscribed, pong, error) in order with the events.</summary>
+    public void Send(StreamFrame frame)
+    {
+        lock (_gate)
+        {
+            Push(frame);
+        }
+    }
+
+    /// <summary>Adds topics and acknowledges them; with <paramref name="replay"/>, live events are held back until <see cref="EndReplay"/>.</summary>
+    public void Subscribe(IReadOnlyList<string> topics, bool replay)
+    {
+        lock (_gate)
+        {
+            _topics.UnionWith(topics);
+            if (replay)
+            {
+                _pending = [];
+                _replaying = [.. topics];
+            }
+
+            Push(StreamFrame.Subscribed("subscribed", topics));
+        }
+    }
+
+    public void Unsubscribe(IReadOnlyList<string> topics)
+    {
+        lock (_gate)
+        {
+            _topics.ExceptWith(topics);
+            Push(StreamFrame.Subscribed("unsubscribed", topics));
+        }
+    }
+
+    /// <summary>Queues one replayed event, waiting for buffer space (the replay runs on this connection's own task).</summary>
+    public ValueTask ReplayAsync(StreamFrame frame, CancellationToken ct) => _out.Writer.WriteAsync(frame, ct);
+
+    /// <summary>Ends replay: queues the live events that arrived meanwhile and are newer than the last replayed id, then goes live.</summary>
+    public void EndReplay(long replayedThrough, StreamFrame? resync = null)
+    {
+        lock (_gate)
+        {
+            if (resync is not null)
+            {
+                Push(resync);
+            }
+
+            var pending = _pending;
+            _pending = null;
+            _replaying = null;
+            foreach (var frame in pending ?? [])
+            {
+                if (frame.Id > replayedThrough)
+                {
+                    Push(frame);
+                }
+            }
+        }
+    }
+
+    public void Complete() => _out.Writer.TryComplete();
+
+    private void Push(StreamFrame frame)
+    {
+        if (!_out.Writer.TryWrite(frame))
+        {
+            Overflow();
+        }
+    }
+
+    private void Overflow()
+    {
+        if (Interlocked.Exchange(ref _overflowed, 1) == 0)
+        {
+            _out.Writer.TryComplete();
+            OverflowSignal.Cancel();
+        }
+    }
+}

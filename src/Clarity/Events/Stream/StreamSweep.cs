@@ -1,0 +1,14 @@
+using Clarity.Hosting;
+using Clarity.Storage;
+using Microsoft.Extensions.Options;
+
+namespace Clarity.Events.Stream;
+
+/// <summary>Deletes journaled events older than <c>Clarity:Stream:Retention</c> and records the highest id deleted.</summary>
+public sealed class StreamSweep(StreamStore store, IOptions<ClarityOptions> options) : ISweep
+{
+    public string Name => "stream";
+
+    public Task<int> SweepAsync(DateTimeOffset now, CancellationToken cancellationToken) =>
+        store.PruneAsync(DbTime.ToDb(now - options.Value.Stream.Retention), cancellationToken);
+}

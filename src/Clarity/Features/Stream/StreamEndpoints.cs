@@ -1,0 +1,370 @@
+using System.Net.WebSockets;
+using System.Text;
+using System.Text.Json;
+using Clarity.Events.Stream;
+using Clarity.Features.Logs;
+using Clarity.Hosting;
+using Microsoft.AspNetCore.Http.Features;
+
+namespace Clarity.Features.Stream;
+
+/// <summary>
+/// The real-time stream: a WebSocket at <c>GET …/stream</c> (subscribe, unsubscribe, ping; replay by lastEventId) and
+/// server-sent events at <c>GET …/events?topics=…</c> for simple clients. Both carry the same event envelopes.
+/// </summary>
+public static partial class StreamEndpoints
+{
+    /// <summary>Largest client message accepted; a bigger one is discarded with an error message.</summary>
+    public const int MaxClientMessageBytes = 64 * 1024;
+
+    private static readonly TimeSpan s_keepAlive = TimeSpan.FromSeconds(15);
+    private static readonly TimeSpan s_closeGrace = TimeSpan.FromSeconds(10);
+    private static readonly byte[] s_keepAliveComment = ": keepalive\n\n"u8.ToArray();
+
+    public static IServiceCollection AddStream(this IServiceCollection services)
+    {
+        services.AddMetrics();
+        services.AddSingleton<StreamStore>();
+        services.AddSingleton<IStreamLogSource, LogStreamSource>();
+        services.AddSingleton<StreamHub>();
+        services.AddHostedService(sp => sp.GetRequiredService<StreamHub>());
+        services.AddSingleton<StreamJournal>();
+        services.AddHostedService(sp => sp.GetRequiredService<StreamJournal>());
+        services.AddSingleton<ISweep, StreamSweep>();
+        return services;
+    }
+
+    public static IEndpointRouteBuilder MapStreamEndpoints(this IEndpointRouteBuilder app)
+    {
+        var org = app.MapGroup("/api/v1/orgs/{org}").WithTags("Stream");
+        org.MapGet("/stream", WebSocketAsync).RequirePermission(Permissions.TasksRead);
+        org.MapGet("/events", ServerSentEventsAsync).RequirePermission(Permissions.TasksRead);
+        return app;
+    }
+
+    private static async Task WebSocketAsync(HttpContext http, OrgContext org, StreamHub hub, StreamStore store, ILoggerFactory loggers)
+    {
+        if (!http.WebSockets.IsWebSocketRequest)
+        {
+            throw Problems.BadRequest("websocket-required",
+                "This is a WebSocket endpoint: send an upgrade request (Connection: Upgrade, Upgrade: websocket), or use GET …/events?topics=… for server-sent events.");
+        }
+
+        CheckOrigin(http);
+        var ct = http.RequestAborted;
+        var position = await store.PositionAsync(ct);
+        using var socket = await http.WebSockets.AcceptWebSocketAsync();
+        var connection = hub.Connect(org.OrgId, "websocket");
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        try
+        {
+            connection.Send(StreamFrame.Hello(position.NewestId, hub.RetentionSeconds));
+            var sending = SendLoopAsync(socket, connection, hub, stop.Token);
+            var receiving = ReceiveLoopAsync(socket, connection, hub, stop.Token);
+            if (await Task.WhenAny(sending, receiving) == receiving)
+            {
+                // The client closed (or vanished): stop sending, and answer its close.
+                await stop.CancelAsync();
+                await sending.ContinueWith(_ => { }, TaskScheduler.Default);
+                if (socket.State == WebSocketState.CloseReceived)
+                {
+                    await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None).WaitAsync(s_closeGrace, CancellationToken.None);
+                }
+            }
+            else
+            {
+                // The server closed (buffer overflow): give the client a moment to answer the close, then drop it.
+                await receiving.WaitAsync(s_closeGrace, CancellationToken.None).ContinueWith(_ => { }, TaskScheduler.Default);
+                await stop.CancelAsync();
+                await receiving.ContinueWith(_ => { }, TaskScheduler.Default);
+            }
+        }
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or TimeoutException)
+        {
+            Log.SocketEnded(loggers.CreateLogger("Clarity.Stream"), ex.Message);
+        }
+        finally
+        {
+            hub.Disconnect(connection);
+            if (socket.State is not (WebSocketState.Closed or WebSocketState.Aborted))
+            {
+                socket.Abort();
+            }
+        }
+    }
+
+    /// <summary>
+    /// Browsers send cookies on cross-site WebSocket upgrades and the same-origin policy does not apply to them:
+    /// a cookie-authenticated upgrade must come from a page of this host (cross-site WebSocket hijacking).
+    /// </summary>
+    private static void CheckOrigin(HttpContext http)
+    {
+        var origin = http.Request.Headers.Origin.ToString();
+        if (http.Request.Headers.Authorization.Count > 0 || origin.Length == 0)
+        {
+            return;
+        }
+
+        if (!Uri.TryCreate(origin, UriKind.Absolute, out var uri) || !string.Equals(uri.Authority, http.Request.Host.Value, StringComparison.OrdinalIgnoreCase))
+        {
+            throw Problems.Forbidden($"A cookie-authenticated WebSocket must come from a page of this site; Origin '{(origin.Length > 100 ? origin[..100] : origin)}' is another site. Use a bearer token from other origins.");
+        }
+    }
+
+    private static async Task SendLoopAsync(WebSocket socket, StreamConnection connection, StreamHub hub, CancellationToken ct)
+    {
+        var reader = connection.Outbound;
+        using var wait = CancellationTokenSource.CreateLinkedTokenSource(ct, connection.OverflowSignal.Token);
+        try
+        {
+            while (await reader.WaitToReadAsync(wait.Token))
+            {
+                while (!connection.Overflowed && reader.TryRead(out var frame))
+                {
+                    await socket.SendAsync(frame.Json, WebSocketMessageType.Text, endOfMessage: true, ct);
+                }
+
+                if (connection.Overflowed)
+                {
+                    break;
+                }
+            }
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            // Overflowed while waiting for frames.
+        }
+
+        if (connection.Overflowed)
+        {
+            // Skip what is still buffered: the client reloads state anyway.
+            using var grace = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            grace.CancelAfter(s_closeGrace);
+            await socket.SendAsync(StreamFrame.Resync("buffer-overflow", hub.LastDispatchedId).Json, WebSocketMessageType.Text, endOfMessage: true, grace.Token);
+            await socket.CloseOutputAsync(WebSocketCloseStatus.PolicyViolation, "buffer-overflow", grace.Token);
+        }
+    }
+
+    private static async Task ReceiveLoopAsync(WebSocket socket, StreamConnection connection, StreamHub hub, CancellationToken ct)
+    {
+        var buffer = new byte[8192];
+        using var message = new MemoryStream();
+        while (true)
+        {
+            message.SetLength(0);
+            var tooLarge = false;
+            ValueWebSocketReceiveResult result;
+            do
+            {
+                result = await socket.ReceiveAsync(buffer.AsMemory(), ct);
+                if (result.MessageType == WebSocketMessageType.Close)
+                {
+                    return;
+                }
+
+                if (message.Length + result.Count > MaxClientMessageBytes)
+                {
+                    tooLarge = true;
+                }
+                else
+                {
+                    message.Write(buffer, 0, result.Count);
+                }
+            }
+            while (!result.EndOfMessage);
+
+            if (tooLarge)
+            {
+                connection.Send(StreamFrame.Error("too-large", $"A message may be at most {MaxClientMessageBytes} bytes; this one was discarded."));
+            }
+            else if (result.MessageType == WebSocketMessageType.Binary)
+            {
+                connection.Send(StreamFrame.Error("binary-frame", "Send JSON text frames; binary frames are not understood."));
+            }
+            else
+            {
+                await HandleAsync(message.GetBuffer().AsMemory(0, (int)message.Length), connection, hub, ct);
+            }
+        }
+    }
+
+    private static async Task HandleAsync(ReadOnlyMemory<byte> json, StreamConnection connection, StreamHub hub, CancellationToken ct)
+    {
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 16 });
+        }
+        catch (JsonException ex)
+        {
+            connection.Send(StreamFrame.Error("malformed-json", $"The message is not valid JSON: {ex.Message}"));
+            return;
+        }
+
+        using (document)
+        {
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                connection.Send(StreamFrame.Error("malformed-json", "A message must be a JSON object with a \"type\": subscribe, unsubscribe or ping."));
+                return;
+            }
+
+            var type = root.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null;
+            switch (type)
+            {
+                case "ping":
+                    connection.Send(StreamFrame.Pong());
+                    return;
+                case "subscribe" or "unsubscribe":
+                    break;
+                case null:
+                    connection.Send(StreamFrame.Error("unknown-type", "The message has no \"type\" string; use subscribe, unsubscribe or ping."));
+                    return;
+                default:
+                    connection.Send(StreamFrame.Error("unknown-type", $"Unknown message type '{(type.Length > 40 ? type[..40] + "…" : type)}'; use subscribe, unsubscribe or ping."));
+                    return;
+            }
+
+            if (!root.TryGetProperty("topics", out var topicsElement) || topicsElement.ValueKind != JsonValueKind.Array)
+            {
+                connection.Send(StreamFrame.Error("missing-topics", $"\"topics\" must be an array of topics, e.g. {{\"type\":\"{type}\",\"topics\":[\"tasks\"]}}."));
+                return;
+            }
+
+            var requested = topicsElement.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.String ? e.GetString() : e.GetRawText()).ToList();
+            if (!StreamTopics.TryValidate(requested, out var topics, out var error, out var detail))
+            {
+                connection.Send(StreamFrame.Error(error, detail));
+                return;
+            }
+
+            if (type == "unsubscribe")
+            {
+                connection.Unsubscribe(topics);
+                return;
+            }
+
+            long? lastEventId = null;
+            if (root.TryGetProperty("lastEventId", out var last) && last.ValueKind != JsonValueKind.Null)
+            {
+                if (last.ValueKind != JsonValueKind.Number || !last.TryGetInt64(out var id) || id < 0)
+                {
+                    connection.Send(StreamFrame.Error("invalid-last-event-id", "\"lastEventId\" must be a non-negative integer event id (or left out)."));
+                    return;
+                }
+
+                lastEventId = id;
+            }
+
+            await hub.SubscribeAsync(connection, topics, lastEventId, ct);
+        }
+    }
+
+    private static async Task ServerSentEventsAsync(HttpContext http, OrgContext org, string? topics, string? lastEventId, StreamHub hub)
+    {
+        var requested = (topics ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (!StreamTopics.TryValidate(requested, out var parsed, out _, out var detail))
+        {
+            throw Problems.Validation("topics", detail);
+        }
+
+        var lastText = lastEventId ?? http.Request.Headers["Last-Event-ID"].ToString();
+        long? after = null;
+        if (lastText.Length > 0)
+        {
+            after = long.TryParse(lastText, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var id)
+                ? id
+                : throw Problems.Validation("lastEventId", "must be a non-negative integer event id (query lastEventId or header Last-Event-ID).");
+        }
+
+        var ct = http.RequestAborted;
+        var response = http.Response;
+        response.ContentType = "text/event-stream";
+        response.Headers.CacheControl = "no-cache";
+        response.Headers["X-Accel-Buffering"] = "no";
+        http.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
+        await response.Body.FlushAsync(ct);
+
+        var connection = hub.Connect(org.OrgId, "sse");
+        try
+        {
+            var writing = WriteEventsAsync(response.Body, connection, hub, ct);
+            await hub.SubscribeAsync(connection, parsed, after, ct);
+            await writing;
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            // The client went away.
+        }
+        finally
+        {
+            hub.Disconnect(connection);
+        }
+    }
+
+    /// <summary>Writes events (and a keep-alive comment every 15 s) until the client leaves; a resync is written last.</summary>
+    private static async Task WriteEventsAsync(System.IO.Stream body, StreamConnection connection, StreamHub hub, CancellationToken ct)
+    {
+        var reader = connection.Outbound;
+        using var wait = CancellationTokenSource.CreateLinkedTokenSource(ct, connection.OverflowSignal.Token);
+        while (!connection.Overflowed)
+        {
+            bool more;
+            try
+            {
+                more = await reader.WaitToReadAsync(wait.Token).AsTask().WaitAsync(s_keepAlive, ct);
+            }
+            catch (TimeoutException)
+            {
+                await body.WriteAsync(s_keepAliveComment, ct);
+                await body.FlushAsync(ct);
+                continue;
+            }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+            {
+                break;
+            }
+
+            if (!more)
+            {
+                return;
+            }
+
+            while (!connection.Overflowed && reader.TryRead(out var frame))
+            {
+                if (frame.IsEvent || frame.Type == "resync")
+                {
+                    await WriteEventAsync(body, frame, ct);
+                }
+
+                if (frame.Type == "resync")
+                {
+                    await body.FlushAsync(ct);
+                    return;
+                }
+            }
+
+            await body.FlushAsync(ct);
+        }
+
+        await WriteEventAsync(body, StreamFrame.Resync("buffer-overflow", hub.LastDispatchedId), ct);
+        await body.FlushAsync(ct);
+    }
+
+    private static async Task WriteEventAsync(System.IO.Stream body, StreamFrame frame, CancellationToken ct)
+    {
+        var head = frame.IsEvent
+            ? $"id: {frame.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)}\nevent: {frame.Kind}\ndata: "
+            : $"event: {frame.Type}\ndata: ";
+        await body.WriteAsync(Encoding.UTF8.GetBytes(head), ct);
+        await body.WriteAsync(frame.Json, ct);
+        await body.WriteAsync("\n\n"u8.ToArray(), ct);
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(1, LogLevel.Debug, "Stream WebSocket ended: {Reason}")]
+        public static partial void SocketEnded(ILogger logger, string reason);
+    }
+}

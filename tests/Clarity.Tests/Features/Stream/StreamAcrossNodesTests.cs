@@ -1,0 +1,100 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using Clarity.Tests.Infrastructure;
+using Xunit;
+
+namespace Clarity.Tests.Features.Stream;
+
+/// <summary>
+/// PostgreSQL: two server processes on one database. An event raised on one node reaches subscribers on both,
+/// and ids are cluster-wide: increasing, in the same order everywhere, with no gaps even when both nodes write at once.
+/// </summary>
+public sealed class StreamAcrossNodesTests
+{
+    [Fact]
+    public async Task TwoNodes_SubscribersOnEachReceiveEveryTask_InOneIdOrderWithoutGaps()
+    {
+        const int TasksPerNode = 25;
+        var database = await TestDatabases.CreatePostgresAsync();
+        var dirA = TestDatabases.NewTempDirectory();
+        var dirB = TestDatabases.NewTempDirectory();
+        try
+        {
+            await using var a = await ServerProcess.StartAsync(dirA, database);
+            await using var b = await ServerProcess.StartAsync(dirB, database);
+            var key = await SetupAsync(a.BaseAddress);
+
+            await using var onA = await StreamSocket.ConnectAsync(a.BaseAddress, "acme", key);
+            await using var onB = await StreamSocket.ConnectAsync(b.BaseAddress, "acme", key);
+            await onA.SubscribeAsync(["tasks"]);
+            await onB.SubscribeAsync(["tasks"]);
+
+            // One task created on A reaches the subscriber on B.
+            using var clientA = Client(a.BaseAddress, key);
+            using var clientB = Client(b.BaseAddress, key);
+            var single = (await clientA.PostAsJsonAsync("api/v1/orgs/acme/tasks", new { queue = "nodes", title = "from A" }).ExpectAsync(HttpStatusCode.Created)).Str("id");
+            await onB.NextAsync(m => m.IsTaskEvent(single), "A's task on B");
+            await onA.NextAsync(m => m.IsTaskEvent(single), "A's task on A");
+
+            // Both nodes create tasks at once.
+            var created = await Task.WhenAll(
+                Enumerable.Range(0, TasksPerNode).Select(i => CreateAsync(clientA, $"A{i}"))
+                    .Concat(Enumerable.Range(0, TasksPerNode).Select(i => CreateAsync(clientB, $"B{i}"))));
+            var expected = created.ToHashSet();
+
+            async Task<List<long>> CollectAsync(StreamSocket socket)
+            {
+                var seen = new HashSet<string>();
+                var ids = new List<long>();
+                await socket.ReadUntilAsync(m =>
+                {
+                    if (m.Str("type") == "event" && m.Str("event") == "task" && expected.Contains(m.GetProperty("data").Str("taskId")))
+                    {
+                        seen.Add(m.GetProperty("data").Str("taskId"));
+                        ids.Add(m.Id());
+                    }
+
+                    return seen.Count == expected.Count;
+                }, "every task of both nodes");
+                return ids;
+            }
+
+            var idsOnA = await CollectAsync(onA);
+            var idsOnB = await CollectAsync(onB);
+            Assert.Equal(2 * TasksPerNode, idsOnB.Count);
+            Assert.Equal(idsOnB, idsOnA);
+            Assert.Equal(Enumerable.Range(0, idsOnB.Count).Select(i => idsOnB[0] + i), idsOnB);
+        }
+        finally
+        {
+            TestDatabases.DeleteDirectory(dirA);
+            TestDatabases.DeleteDirectory(dirB);
+        }
+    }
+
+    private static async Task<string> CreateAsync(HttpClient client, string title) =>
+        (await client.PostAsJsonAsync("api/v1/orgs/acme/tasks", new { queue = "nodes", title }).ExpectAsync(HttpStatusCode.Created)).Str("id");
+
+    private static async Task<string> SetupAsync(Uri baseAddress)
+    {
+        using var anonymous = Client(baseAddress, null);
+        await anonymous.PostAsJsonAsync("api/v1/setup", new { org = "acme", orgName = "Acme", email = "owner@acme.example", password = ClarityHost.OwnerPassword })
+            .ExpectAsync(HttpStatusCode.Created);
+        var login = await anonymous.PostAsJsonAsync("api/v1/auth/login", new { email = "owner@acme.example", password = ClarityHost.OwnerPassword })
+            .ExpectAsync(HttpStatusCode.OK);
+        using var owner = Client(baseAddress, login.Str("token"));
+        return (await owner.PostAsJsonAsync("api/v1/orgs/acme/api-keys", new { name = "nodes", role = "member" }).ExpectAsync(HttpStatusCode.Created)).Str("secret");
+    }
+
+    private static HttpClient Client(Uri baseAddress, string? bearer)
+    {
+        var client = new HttpClient { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(60) };
+        if (bearer is not null)
+        {
+            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", bearer);
+        }
+
+        return client;
+    }
+}
