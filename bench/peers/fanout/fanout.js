@@ -9,7 +9,6 @@
 //                  [--clients 1000] [--rates 100,300,1000] [--duration 10]
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
-const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 
@@ -27,64 +26,16 @@ for (const name of ['--clients', '--rates', '--duration', '--drain', '--warmup',
 if (quick) passThrough.push('--quick');
 
 const here = __dirname;
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const { startServer, stopServer } = require('./servers');
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
-    s.on('error', reject);
-  });
-}
-
-async function waitForHttp(url, child, seconds) {
-  const until = Date.now() + seconds * 1000;
-  while (Date.now() < until) {
-    if (child.exitCode != null) throw new Error(`server exited with ${child.exitCode}`);
-    try {
-      const res = await fetch(url);
-      await res.arrayBuffer();
-      return;
-    } catch { await sleep(200); }
-  }
-  throw new Error(`${url} did not answer within ${seconds} s`);
-}
-
-async function startServer(target) {
-  const port = await freePort();
-  let child; let dataDir = null;
-  if (target === 'clarity') {
-    if (!clarityDll) throw new Error('--clarity-dll is required for the Clarity target');
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'clarity-fanout-data-'));
-    const args = [clarityDll, 'serve', '--urls', `http://127.0.0.1:${port}`, '--data', dataDir];
-    if (database) args.push('--database', database);
-    child = spawn('dotnet', args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, Logging__LogLevel__Default: 'Warning' } });
-  } else {
-    child = spawn(process.execPath, [path.join(here, target === 'ws' ? 'ws-server.js' : 'socketio-server.js'), '--port', String(port)],
-      { stdio: ['ignore', 'pipe', 'pipe'] });
-  }
-  const logFile = fs.createWriteStream(path.join(out, `fanout-${target}-server.log`));
-  child.stdout.pipe(logFile); child.stderr.pipe(logFile);
-  const probe = { clarity: '/api/v1/setup', ws: '/', socketio: '/socket.io/?EIO=4&transport=polling' }[target];
-  await waitForHttp(`http://127.0.0.1:${port}${probe}`, child, 60);
-  return { child, port, dataDir };
-}
-
-async function stopServer(server) {
-  if (server.child.exitCode == null) {
-    server.child.kill('SIGTERM');
-    const until = Date.now() + 10000;
-    while (server.child.exitCode == null && server.child.signalCode == null && Date.now() < until) await sleep(100);
-    if (server.child.exitCode == null && server.child.signalCode == null) server.child.kill('SIGKILL');
-  }
-  if (server.dataDir) fs.rmSync(server.dataDir, { recursive: true, force: true });
-}
+// Targets: clarity (SQLite), clarity-postgres (Clarity on --database), ws, socketio.
+const serverKind = (target) => (target.startsWith('clarity') ? 'clarity' : target);
 
 function runHarness(target, port, pid, jsonl) {
   return new Promise((resolve) => {
-    const args = [path.join(here, 'harness.js'), '--target', target, '--url', `http://127.0.0.1:${port}`,
+    const args = [path.join(here, 'harness.js'), '--target', serverKind(target), '--label', target, '--url', `http://127.0.0.1:${port}`,
       '--server-pid', String(pid), '--out', jsonl, ...passThrough];
-    if (target === 'clarity') args.push('--setup');
+    if (serverKind(target) === 'clarity') args.push('--setup');
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] });
     child.on('exit', (code) => resolve(code));
   });
@@ -112,7 +63,7 @@ function verdicts(rows) {
   const lines = [];
   for (const rate of [...new Set(rows.map((r) => r.offered))]) {
     const c = rows.find((r) => r.offered === rate && r.target === 'clarity');
-    const peers = rows.filter((r) => r.offered === rate && r.target !== 'clarity');
+    const peers = rows.filter((r) => r.offered === rate && !r.target.startsWith('clarity'));
     if (!c || peers.length === 0) continue;
     const best = peers.reduce((a, b) => (b.deliveredPerSecond > a.deliveredPerSecond ? b : a));
     const bestP99 = Math.min(...peers.map((p) => p.p99Ms ?? Infinity));
@@ -135,7 +86,10 @@ async function main() {
     console.error(`\n== fan-out: ${target}`);
     let server;
     try {
-      server = await startServer(target);
+      if (target === 'clarity-postgres' && !database) throw new Error('clarity-postgres needs --database <connection string>');
+      server = await startServer(serverKind(target), {
+        clarityDll, database: target === 'clarity-postgres' ? database : null, logPath: path.join(out, `fanout-${target}-server.log`),
+      });
       const code = await runHarness(target, server.port, server.child.pid, jsonl);
       if (code !== 0) { failures++; console.error(`!! harness for ${target} exited with ${code}`); }
     } catch (err) {

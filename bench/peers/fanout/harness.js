@@ -163,7 +163,7 @@ const steps = new Map();
 function newStep(index, rate) {
   const s = {
     index, rate, start: 0, end: 0, deadline: Infinity, sent: 0, failed: 0, expectedPerEvent: 0,
-    delivered: 0, late: 0, latencies: new Samples(), dropped: 0,
+    delivered: 0, late: 0, latencies: new Samples(), dropped: 0, publishLatencies: new Samples(),
   };
   steps.set(index, s);
   return s;
@@ -318,6 +318,7 @@ function publishOne(step) {
     const sentAt = performance.now();
     request('POST', taskPath(), body, { authorization: `Bearer ${opts.key}` }).then((res) => {
       inFlight--;
+      step.publishLatencies.push(performance.now() - sentAt);
       if (res.status !== 201) { step.failed++; if (step.failed <= 3) log(`create task: ${res.status} ${res.body}`); return; }
       sentKnown(JSON.parse(res.body).id, step.index, sentAt);
     }, (err) => { inFlight--; step.failed++; if (step.failed <= 3) log(`create task: ${err.message}`); });
@@ -374,6 +375,7 @@ async function runStep(step, seconds, subscriberCount) {
 
 function summarize(step, memory) {
   const sorted = step.latencies.sorted();
+  const publish = step.publishLatencies.sorted();
   const seconds = (step.end - step.start) / 1000;
   const expected = step.sent * step.expectedPerEvent;
   const r = (x, d = 1) => (x == null ? null : Number(x.toFixed(d)));
@@ -382,6 +384,7 @@ function summarize(step, memory) {
     offered: step.rate, sentPerSecond: r(step.sent / seconds), failedPublishes: step.failed,
     deliveredPerSecond: r(step.delivered / seconds, 0), expectedPerSecond: r(expected / seconds, 0),
     p50Ms: r(quantile(sorted, 0.5), 2), p99Ms: r(quantile(sorted, 0.99), 2), maxMs: r(sorted.length ? sorted[sorted.length - 1] : null, 2),
+    createP50Ms: r(quantile(publish, 0.5), 2), createP99Ms: r(quantile(publish, 0.99), 2),
     missing: expected - step.delivered, late: step.late, droppedConnections: step.dropped,
     serverCpuPercent: step.cpuServer == null ? null : r((100 * step.cpuServer) / step.wallSeconds, 0),
     harnessCpuPercent: r((100 * step.cpuHarness) / step.wallSeconds, 0),
@@ -433,7 +436,8 @@ async function main() {
     if (opts.out) fs.appendFileSync(opts.out, line + '\n');
     log(`offered ${result.offered}/s (sent ${result.sentPerSecond}/s): delivered ${result.deliveredPerSecond}/s of ${result.expectedPerSecond}/s, ` +
       `p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, max ${result.maxMs} ms, missing ${result.missing}, dropped ${result.droppedConnections}, ` +
-      `server CPU ${result.serverCpuPercent}%, harness CPU ${result.harnessCpuPercent}%`);
+      `server CPU ${result.serverCpuPercent}%, harness CPU ${result.harnessCpuPercent}%` +
+      (result.createP50Ms != null ? `; create request p50 ${result.createP50Ms} ms, p99 ${result.createP99Ms} ms` : ''));
     if (k + 1 < opts.rates.length) {
       const reconnected = await connectAll(subs);
       if (reconnected) log(`reconnected ${reconnected} subscribers dropped during the step`);
