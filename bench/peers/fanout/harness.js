@@ -4,9 +4,9 @@
 // every (event, subscriber) pair. The same code measures every target:
 //
 //   clarity   N `ws` clients on GET /api/v1/orgs/{org}/stream (bearer API key), {"type":"subscribe","topics":["tasks"]};
-//             events are published by creating tasks over the REST API (POST /api/v1/orgs/{org}/tasks, keep-alive,
-//             a few requests in flight); each creation raises one `task` event, matched by the taskId in the
-//             POST's response.
+//             events are published by creating tasks over the REST API (POST /api/v1/orgs/{org}/tasks, keep-alive
+//             connections, open loop: each request goes out when it is due, at most --concurrency (128) in flight);
+//             each creation raises one `task` event, matched by the taskId in the POST's response.
 //   ws        N `ws` clients on a plain broadcast server (ws-server.js); one extra `ws` connection publishes.
 //   socketio  N socket.io-client sockets (WebSocket transport) on socketio-server.js; one extra socket publishes.
 //
@@ -32,7 +32,7 @@ const { io: ioClient } = require('socket.io-client');
 function parseArgs(argv) {
   const o = {
     target: null, url: null, serverPid: null, clients: 1000, rates: [100, 300, 1000], duration: 10, drain: 2,
-    warmup: 5, settle: 20, concurrency: 16, org: 'bench', key: process.env.CLARITY_KEY || null, setup: false,
+    warmup: 5, settle: 20, concurrency: 128, org: 'bench', key: process.env.CLARITY_KEY || null, setup: false,
     out: null, label: null, quick: false, connectBatch: 50,
   };
   for (let i = 2; i < argv.length; i++) {
@@ -100,7 +100,7 @@ function selfCpuSeconds() {
 
 // ---------------------------------------------------------------- HTTP (Clarity only)
 
-const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+let agent = null; // keep-alive, one socket per request in flight (set up in main)
 
 function request(method, path, body, headers = {}) {
   return new Promise((resolve, reject) => {
@@ -400,6 +400,7 @@ function summarize(step, memory) {
 }
 
 async function main() {
+  agent = new http.Agent({ keepAlive: true, maxSockets: opts.concurrency });
   if (opts.target === 'clarity' && opts.setup) opts.key = await claritySetup();
   if (opts.target === 'clarity' && !opts.key) throw new Error('Clarity needs --key <api key> or --setup');
   if (opts.target !== 'clarity') await openPublisher();
