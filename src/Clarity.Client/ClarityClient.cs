@@ -24,7 +24,7 @@ namespace Clarity.Client;
 /// }
 /// </code>
 /// </example>
-public sealed class ClarityClient : IDisposable
+public sealed partial class ClarityClient : IDisposable
 {
     /// <summary>The JSON settings of the API: camelCase names, nulls left out.</summary>
     public static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web)

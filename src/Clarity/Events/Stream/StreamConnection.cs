@@ -27,6 +27,12 @@ public sealed class StreamConnection
 
     public Guid OrgId { get; }
 
+    /// <summary>The API key the connection authenticated with, if any: revoking it ends the connection.</summary>
+    public Guid? ApiKeyId { get; init; }
+
+    /// <summary>Why the server ended the connection (e.g. <c>server-stopping</c>, <c>credential-revoked</c>); null while it runs.</summary>
+    public string? EndReason { get; private set; }
+
     public string Transport { get; }
 
     /// <summary>What the transport sends, in order.</summary>
@@ -117,8 +123,22 @@ public sealed class StreamConnection
         }
     }
 
-    /// <summary>Queues one replayed event, waiting for buffer space (the replay runs on this connection's own task).</summary>
-    public ValueTask ReplayAsync(StreamFrame frame, CancellationToken ct) => _out.Writer.WriteAsync(frame, ct);
+    /// <summary>
+    /// Queues one replayed event, waiting for buffer space (the replay runs on this connection's own task).
+    /// False when the connection has overflowed or closed meanwhile: the replay stops.
+    /// </summary>
+    public async ValueTask<bool> ReplayAsync(StreamFrame frame, CancellationToken ct)
+    {
+        while (await _out.Writer.WaitToWriteAsync(ct))
+        {
+            if (_out.Writer.TryWrite(frame))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 
     /// <summary>Ends replay: queues the live events that arrived meanwhile and are newer than the last replayed id, then goes live.</summary>
     public void EndReplay(long replayedThrough, StreamFrame? resync = null)
@@ -144,6 +164,17 @@ public sealed class StreamConnection
     }
 
     public void Complete() => _out.Writer.TryComplete();
+
+    /// <summary>Ends the connection from the server side: the transport sends what is queued, then closes.</summary>
+    public void End(string reason)
+    {
+        lock (_gate)
+        {
+            EndReason ??= reason;
+        }
+
+        _out.Writer.TryComplete();
+    }
 
     private void Push(StreamFrame frame)
     {

@@ -26,9 +26,21 @@ public sealed partial class StreamHub : BackgroundService
     private long _lastDispatchedId;
     private long _webSockets;
     private long _sse;
+    private readonly IDisposable _revocations;
 
-    public StreamHub(StreamStore store, IStreamLogSource logs, IOptions<ClarityOptions> options, IMeterFactory meterFactory, ILogger<StreamHub> logger)
+    public StreamHub(StreamStore store, IStreamLogSource logs, IOptions<ClarityOptions> options, IMeterFactory meterFactory, IEventBus events, IHostApplicationLifetime lifetime, ILogger<StreamHub> logger)
     {
+        // On shutdown, end every stream at once (their transports close cleanly) rather than hold the server's drain.
+        lifetime.ApplicationStopping.Register(() => EndWhere(_ => true, "server-stopping"));
+
+        // A revoked API key loses its open streams too, on every node.
+        _revocations = events.Subscribe(e =>
+        {
+            if (e is ApiKeyRevoked revoked)
+            {
+                EndWhere(c => c.ApiKeyId == revoked.KeyId, "credential-revoked");
+            }
+        });
         _store = store;
         _logs = logs;
         _options = options;
@@ -61,9 +73,9 @@ public sealed partial class StreamHub : BackgroundService
         }
     }
 
-    public StreamConnection Connect(Guid orgId, string transport)
+    public StreamConnection Connect(Guid orgId, string transport, Guid? apiKeyId = null)
     {
-        var connection = new StreamConnection(orgId, transport, BufferSize);
+        var connection = new StreamConnection(orgId, transport, BufferSize) { ApiKeyId = apiKeyId };
         lock (_gate)
         {
             _byOrg[orgId] = _byOrg.TryGetValue(orgId, out var list) ? [.. list, connection] : [connection];
@@ -95,6 +107,26 @@ public sealed partial class StreamHub : BackgroundService
 
         Interlocked.Decrement(ref connection.Transport == "sse" ? ref _sse : ref _webSockets);
         connection.Complete();
+    }
+
+    private void EndWhere(Func<StreamConnection, bool> match, string reason)
+    {
+        StreamConnection[] all;
+        lock (_gate)
+        {
+            all = [.. _byOrg.Values.SelectMany(c => c)];
+        }
+
+        foreach (var connection in all.Where(match))
+        {
+            connection.End(reason);
+        }
+    }
+
+    public override void Dispose()
+    {
+        _revocations.Dispose();
+        base.Dispose();
     }
 
     /// <summary>
@@ -135,7 +167,11 @@ public sealed partial class StreamHub : BackgroundService
                 var rows = await _store.ReadAfterAsync(through, connection.OrgId, topics, ReplayPage, ct);
                 foreach (var row in rows)
                 {
-                    await connection.ReplayAsync(await BuildFrameAsync(row, ct), ct);
+                    if (!await connection.ReplayAsync(await BuildFrameAsync(row, ct), ct))
+                    {
+                        return;
+                    }
+
                     through = row.Id;
                 }
 

@@ -208,29 +208,35 @@ public sealed partial class StreamJournal : IHostedService, IDisposable
     internal static IEnumerable<string> NotifyPayloads(IReadOnlyList<StreamRow> rows)
     {
         var chunk = new StringBuilder("[");
+        var chunkBytes = 1;
         foreach (var row in rows)
         {
             var json = JsonSerializer.Serialize(new NotifyRow(row.Id, row.OrgId, row.Topic, row.Kind, row.Payload, row.CorrelationId, row.CreatedAt), JsonDefaults.Options);
-            if (Encoding.UTF8.GetByteCount(json) > MaxNotifyBytes - 2)
+            var bytes = Encoding.UTF8.GetByteCount(json);
+            if (bytes > MaxNotifyBytes - 2)
             {
                 json = JsonSerializer.Serialize(new NotifyRow(row.Id, null, null, null, null, null, 0), JsonDefaults.Options);
+                bytes = Encoding.UTF8.GetByteCount(json);
             }
 
-            if (chunk.Length > 1 && Encoding.UTF8.GetByteCount(chunk.ToString()) + Encoding.UTF8.GetByteCount(json) + 2 > MaxNotifyBytes)
+            if (chunkBytes > 1 && chunkBytes + bytes + 2 > MaxNotifyBytes)
             {
                 yield return chunk.Append(']').ToString();
                 chunk.Clear().Append('[');
+                chunkBytes = 1;
             }
 
-            if (chunk.Length > 1)
+            if (chunkBytes > 1)
             {
                 chunk.Append(',');
+                chunkBytes++;
             }
 
             chunk.Append(json);
+            chunkBytes += bytes;
         }
 
-        if (chunk.Length > 1)
+        if (chunkBytes > 1)
         {
             yield return chunk.Append(']').ToString();
         }

@@ -85,8 +85,18 @@ public sealed class StreamStore(Database db)
     /// Deletes every event up to the newest one created before <paramref name="cutoff"/> (epoch ms) and records that id
     /// as pruned, in one transaction. Deleting a prefix of ids keeps "older than pruned_through" exact.
     /// </summary>
-    public Task<int> PruneAsync(long cutoff, CancellationToken ct) =>
-        db.WriteAsync(async (c, t) =>
+    public async Task<int> PruneAsync(long cutoff, CancellationToken ct)
+    {
+        // Most ticks have nothing to prune: find that out on a read connection, without taking the writer.
+        await using (var read = await db.OpenReadAsync(ct))
+        {
+            if (await read.ExecuteScalarAsync<long?>(new CommandDefinition("SELECT MIN(id) FROM stream_events WHERE created_at < @cutoff", new { cutoff }, cancellationToken: ct)) is null)
+            {
+                return 0;
+            }
+        }
+
+        return await db.WriteAsync(async (c, t) =>
         {
             var through = await c.ExecuteScalarAsync<long?>("SELECT MAX(id) FROM stream_events WHERE created_at < @cutoff", new { cutoff }, t);
             if (through is not { } id)
@@ -98,4 +108,5 @@ public sealed class StreamStore(Database db)
             await c.ExecuteAsync("UPDATE stream_state SET pruned_through = @id WHERE pruned_through < @id", new { id }, t);
             return deleted;
         }, ct);
+    }
 }

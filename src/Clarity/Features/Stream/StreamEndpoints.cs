@@ -19,6 +19,9 @@ public static partial class StreamEndpoints
 
     private static readonly TimeSpan s_keepAlive = TimeSpan.FromSeconds(15);
     private static readonly TimeSpan s_closeGrace = TimeSpan.FromSeconds(10);
+
+    /// <summary>An overflowed client that still does not read is dropped after this long (its resync cannot reach it).</summary>
+    private static readonly TimeSpan s_overflowAbort = TimeSpan.FromSeconds(60);
     private static readonly byte[] s_keepAliveComment = ": keepalive\n\n"u8.ToArray();
 
     public static IServiceCollection AddStream(this IServiceCollection services)
@@ -54,8 +57,10 @@ public static partial class StreamEndpoints
         var ct = http.RequestAborted;
         var position = await store.PositionAsync(ct);
         using var socket = await http.WebSockets.AcceptWebSocketAsync();
-        var connection = hub.Connect(org.OrgId, "websocket");
+        var connection = hub.Connect(org.OrgId, "websocket", org.Caller.ApiKey?.Id);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        using var dropStuck = connection.OverflowSignal.Token.Register(() => stop.CancelAfter(s_overflowAbort));
+        var logger = loggers.CreateLogger("Clarity.Stream");
         try
         {
             connection.Send(StreamFrame.Hello(position.NewestId, hub.RetentionSeconds));
@@ -64,6 +69,11 @@ public static partial class StreamEndpoints
             if (await Task.WhenAny(sending, receiving) == receiving)
             {
                 // The client closed (or vanished): stop sending, and answer its close.
+                if (receiving.Exception?.InnerException is { } error and not (WebSocketException or OperationCanceledException))
+                {
+                    Log.ReceiveFailed(logger, error);
+                }
+
                 await stop.CancelAsync();
                 await sending.ContinueWith(_ => { }, TaskScheduler.Default);
                 if (socket.State == WebSocketState.CloseReceived)
@@ -81,7 +91,7 @@ public static partial class StreamEndpoints
         }
         catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or TimeoutException)
         {
-            Log.SocketEnded(loggers.CreateLogger("Clarity.Stream"), ex.Message);
+            Log.SocketEnded(logger, ex.Message);
         }
         finally
         {
@@ -135,13 +145,20 @@ public static partial class StreamEndpoints
             // Overflowed while waiting for frames.
         }
 
+        using var grace = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        grace.CancelAfter(s_closeGrace);
         if (connection.Overflowed)
         {
             // Skip what is still buffered: the client reloads state anyway.
-            using var grace = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            grace.CancelAfter(s_closeGrace);
             await socket.SendAsync(StreamFrame.Resync("buffer-overflow", hub.LastDispatchedId).Json, WebSocketMessageType.Text, endOfMessage: true, grace.Token);
             await socket.CloseOutputAsync(WebSocketCloseStatus.PolicyViolation, "buffer-overflow", grace.Token);
+        }
+        else
+        {
+            // The hub ended the stream: the server is stopping, or the credential was revoked.
+            var reason = connection.EndReason ?? "server-stopping";
+            var status = reason == "server-stopping" ? WebSocketCloseStatus.EndpointUnavailable : WebSocketCloseStatus.PolicyViolation;
+            await socket.CloseOutputAsync(status, reason, grace.Token);
         }
     }
 
@@ -286,14 +303,16 @@ public static partial class StreamEndpoints
         http.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
         await response.Body.FlushAsync(ct);
 
-        var connection = hub.Connect(org.OrgId, "sse");
+        var connection = hub.Connect(org.OrgId, "sse", org.Caller.ApiKey?.Id);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        using var dropStuck = connection.OverflowSignal.Token.Register(() => stop.CancelAfter(s_overflowAbort));
         try
         {
-            var writing = WriteEventsAsync(response.Body, connection, hub, ct);
-            await hub.SubscribeAsync(connection, parsed, after, ct);
+            var writing = WriteEventsAsync(response.Body, connection, hub, stop.Token);
+            await hub.SubscribeAsync(connection, parsed, after, stop.Token);
             await writing;
         }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {
             // The client went away.
         }
@@ -308,22 +327,32 @@ public static partial class StreamEndpoints
     {
         var reader = connection.Outbound;
         using var wait = CancellationTokenSource.CreateLinkedTokenSource(ct, connection.OverflowSignal.Token);
+        Task<bool>? pending = null;
+        Task? keepAlive = null;
         while (!connection.Overflowed)
         {
-            bool more;
-            try
+            pending ??= reader.WaitToReadAsync(wait.Token).AsTask();
+            keepAlive ??= Task.Delay(s_keepAlive, ct);
+            if (await Task.WhenAny(pending, keepAlive) != pending)
             {
-                more = await reader.WaitToReadAsync(wait.Token).AsTask().WaitAsync(s_keepAlive, ct);
-            }
-            catch (TimeoutException)
-            {
+                keepAlive = null;
                 await body.WriteAsync(s_keepAliveComment, ct);
                 await body.FlushAsync(ct);
                 continue;
             }
+
+            bool more;
+            try
+            {
+                more = await pending;
+            }
             catch (OperationCanceledException) when (!ct.IsCancellationRequested)
             {
                 break;
+            }
+            finally
+            {
+                pending = null;
             }
 
             if (!more)
@@ -366,5 +395,8 @@ public static partial class StreamEndpoints
     {
         [LoggerMessage(1, LogLevel.Debug, "Stream WebSocket ended: {Reason}")]
         public static partial void SocketEnded(ILogger logger, string reason);
+
+        [LoggerMessage(2, LogLevel.Error, "Stream WebSocket failed while handling a client message")]
+        public static partial void ReceiveFailed(ILogger logger, Exception error);
     }
 }

@@ -73,6 +73,46 @@ public sealed class StreamAcrossNodesTests
         }
     }
 
+    [Fact]
+    public async Task ListenConnectionLost_EventsCommittedMeanwhileAreReadBackFromTheJournal_InOrder()
+    {
+        await using var host = await ClarityHost.StartAsync(Backend.Postgres);
+        var org = await host.SetupAsync("acme");
+        using var client = host.CreateClient(org.MemberKey);
+        await using var socket = await StreamSocket.ConnectAsync(host.BaseAddress, org.Org, org.MemberKey);
+        await socket.SubscribeAsync(["tasks"]);
+
+        // Cut the node's stream LISTEN connection, then raise events while it reconnects: their NOTIFYs reach nobody.
+        await using (var admin = new Npgsql.NpgsqlConnection(host.PostgresConnectionString))
+        {
+            await admin.OpenAsync();
+            await using var kill = new Npgsql.NpgsqlCommand(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN clarity_stream'", admin);
+            Assert.Equal(1L, (long)(await kill.ExecuteScalarAsync())!);
+        }
+
+        var created = new List<string>();
+        for (var i = 0; i < 5; i++)
+        {
+            created.Add(await StreamTests.NewTaskAsync(client, org));
+        }
+
+        var ids = new List<long>();
+        var seen = new List<string>();
+        await socket.ReadUntilAsync(m =>
+        {
+            if (m.IsEvent("task") && created.Contains(m.GetProperty("data").Str("taskId")))
+            {
+                seen.Add(m.GetProperty("data").Str("taskId"));
+                ids.Add(m.Id());
+            }
+
+            return seen.Count == created.Count;
+        }, "every task raised while LISTEN was down");
+        Assert.Equal(created, seen);
+        Assert.Equal(ids.Order(), ids);
+    }
+
     private static async Task<string> CreateAsync(HttpClient client, string title) =>
         (await client.PostAsJsonAsync("api/v1/orgs/acme/tasks", new { queue = "nodes", title }).ExpectAsync(HttpStatusCode.Created)).Str("id");
 

@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
@@ -262,6 +263,116 @@ public abstract class StreamTests(HostFixture fixture)
         var resync = await sse.NextAsync(e => e.Event == "resync");
         Assert.Equal("unknown-event-id", resync.Data.Str("reason"));
         Assert.Null(await sse.ReadAsync());
+    }
+
+    [Fact]
+    public async Task Sdk_StreamAsync_ReplaysFromLastEventId_ThenYieldsLiveEvents()
+    {
+        using var http = Host.CreateClient(Org.MemberKey);
+        var before = (await Host.Services.GetRequiredService<StreamStore>().PositionAsync(CancellationToken.None)).NewestId;
+        var missed = await NewTaskAsync(http, Org);
+
+        using var sdk = new Clarity.Client.ClarityClient(Host.BaseAddress, Org.MemberKey, Org.Org);
+        using var cts = new CancellationTokenSource(StreamSocket.Timeout);
+        var seen = new List<Clarity.Client.StreamEvent>();
+        string? live = null;
+        await foreach (var evt in sdk.StreamAsync(["tasks"], before, cts.Token))
+        {
+            seen.Add(evt);
+            var taskId = evt.Data?.GetProperty("taskId").GetString();
+            if (taskId == missed && live is null)
+            {
+                live = await NewTaskAsync(http, Org);
+            }
+            else if (taskId == live)
+            {
+                break;
+            }
+        }
+
+        Assert.All(seen, e => Assert.Equal(("event", "tasks", "task"), (e.Type, e.Topic, e.Event)));
+        Assert.Equal(seen.Select(e => e.Id).Order(), seen.Select(e => e.Id));
+        Assert.True(seen[0].Id > before);
+        Assert.Equal([missed, live], seen.Select(e => e.Data!.Value.GetProperty("taskId").GetString()).Where(t => t == missed || t == live));
+    }
+
+    [Fact]
+    public async Task Connections_AreCountedByTransport_OnTheHostsClarityMeter()
+    {
+        var factory = Host.Services.GetRequiredService<IMeterFactory>();
+        long Read(string transport)
+        {
+            long value = -1;
+            using var listener = new MeterListener
+            {
+                InstrumentPublished = (instrument, l) =>
+                {
+                    if (instrument.Meter.Scope == factory && instrument.Meter.Name == "Clarity" && instrument.Name == "clarity.stream.connections")
+                    {
+                        l.EnableMeasurementEvents(instrument);
+                    }
+                },
+            };
+            listener.SetMeasurementEventCallback<long>((_, v, tags, _) =>
+            {
+                foreach (var tag in tags)
+                {
+                    if (tag.Key == "transport" && (string?)tag.Value == transport)
+                    {
+                        value = v;
+                    }
+                }
+            });
+            listener.Start();
+            listener.RecordObservableInstruments();
+            return value;
+        }
+
+        async Task WaitForAsync(string transport, long expected)
+        {
+            var deadline = DateTime.UtcNow + StreamSocket.Timeout;
+            while (Read(transport) != expected)
+            {
+                Assert.True(DateTime.UtcNow < deadline, $"{transport} connections stayed at {Read(transport)}, expected {expected}");
+                await Task.Delay(20);
+            }
+        }
+
+        var sockets = Read("websocket");
+        var sse = Read("sse");
+        Assert.True(sockets >= 0 && sse >= 0);
+        await using (var socket = await ConnectAsync())
+        {
+            await WaitForAsync("websocket", sockets + 1);
+            await using (await SseReader.OpenAsync(Host.CreateClient(Org.MemberKey), Org.Api("events?topics=tasks")))
+            {
+                await WaitForAsync("sse", sse + 1);
+            }
+
+            await WaitForAsync("sse", sse);
+        }
+
+        await WaitForAsync("websocket", sockets);
+    }
+
+    [Fact]
+    public async Task RevokingTheApiKey_EndsItsOpenStreams()
+    {
+        using var owner = Host.CreateClient(Org.OwnerToken);
+        var key = await owner.PostAsJsonAsync(Org.Api("api-keys"), new { name = Work.Unique("stream-key"), role = "viewer" }).ExpectAsync(HttpStatusCode.Created);
+        await using var socket = await StreamSocket.ConnectAsync(Host.BaseAddress, Org.Org, key.Str("secret"));
+        await socket.SubscribeAsync(["tasks"]);
+        using var sse = Host.CreateClient(key.Str("secret"));
+        await using var events = await SseReader.OpenAsync(sse, Org.Api("events?topics=tasks"));
+
+        (await owner.DeleteAsync(Org.Api($"api-keys/{key.Str("id")}"))).EnsureSuccessStatusCode();
+
+        while (await socket.ReceiveAsync() is not null)
+        {
+        }
+
+        Assert.Equal(System.Net.WebSockets.WebSocketCloseStatus.PolicyViolation, socket.CloseStatus);
+        Assert.Null(await events.ReadAsync());
     }
 
     private Task<StreamSocket> ConnectAsync() => StreamSocket.ConnectAsync(Host.BaseAddress, Org.Org, Org.MemberKey);
