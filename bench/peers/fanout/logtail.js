@@ -123,6 +123,7 @@ async function scrollRun({ mode, seconds }) {
     requestAnimationFrame(frame);
   });
   const elapsed = last - startTs;
+  await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))); // let the list render its last position
   const sorted = [...gaps].sort((a, b) => a - b);
   const view = scroller.getBoundingClientRect();
   const onScreen = [...tail.querySelectorAll('[data-seq]')].filter((row) => {
