@@ -12,9 +12,10 @@
 // Measured per page load (several loads; the median and the worst are reported), in the page's own clock
 // (performance.now(), 0 = navigation start):
 //   firstRowMs   the first [data-log-tail] [data-seq] row is in the DOM and laid out (at the next animation frame)
-//   newestLineMs the row of the newest line (data-seq = N) shows that line's text: the tail opened at its end, filled
+//   newestLineMs the row of the newest line (data-seq = N) is laid out with that line's text: the tail opened at its end
 //   fcpMs        first-contentful-paint; domContentLoadedMs; loadMs
-// Scrolling (after the last load), driven from requestAnimationFrame in the page, 3 s each:
+// Scrolling (after the last load and a 1 s warm-up scroll), driven from requestAnimationFrame in the page, 3 s each:
+// The tail's scroller is first scrolled into the window's viewport (1280 x 900), so that the frames paint its rows.
 //   steady       scroll up from the end at 3,000 px/s (a quick read-back)
 //   sweep        from the first line to the last in 3 s (every frame shows rows never seen before)
 //   for each: frames per second, p95 and worst frame time (the gap between animation frames), and the rows on screen
@@ -69,7 +70,7 @@ async function seed(url, token) {
   return id;
 }
 
-// Runs in the page before its own scripts: notes when the first row and the newest line's row are on screen.
+// Runs in the page before its own scripts: notes when the first row and the newest line's row are rendered.
 function pageProbe({ newestSeq, newestText }) {
   window.__tail = {};
   const check = () => {
@@ -105,9 +106,20 @@ async function scrollRun({ mode, seconds }) {
     return el.scrollHeight > el.clientHeight + 1 && /(auto|scroll)/.test(style.overflowY);
   });
   if (!scroller) return { mode, error: 'no scrollable element inside [data-log-tail]' };
+  // The tail's scroller in the window's viewport, so that the frames paint the rows being scrolled.
+  scroller.scrollIntoView({ block: 'end' });
   const max = scroller.scrollHeight - scroller.clientHeight;
   scroller.scrollTop = mode === 'sweep' ? 0 : max;
   await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+  // Long animation frames (> 50 ms) as Chromium itself accounts them: how much of a slow frame was the page's
+  // script, and how much style and layout; a slow rAF gap without a long animation frame was lost outside the page's
+  // main thread (the compositor, or the CPU given to other processes).
+  const loaf = [];
+  let observer = null;
+  if (PerformanceObserver.supportedEntryTypes.includes('long-animation-frame')) {
+    observer = new PerformanceObserver((list) => loaf.push(...list.getEntries()));
+    observer.observe({ type: 'long-animation-frame' });
+  }
   const gaps = [];
   let last = null; let startTs = null;
   await new Promise((resolve) => {
@@ -124,6 +136,21 @@ async function scrollRun({ mode, seconds }) {
   });
   const elapsed = last - startTs;
   await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))); // let the list render its last position
+  if (observer) { loaf.push(...observer.takeRecords()); observer.disconnect(); }
+  const inRun = loaf.filter((e) => e.startTime >= startTs && e.startTime <= last);
+  const sum = (xs) => xs.reduce((a, b) => a + b, 0);
+  const longFrames = observer == null ? null : {
+    count: inRun.length,
+    totalMs: sum(inRun.map((e) => e.duration)),
+    scriptMs: sum(inRun.map((e) => sum([...(e.scripts || [])].map((x) => x.duration)))),
+    styleLayoutMs: sum(inRun.map((e) => (e.styleAndLayoutStart ? e.startTime + e.duration - e.styleAndLayoutStart : 0))),
+    forcedLayoutInScriptMs: sum(inRun.map((e) => sum([...(e.scripts || [])].map((x) => x.forcedStyleAndLayoutDuration || 0)))),
+    topScripts: Object.entries(inRun.flatMap((e) => [...(e.scripts || [])]).reduce((acc, x) => {
+      const key = `${x.invoker || x.invokerType} (${(x.sourceURL || '').split('/').pop()}:${x.sourceFunctionName || '?'})`;
+      acc[key] = (acc[key] || 0) + x.duration;
+      return acc;
+    }, {})).sort((a, b) => b[1] - a[1]).slice(0, 3).map(([k, v]) => `${k} ${Math.round(v)} ms`),
+  };
   const sorted = [...gaps].sort((a, b) => a - b);
   const view = scroller.getBoundingClientRect();
   const onScreen = [...tail.querySelectorAll('[data-seq]')].filter((row) => {
@@ -135,7 +162,7 @@ async function scrollRun({ mode, seconds }) {
     mode, frames: gaps.length, seconds: elapsed / 1000, fps: gaps.length / (elapsed / 1000),
     p95FrameMs: sorted[Math.floor(0.95 * (sorted.length - 1))], worstFrameMs: sorted[sorted.length - 1],
     framesOver50Ms: gaps.filter((g) => g > 50).length, scrolledPx: mode === 'sweep' ? max : Math.min(max, seconds * 3000),
-    scrollHeightPx: scroller.scrollHeight, rowsOnScreen: onScreen.length, rowsWithoutTextAtEnd: blank,
+    scrollHeightPx: scroller.scrollHeight, rowsOnScreen: onScreen.length, rowsWithoutTextAtEnd: blank, longFrames,
   };
 }
 
@@ -189,11 +216,15 @@ async function main() {
     }
     await page.waitForTimeout(500);
     const scroll = [];
+    await page.evaluate(scrollRun, { mode: 'steady', seconds: 1 }); // warm-up (the page's scroll paths compile), not reported
     for (const mode of ['steady', 'sweep']) {
       const r = await page.evaluate(scrollRun, { mode, seconds: scrollSeconds });
       scroll.push(r);
       log(`scroll ${mode}: ${r.error || `${r1(r.fps)} fps, p95 frame ${r1(r.p95FrameMs)} ms, worst ${r1(r.worstFrameMs)} ms, ` +
-        `${r.framesOver50Ms} frames > 50 ms, ${r.rowsWithoutTextAtEnd}/${r.rowsOnScreen} rows on screen without text at the end`}`);
+        `${r.framesOver50Ms} frames > 50 ms, ${r.rowsWithoutTextAtEnd}/${r.rowsOnScreen} rows on screen without text at the end` +
+        (r.longFrames ? `; long animation frames: ${r.longFrames.count}, ${r1(r.longFrames.totalMs)} ms in all, script ${r1(r.longFrames.scriptMs)} ms, ` +
+          `style+layout ${r1(r.longFrames.styleLayoutMs)} ms, forced layout inside scripts ${r1(r.longFrames.forcedLayoutInScriptMs)} ms; ` +
+          `top: ${r.longFrames.topScripts.join('; ')}` : '')}`);
     }
     await page.screenshot({ path: path.join(outDir, 'logtail.png') });
 
@@ -213,7 +244,7 @@ async function main() {
       '| figure | median | worst |',
       '|---|---:|---:|',
       `| first log row rendered (navigation start →) | ${result.firstRowMs.median} ms | ${result.firstRowMs.worst} ms |`,
-      `| newest line's text on screen | ${result.newestLineMs.median} ms | ${result.newestLineMs.worst} ms |`,
+      `| newest line's row rendered with its text | ${result.newestLineMs.median} ms | ${result.newestLineMs.worst} ms |`,
       `| first contentful paint | ${result.fcpMs.median} ms | ${result.fcpMs.worst} ms |`,
       '',
       '| scroll (3 s, requestAnimationFrame) | fps | p95 frame | worst frame | frames > 50 ms | rows without text at the end |',
