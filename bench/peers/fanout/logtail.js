@@ -9,7 +9,7 @@
 // Selector contract with the dashboard: the tail element carries `data-log-tail`, each rendered row `data-seq="<seq>"`,
 // and the scrollable element is the tail element itself or an element inside it.
 //
-// Measured per page load (several loads; the median and the worst are reported), in the page's own clock
+// Measured per page load (the first, with a cold browser, then the median and the worst of the later ones), in the page's own clock
 // (performance.now(), 0 = navigation start):
 //   firstRowMs   the first [data-log-tail] [data-seq] row is in the DOM and laid out (at the next animation frame)
 //   newestLineMs the row of the newest line (data-seq = N) is laid out with that line's text: the tail opened at its end
@@ -228,12 +228,14 @@ async function main() {
     }
     await page.screenshot({ path: path.join(outDir, 'logtail.png') });
 
+    const warm = samples.length > 1 ? samples.slice(1) : samples;
     const result = {
       benchmark: 'logtail', lines, loads, chromium: browser.version(),
-      firstRowMs: { median: r1(median(samples.map((s) => s.firstRowMs))), worst: r1(worst(samples.map((s) => s.firstRowMs))) },
-      newestLineMs: { median: r1(median(samples.map((s) => s.newestLineMs))), worst: r1(worst(samples.map((s) => s.newestLineMs))) },
-      fcpMs: { median: r1(median(samples.map((s) => s.fcpMs))), worst: r1(worst(samples.map((s) => s.fcpMs))) },
-      domContentLoadedMs: { median: r1(median(samples.map((s) => s.domContentLoadedMs))) },
+      // The first load starts with a cold browser (no cached assets, nothing compiled); the later ones are warm.
+      firstRowMs: { first: r1(samples[0].firstRowMs), median: r1(median(warm.map((s) => s.firstRowMs))), worst: r1(worst(warm.map((s) => s.firstRowMs))) },
+      newestLineMs: { first: r1(samples[0].newestLineMs), median: r1(median(warm.map((s) => s.newestLineMs))), worst: r1(worst(warm.map((s) => s.newestLineMs))) },
+      fcpMs: { first: r1(samples[0].fcpMs), median: r1(median(warm.map((s) => s.fcpMs))), worst: r1(worst(warm.map((s) => s.fcpMs))) },
+      domContentLoadedMs: { first: r1(samples[0].domContentLoadedMs), median: r1(median(warm.map((s) => s.domContentLoadedMs))) },
       rowsInDom: samples[samples.length - 1].rows,
       scroll: scroll.map((s) => (s.error ? s : { ...s, fps: r1(s.fps), p95FrameMs: r1(s.p95FrameMs), worstFrameMs: r1(s.worstFrameMs), seconds: r1(s.seconds) })),
       samples,
@@ -241,11 +243,11 @@ async function main() {
     const md = [
       `### Log tail in Chromium ${result.chromium} (${lines.toLocaleString('en-US')} lines, ${loads} loads, ${os.cpus().length} cores, load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')})`,
       '',
-      '| figure | median | worst |',
-      '|---|---:|---:|',
-      `| first log row rendered (navigation start →) | ${result.firstRowMs.median} ms | ${result.firstRowMs.worst} ms |`,
-      `| newest line's row rendered with its text | ${result.newestLineMs.median} ms | ${result.newestLineMs.worst} ms |`,
-      `| first contentful paint | ${result.fcpMs.median} ms | ${result.fcpMs.worst} ms |`,
+      `| figure (navigation start →) | first load, cold browser | median of the ${Math.max(1, loads - 1)} later loads | worst later load |`,
+      '|---|---:|---:|---:|',
+      `| first log row rendered | ${result.firstRowMs.first} ms | ${result.firstRowMs.median} ms | ${result.firstRowMs.worst} ms |`,
+      `| newest line's row rendered with its text | ${result.newestLineMs.first} ms | ${result.newestLineMs.median} ms | ${result.newestLineMs.worst} ms |`,
+      `| first contentful paint | ${result.fcpMs.first} ms | ${result.fcpMs.median} ms | ${result.fcpMs.worst} ms |`,
       '',
       '| scroll (3 s, requestAnimationFrame) | fps | p95 frame | worst frame | frames > 50 ms | rows without text at the end |',
       '|---|---:|---:|---:|---:|---:|',
