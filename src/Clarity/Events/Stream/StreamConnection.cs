@@ -15,6 +15,10 @@ public sealed class StreamConnection
     private readonly int _capacity;
     private List<StreamFrame>? _pending;
     private HashSet<string>? _replaying;
+
+    // Per replayed topic, the last id the replay delivered. The hub may dispatch such an event live only after the
+    // replay read it from the journal (commit comes before dispatch), so live events at or below it are dropped.
+    private readonly Dictionary<string, long> _replayedThrough = new(StringComparer.Ordinal);
     private int _overflowed;
 
     public StreamConnection(Guid orgId, string transport, int capacity)
@@ -67,7 +71,7 @@ public sealed class StreamConnection
     {
         lock (_gate)
         {
-            if (!_topics.Contains(topic))
+            if (!_topics.Contains(topic) || (_replayedThrough.TryGetValue(topic, out var through) && frame.Id <= through))
             {
                 return;
             }
@@ -119,6 +123,11 @@ public sealed class StreamConnection
         lock (_gate)
         {
             _topics.ExceptWith(topics);
+            foreach (var topic in topics)
+            {
+                _replayedThrough.Remove(topic);
+            }
+
             Push(StreamFrame.Subscribed("unsubscribed", topics));
         }
     }
@@ -148,6 +157,11 @@ public sealed class StreamConnection
             if (resync is not null)
             {
                 Push(resync);
+            }
+
+            foreach (var topic in _replaying ?? [])
+            {
+                _replayedThrough[topic] = replayedThrough;
             }
 
             var pending = _pending;
