@@ -70,7 +70,7 @@ function verdicts(rows) {
     const rateOk = c.deliveredPerSecond >= best.deliveredPerSecond;
     const p99Ok = c.p99Ms != null && c.p99Ms < bestP99;
     let line = `- ${rate} ev/s: Clarity delivered ${fmt(c.deliveredPerSecond)}/s vs best peer ${best.target} ${fmt(best.deliveredPerSecond)}/s ` +
-      `(${rateOk ? 'met' : 'MISSED'}); p99 ${fmt(c.p99Ms, 1)} ms vs best peer ${fmt(bestP99, 1)} ms (${p99Ok ? 'met' : 'MISSED'})`;
+      `(${rateOk ? 'met' : 'MISSED'}); p99 ${fmt(c.p99Ms, 1)} ms vs best peer ${Number.isFinite(bestP99) ? `${fmt(bestP99, 1)} ms` : 'none (no peer delivered within the step)'} (${p99Ok ? 'met' : 'MISSED'})`;
     if (rate === 100) line += `; p99 < 50 ms: ${c.p99Ms != null && c.p99Ms < 50 ? 'met' : 'MISSED'}`;
     const short = [c, ...peers].filter((r) => r.sentPerSecond < 0.95 * rate).map((r) => `${r.target} ${fmt(r.sentPerSecond)}`);
     if (short.length) line += ` (publish path accepted less than offered: ${short.join(', ')} ev/s)`;
