@@ -45,15 +45,15 @@ const fmt = (x, d = 0) => (x == null ? '–' : Number(x).toLocaleString('en-US',
 
 function table(rows) {
   const lines = [
-    '| offered ev/s | target | sent ev/s | delivered ev/s | p50 ms | p99 ms | max ms | missing | dropped conn | MB/1000 conn | server CPU | harness CPU |',
-    '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| offered ev/s | target | sent ev/s | delivered ev/s | p50 ms | p99 ms | max ms | missing | dropped conn | MB/1000 conn | server CPU | harness CPU | harness loop delay p99 ms |',
+    '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   const byRate = [...new Set(rows.map((r) => r.offered))];
   for (const rate of byRate) {
     for (const r of rows.filter((x) => x.offered === rate)) {
       lines.push(`| ${fmt(rate)} | ${r.target} | ${fmt(r.sentPerSecond)} | ${fmt(r.deliveredPerSecond)} | ${fmt(r.p50Ms, 1)} | ${fmt(r.p99Ms, 1)} | ` +
         `${fmt(r.maxMs, 0)} | ${fmt(r.missing)} | ${fmt(r.droppedConnections)} | ${fmt(r.mbPer1000Connections, 1)} | ` +
-        `${r.serverCpuPercent == null ? '–' : r.serverCpuPercent + ' %'} | ${r.harnessCpuPercent} % |`);
+        `${r.serverCpuPercent == null ? '–' : r.serverCpuPercent + ' %'} | ${r.harnessCpuPercent} % | ${fmt(r.harnessLoopDelayP99Ms, 1)} |`);
     }
   }
   return lines.join('\n');

@@ -25,7 +25,7 @@
 // See parseArgs for every option.
 const http = require('node:http');
 const fs = require('node:fs');
-const { performance } = require('node:perf_hooks');
+const { performance, monitorEventLoopDelay } = require('node:perf_hooks');
 const WebSocket = require('ws');
 const { io: ioClient } = require('socket.io-client');
 
@@ -71,6 +71,7 @@ function parseArgs(argv) {
 
 const opts = parseArgs(process.argv);
 const log = (...a) => console.error(`[${opts.label}]`, ...a);
+const SEND_GRACE_MS = 250;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------- server process figures (/proc)
@@ -344,11 +345,15 @@ async function runStep(step, seconds, subscriberCount) {
   const cpu0 = cpuSeconds(opts.serverPid);
   const self0 = selfCpuSeconds();
   const receipts0 = totalReceipts;
+  // How late this process's own event loop ran during the step: every receipt and response waits that long too.
+  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+  loopDelay.enable();
   let i = 0;
   await new Promise((resolve) => {
     const tick = () => {
       const now = performance.now();
-      if (now >= step.end || i >= total) { resolve(); return; }
+      // Events due before the end that a late timer has not sent yet still go out (a short grace for timer slip).
+      if (i >= total || now >= step.end + SEND_GRACE_MS) { resolve(); return; }
       const due = Math.min(total, Math.floor(((now - step.start) / 1000) * step.rate) + 1);
       while (i < due && (opts.target !== 'clarity' || inFlight < opts.concurrency)) { publishOne(step); i++; }
       setTimeout(tick, 1);
@@ -359,6 +364,9 @@ async function runStep(step, seconds, subscriberCount) {
   step.sendSeconds = (sendEnd - step.start) / 1000;
   // Drain: receipts of this step's events still count until the deadline.
   while (performance.now() < step.deadline) await sleep(20);
+  loopDelay.disable();
+  step.loopDelayP50Ms = loopDelay.percentile(50) / 1e6;
+  step.loopDelayP99Ms = loopDelay.percentile(99) / 1e6;
   step.cpuServer = cpu0 == null ? null : (cpuSeconds(opts.serverPid) - cpu0);
   step.cpuHarness = selfCpuSeconds() - self0;
   step.wallSeconds = (performance.now() - step.start) / 1000;
@@ -385,6 +393,7 @@ function summarize(step, memory) {
     deliveredPerSecond: r(step.delivered / seconds, 0), expectedPerSecond: r(expected / seconds, 0),
     p50Ms: r(quantile(sorted, 0.5), 2), p99Ms: r(quantile(sorted, 0.99), 2), maxMs: r(sorted.length ? sorted[sorted.length - 1] : null, 2),
     createP50Ms: r(quantile(publish, 0.5), 2), createP99Ms: r(quantile(publish, 0.99), 2),
+    harnessLoopDelayP50Ms: r(step.loopDelayP50Ms, 2), harnessLoopDelayP99Ms: r(step.loopDelayP99Ms, 2),
     missing: expected - step.delivered, late: step.late, droppedConnections: step.dropped,
     serverCpuPercent: step.cpuServer == null ? null : r((100 * step.cpuServer) / step.wallSeconds, 0),
     harnessCpuPercent: r((100 * step.cpuHarness) / step.wallSeconds, 0),
@@ -437,7 +446,7 @@ async function main() {
     if (opts.out) fs.appendFileSync(opts.out, line + '\n');
     log(`offered ${result.offered}/s (sent ${result.sentPerSecond}/s): delivered ${result.deliveredPerSecond}/s of ${result.expectedPerSecond}/s, ` +
       `p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, max ${result.maxMs} ms, missing ${result.missing}, dropped ${result.droppedConnections}, ` +
-      `server CPU ${result.serverCpuPercent}%, harness CPU ${result.harnessCpuPercent}%` +
+      `server CPU ${result.serverCpuPercent}%, harness CPU ${result.harnessCpuPercent}%, harness event-loop delay p50 ${result.harnessLoopDelayP50Ms} ms, p99 ${result.harnessLoopDelayP99Ms} ms` +
       (result.createP50Ms != null ? `; create request p50 ${result.createP50Ms} ms, p99 ${result.createP99Ms} ms` : ''));
     if (k + 1 < opts.rates.length) {
       const reconnected = await connectAll(subs);
