@@ -17,7 +17,8 @@
 //
 // Per step it reports: offered and actually sent events/s, delivered events/s (receipts of the step's events that
 // arrived by step end + drain, divided by the step's duration), p50/p99/max latency of those receipts, deliveries
-// missing by then, connections the server dropped, CPU of the server and of this harness, and server RSS.
+// missing by then, connections the server dropped, CPU of the server and of this harness, this harness's own
+// event-loop delay (how late it ran its callbacks, which every latency above includes), and server RSS.
 // Memory per connection = (server RSS with all N subscribed − RSS before the first connection) / N.
 //
 //   node harness.js --target ws --url http://127.0.0.1:PORT --server-pid PID [--quick] [--out results.jsonl]

@@ -99,10 +99,10 @@ public sealed partial class AccessMiddleware(RequestDelegate next, DashboardAcce
         await next(context);
     }
 
-    private async Task<Caller> ResolveCallerAsync(HttpContext context)
+    /// <summary>The credential a request carries: the bearer token (API key or JWT), else the session cookie; null if none.</summary>
+    public static string? ReadCredential(HttpRequest request)
     {
-        string? token = null;
-        var header = context.Request.Headers.Authorization.ToString();
+        var header = request.Headers.Authorization.ToString();
         if (header.Length > 0)
         {
             if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) || header.Length <= 7)
@@ -110,17 +110,16 @@ public sealed partial class AccessMiddleware(RequestDelegate next, DashboardAcce
                 throw Problems.Unauthorized("The Authorization header must be 'Bearer <api key or token>'.");
             }
 
-            token = header[7..].Trim();
-        }
-        else if (context.Request.Cookies.TryGetValue(SessionCookie, out var cookie) && cookie.Length > 0)
-        {
-            token = cookie;
+            return header[7..].Trim();
         }
 
-        if (token is null)
-        {
-            throw Problems.Unauthorized("Authentication required: send Authorization: Bearer <api key or token>.");
-        }
+        return request.Cookies.TryGetValue(SessionCookie, out var cookie) && cookie.Length > 0 ? cookie : null;
+    }
+
+    private async Task<Caller> ResolveCallerAsync(HttpContext context)
+    {
+        var token = ReadCredential(context.Request)
+            ?? throw Problems.Unauthorized("Authentication required: send Authorization: Bearer <api key or token>.");
 
         if (token.Length > 4096)
         {

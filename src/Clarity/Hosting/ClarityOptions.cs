@@ -124,4 +124,12 @@ public sealed class StreamOptions
     /// <summary>Events buffered per stream connection; a client that falls further behind is told to resync and disconnected. Default 1,024.</summary>
     [Range(1, 1_000_000)]
     public int BufferSize { get; set; } = 1024;
+
+    /// <summary>
+    /// How often an open stream re-checks a signed-in user's access: a stream whose token has expired, or whose user
+    /// has left the org or lost the tasks:read permission, ends then. Default 30 seconds. (A revoked API key ends its
+    /// streams at once.)
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
+    public TimeSpan AccessCheckInterval { get; set; } = TimeSpan.FromSeconds(30);
 }

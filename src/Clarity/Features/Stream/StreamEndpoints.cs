@@ -2,9 +2,11 @@ using System.Net.WebSockets;
 using System.Text;
 using System.Text.Json;
 using Clarity.Events.Stream;
+using Clarity.Features.Identity;
 using Clarity.Features.Logs;
 using Clarity.Hosting;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Options;
 
 namespace Clarity.Features.Stream;
 
@@ -63,6 +65,7 @@ public static partial class StreamEndpoints
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         using var dropStuck = connection.OverflowSignal.Token.Register(() => stop.CancelAfter(s_overflowAbort));
         var logger = loggers.CreateLogger("Clarity.Stream");
+        var watching = WatchAccessAsync(http, org, connection, stop.Token);
         try
         {
             connection.Send(StreamFrame.Hello(position.NewestId, hub.RetentionSeconds));
@@ -97,6 +100,8 @@ public static partial class StreamEndpoints
         }
         finally
         {
+            await stop.CancelAsync();
+            await watching;
             hub.Disconnect(connection);
             if (socket.State is not (WebSocketState.Closed or WebSocketState.Aborted))
             {
@@ -308,6 +313,7 @@ public static partial class StreamEndpoints
         var connection = hub.Connect(org.OrgId, "sse", org.Caller.ApiKey?.Id);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         using var dropStuck = connection.OverflowSignal.Token.Register(() => stop.CancelAfter(s_overflowAbort));
+        var watching = WatchAccessAsync(http, org, connection, stop.Token);
         try
         {
             var writing = WriteEventsAsync(response.Body, connection, hub, stop.Token);
@@ -320,7 +326,57 @@ public static partial class StreamEndpoints
         }
         finally
         {
+            await stop.CancelAsync();
+            await watching;
             hub.Disconnect(connection);
+        }
+    }
+
+    /// <summary>
+    /// A stream outlives the check made when it opened. For a signed-in user, re-check every
+    /// <c>Stream:AccessCheckInterval</c> that the token is still valid and the user still holds tasks:read in the org;
+    /// otherwise end the stream (<c>credential-expired</c> or <c>access-revoked</c>). An API key's stream ends when the
+    /// key is revoked (the hub hears of it on every node).
+    /// </summary>
+    private static async Task WatchAccessAsync(HttpContext http, OrgContext org, StreamConnection connection, CancellationToken ct)
+    {
+        if (org.Caller.UserId is not { } userId || AccessMiddleware.ReadCredential(http.Request) is not { } token)
+        {
+            return;
+        }
+
+        var services = http.RequestServices;
+        var tokens = services.GetRequiredService<TokenService>();
+        var store = services.GetRequiredService<IdentityStore>();
+        var every = services.GetRequiredService<IOptions<ClarityOptions>>().Value.Stream.AccessCheckInterval;
+        using var timer = new PeriodicTimer(every, services.GetRequiredService<TimeProvider>());
+        try
+        {
+            while (await timer.WaitForNextTickAsync(ct))
+            {
+                string? ended;
+                try
+                {
+                    ended = await tokens.ValidateAsync(token) != userId ? "credential-expired"
+                        : await store.FindRoleAsync(org.OrgId, userId, ct) is not { } role || !Roles.Grants(role, Permissions.TasksRead) ? "access-revoked"
+                        : null;
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    // The database is briefly unreachable: keep the stream and check again at the next tick.
+                    continue;
+                }
+
+                if (ended is not null)
+                {
+                    connection.End(ended);
+                    return;
+                }
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            // The stream ended first.
         }
     }
 

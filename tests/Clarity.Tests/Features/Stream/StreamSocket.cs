@@ -26,6 +26,9 @@ public sealed class StreamSocket : IAsyncDisposable
 
     public WebSocketCloseStatus? CloseStatus => _socket.CloseStatus;
 
+    /// <summary>The reason the server gave when it closed the socket (e.g. access-revoked).</summary>
+    public string? CloseStatusDescription => _socket.CloseStatusDescription;
+
     public static Uri Address(Uri server, string org) =>
         new(new Uri(server.ToString().Replace("http://", "ws://", StringComparison.Ordinal)), $"api/v1/orgs/{org}/stream");
 
