@@ -113,7 +113,7 @@ public static class DashboardEndpoints
         {
             try
             {
-                Flash.Set(http, ok: true, await action(org, await http.Request.ReadFormAsync(http.RequestAborted)));
+                Flash.Set(http, ok: true, await action(org, await ReadFormAsync(http)));
             }
             catch (ApiException ex)
             {
@@ -125,6 +125,12 @@ public static class DashboardEndpoints
     }
 
     private static OrgContext OrgOf(HttpContext http) => http.Features.Get<OrgContext>()!;
+
+    /// <summary>The posted form. The antiforgery token may come in a header, so a valid token does not prove a form body.</summary>
+    private static Task<IFormCollection> ReadFormAsync(HttpContext http) =>
+        http.Request.HasFormContentType
+            ? http.Request.ReadFormAsync(http.RequestAborted)
+            : throw Problems.UnsupportedMediaType("Send the form as application/x-www-form-urlencoded or multipart/form-data.");
 
     private static async Task<RazorComponentResult<ClarificationList>> ClarificationsList(HttpContext http, ClarificationService clarifications, TaskService tasks)
     {
@@ -144,7 +150,7 @@ public static class DashboardEndpoints
             return TypedResults.Redirect(back);
         }
 
-        var form = await http.Request.ReadFormAsync(http.RequestAborted);
+        var form = await ReadFormAsync(http);
         try
         {
             var answered = await clarifications.AnswerAsync(org, id, new AnswerRequest(form["answer"].ToString()), http.RequestAborted);

@@ -32,6 +32,8 @@ public static class Problems
     public static ApiException Conflict(string slug, string detail) => new(409, slug, "Conflict", detail);
 
     public static ApiException TooLarge(string detail) => new(413, "too-large", "Payload too large", detail);
+
+    public static ApiException UnsupportedMediaType(string detail) => new(415, "unsupported-media-type", "Unsupported media type", detail);
 }
 
 /// <summary>Small guard helpers that throw a 400 naming the field.</summary>

@@ -21,6 +21,9 @@ public sealed class StreamConnection
     private readonly Dictionary<string, long> _replayedThrough = new(StringComparer.Ordinal);
     private int _overflowed;
 
+    // Ended by the server or disconnected: frames offered from now on are dropped quietly, not taken for an overflow.
+    private bool _closed;
+
     public StreamConnection(Guid orgId, string transport, int capacity)
     {
         OrgId = orgId;
@@ -71,7 +74,7 @@ public sealed class StreamConnection
     {
         lock (_gate)
         {
-            if (!_topics.Contains(topic) || (_replayedThrough.TryGetValue(topic, out var through) && frame.Id <= through))
+            if (_closed || !_topics.Contains(topic) || (_replayedThrough.TryGetValue(topic, out var through) && frame.Id <= through))
             {
                 return;
             }
@@ -177,7 +180,15 @@ public sealed class StreamConnection
         }
     }
 
-    public void Complete() => _out.Writer.TryComplete();
+    public void Complete()
+    {
+        lock (_gate)
+        {
+            _closed = true;
+        }
+
+        _out.Writer.TryComplete();
+    }
 
     /// <summary>Ends the connection from the server side: the transport sends what is queued, then closes.</summary>
     public void End(string reason)
@@ -185,6 +196,7 @@ public sealed class StreamConnection
         lock (_gate)
         {
             EndReason ??= reason;
+            _closed = true;
         }
 
         _out.Writer.TryComplete();
@@ -192,6 +204,11 @@ public sealed class StreamConnection
 
     private void Push(StreamFrame frame)
     {
+        if (_closed)
+        {
+            return;
+        }
+
         if (!_out.Writer.TryWrite(frame))
         {
             Overflow();

@@ -21,7 +21,7 @@ public sealed class StreamFrame
     /// <summary>The message type: event, hello, subscribed, pong, resync or error.</summary>
     public string Type { get; }
 
-    /// <summary>The event id (events only; 0 otherwise).</summary>
+    /// <summary>The event id for events; for resync, the id to follow from; 0 otherwise.</summary>
     public long Id { get; }
 
     /// <summary>The event kind (task, logs, clarification, agent) for events; null otherwise.</summary>
@@ -92,8 +92,9 @@ public sealed class StreamFrame
     public static StreamFrame Pong() => new("pong", 0, null, """{"type":"pong"}"""u8.ToArray());
 
     /// <summary><c>{"type":"resync","reason":…,"lastEventId":…}</c>: reload state from the REST API, then follow from <paramref name="lastEventId"/>.</summary>
+    /// <summary>Reload state, then follow from <paramref name="lastEventId"/> (also the frame's <see cref="Id"/>).</summary>
     public static StreamFrame Resync(string reason, long lastEventId) =>
-        new("resync", 0, "resync", Write(w =>
+        new("resync", lastEventId, "resync", Write(w =>
         {
             w.WriteString("type", "resync");
             w.WriteString("reason", reason);

@@ -441,9 +441,13 @@ public static partial class StreamEndpoints
 
     private static async Task WriteEventAsync(System.IO.Stream body, StreamFrame frame, CancellationToken ct)
     {
+        // A resync carries the id to follow from: as the SSE id, a browser's automatic reconnect sends it as
+        // Last-Event-ID and resumes live from there instead of asking again for the id that caused the resync.
         var head = frame.IsEvent
             ? $"id: {frame.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)}\nevent: {frame.Kind}\ndata: "
-            : $"event: {frame.Type}\ndata: ";
+            : frame.Type == "resync"
+                ? $"id: {frame.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)}\nevent: resync\ndata: "
+                : $"event: {frame.Type}\ndata: ";
         await body.WriteAsync(Encoding.UTF8.GetBytes(head), ct);
         await body.WriteAsync(frame.Json, ct);
         await body.WriteAsync("\n\n"u8.ToArray(), ct);

@@ -62,4 +62,26 @@ public sealed class StreamConnectionTests
         Assert.True(connection.Overflowed);
         Assert.True(connection.OverflowSignal.IsCancellationRequested);
     }
+
+    [Fact]
+    public void AConnectionTheServerEnded_DropsLaterFramesQuietly_KeepingItsReasonAndWhatWasQueued()
+    {
+        var connection = new StreamConnection(Guid.Empty, "websocket", 100);
+        connection.Subscribe(["tasks"], replay: false);
+        connection.Offer("tasks", Frame(1));
+        connection.End("access-revoked");
+        connection.Offer("tasks", Frame(2));
+        connection.Send(StreamFrame.Subscribed("subscribed", ["agents"]));
+
+        Assert.False(connection.Overflowed);
+        Assert.Equal("access-revoked", connection.EndReason);
+        Assert.Equal(["subscribed", "1"], Drain(connection));
+        Assert.True(connection.Outbound.Completion.IsCompleted);
+    }
+
+    [Fact]
+    public void AResync_CarriesTheIdToFollowFrom_AsItsFrameId()
+    {
+        Assert.Equal(42, StreamFrame.Resync("behind-retention", 42).Id);
+    }
 }

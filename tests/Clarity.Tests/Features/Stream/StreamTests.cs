@@ -256,13 +256,26 @@ public abstract class StreamTests(HostFixture fixture)
     }
 
     [Fact]
-    public async Task ServerSentEvents_LastEventIdFromTheFuture_GetsResyncAndTheResponseEnds()
+    public async Task ServerSentEvents_LastEventIdFromTheFuture_GetsResyncWithAnIdToFollowFrom_AndAReconnectFromItGoesLive()
     {
-        using var client = Host.CreateClient(Org.MemberKey);
-        await using var sse = await SseReader.OpenAsync(client, Org.Api("events?topics=tasks&lastEventId=999999999999"));
-        var resync = await sse.NextAsync(e => e.Event == "resync");
-        Assert.Equal("unknown-event-id", resync.Data.Str("reason"));
-        Assert.Null(await sse.ReadAsync());
+        SseEvent resync;
+        await using (var sse = await SseReader.OpenAsync(Host.CreateClient(Org.MemberKey), Org.Api("events?topics=tasks&lastEventId=999999999999")))
+        {
+            resync = await sse.NextAsync(e => e.Event == "resync");
+            Assert.Equal("unknown-event-id", resync.Data.Str("reason"));
+            Assert.Null(await sse.ReadAsync());
+        }
+
+        // The resync's SSE id is the id to follow from, so a browser's automatic reconnect (which sends it as
+        // Last-Event-ID) resumes live instead of being told to resync again.
+        Assert.Equal(resync.Data.GetProperty("lastEventId").GetInt64(), resync.Id);
+        using var reconnecting = Host.CreateClient(Org.MemberKey);
+        reconnecting.DefaultRequestHeaders.Add("Last-Event-ID", resync.Id!.Value.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        await using var again = await SseReader.OpenAsync(reconnecting, Org.Api("events?topics=tasks"));
+        using var agent = Host.CreateClient(Org.MemberKey);
+        var task = await NewTaskAsync(agent, Org);
+        var next = await again.NextAsync(e => e.Event != "task" || e.Data.GetProperty("data").Str("taskId") == task);
+        Assert.Equal("task", next.Event);
     }
 
     [Fact]
