@@ -125,6 +125,49 @@ public sealed class TaskPagesTests(SetUpBrowserFixture fixture, ITestOutputHelpe
     }
 
     [Fact]
+    public async Task TaskPage_OpensOneEventStreamForTheWholeTab_CarryingEveryTopicItsLivePartsFollow()
+    {
+        using var agent = fixture.Host.CreateClient(fixture.AgentKey);
+        var queue = "one-stream-" + Guid.NewGuid().ToString("N")[..6];
+        var id = (await CreateTaskAsync(agent, new { title = "One stream", queue })).GetProperty("id").GetString()!;
+        var lease = await (await agent.PostAsJsonAsync("api/v1/orgs/acme/work/checkout", new { agent = "streamer", queues = new[] { queue } })).Content.ReadFromJsonAsync<JsonElement>();
+
+        var page = await fixture.NewPageAsync();
+        await BrowserFixture.SignInAsync(page);
+        var streams = new List<string>();
+        page.Request += (_, request) =>
+        {
+            // Only the task page's own requests (the page signed in on may still be opening its stream).
+            if (request.Url.Contains("/events?", StringComparison.Ordinal) && request.Frame.Url.Contains($"/tasks/{id}", StringComparison.Ordinal))
+            {
+                lock (streams)
+                {
+                    streams.Add(Uri.UnescapeDataString(request.Url));
+                }
+            }
+        };
+        await page.GotoAsync($"/o/acme/tasks/{id}");
+        await Expect(page.Locator("#task-status")).ToHaveTextAsync("Running");
+
+        // Every live part works over that one stream: the log tail, the task header and the navigation's count.
+        await PostLinesAsync(agent, id, [new { text = "one stream is enough", level = "info" }]);
+        await Expect(page.GetByText("one stream is enough")).ToBeVisibleAsync();
+        (await agent.PostAsJsonAsync($"api/v1/orgs/acme/tasks/{id}/fail", new { leaseToken = lease.GetProperty("leaseToken").GetString(), error = "stopped on purpose" })).EnsureSuccessStatusCode();
+        await Expect(page.Locator("#task-status")).ToHaveTextAsync("Failed");
+
+        // Browsers allow six connections per host over HTTP/1.1: a page holding one per live part would starve itself.
+        string[] opened;
+        lock (streams)
+        {
+            opened = [.. streams];
+        }
+
+        var stream = Assert.Single(opened);
+        var topics = stream[(stream.IndexOf("topics=", StringComparison.Ordinal) + 7)..].Split('&')[0].Split(',');
+        Assert.Equal(["clarifications", $"task:{id}:logs", "tasks"], topics.Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
     public async Task TaskPage_CancelButton_CancelsTheTask_AndIsHiddenFromViewers()
     {
         using var agent = fixture.Host.CreateClient(fixture.AgentKey);

@@ -1,8 +1,8 @@
-// The dashboard's shell module: htmx + its SSE extension, antiforgery for htmx requests, the theme toggle,
+// The dashboard's shell module: htmx and the tab's one event stream (lib/tab-stream.js), antiforgery for htmx requests, the theme toggle,
 // the phone navigation drawer, copy buttons, confirmations, relative times, browser notifications for new
 // clarifications and the service worker registration. Pages add their own modules in client/entries/.
 import htmx from 'htmx.org';
-import 'htmx-ext-sse';
+import { tabStream } from '../lib/tab-stream.js';
 
 window.htmx = htmx;
 htmx.config.includeIndicatorStyles = false;
@@ -118,7 +118,6 @@ setInterval(refreshTimes, 30_000);
 
 // Notifications for new pending clarifications while the tab is open (asked from a button, never on load).
 const seen = new Set();
-const sources = new WeakSet();
 function notificationsSupported() { return 'Notification' in window; }
 function syncNotifyButton() {
   for (const btn of document.querySelectorAll('[data-notify-toggle]')) {
@@ -145,14 +144,7 @@ async function notifyClarification(envelope) {
   const n = new Notification('Clarity: a question needs an answer', { body, tag: 'clarification-' + d.clarificationId, icon: '/icons/icon-192.png' });
   n.onclick = () => { window.focus(); window.location.assign(`/o/${encodeURIComponent(org)}/clarifications`); };
 }
-document.addEventListener('htmx:sseOpen', (e) => {
-  const source = e.detail?.source;
-  if (!source || sources.has(source)) return;
-  sources.add(source);
-  source.addEventListener('clarification', (m) => {
-    try { notifyClarification(JSON.parse(m.data)); } catch { /* malformed event: ignore */ }
-  });
-});
+tabStream().on('clarification', notifyClarification);
 
 // The service worker caches the shell (css, js, icons) for installability and fast starts.
 if ('serviceWorker' in navigator && window.isSecureContext) {
@@ -160,6 +152,7 @@ if ('serviceWorker' in navigator && window.isSecureContext) {
 }
 
 function init() {
+  tabStream().start();
   syncThemeButton();
   syncNotifyButton();
   refreshTimes();

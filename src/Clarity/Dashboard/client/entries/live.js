@@ -1,5 +1,8 @@
-// Live re-rendering for the overview, the task list and the task page. A container names a stream URL:
-//   <div data-live="/api/v1/orgs/acme/events?topics=tasks,agents">
+import { tabStream } from '../lib/tab-stream.js';
+
+// Live re-rendering for the overview, the task list and the task page. A container declares the topics it follows
+// (the tab's one stream carries them, see lib/tab-stream.js):
+//   <div data-live data-topics="tasks,agents">
 // and the elements inside it say which events re-fetch them, and from where:
 //   <tbody data-refresh-on="task" data-refresh-url="/o/acme/tasks/_rows?status=running" data-refresh-ms="1500"
 //          data-refresh-task="<id>" (only that task's events) data-refresh-count="tr[data-task]" (asks for as many rows)>
@@ -53,33 +56,22 @@ function targets(container, kind, data) {
   });
 }
 
-function connect(container) {
-  const source = new EventSource(container.dataset.live, { withCredentials: true });
-  container._source = source;
-  source.addEventListener('open', () => {
-    // Anything that changed between rendering the page (or a dropped connection) and this subscription raised
-    // events nobody heard: re-fetch once now.
-    for (const el of container.querySelectorAll('[data-refresh-on]')) schedule(el);
-  });
+function init() {
+  const containers = [...document.querySelectorAll('[data-live]')];
+  if (containers.length === 0) return;
+  const everything = () => containers.flatMap((c) => [...c.querySelectorAll('[data-refresh-on]')]);
+  const stream = tabStream();
+  // Anything that changed between rendering the page (or a dropped connection, or a resync) and the stream's
+  // subscription raised events nobody heard: re-fetch once then.
+  stream.on('open', () => everything().forEach(schedule));
+  stream.on('resync', () => everything().forEach(schedule));
   for (const kind of ['task', 'clarification', 'agent']) {
-    source.addEventListener(kind, (m) => {
-      let data = null;
-      try { data = JSON.parse(m.data).data; } catch { /* refresh anyway */ }
-      for (const el of targets(container, kind, data)) schedule(el);
+    stream.on(kind, (envelope) => {
+      for (const container of containers) for (const el of targets(container, kind, envelope?.data ?? null)) schedule(el);
     });
   }
 
-  source.addEventListener('resync', () => {
-    source.close();
-    for (const el of container.querySelectorAll('[data-refresh-on]')) schedule(el);
-    setTimeout(() => connect(container), 500);
-  });
-}
-
-function init() {
-  for (const container of document.querySelectorAll('[data-live]')) {
-    if (!container._source && 'EventSource' in window) connect(container);
-  }
+  stream.start();
 }
 
 if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init); else init();

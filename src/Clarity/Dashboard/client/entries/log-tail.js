@@ -1,16 +1,17 @@
 // The task page's live log tail. A virtualized list (@tanstack/virtual-core) of fixed-height rows over a plain
 // array indexed by seq - 1: sequence numbers rise by one per line per task, so the row count is known from the
 // newest seq, and only the rows on screen (plus a small overscan) exist in the DOM. Lines are fetched in chunks
-// from GET …/tasks/{id}/logs?afterSeq= when their rows come into view, and arrive live through the SSE stream's
+// from GET …/tasks/{id}/logs?afterSeq= when their rows come into view, and arrive live through the tab stream's
 // `logs` events on topic task:{id}:logs (carried inline up to 1,000 lines, else `truncated` and fetched).
 // Placing a line at its seq makes every delivery idempotent (deduplicated by seq).
 //
 // Markup (rendered by TaskDetail.razor):
-//   <section data-log-tail data-org data-task data-count data-finished>
+//   <section data-log-tail data-org data-task data-count data-finished data-topics="task:{id}:logs,tasks">
 //     <button data-follow aria-pressed>…</button> <button data-new-lines hidden>…</button> <span data-log-status>…</span>
 //     <div class="log-viewport" tabindex="0"><div class="log-spacer" role="list"></div></div>
 //   </section>
 //   <form data-log-search> <input name="q"> </form> <div data-log-search-results></div>
+import { tabStream } from '../lib/tab-stream.js';
 import { Virtualizer, elementScroll, observeElementOffset, observeElementRect } from '@tanstack/virtual-core';
 
 const ROW = 20;          // px; must match .log-row height in pages.css
@@ -138,15 +139,13 @@ class LogTail {
   // ---- live ----------------------------------------------------------------------------------------------------
 
   connect() {
-    if (this.root.dataset.finished === 'true' || !('EventSource' in window)) return;
-    const url = `${this.api}/events?topics=${encodeURIComponent(`task:${this.task}:logs`)}`;
-    const source = new EventSource(url, { withCredentials: true });
-    this.source = source;
-    source.addEventListener('open', () => this.catchUp());
-    source.addEventListener('logs', (m) => {
-      let envelope;
-      try { envelope = JSON.parse(m.data); } catch { return; }
-      const d = envelope.data;
+    if (this.root.dataset.finished === 'true') return;
+    // The tab's one stream carries this task's lines and its status (data-topics on the tail's element).
+    const stream = tabStream();
+    stream.on('open', () => this.catchUp());
+    stream.on('resync', () => this.catchUp()); // the server could not replay what was missed: read the gap
+    stream.on('logs', (envelope) => {
+      const d = envelope?.data;
       if (!d || d.taskId !== this.task) return;
       if (d.truncated || !Array.isArray(d.lines)) {
         this.catchUp();
@@ -158,17 +157,11 @@ class LogTail {
       this.grow(d.lastSeq);
       this.afterData(fresh);
     });
-    source.addEventListener('resync', () => {
-      // The server could not replay what we missed: start a new stream (no Last-Event-ID) and read the gap.
-      source.close();
-      setTimeout(() => this.connect(), 500);
+    stream.on('task', (envelope) => {
+      const d = envelope?.data;
+      if (d?.taskId === this.task && ['succeeded', 'failed', 'cancelled'].includes(d.status)) this.catchUp();
     });
-    source.addEventListener('task', (m) => {
-      try {
-        const d = JSON.parse(m.data).data;
-        if (d?.taskId === this.task && ['succeeded', 'failed', 'cancelled'].includes(d.status)) this.catchUp();
-      } catch { /* ignore */ }
-    });
+    stream.start();
   }
 
   afterData(added) {
