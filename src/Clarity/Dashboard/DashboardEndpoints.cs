@@ -28,13 +28,11 @@ public static class DashboardEndpoints
         return services;
     }
 
+    /// <summary>The dashboard's security headers. Goes before access control, so its sign-in redirects and 403/404 pages carry them too.</summary>
+    public static IApplicationBuilder UseDashboardHeaders(this IApplicationBuilder app) => app.Use(SecurityHeaders);
+
     /// <summary>Middleware that dashboard forms need; goes after access control.</summary>
-    public static IApplicationBuilder UseDashboard(this IApplicationBuilder app)
-    {
-        app.Use(SecurityHeaders);
-        app.UseAntiforgery();
-        return app;
-    }
+    public static IApplicationBuilder UseDashboard(this IApplicationBuilder app) => app.UseAntiforgery();
 
     public static IEndpointRouteBuilder MapDashboard(this WebApplication app)
     {

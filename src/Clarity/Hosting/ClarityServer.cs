@@ -140,6 +140,7 @@ public sealed class ClarityServer : IAsyncDisposable
         app.UseStatusCodePages(ProblemWriter.StatusCodePage);
         app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(30) });
         app.UseRouting();
+        app.UseDashboardHeaders();
         app.UseMiddleware<AccessMiddleware>();
         app.UseDashboard();
 

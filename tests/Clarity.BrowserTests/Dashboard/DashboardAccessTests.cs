@@ -29,7 +29,7 @@ public sealed class DashboardAccessTests(SetUpBrowserFixture fixture) : IClassFi
     }
 
     [Fact]
-    public async Task AnotherOrgsPages_AnswerTheSame404PageAsAMissingOrg()
+    public async Task AnotherOrgsPages_AnswerTheSame404PageAsAMissingOrg_WithTheDashboardsSecurityHeaders()
     {
         using var http = await SignedInAsync(DashboardHost.OwnerEmail, DashboardHost.OwnerPassword);
         using var owner = Host.CreateClient(await Host.LoginTokenAsync());
@@ -43,6 +43,9 @@ public sealed class DashboardAccessTests(SetUpBrowserFixture fixture) : IClassFi
             using var response = await gina.GetAsync(path);
             Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
             Assert.Contains("Page not found", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+            // The refusal carries the dashboard's security headers like any page.
+            Assert.Contains("frame-ancestors 'none'", response.Headers.GetValues("Content-Security-Policy").Single(), StringComparison.Ordinal);
+            Assert.Equal("nosniff", response.Headers.GetValues("X-Content-Type-Options").Single());
         }
 
         using var mine = await gina.GetAsync("o/globex/agents");
@@ -90,6 +93,28 @@ public sealed class DashboardAccessTests(SetUpBrowserFixture fixture) : IClassFi
         using var logout = await owner.PostAsync("logout", new FormUrlEncodedContent([]));
         Assert.Equal(HttpStatusCode.BadRequest, logout.StatusCode);
         Assert.NotNull(keysBefore);
+    }
+
+    [Fact]
+    public async Task FormAction_WithTheTokenInAHeaderButNoFormBody_IsRefusedWithAReason_AndChangesNothing()
+    {
+        using var owner = await SignedInAsync(DashboardHost.OwnerEmail, DashboardHost.OwnerPassword);
+        var settings = await owner.GetStringAsync("o/acme/settings");
+        const string marker = "name=\"csrf-token\" content=\"";
+        var start = settings.IndexOf(marker, StringComparison.Ordinal) + marker.Length;
+        Assert.True(start >= marker.Length, "The page has no csrf-token meta.");
+        using var request = new HttpRequestMessage(HttpMethod.Post, "o/acme/settings/members")
+        {
+            Content = JsonContent.Create(new { email = "json@acme.example", role = "viewer", password = "json-password-123" }),
+        };
+        request.Headers.Add("RequestVerificationToken", settings[start..settings.IndexOf('"', start)]);
+
+        // The token is valid, so the action runs: it refuses the body and says why, back on the settings page.
+        using var response = await owner.SendAsync(request);
+        Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
+        var after = await owner.GetStringAsync("o/acme/settings");
+        Assert.Contains("Send the form as application/x-www-form-urlencoded", after, StringComparison.Ordinal);
+        Assert.DoesNotContain("json@acme.example", after, StringComparison.Ordinal);
     }
 
     [Fact]
