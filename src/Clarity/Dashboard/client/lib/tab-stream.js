@@ -9,9 +9,11 @@
 //
 // The browser reconnects by itself after a drop and sends Last-Event-ID: the server replays what was missed. A resync
 // means events were missed that cannot be replayed: the stream starts afresh, and every listener and every htmx
-// element re-fetches its state.
+// element re-fetches its state. A stream the browser gave up on (an error status) is retried with a growing delay.
 const KINDS = ['task', 'logs', 'clarification', 'agent', 'run'];
 const RESTART_MS = 500;
+const RETRY_MS = 2500;
+const MAX_RETRY_MS = 60000;
 
 class TabStream {
   constructor() {
@@ -68,6 +70,17 @@ class TabStream {
       this.refetchAllFragments();
       setTimeout(() => this.open(), RESTART_MS);
     });
+
+    // A browser gives up on an event stream that answers an error status (401 once the session has expired, 404
+    // once the user has left the org). Re-fetching the fragments then takes a signed-out user to the sign-in page
+    // (a fragment answers 401 with HX-Redirect); otherwise try again, less and less often.
+    source.addEventListener('error', () => {
+      if (source.readyState !== EventSource.CLOSED || this.source !== source) return;
+      this.refetchAllFragments();
+      this.retryMs = Math.min((this.retryMs || RETRY_MS) * 2, MAX_RETRY_MS);
+      setTimeout(() => this.open(), this.retryMs);
+    });
+    source.addEventListener('open', () => { this.retryMs = 0; });
   }
 
   emit(kind, arg) {
