@@ -39,20 +39,13 @@ public static class IdentityEndpoints
     private static async Task<Ok<LoginResult>> Login(LoginRequest request, IdentityService identity, HttpContext http, CancellationToken ct)
     {
         var (token, expiresAt) = await identity.LoginAsync(request, ct);
-        http.Response.Cookies.Append(AccessMiddleware.SessionCookie, token, new CookieOptions
-        {
-            HttpOnly = true,
-            Secure = http.Request.IsHttps,
-            SameSite = SameSiteMode.Lax,
-            Expires = expiresAt,
-            Path = "/",
-        });
+        SessionCookie.Append(http, token, expiresAt);
         return TypedResults.Ok(new LoginResult(token, expiresAt));
     }
 
     private static NoContent Logout(HttpContext http)
     {
-        http.Response.Cookies.Delete(AccessMiddleware.SessionCookie, new CookieOptions { Path = "/" });
+        SessionCookie.Delete(http);
         return TypedResults.NoContent();
     }
 

@@ -1,8 +1,6 @@
-using Clarity.Hosting;
+namespace Clarity.Hosting;
 
-namespace Clarity.Dashboard;
-
-/// <summary>The dashboard's session cookie: the same JWT and cookie settings as <c>POST /api/v1/auth/login</c>.</summary>
+/// <summary>The session cookie, set by <c>POST /api/v1/auth/login</c> and the dashboard's sign-in and setup pages alike: the sign-in JWT.</summary>
 public static class SessionCookie
 {
     public static void Append(HttpContext http, string token, DateTimeOffset expiresAt) =>
