@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Net;
-using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Clarity.Tests.Infrastructure;
@@ -33,7 +32,7 @@ public abstract class DurabilityTests(Backend backend, ITestOutputHelper output)
             await using (var first = await ServerProcess.StartAsync(dataDirectory, database))
             {
                 output.WriteLine($"{clock.Elapsed}: first server up");
-                memberKey = await SetupAsync(first.BaseAddress);
+                memberKey = await ServerProcess.SetupAsync(first.BaseAddress, "durability");
                 using var stop = new CancellationTokenSource();
                 var workers = Enumerable.Range(0, Workers).Select(w => Task.Run(() => WorkAsync(first.BaseAddress, memberKey, w, ledger, stop.Token))).ToArray();
 
@@ -59,7 +58,7 @@ public abstract class DurabilityTests(Backend backend, ITestOutputHelper output)
 
             await using var second = await ServerProcess.StartAsync(dataDirectory, database);
             output.WriteLine($"{clock.Elapsed}: second server up");
-            using var client = Client(second.BaseAddress, memberKey);
+            using var client = ClarityHost.ClientFor(second.BaseAddress, memberKey);
             await VerifyAsync(client, ledger, second);
             output.WriteLine($"{clock.Elapsed}: every acknowledged write verified");
 
@@ -123,7 +122,7 @@ public abstract class DurabilityTests(Backend backend, ITestOutputHelper output)
     /// <summary>One client: create a task, check it out, log, ask, answer, log again, complete; repeat until the server dies.</summary>
     private static async Task<WorkerEnding> WorkAsync(Uri baseAddress, string key, int worker, Ledger ledger, CancellationToken stop)
     {
-        using var client = Client(baseAddress, key);
+        using var client = ClarityHost.ClientFor(baseAddress, key);
         var queue = $"durability-{worker}";
         try
         {
@@ -218,29 +217,6 @@ public abstract class DurabilityTests(Backend backend, ITestOutputHelper output)
         }
 
         return JsonDocument.Parse(text).RootElement.Clone();
-    }
-
-    private static async Task<string> SetupAsync(Uri baseAddress)
-    {
-        using var anonymous = Client(baseAddress, null);
-        await anonymous.PostAsJsonAsync("api/v1/setup", new { org = "acme", orgName = "Acme", email = "owner@acme.example", password = ClarityHost.OwnerPassword })
-            .ExpectAsync(HttpStatusCode.Created);
-        var login = await anonymous.PostAsJsonAsync("api/v1/auth/login", new { email = "owner@acme.example", password = ClarityHost.OwnerPassword })
-            .ExpectAsync(HttpStatusCode.OK);
-        using var owner = Client(baseAddress, login.GetProperty("token").GetString());
-        var key = await owner.PostAsJsonAsync("api/v1/orgs/acme/api-keys", new { name = "durability", role = "member" }).ExpectAsync(HttpStatusCode.Created);
-        return key.GetProperty("secret").GetString()!;
-    }
-
-    private static HttpClient Client(Uri baseAddress, string? bearer)
-    {
-        var client = new HttpClient { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(60) };
-        if (bearer is not null)
-        {
-            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", bearer);
-        }
-
-        return client;
     }
 
     private enum WorkerEnding

@@ -137,9 +137,12 @@ public sealed class ClarityHost : IAsyncDisposable
         SqliteConnection.ClearAllPools();
     }
 
-    public HttpClient CreateClient(string? bearer = null)
+    public HttpClient CreateClient(string? bearer = null) => ClientFor(BaseAddress, bearer);
+
+    /// <summary>An HTTP client for a server at <paramref name="baseAddress"/> (this host or a <see cref="ServerProcess"/>).</summary>
+    public static HttpClient ClientFor(Uri baseAddress, string? bearer)
     {
-        var client = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
+        var client = new HttpClient { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(60) };
         if (bearer is not null)
         {
             client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", bearer);

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
+using System.Net.Http.Json;
 using System.Net.Sockets;
 
 namespace Clarity.Tests.Infrastructure;
@@ -34,6 +35,18 @@ public sealed class ServerProcess : IAsyncDisposable
 
     /// <summary>The last lines the server printed, for failure messages.</summary>
     public string OutputTail => string.Join(Environment.NewLine, _output.TakeLast(40));
+
+    /// <summary>First-run setup of org <c>acme</c> over HTTP, the owner's sign-in, then a member API key: returns its secret.</summary>
+    public static async Task<string> SetupAsync(Uri baseAddress, string keyName)
+    {
+        using var anonymous = ClarityHost.ClientFor(baseAddress, null);
+        await anonymous.PostAsJsonAsync("api/v1/setup", new { org = "acme", orgName = "Acme", email = "owner@acme.example", password = ClarityHost.OwnerPassword })
+            .ExpectAsync(HttpStatusCode.Created);
+        var login = await anonymous.PostAsJsonAsync("api/v1/auth/login", new { email = "owner@acme.example", password = ClarityHost.OwnerPassword })
+            .ExpectAsync(HttpStatusCode.OK);
+        using var owner = ClarityHost.ClientFor(baseAddress, login.Str("token"));
+        return (await owner.PostAsJsonAsync("api/v1/orgs/acme/api-keys", new { name = keyName, role = "member" }).ExpectAsync(HttpStatusCode.Created)).Str("secret");
+    }
 
     public static async Task<ServerProcess> StartAsync(string dataDirectory, string? database)
     {

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using Clarity.Tests.Infrastructure;
 using Xunit;
@@ -23,7 +22,7 @@ public sealed class StreamAcrossNodesTests
         {
             await using var a = await ServerProcess.StartAsync(dirA, database);
             await using var b = await ServerProcess.StartAsync(dirB, database);
-            var key = await SetupAsync(a.BaseAddress);
+            var key = await ServerProcess.SetupAsync(a.BaseAddress, "nodes");
 
             await using var onA = await StreamSocket.ConnectAsync(a.BaseAddress, "acme", key);
             await using var onB = await StreamSocket.ConnectAsync(b.BaseAddress, "acme", key);
@@ -31,8 +30,8 @@ public sealed class StreamAcrossNodesTests
             await onB.SubscribeAsync(["tasks"]);
 
             // One task created on A reaches the subscriber on B.
-            using var clientA = Client(a.BaseAddress, key);
-            using var clientB = Client(b.BaseAddress, key);
+            using var clientA = ClarityHost.ClientFor(a.BaseAddress, key);
+            using var clientB = ClarityHost.ClientFor(b.BaseAddress, key);
             var single = (await clientA.PostAsJsonAsync("api/v1/orgs/acme/tasks", new { queue = "nodes", title = "from A" }).ExpectAsync(HttpStatusCode.Created)).Str("id");
             await onB.NextAsync(m => m.IsTaskEvent(single), "A's task on B");
             await onA.NextAsync(m => m.IsTaskEvent(single), "A's task on A");
@@ -115,26 +114,4 @@ public sealed class StreamAcrossNodesTests
 
     private static async Task<string> CreateAsync(HttpClient client, string title) =>
         (await client.PostAsJsonAsync("api/v1/orgs/acme/tasks", new { queue = "nodes", title }).ExpectAsync(HttpStatusCode.Created)).Str("id");
-
-    private static async Task<string> SetupAsync(Uri baseAddress)
-    {
-        using var anonymous = Client(baseAddress, null);
-        await anonymous.PostAsJsonAsync("api/v1/setup", new { org = "acme", orgName = "Acme", email = "owner@acme.example", password = ClarityHost.OwnerPassword })
-            .ExpectAsync(HttpStatusCode.Created);
-        var login = await anonymous.PostAsJsonAsync("api/v1/auth/login", new { email = "owner@acme.example", password = ClarityHost.OwnerPassword })
-            .ExpectAsync(HttpStatusCode.OK);
-        using var owner = Client(baseAddress, login.Str("token"));
-        return (await owner.PostAsJsonAsync("api/v1/orgs/acme/api-keys", new { name = "nodes", role = "member" }).ExpectAsync(HttpStatusCode.Created)).Str("secret");
-    }
-
-    private static HttpClient Client(Uri baseAddress, string? bearer)
-    {
-        var client = new HttpClient { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(60) };
-        if (bearer is not null)
-        {
-            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", bearer);
-        }
-
-        return client;
-    }
 }
