@@ -46,48 +46,38 @@ public sealed partial class PostgresEventBus(PostgresDatabase database, ILogger<
         }
     }
 
-    private async Task ListenLoopAsync(CancellationToken ct)
-    {
-        while (!ct.IsCancellationRequested)
-        {
-            try
+    private Task ListenLoopAsync(CancellationToken ct) =>
+        PostgresListener.RunAsync(
+            database,
+            Channel,
+            onListening: (_, _) =>
             {
-                await using var connection = await database.DataSource.OpenConnectionAsync(ct);
-                connection.Notification += OnNotification;
-                await using (var listen = new NpgsqlCommand($"LISTEN {Channel}", connection))
-                {
-                    await listen.ExecuteNonQueryAsync(ct);
-                }
-
                 _listening.TrySetResult();
-                while (!ct.IsCancellationRequested)
+                return Task.CompletedTask;
+            },
+            onNotifications: (payloads, _) =>
+            {
+                foreach (var payload in payloads)
                 {
-                    await connection.WaitAsync(ct);
+                    OnNotification(payload);
                 }
-            }
-            catch (OperationCanceledException) when (ct.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception ex)
-            {
-                Log.ListenFailed(logger, ex);
-                await Task.Delay(TimeSpan.FromSeconds(1), ct).ContinueWith(_ => { }, TaskScheduler.Default);
-            }
-        }
-    }
 
-    private void OnNotification(object sender, NpgsqlNotificationEventArgs args)
+                return Task.CompletedTask;
+            },
+            onFailure: ex => Log.ListenFailed(logger, ex),
+            ct);
+
+    private void OnNotification(string payload)
     {
-        var separator = args.Payload.IndexOf('|', StringComparison.Ordinal);
-        if (separator <= 0 || args.Payload.AsSpan(0, separator).SequenceEqual(_nodeId))
+        var separator = payload.IndexOf('|', StringComparison.Ordinal);
+        if (separator <= 0 || payload.AsSpan(0, separator).SequenceEqual(_nodeId))
         {
             return;
         }
 
         try
         {
-            var evt = JsonSerializer.Deserialize<ClarityEvent>(args.Payload.AsSpan(separator + 1), JsonDefaults.Options);
+            var evt = JsonSerializer.Deserialize<ClarityEvent>(payload.AsSpan(separator + 1), JsonDefaults.Options);
             if (evt is not null)
             {
                 Dispatch(evt);

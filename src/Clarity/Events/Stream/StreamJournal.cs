@@ -242,52 +242,27 @@ public sealed partial class StreamJournal : IHostedService, IDisposable
         }
     }
 
-    private async Task ListenLoopAsync(PostgresDatabase pg, CancellationToken ct)
-    {
-        var first = true;
-        while (!ct.IsCancellationRequested)
-        {
-            try
+    private Task ListenLoopAsync(PostgresDatabase pg, CancellationToken ct) =>
+        PostgresListener.RunAsync(
+            pg,
+            NotifyChannel,
+            onListening: async (reconnected, token) =>
             {
-                var received = new List<string>();
-                await using var connection = await pg.DataSource.OpenConnectionAsync(ct);
-                connection.Notification += (_, args) => received.Add(args.Payload);
-                await using (var listen = new NpgsqlCommand($"LISTEN {NotifyChannel}", connection))
+                if (reconnected)
                 {
-                    await listen.ExecuteNonQueryAsync(ct);
-                }
-
-                if (first)
-                {
-                    // Start from now: older events are replayed from the table on request, never pushed.
-                    _lastSeenId = (await _store.PositionAsync(ct)).NewestId;
-                    first = false;
+                    await CatchUpAsync(token);
                 }
                 else
                 {
-                    await CatchUpAsync(ct);
+                    // Start from now: older events are replayed from the table on request, never pushed.
+                    _lastSeenId = (await _store.PositionAsync(token)).NewestId;
                 }
 
                 _listening.TrySetResult();
-                while (!ct.IsCancellationRequested)
-                {
-                    await connection.WaitAsync(ct);
-                    var payloads = received.ToArray();
-                    received.Clear();
-                    await ReceiveAsync(payloads, ct);
-                }
-            }
-            catch (OperationCanceledException) when (ct.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception ex)
-            {
-                Log.ListenFailed(_logger, ex);
-                await Task.Delay(TimeSpan.FromSeconds(1), ct).ContinueWith(_ => { }, TaskScheduler.Default);
-            }
-        }
-    }
+            },
+            onNotifications: (payloads, token) => ReceiveAsync(payloads, token),
+            onFailure: ex => Log.ListenFailed(_logger, ex),
+            ct);
 
     /// <summary>After a reconnect: everything committed since the last id seen, from the table, in order.</summary>
     private async Task CatchUpAsync(CancellationToken ct)
@@ -303,7 +278,7 @@ public sealed partial class StreamJournal : IHostedService, IDisposable
         }
     }
 
-    private async Task ReceiveAsync(string[] payloads, CancellationToken ct)
+    private async Task ReceiveAsync(IReadOnlyList<string> payloads, CancellationToken ct)
     {
         var rows = new List<StreamRow>();
         var missing = new List<long>();
