@@ -6,17 +6,15 @@ using Xunit;
 namespace Clarity.BrowserTests.Infrastructure;
 
 /// <summary>
-/// One real server (in process, on SQLite or PostgreSQL) and one Chromium per test class (an xunit class fixture).
-/// Like the integration tests, each test class is abstract and inherited once per backend, with the fixture of that
-/// backend (<see cref="SqliteBrowserFixture"/>, <see cref="PostgresBrowserFixture"/>, …). Debian's Chromium at
-/// /usr/bin/chromium is launched with the arguments DEPENDENCIES.md names; Playwright never downloads one.
-/// Each test opens its own browser context (cookies are not shared between tests) with <see cref="NewPageAsync"/>.
+/// One real server (in process, on SQLite or PostgreSQL) per test class (an xunit class fixture). Like the
+/// integration tests, each test class is abstract and inherited once per backend, with the fixture of that backend
+/// (<see cref="SqliteBrowserFixture"/>, <see cref="PostgresBrowserFixture"/>, …). Every fixture uses the run's one
+/// Chromium (<see cref="SharedBrowser"/>); each test opens its own browser context (cookies are not shared between
+/// tests) with <see cref="NewPageAsync"/>, and the fixture closes its contexts when its class is done.
 /// </summary>
 public abstract class BrowserFixture(Backend backend) : IAsyncLifetime
 {
-    public const string ChromiumPath = "/usr/bin/chromium";
-
-    private IPlaywright? _playwright;
+    private readonly List<IBrowserContext> _contexts = [];
 
     public Backend Backend => backend;
 
@@ -29,21 +27,10 @@ public abstract class BrowserFixture(Backend backend) : IAsyncLifetime
 
     public virtual async Task InitializeAsync()
     {
-        if (!File.Exists(ChromiumPath))
-        {
-            throw new InvalidOperationException($"{ChromiumPath} is missing: install Debian's Chromium (apt-get install -y chromium); test.sh does this.");
-        }
-
         // The whole suite may run beside the other test project on two cores: wait generously, never sleep.
         Assertions.SetDefaultExpectTimeout(15_000);
+        Browser = await SharedBrowser.GetAsync();
         Host = await DashboardHost.StartAsync(backend, Settings);
-        _playwright = await Playwright.CreateAsync();
-        Browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-        {
-            ExecutablePath = ChromiumPath,
-            Headless = true,
-            Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-        });
     }
 
     /// <summary>A page in a fresh browser context (its own cookies), desktop-sized unless a viewport is given.</summary>
@@ -60,6 +47,11 @@ public abstract class BrowserFixture(Backend backend) : IAsyncLifetime
             TimezoneId = "UTC",
         });
         context.SetDefaultTimeout(30_000);
+        lock (_contexts)
+        {
+            _contexts.Add(context);
+        }
+
         Screenshots.Register(context, backend);
         return await context.NewPageAsync();
     }
@@ -76,12 +68,18 @@ public abstract class BrowserFixture(Backend backend) : IAsyncLifetime
 
     public virtual async Task DisposeAsync()
     {
-        if (Browser is not null)
+        // Closed before the server stops, so that no page of this class keeps reconnecting to it.
+        IBrowserContext[] contexts;
+        lock (_contexts)
         {
-            await Browser.DisposeAsync();
+            contexts = [.. _contexts];
         }
 
-        _playwright?.Dispose();
+        foreach (var context in contexts)
+        {
+            await context.CloseAsync();
+        }
+
         if (Host is not null)
         {
             await Host.DisposeAsync();
