@@ -238,9 +238,28 @@ public sealed partial class ClarityClient : IDisposable
         return SendAsync<AppendLogsResult>(HttpMethod.Post, OrgPath($"/tasks/{taskId}/logs"), lines.ToList(), ct);
     }
 
-    /// <summary>Reads the task's log after sequence number <paramref name="afterSeq"/>.</summary>
+    /// <summary>
+    /// Reads one page of the task's log after sequence number <paramref name="afterSeq"/>: up to <paramref name="limit"/>
+    /// lines, fewer when the page reaches the server's size bound. Read on from <see cref="LogPage.NextAfterSeq"/> while it is set.
+    /// </summary>
     public Task<LogPage> ReadLogsAsync(Guid taskId, long afterSeq = 0, int? limit = null, CancellationToken ct = default) =>
         SendAsync<LogPage>(HttpMethod.Get, OrgPath($"/tasks/{taskId}/logs") + Query(("afterSeq", Number(afterSeq)), ("limit", Number(limit))), null, ct);
+
+    /// <summary>Every line of the task's log after <paramref name="afterSeq"/>, as it is now, following the pages for you.</summary>
+    public async IAsyncEnumerable<LogEntry> EnumerateLogsAsync(Guid taskId, long afterSeq = 0, [EnumeratorCancellation] CancellationToken ct = default)
+    {
+        long? next = afterSeq;
+        while (next is { } after)
+        {
+            var page = await ReadLogsAsync(taskId, after, null, ct).ConfigureAwait(false);
+            foreach (var entry in page.Entries)
+            {
+                yield return entry;
+            }
+
+            next = page.NextAfterSeq;
+        }
+    }
 
     /// <summary>Full-text search over the org's logs, optionally in one task.</summary>
     public Task<LogSearchResult> SearchLogsAsync(string query, Guid? taskId = null, string? cursor = null, int? limit = null, CancellationToken ct = default) =>

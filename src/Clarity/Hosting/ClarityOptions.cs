@@ -49,6 +49,13 @@ public sealed class LimitOptions
     [Range(1, 100_000)]
     public int MaxLogBatchLines { get; set; } = 5_000;
 
+    /// <summary>
+    /// Largest answer of <c>GET …/tasks/{id}/logs</c>, in bytes: a page that would grow past it ends early, and its
+    /// <c>nextAfterSeq</c> says where to read on. A page holds at least one line. Default 4 MiB.
+    /// </summary>
+    [Range(64 * 1024, 1L << 30)]
+    public long MaxLogPageBytes { get; set; } = 4 << 20;
+
     /// <summary>Longest long-poll a client may ask for, in seconds. Default 60.</summary>
     [Range(0, 3600)]
     public int MaxWaitSeconds { get; set; } = 60;
