@@ -133,6 +133,21 @@ public sealed class StreamOptions
     public int BufferSize { get; set; } = 1024;
 
     /// <summary>
+    /// Bytes buffered per stream connection (the events' JSON), besides <see cref="BufferSize"/>: a client that falls
+    /// further behind is told to resync and disconnected, as when it falls <see cref="BufferSize"/> events behind. One
+    /// event always fits into an empty buffer. Default 4 MiB.
+    /// </summary>
+    [Range(64 * 1024, 1L << 30)]
+    public long BufferBytes { get; set; } = 4 << 20;
+
+    /// <summary>
+    /// Most topics one stream connection may follow at once (a WebSocket that asks for more gets the error
+    /// <c>too-many-topics</c>). At least 100, the most one subscribe message may name. Default 1,000.
+    /// </summary>
+    [Range(100, 1_000_000)]
+    public int MaxTopicsPerConnection { get; set; } = 1000;
+
+    /// <summary>
     /// How often an open stream re-checks a signed-in user's access: a stream whose token has expired, or whose user
     /// has left the org or lost the tasks:read permission, ends then. Default 30 seconds. (A revoked API key ends its
     /// streams at once.)
