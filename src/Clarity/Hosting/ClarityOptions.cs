@@ -69,6 +69,13 @@ public sealed class MetricsOptions
     /// </summary>
     [MinLength(16, ErrorMessage = "Metrics:Token must be at least 16 characters.")]
     public string? Token { get; set; }
+
+    /// <summary>
+    /// Distinct queues per org that get a <c>queue</c> label of their own in the task metrics; the tasks of later queues
+    /// are counted under <c>queue="_other"</c>, so clients that invent queue names cannot grow the series without bound. Default 100.
+    /// </summary>
+    [Range(1, 100_000)]
+    public int MaxQueueLabels { get; set; } = 100;
 }
 
 public sealed class OtlpOptions
