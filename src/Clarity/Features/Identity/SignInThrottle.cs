@@ -15,10 +15,9 @@ namespace Clarity.Features.Identity;
 /// and restarts. An email is counted whether or not it has an account, so the answers never tell the two apart.
 /// Every attempt that gets through also holds a turn of the <see cref="PasswordHashingGate"/> while it hashes.
 /// </summary>
-public sealed partial class SignInThrottle(
-    SignInThrottleStore store, PasswordHashingGate hashing, IHttpContextAccessor http, IOptions<ClarityOptions> options, TimeProvider clock, ILogger<SignInThrottle> logger)
+public sealed class SignInThrottle(
+    SignInThrottleStore store, PasswordHashingGate hashing, IHttpContextAccessor http, IOptions<ClarityOptions> options, TimeProvider clock)
 {
-    private const int MaxClaimRounds = 20;
     private readonly SignInLimitOptions _limits = options.Value.RateLimits.SignIn;
     private readonly SignInBackoff _backoff = new(options.Value.RateLimits.SignIn.BaseDelay, options.Value.RateLimits.SignIn.MaxDelay, options.Value.RateLimits.SignIn.ForgetAfter);
 
@@ -59,7 +58,7 @@ public sealed partial class SignInThrottle(
         {
             foreach (var subject in subjects)
             {
-                await CountAsync(subject, StateOf(states, subject), ct);
+                await CountAsync(subject, ct);
             }
 
             return new SignInAttempt(this, account, address, turn);
@@ -71,32 +70,20 @@ public sealed partial class SignInThrottle(
         }
     }
 
-    /// <summary>Counts the attempt against <paramref name="subject"/> unless it must wait (then 429): a compare-and-swap from the state last seen.</summary>
-    private async Task CountAsync(Subject subject, ThrottleState? seen, CancellationToken ct)
+    /// <summary>Counts the attempt against <paramref name="subject"/> as a failure, unless it must wait (then 429).</summary>
+    private async Task CountAsync(Subject subject, CancellationToken ct)
     {
-        for (var round = 0; round < MaxClaimRounds; round++)
+        var wait = TimeSpan.Zero;
+        await store.CountAsync(subject.Key, seen =>
         {
-            if (round > 0)
-            {
-                seen = StateOf(await store.ReadAsync([subject.Key], ct), subject);
-            }
-
             var now = Now();
-            var wait = SignInBackoff.WaitFor(seen, now);
-            if (wait > TimeSpan.Zero)
-            {
-                throw TooMany(wait);
-            }
-
-            if (await store.TryReplaceAsync(subject.Key, seen, _backoff.Count(seen, now, subject.FreeFailures), ct))
-            {
-                return;
-            }
+            wait = SignInBackoff.WaitFor(seen, now);
+            return wait > TimeSpan.Zero ? null : _backoff.Count(seen, now, subject.FreeFailures);
+        }, ct);
+        if (wait > TimeSpan.Zero)
+        {
+            throw TooMany(wait);
         }
-
-        // Many attempts on one subject at once: refuse this one rather than spin.
-        Log.Contended(logger);
-        throw TooMany(TimeSpan.FromSeconds(1));
     }
 
     private static ThrottleState? StateOf(IReadOnlyDictionary<string, ThrottleState> states, Subject subject) =>
@@ -134,12 +121,6 @@ public sealed partial class SignInThrottle(
         public static Subject Address(string address, int free) => new(Hash("address:" + address), free);
 
         private static string Hash(string value) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(value)));
-    }
-
-    private static partial class Log
-    {
-        [LoggerMessage(1, LogLevel.Warning, "Sign-in attempts on one account or address kept colliding; one was refused with 429")]
-        public static partial void Contended(ILogger logger);
     }
 }
 

@@ -6,7 +6,7 @@ namespace Clarity.Features.Identity;
 /// <summary>
 /// The sign-in throttle's state: one row per account or client address with failures in <c>sign_in_throttle</c>,
 /// keyed by a SHA-256 of the email or address (so neither is stored in the clear). The same SQL serves both
-/// backends; counting is a compare-and-swap on the row, so concurrent attempts on several nodes each count once.
+/// backends. A row with no failures is the same as no row.
 /// </summary>
 public sealed class SignInThrottleStore(Database db)
 {
@@ -19,22 +19,30 @@ public sealed class SignInThrottleStore(Database db)
         return rows.ToDictionary(r => r.Subject, r => r.ToState(), StringComparer.Ordinal);
     }
 
-    /// <summary>Replaces the state <paramref name="seen"/> (null: no row) with <paramref name="next"/>; false when another attempt changed it first.</summary>
-    public Task<bool> TryReplaceAsync(string subject, ThrottleState? seen, ThrottleState next, CancellationToken ct) =>
+    /// <summary>
+    /// Counts an attempt in one transaction: locks the subject's row (creating an empty one first), lets
+    /// <paramref name="decide"/> see its state and stores what it returns (null: refuse, leave the row as it is).
+    /// Returns the state seen. Concurrent attempts on several nodes queue on the row lock (PostgreSQL) or the single
+    /// writer (SQLite), so each is counted exactly once.
+    /// </summary>
+    public Task<ThrottleState> CountAsync(string subject, Func<ThrottleState, ThrottleState?> decide, CancellationToken ct) =>
         db.WriteAsync(async (c, t) =>
         {
-            var args = new { subject, next.Failures, next.LastFailureAt, next.NextAllowedAt, seenFailures = seen?.Failures, seenLast = seen?.LastFailureAt, seenNext = seen?.NextAllowedAt };
-            var changed = seen is null
-                ? await c.ExecuteAsync(
-                    "INSERT INTO sign_in_throttle (subject, failures, last_failure_at, next_allowed_at) VALUES (@subject, @Failures, @LastFailureAt, @NextAllowedAt) ON CONFLICT (subject) DO NOTHING",
-                    args, t)
-                : await c.ExecuteAsync(
-                    """
-                    UPDATE sign_in_throttle SET failures = @Failures, last_failure_at = @LastFailureAt, next_allowed_at = @NextAllowedAt
-                    WHERE subject = @subject AND failures = @seenFailures AND last_failure_at = @seenLast AND next_allowed_at = @seenNext
-                    """,
-                    args, t);
-            return changed == 1;
+            await c.ExecuteAsync(
+                "INSERT INTO sign_in_throttle (subject, failures, last_failure_at, next_allowed_at) VALUES (@subject, 0, 0, 0) ON CONFLICT (subject) DO NOTHING",
+                new { subject }, t);
+            // A no-op update takes the row lock and returns the row as it is once the lock is ours.
+            var seen = (await c.QuerySingleAsync<Row>(
+                "UPDATE sign_in_throttle SET failures = failures WHERE subject = @subject RETURNING subject AS Subject, failures AS Failures, last_failure_at AS LastFailureAt, next_allowed_at AS NextAllowedAt",
+                new { subject }, t)).ToState();
+            if (decide(seen) is { } next)
+            {
+                await c.ExecuteAsync(
+                    "UPDATE sign_in_throttle SET failures = @Failures, last_failure_at = @LastFailureAt, next_allowed_at = @NextAllowedAt WHERE subject = @subject",
+                    new { subject, next.Failures, next.LastFailureAt, next.NextAllowedAt }, t);
+            }
+
+            return seen;
         }, ct);
 
     /// <summary>Takes back one counted attempt (it succeeded).</summary>
