@@ -146,7 +146,6 @@ public sealed class ClarityServer : IAsyncDisposable
         app.UseAllowedOrigins(options);
         app.UseDashboardHeaders();
         app.UseMiddleware<AccessMiddleware>();
-        app.UseMiddleware<ApiRateLimitMiddleware>();
         app.UseDashboard();
 
         app.MapGet("/healthz", () => TypedResults.Text("ok")).Public().ExcludeFromDescription();

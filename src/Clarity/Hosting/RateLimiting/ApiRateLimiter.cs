@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Globalization;
 using Clarity.Features.Identity;
 using Microsoft.Extensions.Options;
 
@@ -71,6 +72,45 @@ public sealed partial class ApiRateLimiter(IOptions<ClarityOptions> options, Rat
             }
 
             // A bucket was dropped while we looked it up: its successor is in the table now.
+        }
+    }
+
+    /// <summary>
+    /// Limits an authenticated API request; <see cref="AccessMiddleware"/> calls it once the caller (and the org, when
+    /// the caller belongs to it) is known, before answering, so refused requests count too. Public endpoints (health,
+    /// metrics, OpenAPI, static assets; sign-in and setup have their own throttle) and dashboard pages never come
+    /// here. A long-poll or a stream is one request, so it counts once. The answer carries <c>RateLimit-Limit</c>,
+    /// <c>RateLimit-Remaining</c> and <c>RateLimit-Reset</c> of the most constraining bucket; over the limit it is
+    /// 429 problem+json (<c>urn:clarity:problem:rate-limited</c>) with <c>Retry-After</c>.
+    /// </summary>
+    public async ValueTask EnforceAsync(HttpContext context, Caller caller, OrgContext? org)
+    {
+        if (await AcquireAsync(caller, org, context.RequestAborted) is not { } decision)
+        {
+            return;
+        }
+
+        // Set as the response starts: an error answer clears the headers set before it.
+        context.Response.OnStarting(static state =>
+        {
+            var (response, bucket) = ((HttpResponse, BucketState))state;
+            response.Headers["RateLimit-Limit"] = bucket.Limit.ToString(CultureInfo.InvariantCulture);
+            response.Headers["RateLimit-Remaining"] = bucket.Remaining.ToString(CultureInfo.InvariantCulture);
+            response.Headers["RateLimit-Reset"] = bucket.ResetSeconds.ToString(CultureInfo.InvariantCulture);
+            return Task.CompletedTask;
+        }, (context.Response, decision.State));
+
+        if (!decision.Admitted)
+        {
+            var whose = decision.Kind switch
+            {
+                BucketKind.User => "your user",
+                BucketKind.ApiKey => "this API key",
+                _ => "this org",
+            };
+            throw Problems.RateLimited(
+                $"Too many requests for {whose}; try again in {Wait.Describe(decision.State.RetryAfterSeconds)}.",
+                TimeSpan.FromSeconds(decision.State.RetryAfterSeconds));
         }
     }
 
