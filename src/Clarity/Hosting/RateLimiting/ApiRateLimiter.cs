@@ -29,9 +29,6 @@ public sealed partial class ApiRateLimiter(IOptions<ClarityOptions> options, Rat
 
     private TimeSpan Now => clock.GetElapsedTime(_origin);
 
-    /// <summary>Buckets held on this node (for tests and diagnostics).</summary>
-    public int Count => _buckets.Count;
-
     /// <summary>
     /// Takes a token for the caller's request from each bucket it draws from, or from none when one is empty.
     /// Null when every bucket that would apply is turned off.
