@@ -45,12 +45,15 @@ public sealed class SignInThrottle(
         Subject[] subjects = [.. new[] { address, account }.OfType<Subject>()];
 
         // Refuse a waiting account or address before it queues for the CPU.
-        var states = await store.ReadAsync([.. subjects.Select(s => s.Key)], ct);
-        var now = Now();
-        var wait = subjects.Select(s => SignInBackoff.WaitFor(StateOf(states, s), now)).Max();
-        if (wait > TimeSpan.Zero)
+        if (subjects.Length > 0)
         {
-            throw TooMany(wait);
+            var states = await store.ReadAsync([.. subjects.Select(s => s.Key)], ct);
+            var now = Now();
+            var wait = subjects.Max(s => SignInBackoff.WaitFor(StateOf(states, s), now));
+            if (wait > TimeSpan.Zero)
+            {
+                throw TooMany(wait);
+            }
         }
 
         var turn = await hashing.AcquireAsync(ct);

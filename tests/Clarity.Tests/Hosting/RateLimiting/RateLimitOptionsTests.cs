@@ -1,5 +1,6 @@
 using Clarity.Hosting;
 using Clarity.Hosting.RateLimiting;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Options;
 using Xunit;
 
@@ -40,6 +41,18 @@ public sealed class RateLimitOptionsTests
         Assert.Equal(7, org.Burst);
         Assert.Null(limits.For(BucketKind.ApiKey, "acme"));
         Assert.NotNull(limits.For(BucketKind.ApiKey, "other"));
+    }
+
+    [Fact]
+    public void PerOrgOverrides_FromEnvironmentStyleKeys_MatchTheSlugInAnyCase()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["CLARITY:RATELIMITS:ORGS:ACME:ORG:BURST"] = "9",
+        }).Build();
+        var options = new ClarityOptions();
+        configuration.GetSection(ClarityOptions.Section).Bind(options);
+        Assert.Equal(9, options.RateLimits.For(BucketKind.Org, "acme")!.Burst);
     }
 
     [Fact]
