@@ -94,6 +94,13 @@ if (options.Scenarios.Contains("peer"))
     await OnEachBackendAsync(PeerBench.Name, s => PeerBench.RunClarityAsync(s, options, report, peer));
 }
 
+if (options.Scenarios.Contains("signin"))
+{
+    await OnEachBackendAsync(SignInFloodBench.Name, s => SignInFloodBench.RunAsync(s, options, report, "no sign-ins", flood: false), SignInFloodBench.Settings(null));
+    await OnEachBackendAsync(SignInFloodBench.Name, s => SignInFloodBench.RunAsync(s, options, report, "32 wrong passwords, hashing gate wide open (64)", flood: true), SignInFloodBench.Settings(64));
+    await OnEachBackendAsync(SignInFloodBench.Name, s => SignInFloodBench.RunAsync(s, options, report, "32 wrong passwords, hashing gate default", flood: true), SignInFloodBench.Settings(null));
+}
+
 var markdown = report.ToMarkdown();
 Console.WriteLine("\n## Results\n");
 Console.WriteLine(markdown);

@@ -70,6 +70,10 @@ public sealed class BenchServer : IAsyncDisposable
         {
             ["Clarity:Urls"] = "http://127.0.0.1:0",
             ["Clarity:DataDirectory"] = dir,
+            // Thousands of requests per second go through one API key here: the API's rate limits are off.
+            ["Clarity:RateLimits:User:PermitsPerSecond"] = "0",
+            ["Clarity:RateLimits:ApiKey:PermitsPerSecond"] = "0",
+            ["Clarity:RateLimits:Org:PermitsPerSecond"] = "0",
         };
         string? database = null;
         if (backend == Backend.Postgres)

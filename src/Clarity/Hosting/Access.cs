@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Reflection;
 using Clarity.Dashboard;
 using Clarity.Features.Identity;
+using Clarity.Hosting.RateLimiting;
 
 namespace Clarity.Hosting;
 
@@ -27,7 +28,7 @@ public sealed record OrgContext(Guid OrgId, string Slug, string Role, Caller Cal
 /// the endpoint's declared access: public, any caller, user only, or a permission within the addressed org.
 /// Another org's resources answer 404, exactly like missing ones. An endpoint that declares nothing is refused.
 /// </summary>
-public sealed partial class AccessMiddleware(RequestDelegate next, DashboardAccess dashboard, IdentityStore store, ApiKeyCache apiKeys, TokenService tokens, TimeProvider clock, ILogger<AccessMiddleware> logger)
+public sealed partial class AccessMiddleware(RequestDelegate next, DashboardAccess dashboard, IdentityStore store, ApiKeyCache apiKeys, TokenService tokens, ApiRateLimiter rateLimits, TimeProvider clock, ILogger<AccessMiddleware> logger)
 {
     public const string SessionCookie = "clarity_session";
     private static readonly TimeSpan s_touchEvery = TimeSpan.FromMinutes(1);
@@ -65,6 +66,7 @@ public sealed partial class AccessMiddleware(RequestDelegate next, DashboardAcce
 
         if (callerRule is not null)
         {
+            await rateLimits.EnforceAsync(context, caller, null);
             if (callerRule.UserOnly && !caller.IsUser)
             {
                 throw Problems.Forbidden("This endpoint needs a signed-in user, not an API key.");
@@ -83,17 +85,20 @@ public sealed partial class AccessMiddleware(RequestDelegate next, DashboardAcce
                     : await store.FindRoleAsync(org.Id, caller.UserId!.Value, context.RequestAborted);
             }
 
-            if (org is null || role is null)
+            var scope = org is null || role is null ? null : new OrgContext(org.Id, org.Slug, role, caller);
+            // Before the answer, so that refused requests spend the caller's budget too (never a foreign org's).
+            await rateLimits.EnforceAsync(context, caller, scope);
+            if (scope is null)
             {
                 throw Problems.NotFound($"Org '{slug}'");
             }
 
-            if (!Roles.Grants(role, permission.Permission))
+            if (!Roles.Grants(scope.Role, permission.Permission))
             {
-                throw Problems.Forbidden($"Your role '{role}' lacks the '{permission.Permission}' permission.");
+                throw Problems.Forbidden($"Your role '{scope.Role}' lacks the '{permission.Permission}' permission.");
             }
 
-            context.Features.Set(new OrgContext(org.Id, org.Slug, role, caller));
+            context.Features.Set(scope);
         }
 
         await next(context);

@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using Clarity.Hosting.RateLimiting;
 
 namespace Clarity.Hosting;
 
@@ -33,6 +34,12 @@ public sealed class ClarityOptions
     public AuthOptions Auth { get; set; } = new();
 
     public StreamOptions Stream { get; set; } = new();
+
+    public HttpOptions Http { get; set; } = new();
+
+    public CorsSettings Cors { get; set; } = new();
+
+    public RateLimitOptions RateLimits { get; set; } = new();
 }
 
 public sealed class LimitOptions

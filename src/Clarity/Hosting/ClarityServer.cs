@@ -7,6 +7,7 @@ using Clarity.Features.Logs;
 using Clarity.Features.Overview;
 using Clarity.Features.Stream;
 using Clarity.Features.Tasks;
+using Clarity.Hosting.RateLimiting;
 using Clarity.Hosting.Telemetry;
 using Clarity.Storage;
 using Microsoft.AspNetCore.Http.Json;
@@ -89,7 +90,7 @@ public sealed class ClarityServer : IAsyncDisposable
         AddClarity(builder.Services, options);
 
         var app = builder.Build();
-        Configure(app);
+        Configure(app, options);
         return new ClarityServer(app);
     }
 
@@ -122,6 +123,7 @@ public sealed class ClarityServer : IAsyncDisposable
         services.AddSingleton<TokenService>();
         services.AddSingleton<ApiKeyCache>();
         services.AddSingleton<IdentityService>();
+        services.AddRateLimits(options);
         services.AddAgents();
         services.AddTasks();
         services.AddLogs();
@@ -132,14 +134,16 @@ public sealed class ClarityServer : IAsyncDisposable
         services.AddDashboard();
     }
 
-    private static void Configure(WebApplication app)
+    private static void Configure(WebApplication app, ClarityOptions options)
     {
+        app.UseTrustedProxies(options);
         app.Use(CorrelationId.Middleware);
         app.Use(ClarityTracing.RequestMiddleware);
         app.UseMiddleware<ErrorHandlingMiddleware>();
         app.UseStatusCodePages(ProblemWriter.StatusCodePage);
         app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(30) });
         app.UseRouting();
+        app.UseAllowedOrigins(options);
         app.UseDashboardHeaders();
         app.UseMiddleware<AccessMiddleware>();
         app.UseDashboard();

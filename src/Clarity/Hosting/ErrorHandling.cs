@@ -15,7 +15,7 @@ public sealed partial class ErrorHandlingMiddleware(RequestDelegate next, ILogge
         }
         catch (ApiException ex)
         {
-            await ProblemWriter.WriteAsync(context, ex.Status, ex.Type, ex.Title, ex.Message, ex.Errors);
+            await ProblemWriter.WriteAsync(context, ex.Status, ex.Type, ex.Title, ex.Message, ex.Errors, ex.RetryAfter);
         }
         catch (BadHttpRequestException ex)
         {
@@ -83,7 +83,7 @@ public sealed partial class ErrorHandlingMiddleware(RequestDelegate next, ILogge
 
 public static class ProblemWriter
 {
-    public static async Task WriteAsync(HttpContext context, int status, string type, string title, string detail, IReadOnlyDictionary<string, string[]>? errors)
+    public static async Task WriteAsync(HttpContext context, int status, string type, string title, string detail, IReadOnlyDictionary<string, string[]>? errors, TimeSpan? retryAfter = null)
     {
         if (context.Response.HasStarted)
         {
@@ -93,6 +93,11 @@ public static class ProblemWriter
         context.Response.Clear();
         context.Response.StatusCode = status;
         context.Response.ContentType = "application/problem+json";
+        if (retryAfter is { } wait)
+        {
+            context.Response.Headers.RetryAfter = Problems.RetryAfterSeconds(wait).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+
         var body = new Dictionary<string, object?>
         {
             ["type"] = type,

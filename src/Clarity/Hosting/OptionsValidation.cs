@@ -16,6 +16,12 @@ public sealed class ClarityOptionsValidator : IValidateOptions<ClarityOptions>
         Collect(options.Tasks, "Clarity:Tasks", failures);
         Collect(options.Auth, "Clarity:Auth", failures);
         Collect(options.Stream, "Clarity:Stream", failures);
+        Collect(options.RateLimits, "Clarity:RateLimits", failures);
+        Collect(options.RateLimits.SignIn, "Clarity:RateLimits:SignIn", failures);
+        Collect(options.RateLimits.PasswordHashing, "Clarity:RateLimits:PasswordHashing", failures);
+        options.RateLimits.Validate(failures);
+        options.Http.Validate(failures);
+        options.Cors.Validate(failures);
         if (options.Stream.Retention < StreamOptions.MinRetention)
         {
             failures.Add($"Clarity:Stream:Retention: must be at least {StreamOptions.MinRetention} (10 minutes); it is {options.Stream.Retention}.");

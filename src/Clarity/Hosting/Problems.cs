@@ -14,6 +14,9 @@ public sealed class ApiException(int status, string slug, string title, string d
     public string Title { get; } = title;
 
     public IReadOnlyDictionary<string, string[]>? Errors { get; } = errors;
+
+    /// <summary>Sent as <c>Retry-After</c> (whole seconds, at least 1) when set.</summary>
+    public TimeSpan? RetryAfter { get; init; }
 }
 
 public static class Problems
@@ -34,6 +37,12 @@ public static class Problems
     public static ApiException TooLarge(string detail) => new(413, "too-large", "Payload too large", detail);
 
     public static ApiException UnsupportedMediaType(string detail) => new(415, "unsupported-media-type", "Unsupported media type", detail);
+
+    public static ApiException RateLimited(string detail, TimeSpan retryAfter) =>
+        new(429, "rate-limited", "Too many requests", detail) { RetryAfter = retryAfter };
+
+    /// <summary>Whole seconds, rounded up and at least 1: the value of a <c>Retry-After</c> header.</summary>
+    public static long RetryAfterSeconds(TimeSpan wait) => Math.Max(1, (long)Math.Ceiling(wait.TotalSeconds));
 }
 
 /// <summary>Small guard helpers that throw a 400 naming the field.</summary>

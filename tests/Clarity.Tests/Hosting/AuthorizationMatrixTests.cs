@@ -160,9 +160,10 @@ public abstract class AuthorizationMatrixTests<TFixture>(TFixture fixture) : ICl
     }
 }
 
-public sealed class SqliteAuthorizationMatrixFixture() : TwoOrgFixture(Backend.Sqlite);
+// Every route × every role with the same keys: far more requests per key than the default buckets hold.
+public sealed class SqliteAuthorizationMatrixFixture() : TwoOrgFixture(Backend.Sqlite, RateLimitsOff.With());
 
-public sealed class PostgresAuthorizationMatrixFixture() : TwoOrgFixture(Backend.Postgres);
+public sealed class PostgresAuthorizationMatrixFixture() : TwoOrgFixture(Backend.Postgres, RateLimitsOff.With());
 
 public sealed class SqliteAuthorizationMatrixTests(SqliteAuthorizationMatrixFixture fixture)
     : AuthorizationMatrixTests<SqliteAuthorizationMatrixFixture>(fixture);

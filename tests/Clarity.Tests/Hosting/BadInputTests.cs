@@ -427,10 +427,10 @@ public abstract class BadInputTests<TFixture>(TFixture fixture) : IClassFixture<
 }
 
 /// <summary>Two orgs, each with a running task, a pending clarification, an agent, an API key and a member to aim bad requests at.</summary>
-public abstract class BadInputFixture(Backend backend) : TwoOrgFixture(backend, new Dictionary<string, string?>
+public abstract class BadInputFixture(Backend backend) : TwoOrgFixture(backend, RateLimitsOff.With(new Dictionary<string, string?>
 {
     ["Clarity:Limits:MaxRequestBodyBytes"] = (256 * 1024).ToString(System.Globalization.CultureInfo.InvariantCulture),
-})
+}))
 {
     /// <summary>Ids in the own org, by the path segment that names them ("tasks", "clarifications", "agents", "api-keys", "members").</summary>
     public IReadOnlyDictionary<string, string> OwnIds { get; private set; } = null!;

@@ -7,7 +7,7 @@ using Microsoft.Extensions.Options;
 namespace Clarity.Features.Identity;
 
 /// <summary>First-run setup, sign-in, orgs, members and API keys. The endpoints, dashboard and CLI all come through here.</summary>
-public sealed partial class IdentityService(IdentityStore store, TokenService tokens, ApiKeyCache apiKeys, IEventBus events, IOptions<ClarityOptions> options, TimeProvider clock)
+public sealed partial class IdentityService(IdentityStore store, TokenService tokens, ApiKeyCache apiKeys, IEventBus events, IOptions<ClarityOptions> options, TimeProvider clock, SignInThrottle throttle)
 {
     private readonly PasswordHashing _passwords = new(options.Value.Auth.PasswordIterations);
 
@@ -23,6 +23,8 @@ public sealed partial class IdentityService(IdentityStore store, TokenService to
         var orgName = Check.Optional(request.OrgName, "orgName") ?? slug;
         var email = ValidEmail(request.Email);
         var password = ValidPassword(request.Password);
+        // Rate limit (SignInThrottle): 429 while this address must wait or hashing is saturated.
+        using var attempt = await throttle.BeginSetupAsync(ct);
         var now = Now();
         var org = new Org(Guid.CreateVersion7(), slug, string.IsNullOrWhiteSpace(orgName) ? slug : orgName.Trim(), now);
         var user = new User(Guid.CreateVersion7(), email, DisplayNameFor(request.DisplayName, email), now);
@@ -31,6 +33,7 @@ public sealed partial class IdentityService(IdentityStore store, TokenService to
             throw Problems.Conflict("setup-done", "Setup has already been completed. Sign in instead.");
         }
 
+        await attempt.SucceededAsync(ct);
         return (org, user);
     }
 
@@ -38,6 +41,8 @@ public sealed partial class IdentityService(IdentityStore store, TokenService to
     {
         var email = Check.Required(request.Email, "email", 320).ToLowerInvariant();
         var password = request.Password ?? throw Problems.Validation("password", "is required.");
+        // Rate limit (SignInThrottle): 429 while this email or address must wait or hashing is saturated.
+        using var attempt = await throttle.BeginSignInAsync(email, ct);
         var user = await store.FindCredentialsAsync(email, ct);
         if (user?.PasswordHash is null)
         {
@@ -57,6 +62,7 @@ public sealed partial class IdentityService(IdentityStore store, TokenService to
             await store.UpdatePasswordHashAsync(user.Id, _passwords.Hash(password), ct);
         }
 
+        await attempt.SucceededAsync(ct);
         return tokens.Issue(user.Id);
     }
 
@@ -94,6 +100,8 @@ public sealed partial class IdentityService(IdentityStore store, TokenService to
     {
         var email = ValidEmail(request.Email);
         var role = ValidRole(request.Role, org);
+        // Rate limit (PasswordHashingGate): a turn to hash, 429 when hashing is saturated.
+        using var hashing = request.Password is null ? null : await throttle.HashingTurnAsync(ct);
         var hash = request.Password is null ? null : _passwords.Hash(ValidPassword(request.Password));
         var user = new User(Guid.CreateVersion7(), email, DisplayNameFor(request.DisplayName, email), Now());
         var result = await store.AddMemberAsync(org.OrgId, user, hash, role, ct);

@@ -1,0 +1,12 @@
+-- Failed sign-in and setup attempts per account and per client address (see Features/Identity/SignInThrottle.cs).
+-- subject is a SHA-256 (hex) of "account:<email>" or "address:<client address>"; times are Unix milliseconds.
+CREATE TABLE sign_in_throttle (
+    subject TEXT PRIMARY KEY,
+    failures INTEGER NOT NULL,
+    last_failure_at BIGINT NOT NULL,
+    next_allowed_at BIGINT NOT NULL
+);
+CREATE INDEX sign_in_throttle_last_failure ON sign_in_throttle(last_failure_at);
+
+-- The API's token buckets are shared between nodes only on PostgreSQL (rate_limit_buckets); one SQLite node keeps
+-- them in memory.
