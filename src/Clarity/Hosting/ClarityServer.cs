@@ -118,10 +118,7 @@ public sealed class ClarityServer : IAsyncDisposable
         }
 
         services.AddSingleton<Migrator>();
-        services.AddSingleton<IdentityStore>();
-        services.AddSingleton<TokenService>();
-        services.AddSingleton<ApiKeyCache>();
-        services.AddSingleton<IdentityService>();
+        services.AddIdentity();
         services.AddAgents();
         services.AddTasks();
         services.AddLogs();
