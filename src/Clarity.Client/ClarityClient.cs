@@ -182,8 +182,27 @@ public sealed partial class ClarityClient : IDisposable
     public Task<Agent> RegisterAgentAsync(string name, IReadOnlyList<string>? labels = null, CancellationToken ct = default) =>
         SendAsync<Agent>(HttpMethod.Post, OrgPath("/agents"), new { name, labels }, ct);
 
-    public Task<IReadOnlyList<Agent>> ListAgentsAsync(CancellationToken ct = default) =>
-        SendAsync<IReadOnlyList<Agent>>(HttpMethod.Get, OrgPath("/agents"), null, ct);
+    /// <summary>One page of the org's agents, by name. Pass the page's <see cref="AgentPage.NextCursor"/> to get the next one.</summary>
+    /// <param name="limit">Agents per page: 1 to 200; the server's default (50) when null.</param>
+    public Task<AgentPage> ListAgentsAsync(string? cursor = null, int? limit = null, CancellationToken ct = default) =>
+        SendAsync<AgentPage>(HttpMethod.Get, OrgPath("/agents") + Query(("cursor", cursor), ("limit", Number(limit))), null, ct);
+
+    /// <summary>Every agent of the org, by name, following the cursor page by page.</summary>
+    public async IAsyncEnumerable<Agent> EnumerateAgentsAsync([EnumeratorCancellation] CancellationToken ct = default)
+    {
+        string? cursor = null;
+        do
+        {
+            var page = await ListAgentsAsync(cursor, null, ct).ConfigureAwait(false);
+            foreach (var agent in page.Items)
+            {
+                yield return agent;
+            }
+
+            cursor = page.NextCursor;
+        }
+        while (cursor is not null);
+    }
 
     public Task<Agent> GetAgentAsync(Guid id, CancellationToken ct = default) =>
         SendAsync<Agent>(HttpMethod.Get, OrgPath($"/agents/{id}"), null, ct);
@@ -255,9 +274,28 @@ public sealed partial class ClarityClient : IDisposable
         return SendAsync<AppendLogsResult>(HttpMethod.Post, OrgPath($"/tasks/{taskId}/logs"), lines.ToList(), ct);
     }
 
-    /// <summary>Reads the task's log after sequence number <paramref name="afterSeq"/>.</summary>
+    /// <summary>
+    /// Reads one page of the task's log after sequence number <paramref name="afterSeq"/>: up to <paramref name="limit"/>
+    /// lines, fewer when the page reaches the server's size bound. Read on from <see cref="LogPage.NextAfterSeq"/> while it is set.
+    /// </summary>
     public Task<LogPage> ReadLogsAsync(Guid taskId, long afterSeq = 0, int? limit = null, CancellationToken ct = default) =>
         SendAsync<LogPage>(HttpMethod.Get, OrgPath($"/tasks/{taskId}/logs") + Query(("afterSeq", Number(afterSeq)), ("limit", Number(limit))), null, ct);
+
+    /// <summary>Every line of the task's log after <paramref name="afterSeq"/>, as it is now, following the pages for you.</summary>
+    public async IAsyncEnumerable<LogEntry> EnumerateLogsAsync(Guid taskId, long afterSeq = 0, [EnumeratorCancellation] CancellationToken ct = default)
+    {
+        long? next = afterSeq;
+        while (next is { } after)
+        {
+            var page = await ReadLogsAsync(taskId, after, null, ct).ConfigureAwait(false);
+            foreach (var entry in page.Entries)
+            {
+                yield return entry;
+            }
+
+            next = page.NextAfterSeq;
+        }
+    }
 
     /// <summary>Full-text search over the org's logs, optionally in one task.</summary>
     public Task<LogSearchResult> SearchLogsAsync(string query, Guid? taskId = null, string? cursor = null, int? limit = null, CancellationToken ct = default) =>

@@ -97,6 +97,9 @@ public static class Roles
 
 public sealed record Agent(Guid Id, string Name, IReadOnlyList<string> Labels, string Status, Guid? CurrentTaskId, DateTimeOffset CreatedAt, DateTimeOffset LastSeenAt);
 
+/// <summary>One page of agents, by name. Pass <see cref="NextCursor"/> to get the next page; null when this is the last.</summary>
+public sealed record AgentPage(IReadOnlyList<Agent> Items, string? NextCursor);
+
 // Tasks
 
 /// <summary>The task statuses: queued → running ⇄ awaiting_response → succeeded | failed | cancelled.</summary>

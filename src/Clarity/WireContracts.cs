@@ -2,6 +2,7 @@
 // those records, so the server and its SDK cannot drift apart. Requests stay separate: the server binds every field
 // as optional in order to answer a missing one with a 400 that names it, while the SDK makes required ones required.
 global using Agent = Clarity.Client.Agent;
+global using AgentPage = Clarity.Client.AgentPage;
 global using AgentTask = Clarity.Client.AgentTask;
 global using ApiKeyIdentity = Clarity.Client.ApiKeyIdentity;
 global using ApiKeyInfo = Clarity.Client.ApiKeyInfo;

@@ -31,6 +31,9 @@ public sealed class DashboardAccess(IdentityService identity, IdentityStore stor
 {
     public const string HxRequest = "HX-Request";
 
+    /// <summary>The header a Razor component answer marks itself with (ASP.NET Core's EndpointHtmlRenderer).</summary>
+    private const string EnhancedNavigationHeader = "blazor-enhanced-nav";
+
     public async Task InvokeAsync(HttpContext context, DashboardPageAttribute page, RequestDelegate next)
     {
         var session = await ResolveSessionAsync(context);
@@ -110,8 +113,31 @@ public sealed class DashboardAccess(IdentityService identity, IdentityStore stor
         && !context.Request.Headers.ContainsKey(HxRequest)
         && context.Request.Headers.Accept.ToString().Contains("text/html", StringComparison.Ordinal);
 
-    public static Task WriteStatusPageAsync(HttpContext context, int status) =>
-        new RazorComponentResult<Pages.StatusPage>(new { Status = status }) { StatusCode = status }.ExecuteAsync(context);
+    /// <summary>
+    /// Writes <see cref="Pages.StatusPage"/>: for the access rule, and as the status-code page after a page set 404
+    /// (a component endpoint that changes its status writes no body and leaves it to the status-code page).
+    /// </summary>
+    /// <remarks>
+    /// Such a page has already rendered in this request: its scoped NavigationManager is initialised and its answer is
+    /// marked for enhanced navigation (a header the component result adds rather than sets). So the status page gets
+    /// a service scope of its own, as the framework's re-execution does (createScopeForStatusCodePages), and the mark
+    /// is cleared first.
+    /// </remarks>
+    public static async Task WriteStatusPageAsync(HttpContext context, int status)
+    {
+        context.Response.Headers.Remove(EnhancedNavigationHeader);
+        var requestServices = context.RequestServices;
+        await using var scope = requestServices.GetRequiredService<IServiceScopeFactory>().CreateAsyncScope();
+        context.RequestServices = scope.ServiceProvider;
+        try
+        {
+            await new RazorComponentResult<Pages.StatusPage>(new { Status = status }) { StatusCode = status }.ExecuteAsync(context);
+        }
+        finally
+        {
+            context.RequestServices = requestServices;
+        }
+    }
 
     private async Task<DashboardSession?> ResolveSessionAsync(HttpContext context)
     {

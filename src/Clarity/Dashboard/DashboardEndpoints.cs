@@ -64,16 +64,17 @@ public static class DashboardEndpoints
         org.MapPost("/settings/members/{userId:guid}/role", ChangeRole).WithMetadata(new DashboardPageAttribute { Permission = Permissions.MembersManage });
         org.MapPost("/settings/members/{userId:guid}/remove", RemoveMember).WithMetadata(new DashboardPageAttribute { Permission = Permissions.MembersManage });
         org.MapPost("/settings/api-keys/{id:guid}/revoke", RevokeApiKey).WithMetadata(new DashboardPageAttribute { Permission = Permissions.ApiKeysManage });
-        org.MapGet("/agents/_list", AgentsList).WithMetadata(new DashboardPageAttribute { Permission = Permissions.AgentsRead });
+        org.MapGet("/agents/_rows", AgentsRows).WithMetadata(new DashboardPageAttribute { Permission = Permissions.AgentsRead });
         app.MapTaskPages();
         return app;
     }
 
-    private static async Task<RazorComponentResult<AgentTable>> AgentsList(HttpContext http, AgentService agents)
+    /// <summary>A page of the agents table's rows: the live refresh (limit = the rows shown) and "Load more" (cursor).</summary>
+    private static async Task<RazorComponentResult<AgentRows>> AgentsRows(HttpContext http, string? cursor, int? limit, string? more, AgentService agents)
     {
         var org = OrgOf(http);
-        var (list, utilization) = await AgentTable.LoadAsync(agents, org, http.RequestAborted);
-        return Fragment<AgentTable>(new { Org = org.Slug, Agents = list, Utilization = utilization });
+        var (page, utilization) = await AgentRows.LoadAsync(agents, org, string.IsNullOrWhiteSpace(cursor) ? null : cursor.Trim(), limit, http.RequestAborted);
+        return Fragment<AgentRows>(new { OrgSlug = org.Slug, Page = page, Utilization = utilization, IsMore = more is not null });
     }
 
     private static Task<IResult> RevokeInvitation(Guid id, HttpContext http, IAntiforgery antiforgery, InvitationService invitations) =>

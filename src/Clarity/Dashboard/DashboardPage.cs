@@ -5,9 +5,10 @@ namespace Clarity.Dashboard;
 
 /// <summary>
 /// Base class of dashboard pages (<c>@inherits DashboardPage</c>): the request, the signed-in session and, on pages
-/// under <c>/o/{org}</c>, the org context that <see cref="DashboardAccess"/> resolved and authorised.
+/// under <c>/o/{org}</c>, the org context that <see cref="DashboardAccess"/> resolved and authorised. A page loads its
+/// data in <see cref="DashboardComponent.LoadAsync"/>, before its first render.
 /// </summary>
-public abstract class DashboardPage : ComponentBase
+public abstract class DashboardPage : DashboardComponent
 {
     [CascadingParameter]
     public HttpContext HttpContext { get; set; } = null!;

@@ -49,6 +49,13 @@ public sealed class LimitOptions
     [Range(1, 100_000)]
     public int MaxLogBatchLines { get; set; } = 5_000;
 
+    /// <summary>
+    /// Largest answer of <c>GET …/tasks/{id}/logs</c>, in bytes: a page that would grow past it ends early, and its
+    /// <c>nextAfterSeq</c> says where to read on. A page holds at least one line. Default 4 MiB.
+    /// </summary>
+    [Range(64 * 1024, 1L << 30)]
+    public long MaxLogPageBytes { get; set; } = 4 << 20;
+
     /// <summary>Longest long-poll a client may ask for, in seconds. Default 60.</summary>
     [Range(0, 3600)]
     public int MaxWaitSeconds { get; set; } = 60;
@@ -62,6 +69,13 @@ public sealed class MetricsOptions
     /// </summary>
     [MinLength(16, ErrorMessage = "Metrics:Token must be at least 16 characters.")]
     public string? Token { get; set; }
+
+    /// <summary>
+    /// Distinct queues per org that get a <c>queue</c> label of their own in the task metrics; the tasks of later queues
+    /// are counted under <c>queue="_other"</c>, so clients that invent queue names cannot grow the series without bound. Default 100.
+    /// </summary>
+    [Range(1, 100_000)]
+    public int MaxQueueLabels { get; set; } = 100;
 }
 
 public sealed class OtlpOptions
@@ -124,6 +138,21 @@ public sealed class StreamOptions
     /// <summary>Events buffered per stream connection; a client that falls further behind is told to resync and disconnected. Default 1,024.</summary>
     [Range(1, 1_000_000)]
     public int BufferSize { get; set; } = 1024;
+
+    /// <summary>
+    /// Bytes buffered per stream connection (the events' JSON), besides <see cref="BufferSize"/>: a client that falls
+    /// further behind is told to resync and disconnected, as when it falls <see cref="BufferSize"/> events behind. One
+    /// event always fits into an empty buffer. Default 4 MiB.
+    /// </summary>
+    [Range(64 * 1024, 1L << 30)]
+    public long BufferBytes { get; set; } = 4 << 20;
+
+    /// <summary>
+    /// Most topics one stream connection may follow at once (a WebSocket that asks for more gets the error
+    /// <c>too-many-topics</c>). At least 100, the most one subscribe message may name. Default 1,000.
+    /// </summary>
+    [Range(100, 1_000_000)]
+    public int MaxTopicsPerConnection { get; set; } = 1000;
 
     /// <summary>
     /// How often an open stream re-checks a signed-in user's access: a stream whose token has expired, or whose user

@@ -6,7 +6,7 @@ using static Microsoft.Playwright.Assertions;
 
 namespace Clarity.BrowserTests.Dashboard;
 
-public sealed class ClarificationInboxTests(SetUpBrowserFixture fixture) : IClassFixture<SetUpBrowserFixture>
+public abstract class ClarificationInboxTests(SetUpBrowserFixture fixture)
 {
     [Fact]
     public async Task QuestionAskedByAnAgent_AnsweredWithOneClick_ReturnsTheAnswerToTheAgentsLongPoll()
@@ -94,3 +94,7 @@ public sealed class ClarificationInboxTests(SetUpBrowserFixture fixture) : IClas
         await page.ShotAsync("search");
     }
 }
+
+public sealed class SqliteClarificationInboxTests(SqliteSetUpBrowserFixture fixture) : ClarificationInboxTests(fixture), IClassFixture<SqliteSetUpBrowserFixture>;
+
+public sealed class PostgresClarificationInboxTests(PostgresSetUpBrowserFixture fixture) : ClarificationInboxTests(fixture), IClassFixture<PostgresSetUpBrowserFixture>;

@@ -8,7 +8,7 @@ using static Microsoft.Playwright.Assertions;
 namespace Clarity.BrowserTests.Dashboard;
 
 /// <summary>The overview on its own server, so that its numbers start from zero.</summary>
-public sealed class OverviewTests(SetUpBrowserFixture fixture) : IClassFixture<SetUpBrowserFixture>
+public abstract class OverviewTests(SetUpBrowserFixture fixture)
 {
     [Fact]
     public async Task Overview_DrawsTheTrendCharts_AndUpdatesItsNumbersWhenTasksFinish()
@@ -57,3 +57,7 @@ public sealed class OverviewTests(SetUpBrowserFixture fixture) : IClassFixture<S
         await page.ShotAsync("overview-dark");
     }
 }
+
+public sealed class SqliteOverviewTests(SqliteSetUpBrowserFixture fixture) : OverviewTests(fixture), IClassFixture<SqliteSetUpBrowserFixture>;
+
+public sealed class PostgresOverviewTests(PostgresSetUpBrowserFixture fixture) : OverviewTests(fixture), IClassFixture<PostgresSetUpBrowserFixture>;

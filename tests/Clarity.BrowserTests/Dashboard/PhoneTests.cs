@@ -5,7 +5,7 @@ using static Microsoft.Playwright.Assertions;
 
 namespace Clarity.BrowserTests.Dashboard;
 
-public sealed class PhoneTests(SetUpBrowserFixture fixture) : IClassFixture<SetUpBrowserFixture>
+public abstract class PhoneTests(SetUpBrowserFixture fixture)
 {
     private static readonly string[] s_pages = ["", "tasks", "clarifications", "agents", "search", "settings"];
 
@@ -56,3 +56,7 @@ public sealed class PhoneTests(SetUpBrowserFixture fixture) : IClassFixture<SetU
         Assert.True(scrollWidth <= innerWidth, $"{name}: scrollWidth {scrollWidth} > innerWidth {innerWidth}");
     }
 }
+
+public sealed class SqlitePhoneTests(SqliteSetUpBrowserFixture fixture) : PhoneTests(fixture), IClassFixture<SqliteSetUpBrowserFixture>;
+
+public sealed class PostgresPhoneTests(PostgresSetUpBrowserFixture fixture) : PhoneTests(fixture), IClassFixture<PostgresSetUpBrowserFixture>;

@@ -7,7 +7,7 @@ using static Microsoft.Playwright.Assertions;
 
 namespace Clarity.BrowserTests.Dashboard;
 
-public sealed class SettingsTests(SetUpBrowserFixture fixture) : IClassFixture<SetUpBrowserFixture>
+public abstract class SettingsTests(SetUpBrowserFixture fixture)
 {
     [Fact]
     public async Task ApiKey_CreatedWithItsSecretShownOnce_WorksAgainstTheApi_ThenRevoked()
@@ -89,3 +89,7 @@ public sealed class SettingsTests(SetUpBrowserFixture fixture) : IClassFixture<S
         await page.ShotAsync("2-member-removed");
     }
 }
+
+public sealed class SqliteSettingsTests(SqliteSetUpBrowserFixture fixture) : SettingsTests(fixture), IClassFixture<SqliteSetUpBrowserFixture>;
+
+public sealed class PostgresSettingsTests(PostgresSetUpBrowserFixture fixture) : SettingsTests(fixture), IClassFixture<PostgresSetUpBrowserFixture>;

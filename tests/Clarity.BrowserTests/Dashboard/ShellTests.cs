@@ -9,7 +9,7 @@ using static Microsoft.Playwright.Assertions;
 
 namespace Clarity.BrowserTests.Dashboard;
 
-public sealed partial class ShellTests(SetUpBrowserFixture fixture) : IClassFixture<SetUpBrowserFixture>
+public abstract partial class ShellTests(SetUpBrowserFixture fixture)
 {
     [GeneratedRegex(@"(?:href|src)=""(/(?:js|css)/[^""]+|/clarity\.[^""]+\.styles\.css)""")]
     private static partial Regex AssetLink();
@@ -102,3 +102,7 @@ public sealed partial class ShellTests(SetUpBrowserFixture fixture) : IClassFixt
         await page.ShotAsync("notified");
     }
 }
+
+public sealed class SqliteShellTests(SqliteSetUpBrowserFixture fixture) : ShellTests(fixture), IClassFixture<SqliteSetUpBrowserFixture>;
+
+public sealed class PostgresShellTests(PostgresSetUpBrowserFixture fixture) : ShellTests(fixture), IClassFixture<PostgresSetUpBrowserFixture>;

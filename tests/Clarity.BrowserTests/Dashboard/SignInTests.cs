@@ -7,7 +7,7 @@ using static Microsoft.Playwright.Assertions;
 namespace Clarity.BrowserTests.Dashboard;
 
 /// <summary>First run: the server starts with no user, so this class gets its own fixture (server) and runs setup itself.</summary>
-public sealed class SignInTests(BrowserFixture fixture) : IClassFixture<BrowserFixture>
+public abstract class SignInTests(BrowserFixture fixture)
 {
     [Fact]
     public async Task FirstRunSetup_ThenSignOut_ThenSignIn_LandsOnTheOrg()
@@ -62,7 +62,7 @@ public sealed class SignInTests(BrowserFixture fixture) : IClassFixture<BrowserF
 }
 
 /// <summary>Sign-in on a server that is already set up.</summary>
-public sealed class SignInReturnUrlTests(SetUpBrowserFixture fixture) : IClassFixture<SetUpBrowserFixture>
+public abstract class SignInReturnUrlTests(SetUpBrowserFixture fixture)
 {
     [Fact]
     public async Task SignIn_IgnoresAReturnUrlThatLeavesTheSite()
@@ -98,3 +98,11 @@ public sealed class SignInReturnUrlTests(SetUpBrowserFixture fixture) : IClassFi
         await page.ShotAsync("switched");
     }
 }
+
+public sealed class SqliteSignInTests(SqliteBrowserFixture fixture) : SignInTests(fixture), IClassFixture<SqliteBrowserFixture>;
+
+public sealed class PostgresSignInTests(PostgresBrowserFixture fixture) : SignInTests(fixture), IClassFixture<PostgresBrowserFixture>;
+
+public sealed class SqliteSignInReturnUrlTests(SqliteSetUpBrowserFixture fixture) : SignInReturnUrlTests(fixture), IClassFixture<SqliteSetUpBrowserFixture>;
+
+public sealed class PostgresSignInReturnUrlTests(PostgresSetUpBrowserFixture fixture) : SignInReturnUrlTests(fixture), IClassFixture<PostgresSetUpBrowserFixture>;

@@ -9,7 +9,7 @@ using static Microsoft.Playwright.Assertions;
 namespace Clarity.BrowserTests.Dashboard;
 
 /// <summary>The task list and the task page: live rows, live log lines, live status, cancel, phone width.</summary>
-public sealed class TaskPagesTests(SetUpBrowserFixture fixture, ITestOutputHelper output) : IClassFixture<SetUpBrowserFixture>
+public abstract class TaskPagesTests(SetUpBrowserFixture fixture, ITestOutputHelper output)
 {
     [Fact]
     public async Task TaskList_ShowsATaskCreatedThroughTheApi_WithoutAReload()
@@ -296,3 +296,7 @@ public sealed class TaskPagesTests(SetUpBrowserFixture fixture, ITestOutputHelpe
     private static async Task PostLinesAsync<T>(HttpClient agent, string taskId, IEnumerable<T> lines) =>
         (await agent.PostAsJsonAsync($"api/v1/orgs/acme/tasks/{taskId}/logs", lines.ToList())).EnsureSuccessStatusCode();
 }
+
+public sealed class SqliteTaskPagesTests(SqliteSetUpBrowserFixture fixture, ITestOutputHelper output) : TaskPagesTests(fixture, output), IClassFixture<SqliteSetUpBrowserFixture>;
+
+public sealed class PostgresTaskPagesTests(PostgresSetUpBrowserFixture fixture, ITestOutputHelper output) : TaskPagesTests(fixture, output), IClassFixture<PostgresSetUpBrowserFixture>;

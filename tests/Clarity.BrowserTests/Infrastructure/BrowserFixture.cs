@@ -1,19 +1,22 @@
 using System.Runtime.CompilerServices;
+using Clarity.Tests.Infrastructure;
 using Microsoft.Playwright;
 using Xunit;
 
 namespace Clarity.BrowserTests.Infrastructure;
 
 /// <summary>
-/// One real server (in process, temp SQLite) and one Chromium per test class (an xunit class fixture). Debian's
-/// Chromium at /usr/bin/chromium is launched with the arguments DEPENDENCIES.md names; Playwright never downloads one.
-/// Each test opens its own browser context (cookies are not shared between tests) with <see cref="NewPageAsync"/>.
+/// One real server (in process, on SQLite or PostgreSQL) per test class (an xunit class fixture). Like the
+/// integration tests, each test class is abstract and inherited once per backend, with the fixture of that backend
+/// (<see cref="SqliteBrowserFixture"/>, <see cref="PostgresBrowserFixture"/>, …). Every fixture uses the run's one
+/// Chromium (<see cref="SharedBrowser"/>); each test opens its own browser context (cookies are not shared between
+/// tests) with <see cref="NewPageAsync"/>, and the fixture closes its contexts when its class is done.
 /// </summary>
-public class BrowserFixture : IAsyncLifetime
+public abstract class BrowserFixture(Backend backend) : IAsyncLifetime
 {
-    public const string ChromiumPath = "/usr/bin/chromium";
+    private readonly List<IBrowserContext> _contexts = [];
 
-    private IPlaywright? _playwright;
+    public Backend Backend => backend;
 
     public DashboardHost Host { get; private set; } = null!;
 
@@ -24,21 +27,10 @@ public class BrowserFixture : IAsyncLifetime
 
     public virtual async Task InitializeAsync()
     {
-        if (!File.Exists(ChromiumPath))
-        {
-            throw new InvalidOperationException($"{ChromiumPath} is missing: install Debian's Chromium (apt-get install -y chromium); test.sh does this.");
-        }
-
         // The whole suite may run beside the other test project on two cores: wait generously, never sleep.
         Assertions.SetDefaultExpectTimeout(15_000);
-        Host = await DashboardHost.StartAsync(Settings);
-        _playwright = await Playwright.CreateAsync();
-        Browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-        {
-            ExecutablePath = ChromiumPath,
-            Headless = true,
-            Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-        });
+        Browser = await SharedBrowser.GetAsync();
+        Host = await DashboardHost.StartAsync(backend, Settings);
     }
 
     /// <summary>A page in a fresh browser context (its own cookies), desktop-sized unless a viewport is given.</summary>
@@ -55,6 +47,12 @@ public class BrowserFixture : IAsyncLifetime
             TimezoneId = "UTC",
         });
         context.SetDefaultTimeout(30_000);
+        lock (_contexts)
+        {
+            _contexts.Add(context);
+        }
+
+        Screenshots.Register(context, backend);
         return await context.NewPageAsync();
     }
 
@@ -70,12 +68,18 @@ public class BrowserFixture : IAsyncLifetime
 
     public virtual async Task DisposeAsync()
     {
-        if (Browser is not null)
+        // Closed before the server stops, so that no page of this class keeps reconnecting to it.
+        IBrowserContext[] contexts;
+        lock (_contexts)
         {
-            await Browser.DisposeAsync();
+            contexts = [.. _contexts];
         }
 
-        _playwright?.Dispose();
+        foreach (var context in contexts)
+        {
+            await context.CloseAsync();
+        }
+
         if (Host is not null)
         {
             await Host.DisposeAsync();
@@ -83,8 +87,14 @@ public class BrowserFixture : IAsyncLifetime
     }
 }
 
+/// <summary>A server with no user yet (first-run setup).</summary>
+public sealed class SqliteBrowserFixture() : BrowserFixture(Backend.Sqlite);
+
+/// <inheritdoc cref="SqliteBrowserFixture"/>
+public sealed class PostgresBrowserFixture() : BrowserFixture(Backend.Postgres);
+
 /// <summary>A fixture whose org "acme" is already set up, with an API key (role member) for agents.</summary>
-public class SetUpBrowserFixture : BrowserFixture
+public abstract class SetUpBrowserFixture(Backend backend) : BrowserFixture(backend)
 {
     public string AgentKey { get; private set; } = null!;
 
@@ -95,15 +105,29 @@ public class SetUpBrowserFixture : BrowserFixture
     }
 }
 
-/// <summary>Saves screenshots as test artifacts: <c>&lt;test output&gt;/screenshots/&lt;TestName&gt;-&lt;step&gt;.png</c>.</summary>
+public sealed class SqliteSetUpBrowserFixture() : SetUpBrowserFixture(Backend.Sqlite);
+
+public sealed class PostgresSetUpBrowserFixture() : SetUpBrowserFixture(Backend.Postgres);
+
+/// <summary>
+/// Saves screenshots as test artifacts: <c>&lt;test output&gt;/screenshots/&lt;backend&gt;/&lt;TestName&gt;-&lt;step&gt;.png</c>,
+/// one folder per backend, since the same test runs on both (the backend is the one of the fixture that opened the page).
+/// </summary>
 public static class Screenshots
 {
+    private static readonly ConditionalWeakTable<IBrowserContext, string> s_folders = [];
+
     public static string Directory { get; } = System.IO.Directory.CreateDirectory(Path.Combine(AppContext.BaseDirectory, "screenshots")).FullName;
+
+    /// <summary>Screenshots of pages in <paramref name="context"/> go to the folder of <paramref name="backend"/>.</summary>
+    public static void Register(IBrowserContext context, Backend backend) =>
+        s_folders.AddOrUpdate(context, System.IO.Directory.CreateDirectory(Path.Combine(Directory, backend.ToString().ToLowerInvariant())).FullName);
 
     /// <param name="fullPage">The whole page (default), or only the viewport (e.g. with a drawer open).</param>
     public static async Task<string> ShotAsync(this IPage page, string step, [CallerMemberName] string test = "", bool fullPage = true)
     {
-        var path = Path.Combine(Directory, $"{test}-{step}.png");
+        var folder = s_folders.TryGetValue(page.Context, out var registered) ? registered : Directory;
+        var path = Path.Combine(folder, $"{test}-{step}.png");
         await page.ScreenshotAsync(new PageScreenshotOptions { Path = path, FullPage = fullPage });
         return path;
     }

@@ -2,25 +2,32 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Clarity.Hosting;
+using Clarity.Tests.Infrastructure;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
 
 namespace Clarity.BrowserTests.Infrastructure;
 
-/// <summary>A real Clarity server, in process, on 127.0.0.1 with a free port and a temp SQLite database.</summary>
+/// <summary>
+/// A real Clarity server, in process, on 127.0.0.1 with a free port, against a temp SQLite file or a fresh
+/// PostgreSQL database on the server named by CLARITY_TEST_POSTGRES (see <see cref="TestDatabases"/>).
+/// </summary>
 public sealed class DashboardHost : IAsyncDisposable
 {
     public const string OwnerEmail = "owner@acme.example";
     public const string OwnerPassword = "owner-password-123";
 
-    private DashboardHost(ClarityServer server, string dataDirectory)
+    private DashboardHost(ClarityServer server, Backend backend, string dataDirectory)
     {
         Server = server;
+        Backend = backend;
         DataDirectory = dataDirectory;
         BaseAddress = new Uri(server.Urls.First(u => u.StartsWith("http://", StringComparison.Ordinal)) + "/");
     }
 
     public ClarityServer Server { get; }
+
+    public Backend Backend { get; }
 
     public string DataDirectory { get; }
 
@@ -29,16 +36,20 @@ public sealed class DashboardHost : IAsyncDisposable
 
     public string Url(string path) => new Uri(BaseAddress, path.TrimStart('/')).ToString();
 
-    public static async Task<DashboardHost> StartAsync(IDictionary<string, string?>? overrides = null)
+    public static async Task<DashboardHost> StartAsync(Backend backend, IDictionary<string, string?>? overrides = null)
     {
-        var dir = Path.Combine(Path.GetTempPath(), "clarity-browser-tests", Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(dir);
+        var dir = TestDatabases.NewTempDirectory();
         var settings = new Dictionary<string, string?>
         {
             ["Clarity:Urls"] = "http://127.0.0.1:0",
             ["Clarity:DataDirectory"] = dir,
             ["Clarity:Tasks:SweepIntervalMilliseconds"] = "200",
         };
+        if (backend == Backend.Postgres)
+        {
+            settings["Clarity:Database"] = await TestDatabases.CreatePostgresAsync();
+        }
+
         foreach (var (k, v) in overrides ?? new Dictionary<string, string?>())
         {
             settings[k] = v;
@@ -46,7 +57,7 @@ public sealed class DashboardHost : IAsyncDisposable
 
         var server = ClarityServer.Create(settings, logging => logging.SetMinimumLevel(LogLevel.Warning));
         await server.StartAsync();
-        return new DashboardHost(server, dir);
+        return new DashboardHost(server, backend, dir);
     }
 
     public HttpClient CreateClient(string? bearer = null)
@@ -90,13 +101,6 @@ public sealed class DashboardHost : IAsyncDisposable
         await Server.StopAsync();
         await Server.DisposeAsync();
         SqliteConnection.ClearAllPools();
-        try
-        {
-            Directory.Delete(DataDirectory, recursive: true);
-        }
-        catch (IOException)
-        {
-            // A file still closing: the temp folder is cleaned by the OS eventually.
-        }
+        TestDatabases.DeleteDirectory(DataDirectory);
     }
 }

@@ -67,7 +67,7 @@ public abstract class RunCommandTests(Backend backend) : IAsyncLifetime
         Assert.Equal(0, task.Output!.Value.GetProperty("exitCode").GetInt32());
         Assert.Equal("sh -c 'echo all good'", task.Title);
         Assert.Equal(["linux"], task.Labels);
-        Assert.Contains(await _client.ListAgentsAsync(), a => a.Name == "ci-runner" && a.Id == task.AgentId);
+        Assert.Contains(await _client.EnumerateAgentsAsync().ToListAsync(), a => a.Name == "ci-runner" && a.Id == task.AgentId);
         Assert.Equal(["all good"], (await _client.ReadLogsAsync(task.Id)).Entries.Select(e => e.Text));
     }
 

@@ -149,7 +149,7 @@ public abstract class ClarityClientTests(Backend backend) : IAsyncLifetime
         var agent = await _agent.RegisterAgentAsync("builder-1", ["linux", "gpu"]);
 
         Assert.Equal(["gpu", "linux"], (await _agent.GetAgentAsync(agent.Id)).Labels.Order());
-        Assert.Contains(await _agent.ListAgentsAsync(), a => a.Name == "builder-1");
+        Assert.Contains(await _agent.EnumerateAgentsAsync().ToListAsync(), a => a.Name == "builder-1");
     }
 
     [Fact]

@@ -465,7 +465,7 @@ public abstract class BadInputFixture(Backend backend) : TwoOrgFixture(backend, 
         {
             ["tasks"] = taskId,
             ["clarifications"] = clarification.GetProperty("id").GetString()!,
-            ["agents"] = agents[0].GetProperty("id").GetString()!,
+            ["agents"] = agents.GetProperty("items")[0].GetProperty("id").GetString()!,
             ["api-keys"] = key.GetProperty("id").GetString()!,
             ["members"] = member.UserId.ToString(),
             ["invitations"] = invitation.GetProperty("id").GetString()!,

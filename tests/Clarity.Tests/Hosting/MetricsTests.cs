@@ -162,6 +162,42 @@ public abstract class MetricsTests(HostFixture fixture)
     }
 
     /// <summary>Scrapes from loopback (the tests' hosts listen on 127.0.0.1) and parses strictly.</summary>
+    [Fact]
+    public async Task QueueLabels_PastTheCap_AreCountedUnderOther_SoAnOrgHasAtMostCapPlusOneSeries()
+    {
+        const int Cap = 3;
+        await using var host = await ClarityHost.StartAsync(fixture.Backend, new Dictionary<string, string?> { ["Clarity:Metrics:MaxQueueLabels"] = $"{Cap}" });
+        var org = await host.SetupAsync("acme");
+        using var agent = host.CreateClient(org.MemberKey);
+        var queues = Enumerable.Range(0, 8).Select(i => Work.Unique($"cap{i}")).ToList();
+        foreach (var queue in queues)
+        {
+            await agent.CreateTaskAsync(org, new { queue, title = "t" });
+            await agent.CreateTaskAsync(org, new { queue, title = "t" });
+        }
+
+        // A task of a named queue, and one of a queue past the cap, finish.
+        foreach (var queue in new[] { queues[0], queues[^1] })
+        {
+            var lease = await agent.CheckoutTaskAsync(org, "cap-agent", queue);
+            await agent.PostAsJsonAsync(org.Api($"tasks/{lease.TaskId}/complete"), new { leaseToken = lease.Token }).ExpectAsync(HttpStatusCode.OK);
+        }
+
+        var (text, families) = await ScrapeAsync(host);
+        var created = families["clarity_tasks_created_total"].Samples.Where(s => s.Has(("org", "acme"))).ToList();
+        Assert.Equal(Cap + 1, created.Count);
+        Assert.Equal(queues.Take(Cap).Append("_other").Order(StringComparer.Ordinal), created.Select(s => s.Labels["queue"]).Order(StringComparer.Ordinal));
+        Assert.All(created.Where(s => s.Labels["queue"] != "_other"), s => Assert.Equal(2, s.Value));
+        Assert.Equal(2 * (queues.Count - Cap), created.Single(s => s.Labels["queue"] == "_other").Value);
+
+        var finished = families["clarity_tasks_finished_total"];
+        Assert.Equal(1, finished.Value("clarity_tasks_finished_total", ("org", "acme"), ("queue", queues[0]), ("status", "succeeded")));
+        Assert.Equal(1, finished.Value("clarity_tasks_finished_total", ("org", "acme"), ("queue", "_other"), ("status", "succeeded")));
+
+        var (exit, output) = await PrometheusScrape.PromtoolAsync(text);
+        Assert.True(exit == 0 && output.Trim().Length == 0, $"promtool check metrics: exit {exit}\n{output}\n---\n{text}");
+    }
+
     public static async Task<(string Text, IReadOnlyDictionary<string, PromFamily> Families)> ScrapeAsync(ClarityHost host)
     {
         using var client = host.CreateClient();

@@ -7,12 +7,6 @@ using Microsoft.Extensions.Logging;
 
 namespace Clarity.Tests.Infrastructure;
 
-public enum Backend
-{
-    Sqlite,
-    Postgres,
-}
-
 /// <summary>
 /// A real Clarity server on 127.0.0.1 with a free port, against a temp SQLite file or a fresh PostgreSQL database.
 /// Sweeps run every 100 ms so that lease and expiry tests finish quickly.

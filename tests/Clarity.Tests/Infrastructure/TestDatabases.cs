@@ -2,10 +2,18 @@ using Npgsql;
 
 namespace Clarity.Tests.Infrastructure;
 
+/// <summary>The two storage backends every feature is tested on.</summary>
+public enum Backend
+{
+    Sqlite,
+    Postgres,
+}
+
 /// <summary>
 /// Where test databases come from. SQLite: a fresh file in a temp folder. PostgreSQL: a fresh database on the
 /// server named by CLARITY_TEST_POSTGRES (test.sh starts a throwaway cluster and sets it). When that variable is
-/// missing, PostgreSQL tests fail with a message saying so: they never skip silently.
+/// missing, PostgreSQL tests fail with a message saying so: they never skip silently. The browser tests
+/// (tests/Clarity.BrowserTests) compile this file too.
 /// </summary>
 public static class TestDatabases
 {

@@ -53,6 +53,27 @@ public static class Work
         return await client.CheckoutTaskAsync(org, Unique("agent"), queue, leaseSeconds);
     }
 
+    /// <summary>The org's agent with this name, read page by page from GET …/agents; null when there is none.</summary>
+    public static async Task<JsonElement?> FindAgentAsync(this HttpClient client, OrgSession org, string name)
+    {
+        string? cursor = null;
+        do
+        {
+            var page = await client.GetAsync(org.Api("agents?limit=200" + (cursor is null ? "" : "&cursor=" + Uri.EscapeDataString(cursor)))).ExpectAsync(HttpStatusCode.OK);
+            foreach (var agent in page.GetProperty("items").EnumerateArray())
+            {
+                if (agent.Str("name") == name)
+                {
+                    return agent;
+                }
+            }
+
+            cursor = page.OptStr("nextCursor");
+        }
+        while (cursor is not null);
+        return null;
+    }
+
     public static Task<JsonElement> GetTaskAsync(this HttpClient client, OrgSession org, string id) =>
         client.GetAsync(org.Api($"tasks/{id}")).ExpectAsync(HttpStatusCode.OK);
 

@@ -42,8 +42,9 @@ public static class TaskPagesEndpoints
         return $"/o/{Uri.EscapeDataString(org)}/tasks/_rows" + (query.Count > 0 ? "?" + string.Join("&", query) : "");
     }
 
-    public static async Task<IReadOnlyDictionary<Guid, string>> AgentNamesAsync(AgentService agents, OrgContext org, CancellationToken ct) =>
-        (await agents.ListAsync(org, ct)).ToDictionary(a => a.Id, a => a.Name);
+    /// <summary>The names of the agents of the tasks on <paramref name="page"/>.</summary>
+    public static Task<IReadOnlyDictionary<Guid, string>> AgentNamesAsync(AgentService agents, OrgContext org, TaskPage page, CancellationToken ct) =>
+        agents.NamesAsync(org, page.Items.Where(t => t.AgentId is not null).Select(t => t.AgentId!.Value), ct);
 
     /// <summary>The task, its agent's name and its clarifications; null when the org has no such task.</summary>
     public static async Task<(AgentTask Task, string? AgentName, IReadOnlyList<Clarification> Clarifications)?> LoadSummaryAsync(
@@ -90,7 +91,7 @@ public static class TaskPagesEndpoints
             Page = page,
             OrgSlug = org.Slug,
             RowsUrl = RowsUrl(org.Slug, status, queue, agent),
-            AgentNames = await AgentNamesAsync(agents, org, http.RequestAborted),
+            AgentNames = await AgentNamesAsync(agents, org, page, http.RequestAborted),
             Filtered = Clean(status) is not null || Clean(queue) is not null || Clean(agent) is not null,
             IsMore = more is not null,
         });

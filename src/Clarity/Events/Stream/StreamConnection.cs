@@ -1,11 +1,14 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Threading.Channels;
 
 namespace Clarity.Events.Stream;
 
 /// <summary>
 /// One subscriber (a WebSocket or an SSE response) of one org. The hub offers it events without ever waiting:
-/// frames go into a bounded buffer that the transport drains. When the buffer is full the connection is marked
-/// overflowed; the transport then sends <c>resync</c> (reason <c>buffer-overflow</c>) and closes, and nobody else waits.
+/// frames go into a buffer that the transport drains, bounded both in frames and in bytes (a frame always fits into
+/// an empty buffer). When the buffer is full the connection is marked overflowed and what it held is dropped; the
+/// transport then sends <c>resync</c> (reason <c>buffer-overflow</c>) and closes, and nobody else waits. A replay
+/// waits for room instead; the live events that arrive meanwhile are held back, within the same two bounds.
 /// </summary>
 public sealed class StreamConnection
 {
@@ -13,8 +16,17 @@ public sealed class StreamConnection
     private readonly HashSet<string> _topics = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
     private readonly int _capacity;
+    private readonly long _capacityBytes;
+    private readonly int _maxTopics;
     private List<StreamFrame>? _pending;
     private HashSet<string>? _replaying;
+
+    // Bytes of the frames in the buffer, and of the live frames held back during a replay (under _gate).
+    private long _queuedBytes;
+    private long _pendingBytes;
+
+    // Completed when the transport takes a frame, for a replay that waits for room.
+    private TaskCompletionSource? _drained;
 
     // Per replayed topic, the last id the replay delivered. The hub may dispatch such an event live only after the
     // replay read it from the journal (commit comes before dispatch), so live events at or below it are dropped.
@@ -24,12 +36,19 @@ public sealed class StreamConnection
     // Ended by the server or disconnected: frames offered from now on are dropped quietly, not taken for an overflow.
     private bool _closed;
 
-    public StreamConnection(Guid orgId, string transport, int capacity)
+    /// <param name="capacity">Most frames buffered (Stream:BufferSize).</param>
+    /// <param name="capacityBytes">Most bytes buffered (Stream:BufferBytes).</param>
+    /// <param name="maxTopics">Most topics subscribed at once (Stream:MaxTopicsPerConnection).</param>
+    public StreamConnection(Guid orgId, string transport, int capacity, long capacityBytes = long.MaxValue, int maxTopics = int.MaxValue)
     {
         OrgId = orgId;
         Transport = transport;
         _capacity = capacity;
-        _out = Channel.CreateBounded<StreamFrame>(new BoundedChannelOptions(capacity) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
+        _capacityBytes = capacityBytes;
+        _maxTopics = maxTopics;
+
+        // Not a single reader: an overflow empties the buffer at once, from the thread that overflowed it.
+        _out = Channel.CreateBounded<StreamFrame>(new BoundedChannelOptions(capacity) { FullMode = BoundedChannelFullMode.Wait });
     }
 
     public Guid OrgId { get; }
@@ -48,13 +67,25 @@ public sealed class StreamConnection
 
     public string Transport { get; }
 
-    /// <summary>What the transport sends, in order.</summary>
-    public ChannelReader<StreamFrame> Outbound => _out.Reader;
+    /// <summary>Completes when nothing more will be read: the connection ended, closed or overflowed.</summary>
+    public Task Completion => _out.Reader.Completion;
 
     public bool Overflowed => Volatile.Read(ref _overflowed) == 1;
 
     /// <summary>Cancelled when the buffer overflows, so the transport stops waiting for frames and sends the resync.</summary>
     public CancellationTokenSource OverflowSignal { get; } = new();
+
+    /// <summary>Bytes of the frames in the buffer now (what the transport has yet to send).</summary>
+    public long BufferedBytes
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _queuedBytes;
+            }
+        }
+    }
 
     public bool Wants(string topic)
     {
@@ -75,12 +106,36 @@ public sealed class StreamConnection
         }
     }
 
+    /// <summary>Waits until a frame can be read, or the connection is done (false).</summary>
+    public ValueTask<bool> WaitToReadAsync(CancellationToken ct) => _out.Reader.WaitToReadAsync(ct);
+
+    /// <summary>Takes the next frame to send, freeing its room in the buffer. False when there is none, or the connection overflowed.</summary>
+    public bool TryRead([MaybeNullWhen(false)] out StreamFrame frame)
+    {
+        if (Overflowed || !_out.Reader.TryRead(out frame))
+        {
+            frame = null;
+            return false;
+        }
+
+        TaskCompletionSource? drained;
+        lock (_gate)
+        {
+            _queuedBytes -= frame.Json.Length;
+            drained = _drained;
+            _drained = null;
+        }
+
+        drained?.TrySetResult();
+        return true;
+    }
+
     /// <summary>The hub offers a live event. Never waits: a full buffer overflows the connection.</summary>
     public void Offer(string topic, StreamFrame frame)
     {
         lock (_gate)
         {
-            if (_closed || !_topics.Contains(topic) || (_replayedThrough.TryGetValue(topic, out var through) && frame.Id <= through))
+            if (_closed || Overflowed || !_topics.Contains(topic) || (_replayedThrough.TryGetValue(topic, out var through) && frame.Id <= through))
             {
                 return;
             }
@@ -88,13 +143,14 @@ public sealed class StreamConnection
             if (_pending is not null && _replaying!.Contains(topic))
             {
                 // Replaying: hold live events until the replay has been queued, so they arrive after it, in id order.
-                if (_pending.Count >= _capacity)
+                if (_pending.Count >= _capacity || !Fits(_pendingBytes, frame))
                 {
                     Overflow();
                     return;
                 }
 
                 _pending.Add(frame);
+                _pendingBytes += frame.Json.Length;
                 return;
             }
 
@@ -111,19 +167,29 @@ public sealed class StreamConnection
         }
     }
 
-    /// <summary>Adds topics and acknowledges them; with <paramref name="replay"/>, live events are held back until <see cref="EndReplay"/>.</summary>
-    public void Subscribe(IReadOnlyList<string> topics, bool replay)
+    /// <summary>
+    /// Adds topics and acknowledges them; with <paramref name="replay"/>, live events are held back until <see cref="EndReplay"/>.
+    /// False, and nothing changes, when the connection would then follow more than its maximum number of topics.
+    /// </summary>
+    public bool Subscribe(IReadOnlyList<string> topics, bool replay)
     {
         lock (_gate)
         {
+            if (_topics.Count + topics.Count(t => !_topics.Contains(t)) > _maxTopics)
+            {
+                return false;
+            }
+
             _topics.UnionWith(topics);
             if (replay)
             {
                 _pending = [];
+                _pendingBytes = 0;
                 _replaying = [.. topics];
             }
 
             Push(StreamFrame.Subscribed("subscribed", topics));
+            return true;
         }
     }
 
@@ -142,20 +208,33 @@ public sealed class StreamConnection
     }
 
     /// <summary>
-    /// Queues one replayed event, waiting for buffer space (the replay runs on this connection's own task).
+    /// Queues one replayed event, waiting for room in the buffer (the replay runs on this connection's own task).
     /// False when the connection has overflowed or closed meanwhile: the replay stops.
     /// </summary>
     public async ValueTask<bool> ReplayAsync(StreamFrame frame, CancellationToken ct)
     {
-        while (await _out.Writer.WaitToWriteAsync(ct))
+        while (true)
         {
-            if (_out.Writer.TryWrite(frame))
+            Task drained;
+            lock (_gate)
             {
-                return true;
-            }
-        }
+                if (_closed || Overflowed)
+                {
+                    return false;
+                }
 
-        return false;
+                if (Fits(_queuedBytes, frame) && _out.Writer.TryWrite(frame))
+                {
+                    _queuedBytes += frame.Json.Length;
+                    return true;
+                }
+
+                _drained ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                drained = _drained.Task;
+            }
+
+            await drained.WaitAsync(ct);
+        }
     }
 
     /// <summary>Ends replay: queues the live events that arrived meanwhile and are newer than the last replayed id, then goes live.</summary>
@@ -175,6 +254,7 @@ public sealed class StreamConnection
 
             var pending = _pending;
             _pending = null;
+            _pendingBytes = 0;
             _replaying = null;
             foreach (var frame in pending ?? [])
             {
@@ -191,6 +271,7 @@ public sealed class StreamConnection
         lock (_gate)
         {
             _closed = true;
+            WakeReplay();
         }
 
         _out.Writer.TryComplete();
@@ -203,10 +284,14 @@ public sealed class StreamConnection
         {
             EndReason ??= reason;
             _closed = true;
+            WakeReplay();
         }
 
         _out.Writer.TryComplete();
     }
+
+    /// <summary>A frame fits when the buffer is empty, or when it stays within the byte bound with it.</summary>
+    private bool Fits(long bytes, StreamFrame frame) => bytes == 0 || bytes + frame.Json.Length <= _capacityBytes;
 
     private void Push(StreamFrame frame)
     {
@@ -215,18 +300,39 @@ public sealed class StreamConnection
             return;
         }
 
-        if (!_out.Writer.TryWrite(frame))
+        if (!Fits(_queuedBytes, frame) || !_out.Writer.TryWrite(frame))
         {
             Overflow();
+            return;
         }
+
+        _queuedBytes += frame.Json.Length;
     }
 
+    // Under _gate.
     private void Overflow()
     {
         if (Interlocked.Exchange(ref _overflowed, 1) == 0)
         {
             _out.Writer.TryComplete();
+
+            // The client reloads state anyway: drop what it would have been sent, rather than hold it until it goes.
+            while (_out.Reader.TryRead(out _))
+            {
+            }
+
+            _queuedBytes = 0;
+            _pending?.Clear();
+            _pendingBytes = 0;
+            WakeReplay();
             OverflowSignal.Cancel();
         }
+    }
+
+    // Under _gate: a replay waiting for room re-checks, and finds the connection closed or overflowed.
+    private void WakeReplay()
+    {
+        _drained?.TrySetResult();
+        _drained = null;
     }
 }

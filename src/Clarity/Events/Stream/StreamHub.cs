@@ -14,6 +14,10 @@ namespace Clarity.Events.Stream;
 public sealed partial class StreamHub : BackgroundService
 {
     public const int MaxLinesPerEvent = 1000;
+
+    /// <summary>Most bytes of lines (their JSON) a <c>logs</c> event carries; past it the event is <c>truncated</c>.</summary>
+    public const int MaxLineBytesPerEvent = 1 << 20;
+
     private const int ReplayPage = 500;
 
     private readonly Channel<StreamRow> _pump = Channel.CreateUnbounded<StreamRow>(new UnboundedChannelOptions { SingleReader = true });
@@ -70,6 +74,8 @@ public sealed partial class StreamHub : BackgroundService
 
     public int BufferSize => _options.Value.Stream.BufferSize;
 
+    public int MaxTopicsPerConnection => _options.Value.Stream.MaxTopicsPerConnection;
+
     public long RetentionSeconds => (long)_options.Value.Stream.Retention.TotalSeconds;
 
     /// <summary>Hands journaled rows, in id order, to the pump. Never waits.</summary>
@@ -83,7 +89,8 @@ public sealed partial class StreamHub : BackgroundService
 
     public StreamConnection Connect(Guid orgId, string transport, Caller? caller = null)
     {
-        var connection = new StreamConnection(orgId, transport, BufferSize)
+        var stream = _options.Value.Stream;
+        var connection = new StreamConnection(orgId, transport, stream.BufferSize, stream.BufferBytes, stream.MaxTopicsPerConnection)
         {
             ApiKeyId = caller?.ApiKey?.Id,
             UserId = caller?.UserId,
@@ -146,16 +153,20 @@ public sealed partial class StreamHub : BackgroundService
     /// Subscribes <paramref name="connection"/> to <paramref name="topics"/>. With <paramref name="lastEventId"/>: registers live
     /// delivery first (held back), replays the journal after that id, then releases the live events newer than the replay.
     /// An id older than retention or newer than the journal gets <c>resync</c> instead, then live events from now.
+    /// False, and nothing changes, when the connection would follow more than <c>Stream:MaxTopicsPerConnection</c> topics.
     /// </summary>
-    public async Task SubscribeAsync(StreamConnection connection, IReadOnlyList<string> topics, long? lastEventId, CancellationToken ct)
+    public async Task<bool> SubscribeAsync(StreamConnection connection, IReadOnlyList<string> topics, long? lastEventId, CancellationToken ct)
     {
         if (lastEventId is not { } after)
         {
-            connection.Subscribe(topics, replay: false);
-            return;
+            return connection.Subscribe(topics, replay: false);
         }
 
-        connection.Subscribe(topics, replay: true);
+        if (!connection.Subscribe(topics, replay: true))
+        {
+            return false;
+        }
+
         var through = after;
         StreamFrame? resync = null;
         try
@@ -165,14 +176,14 @@ public sealed partial class StreamHub : BackgroundService
             {
                 resync = StreamFrame.Resync("behind-retention", position.NewestId);
                 through = long.MinValue;
-                return;
+                return true;
             }
 
             if (after > position.NewestId)
             {
                 resync = StreamFrame.Resync("unknown-event-id", position.NewestId);
                 through = long.MinValue;
-                return;
+                return true;
             }
 
             while (!connection.Overflowed)
@@ -182,7 +193,7 @@ public sealed partial class StreamHub : BackgroundService
                 {
                     if (!await connection.ReplayAsync(await BuildFrameAsync(row, ct), ct))
                     {
-                        return;
+                        return true;
                     }
 
                     through = row.Id;
@@ -198,6 +209,8 @@ public sealed partial class StreamHub : BackgroundService
         {
             connection.EndReplay(through, resync);
         }
+
+        return true;
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -256,12 +269,12 @@ public sealed partial class StreamHub : BackgroundService
 
         var data = JsonSerializer.Deserialize<LogsData>(row.Payload, JsonDefaults.Options)!;
         var count = data.LastSeq - data.FirstSeq + 1;
-        var lines = await _logs.ReadAsync(row.OrgId, data.TaskId, data.FirstSeq - 1, (int)Math.Min(count, MaxLinesPerEvent), ct);
+        var lines = await _logs.ReadAsync(row.OrgId, data.TaskId, data.FirstSeq - 1, (int)Math.Min(count, MaxLinesPerEvent), MaxLineBytesPerEvent, ct);
         return StreamFrame.Event(row, w =>
         {
             w.WritePropertyName("lines");
-            JsonSerializer.Serialize(w, lines, JsonDefaults.Options);
-            w.WriteBoolean("truncated", count > MaxLinesPerEvent);
+            w.WriteRawValue(lines.Json, skipInputValidation: true);
+            w.WriteBoolean("truncated", lines.Count < count);
         });
     }
 

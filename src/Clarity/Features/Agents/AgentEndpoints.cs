@@ -23,8 +23,8 @@ public static class AgentEndpoints
         return created ? TypedResults.Created($"/api/v1/orgs/{org.Slug}/agents/{agent.Id}", agent) : TypedResults.Ok(agent);
     }
 
-    private static async Task<Ok<IReadOnlyList<Agent>>> List(OrgContext org, AgentService agents, CancellationToken ct) =>
-        TypedResults.Ok(await agents.ListAsync(org, ct));
+    private static async Task<Ok<AgentPage>> List(OrgContext org, string? cursor, int? limit, AgentService agents, CancellationToken ct) =>
+        TypedResults.Ok(await agents.ListAsync(org, cursor, limit, ct));
 
     private static async Task<Ok<Agent>> Get(OrgContext org, Guid id, AgentService agents, CancellationToken ct) =>
         TypedResults.Ok(await agents.GetAsync(org, id, ct));

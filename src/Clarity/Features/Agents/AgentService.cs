@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
 using Clarity.Events;
+using Clarity.Features.Tasks;
 using Clarity.Hosting;
 using Clarity.Storage;
 using Microsoft.Extensions.Options;
@@ -40,21 +41,32 @@ public sealed class AgentService(AgentStore store, IEventBus events, IOptions<Cl
         return id;
     }
 
-    public async Task<IReadOnlyList<Agent>> ListAsync(OrgContext org, CancellationToken ct) =>
-        (await store.ListAsync(org.OrgId, ct)).Select(ToModel).ToList();
+    /// <summary>One page of the org's agents, by name; <see cref="AgentPage.NextCursor"/> names the next page.</summary>
+    public async Task<AgentPage> ListAsync(OrgContext org, string? cursor, int? limit, CancellationToken ct)
+    {
+        var take = Check.Range(limit, "limit", 1, 200, 50);
+        var after = Cursor.Decode(cursor);
+        var rows = await store.ListAsync(org.OrgId, after, take + 1, ct);
+        var items = rows.Take(take).Select(ToModel).ToList();
+        return new AgentPage(items, rows.Count > take ? Cursor.Encode(items[^1].Id) : null);
+    }
+
+    /// <summary>The names of the org's agents among <paramref name="ids"/> (an id that is no agent of the org is left out).</summary>
+    public Task<IReadOnlyDictionary<Guid, string>> NamesAsync(OrgContext org, IEnumerable<Guid> ids, CancellationToken ct) =>
+        store.NamesAsync(org.OrgId, ids.ToHashSet(), ct);
 
     public async Task<Agent> GetAsync(OrgContext org, Guid id, CancellationToken ct) =>
         ToModel(await store.FindAsync(org.OrgId, id, ct) ?? throw Problems.NotFound("Agent"));
 
     /// <summary>
-    /// Each agent's busy share of the last <paramref name="window"/> (0..1): the time it held tasks (running or awaiting
-    /// a response) divided by the window. Agents with no task in the window are absent (0).
+    /// The busy share of the last <paramref name="window"/> (0..1) of each of <paramref name="agentIds"/>: the time it
+    /// held tasks (running or awaiting a response) divided by the window. Agents with no task in the window are absent (0).
     /// </summary>
-    public async Task<IReadOnlyDictionary<Guid, double>> UtilizationAsync(OrgContext org, TimeSpan window, CancellationToken ct)
+    public async Task<IReadOnlyDictionary<Guid, double>> UtilizationAsync(OrgContext org, IEnumerable<Guid> agentIds, TimeSpan window, CancellationToken ct)
     {
         var now = DbTime.ToDb(clock.GetUtcNow());
         var span = (long)window.TotalMilliseconds;
-        var rows = await store.BusyMillisecondsAsync(org.OrgId, now - span, now, ct);
+        var rows = await store.BusyMillisecondsAsync(org.OrgId, agentIds.ToHashSet(), now - span, now, ct);
         return rows.ToDictionary(r => r.AgentId, r => Math.Clamp((double)r.BusyMs / span, 0, 1));
     }
 

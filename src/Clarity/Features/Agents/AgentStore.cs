@@ -11,38 +11,53 @@ public sealed class AgentStore(Database db)
         "(SELECT t.id FROM tasks t WHERE t.agent_id = a.id AND t.status IN ('running', 'awaiting_response') ORDER BY t.id LIMIT 1) AS CurrentTaskId " +
         "FROM agents a";
 
-    /// <summary>Registers the agent by name, or refreshes an existing one's labels and last-seen time. Returns (id, created).</summary>
+    /// <summary>
+    /// Registers the agent by name, or refreshes an existing one's last-seen time (and its labels, when given). Returns
+    /// (id, created). One statement, race-free on both backends: concurrent first calls with a new name (a pool of
+    /// workers starting) make one row, and exactly one of them sees created.
+    /// </summary>
     public Task<(Guid Id, bool Created)> UpsertAsync(Guid orgId, string name, IReadOnlyList<string>? labels, DateTimeOffset now, CancellationToken ct) =>
         db.WriteAsync(async (c, t) =>
         {
-            var existing = await c.QuerySingleOrDefaultAsync<Guid?>("SELECT id FROM agents WHERE org_id = @orgId AND name = @name", new { orgId, name }, t);
-            var at = DbTime.ToDb(now);
-            if (existing is { } id)
-            {
-                if (labels is null)
-                {
-                    await c.ExecuteAsync("UPDATE agents SET last_seen_at = @at WHERE id = @id", new { id, at }, t);
-                }
-                else
-                {
-                    await c.ExecuteAsync("UPDATE agents SET last_seen_at = @at, labels = @labels WHERE id = @id",
-                        new { id, at, labels = JsonSerializer.Serialize(labels) }, t);
-                }
-
-                return (id, false);
-            }
-
             var newId = Guid.CreateVersion7();
-            await c.ExecuteAsync(
-                "INSERT INTO agents (id, org_id, name, labels, created_at, last_seen_at) VALUES (@newId, @orgId, @name, @labels, @at, @at)",
-                new { newId, orgId, name, labels = JsonSerializer.Serialize(labels ?? []), at }, t);
-            return (newId, true);
+            var id = await c.QuerySingleAsync<Guid>(
+                "INSERT INTO agents (id, org_id, name, labels, created_at, last_seen_at) VALUES (@newId, @orgId, @name, COALESCE(@labels, '[]'), @at, @at) " +
+                "ON CONFLICT (org_id, name) DO UPDATE SET last_seen_at = excluded.last_seen_at, labels = COALESCE(@labels, agents.labels) " +
+                "RETURNING id",
+                new { newId, orgId, name, labels = labels is null ? null : JsonSerializer.Serialize(labels), at = DbTime.ToDb(now) }, t);
+            return (id, id == newId);
         }, ct);
 
-    public async Task<IReadOnlyList<AgentRow>> ListAsync(Guid orgId, CancellationToken ct)
+    /// <summary>
+    /// One page of the org's agents in name order: those whose name sorts after the agent <paramref name="after"/> (the
+    /// previous page's last), at most <paramref name="limit"/>. The (org_id, name) unique index serves both the filter
+    /// and the order. An <paramref name="after"/> that is no agent of this org gives an empty page.
+    /// </summary>
+    public async Task<IReadOnlyList<AgentRow>> ListAsync(Guid orgId, Guid? after, int limit, CancellationToken ct)
     {
+        var sql = $"{Select} WHERE a.org_id = @orgId";
+        if (after is not null)
+        {
+            sql += " AND a.name > (SELECT p.name FROM agents p WHERE p.org_id = @orgId AND p.id = @after)";
+        }
+
+        sql += " ORDER BY a.name LIMIT @limit";
         await using var c = await db.OpenReadAsync(ct);
-        return (await c.QueryAsync<AgentRow>($"{Select} WHERE a.org_id = @orgId ORDER BY a.name", new { orgId })).AsList();
+        return (await c.QueryAsync<AgentRow>(sql, new { orgId, after, limit })).AsList();
+    }
+
+    /// <summary>The names of the org's agents among <paramref name="ids"/> (ids of other orgs' agents are left out).</summary>
+    public async Task<IReadOnlyDictionary<Guid, string>> NamesAsync(Guid orgId, IReadOnlyCollection<Guid> ids, CancellationToken ct)
+    {
+        if (ids.Count == 0)
+        {
+            return new Dictionary<Guid, string>();
+        }
+
+        await using var c = await db.OpenReadAsync(ct);
+        var rows = await c.QueryAsync<NameRow>(
+            $"SELECT id AS Id, name AS Name FROM agents WHERE org_id = @orgId AND {db.Dialect.InList("id", "@ids")}", new { orgId, ids = ids.ToArray() });
+        return rows.ToDictionary(r => r.Id, r => r.Name);
     }
 
     public async Task<AgentRow?> FindAsync(Guid orgId, Guid id, CancellationToken ct)
@@ -58,20 +73,25 @@ public sealed class AgentStore(Database db)
     }
 
     /// <summary>
-    /// Milliseconds each agent of the org spent holding tasks within [since, now): for every task with an agent and a
-    /// start, the overlap of [started_at, finished_at or now) with the window. started_at is the latest attempt's start
+    /// Milliseconds each of <paramref name="agentIds"/> (agents of the org) spent holding tasks within [since, now): for
+    /// every task with one of them as its agent and a start, the overlap of [started_at, finished_at or now) with the window. started_at is the latest attempt's start
     /// and agent_id the latest holder, so an earlier attempt's time counts for the task's latest agent from its latest start.
     /// </summary>
-    public async Task<IReadOnlyList<BusyRow>> BusyMillisecondsAsync(Guid orgId, long since, long now, CancellationToken ct)
+    public async Task<IReadOnlyList<BusyRow>> BusyMillisecondsAsync(Guid orgId, IReadOnlyCollection<Guid> agentIds, long since, long now, CancellationToken ct)
     {
-        const string sql =
+        if (agentIds.Count == 0)
+        {
+            return [];
+        }
+
+        var sql =
             "SELECT t.agent_id AS AgentId, CAST(SUM(" +
             "(CASE WHEN t.finished_at IS NOT NULL AND t.finished_at < @now THEN t.finished_at ELSE @now END) - " +
             "(CASE WHEN t.started_at > @since THEN t.started_at ELSE @since END)) AS BIGINT) AS BusyMs " +
-            "FROM tasks t WHERE t.org_id = @orgId AND t.agent_id IS NOT NULL AND t.started_at IS NOT NULL AND t.started_at < @now " +
+            $"FROM tasks t WHERE t.org_id = @orgId AND {db.Dialect.InList("t.agent_id", "@agentIds")} AND t.started_at IS NOT NULL AND t.started_at < @now " +
             "AND (t.finished_at IS NULL OR t.finished_at > @since) GROUP BY t.agent_id";
         await using var c = await db.OpenReadAsync(ct);
-        return (await c.QueryAsync<BusyRow>(sql, new { orgId, since, now })).AsList();
+        return (await c.QueryAsync<BusyRow>(sql, new { orgId, agentIds = agentIds.ToArray(), since, now })).AsList();
     }
 
     /// <summary>A class with setters, not a positional record: on an empty result SQLite reports the computed column as a BLOB and Dapper would find no matching constructor.</summary>
@@ -81,6 +101,8 @@ public sealed class AgentStore(Database db)
 
         public long BusyMs { get; set; }
     }
+
+    public sealed record NameRow(Guid Id, string Name);
 
     public sealed record AgentRow(Guid Id, string Name, string Labels, long CreatedAt, long LastSeenAt, Guid? CurrentTaskId);
 }

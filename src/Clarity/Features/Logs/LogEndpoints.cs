@@ -21,8 +21,8 @@ public static class LogEndpoints
     private static async Task<Ok<AppendLogsResult>> Append(OrgContext org, Guid id, List<LogLineInput?> lines, LogService logs, CancellationToken ct) =>
         TypedResults.Ok(await logs.AppendAsync(org, id, lines, ct));
 
-    private static async Task<Ok<LogPage>> Read(OrgContext org, Guid id, long? afterSeq, int? limit, LogService logs, CancellationToken ct) =>
-        TypedResults.Ok(await logs.ReadAsync(org, id, afterSeq, limit, ct));
+    private static Task<LogPageResult> Read(OrgContext org, Guid id, long? afterSeq, int? limit, LogService logs, CancellationToken ct) =>
+        logs.ReadAsync(org, id, afterSeq, limit, ct);
 
     private static async Task<Ok<LogSearchResult>> Search(OrgContext org, string? q, Guid? taskId, string? cursor, int? limit, LogService logs, CancellationToken ct) =>
         TypedResults.Ok(await logs.SearchAsync(org, q, taskId, cursor, limit, ct));

@@ -68,7 +68,11 @@ public sealed class LogService(LogStore store, IEventBus events, ClarityMetrics 
         return new AppendLogsResult(first, last, lines.Length);
     }
 
-    public async Task<LogPage> ReadAsync(OrgContext org, Guid taskId, long? afterSeq, int? limit, CancellationToken ct)
+    /// <summary>
+    /// A page of the task's log after <paramref name="afterSeq"/>, to be written to the response as it is read (see
+    /// <see cref="LogPageResult"/>). Bad parameters and an unknown task are refused here, before the first byte.
+    /// </summary>
+    public async Task<LogPageResult> ReadAsync(OrgContext org, Guid taskId, long? afterSeq, int? limit, CancellationToken ct)
     {
         var after = afterSeq ?? 0;
         if (after < 0)
@@ -77,18 +81,25 @@ public sealed class LogService(LogStore store, IEventBus events, ClarityMetrics 
         }
 
         var take = Check.Range(limit, "limit", 1, 10_000, 1_000);
-        var entries = await store.ReadAsync(org.OrgId, taskId, after, take, ct);
-        if (entries.Count == 0)
+        var chunks = store.ReadChunksAsync(org.OrgId, taskId, after, take, ct).GetAsyncEnumerator(ct);
+        var started = false;
+        try
         {
+            started = await chunks.MoveNextAsync();
+
             // Tell an empty log (or a tail with nothing new) apart from a task that does not exist or is another org's.
-            if (!await store.TaskExistsAsync(org.OrgId, taskId, ct))
+            if (!started && !await store.TaskExistsAsync(org.OrgId, taskId, ct))
             {
                 throw Problems.NotFound("Task");
             }
         }
+        catch
+        {
+            await chunks.DisposeAsync();
+            throw;
+        }
 
-        var lastSeq = entries.Count > 0 ? entries[^1].Seq : after;
-        return new LogPage(entries, lastSeq, entries.Count == take ? lastSeq : null);
+        return new LogPageResult(chunks, started, after, take, options.Value.Limits.MaxLogPageBytes);
     }
 
     public async Task<LogSearchResult> SearchAsync(OrgContext org, string? q, Guid? taskId, string? cursor, int? limit, CancellationToken ct)

@@ -1,4 +1,5 @@
 using System.Data.Common;
+using System.Runtime.CompilerServices;
 using System.Text;
 using Clarity.Storage;
 using Dapper;
@@ -22,6 +23,13 @@ public abstract class LogStore(Database db)
     public const char LessThan = '\uE002';
 
     public static LogStore Create(Database db) => db.Kind == DatabaseKind.Sqlite ? new SqliteLogStore(db) : new PostgresLogStore(db);
+
+    /// <summary>Characters of log text a chunk of <see cref="ReadChunksAsync"/> aims at (about 1 MiB in memory).</summary>
+    public const int ChunkChars = 512 * 1024;
+
+    // The first chunk knows nothing of the line lengths: 32 lines of the longest kind (64 KiB) are 2 MiB of text.
+    private const int FirstChunkRows = 32;
+    private const int MaxChunkRows = 2000;
 
     protected Database Db => db;
 
@@ -57,6 +65,39 @@ public abstract class LogStore(Database db)
     }
 
     protected abstract Task InsertAsync(DbConnection connection, DbTransaction transaction, Guid orgId, Guid taskId, long firstSeq, IReadOnlyList<LogLine> lines);
+
+    /// <summary>
+    /// The first <paramref name="limit"/> lines after <paramref name="afterSeq"/>, read in chunks of about
+    /// <see cref="ChunkChars"/> characters of text each, so that a reader that stops early (at a byte budget) has read
+    /// little more than it used. Each chunk is read on a connection of its own and returned after that connection has
+    /// gone back to the pool: no connection is held while the caller writes a chunk out to a slow client.
+    /// </summary>
+    public async IAsyncEnumerable<IReadOnlyList<LogEntry>> ReadChunksAsync(Guid orgId, Guid taskId, long afterSeq, int limit, [EnumeratorCancellation] CancellationToken ct)
+    {
+        var rows = Math.Min(limit, FirstChunkRows);
+        while (limit > 0)
+        {
+            var chunk = await ReadAsync(orgId, taskId, afterSeq, rows, ct);
+            if (chunk.Count == 0)
+            {
+                yield break;
+            }
+
+            yield return chunk;
+            if (chunk.Count < rows)
+            {
+                yield break;
+            }
+
+            limit -= chunk.Count;
+            afterSeq = chunk[^1].Seq;
+
+            // Size the next chunk from this one's lines (64 characters per line stand for the other columns).
+            var chars = chunk.Sum(e => (long)e.Text.Length + 64);
+            rows = (int)Math.Clamp(ChunkChars * chunk.Count / chars, 16, MaxChunkRows);
+            rows = Math.Min(rows, limit);
+        }
+    }
 
     public async Task<IReadOnlyList<LogEntry>> ReadAsync(Guid orgId, Guid taskId, long afterSeq, int limit, CancellationToken ct)
     {

@@ -131,13 +131,12 @@ public static partial class StreamEndpoints
 
     private static async Task SendLoopAsync(WebSocket socket, StreamConnection connection, StreamHub hub, CancellationToken ct)
     {
-        var reader = connection.Outbound;
         using var wait = CancellationTokenSource.CreateLinkedTokenSource(ct, connection.OverflowSignal.Token);
         try
         {
-            while (await reader.WaitToReadAsync(wait.Token))
+            while (await connection.WaitToReadAsync(wait.Token))
             {
-                while (!connection.Overflowed && reader.TryRead(out var frame))
+                while (connection.TryRead(out var frame))
                 {
                     await socket.SendAsync(frame.Json, WebSocketMessageType.Text, endOfMessage: true, ct);
                 }
@@ -282,7 +281,11 @@ public static partial class StreamEndpoints
                 lastEventId = id;
             }
 
-            await hub.SubscribeAsync(connection, topics, lastEventId, ct);
+            if (!await hub.SubscribeAsync(connection, topics, lastEventId, ct))
+            {
+                connection.Send(StreamFrame.Error("too-many-topics",
+                    $"A connection may follow at most {hub.MaxTopicsPerConnection} topics; this one follows {connection.Topics.Count}, and the subscription would take it past that. Unsubscribe from some first."));
+            }
         }
     }
 
@@ -384,13 +387,12 @@ public static partial class StreamEndpoints
     /// <summary>Writes events (and a keep-alive comment every 15 s) until the client leaves; a resync is written last.</summary>
     private static async Task WriteEventsAsync(System.IO.Stream body, StreamConnection connection, StreamHub hub, CancellationToken ct)
     {
-        var reader = connection.Outbound;
         using var wait = CancellationTokenSource.CreateLinkedTokenSource(ct, connection.OverflowSignal.Token);
         Task<bool>? pending = null;
         Task? keepAlive = null;
         while (!connection.Overflowed)
         {
-            pending ??= reader.WaitToReadAsync(wait.Token).AsTask();
+            pending ??= connection.WaitToReadAsync(wait.Token).AsTask();
             keepAlive ??= Task.Delay(s_keepAlive, ct);
             if (await Task.WhenAny(pending, keepAlive) != pending)
             {
@@ -419,7 +421,7 @@ public static partial class StreamEndpoints
                 return;
             }
 
-            while (!connection.Overflowed && reader.TryRead(out var frame))
+            while (connection.TryRead(out var frame))
             {
                 if (frame.IsEvent || frame.Type == "resync")
                 {

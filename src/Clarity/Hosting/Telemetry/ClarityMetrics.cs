@@ -3,6 +3,7 @@ using System.Diagnostics.Metrics;
 using Clarity.Events;
 using Clarity.Features.Clarifications;
 using Clarity.Features.Identity;
+using Microsoft.Extensions.Options;
 
 namespace Clarity.Hosting.Telemetry;
 
@@ -10,10 +11,15 @@ namespace Clarity.Hosting.Telemetry;
 /// Clarity's own instruments, on the "Clarity" meter of this host's <see cref="IMeterFactory"/>. Counters count what
 /// happened on this node (a cluster total is the sum over nodes); the pending-clarifications gauge is read from the
 /// database at each scrape, so every node reports the same cluster-wide figure (aggregate it with max, not sum).
+/// Queue names come from clients, so the <c>queue</c> label is capped: per org, the first <c>Metrics:MaxQueueLabels</c>
+/// distinct queues this node counts keep their name, and later ones are counted under <see cref="OtherQueues"/>.
 /// </summary>
 public sealed partial class ClarityMetrics : IScrapeRefresh, IDisposable
 {
     public const string MeterName = "Clarity";
+
+    /// <summary>The <c>queue</c> label of the queues past the cap. No queue has this name: queue names start with a letter or digit.</summary>
+    public const string OtherQueues = "_other";
 
     /// <summary>Checkout buckets, in seconds: from a claim of work that was already waiting (milliseconds) to a 30 s+ long-poll.</summary>
     public static readonly IReadOnlyList<double> CheckoutBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -29,10 +35,13 @@ public sealed partial class ClarityMetrics : IScrapeRefresh, IDisposable
     private readonly ConcurrentDictionary<Guid, string> _orgSlugs = new();
     private readonly ConcurrentDictionary<Task, byte> _pendingRecords = new();
     private readonly ConcurrentDictionary<Guid, byte> _pendingOrgsSeen = new();
+    private readonly ConcurrentDictionary<Guid, HashSet<string>> _queueLabels = new();
+    private readonly int _maxQueueLabels;
     private volatile Measurement<long>[] _pending = [];
 
-    public ClarityMetrics(IMeterFactory meterFactory, IEventBus events, ClarificationStore clarifications, IdentityStore identity, ILogger<ClarityMetrics> logger)
+    public ClarityMetrics(IMeterFactory meterFactory, IEventBus events, ClarificationStore clarifications, IdentityStore identity, IOptions<ClarityOptions> options, ILogger<ClarityMetrics> logger)
     {
+        _maxQueueLabels = options.Value.Metrics.MaxQueueLabels;
         _clarifications = clarifications;
         _identity = identity;
         _logger = logger;
@@ -53,7 +62,7 @@ public sealed partial class ClarityMetrics : IScrapeRefresh, IDisposable
     public void TaskCreated(OrgContext org, string queue)
     {
         _orgSlugs.TryAdd(org.OrgId, org.Slug);
-        _tasksCreated.Add(1, new("org", org.Slug), new("queue", queue));
+        _tasksCreated.Add(1, new("org", org.Slug), new("queue", QueueLabel(org.OrgId, queue)));
     }
 
     public void LogLinesIngested(OrgContext org, int lines)
@@ -79,7 +88,7 @@ public sealed partial class ClarityMetrics : IScrapeRefresh, IDisposable
 
         if (_orgSlugs.TryGetValue(task.OrgId, out var slug))
         {
-            _tasksFinished.Add(1, new("org", slug), new("queue", task.Queue), new("status", task.Status));
+            _tasksFinished.Add(1, new("org", slug), new("queue", QueueLabel(task.OrgId, task.Queue)), new("status", task.Status));
             return;
         }
 
@@ -92,7 +101,17 @@ public sealed partial class ClarityMetrics : IScrapeRefresh, IDisposable
     private async Task RecordFinishedLaterAsync(TaskChanged task)
     {
         var slug = await SlugOfAsync(task.OrgId, CancellationToken.None);
-        _tasksFinished.Add(1, new("org", slug), new("queue", task.Queue), new("status", task.Status));
+        _tasksFinished.Add(1, new("org", slug), new("queue", QueueLabel(task.OrgId, task.Queue)), new("status", task.Status));
+    }
+
+    /// <summary>The queue's label: its name while the org has fewer than the cap of named queues (or it is one of them), else <see cref="OtherQueues"/>.</summary>
+    private string QueueLabel(Guid orgId, string queue)
+    {
+        var named = _queueLabels.GetOrAdd(orgId, _ => new HashSet<string>(StringComparer.Ordinal));
+        lock (named)
+        {
+            return named.Contains(queue) || (named.Count < _maxQueueLabels && named.Add(queue)) ? queue : OtherQueues;
+        }
     }
 
     private async Task<string> SlugOfAsync(Guid orgId, CancellationToken ct)

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using System.Net.WebSockets;
 using System.Text.Json;
 using Clarity.Events.Stream;
@@ -118,6 +119,155 @@ public abstract class StreamLimitsTests(Backend backend)
         Assert.Equal("buffer-overflow", resync.Value.Str("reason"));
         Assert.True(slowEvents < Batches, $"the slow client got all {slowEvents} events");
         Assert.Equal(WebSocketCloseStatus.PolicyViolation, slow.CloseStatus);
+    }
+
+    [Fact]
+    public async Task NeverReadingWebSocket_OfLargeLogEvents_OverflowsItsByteBound_LongBeforeItsFrameBound()
+    {
+        await using var host = await ClarityHost.StartAsync(backend, ByteBoundSettings);
+        var org = await host.SetupAsync("acme");
+        using var client = host.CreateClient(org.MemberKey);
+        var task = await StreamTests.NewTaskAsync(client, org);
+        string[] topics = [$"task:{task}:logs"];
+        await using var fast = await StreamSocket.ConnectAsync(host.BaseAddress, org.Org, org.MemberKey);
+        await fast.SubscribeAsync(topics);
+        await using var idle = await StreamSocket.ConnectAsync(host.BaseAddress, org.Org, org.MemberKey, receiveBuffer: 4096);
+        await idle.SubscribeAsync(topics);
+
+        await AppendLargeEventsAsync(client, org, task, fast);
+
+        // The idle client now reads: a few events (what the network and its buffer held), then resync, then the close.
+        var events = 0;
+        JsonElement? resync = null;
+        while (await idle.ReceiveAsync() is { } m)
+        {
+            if (m.Str("type") == "event")
+            {
+                Assert.Null(resync);
+                events++;
+            }
+            else if (m.Str("type") == "resync")
+            {
+                resync = m;
+            }
+        }
+
+        Assert.NotNull(resync);
+        Assert.Equal("buffer-overflow", resync.Value.Str("reason"));
+        Assert.True(events < LargeEvents, $"the idle client got all {events} events");
+        Assert.Equal(WebSocketCloseStatus.PolicyViolation, idle.CloseStatus);
+    }
+
+    [Fact]
+    public async Task NeverReadingEventSource_OfLargeLogEvents_OverflowsItsByteBound_AndGetsResyncLast()
+    {
+        await using var host = await ClarityHost.StartAsync(backend, ByteBoundSettings);
+        var org = await host.SetupAsync("acme");
+        using var client = host.CreateClient(org.MemberKey);
+        var task = await StreamTests.NewTaskAsync(client, org);
+        await using var fast = await StreamSocket.ConnectAsync(host.BaseAddress, org.Org, org.MemberKey);
+        await fast.SubscribeAsync([$"task:{task}:logs"]);
+        await using var idle = await SseReader.OpenAsync(SmallBufferClient(host, org.MemberKey), org.Api($"events?topics=task:{task}:logs"));
+
+        // One small event read first: the subscription is in place. From now on the client reads nothing.
+        await StreamTests.AppendAsync(client, org, task, "first");
+        await idle.NextAsync(e => e.Event == "logs");
+        await AppendLargeEventsAsync(client, org, task, fast);
+
+        var events = 0;
+        SseEvent? resync = null;
+        while (await idle.ReadAsync() is { } e)
+        {
+            if (e.Event == "logs")
+            {
+                Assert.Null(resync);
+                events++;
+            }
+            else if (e.Event == "resync")
+            {
+                resync = e;
+            }
+        }
+
+        Assert.NotNull(resync);
+        Assert.Equal("buffer-overflow", resync.Data.Str("reason"));
+        Assert.True(events < LargeEvents, $"the idle client got all {events} events");
+    }
+
+    [Fact]
+    public async Task Subscribe_PastTheTopicCapOfTheConnection_AnswersTooManyTopics_AndKeepsTheConnectionAndItsSubscriptions()
+    {
+        await using var host = await ClarityHost.StartAsync(backend, new Dictionary<string, string?> { ["Clarity:Stream:MaxTopicsPerConnection"] = "100" });
+        var org = await host.SetupAsync("acme");
+        using var client = host.CreateClient(org.MemberKey);
+        await using var socket = await StreamSocket.ConnectAsync(host.BaseAddress, org.Org, org.MemberKey);
+        await socket.SubscribeAsync(["tasks", .. Enumerable.Range(0, 49).Select(_ => StreamTopics.Logs(Guid.NewGuid()))]);
+        await socket.SubscribeAsync([.. Enumerable.Range(0, 50).Select(_ => StreamTopics.Logs(Guid.NewGuid()))]);
+
+        await socket.SendAsync(new { type = "subscribe", topics = new[] { "agents" } });
+        var error = await socket.NextAsync(m => m.Str("type") is "error" or "subscribed", "the answer to the 101st topic");
+        Assert.Equal("error", error.Str("type"));
+        Assert.Equal("too-many-topics", error.Str("error"));
+
+        // Still open, still following what it followed; a topic it already follows is no new one.
+        await socket.SendAsync(new { type = "ping" });
+        await socket.NextAsync(m => m.Str("type") == "pong", "pong");
+        var task = await StreamTests.NewTaskAsync(client, org);
+        await socket.NextAsync(m => m.IsTaskEvent(task), "the task event");
+        await socket.SubscribeAsync(["tasks"]);
+    }
+
+    private const int LargeEvents = 16;
+
+    private static readonly Dictionary<string, string?> ByteBoundSettings = new()
+    {
+        ["Clarity:Stream:BufferBytes"] = (256 * 1024).ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["Clarity:Limits:MaxRequestBodyBytes"] = (4 << 20).ToString(System.Globalization.CultureInfo.InvariantCulture),
+    };
+
+    /// <summary>
+    /// Appends <see cref="LargeEvents"/> batches of 16 lines just under 64 KiB (about 1 MiB of text each: far fewer events
+    /// than the 1,024-frame buffer holds, far more bytes than its 256 KiB), and waits until <paramref name="fast"/> has each
+    /// event: then the hub has offered it to every subscriber. Each event carries at most 1 MiB of its lines.
+    /// </summary>
+    private static async Task AppendLargeEventsAsync(HttpClient client, OrgSession org, string task, StreamSocket fast)
+    {
+        var line = new string('x', 64 * 1024 - 64);
+        for (var i = 0; i < LargeEvents; i++)
+        {
+            var appended = await StreamTests.AppendAsync(client, org, task, [.. Enumerable.Repeat(line, 16)]);
+            var lastSeq = appended.GetProperty("lastSeq").GetInt64();
+            var received = await fast.NextAsync(m => m.IsEvent("logs") && m.GetProperty("data").GetProperty("lastSeq").GetInt64() == lastSeq, $"large event {i}");
+            var data = received.GetProperty("data");
+            Assert.True(data.GetProperty("truncated").GetBoolean());
+            Assert.InRange(data.GetProperty("lines").GetArrayLength(), 1, 15);
+            Assert.InRange(data.GetProperty("lines").GetRawText().Length, 1, StreamHub.MaxLineBytesPerEvent);
+        }
+    }
+
+    /// <summary>An HTTP client whose socket has a small receive buffer, so that a response it stops reading backs up quickly.</summary>
+    private static HttpClient SmallBufferClient(ClarityHost host, string bearer)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            ConnectCallback = async (context, ct) =>
+            {
+                var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true, ReceiveBufferSize = 4096 };
+                try
+                {
+                    await socket.ConnectAsync(context.DnsEndPoint, ct);
+                    return new NetworkStream(socket, ownsSocket: true);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+            },
+        };
+        var client = new HttpClient(handler) { BaseAddress = host.BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
+        client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", bearer);
+        return client;
     }
 }
 

@@ -68,7 +68,7 @@ public abstract class CheckoutTests(HostFixture fixture)
 
         // The checkout registers its agent before it starts waiting: once the agent shows up, the poll is under way.
         var deadline = DateTimeOffset.UtcNow.AddSeconds(30);
-        while (!(await creator.GetAsync(Org.Api("agents")).ExpectAsync(HttpStatusCode.OK)).EnumerateArray().Any(a => a.Str("name") == agent))
+        while (await creator.FindAgentAsync(Org, agent) is null)
         {
             Assert.True(DateTimeOffset.UtcNow < deadline, "The waiting checkout never registered its agent.");
             await Task.Delay(20);

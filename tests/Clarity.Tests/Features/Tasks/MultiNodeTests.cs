@@ -75,7 +75,7 @@ public sealed class PostgresMultiNodeTests : IAsyncLifetime
 
         var waiting = waiterClient.CheckoutAsync(_org, agent, queue, waitSeconds: 50);
         var deadline = DateTimeOffset.UtcNow.AddSeconds(30);
-        while (!(await creator.GetAsync(_org.Api("agents")).ExpectAsync(HttpStatusCode.OK)).EnumerateArray().Any(a => a.Str("name") == agent))
+        while (await creator.FindAgentAsync(_org, agent) is null)
         {
             Assert.True(DateTimeOffset.UtcNow < deadline, "The waiting checkout never registered its agent.");
             await Task.Delay(20);
