@@ -100,12 +100,25 @@ public sealed partial class ClarityClient : IDisposable
     public Task<LoginResult> LoginAsync(string email, string password, CancellationToken ct = default) =>
         SendAsync<LoginResult>(HttpMethod.Post, "api/v1/auth/login", new { email, password }, ct);
 
+    /// <summary>Signs out: the session this client's token belongs to ends on every node.</summary>
     public Task LogoutAsync(CancellationToken ct = default) =>
         SendAsync<object>(HttpMethod.Post, "api/v1/auth/logout", null, ct);
 
-    /// <summary>Who the credential belongs to.</summary>
+    /// <summary>Who the credential belongs to, with the invitations waiting for a signed-in user.</summary>
     public Task<Me> GetMeAsync(CancellationToken ct = default) =>
         SendAsync<Me>(HttpMethod.Get, "api/v1/me", null, ct);
+
+    /// <summary>The signed-in user's active sessions (sign-ins), newest first.</summary>
+    public Task<SessionPage> ListSessionsAsync(string? cursor = null, int? limit = null, CancellationToken ct = default) =>
+        SendAsync<SessionPage>(HttpMethod.Get, "api/v1/me/sessions" + Query(("cursor", cursor), ("limit", Number(limit))), null, ct);
+
+    /// <summary>Ends one of the signed-in user's sessions.</summary>
+    public Task RevokeSessionAsync(Guid id, CancellationToken ct = default) =>
+        SendAsync<object>(HttpMethod.Delete, $"api/v1/me/sessions/{id}", null, ct);
+
+    /// <summary>Signs the user out everywhere; with <paramref name="keepCurrent"/>, everywhere but this session.</summary>
+    public Task<SessionsRevokedResult> SignOutEverywhereAsync(bool keepCurrent = false, CancellationToken ct = default) =>
+        SendAsync<SessionsRevokedResult>(HttpMethod.Delete, "api/v1/me/sessions" + (keepCurrent ? "?keepCurrent=true" : ""), null, ct);
 
     /// <summary>Creates another org owned by the signed-in user (needs a user token, not an API key).</summary>
     public Task<Org> CreateOrgAsync(string slug, string name, CancellationToken ct = default) =>
@@ -114,26 +127,49 @@ public sealed partial class ClarityClient : IDisposable
     public Task<Org> GetOrgAsync(CancellationToken ct = default) =>
         SendAsync<Org>(HttpMethod.Get, OrgPath(""), null, ct);
 
-    // Members
+    /// <summary>The signed-in user leaves the org (not its last owner). Their API keys in the org are revoked.</summary>
+    public Task<MemberRemoval> LeaveOrgAsync(CancellationToken ct = default) =>
+        SendAsync<MemberRemoval>(HttpMethod.Delete, "api/v1/me/orgs/" + Uri.EscapeDataString(Org ?? throw new InvalidOperationException("This client has no org.")), null, ct);
 
-    public Task<IReadOnlyList<Member>> ListMembersAsync(CancellationToken ct = default) =>
-        SendAsync<IReadOnlyList<Member>>(HttpMethod.Get, OrgPath("/members"), null, ct);
+    // Members and invitations
 
-    public Task<Member> AddMemberAsync(AddMemberRequest request, CancellationToken ct = default) =>
-        SendAsync<Member>(HttpMethod.Post, OrgPath("/members"), request, ct);
+    public Task<MemberPage> ListMembersAsync(string? cursor = null, int? limit = null, CancellationToken ct = default) =>
+        SendAsync<MemberPage>(HttpMethod.Get, OrgPath("/members") + Query(("cursor", cursor), ("limit", Number(limit))), null, ct);
 
-    public Task<Member> ChangeMemberRoleAsync(Guid userId, string role, CancellationToken ct = default) =>
-        SendAsync<Member>(HttpMethod.Put, OrgPath($"/members/{userId}"), new { role }, ct);
+    /// <summary>Changes a member's role; API keys they created are capped at the new role (listed in the answer).</summary>
+    public Task<MemberRoleChange> ChangeMemberRoleAsync(Guid userId, string role, CancellationToken ct = default) =>
+        SendAsync<MemberRoleChange>(HttpMethod.Put, OrgPath($"/members/{userId}"), new { role }, ct);
 
-    public Task RemoveMemberAsync(Guid userId, CancellationToken ct = default) =>
-        SendAsync<object>(HttpMethod.Delete, OrgPath($"/members/{userId}"), null, ct);
+    /// <summary>Removes a member; the API keys they created in the org are revoked (listed in the answer).</summary>
+    public Task<MemberRemoval> RemoveMemberAsync(Guid userId, CancellationToken ct = default) =>
+        SendAsync<MemberRemoval>(HttpMethod.Delete, OrgPath($"/members/{userId}"), null, ct);
+
+    /// <summary>Invites an email to the org. The answer's <see cref="Invitation.AcceptUrl"/> is the link to pass on.</summary>
+    public Task<Invitation> CreateInvitationAsync(CreateInvitationRequest request, CancellationToken ct = default) =>
+        SendAsync<Invitation>(HttpMethod.Post, OrgPath("/invitations"), request, ct);
+
+    public Task<InvitationPage> ListInvitationsAsync(string? status = null, string? cursor = null, int? limit = null, CancellationToken ct = default) =>
+        SendAsync<InvitationPage>(HttpMethod.Get, OrgPath("/invitations") + Query(("status", status), ("cursor", cursor), ("limit", Number(limit))), null, ct);
+
+    public Task RevokeInvitationAsync(Guid id, CancellationToken ct = default) =>
+        SendAsync<object>(HttpMethod.Delete, OrgPath($"/invitations/{id}"), null, ct);
+
+    /// <summary>Accepts an invitation addressed to the signed-in user's email.</summary>
+    public Task<OrgMembership> AcceptInvitationAsync(Guid id, CancellationToken ct = default) =>
+        SendAsync<OrgMembership>(HttpMethod.Post, $"api/v1/invitations/{id}/accept", null, ct);
+
+    public Task DeclineInvitationAsync(Guid id, CancellationToken ct = default) =>
+        SendAsync<object>(HttpMethod.Post, $"api/v1/invitations/{id}/decline", null, ct);
+
+    /// <summary>Accepts an invitation through its link's token by creating the invitee's account; the answer signs them in.</summary>
+    public Task<InvitationAccepted> AcceptInvitationWithNewAccountAsync(string token, string password, string? displayName = null, CancellationToken ct = default) =>
+        SendAsync<InvitationAccepted>(HttpMethod.Post, "api/v1/invitations/accept", new { token, password, displayName }, ct);
 
     // API keys
 
-    public Task<IReadOnlyList<ApiKeyInfo>> ListApiKeysAsync(CancellationToken ct = default) =>
-        SendAsync<IReadOnlyList<ApiKeyInfo>>(HttpMethod.Get, OrgPath("/api-keys"), null, ct);
+    public Task<ApiKeyPage> ListApiKeysAsync(string? cursor = null, int? limit = null, CancellationToken ct = default) =>
+        SendAsync<ApiKeyPage>(HttpMethod.Get, OrgPath("/api-keys") + Query(("cursor", cursor), ("limit", Number(limit))), null, ct);
 
-    /// <summary>Creates an API key with a role. The answer holds the secret, which is never shown again.</summary>
     public Task<CreatedApiKey> CreateApiKeyAsync(string name, string role, CancellationToken ct = default) =>
         SendAsync<CreatedApiKey>(HttpMethod.Post, OrgPath("/api-keys"), new { name, role }, ct);
 

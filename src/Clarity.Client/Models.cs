@@ -18,17 +18,68 @@ public sealed record User(Guid Id, string Email, string DisplayName, DateTimeOff
 
 public sealed record OrgMembership(string Slug, string Name, string Role);
 
-/// <summary>Who the caller is: a signed-in user with their orgs, or an API key.</summary>
-public sealed record Me(User? User, IReadOnlyList<OrgMembership> Orgs, ApiKeyIdentity? ApiKey);
+/// <summary>Who the caller is: a signed-in user with their orgs and the invitations waiting for them, or an API key.</summary>
+public sealed record Me(User? User, IReadOnlyList<OrgMembership> Orgs, ApiKeyIdentity? ApiKey, IReadOnlyList<PendingInvitation> Invitations);
 
 public sealed record ApiKeyIdentity(Guid Id, string Name, string Prefix, string Role, string Org);
 
 public sealed record Member(Guid UserId, string Email, string DisplayName, string Role, DateTimeOffset JoinedAt);
 
-/// <param name="Password">Needed only when the email is not yet a user.</param>
-public sealed record AddMemberRequest(string Email, string Role, string? Password = null, string? DisplayName = null);
+public sealed record MemberPage(IReadOnlyList<Member> Items, string? NextCursor);
 
-public sealed record ApiKeyInfo(Guid Id, string Name, string Prefix, string Role, DateTimeOffset CreatedAt, DateTimeOffset? LastUsedAt, DateTimeOffset? RevokedAt);
+/// <summary>A member's new role, and the API keys they created that were capped to it (a key never outranks its creator).</summary>
+public sealed record MemberRoleChange(Member Member, IReadOnlyList<ApiKeyInfo> CappedApiKeys);
+
+/// <summary>A member who was removed (or left), and the API keys they created in the org, which were revoked with them.</summary>
+public sealed record MemberRemoval(Guid UserId, IReadOnlyList<ApiKeyInfo> RevokedApiKeys);
+
+/// <param name="CreatedBy">The person responsible for the key: who created it, or the person behind the key that created it.</param>
+public sealed record ApiKeyInfo(Guid Id, string Name, string Prefix, string Role, DateTimeOffset CreatedAt, DateTimeOffset? LastUsedAt, DateTimeOffset? RevokedAt, Guid? CreatedBy = null);
+
+public sealed record ApiKeyPage(IReadOnlyList<ApiKeyInfo> Items, string? NextCursor);
+
+/// <summary>The invitation statuses. A pending invitation past its expiry reads as expired.</summary>
+public static class InvitationStatuses
+{
+    public const string Pending = "pending";
+    public const string Accepted = "accepted";
+    public const string Declined = "declined";
+    public const string Revoked = "revoked";
+    public const string Expired = "expired";
+
+    public static readonly IReadOnlyList<string> All = [Pending, Accepted, Declined, Revoked, Expired];
+}
+
+/// <param name="AcceptUrl">The link that accepts the invitation (also for people without an account yet); only in the answer that creates it.</param>
+public sealed record Invitation(
+    Guid Id,
+    string Email,
+    string Role,
+    string Status,
+    Guid? InvitedBy,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset ExpiresAt,
+    DateTimeOffset? RespondedAt,
+    string? AcceptUrl = null);
+
+public sealed record InvitationPage(IReadOnlyList<Invitation> Items, string? NextCursor);
+
+/// <param name="ExpiresInHours">How long the invitation stays open: 1 to 720 hours, a week when absent.</param>
+public sealed record CreateInvitationRequest(string Email, string Role, int? ExpiresInHours = null);
+
+/// <summary>An invitation accepted through its link by creating an account: the new account's sign-in token, and the org joined.</summary>
+public sealed record InvitationAccepted(string Token, DateTimeOffset ExpiresAt, OrgMembership Org);
+
+/// <summary>An invitation waiting for the signed-in user (in <see cref="Me.Invitations"/>).</summary>
+public sealed record PendingInvitation(Guid Id, string Org, string OrgName, string Role, string? InvitedBy, DateTimeOffset ExpiresAt);
+
+/// <summary>One of the signed-in user's sessions (a sign-in on some device). <see cref="Current"/> marks the caller's own.</summary>
+public sealed record SessionInfo(Guid Id, DateTimeOffset CreatedAt, DateTimeOffset LastSeenAt, DateTimeOffset ExpiresAt, string? UserAgent, string? Address, bool Current);
+
+public sealed record SessionPage(IReadOnlyList<SessionInfo> Items, string? NextCursor);
+
+/// <summary>How many sessions a "sign out everywhere" ended.</summary>
+public sealed record SessionsRevokedResult(int Revoked);
 
 /// <summary>A new API key. <see cref="Secret"/> is shown only this once.</summary>
 public sealed record CreatedApiKey(Guid Id, string Name, string Prefix, string Role, DateTimeOffset CreatedAt, string Secret);

@@ -5,7 +5,7 @@ using Clarity.Bench.Harness;
 namespace Clarity.Bench.Scenarios;
 
 /// <summary>
-/// #8: an unrelated request while passwords are being guessed. 32 clients send wrong passwords back to back (each
+/// #9: an unrelated request while passwords are being guessed. 32 clients send wrong passwords back to back (each
 /// costs one PBKDF2 hash, ~100 ms of a core) while one client reads the task list with the API key, one request at
 /// a time with a short pause; its latency is the figure. The sign-in throttle's per-account and per-address limits
 /// are raised out of the way for every run here, so that only the password-hashing gate differs: "wide open" (64

@@ -53,7 +53,7 @@ public static class ServeCommand
         var db = server.Services.GetRequiredService<Database>();
         Console.WriteLine($"Clarity is listening on {string.Join(", ", server.Urls)}");
         Console.WriteLine($"Database: {db.Describe()}");
-        if (!await server.Services.GetRequiredService<IdentityStore>().AnyUserAsync(ct))
+        if (!await server.Services.GetRequiredService<IdentityStore>().IsSetUpAsync(ct))
         {
             Console.WriteLine();
             Console.WriteLine($"First run: open {url}/ in a browser to create the first org and its owner, or use the API:");

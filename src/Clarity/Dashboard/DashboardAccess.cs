@@ -24,10 +24,10 @@ public sealed class DashboardPageAttribute : Attribute
 public sealed record DashboardStaticAsset;
 
 /// <summary>The signed-in person as the dashboard sees them: who, and the orgs they belong to.</summary>
-public sealed record DashboardSession(Caller Caller, User User, IReadOnlyList<OrgMembership> Orgs);
+public sealed record DashboardSession(Caller Caller, User User, IReadOnlyList<OrgMembership> Orgs, IReadOnlyList<PendingInvitation> Invitations);
 
 /// <summary>Enforces <see cref="DashboardPageAttribute"/>; called by <see cref="AccessMiddleware"/>.</summary>
-public sealed class DashboardAccess(IdentityService identity, IdentityStore store, TokenService tokens)
+public sealed class DashboardAccess(IdentityService identity, IdentityStore store, CredentialResolver credentials)
 {
     public const string HxRequest = "HX-Request";
 
@@ -141,21 +141,20 @@ public sealed class DashboardAccess(IdentityService identity, IdentityStore stor
 
     private async Task<DashboardSession?> ResolveSessionAsync(HttpContext context)
     {
-        if (!context.Request.Cookies.TryGetValue(AccessMiddleware.SessionCookie, out var cookie) || cookie.Length is 0 or > 4096)
+        if (!context.Request.Cookies.TryGetValue(AccessMiddleware.SessionCookie, out var cookie) || cookie.Length == 0)
         {
             return null;
         }
 
-        if (await tokens.ValidateAsync(cookie) is not { } userId)
+        if (await credentials.TryResolveAsync(cookie, CredentialSource.Cookie, context.RequestAborted) is not { IsUser: true } caller)
         {
             return null;
         }
 
-        var caller = new Caller(userId, null);
         try
         {
             var me = await identity.MeAsync(caller, context.RequestAborted);
-            return me.User is null ? null : new DashboardSession(caller, me.User, me.Orgs);
+            return me.User is null ? null : new DashboardSession(caller, me.User, me.Orgs, me.Invitations ?? []);
         }
         catch (ApiException)
         {

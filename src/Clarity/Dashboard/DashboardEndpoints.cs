@@ -49,11 +49,18 @@ public static class DashboardEndpoints
 
         app.MapPost("/logout", Logout).WithMetadata(new DashboardPageAttribute { Anonymous = true }).ExcludeFromDescription();
 
+        var account = app.MapGroup("/account").ExcludeFromDescription().WithMetadata(new DashboardPageAttribute());
+        account.MapPost("/invitations/{id:guid}/accept", AcceptInvitation);
+        account.MapPost("/invitations/{id:guid}/decline", DeclineInvitation);
+        account.MapPost("/orgs/{org}/leave", LeaveOrg);
+        account.MapPost("/sessions/{id:guid}/revoke", RevokeSession);
+        account.MapPost("/sessions/revoke-all", RevokeAllSessions);
+
         var org = app.MapGroup("/o/{org}").ExcludeFromDescription().WithMetadata(new DashboardPageAttribute());
         org.MapGet("/clarifications/_count", PendingCount);
         org.MapGet("/clarifications/_list", ClarificationsList);
         org.MapPost("/clarifications/{id:guid}/answer", AnswerClarification).WithMetadata(new DashboardPageAttribute { Permission = Permissions.TasksRespond });
-        org.MapPost("/settings/members", AddMember).WithMetadata(new DashboardPageAttribute { Permission = Permissions.MembersManage });
+        org.MapPost("/settings/invitations/{id:guid}/revoke", RevokeInvitation).WithMetadata(new DashboardPageAttribute { Permission = Permissions.MembersManage });
         org.MapPost("/settings/members/{userId:guid}/role", ChangeRole).WithMetadata(new DashboardPageAttribute { Permission = Permissions.MembersManage });
         org.MapPost("/settings/members/{userId:guid}/remove", RemoveMember).WithMetadata(new DashboardPageAttribute { Permission = Permissions.MembersManage });
         org.MapPost("/settings/api-keys/{id:guid}/revoke", RevokeApiKey).WithMetadata(new DashboardPageAttribute { Permission = Permissions.ApiKeysManage });
@@ -70,27 +77,25 @@ public static class DashboardEndpoints
         return Fragment<AgentRows>(new { OrgSlug = org.Slug, Page = page, Utilization = utilization, IsMore = more is not null });
     }
 
-    private static Task<IResult> AddMember(HttpContext http, IAntiforgery antiforgery, IdentityService identity) =>
-        SettingsActionAsync(http, antiforgery, async (org, form) =>
+    private static Task<IResult> RevokeInvitation(Guid id, HttpContext http, IAntiforgery antiforgery, InvitationService invitations) =>
+        SettingsActionAsync(http, antiforgery, async (org, _) =>
         {
-            var password = form["password"].ToString();
-            var name = form["displayName"].ToString();
-            var member = await identity.AddMemberAsync(org, new AddMemberRequest(form["email"].ToString(), password.Length == 0 ? null : password, form["role"].ToString(), name.Length == 0 ? null : name), http.RequestAborted);
-            return $"{member.Email} added as {member.Role}.";
+            await invitations.RevokeAsync(org, id, http.RequestAborted);
+            return "Invitation withdrawn: its link no longer works.";
         });
 
     private static Task<IResult> ChangeRole(Guid userId, HttpContext http, IAntiforgery antiforgery, IdentityService identity) =>
         SettingsActionAsync(http, antiforgery, async (org, form) =>
         {
-            var member = await identity.ChangeRoleAsync(org, userId, new ChangeRoleRequest(form["role"].ToString()), http.RequestAborted);
-            return $"{member.Email} is now {member.Role}.";
+            var change = await identity.ChangeRoleAsync(org, userId, new ChangeRoleRequest(form["role"].ToString()), http.RequestAborted);
+            return $"{change.Member.Email} is now {change.Member.Role}." + KeysNote(change.CappedApiKeys.Count, $"capped to {change.Member.Role}");
         });
 
     private static Task<IResult> RemoveMember(Guid userId, HttpContext http, IAntiforgery antiforgery, IdentityService identity) =>
         SettingsActionAsync(http, antiforgery, async (org, _) =>
         {
-            await identity.RemoveMemberAsync(org, userId, http.RequestAborted);
-            return "Member removed.";
+            var removal = await identity.RemoveMemberAsync(org, userId, http.RequestAborted);
+            return "Member removed." + KeysNote(removal.RevokedApiKeys.Count, "revoked");
         });
 
     private static Task<IResult> RevokeApiKey(Guid id, HttpContext http, IAntiforgery antiforgery, IdentityService identity) =>
@@ -100,10 +105,65 @@ public static class DashboardEndpoints
             return "API key revoked.";
         });
 
+    private static string KeysNote(int count, string what) =>
+        count == 0 ? "" : count == 1 ? $" 1 API key they created was {what}." : $" {count} API keys they created were {what}.";
+
     /// <summary>A settings form action: checks the antiforgery token, runs the service call, then back to settings with its outcome.</summary>
-    private static async Task<IResult> SettingsActionAsync(HttpContext http, IAntiforgery antiforgery, Func<OrgContext, IFormCollection, Task<string>> action)
+    private static Task<IResult> SettingsActionAsync(HttpContext http, IAntiforgery antiforgery, Func<OrgContext, IFormCollection, Task<FormOutcome>> action)
     {
         var org = OrgOf(http);
+        return FormActionAsync(http, antiforgery, $"/o/{Uri.EscapeDataString(org.Slug)}/settings", form => action(org, form));
+    }
+
+    private static Task<IResult> AcceptInvitation(Guid id, HttpContext http, IAntiforgery antiforgery, InvitationService invitations) =>
+        FormActionAsync(http, antiforgery, "/account", async _ =>
+        {
+            var joined = await invitations.RespondAsync(SessionOf(http).Caller, id, accept: true, http.RequestAborted);
+            return new FormOutcome($"You joined {joined!.Name} as {joined.Role}.", "/o/" + Uri.EscapeDataString(joined.Slug));
+        });
+
+    private static Task<IResult> DeclineInvitation(Guid id, HttpContext http, IAntiforgery antiforgery, InvitationService invitations) =>
+        FormActionAsync(http, antiforgery, "/account", async _ =>
+        {
+            await invitations.RespondAsync(SessionOf(http).Caller, id, accept: false, http.RequestAborted);
+            return "Invitation declined.";
+        });
+
+    private static Task<IResult> LeaveOrg(HttpContext http, IAntiforgery antiforgery, IdentityService identity) =>
+        FormActionAsync(http, antiforgery, "/account", async _ =>
+        {
+            var org = OrgOf(http);
+            var removal = await identity.LeaveAsync(SessionOf(http).Caller, org.Slug, http.RequestAborted);
+            return $"You left {org.Slug}." + (removal.RevokedApiKeys.Count == 0 ? "" : $" {removal.RevokedApiKeys.Count} API key(s) you created there were revoked.");
+        });
+
+    private static Task<IResult> RevokeSession(Guid id, HttpContext http, IAntiforgery antiforgery, SessionService sessions) =>
+        FormActionAsync(http, antiforgery, "/account", async _ =>
+        {
+            var caller = SessionOf(http).Caller;
+            if (!await sessions.RevokeAsync(caller.UserId!.Value, id, http.RequestAborted))
+            {
+                throw Problems.NotFound("Session");
+            }
+
+            return id == caller.SessionId ? "Signed out." : "That session was signed out.";
+        });
+
+    private static Task<IResult> RevokeAllSessions(HttpContext http, IAntiforgery antiforgery, SessionService sessions) =>
+        FormActionAsync(http, antiforgery, "/account", async _ =>
+        {
+            var caller = SessionOf(http).Caller;
+            var count = await sessions.RevokeAllAsync(caller.UserId!.Value, keep: null, http.RequestAborted);
+            SessionCookie.Delete(http);
+            return $"Signed out everywhere ({count} session{(count == 1 ? "" : "s")}).";
+        });
+
+    /// <summary>
+    /// A dashboard form action: checks the antiforgery token, reads the form, runs <paramref name="action"/>, then redirects
+    /// to <paramref name="back"/> (or where the outcome says) with the outcome as a flash message.
+    /// </summary>
+    private static async Task<IResult> FormActionAsync(HttpContext http, IAntiforgery antiforgery, string back, Func<IFormCollection, Task<FormOutcome>> action)
+    {
         if (!await antiforgery.IsRequestValidAsync(http))
         {
             Flash.Set(http, ok: false, "The form expired. Please try again.");
@@ -112,7 +172,9 @@ public static class DashboardEndpoints
         {
             try
             {
-                Flash.Set(http, ok: true, await action(org, await ReadFormAsync(http)));
+                var outcome = await action(await ReadFormAsync(http));
+                Flash.Set(http, ok: true, outcome.Message);
+                back = outcome.Then ?? back;
             }
             catch (ApiException ex)
             {
@@ -120,10 +182,12 @@ public static class DashboardEndpoints
             }
         }
 
-        return TypedResults.Redirect($"/o/{Uri.EscapeDataString(org.Slug)}/settings");
+        return TypedResults.Redirect(back);
     }
 
     private static OrgContext OrgOf(HttpContext http) => http.Features.Get<OrgContext>()!;
+
+    private static DashboardSession SessionOf(HttpContext http) => http.Features.Get<DashboardSession>()!;
 
     /// <summary>The posted form. The antiforgery token may come in a header, so a valid token does not prove a form body.</summary>
     private static Task<IFormCollection> ReadFormAsync(HttpContext http) =>
@@ -163,11 +227,17 @@ public static class DashboardEndpoints
         return TypedResults.Redirect(back);
     }
 
-    private static async Task<IResult> Logout(HttpContext http, IAntiforgery antiforgery)
+    /// <summary>Signs out: the session ends on every node (not only this browser's cookie), then to the sign-in page.</summary>
+    private static async Task<IResult> Logout(HttpContext http, IAntiforgery antiforgery, SessionService sessions)
     {
         if (!await antiforgery.IsRequestValidAsync(http))
         {
             return TypedResults.BadRequest();
+        }
+
+        if (http.Features.Get<DashboardSession>()?.Caller is { UserId: { } userId, SessionId: { } sessionId })
+        {
+            await sessions.RevokeAsync(userId, sessionId, http.RequestAborted);
         }
 
         SessionCookie.Delete(http);
@@ -205,4 +275,10 @@ public static class DashboardEndpoints
 
         return next(context);
     }
+}
+
+/// <summary>What a dashboard form action reports, and optionally where to go next instead of back.</summary>
+public sealed record FormOutcome(string Message, string? Then = null)
+{
+    public static implicit operator FormOutcome(string message) => new(message);
 }

@@ -12,6 +12,9 @@ namespace Clarity.Events;
 [JsonDerivedType(typeof(ClarificationChanged), "clarification")]
 [JsonDerivedType(typeof(AgentSeen), "agent")]
 [JsonDerivedType(typeof(ApiKeyRevoked), "apikey-revoked")]
+[JsonDerivedType(typeof(ApiKeysChanged), "apikeys-changed")]
+[JsonDerivedType(typeof(SessionsRevoked), "sessions-revoked")]
+[JsonDerivedType(typeof(MembershipEnded), "membership-ended")]
 public abstract record ClarityEvent(Guid OrgId)
 {
     /// <summary>The correlation id of the request that caused the change (null for background sweeps); the bus stamps it on publish.</summary>
@@ -40,3 +43,12 @@ public sealed record ClarificationChanged(Guid OrgId, Guid ClarificationId, Guid
 public sealed record AgentSeen(Guid OrgId, Guid AgentId, string Name) : ClarityEvent(OrgId);
 
 public sealed record ApiKeyRevoked(Guid OrgId, Guid KeyId) : ClarityEvent(OrgId);
+
+/// <summary>API keys whose role changed (capped when their creator's role was lowered): caches must forget them.</summary>
+public sealed record ApiKeysChanged(Guid OrgId, IReadOnlyList<Guid> KeyIds) : ClarityEvent(OrgId);
+
+/// <summary>Sign-in sessions that were revoked (sign-out, sign out everywhere): their tokens stop working on every node. Not org-scoped: OrgId is empty.</summary>
+public sealed record SessionsRevoked(Guid UserId, IReadOnlyList<Guid> SessionIds) : ClarityEvent(Guid.Empty);
+
+/// <summary>A user left or was removed from an org: their open streams of that org end.</summary>
+public sealed record MembershipEnded(Guid OrgId, Guid UserId) : ClarityEvent(OrgId);

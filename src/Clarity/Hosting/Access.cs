@@ -3,16 +3,23 @@ using System.Reflection;
 using Clarity.Dashboard;
 using Clarity.Features.Identity;
 using Clarity.Hosting.RateLimiting;
+using Microsoft.AspNetCore.Antiforgery;
 
 namespace Clarity.Hosting;
 
-/// <summary>Who is calling: a signed-in user, or an API key (which belongs to exactly one org).</summary>
+/// <summary>Who is calling: a signed-in user (and the session they signed in with), or an API key (which belongs to exactly one org).</summary>
 public sealed record Caller(Guid? UserId, ApiKeyPrincipal? ApiKey)
 {
     public bool IsUser => UserId is not null;
 
     /// <summary>The id recorded as the actor of a change (the user, or the API key).</summary>
     public Guid ActorId => UserId ?? ApiKey!.Id;
+
+    /// <summary>The server-side sign-in session of a user's token; null for API keys.</summary>
+    public Guid? SessionId { get; init; }
+
+    /// <summary>Where the credential came from: the Authorization header, or the session cookie.</summary>
+    public CredentialSource Source { get; init; }
 }
 
 /// <summary>The org a request addresses, resolved and authorised. Handlers take it as a parameter.</summary>
@@ -24,24 +31,38 @@ public sealed record OrgContext(Guid OrgId, string Slug, string Role, Caller Cal
 }
 
 /// <summary>
-/// Resolves the caller from <c>Authorization: Bearer</c> (API key or JWT) or the session cookie, then enforces
+/// Resolves the caller from <c>Authorization: Bearer</c> (API key or sign-in token) or the session cookie, then enforces
 /// the endpoint's declared access: public, any caller, user only, or a permission within the addressed org.
 /// Another org's resources answer 404, exactly like missing ones. An endpoint that declares nothing is refused.
+/// A cookie-authenticated unsafe request must come from this site and carry an antiforgery token (CSRF).
 /// </summary>
-public sealed partial class AccessMiddleware(RequestDelegate next, DashboardAccess dashboard, IdentityStore store, ApiKeyCache apiKeys, TokenService tokens, ApiRateLimiter rateLimits, TimeProvider clock, ILogger<AccessMiddleware> logger)
+public sealed partial class AccessMiddleware(RequestDelegate next, DashboardAccess dashboard, IdentityStore store, CredentialResolver credentials, IAntiforgery antiforgery, ApiRateLimiter rateLimits, Microsoft.Extensions.Options.IOptions<ClarityOptions> options, ILogger<AccessMiddleware> logger)
 {
     public const string SessionCookie = "clarity_session";
-    private static readonly TimeSpan s_touchEvery = TimeSpan.FromMinutes(1);
     private readonly ConcurrentDictionary<string, Org> _orgsBySlug = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<Guid, long> _keyTouched = new();
 
     public async Task InvokeAsync(HttpContext context)
     {
         var endpoint = context.GetEndpoint();
 
         // Routing's own 405/415 endpoints are plain Endpoints that only set a status code: let them answer.
-        if (endpoint is not RouteEndpoint || endpoint.Metadata.GetMetadata<PublicEndpoint>() is not null)
+        if (endpoint is not RouteEndpoint)
         {
+            await next(context);
+            return;
+        }
+
+        if (endpoint.Metadata.GetMetadata<PublicEndpoint>() is not null)
+        {
+            // Public endpoints that change state (sign-in, setup, sign-out, accepting an invitation by its link) may not
+            // be driven from another site's page either: that would sign a victim in to the attacker's account.
+            // Origins the deployment allows through CORS may call them (a separate front end); cookies never cross anyway.
+            if (!HttpMethods.IsGet(context.Request.Method) && !HttpMethods.IsHead(context.Request.Method)
+                && !SiteOrigin.IsSameSiteOrAbsent(context.Request) && !options.Value.Cors.AllowedOrigins.Contains(context.Request.Headers.Origin.ToString(), StringComparer.OrdinalIgnoreCase))
+            {
+                throw Problems.Forbidden("This request came from another site's page (its Origin header names another site).");
+            }
+
             await next(context);
             return;
         }
@@ -61,8 +82,14 @@ public sealed partial class AccessMiddleware(RequestDelegate next, DashboardAcce
             throw Problems.Forbidden("This endpoint declares no permission and is closed.");
         }
 
-        var caller = await ResolveCallerAsync(context);
+        var (credential, source) = ReadCredential(context.Request)
+            ?? throw Problems.Unauthorized("Authentication required: send Authorization: Bearer <api key or token>.");
+        var caller = await credentials.ResolveAsync(credential, source, context.RequestAborted);
         context.Features.Set(caller);
+        if (source == CredentialSource.Cookie)
+        {
+            await CheckCookieRequestAsync(context);
+        }
 
         if (callerRule is not null)
         {
@@ -104,10 +131,13 @@ public sealed partial class AccessMiddleware(RequestDelegate next, DashboardAcce
         await next(context);
     }
 
-    /// <summary>The credential a request carries: the bearer token (API key or JWT), else the session cookie; null if none.</summary>
-    public static string? ReadCredential(HttpRequest request)
+    /// <summary>
+    /// The credential a request carries and where it came from: the bearer token (API key or sign-in token), else the
+    /// session cookie; null if none. An Authorization header that is present but blank counts as absent.
+    /// </summary>
+    public static (string Credential, CredentialSource Source)? ReadCredential(HttpRequest request)
     {
-        var header = request.Headers.Authorization.ToString();
+        var header = request.Headers.Authorization.ToString().Trim();
         if (header.Length > 0)
         {
             if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) || header.Length <= 7)
@@ -115,51 +145,34 @@ public sealed partial class AccessMiddleware(RequestDelegate next, DashboardAcce
                 throw Problems.Unauthorized("The Authorization header must be 'Bearer <api key or token>'.");
             }
 
-            return header[7..].Trim();
+            return (header[7..].Trim(), CredentialSource.Bearer);
         }
 
-        return request.Cookies.TryGetValue(SessionCookie, out var cookie) && cookie.Length > 0 ? cookie : null;
+        return request.Cookies.TryGetValue(SessionCookie, out var cookie) && cookie.Length > 0 ? (cookie, CredentialSource.Cookie) : null;
     }
 
-    private async Task<Caller> ResolveCallerAsync(HttpContext context)
+    /// <summary>
+    /// Browsers attach the session cookie to requests that other sites' pages make. A cookie-authenticated unsafe
+    /// request must therefore name this site as its Origin and carry the dashboard's antiforgery token in the
+    /// RequestVerificationToken header. (Safe requests change nothing; a WebSocket upgrade is checked by the stream.)
+    /// </summary>
+    private async Task CheckCookieRequestAsync(HttpContext context)
     {
-        var token = ReadCredential(context.Request)
-            ?? throw Problems.Unauthorized("Authentication required: send Authorization: Bearer <api key or token>.");
-
-        if (token.Length > 4096)
-        {
-            throw Problems.Unauthorized("The credential is not valid.");
-        }
-
-        if (ApiKeySecret.LooksLikeKey(token))
-        {
-            var key = await apiKeys.FindAsync(ApiKeySecret.Hash(token), context.RequestAborted)
-                ?? throw Problems.Unauthorized("The API key is not valid.");
-            if (key.Revoked)
-            {
-                throw Problems.Unauthorized("The API key has been revoked.");
-            }
-
-            await TouchAsync(key);
-            return new Caller(null, key);
-        }
-
-        var userId = await tokens.ValidateAsync(token) ?? throw Problems.Unauthorized("The token is invalid or has expired. Sign in again.");
-        return new Caller(userId, null);
-    }
-
-    private async Task TouchAsync(ApiKeyPrincipal key)
-    {
-        // last_used_at is informative: record it at most once a minute per key so it never costs a write per request.
-        var now = clock.GetUtcNow();
-        var last = _keyTouched.GetOrAdd(key.Id, _ => key.LastUsedAt ?? 0);
-        if (now.ToUnixTimeMilliseconds() - last < s_touchEvery.TotalMilliseconds)
+        var method = context.Request.Method;
+        if (HttpMethods.IsGet(method) || HttpMethods.IsHead(method) || HttpMethods.IsOptions(method))
         {
             return;
         }
 
-        _keyTouched[key.Id] = now.ToUnixTimeMilliseconds();
-        await store.TouchApiKeyAsync(key.Id, now, CancellationToken.None);
+        if (!SiteOrigin.IsSameSite(context.Request))
+        {
+            throw Problems.Forbidden("A request signed in with the session cookie must come from this site's pages (Origin). Other clients send Authorization: Bearer.");
+        }
+
+        if (!await antiforgery.IsRequestValidAsync(context))
+        {
+            throw Problems.Forbidden("A request signed in with the session cookie needs the dashboard's antiforgery token in the RequestVerificationToken header. Other clients send Authorization: Bearer.");
+        }
     }
 
     private async Task<Org?> FindOrgAsync(string slug, CancellationToken ct)
@@ -183,5 +196,34 @@ public sealed partial class AccessMiddleware(RequestDelegate next, DashboardAcce
     {
         [LoggerMessage(1, LogLevel.Error, "Endpoint {Endpoint} declares no permission; refusing the request")]
         public static partial void Undeclared(ILogger logger, string endpoint);
+    }
+}
+
+/// <summary>Whether a request comes from a page of this site, judged by its Origin header (else its Referer).</summary>
+public static class SiteOrigin
+{
+    /// <summary>True when the Origin (or, without one, the Referer) names this host.</summary>
+    public static bool IsSameSite(HttpRequest request) => Judge(request) == true;
+
+    /// <summary>True when the request names this host, or names no origin at all (a non-browser client).</summary>
+    public static bool IsSameSiteOrAbsent(HttpRequest request) => Judge(request) != false;
+
+    private static bool? Judge(HttpRequest request)
+    {
+        var origin = request.Headers.Origin.ToString();
+        if (origin.Length == 0)
+        {
+            origin = request.Headers.Referer.ToString();
+        }
+
+        if (origin.Length == 0)
+        {
+            return null;
+        }
+
+        // "null" (an opaque origin: a sandboxed frame, a data: URL) is never this site.
+        return Uri.TryCreate(origin, UriKind.Absolute, out var uri)
+            && uri.Scheme is "http" or "https"
+            && string.Equals(uri.Authority, request.Host.Value, StringComparison.OrdinalIgnoreCase);
     }
 }

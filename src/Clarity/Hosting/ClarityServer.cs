@@ -119,10 +119,7 @@ public sealed class ClarityServer : IAsyncDisposable
         }
 
         services.AddSingleton<Migrator>();
-        services.AddSingleton<IdentityStore>();
-        services.AddSingleton<TokenService>();
-        services.AddSingleton<ApiKeyCache>();
-        services.AddSingleton<IdentityService>();
+        services.AddIdentity();
         services.AddRateLimits(options);
         services.AddAgents();
         services.AddTasks();

@@ -47,6 +47,10 @@ public static class Roles
         _ => 0,
     };
 
+    /// <summary>A SQL expression giving the rank of the role in <paramref name="column"/>, as <see cref="Rank"/> does.</summary>
+    public static string RankSql(string column) =>
+        "CASE " + column + " " + string.Concat(All.Select(r => $"WHEN '{r}' THEN {Rank(r)} ")) + "ELSE 0 END";
+
     private static FrozenDictionary<string, FrozenSet<string>> BuildGrants()
     {
         string[] viewer = [Permissions.OrgRead, Permissions.TasksRead, Permissions.AgentsRead];

@@ -11,6 +11,12 @@ public abstract class SqlDialect
     /// <summary>Appended to the sub-select that picks a row to claim.</summary>
     public abstract string ClaimLock { get; }
 
+    /// <summary>
+    /// Appended to a SELECT that reads a row whose lock protects an invariant spanning rows ("an org keeps an owner"):
+    /// the row lock on PostgreSQL; nothing on SQLite, whose single writer already serialises every write transaction.
+    /// </summary>
+    public abstract string ForUpdate { get; }
+
     /// <summary>A condition that holds when the column equals one of the values of a list parameter (Dapper expands the list on SQLite and sends an array to PostgreSQL).</summary>
     public abstract string InList(string column, string parameter);
 
@@ -24,6 +30,8 @@ public abstract class SqlDialect
         // SQLite has a single writer: a claim inside a write transaction is already exclusive.
         public override string ClaimLock => "";
 
+        public override string ForUpdate => "";
+
         public override string InList(string column, string parameter) => $"{column} IN {parameter}";
 
         public override string LabelsSubsetOf(string column, string parameter) =>
@@ -35,6 +43,8 @@ public abstract class SqlDialect
         public override DatabaseKind Kind => DatabaseKind.Postgres;
 
         public override string ClaimLock => "FOR UPDATE SKIP LOCKED";
+
+        public override string ForUpdate => "FOR UPDATE";
 
         public override string InList(string column, string parameter) => $"{column} = ANY({parameter})";
 

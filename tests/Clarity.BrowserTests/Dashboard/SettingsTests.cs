@@ -1,3 +1,4 @@
+using System.Net.Http.Json;
 using System.Net;
 using Clarity.BrowserTests.Infrastructure;
 using Clarity.Client;
@@ -52,32 +53,50 @@ public abstract class SettingsTests(SetUpBrowserFixture fixture)
     }
 
     [Fact]
-    public async Task Members_AddChangeRoleRemove_WithServiceErrorsShownInline()
+    public async Task Invitation_LinkCreatesTheAccount_ThenTheMemberIsChangedAndRemoved_WithServiceErrorsShownInline()
     {
         var page = await fixture.NewPageAsync();
         page.Dialog += (_, dialog) => dialog.AcceptAsync();
         await BrowserFixture.SignInAsync(page);
         await page.GotoAsync("/o/acme/settings");
 
-        // A new user needs an initial password: the service's validation error is shown inline.
+        // Inviting shows the link once; nobody is a member yet.
         await page.GetByLabel("Email").FillAsync("vera@acme.example");
         await page.GetByLabel("Role", new() { Exact = true }).SelectOptionAsync("viewer");
-        await page.GetByRole(AriaRole.Button, new() { Name = "Add member" }).ClickAsync();
-        await Expect(page.GetByRole(AriaRole.Alert)).ToContainTextAsync("password");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Invite", Exact = true }).ClickAsync();
+        var linkBox = page.GetByLabel("Invitation link");
+        await Expect(linkBox).ToBeVisibleAsync();
+        var link = await linkBox.InputValueAsync();
+        Assert.Contains("/invite/cli_", link, StringComparison.Ordinal);
+        await Expect(page.GetByRole(AriaRole.Table, new() { Name = "Open invitations" })).ToContainTextAsync("vera@acme.example");
+        await page.ShotAsync("1-invited");
 
+        // A second invitation to the same email: the service's rule comes back inline.
         await page.GetByLabel("Email").FillAsync("vera@acme.example");
-        await page.GetByLabel("Role", new() { Exact = true }).SelectOptionAsync("viewer");
-        await page.GetByLabel("Initial password").FillAsync("vera-password-123");
-        await page.GetByRole(AriaRole.Button, new() { Name = "Add member" }).ClickAsync();
-        await Expect(page.GetByRole(AriaRole.Status).Filter(new() { HasText = "vera@acme.example added as viewer." })).ToBeVisibleAsync();
+        await page.GetByRole(AriaRole.Button, new() { Name = "Invite", Exact = true }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Alert)).ToContainTextAsync("already has an open invitation");
 
+        // Vera opens the link in her own browser and creates her account.
+        var vera = await fixture.NewPageAsync();
+        await vera.GotoAsync(new Uri(link).PathAndQuery);
+        await Expect(vera.GetByRole(AriaRole.Heading, new() { Name = "Join Acme" })).ToBeVisibleAsync();
+        await vera.GetByLabel("Your name").FillAsync("Vera");
+        await vera.GetByLabel("Password").FillAsync("vera-password-123");
+        await vera.ShotAsync("2-invitation-page");
+        await vera.GetByRole(AriaRole.Button, new() { Name = "Create account and join" }).ClickAsync();
+        await vera.WaitForURLAsync(url => new Uri(url).AbsolutePath == "/o/acme");
+        await Expect(vera.GetByRole(AriaRole.Heading, new() { Name = "Overview" })).ToBeVisibleAsync();
+
+        await page.GotoAsync("/o/acme/settings");
         var row = page.GetByRole(AriaRole.Row).Filter(new() { HasText = "vera@acme.example" });
+        await Expect(row).ToContainTextAsync("Vera");
+        await Expect(page.GetByRole(AriaRole.Table, new() { Name = "Open invitations" })).ToHaveCountAsync(0);
         await row.GetByLabel("Role of vera@acme.example").SelectOptionAsync("member");
         await row.GetByRole(AriaRole.Button, new() { Name = "Change role of vera@acme.example" }).ClickAsync();
         await Expect(page.GetByRole(AriaRole.Status).Filter(new() { HasText = "vera@acme.example is now member." })).ToBeVisibleAsync();
-        await page.ShotAsync("1-member-added");
+        await page.ShotAsync("3-member-joined");
 
-        // The last owner cannot leave: the rule the service enforces comes back as an inline error.
+        // The last owner cannot go: the rule the service enforces comes back as an inline error.
         var owner = page.GetByRole(AriaRole.Row).Filter(new() { HasText = DashboardHost.OwnerEmail });
         await owner.GetByRole(AriaRole.Button, new() { Name = $"Remove {DashboardHost.OwnerEmail}" }).ClickAsync();
         await Expect(page.GetByRole(AriaRole.Alert)).ToContainTextAsync("at least one owner");
@@ -86,7 +105,48 @@ public abstract class SettingsTests(SetUpBrowserFixture fixture)
         await row.GetByRole(AriaRole.Button, new() { Name = "Remove vera@acme.example" }).ClickAsync();
         await Expect(page.GetByRole(AriaRole.Status).Filter(new() { HasText = "Member removed." })).ToBeVisibleAsync();
         await Expect(page.GetByRole(AriaRole.Row).Filter(new() { HasText = "vera@acme.example" })).ToHaveCountAsync(0);
-        await page.ShotAsync("2-member-removed");
+
+        // Removed, her open page sends her nowhere she could act: the org is not found.
+        await vera.GotoAsync("/o/acme/tasks");
+        await Expect(vera.GetByText("Page not found")).ToBeVisibleAsync();
+    }
+
+    [Fact]
+    public async Task Account_AcceptsAnInvitation_AndSignsOutEverywhere()
+    {
+        using (var owner = fixture.Host.CreateClient(await fixture.Host.LoginTokenAsync()))
+        {
+            (await owner.PostAsJsonAsync("api/v1/orgs", new { slug = "globex", name = "Globex" })).EnsureSuccessStatusCode();
+        }
+
+        await fixture.Host.AddPersonAsync("acme", "sam@acme.example", "sam-password-123", "member");
+        using (var owner = fixture.Host.CreateClient(await fixture.Host.LoginTokenAsync()))
+        {
+            (await owner.PostAsJsonAsync("api/v1/orgs/globex/invitations", new { email = "sam@acme.example", role = "admin" })).EnsureSuccessStatusCode();
+        }
+
+        var laptop = await fixture.NewPageAsync();
+        laptop.Dialog += (_, dialog) => dialog.AcceptAsync(); // the sign-out-everywhere confirmation
+        await BrowserFixture.SignInAsync(laptop, "sam@acme.example", "sam-password-123");
+        var phone = await fixture.NewPageAsync(390, 844, touch: true);
+        await BrowserFixture.SignInAsync(phone, "sam@acme.example", "sam-password-123");
+
+        await laptop.GotoAsync("/account");
+        await Expect(laptop.GetByRole(AriaRole.Heading, new() { Name = "Invitations" })).ToBeVisibleAsync();
+        // Three sign-ins: accepting the invitation, the laptop and the phone.
+        await Expect(laptop.GetByRole(AriaRole.Table, new() { Name = "Your active sessions" }).Locator("tbody tr")).ToHaveCountAsync(3);
+        await laptop.ShotAsync("1-account");
+        await laptop.GetByRole(AriaRole.Button, new() { Name = "Accept the invitation to Globex" }).ClickAsync();
+        await laptop.WaitForURLAsync(url => new Uri(url).AbsolutePath == "/o/globex");
+        await Expect(laptop.GetByRole(AriaRole.Status).Filter(new() { HasText = "You joined Globex as admin." })).ToBeVisibleAsync();
+
+        await laptop.GotoAsync("/account");
+        await laptop.GetByRole(AriaRole.Button, new() { Name = "Sign out everywhere" }).ClickAsync();
+        await laptop.WaitForURLAsync(url => new Uri(url).AbsolutePath == "/login");
+
+        // The phone's session ended too: its next page asks to sign in.
+        await phone.GotoAsync("/o/acme/tasks");
+        await phone.WaitForURLAsync(url => new Uri(url).AbsolutePath == "/login");
     }
 }
 

@@ -175,10 +175,7 @@ public abstract class TaskPagesTests(SetUpBrowserFixture fixture, ITestOutputHel
         var id = task.GetProperty("id").GetString()!;
 
         var viewerEmail = $"viewer-{Guid.NewGuid():N}@acme.example";
-        using (var owner = fixture.Host.CreateClient(await fixture.Host.LoginTokenAsync()))
-        {
-            (await owner.PostAsJsonAsync("api/v1/orgs/acme/members", new { email = viewerEmail, role = "viewer", password = "viewer-password-123" })).EnsureSuccessStatusCode();
-        }
+        await fixture.Host.AddPersonAsync("acme", viewerEmail, "viewer-password-123", "viewer");
 
         var viewer = await fixture.NewPageAsync();
         await BrowserFixture.SignInAsync(viewer, viewerEmail, "viewer-password-123");

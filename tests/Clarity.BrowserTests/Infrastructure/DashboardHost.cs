@@ -88,6 +88,17 @@ public sealed class DashboardHost : IAsyncDisposable
         return (await login.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("token").GetString()!;
     }
 
+    /// <summary>Brings a person into <paramref name="org"/> the way the product does: the owner invites, the person accepts the link with a new account.</summary>
+    public async Task AddPersonAsync(string org, string email, string password, string role)
+    {
+        using var owner = CreateClient(await LoginTokenAsync());
+        var invited = await owner.PostAsJsonAsync($"api/v1/orgs/{org}/invitations", new { email, role });
+        invited.EnsureSuccessStatusCode();
+        var link = (await invited.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("acceptUrl").GetString()!;
+        using var anonymous = CreateClient();
+        (await anonymous.PostAsJsonAsync("api/v1/invitations/accept", new { token = link.Split("/invite/")[1], password })).EnsureSuccessStatusCode();
+    }
+
     public async Task<string> CreateApiKeyAsync(string userToken, string org, string name, string role)
     {
         using var owner = CreateClient(userToken);

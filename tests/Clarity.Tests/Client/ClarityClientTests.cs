@@ -63,16 +63,48 @@ public abstract class ClarityClientTests(Backend backend) : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Members_CanBeAddedChangedAndRemoved()
+    public async Task Members_JoinByInvitation_ThenCanBeChangedAndRemoved()
     {
-        var added = await _owner.AddMemberAsync(new AddMemberRequest("dev@acme.example", Roles.Viewer, Password: "dev-password-123"));
+        var invitation = await _owner.CreateInvitationAsync(new CreateInvitationRequest("dev@acme.example", Roles.Viewer));
+        Assert.Equal(InvitationStatuses.Pending, invitation.Status);
+        Assert.Contains((await _owner.ListInvitationsAsync(InvitationStatuses.Pending)).Items, i => i.Id == invitation.Id);
+
+        using var anonymous = new ClarityClient(_host.BaseAddress);
+        var accepted = await anonymous.AcceptInvitationWithNewAccountAsync(invitation.AcceptUrl!.Split("/invite/")[1], "dev-password-123", "Dev");
+        Assert.Equal(("acme", Roles.Viewer), (accepted.Org.Slug, accepted.Org.Role));
+        using var dev = new ClarityClient(_host.BaseAddress, accepted.Token, "acme");
+        var devId = (await dev.GetMeAsync()).User!.Id;
+        var added = (await _owner.ListMembersAsync()).Items.Single(m => m.UserId == devId);
         Assert.Equal(Roles.Viewer, added.Role);
 
         var changed = await _owner.ChangeMemberRoleAsync(added.UserId, Roles.Admin);
-        Assert.Equal(Roles.Admin, changed.Role);
+        Assert.Equal(Roles.Admin, changed.Member.Role);
+        Assert.Empty(changed.CappedApiKeys);
 
-        await _owner.RemoveMemberAsync(added.UserId);
-        Assert.DoesNotContain(await _owner.ListMembersAsync(), m => m.UserId == added.UserId);
+        var removal = await _owner.RemoveMemberAsync(added.UserId);
+        Assert.Equal(added.UserId, removal.UserId);
+        Assert.DoesNotContain((await _owner.ListMembersAsync()).Items, m => m.UserId == added.UserId);
+    }
+
+    [Fact]
+    public async Task Sessions_CanBeListedAndSignedOutEverywhere()
+    {
+        using var anonymous = new ClarityClient(_host.BaseAddress);
+        var first = await anonymous.LoginAsync(Email, Password);
+        var second = await anonymous.LoginAsync(Email, Password);
+        using var one = new ClarityClient(_host.BaseAddress, first.Token, "acme");
+        using var two = new ClarityClient(_host.BaseAddress, second.Token, "acme");
+        var sessions = await one.ListSessionsAsync();
+        Assert.Single(sessions.Items, s => s.Current);
+
+        Assert.True((await one.SignOutEverywhereAsync(keepCurrent: true)).Revoked >= 1);
+        await one.GetOrgAsync();
+        var ex = await Assert.ThrowsAsync<ClarityApiException>(() => two.GetOrgAsync());
+        Assert.Equal(HttpStatusCode.Unauthorized, ex.StatusCode);
+
+        await one.LogoutAsync();
+        ex = await Assert.ThrowsAsync<ClarityApiException>(() => one.GetOrgAsync());
+        Assert.Equal(HttpStatusCode.Unauthorized, ex.StatusCode);
     }
 
     [Fact]
@@ -80,7 +112,7 @@ public abstract class ClarityClientTests(Backend backend) : IAsyncLifetime
     {
         var key = await _owner.CreateApiKeyAsync("short-lived", Roles.Viewer);
         Assert.StartsWith("clk_", key.Secret, StringComparison.Ordinal);
-        Assert.Contains(await _owner.ListApiKeysAsync(), k => k.Id == key.Id);
+        Assert.Contains((await _owner.ListApiKeysAsync()).Items, k => k.Id == key.Id);
         using var viewer = new ClarityClient(_host.BaseAddress, key.Secret, "acme");
         await viewer.GetOrgAsync();
 

@@ -84,7 +84,7 @@ public abstract class BadInputTests<TFixture>(TFixture fixture) : IClassFixture<
 
     /// <summary>True for a route parameter that names a resource by id ({id}, {userId}); false for {org} and names like {documentName}.</summary>
     private static bool IsId(ApiRoute route, string parameter) =>
-        parameter != "org" && route.ResourceOf(parameter) is "tasks" or "clarifications" or "agents" or "api-keys" or "members";
+        parameter != "org" && route.ResourceOf(parameter) is "tasks" or "clarifications" or "agents" or "api-keys" or "members" or "invitations" or "sessions";
 
     [Theory]
     [MemberData(nameof(Rows))]
@@ -432,7 +432,7 @@ public abstract class BadInputFixture(Backend backend) : TwoOrgFixture(backend, 
     ["Clarity:Limits:MaxRequestBodyBytes"] = (256 * 1024).ToString(System.Globalization.CultureInfo.InvariantCulture),
 }))
 {
-    /// <summary>Ids in the own org, by the path segment that names them ("tasks", "clarifications", "agents", "api-keys", "members").</summary>
+    /// <summary>Ids in the own org, by the path segment that names them ("tasks", "clarifications", "agents", "api-keys", "members", "invitations", "sessions": a member's).</summary>
     public IReadOnlyDictionary<string, string> OwnIds { get; private set; } = null!;
 
     /// <summary>The same kinds of ids in the other org.</summary>
@@ -457,15 +457,19 @@ public abstract class BadInputFixture(Backend backend) : TwoOrgFixture(backend, 
             .ExpectAsync(HttpStatusCode.Created);
         var agents = await owner.GetAsync(org.Api("agents")).ExpectAsync(HttpStatusCode.OK);
         var key = await owner.PostAsJsonAsync(org.Api("api-keys"), new { name = "throwaway", role = "viewer" }).ExpectAsync(HttpStatusCode.Created);
-        var member = await owner.PostAsJsonAsync(org.Api("members"), new { email = $"member@{org.Org}.example", password = "member-password-123", role = "viewer" })
-            .ExpectAsync(HttpStatusCode.Created);
+        var member = await Host.AddPersonAsync(org, "viewer", $"member@{org.Org}.example");
+        var invitation = await Host.InviteAsync(org, $"invited@{org.Org}.example", "viewer");
+        using var person = Host.CreateClient(member.Token);
+        var session = (await person.GetAsync("api/v1/me/sessions").ExpectAsync(HttpStatusCode.OK)).GetProperty("items")[0];
         return new Dictionary<string, string>
         {
             ["tasks"] = taskId,
             ["clarifications"] = clarification.GetProperty("id").GetString()!,
             ["agents"] = agents.GetProperty("items")[0].GetProperty("id").GetString()!,
             ["api-keys"] = key.GetProperty("id").GetString()!,
-            ["members"] = member.GetProperty("userId").GetString()!,
+            ["members"] = member.UserId.ToString(),
+            ["invitations"] = invitation.GetProperty("id").GetString()!,
+            ["sessions"] = session.GetProperty("id").GetString()!,
         };
     }
 }

@@ -15,6 +15,8 @@ public sealed class ClarityHost : IAsyncDisposable
 {
     public const string OwnerPassword = "owner-password-123";
 
+    public const string MemberPassword = "member-password-123";
+
     private bool _stopped;
     private bool _ownsData = true;
 
@@ -133,6 +135,18 @@ public sealed class ClarityHost : IAsyncDisposable
 
     public HttpClient CreateClient(string? bearer = null) => ClientFor(BaseAddress, bearer);
 
+    /// <summary>A client that behaves like a browser towards the dashboard: signed in by the session cookie, redirects not followed.</summary>
+    public HttpClient CreateCookieClient(string? session)
+    {
+        var client = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false, UseCookies = false }) { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
+        if (session is not null)
+        {
+            client.DefaultRequestHeaders.Add("Cookie", "clarity_session=" + session);
+        }
+
+        return client;
+    }
+
     /// <summary>An HTTP client for a server at <paramref name="baseAddress"/> (this host or a <see cref="ServerProcess"/>).</summary>
     public static HttpClient ClientFor(Uri baseAddress, string? bearer)
     {
@@ -163,6 +177,40 @@ public sealed class ClarityHost : IAsyncDisposable
         return await SessionForAsync(org, existing.OwnerEmail);
     }
 
+    /// <summary>
+    /// Brings a new person into <paramref name="org"/> the only way there is: the owner invites the email with the role,
+    /// and the person accepts through the invitation's link, creating their account with <see cref="MemberPassword"/>.
+    /// </summary>
+    public async Task<Person> AddPersonAsync(OrgSession org, string role, string? email = null)
+    {
+        email ??= Work.Unique(role) + "@example.com";
+        var invitation = await InviteAsync(org, email, role);
+        using var anonymous = CreateClient();
+        var accepted = await anonymous.PostAsJsonAsync("api/v1/invitations/accept", new { token = TokenOf(invitation), password = MemberPassword })
+            .ExpectAsync(System.Net.HttpStatusCode.OK);
+        var token = accepted.Str("token");
+        using var signedIn = CreateClient(token);
+        var me = await signedIn.GetAsync("api/v1/me").ExpectAsync(System.Net.HttpStatusCode.OK);
+        return new Person(Guid.Parse(me.GetProperty("user").Str("id")), email, token);
+    }
+
+    /// <summary>The owner of <paramref name="org"/> invites <paramref name="email"/>; returns the invitation (with its acceptUrl).</summary>
+    public async Task<JsonElement> InviteAsync(OrgSession org, string email, string role)
+    {
+        using var owner = CreateClient(org.OwnerToken);
+        return await owner.PostAsJsonAsync(org.Api("invitations"), new { email, role }).ExpectAsync(System.Net.HttpStatusCode.Created);
+    }
+
+    /// <summary>The token at the end of an invitation's acceptUrl.</summary>
+    public static string TokenOf(JsonElement invitation) => invitation.Str("acceptUrl").Split("/invite/")[1];
+
+    /// <summary>Signs a person in again (a new session) and returns the token.</summary>
+    public async Task<string> LoginAsync(string email, string password = MemberPassword)
+    {
+        using var anonymous = CreateClient();
+        return (await anonymous.PostAsJsonAsync("api/v1/auth/login", new { email, password }).ExpectAsync(System.Net.HttpStatusCode.OK)).Str("token");
+    }
+
     private async Task<OrgSession> SessionForAsync(string org, string email)
     {
         using var anonymous = CreateClient();
@@ -190,6 +238,9 @@ public sealed class ClarityHost : IAsyncDisposable
         }
     }
 }
+
+/// <summary>A person with an account: their user id, email and a sign-in token.</summary>
+public sealed record Person(Guid UserId, string Email, string Token);
 
 /// <summary>An org with a signed-in owner and an API key for each built-in role.</summary>
 public sealed record OrgSession(string Org, string OwnerEmail, string OwnerToken, IReadOnlyDictionary<string, string> Keys)

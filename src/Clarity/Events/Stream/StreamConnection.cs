@@ -56,6 +56,12 @@ public sealed class StreamConnection
     /// <summary>The API key the connection authenticated with, if any: revoking it ends the connection.</summary>
     public Guid? ApiKeyId { get; init; }
 
+    /// <summary>The signed-in user, if any: their leaving the org ends the connection.</summary>
+    public Guid? UserId { get; init; }
+
+    /// <summary>The user's sign-in session, if any: revoking it (sign-out) ends the connection.</summary>
+    public Guid? SessionId { get; init; }
+
     /// <summary>Why the server ended the connection (e.g. <c>server-stopping</c>, <c>credential-revoked</c>); null while it runs.</summary>
     public string? EndReason { get; private set; }
 

@@ -37,12 +37,20 @@ public sealed partial class StreamHub : BackgroundService
         // On shutdown, end every stream at once (their transports close cleanly) rather than hold the server's drain.
         lifetime.ApplicationStopping.Register(() => EndWhere(_ => true, "server-stopping"));
 
-        // A revoked API key loses its open streams too, on every node.
+        // A revoked API key or sign-in session loses its open streams too, and so does a member who leaves, on every node.
         _revocations = events.Subscribe(e =>
         {
-            if (e is ApiKeyRevoked revoked)
+            switch (e)
             {
-                EndWhere(c => c.ApiKeyId == revoked.KeyId, "credential-revoked");
+                case ApiKeyRevoked revoked:
+                    EndWhere(c => c.ApiKeyId == revoked.KeyId, "credential-revoked");
+                    break;
+                case SessionsRevoked sessions:
+                    EndWhere(c => c.SessionId is { } id && sessions.SessionIds.Contains(id), "credential-revoked");
+                    break;
+                case MembershipEnded ended:
+                    EndWhere(c => c.OrgId == ended.OrgId && c.UserId == ended.UserId, "access-revoked");
+                    break;
             }
         });
         _store = store;
@@ -79,10 +87,15 @@ public sealed partial class StreamHub : BackgroundService
         }
     }
 
-    public StreamConnection Connect(Guid orgId, string transport, Guid? apiKeyId = null)
+    public StreamConnection Connect(Guid orgId, string transport, Caller? caller = null)
     {
         var stream = _options.Value.Stream;
-        var connection = new StreamConnection(orgId, transport, stream.BufferSize, stream.BufferBytes, stream.MaxTopicsPerConnection) { ApiKeyId = apiKeyId };
+        var connection = new StreamConnection(orgId, transport, stream.BufferSize, stream.BufferBytes, stream.MaxTopicsPerConnection)
+        {
+            ApiKeyId = caller?.ApiKey?.Id,
+            UserId = caller?.UserId,
+            SessionId = caller?.SessionId,
+        };
         lock (_gate)
         {
             _byOrg[orgId] = _byOrg.TryGetValue(orgId, out var list) ? [.. list, connection] : [connection];

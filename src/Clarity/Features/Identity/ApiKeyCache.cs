@@ -1,70 +1,41 @@
-using System.Collections.Concurrent;
 using Clarity.Events;
 
 namespace Clarity.Features.Identity;
 
 /// <summary>
-/// Remembers recently used API keys for a few seconds so that authenticating a request does not cost a database
-/// read. Revoking a key evicts it at once on this node and, through the event bus, on every other node; the short
-/// lifetime bounds staleness even if a cross-node notification were lost. Unknown keys are never cached.
+/// Recently used API keys, by the hash of their secret, for a few seconds. Revoking a key, or capping its role, evicts
+/// it at once on this node and, through the event bus, on every other node.
 /// </summary>
 public sealed class ApiKeyCache : IDisposable
 {
-    private static readonly TimeSpan s_lifetime = TimeSpan.FromSeconds(5);
-    private readonly ConcurrentDictionary<string, Entry> _byHash = new(StringComparer.Ordinal);
+    private readonly RevocableCache<string, ApiKeyPrincipal> _cache;
     private readonly IdentityStore _store;
-    private readonly TimeProvider _clock;
     private readonly IDisposable _subscription;
 
     public ApiKeyCache(IdentityStore store, IEventBus events, TimeProvider clock)
     {
         _store = store;
-        _clock = clock;
+        _cache = new RevocableCache<string, ApiKeyPrincipal>(clock, TimeSpan.FromSeconds(5));
         _subscription = events.Subscribe(e =>
         {
-            if (e is ApiKeyRevoked revoked)
+            switch (e)
             {
-                Evict(revoked.KeyId);
+                case ApiKeyRevoked revoked:
+                    Evict(revoked.KeyId);
+                    break;
+                case ApiKeysChanged changed:
+                    Evict(changed.KeyIds);
+                    break;
             }
         });
     }
 
-    public async ValueTask<ApiKeyPrincipal?> FindAsync(string secretHash, CancellationToken ct)
-    {
-        var now = _clock.GetTimestamp();
-        if (_byHash.TryGetValue(secretHash, out var entry) && _clock.GetElapsedTime(entry.CachedAt, now) < s_lifetime)
-        {
-            return entry.Key;
-        }
+    public ValueTask<ApiKeyPrincipal?> FindAsync(string secretHash, CancellationToken ct) =>
+        _cache.GetAsync(secretHash, _store.FindApiKeyAsync, ct);
 
-        var key = await _store.FindApiKeyAsync(secretHash, ct);
-        if (key is null)
-        {
-            _byHash.TryRemove(secretHash, out _);
-            return null;
-        }
+    public void Evict(Guid keyId) => _cache.Evict(k => k.Id == keyId);
 
-        if (_byHash.Count > 100_000)
-        {
-            _byHash.Clear();
-        }
-
-        _byHash[secretHash] = new Entry(key, now);
-        return key;
-    }
-
-    public void Evict(Guid keyId)
-    {
-        foreach (var (hash, entry) in _byHash)
-        {
-            if (entry.Key.Id == keyId)
-            {
-                _byHash.TryRemove(hash, out _);
-            }
-        }
-    }
+    public void Evict(IReadOnlyCollection<Guid> keyIds) => _cache.Evict(k => keyIds.Contains(k.Id));
 
     public void Dispose() => _subscription.Dispose();
-
-    private readonly record struct Entry(ApiKeyPrincipal Key, long CachedAt);
 }

@@ -1,43 +1,58 @@
 using System.Text.RegularExpressions;
 using Clarity.Events;
+using Clarity.Features.Tasks;
 using Clarity.Hosting;
 using Clarity.Storage;
-using Microsoft.Extensions.Options;
 
 namespace Clarity.Features.Identity;
 
-/// <summary>First-run setup, sign-in, orgs, members and API keys. The endpoints, dashboard and CLI all come through here.</summary>
-public sealed partial class IdentityService(IdentityStore store, TokenService tokens, ApiKeyCache apiKeys, IEventBus events, IOptions<ClarityOptions> options, TimeProvider clock, SignInThrottle throttle)
+/// <summary>Who is signing in from where: kept with the session for the user's session list.</summary>
+public sealed record SignInClient(string? UserAgent, string? Address)
 {
-    private readonly PasswordHashing _passwords = new(options.Value.Auth.PasswordIterations);
+    public static SignInClient From(HttpContext http) =>
+        new(http.Request.Headers.UserAgent.ToString(), http.Connection.RemoteIpAddress?.ToString());
+}
 
-    // A real hash to verify against when the email is unknown, so both paths cost the same.
-    private readonly Lazy<string> _dummyHash = new(() => new PasswordHashing(options.Value.Auth.PasswordIterations).Hash(Guid.NewGuid().ToString()));
-
-    [GeneratedRegex("^[a-z0-9][a-z0-9-]{1,62}$")]
-    private static partial Regex SlugPattern();
-
+/// <summary>
+/// First-run setup, sign-in, orgs, members and API keys. The endpoints, dashboard and CLI all come through here.
+/// Changes to members and keys reach everything that depends on them: a removed member's API keys are revoked and
+/// their streams end; a member whose role is lowered has their keys capped to it.
+/// </summary>
+public sealed class IdentityService(
+    IdentityStore store, InvitationStore invitations, SessionService sessions, PasswordHashing passwords, ApiKeyCache apiKeys, IEventBus events, TimeProvider clock,
+    SignInThrottle throttle)
+{
     public async Task<(Org Org, User User)> SetupAsync(SetupRequest request, CancellationToken ct)
     {
-        var slug = ValidSlug(request.Org, "org");
+        var slug = IdentityRules.Slug(request.Org, "org");
         var orgName = Check.Optional(request.OrgName, "orgName") ?? slug;
-        var email = ValidEmail(request.Email);
-        var password = ValidPassword(request.Password);
+        var email = IdentityRules.Email(request.Email);
+        var password = IdentityRules.Password(request.Password);
+        var displayName = IdentityRules.DisplayName(request.DisplayName, email);
+
+        // Answer a repeated setup before spending a password hash on it; the setup_state row still decides races.
+        if (await store.IsSetUpAsync(ct))
+        {
+            throw SetupDone();
+        }
+
         // Rate limit (SignInThrottle): 429 while this address must wait or hashing is saturated.
         using var attempt = await throttle.BeginSetupAsync(ct);
         var now = Now();
         var org = new Org(Guid.CreateVersion7(), slug, string.IsNullOrWhiteSpace(orgName) ? slug : orgName.Trim(), now);
-        var user = new User(Guid.CreateVersion7(), email, DisplayNameFor(request.DisplayName, email), now);
-        if (!await store.SetupAsync(org, user, _passwords.Hash(password), ct))
+        var user = new User(Guid.CreateVersion7(), email, displayName, now);
+        if (!await store.SetupAsync(org, user, passwords.Hash(password), ct))
         {
-            throw Problems.Conflict("setup-done", "Setup has already been completed. Sign in instead.");
+            throw SetupDone();
         }
 
         await attempt.SucceededAsync(ct);
         return (org, user);
     }
 
-    public async Task<(string Token, DateTimeOffset ExpiresAt)> LoginAsync(LoginRequest request, CancellationToken ct)
+    private static ApiException SetupDone() => Problems.Conflict("setup-done", "Setup has already been completed. Sign in instead.");
+
+    public async Task<LoginResult> LoginAsync(LoginRequest request, SignInClient client, CancellationToken ct)
     {
         var email = Check.Required(request.Email, "email", 320).ToLowerInvariant();
         var password = request.Password ?? throw Problems.Validation("password", "is required.");
@@ -47,11 +62,11 @@ public sealed partial class IdentityService(IdentityStore store, TokenService to
         if (user?.PasswordHash is null)
         {
             // Spend the same work as a real check so that timing does not reveal which emails exist.
-            _passwords.Verify(_dummyHash.Value, password);
+            passwords.VerifyDummy(password);
             throw Problems.Unauthorized("Wrong email or password.");
         }
 
-        var (ok, rehash) = _passwords.Verify(user.PasswordHash, password);
+        var (ok, rehash) = passwords.Verify(user.PasswordHash, password);
         if (!ok)
         {
             throw Problems.Unauthorized("Wrong email or password.");
@@ -59,11 +74,11 @@ public sealed partial class IdentityService(IdentityStore store, TokenService to
 
         if (rehash)
         {
-            await store.UpdatePasswordHashAsync(user.Id, _passwords.Hash(password), ct);
+            await store.UpdatePasswordHashAsync(user.Id, passwords.Hash(password), ct);
         }
 
         await attempt.SucceededAsync(ct);
-        return tokens.Issue(user.Id);
+        return await sessions.StartAsync(user.Id, client.UserAgent, client.Address, ct);
     }
 
     public async Task<Me> MeAsync(Caller caller, CancellationToken ct)
@@ -71,16 +86,17 @@ public sealed partial class IdentityService(IdentityStore store, TokenService to
         if (caller.ApiKey is { } key)
         {
             var org = await store.FindOrgAsync(key.OrgId, ct) ?? throw Problems.NotFound("Org");
-            return new Me(null, [new OrgMembership(org.Slug, org.Name, key.Role)], new ApiKeyIdentity(key.Id, key.Name, key.Prefix, key.Role, org.Slug));
+            return new Me(null, [new OrgMembership(org.Slug, org.Name, key.Role)], new ApiKeyIdentity(key.Id, key.Name, key.Prefix, key.Role, org.Slug), []);
         }
 
         var user = await store.FindUserAsync(caller.UserId!.Value, ct) ?? throw Problems.Unauthorized("The user no longer exists.");
-        return new Me(user, await store.ListMembershipsAsync(user.Id, ct), null);
+        return new Me(user, await store.ListMembershipsAsync(user.Id, ct), null,
+            await invitations.ListPendingForEmailAsync(user.Email, DbTime.ToDb(clock.GetUtcNow()), ct));
     }
 
     public async Task<Org> CreateOrgAsync(Caller caller, CreateOrgRequest request, CancellationToken ct)
     {
-        var slug = ValidSlug(request.Slug, "slug");
+        var slug = IdentityRules.Slug(request.Slug, "slug");
         var name = Check.Optional(request.Name, "name");
         var org = new Org(Guid.CreateVersion7(), slug, string.IsNullOrWhiteSpace(name) ? slug : name.Trim(), Now());
         if (!await store.CreateOrgAsync(org, caller.UserId!.Value, ct))
@@ -94,73 +110,121 @@ public sealed partial class IdentityService(IdentityStore store, TokenService to
     public async Task<Org> GetOrgAsync(OrgContext org, CancellationToken ct) =>
         await store.FindOrgAsync(org.OrgId, ct) ?? throw Problems.NotFound("Org");
 
-    public Task<IReadOnlyList<Member>> ListMembersAsync(OrgContext org, CancellationToken ct) => store.ListMembersAsync(org.OrgId, ct);
-
-    public async Task<Member> AddMemberAsync(OrgContext org, AddMemberRequest request, CancellationToken ct)
+    public async Task<MemberPage> ListMembersAsync(OrgContext org, string? cursor, int? limit, CancellationToken ct)
     {
-        var email = ValidEmail(request.Email);
-        var role = ValidRole(request.Role, org);
-        // Rate limit (PasswordHashingGate): a turn to hash, 429 when hashing is saturated.
-        using var hashing = request.Password is null ? null : await throttle.HashingTurnAsync(ct);
-        var hash = request.Password is null ? null : _passwords.Hash(ValidPassword(request.Password));
-        var user = new User(Guid.CreateVersion7(), email, DisplayNameFor(request.DisplayName, email), Now());
-        var result = await store.AddMemberAsync(org.OrgId, user, hash, role, ct);
-        return result switch
-        {
-            IdentityStore.AddMemberResult.AlreadyMember => throw Problems.Conflict("already-member", $"{email} is already a member of this org."),
-            IdentityStore.AddMemberResult.PasswordRequired => throw Problems.Validation("password", "is required to create a new user."),
-            _ => (await store.ListMembersAsync(org.OrgId, ct)).First(m => m.Email == email),
-        };
+        var take = Check.Range(limit, "limit", 1, 200, 100);
+        var rows = await store.ListMembersAsync(org.OrgId, Cursor.DecodeText(cursor), take + 1, ct);
+        var items = rows.Take(take).ToList();
+        return new MemberPage(items, rows.Count > take ? Cursor.EncodeText(items[^1].Email) : null);
     }
 
-    public async Task<Member> ChangeRoleAsync(OrgContext org, Guid userId, ChangeRoleRequest request, CancellationToken ct)
+    public async Task<MemberRoleChange> ChangeRoleAsync(OrgContext org, Guid userId, ChangeRoleRequest request, CancellationToken ct)
     {
-        var role = ValidRole(request.Role, org);
-        var target = await store.FindMemberAsync(org.OrgId, userId, ct) ?? throw Problems.NotFound("Member");
-        if (!Roles.CanGrant(org.Role, target.Role))
+        var role = IdentityRules.Role(request.Role, org);
+        var result = await store.ChangeMemberAsync(org.OrgId, userId, role, org.Caller.UserId, org.Role, Now(), ct);
+        Ensure(result, org, "change");
+        Announce(org.OrgId, result.ApiKeys, revoked: false);
+        return new MemberRoleChange(result.Member!, result.ApiKeys);
+    }
+
+    public async Task<MemberRemoval> RemoveMemberAsync(OrgContext org, Guid userId, CancellationToken ct)
+    {
+        var result = await store.ChangeMemberAsync(org.OrgId, userId, null, org.Caller.UserId, org.Role, Now(), ct);
+        Ensure(result, org, "remove");
+        Ended(org.OrgId, userId, result.ApiKeys);
+        return new MemberRemoval(userId, result.ApiKeys);
+    }
+
+    /// <summary>The signed-in user leaves the org, unless they are its last owner. Their API keys in the org are revoked.</summary>
+    public async Task<MemberRemoval> LeaveAsync(Caller caller, string slug, CancellationToken ct)
+    {
+        var userId = caller.UserId ?? throw Problems.Forbidden("An API key cannot leave an org; revoke it instead.");
+        var org = await store.FindOrgBySlugAsync(slug, ct) ?? throw Problems.NotFound($"Org '{slug}'");
+        var result = await store.ChangeMemberAsync(org.Id, userId, null, null, null, Now(), ct);
+        switch (result.Status)
         {
-            throw Problems.Forbidden($"Your role '{org.Role}' cannot change a member whose role is '{target.Role}'.");
+            case IdentityStore.MemberChangeStatus.NotFound:
+                throw Problems.NotFound($"Org '{slug}'");
+            case IdentityStore.MemberChangeStatus.LastOwner:
+                throw Problems.Conflict("last-owner", "You are the org's last owner: make someone else an owner before you leave.");
         }
 
-        await ApplyAsync(await store.ChangeMemberAsync(org.OrgId, userId, role, ct));
-        return await store.FindMemberAsync(org.OrgId, userId, ct) ?? throw Problems.NotFound("Member");
+        Ended(org.Id, userId, result.ApiKeys);
+        return new MemberRemoval(userId, result.ApiKeys);
     }
 
-    public async Task RemoveMemberAsync(OrgContext org, Guid userId, CancellationToken ct)
+    private static void Ensure(IdentityStore.MemberChangeResult result, OrgContext org, string verb)
     {
-        var target = await store.FindMemberAsync(org.OrgId, userId, ct) ?? throw Problems.NotFound("Member");
-        if (!Roles.CanGrant(org.Role, target.Role))
+        switch (result.Status)
         {
-            throw Problems.Forbidden($"Your role '{org.Role}' cannot remove a member whose role is '{target.Role}'.");
+            case IdentityStore.MemberChangeStatus.NotFound:
+                throw Problems.NotFound("Member");
+            case IdentityStore.MemberChangeStatus.LastOwner:
+                throw Problems.Conflict("last-owner", "An org must keep at least one owner.");
+            case IdentityStore.MemberChangeStatus.Outranked:
+                throw Problems.Forbidden($"Your role '{org.Role}' cannot {verb} a member whose role is '{result.TargetRole}', nor grant a role above your own.");
+        }
+    }
+
+    private void Ended(Guid orgId, Guid userId, IReadOnlyList<ApiKeyInfo> revokedKeys)
+    {
+        Announce(orgId, revokedKeys, revoked: true);
+        events.Publish(new MembershipEnded(orgId, userId));
+    }
+
+    /// <summary>Tells every node about keys that a member change revoked or capped (caches forget them; revoked keys' streams end).</summary>
+    private void Announce(Guid orgId, IReadOnlyList<ApiKeyInfo> keys, bool revoked)
+    {
+        if (keys.Count == 0)
+        {
+            return;
         }
 
-        await ApplyAsync(await store.ChangeMemberAsync(org.OrgId, userId, null, ct));
+        var ids = keys.Select(k => k.Id).ToList();
+        apiKeys.Evict(ids);
+        if (revoked)
+        {
+            foreach (var id in ids)
+            {
+                events.Publish(new ApiKeyRevoked(orgId, id));
+            }
+        }
+        else
+        {
+            events.Publish(new ApiKeysChanged(orgId, ids));
+        }
     }
-
-    private static Task ApplyAsync(IdentityStore.MemberChange change) => change switch
-    {
-        IdentityStore.MemberChange.NotFound => throw Problems.NotFound("Member"),
-        IdentityStore.MemberChange.LastOwner => throw Problems.Conflict("last-owner", "An org must keep at least one owner."),
-        _ => Task.CompletedTask,
-    };
 
     public async Task<CreatedApiKey> CreateApiKeyAsync(OrgContext org, CreateApiKeyRequest request, CancellationToken ct)
     {
         var name = Check.Required(request.Name, "name", 100);
-        var role = ValidRole(request.Role, org);
+        var role = IdentityRules.Role(request.Role, org);
         var (secret, prefix) = ApiKeySecret.Generate();
         var key = new CreatedApiKey(Guid.CreateVersion7(), name, prefix, role, Now(), secret);
-        await store.InsertApiKeyAsync(org.OrgId, key, ApiKeySecret.Hash(secret), org.Caller.UserId, ct);
+
+        // A key made by a key answers to the person behind that key, so removing that person reaches both.
+        var responsible = org.Caller.UserId ?? org.Caller.ApiKey?.CreatedBy;
+        await store.InsertApiKeyAsync(org.OrgId, key, ApiKeySecret.Hash(secret), responsible, ct);
         return key;
     }
 
-    public Task<IReadOnlyList<ApiKeyInfo>> ListApiKeysAsync(OrgContext org, CancellationToken ct) => store.ListApiKeysAsync(org.OrgId, ct);
+    public async Task<ApiKeyPage> ListApiKeysAsync(OrgContext org, string? cursor, int? limit, CancellationToken ct)
+    {
+        var take = Check.Range(limit, "limit", 1, 200, 100);
+        var rows = await store.ListApiKeysAsync(org.OrgId, Cursor.Decode(cursor), take + 1, ct);
+        var items = rows.Take(take).ToList();
+        return new ApiKeyPage(items, rows.Count > take ? Cursor.Encode(items[^1].Id) : null);
+    }
 
     public async Task RevokeApiKeyAsync(OrgContext org, Guid id, CancellationToken ct)
     {
-        if (!await store.RevokeApiKeyAsync(org.OrgId, id, Now(), ct))
+        var (status, key) = await store.RevokeApiKeyAsync(org.OrgId, id, org.Role, Now(), ct);
+        switch (status)
         {
-            throw Problems.NotFound("API key");
+            case IdentityStore.RevokeStatus.NotFound:
+                throw Problems.NotFound("API key");
+            case IdentityStore.RevokeStatus.Outranked:
+                throw Problems.Forbidden($"Your role '{org.Role}' cannot revoke the key '{key!.Name}': it, or the member who created it, outranks you.");
         }
 
         apiKeys.Evict(id);
@@ -169,8 +233,54 @@ public sealed partial class IdentityService(IdentityStore store, TokenService to
 
     // Stored times have millisecond precision; answer with the same value that a later read returns.
     private DateTimeOffset Now() => DbTime.FromDb(DbTime.ToDb(clock.GetUtcNow()));
+}
 
-    private static string ValidRole(string? role, OrgContext org)
+/// <summary>The validation rules of identity input, shared by setup, orgs, members, invitations and keys.</summary>
+public static partial class IdentityRules
+{
+    [GeneratedRegex(@"^[a-z0-9][a-z0-9-]{1,62}\z")]
+    private static partial Regex SlugPattern();
+
+    public static string Slug(string? slug, string field)
+    {
+        var value = Check.Required(slug, field, 63);
+        if (!SlugPattern().IsMatch(value))
+        {
+            throw Problems.Validation(field, "must be 2-63 characters of lowercase letters, digits and '-', starting with a letter or digit.");
+        }
+
+        return value;
+    }
+
+    public static string Email(string? email)
+    {
+        var value = Check.Required(email, "email", 320).ToLowerInvariant();
+        var at = value.IndexOf('@', StringComparison.Ordinal);
+        if (at <= 0 || at == value.Length - 1 || value.Any(c => char.IsWhiteSpace(c) || char.IsControl(c)))
+        {
+            throw Problems.Validation("email", "must be an email address.");
+        }
+
+        return value;
+    }
+
+    public static string Password(string? password)
+    {
+        if (string.IsNullOrEmpty(password))
+        {
+            throw Problems.Validation("password", "is required.");
+        }
+
+        if (password.Length < 10 || password.Length > 200)
+        {
+            throw Problems.Validation("password", "must be 10 to 200 characters long.");
+        }
+
+        return password;
+    }
+
+    /// <summary>A known role that the caller may hand out (at or below their own).</summary>
+    public static string Role(string? role, OrgContext org)
     {
         var value = Check.Required(role, "role", 20).ToLowerInvariant();
         if (!Roles.IsKnown(value))
@@ -186,44 +296,6 @@ public sealed partial class IdentityService(IdentityStore store, TokenService to
         return value;
     }
 
-    private static string ValidSlug(string? slug, string field)
-    {
-        var value = Check.Required(slug, field, 63);
-        if (!SlugPattern().IsMatch(value))
-        {
-            throw Problems.Validation(field, "must be 2-63 characters of lowercase letters, digits and '-', starting with a letter or digit.");
-        }
-
-        return value;
-    }
-
-    private static string ValidEmail(string? email)
-    {
-        var value = Check.Required(email, "email", 320).ToLowerInvariant();
-        var at = value.IndexOf('@', StringComparison.Ordinal);
-        if (at <= 0 || at == value.Length - 1 || value.Contains(' ', StringComparison.Ordinal))
-        {
-            throw Problems.Validation("email", "must be an email address.");
-        }
-
-        return value;
-    }
-
-    private static string ValidPassword(string? password)
-    {
-        if (string.IsNullOrEmpty(password))
-        {
-            throw Problems.Validation("password", "is required.");
-        }
-
-        if (password.Length < 10 || password.Length > 200)
-        {
-            throw Problems.Validation("password", "must be 10 to 200 characters long.");
-        }
-
-        return password;
-    }
-
-    private static string DisplayNameFor(string? displayName, string email) =>
+    public static string DisplayName(string? displayName, string email) =>
         string.IsNullOrWhiteSpace(displayName) ? email[..email.IndexOf('@', StringComparison.Ordinal)] : Check.Required(displayName, "displayName", 100);
 }

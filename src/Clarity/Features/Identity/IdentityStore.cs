@@ -1,31 +1,46 @@
+using System.Data.Common;
+using Clarity.Hosting;
 using Clarity.Storage;
 using Dapper;
 
 namespace Clarity.Features.Identity;
 
-/// <summary>SQL for orgs, users, memberships, API keys and server secrets. The same SQL serves both backends.</summary>
+/// <summary>
+/// SQL for orgs, users, memberships, API keys and server secrets. The same SQL serves both backends. Every check that
+/// guards a write runs in the write's transaction, under the lock or constraint that makes it hold under concurrency:
+/// the setup_state row (one first-run setup), the unique slug and email, and the org row's lock for "an org keeps an owner".
+/// </summary>
 public sealed class IdentityStore(Database db)
 {
     private const string OrgColumns = "id AS Id, slug AS Slug, name AS Name, created_at AS CreatedAt";
+    private const string MemberColumns = "u.id AS UserId, u.email AS Email, u.display_name AS DisplayName, m.role AS Role, m.created_at AS JoinedAt";
+    private const string ApiKeyColumns =
+        "id AS Id, name AS Name, prefix AS Prefix, role AS Role, created_by AS CreatedBy, created_at AS CreatedAt, last_used_at AS LastUsedAt, revoked_at AS RevokedAt";
 
-    public async Task<bool> AnyUserAsync(CancellationToken ct)
+    public Database Database => db;
+
+    /// <summary>True once first-run setup has completed.</summary>
+    public async Task<bool> IsSetUpAsync(CancellationToken ct)
     {
         await using var c = await db.OpenReadAsync(ct);
-        return await c.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM (SELECT 1 FROM users LIMIT 1) x") > 0;
+        return await c.ExecuteScalarAsync<long>(new CommandDefinition("SELECT COUNT(*) FROM setup_state", cancellationToken: ct)) > 0;
     }
 
-    /// <summary>Creates the first org, its owner and the membership, only while no user exists.</summary>
+    /// <summary>Creates the first org, its owner and the membership. False when setup has already happened (one winner among concurrent setups).</summary>
     public Task<bool> SetupAsync(Org org, User user, string passwordHash, CancellationToken ct) =>
         db.WriteAsync(async (c, t) =>
         {
-            if (await c.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM (SELECT 1 FROM users LIMIT 1) x", transaction: t) > 0)
+            var claimed = await c.ExecuteAsync(
+                "INSERT INTO setup_state (singleton, completed_at) VALUES (1, @at) ON CONFLICT (singleton) DO NOTHING",
+                new { at = DbTime.ToDb(org.CreatedAt) }, t);
+            if (claimed == 0)
             {
                 return false;
             }
 
             await InsertOrgAsync(c, t, org);
             await InsertUserAsync(c, t, user, passwordHash);
-            await InsertMembershipAsync(c, t, org.Id, user.Id, "owner", org.CreatedAt);
+            await InsertMembershipAsync(c, t, org.Id, user.Id, Roles.Owner, org.CreatedAt);
             return true;
         }, ct);
 
@@ -36,18 +51,19 @@ public sealed class IdentityStore(Database db)
         return row?.ToModel();
     }
 
-    /// <summary>Creates an org owned by <paramref name="ownerId"/>; false when the slug is taken.</summary>
+    /// <summary>Creates an org owned by <paramref name="ownerId"/>; false when the slug is taken (also by a concurrent create).</summary>
     public Task<bool> CreateOrgAsync(Org org, Guid ownerId, CancellationToken ct) =>
         db.WriteAsync(async (c, t) =>
         {
-            var taken = await c.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM orgs WHERE slug = @Slug", new { org.Slug }, t);
-            if (taken > 0)
+            var inserted = await c.ExecuteAsync(
+                "INSERT INTO orgs (id, slug, name, created_at) VALUES (@Id, @Slug, @Name, @createdAt) ON CONFLICT (slug) DO NOTHING",
+                new { org.Id, org.Slug, org.Name, createdAt = DbTime.ToDb(org.CreatedAt) }, t);
+            if (inserted == 0)
             {
                 return false;
             }
 
-            await InsertOrgAsync(c, t, org);
-            await InsertMembershipAsync(c, t, org.Id, ownerId, "owner", org.CreatedAt);
+            await InsertMembershipAsync(c, t, org.Id, ownerId, Roles.Owner, org.CreatedAt);
             return true;
         }, ct);
 
@@ -85,141 +101,174 @@ public sealed class IdentityStore(Database db)
         return rows.AsList();
     }
 
-    public async Task<IReadOnlyList<Member>> ListMembersAsync(Guid orgId, CancellationToken ct)
+    /// <summary>An org's members in email order, after <paramref name="afterEmail"/> (a page cursor).</summary>
+    public async Task<IReadOnlyList<Member>> ListMembersAsync(Guid orgId, string? afterEmail, int limit, CancellationToken ct)
     {
+        var sql = $"SELECT {MemberColumns} FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.org_id = @orgId";
+        if (afterEmail is not null)
+        {
+            sql += " AND u.email > @afterEmail";
+        }
+
         await using var c = await db.OpenReadAsync(ct);
-        var rows = await c.QueryAsync<MemberRow>(
-            "SELECT u.id AS UserId, u.email AS Email, u.display_name AS DisplayName, m.role AS Role, m.created_at AS JoinedAt " +
-            "FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.org_id = @orgId ORDER BY u.email",
-            new { orgId });
+        var rows = await c.QueryAsync<MemberRow>(new CommandDefinition(sql + " ORDER BY u.email LIMIT @limit", new { orgId, afterEmail, limit }, cancellationToken: ct));
         return rows.Select(r => r.ToModel()).ToList();
     }
-
-    public enum AddMemberResult
-    {
-        Added,
-        AlreadyMember,
-        PasswordRequired,
-    }
-
-    /// <summary>Adds a user to an org, creating the user first when the email is new.</summary>
-    public Task<AddMemberResult> AddMemberAsync(Guid orgId, User newUser, string? passwordHash, string role, CancellationToken ct) =>
-        db.WriteAsync(async (c, t) =>
-        {
-            var existing = await c.QuerySingleOrDefaultAsync<Guid?>("SELECT id FROM users WHERE email = @Email", new { newUser.Email }, t);
-            Guid userId;
-            if (existing is { } id)
-            {
-                userId = id;
-                var member = await c.ExecuteScalarAsync<long>(
-                    "SELECT COUNT(*) FROM memberships WHERE org_id = @orgId AND user_id = @userId", new { orgId, userId }, t);
-                if (member > 0)
-                {
-                    return AddMemberResult.AlreadyMember;
-                }
-            }
-            else
-            {
-                if (passwordHash is null)
-                {
-                    return AddMemberResult.PasswordRequired;
-                }
-
-                await InsertUserAsync(c, t, newUser, passwordHash);
-                userId = newUser.Id;
-            }
-
-            await InsertMembershipAsync(c, t, orgId, userId, role, newUser.CreatedAt);
-            return AddMemberResult.Added;
-        }, ct);
 
     public async Task<Member?> FindMemberAsync(Guid orgId, Guid userId, CancellationToken ct)
     {
         await using var c = await db.OpenReadAsync(ct);
-        var row = await c.QuerySingleOrDefaultAsync<MemberRow>(
-            "SELECT u.id AS UserId, u.email AS Email, u.display_name AS DisplayName, m.role AS Role, m.created_at AS JoinedAt " +
-            "FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.org_id = @orgId AND m.user_id = @userId",
-            new { orgId, userId });
-        return row?.ToModel();
+        return (await FindMemberAsync(c, null, orgId, userId))?.ToModel();
     }
 
-    public enum MemberChange
+    /// <summary>Adds the user to the org inside the caller's transaction; false when they already belong to it.</summary>
+    public static async Task<bool> AddMembershipAsync(DbConnection c, DbTransaction t, Guid orgId, Guid userId, string role, DateTimeOffset at) =>
+        await c.ExecuteAsync(
+            "INSERT INTO memberships (org_id, user_id, role, created_at) VALUES (@orgId, @userId, @role, @at) ON CONFLICT (org_id, user_id) DO NOTHING",
+            new { orgId, userId, role, at = DbTime.ToDb(at) }, t) == 1;
+
+    /// <summary>Creates a user inside the caller's transaction; false when the email already has an account (also a concurrent one).</summary>
+    public static async Task<bool> TryInsertUserAsync(DbConnection c, DbTransaction t, User user, string passwordHash) =>
+        await c.ExecuteAsync(
+            "INSERT INTO users (id, email, display_name, password_hash, created_at) VALUES (@Id, @Email, @DisplayName, @passwordHash, @createdAt) ON CONFLICT (email) DO NOTHING",
+            new { user.Id, user.Email, user.DisplayName, passwordHash, createdAt = DbTime.ToDb(user.CreatedAt) }, t) == 1;
+
+    public enum MemberChangeStatus
     {
         Done,
         NotFound,
         LastOwner,
+        Outranked,
     }
 
-    /// <summary>Changes a member's role, or removes them when <paramref name="role"/> is null. An org always keeps an owner.</summary>
-    public Task<MemberChange> ChangeMemberAsync(Guid orgId, Guid userId, string? role, CancellationToken ct) =>
+    /// <param name="Member">The member as they are now (null when removed or not found).</param>
+    /// <param name="TargetRole">The member's role before the change (null when not found).</param>
+    /// <param name="ApiKeys">The API keys the member created that the change revoked (removal) or capped (a lower role).</param>
+    public sealed record MemberChangeResult(MemberChangeStatus Status, Member? Member, string? TargetRole, IReadOnlyList<ApiKeyInfo> ApiKeys);
+
+    /// <summary>
+    /// Changes a member's role, or removes them when <paramref name="role"/> is null. Runs under the org row's lock, so
+    /// concurrent changes see each other: an org always keeps an owner, and nobody changes a member who outranks
+    /// them at the moment of the change (<paramref name="actorRole"/>; null when members leave of their own accord).
+    /// A removal revokes the API keys the member created in the org; a lower role caps their keys at that role.
+    /// </summary>
+    public Task<MemberChangeResult> ChangeMemberAsync(Guid orgId, Guid userId, string? role, Guid? actorUserId, string? actorRole, DateTimeOffset now, CancellationToken ct) =>
         db.WriteAsync(async (c, t) =>
         {
-            var current = await c.QuerySingleOrDefaultAsync<string>(
-                "SELECT role FROM memberships WHERE org_id = @orgId AND user_id = @userId", new { orgId, userId }, t);
-            if (current is null)
+            await LockOrgAsync(c, t, orgId);
+            var target = await FindMemberAsync(c, t, orgId, userId);
+            if (target is null)
             {
-                return MemberChange.NotFound;
+                return new MemberChangeResult(MemberChangeStatus.NotFound, null, null, []);
             }
 
-            if (current == "owner" && role != "owner")
+            if (actorRole is not null)
             {
-                var owners = await c.ExecuteScalarAsync<long>(
-                    "SELECT COUNT(*) FROM memberships WHERE org_id = @orgId AND role = 'owner'", new { orgId }, t);
-                if (owners <= 1)
+                // The actor's own role may have changed since the request was authorised: judge by the current one.
+                var current = actorUserId is { } actor ? await c.QuerySingleOrDefaultAsync<string>(
+                    "SELECT role FROM memberships WHERE org_id = @orgId AND user_id = @actor", new { orgId, actor }, t) : actorRole;
+                if (current is null || !Roles.CanGrant(current, target.Role) || (role is not null && !Roles.CanGrant(current, role)))
                 {
-                    return MemberChange.LastOwner;
+                    return new MemberChangeResult(MemberChangeStatus.Outranked, target.ToModel(), target.Role, []);
                 }
             }
 
+            if (target.Role == Roles.Owner && role != Roles.Owner)
+            {
+                var owners = await c.ExecuteScalarAsync<long>(
+                    "SELECT COUNT(*) FROM memberships WHERE org_id = @orgId AND role = @owner", new { orgId, owner = Roles.Owner }, t);
+                if (owners <= 1)
+                {
+                    return new MemberChangeResult(MemberChangeStatus.LastOwner, target.ToModel(), target.Role, []);
+                }
+            }
+
+            var at = DbTime.ToDb(now);
             if (role is null)
             {
                 await c.ExecuteAsync("DELETE FROM memberships WHERE org_id = @orgId AND user_id = @userId", new { orgId, userId }, t);
-            }
-            else
-            {
-                await c.ExecuteAsync("UPDATE memberships SET role = @role WHERE org_id = @orgId AND user_id = @userId", new { orgId, userId, role }, t);
+                var revoked = await c.QueryAsync<ApiKeyRow>(
+                    $"UPDATE api_keys SET revoked_at = @at WHERE org_id = @orgId AND created_by = @userId AND revoked_at IS NULL RETURNING {ApiKeyColumns}",
+                    new { orgId, userId, at }, t);
+                return new MemberChangeResult(MemberChangeStatus.Done, null, target.Role, [.. revoked.Select(r => r.ToModel())]);
             }
 
-            return MemberChange.Done;
+            await c.ExecuteAsync("UPDATE memberships SET role = @role WHERE org_id = @orgId AND user_id = @userId", new { orgId, userId, role }, t);
+            var capped = await c.QueryAsync<ApiKeyRow>(
+                $"UPDATE api_keys SET role = @role WHERE org_id = @orgId AND created_by = @userId AND revoked_at IS NULL " +
+                $"AND {Roles.RankSql("role")} > @rank RETURNING {ApiKeyColumns}",
+                new { orgId, userId, role, rank = Roles.Rank(role) }, t);
+            return new MemberChangeResult(MemberChangeStatus.Done, (await FindMemberAsync(c, t, orgId, userId))?.ToModel(), target.Role, [.. capped.Select(r => r.ToModel())]);
         }, ct);
 
+    /// <summary>Takes the org row's lock (PostgreSQL) for the rest of the transaction: the lock that protects invariants spanning an org's memberships.</summary>
+    private Task LockOrgAsync(DbConnection c, DbTransaction t, Guid orgId) =>
+        c.ExecuteAsync($"SELECT id FROM orgs WHERE id = @orgId {db.Dialect.ForUpdate}", new { orgId }, t);
+
+    /// <param name="createdBy">The person responsible for the key: the signed-in creator, or the person behind the API key that created it.</param>
     public Task InsertApiKeyAsync(Guid orgId, CreatedApiKey key, string secretHash, Guid? createdBy, CancellationToken ct) =>
         db.WriteAsync((c, t) => c.ExecuteAsync(
             "INSERT INTO api_keys (id, org_id, name, prefix, secret_hash, role, created_by, created_at) VALUES (@Id, @orgId, @Name, @Prefix, @secretHash, @Role, @createdBy, @createdAt)",
             new { key.Id, orgId, key.Name, key.Prefix, secretHash, key.Role, createdBy, createdAt = DbTime.ToDb(key.CreatedAt) }, t), ct);
 
-    public async Task<IReadOnlyList<ApiKeyInfo>> ListApiKeysAsync(Guid orgId, CancellationToken ct)
+    /// <summary>An org's API keys, newest first, before the <paramref name="before"/> cursor.</summary>
+    public async Task<IReadOnlyList<ApiKeyInfo>> ListApiKeysAsync(Guid orgId, Guid? before, int limit, CancellationToken ct)
     {
+        var sql = $"SELECT {ApiKeyColumns} FROM api_keys WHERE org_id = @orgId";
+        if (before is not null)
+        {
+            sql += " AND id < @before";
+        }
+
         await using var c = await db.OpenReadAsync(ct);
-        var rows = await c.QueryAsync<ApiKeyRow>(
-            "SELECT id AS Id, name AS Name, prefix AS Prefix, role AS Role, created_at AS CreatedAt, last_used_at AS LastUsedAt, revoked_at AS RevokedAt " +
-            "FROM api_keys WHERE org_id = @orgId ORDER BY id", new { orgId });
+        var rows = await c.QueryAsync<ApiKeyRow>(new CommandDefinition(sql + " ORDER BY id DESC LIMIT @limit", new { orgId, before, limit }, cancellationToken: ct));
         return rows.Select(r => r.ToModel()).ToList();
     }
 
-    /// <summary>Revokes a key of this org; false when there is no such key.</summary>
-    public Task<bool> RevokeApiKeyAsync(Guid orgId, Guid id, DateTimeOffset now, CancellationToken ct) =>
-        db.WriteAsync(async (c, t) =>
+    public enum RevokeStatus
+    {
+        Revoked,
+        NotFound,
+        Outranked,
+    }
+
+    /// <summary>
+    /// Revokes a key of this org unless it outranks the actor: its role, or the current role of the member who created
+    /// it, is above <paramref name="actorRole"/> (an admin cannot revoke an owner's keys). Revoking a revoked key is a no-op.
+    /// </summary>
+    public Task<(RevokeStatus Status, ApiKeyInfo? Key)> RevokeApiKeyAsync(Guid orgId, Guid id, string actorRole, DateTimeOffset now, CancellationToken ct) =>
+        db.WriteAsync<(RevokeStatus, ApiKeyInfo?)>(async (c, t) =>
         {
-            var exists = await c.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM api_keys WHERE id = @id AND org_id = @orgId", new { id, orgId }, t);
-            if (exists == 0)
+            await LockOrgAsync(c, t, orgId);
+            var key = await c.QuerySingleOrDefaultAsync<ApiKeyRow>(
+                $"SELECT {ApiKeyColumns} FROM api_keys WHERE id = @id AND org_id = @orgId", new { id, orgId }, t);
+            if (key is null)
             {
-                return false;
+                return (RevokeStatus.NotFound, null);
+            }
+
+            var creatorRole = key.CreatedBy is { } creator
+                ? await c.QuerySingleOrDefaultAsync<string>("SELECT role FROM memberships WHERE org_id = @orgId AND user_id = @creator", new { orgId, creator }, t)
+                : null;
+            if (!Roles.CanGrant(actorRole, key.Role) || (creatorRole is not null && !Roles.CanGrant(actorRole, creatorRole)))
+            {
+                return (RevokeStatus.Outranked, key.ToModel());
             }
 
             await c.ExecuteAsync(
                 "UPDATE api_keys SET revoked_at = @now WHERE id = @id AND org_id = @orgId AND revoked_at IS NULL",
                 new { id, orgId, now = DbTime.ToDb(now) }, t);
-            return true;
+            return (RevokeStatus.Revoked, key.ToModel());
         }, ct);
 
     public async Task<ApiKeyPrincipal?> FindApiKeyAsync(string secretHash, CancellationToken ct)
     {
         await using var c = await db.OpenReadAsync(ct);
-        var row = await c.QuerySingleOrDefaultAsync<ApiKeyPrincipalRow>(
-            "SELECT id AS Id, org_id AS OrgId, name AS Name, prefix AS Prefix, role AS Role, revoked_at AS RevokedAt, last_used_at AS LastUsedAt FROM api_keys WHERE secret_hash = @secretHash",
-            new { secretHash });
-        return row is null ? null : new ApiKeyPrincipal(row.Id, row.OrgId, row.Name, row.Prefix, row.Role, row.RevokedAt is not null, row.LastUsedAt);
+        var row = await c.QuerySingleOrDefaultAsync<ApiKeyPrincipalRow>(new CommandDefinition(
+            "SELECT id AS Id, org_id AS OrgId, name AS Name, prefix AS Prefix, role AS Role, created_by AS CreatedBy, revoked_at AS RevokedAt, last_used_at AS LastUsedAt " +
+            "FROM api_keys WHERE secret_hash = @secretHash",
+            new { secretHash }, cancellationToken: ct));
+        return row is null ? null : new ApiKeyPrincipal(row.Id, row.OrgId, row.Name, row.Prefix, row.Role, row.RevokedAt is not null, row.LastUsedAt) { CreatedBy = row.CreatedBy };
     }
 
     public Task TouchApiKeyAsync(Guid id, DateTimeOffset now, CancellationToken ct) =>
@@ -245,15 +294,20 @@ public sealed class IdentityStore(Database db)
         }, ct);
     }
 
-    private static Task InsertOrgAsync(System.Data.Common.DbConnection c, System.Data.Common.DbTransaction t, Org org) =>
+    private static Task<MemberRow?> FindMemberAsync(DbConnection c, DbTransaction? t, Guid orgId, Guid userId) =>
+        c.QuerySingleOrDefaultAsync<MemberRow>(
+            $"SELECT {MemberColumns} FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.org_id = @orgId AND m.user_id = @userId",
+            new { orgId, userId }, t);
+
+    private static Task InsertOrgAsync(DbConnection c, DbTransaction t, Org org) =>
         c.ExecuteAsync("INSERT INTO orgs (id, slug, name, created_at) VALUES (@Id, @Slug, @Name, @createdAt)",
             new { org.Id, org.Slug, org.Name, createdAt = DbTime.ToDb(org.CreatedAt) }, t);
 
-    private static Task InsertUserAsync(System.Data.Common.DbConnection c, System.Data.Common.DbTransaction t, User user, string passwordHash) =>
+    private static Task InsertUserAsync(DbConnection c, DbTransaction t, User user, string passwordHash) =>
         c.ExecuteAsync("INSERT INTO users (id, email, display_name, password_hash, created_at) VALUES (@Id, @Email, @DisplayName, @passwordHash, @createdAt)",
             new { user.Id, user.Email, user.DisplayName, passwordHash, createdAt = DbTime.ToDb(user.CreatedAt) }, t);
 
-    private static Task InsertMembershipAsync(System.Data.Common.DbConnection c, System.Data.Common.DbTransaction t, Guid orgId, Guid userId, string role, DateTimeOffset at) =>
+    private static Task InsertMembershipAsync(DbConnection c, DbTransaction t, Guid orgId, Guid userId, string role, DateTimeOffset at) =>
         c.ExecuteAsync("INSERT INTO memberships (org_id, user_id, role, created_at) VALUES (@orgId, @userId, @role, @at)",
             new { orgId, userId, role, at = DbTime.ToDb(at) }, t);
 
@@ -272,10 +326,29 @@ public sealed class IdentityStore(Database db)
         public Member ToModel() => new(UserId, Email, DisplayName, Role, DbTime.FromDb(JoinedAt));
     }
 
-    private sealed record ApiKeyRow(Guid Id, string Name, string Prefix, string Role, long CreatedAt, long? LastUsedAt, long? RevokedAt)
+    private sealed class ApiKeyRow
     {
-        public ApiKeyInfo ToModel() => new(Id, Name, Prefix, Role, DbTime.FromDb(CreatedAt), DbTime.FromDb(LastUsedAt), DbTime.FromDb(RevokedAt));
+        public Guid Id { get; set; }
+        public string Name { get; set; } = "";
+        public string Prefix { get; set; } = "";
+        public string Role { get; set; } = "";
+        public Guid? CreatedBy { get; set; }
+        public long CreatedAt { get; set; }
+        public long? LastUsedAt { get; set; }
+        public long? RevokedAt { get; set; }
+
+        public ApiKeyInfo ToModel() => new(Id, Name, Prefix, Role, DbTime.FromDb(CreatedAt), DbTime.FromDb(LastUsedAt), DbTime.FromDb(RevokedAt), CreatedBy);
     }
 
-    private sealed record ApiKeyPrincipalRow(Guid Id, Guid OrgId, string Name, string Prefix, string Role, long? RevokedAt, long? LastUsedAt);
+    private sealed class ApiKeyPrincipalRow
+    {
+        public Guid Id { get; set; }
+        public Guid OrgId { get; set; }
+        public string Name { get; set; } = "";
+        public string Prefix { get; set; } = "";
+        public string Role { get; set; } = "";
+        public Guid? CreatedBy { get; set; }
+        public long? RevokedAt { get; set; }
+        public long? LastUsedAt { get; set; }
+    }
 }

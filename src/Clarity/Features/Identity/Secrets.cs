@@ -47,6 +47,9 @@ public static class ApiKeySecret
 /// <summary>PBKDF2-HMAC-SHA512 password hashes (ASP.NET Core Identity's V3 format) at a configurable iteration count.</summary>
 public sealed class PasswordHashing(int iterations)
 {
+    // A real hash to verify against when an email is unknown, so that both paths cost the same.
+    private readonly Lazy<string> _dummyHash = new(() => new PasswordHashing(iterations).Hash(Guid.NewGuid().ToString()));
+
     private readonly PasswordHasher<object> _hasher = new(Microsoft.Extensions.Options.Options.Create(new PasswordHasherOptions
     {
         CompatibilityMode = PasswordHasherCompatibilityMode.IdentityV3,
@@ -63,4 +66,7 @@ public sealed class PasswordHashing(int iterations)
         var result = _hasher.VerifyHashedPassword(s_user, hash, password);
         return (result != PasswordVerificationResult.Failed, result == PasswordVerificationResult.SuccessRehashNeeded);
     }
+
+    /// <summary>Spends the work of one verification without a real hash: for unknown emails, so timing does not tell them apart.</summary>
+    public void VerifyDummy(string password) => Verify(_dummyHash.Value, password);
 }

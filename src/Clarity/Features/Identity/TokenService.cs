@@ -7,7 +7,11 @@ using Microsoft.IdentityModel.Tokens;
 
 namespace Clarity.Features.Identity;
 
-/// <summary>Issues and validates the HS256 JWTs used by sign-in (bearer token and session cookie alike).</summary>
+/// <summary>
+/// Issues and validates the HS256 JWTs used by sign-in (bearer token and session cookie alike). Each token names its
+/// server-side session (the <c>sid</c> claim); <see cref="ValidateAsync"/> checks the signature and lifetime only, and
+/// <see cref="CredentialResolver"/> then checks that the session is still active.
+/// </summary>
 public sealed class TokenService(IdentityStore store, IOptions<ClarityOptions> options, TimeProvider clock)
 {
     public const string Issuer = "clarity";
@@ -22,25 +26,26 @@ public sealed class TokenService(IdentityStore store, IOptions<ClarityOptions> o
 
     private SymmetricSecurityKey Key => _key ?? throw new InvalidOperationException("TokenService was not initialised.");
 
-    public (string Token, DateTimeOffset ExpiresAt) Issue(Guid userId)
+    /// <summary>How long a sign-in lasts.</summary>
+    public TimeSpan Lifetime => TimeSpan.FromSeconds(options.Value.Auth.TokenLifetimeSeconds);
+
+    public string Issue(Guid userId, Guid sessionId, DateTimeOffset expires)
     {
         var now = clock.GetUtcNow();
-        var expires = now.AddSeconds(options.Value.Auth.TokenLifetimeSeconds);
-        var token = _handler.CreateToken(new SecurityTokenDescriptor
+        return _handler.CreateToken(new SecurityTokenDescriptor
         {
             Issuer = Issuer,
             Audience = Issuer,
-            Subject = new ClaimsIdentity([new Claim("sub", userId.ToString()), new Claim("jti", Guid.NewGuid().ToString("N"))]),
+            Subject = new ClaimsIdentity([new Claim("sub", userId.ToString()), new Claim("sid", sessionId.ToString()), new Claim("jti", Guid.NewGuid().ToString("N"))]),
             IssuedAt = now.UtcDateTime,
             NotBefore = now.UtcDateTime,
             Expires = expires.UtcDateTime,
             SigningCredentials = new SigningCredentials(Key, SecurityAlgorithms.HmacSha256),
         });
-        return (token, expires);
     }
 
-    /// <summary>The user id in a valid token, or null when the token is malformed, forged or expired.</summary>
-    public async Task<Guid?> ValidateAsync(string token)
+    /// <summary>The user and session a well-signed, unexpired token names; null when it is malformed, forged, expired or names no session.</summary>
+    public async Task<(Guid UserId, Guid SessionId)?> ValidateAsync(string token)
     {
         var result = await _handler.ValidateTokenAsync(token, new TokenValidationParameters
         {
@@ -55,11 +60,13 @@ public sealed class TokenService(IdentityStore store, IOptions<ClarityOptions> o
                 return expires is { } e && e > now.AddSeconds(-30) && (notBefore is null || notBefore <= now.AddSeconds(30));
             },
         });
-        if (!result.IsValid || result.ClaimsIdentity.FindFirst("sub")?.Value is not { } sub || !Guid.TryParse(sub, out var id))
+        if (!result.IsValid
+            || result.ClaimsIdentity.FindFirst("sub")?.Value is not { } sub || !Guid.TryParse(sub, out var id)
+            || result.ClaimsIdentity.FindFirst("sid")?.Value is not { } sid || !Guid.TryParse(sid, out var sessionId))
         {
             return null;
         }
 
-        return id;
+        return (id, sessionId);
     }
 }

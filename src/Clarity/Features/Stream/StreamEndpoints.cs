@@ -57,11 +57,11 @@ public static partial class StreamEndpoints
                 "This is a WebSocket endpoint: send an upgrade request (Connection: Upgrade, Upgrade: websocket), or use GET …/events?topics=… for server-sent events.");
         }
 
-        CheckOrigin(http);
+        CheckOrigin(http, org.Caller);
         var ct = http.RequestAborted;
         var position = await store.PositionAsync(ct);
         using var socket = await http.WebSockets.AcceptWebSocketAsync();
-        var connection = hub.Connect(org.OrgId, "websocket", org.Caller.ApiKey?.Id);
+        var connection = hub.Connect(org.OrgId, "websocket", org.Caller);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         using var dropStuck = connection.OverflowSignal.Token.Register(() => stop.CancelAfter(s_overflowAbort));
         var logger = loggers.CreateLogger("Clarity.Stream");
@@ -112,17 +112,18 @@ public static partial class StreamEndpoints
 
     /// <summary>
     /// Browsers send cookies on cross-site WebSocket upgrades and the same-origin policy does not apply to them:
-    /// a cookie-authenticated upgrade must come from a page of this host (cross-site WebSocket hijacking).
+    /// a cookie-authenticated upgrade must come from a page of this host (cross-site WebSocket hijacking). What counts
+    /// is where the credential came from, not which headers are present (an empty Authorization header changes nothing).
     /// </summary>
-    private static void CheckOrigin(HttpContext http)
+    private static void CheckOrigin(HttpContext http, Caller caller)
     {
         var origin = http.Request.Headers.Origin.ToString();
-        if (http.Request.Headers.Authorization.Count > 0 || origin.Length == 0)
+        if (caller.Source != CredentialSource.Cookie || origin.Length == 0)
         {
             return;
         }
 
-        if (!Uri.TryCreate(origin, UriKind.Absolute, out var uri) || !string.Equals(uri.Authority, http.Request.Host.Value, StringComparison.OrdinalIgnoreCase))
+        if (!SiteOrigin.IsSameSite(http.Request))
         {
             throw Problems.Forbidden($"A cookie-authenticated WebSocket must come from a page of this site; Origin '{(origin.Length > 100 ? origin[..100] : origin)}' is another site. Use a bearer token from other origins.");
         }
@@ -313,7 +314,7 @@ public static partial class StreamEndpoints
         http.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
         await response.Body.FlushAsync(ct);
 
-        var connection = hub.Connect(org.OrgId, "sse", org.Caller.ApiKey?.Id);
+        var connection = hub.Connect(org.OrgId, "sse", org.Caller);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         using var dropStuck = connection.OverflowSignal.Token.Register(() => stop.CancelAfter(s_overflowAbort));
         var watching = WatchAccessAsync(http, org, connection, stop.Token);
@@ -337,19 +338,19 @@ public static partial class StreamEndpoints
 
     /// <summary>
     /// A stream outlives the check made when it opened. For a signed-in user, re-check every
-    /// <c>Stream:AccessCheckInterval</c> that the token is still valid and the user still holds tasks:read in the org;
-    /// otherwise end the stream (<c>credential-expired</c> or <c>access-revoked</c>). An API key's stream ends when the
-    /// key is revoked (the hub hears of it on every node).
+    /// <c>Stream:AccessCheckInterval</c> that the token and its session are still valid and the user still holds tasks:read
+    /// in the org; otherwise end the stream (<c>credential-expired</c> or <c>access-revoked</c>). A revoked API key or
+    /// session, and a membership that ends, end their streams at once (the hub hears of it on every node).
     /// </summary>
     private static async Task WatchAccessAsync(HttpContext http, OrgContext org, StreamConnection connection, CancellationToken ct)
     {
-        if (org.Caller.UserId is not { } userId || AccessMiddleware.ReadCredential(http.Request) is not { } token)
+        if (org.Caller.UserId is not { } userId || AccessMiddleware.ReadCredential(http.Request) is not { } credential)
         {
             return;
         }
 
         var services = http.RequestServices;
-        var tokens = services.GetRequiredService<TokenService>();
+        var credentials = services.GetRequiredService<CredentialResolver>();
         var store = services.GetRequiredService<IdentityStore>();
         var every = services.GetRequiredService<IOptions<ClarityOptions>>().Value.Stream.AccessCheckInterval;
         using var timer = new PeriodicTimer(every, services.GetRequiredService<TimeProvider>());
@@ -360,7 +361,7 @@ public static partial class StreamEndpoints
                 string? ended;
                 try
                 {
-                    ended = await tokens.ValidateAsync(token) != userId ? "credential-expired"
+                    ended = await credentials.TryResolveAsync(credential.Credential, credential.Source, ct) is not { } caller || caller.UserId != userId ? "credential-expired"
                         : await store.FindRoleAsync(org.OrgId, userId, ct) is not { } role || !Roles.Grants(role, Permissions.TasksRead) ? "access-revoked"
                         : null;
                 }

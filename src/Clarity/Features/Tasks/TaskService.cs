@@ -290,4 +290,31 @@ public static class Cursor
 
         throw Problems.Validation("cursor", "is not a cursor returned by this API.");
     }
+
+    /// <summary>A cursor for lists ordered by a text key (members by email): the last key of the previous page.</summary>
+    public static string EncodeText(string key) => ApiKeySecret.Base64Url(System.Text.Encoding.UTF8.GetBytes(key));
+
+    public static string? DecodeText(string? cursor)
+    {
+        if (string.IsNullOrEmpty(cursor))
+        {
+            return null;
+        }
+
+        try
+        {
+            var padded = cursor.Replace('-', '+').Replace('_', '/');
+            padded += new string('=', (4 - padded.Length % 4) % 4);
+            var text = new System.Text.UTF8Encoding(false, throwOnInvalidBytes: true).GetString(Convert.FromBase64String(padded));
+            if (text.Length is > 0 and <= 320 && !text.Contains('\0', StringComparison.Ordinal))
+            {
+                return text;
+            }
+        }
+        catch (Exception ex) when (ex is FormatException or ArgumentException)
+        {
+        }
+
+        throw Problems.Validation("cursor", "is not a cursor returned by this API.");
+    }
 }

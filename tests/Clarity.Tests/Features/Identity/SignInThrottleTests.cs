@@ -29,8 +29,7 @@ public abstract class SignInThrottleTests(SignInThrottleFixture fixture)
     private async Task<string> NewMemberAsync()
     {
         var email = Work.Unique("member") + "@acme.example";
-        using var owner = Host.CreateClient(fixture.Org.OwnerToken);
-        await owner.PostAsJsonAsync(fixture.Org.Api("members"), new { email, password = MemberPassword, role = "member" }).ExpectAsync(HttpStatusCode.Created);
+        await Host.AddPersonAsync(fixture.Org, "member", email);
         return email;
     }
 

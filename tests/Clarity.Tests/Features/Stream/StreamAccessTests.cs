@@ -7,9 +7,9 @@ using Xunit;
 namespace Clarity.Tests.Features.Stream;
 
 /// <summary>
-/// A stream outlives the access check made when it opened: removing a user from the org, or revoking an API key, ends
-/// that caller's open streams, and leaves everyone else's running. Each test runs on its own host, whose streams
-/// re-check access every second.
+/// A stream outlives the access check made when it opened: removing a user from the org, signing their session out, or
+/// revoking an API key, ends that caller's open streams, and leaves everyone else's running. Each test runs on its own
+/// host; most re-check access every second, and the ones that show an ending is immediate re-check only hourly.
 /// </summary>
 public abstract class StreamAccessTests(Backend backend)
 {
@@ -34,7 +34,7 @@ public abstract class StreamAccessTests(Backend backend)
         var before = await StreamTests.NewTaskAsync(agent, org);
         await member.NextAsync(m => m.IsTaskEvent(before), "an event while still a member");
 
-        await owner.DeleteAsync(org.Api($"members/{userId}")).ExpectAsync(HttpStatusCode.NoContent);
+        await owner.DeleteAsync(org.Api($"members/{userId}")).ExpectAsync(HttpStatusCode.OK);
 
         await DrainUntilClosedAsync(member);
         Assert.Equal(WebSocketCloseStatus.PolicyViolation, member.CloseStatus);
@@ -59,7 +59,7 @@ public abstract class StreamAccessTests(Backend backend)
         var first = await sse.ReadAsync();
         Assert.Equal(before, first?.Data.GetProperty("data").Str("taskId"));
 
-        await owner.DeleteAsync(org.Api($"members/{userId}")).ExpectAsync(HttpStatusCode.NoContent);
+        await owner.DeleteAsync(org.Api($"members/{userId}")).ExpectAsync(HttpStatusCode.OK);
 
         // The response ends (a reconnect would now be refused); nothing of the org arrives after the removal is noticed.
         while (await sse.ReadAsync() is not null)
@@ -94,14 +94,59 @@ public abstract class StreamAccessTests(Backend backend)
         await other.NextAsync(m => m.IsTaskEvent(task), "the other key's event after the revocation");
     }
 
+    [Fact]
+    public async Task UsersWebSocket_EndsAtOnce_WhenTheirSessionIsSignedOut_WithoutWaitingForTheAccessCheck()
+    {
+        // The periodic check is an hour away: only the revocation event can end the stream.
+        await using var host = await ClarityHost.StartAsync(backend, new Dictionary<string, string?> { ["Clarity:Stream:AccessCheckInterval"] = "01:00:00" });
+        var org = await host.SetupAsync("acme");
+        using var owner = host.CreateClient(org.OwnerToken);
+        var (_, token) = await AddSignedInMemberAsync(host, owner, org);
+        var otherSession = await host.LoginAsync((await MeAsync(host, token)).GetProperty("user").Str("email"));
+
+        await using var signedOut = await StreamSocket.ConnectAsync(host.BaseAddress, org.Org, token);
+        await signedOut.SubscribeAsync(["tasks"]);
+        await using var stillSignedIn = await StreamSocket.ConnectAsync(host.BaseAddress, org.Org, otherSession);
+        await stillSignedIn.SubscribeAsync(["tasks"]);
+
+        using var member = host.CreateClient(token);
+        await member.PostAsync("api/v1/auth/logout", null).ExpectAsync(HttpStatusCode.NoContent);
+
+        await DrainUntilClosedAsync(signedOut);
+        Assert.Equal(WebSocketCloseStatus.PolicyViolation, signedOut.CloseStatus);
+        Assert.Equal("credential-revoked", signedOut.CloseStatusDescription);
+
+        using var agent = host.CreateClient(org.MemberKey);
+        var task = await StreamTests.NewTaskAsync(agent, org);
+        await stillSignedIn.NextAsync(m => m.IsTaskEvent(task), "the same user's other session keeps its stream");
+    }
+
+    [Fact]
+    public async Task UsersWebSocket_EndsAtOnce_WhenTheyAreRemovedFromTheOrg_WithoutWaitingForTheAccessCheck()
+    {
+        await using var host = await ClarityHost.StartAsync(backend, new Dictionary<string, string?> { ["Clarity:Stream:AccessCheckInterval"] = "01:00:00" });
+        var org = await host.SetupAsync("acme");
+        using var owner = host.CreateClient(org.OwnerToken);
+        var (userId, token) = await AddSignedInMemberAsync(host, owner, org);
+        await using var removed = await StreamSocket.ConnectAsync(host.BaseAddress, org.Org, token);
+        await removed.SubscribeAsync(["tasks"]);
+
+        await owner.DeleteAsync(org.Api($"members/{userId}")).ExpectAsync(HttpStatusCode.OK);
+
+        await DrainUntilClosedAsync(removed);
+        Assert.Equal("access-revoked", removed.CloseStatusDescription);
+    }
+
+    private static async Task<System.Text.Json.JsonElement> MeAsync(ClarityHost host, string token)
+    {
+        using var client = host.CreateClient(token);
+        return await client.GetAsync("api/v1/me").ExpectAsync(HttpStatusCode.OK);
+    }
+
     private static async Task<(string UserId, string Token)> AddSignedInMemberAsync(ClarityHost host, HttpClient owner, OrgSession org)
     {
-        const string Password = "member-password-123";
-        var email = $"member@{org.Org}.example";
-        var member = await owner.PostAsJsonAsync(org.Api("members"), new { email, password = Password, role = "viewer" }).ExpectAsync(HttpStatusCode.Created);
-        using var anonymous = host.CreateClient();
-        var login = await anonymous.PostAsJsonAsync("api/v1/auth/login", new { email, password = Password }).ExpectAsync(HttpStatusCode.OK);
-        return (member.Str("userId"), login.Str("token"));
+        var person = await host.AddPersonAsync(org, "viewer", $"member@{org.Org}.example");
+        return (person.UserId.ToString(), person.Token);
     }
 
     /// <summary>Reads until the server closes the socket (events still queued may arrive first; none is an error).</summary>

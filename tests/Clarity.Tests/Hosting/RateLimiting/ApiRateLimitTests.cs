@@ -61,11 +61,7 @@ public abstract class ApiRateLimitTests(RateLimitFixture fixture)
     [Fact]
     public async Task User_OverItsBurst_Answers429_OnEveryRouteTheyCall()
     {
-        using var owner = Host.CreateClient(Org.OwnerToken);
-        var email = Work.Unique("limited") + "@acme.example";
-        await owner.PostAsJsonAsync(Org.Api("members"), new { email, password = "member-password-123", role = "member" }).ExpectAsync(HttpStatusCode.Created);
-        using var anonymous = Host.CreateClient();
-        var token = (await anonymous.PostAsJsonAsync("api/v1/auth/login", new { email, password = "member-password-123" }).ExpectAsync(HttpStatusCode.OK)).Str("token");
+        var token = (await Host.AddPersonAsync(Org, "member")).Token;
 
         using var user = Host.CreateClient(token);
         for (var i = 0; i < RateLimitFixture.UserBurst; i++)

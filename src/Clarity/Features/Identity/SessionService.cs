@@ -1,0 +1,141 @@
+using System.Collections.Concurrent;
+using Clarity.Events;
+using Clarity.Features.Tasks;
+using Clarity.Hosting;
+using Clarity.Storage;
+
+namespace Clarity.Features.Identity;
+
+/// <summary>
+/// Server-side sign-in sessions: one is started at each sign-in, and its id travels in the token. Signing out revokes
+/// it; "sign out everywhere" revokes all of a user's sessions. A revoked session's token stops working on every node
+/// at once (the revocation is published on the event bus, and each node's cache forgets the session).
+/// </summary>
+public sealed class SessionService : IDisposable
+{
+    private static readonly TimeSpan s_touchEvery = TimeSpan.FromMinutes(1);
+    private readonly RevocableCache<Guid, SessionRow> _cache;
+    private readonly ConcurrentDictionary<Guid, long> _touched = new();
+    private readonly SessionStore _store;
+    private readonly TokenService _tokens;
+    private readonly IEventBus _events;
+    private readonly TimeProvider _clock;
+    private readonly IDisposable _subscription;
+
+    public SessionService(SessionStore store, TokenService tokens, IEventBus events, TimeProvider clock)
+    {
+        _store = store;
+        _tokens = tokens;
+        _events = events;
+        _clock = clock;
+        _cache = new RevocableCache<Guid, SessionRow>(clock, TimeSpan.FromSeconds(5));
+        _subscription = events.Subscribe(e =>
+        {
+            if (e is SessionsRevoked revoked)
+            {
+                _cache.Evict(s => revoked.SessionIds.Contains(s.Id));
+            }
+        });
+    }
+
+    /// <summary>Starts a session for the user and returns its token. The user agent and address are kept for the user's session list.</summary>
+    public async Task<LoginResult> StartAsync(Guid userId, string? userAgent, string? address, CancellationToken ct)
+    {
+        var now = DbTime.FromDb(DbTime.ToDb(_clock.GetUtcNow()));
+        var expires = now + _tokens.Lifetime;
+        var row = new SessionRow
+        {
+            Id = Guid.CreateVersion7(),
+            UserId = userId,
+            CreatedAt = DbTime.ToDb(now),
+            ExpiresAt = DbTime.ToDb(expires),
+            LastSeenAt = DbTime.ToDb(now),
+            UserAgent = Truncate(userAgent, 300),
+            Address = Truncate(address, 64),
+        };
+        await _store.CreateAsync(row, ct);
+        return new LoginResult(_tokens.Issue(userId, row.Id, expires), expires);
+    }
+
+    /// <summary>The session when it is still active and belongs to <paramref name="userId"/>; null otherwise.</summary>
+    public async Task<SessionRow?> FindActiveAsync(Guid sessionId, Guid userId, CancellationToken ct)
+    {
+        var row = await _cache.GetAsync(sessionId, _store.FindAsync, ct);
+        var now = _clock.GetUtcNow();
+        if (row is null || row.UserId != userId || !row.IsActive(DbTime.ToDb(now)))
+        {
+            return null;
+        }
+
+        // last_seen_at is informative: written at most once a minute per session, never a write per request.
+        var nowMs = now.ToUnixTimeMilliseconds();
+        var last = _touched.GetOrAdd(sessionId, _ => row.LastSeenAt);
+        if (nowMs - last >= s_touchEvery.TotalMilliseconds)
+        {
+            _touched[sessionId] = nowMs;
+            await _store.TouchAsync(sessionId, nowMs, CancellationToken.None);
+        }
+
+        return row;
+    }
+
+    public async Task<SessionPage> ListAsync(Caller caller, string? cursor, int? limit, CancellationToken ct)
+    {
+        var userId = caller.UserId ?? throw Problems.Forbidden("Sessions belong to signed-in users, not API keys.");
+        var take = Check.Range(limit, "limit", 1, 200, 50);
+        var rows = await _store.ListActiveAsync(userId, DbTime.ToDb(_clock.GetUtcNow()), Cursor.Decode(cursor), take + 1, ct);
+        var items = rows.Take(take).Select(r => r.ToModel(caller.SessionId)).ToList();
+        return new SessionPage(items, rows.Count > take ? Cursor.Encode(items[^1].Id) : null);
+    }
+
+    /// <summary>Ends one of the user's sessions, on every node. False when the user has no such active session.</summary>
+    public async Task<bool> RevokeAsync(Guid userId, Guid sessionId, CancellationToken ct)
+    {
+        if (!await _store.RevokeAsync(userId, sessionId, DbTime.ToDb(_clock.GetUtcNow()), ct))
+        {
+            return false;
+        }
+
+        _events.Publish(new SessionsRevoked(userId, [sessionId]));
+        return true;
+    }
+
+    /// <summary>Signs the user out everywhere (keeping <paramref name="keep"/> when given); returns how many sessions ended.</summary>
+    public async Task<int> RevokeAllAsync(Guid userId, Guid? keep, CancellationToken ct)
+    {
+        var revoked = await _store.RevokeAllAsync(userId, keep, DbTime.ToDb(_clock.GetUtcNow()), ct);
+        if (revoked.Count > 0)
+        {
+            _events.Publish(new SessionsRevoked(userId, revoked));
+        }
+
+        return revoked.Count;
+    }
+
+    public void Dispose() => _subscription.Dispose();
+
+    private static string? Truncate(string? value, int max) =>
+        string.IsNullOrWhiteSpace(value) ? null : value.Length <= max ? value : value[..max];
+}
+
+/// <summary>Deletes sessions a week after they ended (checked every ten minutes), so the table holds live sessions and recent history only.</summary>
+public sealed class SessionSweep(SessionStore store) : ISweep
+{
+    private static readonly TimeSpan s_keepEnded = TimeSpan.FromDays(7);
+    private static readonly TimeSpan s_every = TimeSpan.FromMinutes(10);
+    private DateTimeOffset _next;
+
+    public string Name => "sessions";
+
+    public async Task<int> SweepAsync(DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        if (now < _next)
+        {
+            return 0;
+        }
+
+        var deleted = await store.DeleteEndedAsync(DbTime.ToDb(now - s_keepEnded), cancellationToken);
+        _next = now + s_every;
+        return deleted;
+    }
+}
