@@ -14,7 +14,7 @@ public sealed partial class IdentityService(IdentityStore store, TokenService to
     // A real hash to verify against when the email is unknown, so both paths cost the same.
     private readonly Lazy<string> _dummyHash = new(() => new PasswordHashing(options.Value.Auth.PasswordIterations).Hash(Guid.NewGuid().ToString()));
 
-    [GeneratedRegex("^[a-z0-9][a-z0-9-]{1,62}$")]
+    [GeneratedRegex(@"^[a-z0-9][a-z0-9-]{1,62}\z")]
     private static partial Regex SlugPattern();
 
     public async Task<(Org Org, User User)> SetupAsync(SetupRequest request, CancellationToken ct)
