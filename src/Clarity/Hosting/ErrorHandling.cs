@@ -144,7 +144,7 @@ public static class ProblemWriter
             ["title"] = title,
             ["status"] = status,
             ["detail"] = detail,
-            ["instance"] = context.Request.Path.Value,
+            ["instance"] = Shorten(context.Request.Path.Value),
             ["correlationId"] = CorrelationId.Get(context),
         };
         if (errors is not null)
@@ -154,6 +154,9 @@ public static class ProblemWriter
 
         await JsonSerializer.SerializeAsync(context.Response.Body, body, JsonDefaults.Options, context.RequestAborted);
     }
+
+    /// <summary>A path as long as the URL limit allows is not worth echoing in full (a 414 answers exactly those).</summary>
+    private static string? Shorten(string? path) => path is { Length: > 1024 } ? path[..1024] + "…" : path;
 
     /// <summary>Gives bodiless 4xx/5xx answers (unknown route, wrong method) a problem body too.</summary>
     public static Task StatusCodePage(StatusCodeContext ctx)
