@@ -23,6 +23,19 @@ public static class JsonText
     /// </summary>
     public static string? FindInvalidText(JsonElement element)
     {
+        // The common case in one pass over the raw bytes: all UTF-8 and no escape that spells a surrogate.
+        var raw = JsonMarshal.GetRawUtf8Value(element);
+        if (Utf8.IsValid(raw) && (!MayHoldSurrogateEscape(raw) || !HasUnpairedSurrogateEscape(raw)))
+        {
+            return null;
+        }
+
+        return Locate(element) ?? "";
+    }
+
+    /// <summary>Walks the element to say where the bad text is (only when there is some).</summary>
+    private static string? Locate(JsonElement element)
+    {
         switch (element.ValueKind)
         {
             case JsonValueKind.String:
@@ -35,7 +48,7 @@ public static class JsonText
                         return "";
                     }
 
-                    if (FindInvalidText(property.Value) is { } inner)
+                    if (Locate(property.Value) is { } inner)
                     {
                         return "." + property.Name + inner;
                     }
@@ -46,7 +59,7 @@ public static class JsonText
                 var index = 0;
                 foreach (var item in element.EnumerateArray())
                 {
-                    if (FindInvalidText(item) is { } inner)
+                    if (Locate(item) is { } inner)
                     {
                         return $"[{index}]{inner}";
                     }
@@ -58,6 +71,28 @@ public static class JsonText
             default:
                 return null;
         }
+    }
+
+    /// <summary>Decodes every escaped string and property name that may spell a surrogate; true if one is unpaired.</summary>
+    private static bool HasUnpairedSurrogateEscape(ReadOnlySpan<byte> json)
+    {
+        var reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = 4096, CommentHandling = JsonCommentHandling.Skip });
+        while (reader.Read())
+        {
+            if (reader.TokenType is JsonTokenType.String or JsonTokenType.PropertyName && reader.ValueIsEscaped && MayHoldSurrogateEscape(reader.ValueSpan))
+            {
+                try
+                {
+                    _ = reader.GetString();
+                }
+                catch (InvalidOperationException)
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
     }
 
     /// <summary>True for the errors System.Text.Json raises when it decodes a string that is not valid Unicode text.</summary>
@@ -143,7 +178,7 @@ public static class JsonText
             return false;
         }
 
-        if (!raw.Contains((byte)'\\'))
+        if (!MayHoldSurrogateEscape(raw))
         {
             return true;
         }
@@ -159,6 +194,24 @@ public static class JsonText
             return false;
         }
     }
+
+    /// <summary>True when the raw text holds something like <c>\uD8…</c> to <c>\uDF…</c> (or an escaped backslash before such text, which decoding then clears).</summary>
+    private static bool MayHoldSurrogateEscape(ReadOnlySpan<byte> raw)
+    {
+        while (raw.IndexOf((byte)'\\') is var at and >= 0)
+        {
+            if (at + 3 < raw.Length && raw[at + 1] == 'u' && (raw[at + 2] | 0x20) == 'd' && IsHexEightToF(raw[at + 3]))
+            {
+                return true;
+            }
+
+            raw = raw[(at + 1)..];
+        }
+
+        return false;
+    }
+
+    private static bool IsHexEightToF(byte b) => b is (>= (byte)'8' and <= (byte)'9') or (>= (byte)'a' and <= (byte)'f') or (>= (byte)'A' and <= (byte)'F');
 
     private static bool TryHex(string text, int start, out char value)
     {
