@@ -19,8 +19,22 @@ public sealed class ClarityOptions
     /// <summary>A PostgreSQL connection string. Empty means embedded SQLite in <see cref="DataDirectory"/>.</summary>
     public string? Database { get; set; }
 
+    /// <summary>
+    /// The address clients reach this server at, e.g. https://clarity.example.com: the OpenAPI document names it as
+    /// its server. Empty (the default) means the document names no server, so clients resolve paths against the
+    /// address they fetched it from. The request's Host header is never used.
+    /// </summary>
+    public string? PublicUrl { get; set; }
+
+    /// <summary>
+    /// Host names this server answers to, <c>;</c>-separated, as in ASP.NET Core's AllowedHosts: <c>example.com</c>,
+    /// <c>*.example.com</c>, <c>[::1]</c>. A request for any other host gets 400. Default <c>*</c>: any host.
+    /// </summary>
+    [Required]
+    public string AllowedHosts { get; set; } = "*";
+
     /// <summary>SQLite <c>PRAGMA synchronous</c>: FULL (default, fsync per group commit) or NORMAL.</summary>
-    [RegularExpression("^(FULL|NORMAL|EXTRA)$", ErrorMessage = "SqliteSynchronous must be FULL, NORMAL or EXTRA.")]
+    [RegularExpression(@"^(FULL|NORMAL|EXTRA)\z", ErrorMessage = "SqliteSynchronous must be FULL, NORMAL or EXTRA.")]
     public string SqliteSynchronous { get; set; } = "FULL";
 
     public MetricsOptions Metrics { get; set; } = new();
@@ -63,6 +77,18 @@ public sealed class LimitOptions
     [Range(64 * 1024, 1L << 30)]
     public long MaxLogPageBytes { get; set; } = 4 << 20;
 
+    /// <summary>Longest request target (path and query), in bytes (414 above it). Default 8 KiB.</summary>
+    [Range(256, RequestGuard.MaxUrlCeiling)]
+    public int MaxUrlBytes { get; set; } = 8 * 1024;
+
+    /// <summary>Largest header block (every "name: value" line), in bytes (431 above it). Default 32 KiB.</summary>
+    [Range(1024, RequestGuard.MaxHeadersCeiling)]
+    public int MaxRequestHeadersBytes { get; set; } = 32 * 1024;
+
+    /// <summary>Most header lines in one request (431 above it). Default 100.</summary>
+    [Range(10, RequestGuard.MaxHeaderCountCeiling)]
+    public int MaxRequestHeaderCount { get; set; } = 100;
+
     /// <summary>Longest long-poll a client may ask for, in seconds. Default 60.</summary>
     [Range(0, 3600)]
     public int MaxWaitSeconds { get; set; } = 60;
@@ -94,7 +120,7 @@ public sealed class OtlpOptions
     public string? Endpoint { get; set; }
 
     /// <summary><c>http/protobuf</c> (default) or <c>grpc</c>. OTEL_EXPORTER_OTLP_PROTOCOL fills it too.</summary>
-    [RegularExpression("^(http/protobuf|grpc)$", ErrorMessage = "Otlp:Protocol must be http/protobuf or grpc.")]
+    [RegularExpression(@"^(http/protobuf|grpc)\z", ErrorMessage = "Otlp:Protocol must be http/protobuf or grpc.")]
     public string Protocol { get; set; } = "http/protobuf";
 
     /// <summary>The service.name resource attribute. Default "clarity"; OTEL_SERVICE_NAME fills it too.</summary>

@@ -85,6 +85,7 @@ public sealed class ClarityServer : IAsyncDisposable
         {
             k.AddServerHeader = false;
             k.Limits.MaxRequestBodySize = options.Limits.MaxRequestBodyBytes;
+            RequestGuard.ConfigureKestrel(k.Limits);
         });
 
         AddClarity(builder.Services, options);
@@ -100,7 +101,7 @@ public sealed class ClarityServer : IAsyncDisposable
         services.Configure<JsonOptions>(o => JsonDefaults.Configure(o.SerializerOptions));
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         services.AddRouting();
-        services.AddOpenApi();
+        services.AddPublicHost(options);
         services.AddTelemetry();
 
         if (string.IsNullOrWhiteSpace(options.Database))
@@ -135,9 +136,11 @@ public sealed class ClarityServer : IAsyncDisposable
     {
         app.UseTrustedProxies(options);
         app.Use(CorrelationId.Middleware);
+        app.UseMiddleware<RequestGuard>();
         app.Use(ClarityTracing.RequestMiddleware);
         app.UseMiddleware<ErrorHandlingMiddleware>();
         app.UseStatusCodePages(ProblemWriter.StatusCodePage);
+        app.UseHostFiltering();
         app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(30) });
         app.UseRouting();
         app.UseAllowedOrigins(options);

@@ -46,6 +46,18 @@ public sealed class ClarityOptionsValidator : IValidateOptions<ClarityOptions>
             }
         }
 
+        if (!string.IsNullOrWhiteSpace(options.PublicUrl)
+            && (!Uri.TryCreate(options.PublicUrl, UriKind.Absolute, out var publicUrl) || (publicUrl.Scheme != "http" && publicUrl.Scheme != "https")
+                || !string.IsNullOrEmpty(publicUrl.Query) || !string.IsNullOrEmpty(publicUrl.Fragment)))
+        {
+            failures.Add($"Clarity:PublicUrl: '{options.PublicUrl}' is not an http(s) URL without a query (for example https://clarity.example.com).");
+        }
+
+        if (PublicHost.AllowedHosts(options.AllowedHosts).Count == 0)
+        {
+            failures.Add("Clarity:AllowedHosts: name at least one host, or * for any host.");
+        }
+
         if (!string.IsNullOrWhiteSpace(options.Otlp.Endpoint)
             && (!Uri.TryCreate(options.Otlp.Endpoint, UriKind.Absolute, out var otlp) || (otlp.Scheme != "http" && otlp.Scheme != "https")))
         {

@@ -11,8 +11,10 @@ namespace Clarity.Tests.Hosting;
 
 /// <summary>
 /// A corpus of bad requests fired at every route of the route table: malformed and mistyped JSON, missing,
-/// oversized and mislabelled bodies, NUL characters, out-of-range numbers, unknown and foreign ids, and bad query
-/// values. Whatever the input, the answer is never a 500, and every 4xx is a complete problem+json document.
+/// oversized and mislabelled bodies, NUL characters, text that cannot be stored (unpaired surrogate escapes and
+/// invalid UTF-8, in values and in property names), null list items, charsets other than UTF-8, out-of-range
+/// numbers, unknown and foreign ids, and bad query values. Whatever the input, the answer is never a 500, every 4xx
+/// is a complete problem+json document, and the org is not poisoned afterwards: its lists still read.
 /// </summary>
 public abstract class BadInputTests<TFixture>(TFixture fixture) : IClassFixture<TFixture>
     where TFixture : BadInputFixture
@@ -25,7 +27,19 @@ public abstract class BadInputTests<TFixture>(TFixture fixture) : IClassFixture<
         "malformed-json", "truncated-json", "wrong-types", "array-for-object", "scalar-body", "null-body", "empty-body",
         "empty-body-without-content-type", "text-plain", "over-limit", "deep-nesting", "huge-strings", "nul-characters",
         "negative-numbers", "huge-numbers", "overflowing-numbers", "extreme-dates", "duplicate-and-unknown-fields",
+        "lone-surrogate-names", "invalid-utf8-names", "bogus-charset", "latin1-charset",
     ];
+
+    /// <summary>
+    /// Families aimed at one field at a time ("lone-surrogates:input"), the other fields plausible: a request fails as
+    /// a whole, so bad text in every field at once would only ever test the first one read.
+    /// </summary>
+    private static readonly string[] s_textFieldCases = ["lone-surrogates", "invalid-utf8"];
+
+    private static readonly string[] s_freeFormFieldCases = ["lone-surrogate-names", "invalid-utf8-names"];
+
+    /// <summary>Stands in a generated body for the bad text that JsonNode cannot hold; replaced in the JSON text or bytes.</summary>
+    private const string Marker = "@@BAD@@";
 
     private static readonly string[] s_queryCases =
     [
@@ -50,6 +64,37 @@ public abstract class BadInputTests<TFixture>(TFixture fixture) : IClassFixture<
                     {
                         data.Add(route.Key, c);
                     }
+
+                    foreach (var property in BodyFields(route))
+                    {
+                        var type = Nullable.GetUnderlyingType(property.PropertyType) ?? property.PropertyType;
+                        var name = JsonNamingPolicy.CamelCase.ConvertName(property.Name);
+                        if (type == typeof(string) || type == typeof(Guid) || type == typeof(DateTimeOffset) || type == typeof(JsonElement) || IsList(type))
+                        {
+                            foreach (var c in s_textFieldCases)
+                            {
+                                data.Add(route.Key, c + ":" + name);
+                            }
+                        }
+
+                        if (type == typeof(JsonElement))
+                        {
+                            foreach (var c in s_freeFormFieldCases)
+                            {
+                                data.Add(route.Key, c + ":" + name);
+                            }
+                        }
+
+                        if (IsList(type))
+                        {
+                            data.Add(route.Key, "null-in-lists:" + name);
+                        }
+                    }
+
+                    if (route.BodyIsArray)
+                    {
+                        data.Add(route.Key, "null-in-lists");
+                    }
                 }
                 else if (route.HasBody)
                 {
@@ -57,6 +102,8 @@ public abstract class BadInputTests<TFixture>(TFixture fixture) : IClassFixture<
                     data.Add(route.Key, "malformed-json");
                     data.Add(route.Key, "text-plain");
                     data.Add(route.Key, "over-limit");
+                    data.Add(route.Key, "lone-surrogates");
+                    data.Add(route.Key, "bogus-charset");
                 }
 
                 if (route.Method == "GET")
@@ -122,6 +169,17 @@ public abstract class BadInputTests<TFixture>(TFixture fixture) : IClassFixture<
             case "over-limit" when route.BodyType is not null:
                 Assert.True(status == 413, what);
                 break;
+            case "lone-surrogate-names" or "null-in-lists" when route.BodyType is not null:
+                Assert.True(status == 400, what);
+                break;
+            case var aimed when aimed.Contains(':', StringComparison.Ordinal) && !aimed.StartsWith("query:", StringComparison.Ordinal):
+                // Refused while the body is read, before any handler runs: nothing can be stored.
+                Assert.True(status == 400, what);
+                Assert.Contains("malformed-json", body, StringComparison.Ordinal);
+                break;
+            case "bogus-charset" or "latin1-charset" when route.BodyType is not null:
+                Assert.True(status == 415, what);
+                break;
             case "unknown-ids" or "other-org-ids" or "non-guid-ids" or "nul-in-path":
                 // A foreign id is exactly as invisible as a missing one.
                 Assert.True(status is 400 or 404, what);
@@ -132,6 +190,37 @@ public abstract class BadInputTests<TFixture>(TFixture fixture) : IClassFixture<
 
                 break;
         }
+
+        if (route.HasBody)
+        {
+            await AssertOrgStillReadsAsync(what);
+        }
+    }
+
+    /// <summary>Whatever a bad request did, the org's lists and its task still read: no row it left behind breaks them.</summary>
+    private async Task AssertOrgStillReadsAsync(string after)
+    {
+        using var owner = Host.CreateClient(fixture.Own.OwnerToken);
+        foreach (var path in new[] { "tasks", "clarifications", "agents", $"tasks/{fixture.OwnIds["tasks"]}", $"tasks/{fixture.OwnIds["tasks"]}/logs" })
+        {
+            using var response = await owner.GetAsync(fixture.Own.Api(path));
+            Assert.True(response.StatusCode == HttpStatusCode.OK, $"GET {path} answered {(int)response.StatusCode} after {after}");
+        }
+    }
+
+    private static bool IsList(Type type) => type != typeof(string) && type.IsGenericType && typeof(System.Collections.IEnumerable).IsAssignableFrom(type);
+
+    /// <summary>The fields of the endpoint's body object (of each item, for an array body).</summary>
+    private static IEnumerable<PropertyInfo> BodyFields(ApiRoute route)
+    {
+        var type = route.BodyType!;
+        if (route.BodyIsArray)
+        {
+            type = type.IsArray ? type.GetElementType()! : type.GetGenericArguments()[0];
+            type = Nullable.GetUnderlyingType(type) ?? type;
+        }
+
+        return type.GetProperties(BindingFlags.Public | BindingFlags.Instance);
     }
 
     public static TheoryData<string> Routes => [.. RouteTable.All.Select(r => r.Key)];
@@ -273,12 +362,54 @@ public abstract class BadInputTests<TFixture>(TFixture fixture) : IClassFixture<
             "duplicate-and-unknown-fields" => Json(route.BodyIsArray
                 ? "[{\"text\": \"a\", \"text\": \"b\", \"nope\": 1}]"
                 : "{\"title\": \"a\", \"title\": \"b\", \"nope\": {\"deep\": [1, 2]}}"),
+            "lone-surrogates" => Json($$"""{"{{Marker}}": "{{Marker}}"}""".Replace(Marker, "\\ud800", StringComparison.Ordinal)),
+            "lone-surrogate-names" => Json(Generate(route, Mode.BadNames).Replace(Marker, "\\udc00", StringComparison.Ordinal)),
+            "invalid-utf8-names" => JsonBytes(Generate(route, Mode.BadNames), [0xED, 0xA0, 0x80]),
+            "null-in-lists" => Json("[null]"),
+            _ when badCase.StartsWith("lone-surrogates:", StringComparison.Ordinal) =>
+                Json(Generate(route, Mode.BadText, Field(badCase)).Replace(Marker, "\\ud800", StringComparison.Ordinal)),
+            _ when badCase.StartsWith("invalid-utf8:", StringComparison.Ordinal) => JsonBytes(Generate(route, Mode.BadText, Field(badCase)), [0xFF, 0xFE]),
+            _ when badCase.StartsWith("lone-surrogate-names:", StringComparison.Ordinal) =>
+                Json(Generate(route, Mode.BadNames, Field(badCase)).Replace(Marker, "\\udc00", StringComparison.Ordinal)),
+            _ when badCase.StartsWith("invalid-utf8-names:", StringComparison.Ordinal) => JsonBytes(Generate(route, Mode.BadNames, Field(badCase)), [0xC3]),
+            _ when badCase.StartsWith("null-in-lists:", StringComparison.Ordinal) => Json(Generate(route, Mode.NullItems, Field(badCase))),
+            "bogus-charset" => WithContentType(route.BodyType is null ? "{}" : Generate(route, Mode.Plausible), "application/json; charset=bogus"),
+            "latin1-charset" => WithContentType(Generate(route, Mode.Plausible), "application/json; charset=iso-8859-1"),
             _ => Json("{}"),
         };
         return request;
     }
 
     private static StringContent Json(string body) => new(body, Encoding.UTF8, "application/json");
+
+    private static string Field(string badCase) => badCase[(badCase.IndexOf(':', StringComparison.Ordinal) + 1)..];
+
+    private static ByteArrayContent WithContentType(string body, string contentType)
+    {
+        var content = new ByteArrayContent(Encoding.UTF8.GetBytes(body));
+        content.Headers.TryAddWithoutValidation("Content-Type", contentType);
+        return content;
+    }
+
+    /// <summary>The body as UTF-8 with every <see cref="Marker"/> replaced by <paramref name="bad"/> bytes.</summary>
+    private static ByteArrayContent JsonBytes(string body, byte[] bad)
+    {
+        var parts = body.Split(Marker);
+        var bytes = new List<byte>();
+        for (var i = 0; i < parts.Length; i++)
+        {
+            if (i > 0)
+            {
+                bytes.AddRange(bad);
+            }
+
+            bytes.AddRange(Encoding.UTF8.GetBytes(parts[i]));
+        }
+
+        var content = new ByteArrayContent([.. bytes]);
+        content.Headers.TryAddWithoutValidation("Content-Type", "application/json");
+        return content;
+    }
 
     private static void AssertProblem(HttpResponseMessage response, string body, int status, string what)
     {
@@ -321,28 +452,43 @@ public abstract class BadInputTests<TFixture>(TFixture fixture) : IClassFixture<
         HugeNumbers,
         Overflow,
         ExtremeDates,
+
+        /// <summary>The aimed field's text (a string, a list item, a string inside free-form JSON) holds <see cref="Marker"/>.</summary>
+        BadText,
+
+        /// <summary>A property named <see cref="Marker"/>: inside the aimed free-form field, or in the body itself when none is aimed at.</summary>
+        BadNames,
+
+        /// <summary>The aimed list holds a null item.</summary>
+        NullItems,
     }
 
     /// <summary>Builds a body from the endpoint's request type, giving every field a value of the kind the mode asks for.</summary>
-    private static string Generate(ApiRoute route, Mode mode)
+    private static string Generate(ApiRoute route, Mode mode, string? aimed = null)
     {
         var type = route.BodyType!;
         if (route.BodyIsArray)
         {
             var element = type.IsArray ? type.GetElementType()! : type.GetGenericArguments()[0];
-            return new JsonArray(ObjectFor(element, mode), ObjectFor(element, mode)).ToJsonString();
+            return new JsonArray(ObjectFor(element, mode, aimed), ObjectFor(element, mode, aimed)).ToJsonString();
         }
 
-        return ObjectFor(type, mode).ToJsonString();
+        return ObjectFor(type, mode, aimed).ToJsonString();
     }
 
-    private static JsonObject ObjectFor(Type type, Mode mode)
+    /// <summary>An object of the type with every field in <paramref name="mode"/>, or only the <paramref name="aimed"/> one (the rest plausible).</summary>
+    private static JsonObject ObjectFor(Type type, Mode mode, string? aimed)
     {
         var obj = new JsonObject();
         foreach (var property in type.GetProperties(BindingFlags.Public | BindingFlags.Instance))
         {
             var name = JsonNamingPolicy.CamelCase.ConvertName(property.Name);
-            obj[name] = ValueFor(Nullable.GetUnderlyingType(property.PropertyType) ?? property.PropertyType, name, mode);
+            obj[name] = ValueFor(Nullable.GetUnderlyingType(property.PropertyType) ?? property.PropertyType, name, aimed is null || aimed == name ? mode : Mode.Plausible);
+        }
+
+        if (mode == Mode.BadNames && aimed is null)
+        {
+            obj[Marker] = 1;
         }
 
         return obj;
@@ -358,6 +504,7 @@ public abstract class BadInputTests<TFixture>(TFixture fixture) : IClassFixture<
                 Mode.WrongTypes => 5,
                 Mode.Huge => huge,
                 Mode.Nul => "a\0b",
+                Mode.BadText => "a" + Marker + "b",
                 _ => name == "role" ? "viewer" : name == "onExpiry" ? "fail" : "plausible",
             };
         }
@@ -385,6 +532,7 @@ public abstract class BadInputTests<TFixture>(TFixture fixture) : IClassFixture<
             {
                 Mode.WrongTypes => 5,
                 Mode.Nul => "\0",
+                Mode.BadText => Marker,
                 _ => Guid.NewGuid().ToString(),
             };
         }
@@ -396,6 +544,7 @@ public abstract class BadInputTests<TFixture>(TFixture fixture) : IClassFixture<
                 Mode.WrongTypes => 5,
                 Mode.Negative or Mode.ExtremeDates => "0001-01-01T00:00:00+00:00",
                 Mode.HugeNumbers => "9999-12-31T23:59:59.9999999+00:00",
+                Mode.BadText => Marker,
                 _ => DateTimeOffset.UtcNow.ToString("O"),
             };
         }
@@ -407,6 +556,8 @@ public abstract class BadInputTests<TFixture>(TFixture fixture) : IClassFixture<
                 Mode.Nul => new JsonObject { ["k\0"] = "a\0b" },
                 Mode.Huge => new JsonObject { ["big"] = huge },
                 Mode.HugeNumbers or Mode.Overflow => JsonNode.Parse("1e400"),
+                Mode.BadText => new JsonObject { ["ok"] = "fine", ["k"] = new JsonArray(1, new JsonObject { ["deep"] = "x" + Marker }) },
+                Mode.BadNames => new JsonObject { ["ok"] = 1, [Marker] = new JsonObject { [Marker + "2"] = 1 } },
                 _ => new JsonObject { ["n"] = 1 },
             };
         }
@@ -418,6 +569,8 @@ public abstract class BadInputTests<TFixture>(TFixture fixture) : IClassFixture<
                 Mode.WrongTypes => new JsonObject { ["a"] = 1 },
                 Mode.Huge => new JsonArray([.. Enumerable.Range(0, 2_000).Select(i => (JsonNode)JsonValue.Create($"v{i}"))]),
                 Mode.Nul => new JsonArray("a\0b"),
+                Mode.BadText => new JsonArray("fine", Marker),
+                Mode.NullItems => new JsonArray("fine", null),
                 _ => new JsonArray("plausible"),
             };
         }

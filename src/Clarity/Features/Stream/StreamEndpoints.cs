@@ -228,6 +228,12 @@ public static partial class StreamEndpoints
         using (document)
         {
             var root = document.RootElement;
+            if (JsonText.FindInvalidText(root) is { } where)
+            {
+                connection.Send(StreamFrame.Error("malformed-json", $"The message holds text that is not valid Unicode at '${where}': an unpaired UTF-16 surrogate escape (such as \\ud800) or bytes that are not UTF-8."));
+                return;
+            }
+
             if (root.ValueKind != JsonValueKind.Object)
             {
                 connection.Send(StreamFrame.Error("malformed-json", "A message must be a JSON object with a \"type\": subscribe, unsubscribe or ping."));

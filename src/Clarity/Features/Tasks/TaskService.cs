@@ -15,7 +15,7 @@ public sealed partial class TaskService(TaskStore store, AgentService agents, Ag
 {
     private static readonly TimeSpan s_safetyPoll = TimeSpan.FromSeconds(2);
 
-    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._:/-]{0,99}$")]
+    [GeneratedRegex(@"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,99}\z")]
     private static partial Regex QueuePattern();
 
     private TaskOptions Settings => options.Value.Tasks;

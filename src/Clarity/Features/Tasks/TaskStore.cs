@@ -1,5 +1,6 @@
 using System.Data.Common;
 using System.Text.Json;
+using Clarity.Hosting;
 using Clarity.Storage;
 using Dapper;
 
@@ -227,11 +228,9 @@ public sealed class TaskRow
     public bool HasLabels => Labels != "[]";
 
     public AgentTask ToModel() => new(
-        Id, Queue, Title, Status, Json(Input), Json(Output), Error,
+        Id, Queue, Title, Status, JsonText.ParseStored(Input), JsonText.ParseStored(Output), Error,
         JsonSerializer.Deserialize<string[]>(Labels) ?? [],
         (int)Priority, (int)Attempts, (int)MaxAttempts, (int)TimeoutSeconds, IdempotencyKey, AgentId,
         DbTime.FromDb(LeaseExpiresAt), LogSeq, RunId, StepId,
         DbTime.FromDb(CreatedAt), DbTime.FromDb(StartedAt), DbTime.FromDb(FinishedAt), DbTime.FromDb(UpdatedAt));
-
-    private static JsonElement? Json(string? text) => text is null ? null : JsonDocument.Parse(text).RootElement.Clone();
 }

@@ -172,6 +172,8 @@ public abstract class StreamTests(HostFixture fixture)
         await ExpectErrorAsync("malformed-json", "JSON");
         await socket.SendTextAsync("[1,2]");
         await ExpectErrorAsync("malformed-json", "object");
+        await socket.SendTextAsync("""{"type": "subscribe", "topics": ["\ud800"]}""");
+        await ExpectErrorAsync("malformed-json", "topics[0]");
         await socket.SendAsync(new { type = "dance" });
         await ExpectErrorAsync("unknown-type", "dance");
         await socket.SendAsync(new { topics = new[] { "tasks" } });
