@@ -21,7 +21,7 @@ public sealed class ClarityOptions
 
     /// <summary>
     /// The address clients reach this server at, e.g. https://clarity.example.com: the OpenAPI document names it as
-    /// its server. Empty (the default) means the document names no server, so clients resolve paths against the
+    /// its server, and invitation links start with it (without it, they use the address the inviter's request came in by). Empty (the default) means the document names no server, so clients resolve paths against the
     /// address they fetched it from. The request's Host header is never used.
     /// </summary>
     public string? PublicUrl { get; set; }
