@@ -67,8 +67,8 @@ public sealed record InvitationPage(IReadOnlyList<Invitation> Items, string? Nex
 /// <param name="ExpiresInHours">How long the invitation stays open: 1 to 720 hours, a week when absent.</param>
 public sealed record CreateInvitationRequest(string Email, string Role, int? ExpiresInHours = null);
 
-/// <summary>An invitation accepted through its link by creating an account: the new account's sign-in token, and the org joined.</summary>
-public sealed record InvitationAccepted(string Token, DateTimeOffset ExpiresAt, OrgMembership Org);
+/// <summary>An invitation accepted through its link by creating an account: the new account's sign-in token, the account, and the org joined.</summary>
+public sealed record InvitationAccepted(string Token, DateTimeOffset ExpiresAt, User User, OrgMembership Org);
 
 /// <summary>An invitation waiting for the signed-in user (in <see cref="Me.Invitations"/>).</summary>
 public sealed record PendingInvitation(Guid Id, string Org, string OrgName, string Role, string? InvitedBy, DateTimeOffset ExpiresAt);

@@ -115,9 +115,9 @@ public static class IdentityEndpoints
 
     private static async Task<Ok<InvitationAccepted>> AcceptWithNewAccount(AcceptInvitationRequest request, InvitationService invitations, HttpContext http, CancellationToken ct)
     {
-        var (login, membership) = await invitations.AcceptWithNewAccountAsync(request, SignInClient.From(http), ct);
+        var (login, user, membership) = await invitations.AcceptWithNewAccountAsync(request, SignInClient.From(http), ct);
         SessionCookie.Append(http, login.Token, login.ExpiresAt);
-        return TypedResults.Ok(new InvitationAccepted(login.Token, login.ExpiresAt, membership));
+        return TypedResults.Ok(new InvitationAccepted(login.Token, login.ExpiresAt, user, membership));
     }
 
     private static async Task<Ok<OrgMembership>> AcceptInvitation(Guid id, HttpContext http, InvitationService invitations, CancellationToken ct) =>

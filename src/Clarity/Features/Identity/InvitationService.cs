@@ -114,7 +114,7 @@ public sealed class InvitationService(InvitationStore store, IdentityStore ident
     /// Accepts the invitation a link names by creating the invitee's account with the given password, and signs them in.
     /// An email that already has an account is told to sign in and accept instead (409 account-exists).
     /// </summary>
-    public async Task<(LoginResult Login, OrgMembership Membership)> AcceptWithNewAccountAsync(AcceptInvitationRequest request, SignInClient client, CancellationToken ct)
+    public async Task<(LoginResult Login, User User, OrgMembership Membership)> AcceptWithNewAccountAsync(AcceptInvitationRequest request, SignInClient client, CancellationToken ct)
     {
         var token = Check.Required(request.Token, "token", 200);
         var password = IdentityRules.Password(request.Password);
@@ -138,12 +138,13 @@ public sealed class InvitationService(InvitationStore store, IdentityStore ident
             // Rate limit (PasswordHashingGate): a turn to hash, 429 when hashing is saturated.
             hash = passwords.Hash(password);
         }
+        User? created = null;
         var row = await store.AcceptWithNewAccountAsync(
-            ApiKeySecret.Hash(token), email => new User(Guid.CreateVersion7(), email, IdentityRules.DisplayName(displayName, email), now), hash, DbTime.ToDb(now), ct)
+            ApiKeySecret.Hash(token), email => created = new User(Guid.CreateVersion7(), email, IdentityRules.DisplayName(displayName, email), now), hash, DbTime.ToDb(now), ct)
             ?? throw InvalidLink();
         var org = await identity.FindOrgAsync(row.OrgId, ct) ?? throw Problems.NotFound("Org");
         var login = await sessions.StartAsync(row.UserId!.Value, client.UserAgent, client.Address, ct);
-        return (login, new OrgMembership(org.Slug, org.Name, row.Role));
+        return (login, created!, new OrgMembership(org.Slug, org.Name, row.Role));
     }
 
     private static ApiException InvalidLink() =>

@@ -126,16 +126,20 @@ public abstract class SignInThrottleTests(SignInThrottleFixture fixture)
     }
 
     [Fact]
-    public async Task Setup_AfterItIsDone_IsThrottledByTheAddress()
+    public async Task Setup_AfterItIsDone_Answers409BeforeHashing_SoItNeitherCountsNorWaits()
     {
-        using var client = ClientFrom(NewAddress());
+        // A finished setup is answered from one cheap read, before any password hash or throttle count: repeating it
+        // costs the server next to nothing, and the address is not held up for it.
+        var address = NewAddress();
+        using var client = ClientFrom(address);
         var body = new { org = Work.Unique("again"), email = "intruder@example.com", password = "intruder-password-1" };
-        for (var i = 0; i <= SignInThrottleFixture.FreePerAddress; i++)
+        for (var i = 0; i <= SignInThrottleFixture.FreePerAddress + 2; i++)
         {
             await client.PostAsJsonAsync("api/v1/setup", body).ExpectProblemAsync(HttpStatusCode.Conflict, "setup-done");
         }
 
-        await client.PostAsJsonAsync("api/v1/setup", body).ExpectProblemAsync(HttpStatusCode.TooManyRequests, "rate-limited");
+        var email = await NewMemberAsync();
+        Assert.Equal(HttpStatusCode.OK, (await LoginAsync(client, email, MemberPassword)).Status);
     }
 
     [Fact]
