@@ -15,6 +15,11 @@ public sealed record Caller(Guid? UserId, ApiKeyPrincipal? ApiKey)
     /// <summary>The id recorded as the actor of a change (the user, or the API key).</summary>
     public Guid ActorId => UserId ?? ApiKey!.Id;
 
+    /// <summary>Who the caller's changes are attributed to, in events (and later the audit log).</summary>
+    public Clarity.Events.Actor Actor => UserId is { } user ? Clarity.Events.Actor.User(user)
+        : ApiKey is { } key ? Clarity.Events.Actor.ApiKey(key.Id)
+        : Clarity.Events.Actor.System;
+
     /// <summary>The server-side sign-in session of a user's token; null for API keys.</summary>
     public Guid? SessionId { get; init; }
 

@@ -108,17 +108,14 @@ public sealed class ClarityServer : IAsyncDisposable
         {
             services.AddSingleton<Database>(sp => new SqliteDatabase(
                 Path.Combine(Path.GetFullPath(options.DataDirectory), "clarity.db"), options.SqliteSynchronous, sp.GetRequiredService<ILogger<SqliteDatabase>>()));
-            services.AddSingleton<IEventBus, InProcessEventBus>();
         }
         else
         {
             services.AddSingleton(_ => new PostgresDatabase(options.Database));
             services.AddSingleton<Database>(sp => sp.GetRequiredService<PostgresDatabase>());
-            services.AddSingleton<PostgresEventBus>();
-            services.AddSingleton<IEventBus>(sp => sp.GetRequiredService<PostgresEventBus>());
-            services.AddHostedService(sp => sp.GetRequiredService<PostgresEventBus>());
         }
 
+        services.AddEvents(postgres: !string.IsNullOrWhiteSpace(options.Database));
         services.AddSingleton<Migrator>();
         services.AddIdentity();
         services.AddRateLimits(options);
@@ -128,7 +125,8 @@ public sealed class ClarityServer : IAsyncDisposable
         services.AddClarifications();
         services.AddOverview();
         services.AddStream();
-        services.AddHostedService<Sweeper>();
+        services.AddSingleton<Sweeper>();
+        services.AddHostedService(sp => sp.GetRequiredService<Sweeper>());
         services.AddDashboard();
     }
 

@@ -27,8 +27,8 @@ public sealed class IdentityStore(Database db)
     }
 
     /// <summary>Creates the first org, its owner and the membership. False when setup has already happened (one winner among concurrent setups).</summary>
-    public Task<bool> SetupAsync(Org org, User user, string passwordHash, CancellationToken ct) =>
-        db.WriteAsync(async (c, t) =>
+    public Task<bool> SetupAsync(Change change, Org org, User user, string passwordHash) =>
+        change.Run(async (c, t) =>
         {
             var claimed = await c.ExecuteAsync(
                 "INSERT INTO setup_state (singleton, completed_at) VALUES (1, @at) ON CONFLICT (singleton) DO NOTHING",
@@ -42,7 +42,7 @@ public sealed class IdentityStore(Database db)
             await InsertUserAsync(c, t, user, passwordHash);
             await InsertMembershipAsync(c, t, org.Id, user.Id, Roles.Owner, org.CreatedAt);
             return true;
-        }, ct);
+        });
 
     public async Task<Org?> FindOrgBySlugAsync(string slug, CancellationToken ct)
     {
@@ -52,8 +52,8 @@ public sealed class IdentityStore(Database db)
     }
 
     /// <summary>Creates an org owned by <paramref name="ownerId"/>; false when the slug is taken (also by a concurrent create).</summary>
-    public Task<bool> CreateOrgAsync(Org org, Guid ownerId, CancellationToken ct) =>
-        db.WriteAsync(async (c, t) =>
+    public Task<bool> CreateOrgAsync(Change change, Org org, Guid ownerId) =>
+        change.Run(async (c, t) =>
         {
             var inserted = await c.ExecuteAsync(
                 "INSERT INTO orgs (id, slug, name, created_at) VALUES (@Id, @Slug, @Name, @createdAt) ON CONFLICT (slug) DO NOTHING",
@@ -65,7 +65,7 @@ public sealed class IdentityStore(Database db)
 
             await InsertMembershipAsync(c, t, org.Id, ownerId, Roles.Owner, org.CreatedAt);
             return true;
-        }, ct);
+        });
 
     public async Task<UserCredentials?> FindCredentialsAsync(string email, CancellationToken ct)
     {
@@ -152,8 +152,8 @@ public sealed class IdentityStore(Database db)
     /// them at the moment of the change (<paramref name="actorRole"/>; null when members leave of their own accord).
     /// A removal revokes the API keys the member created in the org; a lower role caps their keys at that role.
     /// </summary>
-    public Task<MemberChangeResult> ChangeMemberAsync(Guid orgId, Guid userId, string? role, Guid? actorUserId, string? actorRole, DateTimeOffset now, CancellationToken ct) =>
-        db.WriteAsync(async (c, t) =>
+    public Task<MemberChangeResult> ChangeMemberAsync(Change change, Guid orgId, Guid userId, string? role, Guid? actorUserId, string? actorRole, DateTimeOffset now) =>
+        change.Run(async (c, t) =>
         {
             await LockOrgAsync(c, t, orgId);
             var target = await FindMemberAsync(c, t, orgId, userId);
@@ -199,17 +199,17 @@ public sealed class IdentityStore(Database db)
                 $"AND {Roles.RankSql("role")} > @rank RETURNING {ApiKeyColumns}",
                 new { orgId, userId, role, rank = Roles.Rank(role) }, t);
             return new MemberChangeResult(MemberChangeStatus.Done, (await FindMemberAsync(c, t, orgId, userId))?.ToModel(), target.Role, [.. capped.Select(r => r.ToModel())]);
-        }, ct);
+        });
 
     /// <summary>Takes the org row's lock (PostgreSQL) for the rest of the transaction: the lock that protects invariants spanning an org's memberships.</summary>
     private Task LockOrgAsync(DbConnection c, DbTransaction t, Guid orgId) =>
         c.ExecuteAsync($"SELECT id FROM orgs WHERE id = @orgId {db.Dialect.ForUpdate}", new { orgId }, t);
 
     /// <param name="createdBy">The person responsible for the key: the signed-in creator, or the person behind the API key that created it.</param>
-    public Task InsertApiKeyAsync(Guid orgId, CreatedApiKey key, string secretHash, Guid? createdBy, CancellationToken ct) =>
-        db.WriteAsync((c, t) => c.ExecuteAsync(
+    public Task InsertApiKeyAsync(Change change, Guid orgId, CreatedApiKey key, string secretHash, Guid? createdBy) =>
+        change.Run((c, t) => c.ExecuteAsync(
             "INSERT INTO api_keys (id, org_id, name, prefix, secret_hash, role, created_by, created_at) VALUES (@Id, @orgId, @Name, @Prefix, @secretHash, @Role, @createdBy, @createdAt)",
-            new { key.Id, orgId, key.Name, key.Prefix, secretHash, key.Role, createdBy, createdAt = DbTime.ToDb(key.CreatedAt) }, t), ct);
+            new { key.Id, orgId, key.Name, key.Prefix, secretHash, key.Role, createdBy, createdAt = DbTime.ToDb(key.CreatedAt) }, t));
 
     /// <summary>An org's API keys, newest first, before the <paramref name="before"/> cursor.</summary>
     public async Task<IReadOnlyList<ApiKeyInfo>> ListApiKeysAsync(Guid orgId, Guid? before, int limit, CancellationToken ct)
@@ -236,8 +236,8 @@ public sealed class IdentityStore(Database db)
     /// Revokes a key of this org unless it outranks the actor: its role, or the current role of the member who created
     /// it, is above <paramref name="actorRole"/> (an admin cannot revoke an owner's keys). Revoking a revoked key is a no-op.
     /// </summary>
-    public Task<(RevokeStatus Status, ApiKeyInfo? Key)> RevokeApiKeyAsync(Guid orgId, Guid id, string actorRole, DateTimeOffset now, CancellationToken ct) =>
-        db.WriteAsync<(RevokeStatus, ApiKeyInfo?)>(async (c, t) =>
+    public Task<(RevokeStatus Status, ApiKeyInfo? Key)> RevokeApiKeyAsync(Change change, Guid orgId, Guid id, string actorRole, DateTimeOffset now) =>
+        change.Run<(RevokeStatus, ApiKeyInfo?)>(async (c, t) =>
         {
             await LockOrgAsync(c, t, orgId);
             var key = await c.QuerySingleOrDefaultAsync<ApiKeyRow>(
@@ -259,7 +259,7 @@ public sealed class IdentityStore(Database db)
                 "UPDATE api_keys SET revoked_at = @now WHERE id = @id AND org_id = @orgId AND revoked_at IS NULL",
                 new { id, orgId, now = DbTime.ToDb(now) }, t);
             return (RevokeStatus.Revoked, key.ToModel());
-        }, ct);
+        });
 
     public async Task<ApiKeyPrincipal?> FindApiKeyAsync(string secretHash, CancellationToken ct)
     {

@@ -1,3 +1,4 @@
+using Clarity.Events;
 using System.Net.WebSockets;
 using System.Text;
 using System.Text.Json;
@@ -29,12 +30,9 @@ public static partial class StreamEndpoints
     public static IServiceCollection AddStream(this IServiceCollection services)
     {
         services.AddMetrics();
-        services.AddSingleton<StreamStore>();
         services.AddSingleton<IStreamLogSource, LogStreamSource>();
         services.AddSingleton<StreamHub>();
         services.AddHostedService(sp => sp.GetRequiredService<StreamHub>());
-        services.AddSingleton<StreamJournal>();
-        services.AddHostedService(sp => sp.GetRequiredService<StreamJournal>());
         services.AddSingleton<ISweep, StreamSweep>();
         return services;
     }
@@ -49,7 +47,7 @@ public static partial class StreamEndpoints
         return app;
     }
 
-    private static async Task WebSocketAsync(HttpContext http, OrgContext org, StreamHub hub, StreamStore store, ILoggerFactory loggers)
+    private static async Task WebSocketAsync(HttpContext http, OrgContext org, StreamHub hub, EventLog store, ILoggerFactory loggers)
     {
         if (!http.WebSockets.IsWebSocketRequest)
         {
