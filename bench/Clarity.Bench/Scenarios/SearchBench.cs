@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Clarity.Bench.Harness;
+using Clarity.Features.Logs;
 using Clarity.Storage;
 using Dapper;
 using Microsoft.Extensions.DependencyInjection;
@@ -111,7 +112,8 @@ public static class SearchBench
         if (db.Kind == DatabaseKind.Sqlite)
         {
             var match = string.Join(' ', terms.Select(t => t.EndsWith('*') ? $"\"{t[..^1]}\"*" : $"\"{t}\""));
-            return await c.ExecuteScalarAsync<long>("SELECT count(*) FROM task_logs_fts WHERE task_logs_fts MATCH @match", new { match }, commandTimeout: 600);
+            var table = LogStore.SqliteSearchTable(await c.QuerySingleAsync<Guid>("SELECT id FROM orgs WHERE slug = @slug", new { slug = BenchServer.Org }));
+            return await c.ExecuteScalarAsync<long>($"SELECT count(*) FROM {table} WHERE {table} MATCH @match", new { match }, commandTimeout: 600);
         }
 
         var tsquery = string.Join(" & ", terms.Select(t => t.EndsWith('*') ? $"'{t[..^1]}':*" : $"'{t}'"));
