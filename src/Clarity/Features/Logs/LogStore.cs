@@ -270,17 +270,11 @@ public abstract class LogStore(Database db)
                     $"ts_headline('simple', replace({SnippetHtml.PostgresEscape("l.text")}, '<', chr(57346)), q.headline, " +
                     "format('StartSel=%s, StopSel=%s, MaxWords=24, MinWords=8', chr(57344), chr(57345))) AS Snippet " +
                     "FROM task_logs l, (SELECT to_tsquery('simple', @query) AS query, to_tsquery('simple', @headline) AS headline) q " +
-                    "WHERE l.org_id = ANY(@org) AND l.text_tsv @@ q.query",
+                    "WHERE l.org_id = @org AND l.text_tsv @@ q.query",
             };
             command.Parameters.AddWithValue("query", TsQuery(w => w));
             command.Parameters.AddWithValue("headline", TsQuery(SnippetHtml.Escape));
-
-            // Only this org's index entries may be read: the GIN index on (org_id, text_tsv) finds the matches, or the
-            // btree on (org_id, id) walks the org's lines newest first. The org is a one-element array on purpose: an
-            // equality with a constant would let the planner drop org_id from the sort order and walk the primary key
-            // newest first through every org's lines, filtering by org, whenever its statistics (global: how common a
-            // word is in all orgs' logs) make that look cheap. With = ANY, only the two org indexes give this order.
-            command.Parameters.AddWithValue("org", new[] { orgId });
+            command.Parameters.AddWithValue("org", orgId);
             if (taskId is not null)
             {
                 command.CommandText += " AND l.task_id = @task";
@@ -289,11 +283,16 @@ public abstract class LogStore(Database db)
 
             if (beforeId is not null)
             {
-                command.CommandText += " AND l.id < @before";
+                command.CommandText += " AND -l.id > -@before";
                 command.Parameters.AddWithValue("before", beforeId.Value);
             }
 
-            command.CommandText += " ORDER BY l.org_id DESC, l.id DESC LIMIT @limit";
+            // Only this org's index entries are ever read: the GIN index on (org_id, text_tsv) finds the matches, or
+            // the btree on (org_id, -id) walks the org's lines newest first. Newest first is written ORDER BY -l.id
+            // because only that index gives this order: with ORDER BY l.id DESC the planner may instead walk the
+            // primary key newest first through every org's lines, filtering by org, whenever its statistics (which
+            // count every org's logs: how common a word is anywhere) make that look cheap.
+            command.CommandText += " ORDER BY -l.id LIMIT @limit";
             command.Parameters.AddWithValue("limit", limit);
             return Task.FromResult<DbCommand?>(command);
         }

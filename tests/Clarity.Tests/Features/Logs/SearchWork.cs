@@ -70,10 +70,10 @@ public sealed record SearchWork(long Steps, long Pages, int Rows, string Plan)
             await walk.ExecuteNonQueryAsync();
         }
 
-        await using var command = new NpgsqlCommand("SELECT length(text) FROM task_logs WHERE org_id = ANY(@org) ORDER BY org_id DESC, id DESC", c, transaction);
-        command.Parameters.AddWithValue("org", new[] { orgId });
+        await using var command = new NpgsqlCommand("SELECT length(text) FROM task_logs WHERE org_id = @org ORDER BY -id", c, transaction);
+        command.Parameters.AddWithValue("org", orgId);
         var own = await ExplainAsync(command);
-        Assert.Contains("task_logs_org_id", own.Plan, StringComparison.Ordinal);
+        Assert.Contains("task_logs_org_newest", own.Plan, StringComparison.Ordinal);
         return own.Pages;
     }
 
