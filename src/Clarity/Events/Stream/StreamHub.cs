@@ -78,7 +78,7 @@ public sealed partial class StreamHub : BackgroundService
 
     public long RetentionSeconds => (long)_options.Value.Stream.Retention.TotalSeconds;
 
-    /// <summary>Hands journaled rows, in id order, to the pump. Never waits.</summary>
+    /// <summary>Hands outbox rows, in seq order, to the pump. Never waits.</summary>
     public void Dispatch(IEnumerable<EventRow> rows)
     {
         foreach (var row in rows)
@@ -151,8 +151,8 @@ public sealed partial class StreamHub : BackgroundService
 
     /// <summary>
     /// Subscribes <paramref name="connection"/> to <paramref name="topics"/>. With <paramref name="lastEventId"/>: registers live
-    /// delivery first (held back), replays the journal after that id, then releases the live events newer than the replay.
-    /// An id older than retention or newer than the journal gets <c>resync</c> instead, then live events from now.
+    /// delivery first (held back), replays the outbox after that id, then releases the live events newer than the replay.
+    /// An id older than retention or newer than the outbox gets <c>resync</c> instead, then live events from now.
     /// False, and nothing changes, when the connection would follow more than <c>Stream:MaxTopicsPerConnection</c> topics.
     /// </summary>
     public async Task<bool> SubscribeAsync(StreamConnection connection, IReadOnlyList<string> topics, long? lastEventId, CancellationToken ct)
