@@ -15,6 +15,7 @@ namespace Clarity.Events;
 [JsonDerivedType(typeof(ApiKeysChanged), "apikeys-changed")]
 [JsonDerivedType(typeof(SessionsRevoked), "sessions-revoked")]
 [JsonDerivedType(typeof(MembershipEnded), "membership-ended")]
+[JsonDerivedType(typeof(RolesChanged), "roles-changed")]
 public abstract record ClarityEvent(Guid OrgId)
 {
     /// <summary>The correlation id of the request that caused the change (null for background sweeps); the bus stamps it on publish.</summary>
@@ -52,3 +53,6 @@ public sealed record SessionsRevoked(Guid UserId, IReadOnlyList<Guid> SessionIds
 
 /// <summary>A user left or was removed from an org: their open streams of that org end.</summary>
 public sealed record MembershipEnded(Guid OrgId, Guid UserId) : ClarityEvent(OrgId);
+
+/// <summary>Roles or their permissions changed: an org's own (OrgId), or the built-in ones (OrgId empty). Caches of roles must forget them.</summary>
+public sealed record RolesChanged(Guid OrgId) : ClarityEvent(OrgId);

@@ -7,6 +7,7 @@ using Clarity.Features.Logs;
 using Clarity.Features.Overview;
 using Clarity.Features.Stream;
 using Clarity.Features.Tasks;
+using Clarity.Hosting.Authorization;
 using Clarity.Hosting.RateLimiting;
 using Clarity.Hosting.Telemetry;
 using Clarity.Storage;
@@ -121,6 +122,7 @@ public sealed class ClarityServer : IAsyncDisposable
 
         services.AddSingleton<Migrator>();
         services.AddIdentity();
+        services.AddAccess();
         services.AddRateLimits(options);
         services.AddAgents();
         services.AddTasks();
