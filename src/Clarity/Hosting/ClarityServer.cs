@@ -147,6 +147,9 @@ public sealed class ClarityServer : IAsyncDisposable
         app.UseRouting();
         app.UseAllowedOrigins(options);
         app.UseDashboardHeaders();
+        // Explicitly here, inside error handling and the request guard: left out, the framework would insert it ahead
+        // of the whole pipeline (because authentication services are registered), where a failure escapes as a bare 500.
+        app.UseAuthentication();
         app.UseMiddleware<AccessMiddleware>();
         app.UseDashboard();
 
