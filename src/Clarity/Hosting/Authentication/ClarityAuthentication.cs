@@ -151,6 +151,9 @@ public sealed class CallerIdentity(Caller caller, string scheme, IEnumerable<Cla
 {
     public Caller Caller { get; } = caller;
 
+    /// <summary>A copy that still names the caller (the framework clones identities, e.g. for claims transformation).</summary>
+    public override ClaimsIdentity Clone() => new CallerIdentity(Caller, AuthenticationType!, Claims);
+
     /// <summary>The caller a principal signed in by Clarity's schemes names; null for any other principal (or none).</summary>
     public static Caller? Of(ClaimsPrincipal? principal) => principal?.Identities.OfType<CallerIdentity>().FirstOrDefault()?.Caller;
 }
