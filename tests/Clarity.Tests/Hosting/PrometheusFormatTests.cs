@@ -114,6 +114,27 @@ public sealed class PrometheusFormatTests(SqliteHostFixture fixture) : IClassFix
         Assert.Equal(1, families["target_info"].Value("target_info", ("service_name", "clarity")));
     }
 
+    /// <summary>A Prometheus server asks for OpenMetrics first: it gets it, with the same series names and labels as the text format.</summary>
+    [Fact]
+    public async Task Scrape_AskingForOpenMetricsAsPrometheusDoes_GetsIt_WithTheSameSeries()
+    {
+        ClarityMeter.CreateCounter<long>("clarity.format.negotiated", "{thing}", "Negotiated things.").Add(4, new KeyValuePair<string, object?>("org", "acme"));
+        var (_, text) = await MetricsTests.ScrapeAsync(Host);
+
+        using var client = Host.CreateClient();
+        using var request = new HttpRequestMessage(HttpMethod.Get, "metrics");
+        request.Headers.TryAddWithoutValidation("Accept",
+            "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1");
+        using var response = await client.SendAsync(request);
+        var openMetrics = await response.Content.ReadAsStringAsync();
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("application/openmetrics-text", response.Content.Headers.ContentType?.MediaType);
+        Assert.EndsWith("# EOF\n", openMetrics, StringComparison.Ordinal);
+        Assert.Contains("# TYPE clarity_format_negotiated counter\n", openMetrics, StringComparison.Ordinal);
+        Assert.Contains("clarity_format_negotiated_total{org=\"acme\"} 4\n", openMetrics, StringComparison.Ordinal);
+        Assert.Equal(4, text["clarity_format_negotiated_total"].Value("clarity_format_negotiated_total", ("org", "acme")));
+    }
+
     [Fact]
     public async Task Promtool_RejectsBrokenExpositions_SoItsVerdictMeansSomething()
     {
