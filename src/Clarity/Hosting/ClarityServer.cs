@@ -210,8 +210,8 @@ internal sealed class ClarityEnvironmentSource : IConfigurationSource
                 var name = (string)entry.Key;
                 if (name.StartsWith("OTEL_", StringComparison.Ordinal))
                 {
-                    // The OpenTelemetry SDK reads its standard variables (OTEL_EXPORTER_OTLP_HEADERS, OTEL_RESOURCE_ATTRIBUTES,
-                    // OTEL_TRACES_SAMPLER, ...) from the host's configuration, which has no environment source of its own.
+                    // The OpenTelemetry SDK reads its standard variables (OTEL_EXPORTER_OTLP_HEADERS, OTEL_RESOURCE_ATTRIBUTES, ...)
+                    // from the host's configuration, which has no environment source of its own.
                     Data[name] = entry.Value as string;
                     continue;
                 }
