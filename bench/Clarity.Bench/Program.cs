@@ -77,6 +77,11 @@ if (options.Scenarios.Contains("search"))
     await OnEachBackendAsync(SearchBench.Name, s => SearchBench.RunAsync(s, options, report));
 }
 
+if (options.Scenarios.Contains("isolation"))
+{
+    await OnEachBackendAsync(SearchIsolationBench.Name, s => SearchIsolationBench.RunAsync(s, options, report));
+}
+
 if (options.Scenarios.Contains("latency"))
 {
     await OnEachBackendAsync(CheckoutLatencyBench.Name, s => CheckoutLatencyBench.RunAsync(s, options, report));

@@ -60,6 +60,9 @@ public sealed class BenchServer : IAsyncDisposable
 
     public string ApiKey { get; private set; } = "";
 
+    /// <summary>The owner's session token (owns the bench org and any org made with <see cref="CreateOrgAsync"/>).</summary>
+    public string OwnerToken { get; private set; } = "";
+
     public static string Api(string path) => $"api/v1/orgs/{Org}/{path}";
 
     public static async Task<BenchServer> StartAsync(Backend backend, string? postgresServer, string? postgresSetupSql = null, IDictionary<string, string?>? overrides = null)
@@ -124,16 +127,31 @@ public sealed class BenchServer : IAsyncDisposable
         (await PostJsonAsync("api/v1/setup", new { org = Org, orgName = "Bench", email, password })).EnsureSuccessStatusCode();
         var login = await PostJsonAsync("api/v1/auth/login", new { email, password });
         login.EnsureSuccessStatusCode();
-        var token = (await ReadJsonAsync(login)).GetProperty("token").GetString()!;
-        using var request = new HttpRequestMessage(HttpMethod.Post, Api("api-keys"))
+        OwnerToken = (await ReadJsonAsync(login)).GetProperty("token").GetString()!;
+        ApiKey = await CreateMemberKeyAsync(Org);
+        Http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", ApiKey);
+    }
+
+    /// <summary>Creates another org owned by the bench owner and returns a member API key for it.</summary>
+    public async Task<string> CreateOrgAsync(string slug)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "api/v1/orgs") { Content = Json(new { slug, name = slug }) };
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", OwnerToken);
+        using var created = await Http.SendAsync(request);
+        created.EnsureSuccessStatusCode();
+        return await CreateMemberKeyAsync(slug);
+    }
+
+    private async Task<string> CreateMemberKeyAsync(string org)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"api/v1/orgs/{org}/api-keys")
         {
             Content = Json(new { name = "bench", role = "member" }),
         };
-        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", OwnerToken);
         using var created = await Http.SendAsync(request);
         created.EnsureSuccessStatusCode();
-        ApiKey = (await ReadJsonAsync(created)).GetProperty("secret").GetString()!;
-        Http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", ApiKey);
+        return (await ReadJsonAsync(created)).GetProperty("secret").GetString()!;
     }
 
     private Task<HttpResponseMessage> PostJsonAsync(string path, object body) => Http.PostAsync(path, Json(body));

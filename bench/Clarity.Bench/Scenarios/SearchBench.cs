@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Clarity.Bench.Harness;
+using Clarity.Features.Logs;
 using Clarity.Storage;
 using Dapper;
 using Microsoft.Extensions.DependencyInjection;
@@ -23,39 +24,8 @@ public static class SearchBench
     {
         var api = new AgentApi(server.Http);
         var b = server.Backend;
-        var tasks = new List<Guid>();
-        for (var i = 0; i < TaskCount; i++)
-        {
-            tasks.Add(await api.CreateTaskAsync("search", $"search corpus {i}"));
-        }
-
-        // Load.
-        var batches = (options.SearchLines + BatchLines - 1) / BatchLines;
-        var next = -1;
-        long loaded = 0;
-        var cpu = new CpuMeter();
-        var started = Stopwatch.GetTimestamp();
-        await Task.WhenAll(Enumerable.Range(0, Loaders).Select(loader => Task.Run(async () =>
-        {
-            var text = new LogText(1000 + loader);
-            int k;
-            while ((k = Interlocked.Increment(ref next)) < batches)
-            {
-                var count = Math.Min(BatchLines, options.SearchLines - k * BatchLines);
-                Interlocked.Add(ref loaded, await api.AppendLogsAsync(tasks[k % TaskCount], text.Batch(count)));
-            }
-        })));
-        var loadSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
-        var (machine, _, _) = cpu.Stop();
-        report.Add(Name, b, "load rate (5,000-line batches)", loaded / loadSeconds, "lines/s", notes: $"{loaded:N0} lines in {loadSeconds:F0} s, {Loaders} loaders, machine CPU {machine:F0}%");
-
-        if (server.Database is { } database)
-        {
-            // What autovacuum would do shortly after a bulk load: flush the GIN pending list and gather statistics.
-            await using var connection = new NpgsqlConnection(database);
-            await connection.OpenAsync();
-            await connection.ExecuteAsync("VACUUM ANALYZE task_logs", commandTimeout: 600);
-        }
+        var loaded = await LoadAsync(server, api, options.SearchLines, report, Name);
+        await VacuumAsync(server);
 
         var vocabulary = new LogText(0);
         var kinds = new (string Kind, string[] Queries)[]
@@ -90,6 +60,50 @@ public static class SearchBench
         }
     }
 
+    /// <summary>
+    /// Loads <paramref name="lines"/> realistic lines into the bench org through the API (5,000-line batches,
+    /// 4 loaders, spread over 200 tasks) and reports the load rate. Returns the number of lines loaded.
+    /// </summary>
+    public static async Task<long> LoadAsync(BenchServer server, AgentApi api, int lines, Report report, string scenario)
+    {
+        var tasks = new List<Guid>();
+        for (var i = 0; i < TaskCount; i++)
+        {
+            tasks.Add(await api.CreateTaskAsync("search", $"search corpus {i}"));
+        }
+
+        var batches = (lines + BatchLines - 1) / BatchLines;
+        var next = -1;
+        long loaded = 0;
+        var cpu = new CpuMeter();
+        var started = Stopwatch.GetTimestamp();
+        await Task.WhenAll(Enumerable.Range(0, Loaders).Select(loader => Task.Run(async () =>
+        {
+            var text = new LogText(1000 + loader);
+            int k;
+            while ((k = Interlocked.Increment(ref next)) < batches)
+            {
+                var count = Math.Min(BatchLines, lines - k * BatchLines);
+                Interlocked.Add(ref loaded, await api.AppendLogsAsync(tasks[k % TaskCount], text.Batch(count)));
+            }
+        })));
+        var loadSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+        var (machine, _, _) = cpu.Stop();
+        report.Add(scenario, server.Backend, "load rate (5,000-line batches)", loaded / loadSeconds, "lines/s", notes: $"{loaded:N0} lines in {loadSeconds:F0} s, {Loaders} loaders, machine CPU {machine:F0}%");
+        return loaded;
+    }
+
+    /// <summary>On PostgreSQL, what autovacuum would do shortly after a bulk load: flush the GIN pending list and gather statistics.</summary>
+    public static async Task VacuumAsync(BenchServer server)
+    {
+        if (server.Database is { } database)
+        {
+            await using var connection = new NpgsqlConnection(database);
+            await connection.OpenAsync();
+            await connection.ExecuteAsync("VACUUM ANALYZE task_logs", commandTimeout: 600);
+        }
+    }
+
     /// <summary>How many lines a query matches in total (straight from the database, for context only).</summary>
     private static async Task<long> CountAsync(Database db, string query)
     {
@@ -98,7 +112,8 @@ public static class SearchBench
         if (db.Kind == DatabaseKind.Sqlite)
         {
             var match = string.Join(' ', terms.Select(t => t.EndsWith('*') ? $"\"{t[..^1]}\"*" : $"\"{t}\""));
-            return await c.ExecuteScalarAsync<long>("SELECT count(*) FROM task_logs_fts WHERE task_logs_fts MATCH @match", new { match }, commandTimeout: 600);
+            var table = LogStore.SqliteSearchTable(await c.QuerySingleAsync<Guid>("SELECT id FROM orgs WHERE slug = @slug", new { slug = BenchServer.Org }));
+            return await c.ExecuteScalarAsync<long>($"SELECT count(*) FROM {table} WHERE {table} MATCH @match", new { match }, commandTimeout: 600);
         }
 
         var tsquery = string.Join(" & ", terms.Select(t => t.EndsWith('*') ? $"'{t[..^1]}':*" : $"'{t}'"));

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Clarity.Features.Logs;
 using Clarity.Hosting;
 using Clarity.Storage;
 using Microsoft.Extensions.Options;
@@ -16,7 +17,10 @@ public static class MigrateCommand
         {
             try
             {
-                await using var server = ClarityServer.Create(options.Settings(result), logging => logging.SetMinimumLevel(LogLevel.Warning));
+                // Warnings only, except the progress of migration steps that may take a while (the per-org search tables).
+                await using var server = ClarityServer.Create(options.Settings(result), logging => logging
+                    .SetMinimumLevel(LogLevel.Warning)
+                    .AddFilter(typeof(SqliteSearchIndexes).FullName, LogLevel.Information));
                 var db = server.Services.GetRequiredService<Database>();
                 Console.WriteLine($"Migrating {db.Describe()} …");
                 var report = await server.Services.GetRequiredService<Migrator>().MigrateAsync(ct);

@@ -12,12 +12,29 @@ public sealed record Migration(int Version, string Name, string Sql)
 public sealed record MigrationReport(IReadOnlyList<Migration> Applied, int AlreadyApplied);
 
 /// <summary>
+/// Migration work that SQL alone cannot do, such as work per org under names computed in code. Steps run after the
+/// SQL migrations, at every start-up and in <c>clarity migrate</c>. A step finds its remaining work in the database,
+/// does it in transactions that each leave the database consistent, and does nothing once it is done: it may be
+/// stopped at any point and run again.
+/// </summary>
+public interface IMigrationStep
+{
+    Task RunAsync(CancellationToken cancellationToken);
+}
+
+/// <summary>
 /// Applies the numbered SQL files under Storage/Migrations/{sqlite,postgres} in order, each in its own
 /// transaction, and records them in <c>schema_migrations</c>. Migrations only move forward; a shipped file
 /// whose text has changed is refused, because the databases already migrated would silently differ.
+/// Then it runs the registered <see cref="IMigrationStep"/>s, in order.
 /// </summary>
-public sealed partial class Migrator(Database database, ILogger<Migrator> logger)
+public sealed partial class Migrator(Database database, ILogger<Migrator> logger, IEnumerable<IMigrationStep> steps)
 {
+    public Migrator(Database database, ILogger<Migrator> logger)
+        : this(database, logger, [])
+    {
+    }
+
     // Any constant works; it only has to be the same on every node.
     private const long PostgresLockKey = 0x436c6172697479; // "Clarity"
 
@@ -109,6 +126,11 @@ public sealed partial class Migrator(Database database, ILogger<Migrator> logger
                 Log.Applied(logger, migration.Version, migration.Name);
                 applied.Add(migration);
             }
+        }
+
+        foreach (var step in steps)
+        {
+            await step.RunAsync(cancellationToken);
         }
 
         return new MigrationReport(applied, already);

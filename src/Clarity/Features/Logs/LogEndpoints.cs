@@ -7,7 +7,9 @@ namespace Clarity.Features.Logs;
 public static class LogEndpoints
 {
     public static IServiceCollection AddLogs(this IServiceCollection services) =>
-        services.AddSingleton(sp => LogStore.Create(sp.GetRequiredService<Database>())).AddSingleton<LogService>();
+        services.AddSingleton(sp => LogStore.Create(sp.GetRequiredService<Database>()))
+            .AddSingleton<LogService>()
+            .AddSingleton<IMigrationStep, SqliteSearchIndexes>();
 
     public static IEndpointRouteBuilder MapLogEndpoints(this IEndpointRouteBuilder app)
     {

@@ -1,6 +1,5 @@
 using System.Data.Common;
 using System.Runtime.CompilerServices;
-using System.Text;
 using Clarity.Storage;
 using Dapper;
 using Microsoft.Data.Sqlite;
@@ -10,18 +9,12 @@ using NpgsqlTypes;
 namespace Clarity.Features.Logs;
 
 /// <summary>
-/// Task log lines. Appending and full-text search differ per backend (FTS5 filled per batch on SQLite,
-/// a generated tsvector with a GIN index on PostgreSQL); reading back is shared SQL.
+/// Task log lines. Appending and full-text search differ per backend; reading back is shared SQL. A search only
+/// ever touches the searching org's own index entries: on SQLite each org has its own FTS5 table, filled per
+/// batch; on PostgreSQL a generated tsvector is indexed together with the org id in one GIN index.
 /// </summary>
 public abstract class LogStore(Database db)
 {
-    /// <summary>Marks the start and end of a highlighted match inside a snippet (Unicode private use, never in real text after escaping).</summary>
-    public const char MarkStart = '\uE000';
-    public const char MarkEnd = '\uE001';
-
-    /// <summary>Stands for '&lt;' inside a PostgreSQL snippet, so that ts_headline keeps tag-like text.</summary>
-    public const char LessThan = '\uE002';
-
     public static LogStore Create(Database db) => db.Kind == DatabaseKind.Sqlite ? new SqliteLogStore(db) : new PostgresLogStore(db);
 
     /// <summary>Characters of log text a chunk of <see cref="ReadChunksAsync"/> aims at (about 1 MiB in memory).</summary>
@@ -110,7 +103,24 @@ public abstract class LogStore(Database db)
     }
 
     /// <summary>Full-text search across an org's logs, newest first. <paramref name="terms"/> are plain words; a trailing * on a word matches by prefix.</summary>
-    public abstract Task<IReadOnlyList<SearchRow>> SearchAsync(Guid orgId, IReadOnlyList<string> terms, Guid? taskId, long? beforeId, int limit, CancellationToken ct);
+    public async Task<IReadOnlyList<SearchRow>> SearchAsync(Guid orgId, IReadOnlyList<string> terms, Guid? taskId, long? beforeId, int limit, CancellationToken ct)
+    {
+        await using var c = await db.OpenReadAsync(ct);
+        await using var command = await SearchCommandAsync(c, orgId, terms, taskId, beforeId, limit, ct);
+        if (command is null)
+        {
+            return [];
+        }
+
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        return reader.Parse<SearchRow>().AsList();
+    }
+
+    /// <summary>
+    /// The one statement a search runs on <paramref name="connection"/>, or null when nothing can match. Separate so
+    /// that tests can measure the work the statement does (SQLite's VM steps, PostgreSQL's buffers).
+    /// </summary>
+    internal abstract Task<DbCommand?> SearchCommandAsync(DbConnection connection, Guid orgId, IReadOnlyList<string> terms, Guid? taskId, long? beforeId, int limit, CancellationToken ct);
 
     public sealed record SeqRow(long LogSeq);
 
@@ -131,13 +141,34 @@ public abstract class LogStore(Database db)
         public string Snippet { get; set; } = "";
     }
 
+    /// <summary>The SQLite FTS5 table that indexes one org's lines (it exists once the org has logged a line).</summary>
+    internal static string SqliteSearchTable(Guid orgId) => "log_search_" + orgId.ToString("N");
+
+    /// <summary>
+    /// Creates an org's FTS5 table. External content: the text stays in task_logs, read through the view
+    /// log_search_text (which escapes the snippet markers); columnsize=0 because results come newest first, never
+    /// ranked by bm25, so the per-row size table would only cost an insert per line.
+    /// </summary>
+    internal static string SqliteCreateSearchTable(Guid orgId) =>
+        $"CREATE VIRTUAL TABLE IF NOT EXISTS {SqliteSearchTable(orgId)} USING fts5(text, content = 'log_search_text', content_rowid = 'id', tokenize = 'unicode61', columnsize = 0)";
+
     private sealed class SqliteLogStore(Database db) : LogStore(db)
     {
         protected override async Task InsertAsync(DbConnection connection, DbTransaction transaction, Guid orgId, Guid taskId, long firstSeq, IReadOnlyList<LogLine> lines)
         {
             var c = (SqliteConnection)connection;
+            var tx = (SqliteTransaction)transaction;
+
+            // The org's first line creates its search table, in the same transaction; afterwards this is a no-op lookup.
+            await using (var create = c.CreateCommand())
+            {
+                create.Transaction = tx;
+                create.CommandText = SqliteCreateSearchTable(orgId);
+                create.ExecuteNonQuery();
+            }
+
             await using var insert = c.CreateCommand();
-            insert.Transaction = (SqliteTransaction)transaction;
+            insert.Transaction = tx;
             insert.CommandText = "INSERT INTO task_logs (org_id, task_id, seq, ts, level, stream, text) VALUES ($org, $task, $seq, $ts, $level, $stream, $text)";
             insert.Parameters.AddWithValue("$org", orgId.ToString().ToUpperInvariant());
             insert.Parameters.AddWithValue("$task", taskId.ToString().ToUpperInvariant());
@@ -164,10 +195,11 @@ public abstract class LogStore(Database db)
 
             var lastId = lines.Count == 1 ? firstId : LastRowId(c, transaction);
 
-            // Index the whole batch with one statement: far cheaper than a trigger per row.
+            // Index the whole batch with one statement: far cheaper than a trigger per row. The text comes through
+            // the same view the table reads its content from, so the index and the snippets see the same text.
             await using var index = c.CreateCommand();
-            index.Transaction = (SqliteTransaction)transaction;
-            index.CommandText = "INSERT INTO task_logs_fts (rowid, text) SELECT id, text FROM task_logs WHERE id BETWEEN $first AND $last";
+            index.Transaction = tx;
+            index.CommandText = $"INSERT INTO {SqliteSearchTable(orgId)} (rowid, text) SELECT id, text FROM log_search_text WHERE id BETWEEN $first AND $last";
             index.Parameters.AddWithValue("$first", firstId);
             index.Parameters.AddWithValue("$last", lastId);
             index.ExecuteNonQuery();
@@ -181,29 +213,50 @@ public abstract class LogStore(Database db)
             return (long)cmd.ExecuteScalar()!;
         }
 
-        public override async Task<IReadOnlyList<SearchRow>> SearchAsync(Guid orgId, IReadOnlyList<string> terms, Guid? taskId, long? beforeId, int limit, CancellationToken ct)
+        internal override async Task<DbCommand?> SearchCommandAsync(DbConnection connection, Guid orgId, IReadOnlyList<string> terms, Guid? taskId, long? beforeId, int limit, CancellationToken ct)
         {
+            var c = (SqliteConnection)connection;
+            var table = SqliteSearchTable(orgId);
+
+            // An org that has never logged a line has no table, and nothing to find. (A lookup by name in the schema.)
+            await using (var exists = c.CreateCommand())
+            {
+                exists.CommandText = "SELECT count(*) FROM pragma_table_info($table)";
+                exists.Parameters.AddWithValue("$table", table);
+                if ((long)(await exists.ExecuteScalarAsync(ct))! == 0)
+                {
+                    return null;
+                }
+            }
+
+            // Quoted words (FTS5 strings), escaped as the indexed text was; 'word*' is a prefix query.
             var match = string.Join(' ', terms.Select(term => term.EndsWith('*')
-                ? Quote(term[..^1]) + "*"
-                : Quote(term)));
-            var sql =
+                ? Quote(SnippetHtml.Escape(term[..^1])) + "*"
+                : Quote(SnippetHtml.Escape(term))));
+            var command = c.CreateCommand();
+            command.CommandText =
                 "SELECT l.id AS Id, l.task_id AS TaskId, l.seq AS Seq, l.ts AS Ts, l.level AS Level, l.stream AS Stream, " +
-                "snippet(task_logs_fts, 0, char(57344), char(57345), '…', 24) AS Snippet " +
-                "FROM task_logs_fts JOIN task_logs l ON l.id = task_logs_fts.rowid " +
-                "WHERE task_logs_fts MATCH @match AND l.org_id = @orgId";
+                $"snippet({table}, 0, char(57344), char(57345), '…', 24) AS Snippet " +
+                $"FROM {table} JOIN task_logs l ON l.id = {table}.rowid " +
+                // The org test is redundant (the table holds only this org's lines) and costs nothing: the row is read anyway.
+                $"WHERE {table} MATCH $match AND l.org_id = $org";
+            command.Parameters.AddWithValue("$match", match);
+            command.Parameters.AddWithValue("$org", orgId.ToString().ToUpperInvariant());
             if (taskId is not null)
             {
-                sql += " AND l.task_id = @taskId";
+                command.CommandText += " AND l.task_id = $task";
+                command.Parameters.AddWithValue("$task", taskId.Value.ToString().ToUpperInvariant());
             }
 
             if (beforeId is not null)
             {
-                sql += " AND task_logs_fts.rowid < @beforeId";
+                command.CommandText += $" AND {table}.rowid < $before";
+                command.Parameters.AddWithValue("$before", beforeId.Value);
             }
 
-            sql += " ORDER BY task_logs_fts.rowid DESC LIMIT @limit";
-            await using var c = await Db.OpenReadAsync(ct);
-            return (await c.QueryAsync<SearchRow>(sql, new { match, orgId, taskId, beforeId, limit })).AsList();
+            command.CommandText += $" ORDER BY {table}.rowid DESC LIMIT $limit";
+            command.Parameters.AddWithValue("$limit", limit);
+            return command;
         }
 
         private static string Quote(string term) => "\"" + term.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
@@ -241,60 +294,51 @@ public abstract class LogStore(Database db)
             await insert.ExecuteNonQueryAsync();
         }
 
-        public override async Task<IReadOnlyList<SearchRow>> SearchAsync(Guid orgId, IReadOnlyList<string> terms, Guid? taskId, long? beforeId, int limit, CancellationToken ct)
+        internal override Task<DbCommand?> SearchCommandAsync(DbConnection connection, Guid orgId, IReadOnlyList<string> terms, Guid? taskId, long? beforeId, int limit, CancellationToken ct)
         {
-            // Each word becomes a lexeme ANDed with the others; 'word*' becomes a prefix match (word:*).
-            var query = string.Join(" & ", terms.Select(term => term.EndsWith('*')
-                ? Lexeme(term[..^1]) + ":*"
-                : Lexeme(term)));
-            var sql =
-                "SELECT l.id AS Id, l.task_id AS TaskId, l.seq AS Seq, l.ts AS Ts, l.level AS Level, l.stream AS Stream, " +
-                // ts_headline's parser drops anything that looks like an HTML tag, so '<' goes in as a marker and comes back
-                // out as "&lt;" (SnippetHtml). MaxFragments stays 0: fragment mode shrinks a long line's snippet to the bare match.
-                "ts_headline('simple', replace(l.text, '<', chr(57346)), q.query, format('StartSel=%s, StopSel=%s, MaxWords=24, MinWords=8', chr(57344), chr(57345))) AS Snippet " +
-                "FROM task_logs l, (SELECT to_tsquery('simple', @query) AS query) q " +
-                "WHERE l.text_tsv @@ q.query AND l.org_id = @orgId";
+            // Each word becomes a lexeme ANDed with the others; 'word*' becomes a prefix match (word:*). The match runs on
+            // the text as stored; the headline on the escaped text, so it is given the words escaped the same way.
+            string TsQuery(Func<string, string> word) => string.Join(" & ", terms.Select(term => term.EndsWith('*')
+                ? Lexeme(word(term[..^1])) + ":*"
+                : Lexeme(word(term))));
+            var command = new NpgsqlCommand
+            {
+                Connection = (NpgsqlConnection)connection,
+                CommandText =
+                    "SELECT l.id AS Id, l.task_id AS TaskId, l.seq AS Seq, l.ts AS Ts, l.level AS Level, l.stream AS Stream, " +
+                    // ts_headline's parser drops anything that looks like an HTML tag, so '<' goes in as a marker and comes back
+                    // out as "&lt;" (SnippetHtml). MaxFragments stays 0: fragment mode shrinks a long line's snippet to the bare match.
+                    $"ts_headline('simple', replace({SnippetHtml.PostgresEscape("l.text")}, '<', chr(57346)), q.headline, " +
+                    "format('StartSel=%s, StopSel=%s, MaxWords=24, MinWords=8', chr(57344), chr(57345))) AS Snippet " +
+                    "FROM task_logs l, (SELECT to_tsquery('simple', @query) AS query, to_tsquery('simple', @headline) AS headline) q " +
+                    "WHERE l.org_id = @org AND l.text_tsv @@ q.query",
+            };
+            command.Parameters.AddWithValue("query", TsQuery(w => w));
+            command.Parameters.AddWithValue("headline", TsQuery(SnippetHtml.Escape));
+            command.Parameters.AddWithValue("org", orgId);
             if (taskId is not null)
             {
-                sql += " AND l.task_id = @taskId";
+                command.CommandText += " AND l.task_id = @task";
+                command.Parameters.AddWithValue("task", taskId.Value);
             }
 
             if (beforeId is not null)
             {
-                sql += " AND l.id < @beforeId";
+                command.CommandText += " AND -l.id > -@before";
+                command.Parameters.AddWithValue("before", beforeId.Value);
             }
 
-            sql += " ORDER BY l.id DESC LIMIT @limit";
-            await using var c = await Db.OpenReadAsync(ct);
-            return (await c.QueryAsync<SearchRow>(sql, new { query, orgId, taskId, beforeId, limit })).AsList();
+            // Only this org's index entries are ever read: the GIN index on (org_id, text_tsv) finds the matches, or
+            // the btree on (org_id, -id) walks the org's lines newest first. Newest first is written ORDER BY -l.id
+            // because only that index gives this order: with ORDER BY l.id DESC the planner may instead walk the
+            // primary key newest first through every org's lines, filtering by org, whenever its statistics (which
+            // count every org's logs: how common a word is anywhere) make that look cheap.
+            command.CommandText += " ORDER BY -l.id LIMIT @limit";
+            command.Parameters.AddWithValue("limit", limit);
+            return Task.FromResult<DbCommand?>(command);
         }
 
         // A quoted lexeme: to_tsquery then normalises it exactly as to_tsvector('simple') did the text.
         private static string Lexeme(string term) => "'" + term.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("'", "''", StringComparison.Ordinal) + "'";
-    }
-}
-
-public static class SnippetHtml
-{
-    /// <summary>HTML-escapes a snippet and turns the match markers into &lt;mark&gt; elements.</summary>
-    public static string Render(string snippet)
-    {
-        var sb = new StringBuilder(snippet.Length + 32);
-        foreach (var ch in snippet)
-        {
-            sb.Append(ch switch
-            {
-                LogStore.MarkStart => "<mark>",
-                LogStore.MarkEnd => "</mark>",
-                LogStore.LessThan => "&lt;",
-                '<' => "&lt;",
-                '>' => "&gt;",
-                '&' => "&amp;",
-                '"' => "&quot;",
-                _ => ch.ToString(),
-            });
-        }
-
-        return sb.ToString();
     }
 }

@@ -1,0 +1,98 @@
+using Clarity.Storage;
+using Dapper;
+
+namespace Clarity.Features.Logs;
+
+/// <summary>
+/// Start-up work for the per-org search tables on SQLite (nothing on PostgreSQL). It builds the own table of every
+/// org that migration 0005 listed in <c>log_search_backfill</c> (the orgs whose lines the old global table indexed),
+/// one org per transaction that also deletes the org's row there, so a crash loses at most the org in progress and
+/// the next start carries on. And it warns when so many orgs have a table that loading the schema gets slow.
+/// </summary>
+public sealed partial class SqliteSearchIndexes(Database db, ILogger<SqliteSearchIndexes> logger) : IMigrationStep
+{
+    /// <summary>
+    /// Above this many per-org tables, every new connection and every org's first log line (a schema change each
+    /// reader then reloads) costs tens of milliseconds or more (docs/operations.md, Storage).
+    /// </summary>
+    public const int ManyOrgs = 1000;
+
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        if (db.Kind != DatabaseKind.Sqlite)
+        {
+            return;
+        }
+
+        await BackfillAsync(cancellationToken);
+
+        await using var c = await db.OpenReadAsync(cancellationToken);
+        var tables = await c.ExecuteScalarAsync<long>(
+            "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name LIKE 'log\\_search\\_%' ESCAPE '\\' AND sql LIKE 'CREATE VIRTUAL TABLE%'");
+        if (tables > ManyOrgs)
+        {
+            Log.ManyTables(logger, tables);
+        }
+    }
+
+    private async Task BackfillAsync(CancellationToken cancellationToken)
+    {
+        List<string> orgs;
+        await using (var c = await db.OpenReadAsync(cancellationToken))
+        {
+            orgs = (await c.QueryAsync<string>("SELECT org_id FROM log_search_backfill ORDER BY org_id")).AsList();
+        }
+
+        if (orgs.Count == 0)
+        {
+            return;
+        }
+
+        Log.Started(logger, orgs.Count);
+        long total = 0;
+        for (var i = 0; i < orgs.Count; i++)
+        {
+            var org = orgs[i];
+            var orgId = Guid.Parse(org);
+            var lines = await db.WriteAsync(async (c, t) =>
+            {
+                // Whatever an earlier, interrupted run left is rebuilt from the lines themselves.
+                var table = LogStore.SqliteSearchTable(orgId);
+                await c.ExecuteAsync($"DROP TABLE IF EXISTS {table}", transaction: t);
+                long indexed = 0;
+                if (await c.ExecuteScalarAsync<bool>("SELECT EXISTS (SELECT 1 FROM tasks t JOIN task_logs l ON l.task_id = t.id WHERE t.org_id = @org)", new { org }, t))
+                {
+                    await c.ExecuteAsync(LogStore.SqliteCreateSearchTable(orgId), transaction: t);
+
+                    // The org's lines through its tasks (both indexed), in id order, which FTS5 appends fastest.
+                    indexed = await c.ExecuteAsync(
+                        $"INSERT INTO {table} (rowid, text) SELECT s.id, s.text FROM log_search_text s " +
+                        "WHERE s.id IN (SELECT l.id FROM tasks t JOIN task_logs l ON l.task_id = t.id WHERE t.org_id = @org AND l.org_id = @org) ORDER BY s.id",
+                        new { org }, t);
+                }
+
+                await c.ExecuteAsync("DELETE FROM log_search_backfill WHERE org_id = @org", new { org }, t);
+                return indexed;
+            }, cancellationToken);
+            total += lines;
+            Log.OrgDone(logger, i + 1, orgs.Count, orgId, lines);
+        }
+
+        Log.Finished(logger, orgs.Count, total);
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(1, LogLevel.Information, "Search index: moving {Count} orgs from the shared full-text table to one table per org")]
+        public static partial void Started(ILogger logger, int count);
+
+        [LoggerMessage(2, LogLevel.Information, "Search index: org {Done} of {Count} ({OrgId}): {Lines} lines indexed")]
+        public static partial void OrgDone(ILogger logger, int done, int count, Guid orgId, long lines);
+
+        [LoggerMessage(3, LogLevel.Information, "Search index: {Count} orgs moved, {Lines} lines indexed in all")]
+        public static partial void Finished(ILogger logger, int count, long lines);
+
+        [LoggerMessage(4, LogLevel.Warning, "{Count} orgs have a search table in this SQLite database; each new connection and each org's first log line now costs noticeable schema loading. Consider PostgreSQL (see docs/operations.md, Storage)")]
+        public static partial void ManyTables(ILogger logger, long count);
+    }
+}

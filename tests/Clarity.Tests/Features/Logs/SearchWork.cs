@@ -1,0 +1,141 @@
+using System.Text.Json;
+using Clarity.Features.Logs;
+using Clarity.Storage;
+using Clarity.Tests.Infrastructure;
+using Dapper;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+using SQLitePCL;
+using Xunit;
+
+namespace Clarity.Tests.Features.Logs;
+
+/// <summary>
+/// What one search statement costs, counted rather than timed, so a test can state that a search does not get more
+/// expensive when another org's data grows. SQLite: the statement's virtual-machine steps (sqlite3_stmt_status) and
+/// the pages it asks the pager for (cache hits plus misses, sqlite3_db_status). PostgreSQL: the shared buffers the
+/// executor touched (EXPLAIN (ANALYZE, BUFFERS)), with the plan for the failure message.
+/// </summary>
+public sealed record SearchWork(long Steps, long Pages, int Rows, string Plan)
+{
+    /// <summary>An org with no search table runs no statement at all.</summary>
+    public static readonly SearchWork None = new(0, 0, 0, "no statement");
+
+    public static async Task<Guid> OrgIdAsync(ClarityHost host, string slug)
+    {
+        await using var c = await host.Services.GetRequiredService<Database>().OpenReadAsync();
+        return await c.QuerySingleAsync<Guid>("SELECT id FROM orgs WHERE slug = @slug", new { slug });
+    }
+
+    /// <summary>
+    /// Brings PostgreSQL to the state a quiet production table is in (autovacuum has run): the GIN pending list is
+    /// merged into the index and the planner has statistics. A no-op on SQLite.
+    /// </summary>
+    public static async Task SettleAsync(ClarityHost host)
+    {
+        if (host.Backend == Backend.Postgres)
+        {
+            await using var c = await host.Services.GetRequiredService<Database>().OpenReadAsync();
+            await c.ExecuteAsync("VACUUM ANALYZE task_logs");
+        }
+    }
+
+    public static async Task<SearchWork> MeasureAsync(ClarityHost host, Guid orgId, params string[] terms)
+    {
+        var store = host.Services.GetRequiredService<LogStore>();
+        await using var c = await host.Services.GetRequiredService<Database>().OpenReadAsync();
+        await using var command = await store.SearchCommandAsync(c, orgId, terms, null, null, 21, CancellationToken.None);
+        if (command is null)
+        {
+            return None;
+        }
+
+        return host.Backend == Backend.Sqlite
+            ? MeasureSqlite((SqliteConnection)c, (SqliteCommand)command)
+            : await ExplainAsync((NpgsqlCommand)command);
+    }
+
+    /// <summary>
+    /// PostgreSQL: the buffers it takes to walk every one of the org's lines newest first through the org's own
+    /// index, which is what a search confined to the org may cost at most (the planner picks a plan by statistics
+    /// over every org's lines, so a confined search may switch from the GIN index to walking the org's lines).
+    /// </summary>
+    public static async Task<long> OwnLinesAsync(ClarityHost host, Guid orgId)
+    {
+        await using var c = (NpgsqlConnection)await host.Services.GetRequiredService<Database>().OpenReadAsync();
+        await using var transaction = await c.BeginTransactionAsync();
+        await using (var walk = new NpgsqlCommand("SET LOCAL enable_bitmapscan = off; SET LOCAL enable_seqscan = off", c, transaction))
+        {
+            await walk.ExecuteNonQueryAsync();
+        }
+
+        await using var command = new NpgsqlCommand("SELECT length(text) FROM task_logs WHERE org_id = @org ORDER BY -id", c, transaction);
+        command.Parameters.AddWithValue("org", orgId);
+        var own = await ExplainAsync(command);
+        Assert.Contains("task_logs_org_newest", own.Plan, StringComparison.Ordinal);
+        return own.Pages;
+    }
+
+    /// <summary>Runs the store's statement through SQLitePCL.raw, with the store's parameters, to read its counters.</summary>
+    private static SearchWork MeasureSqlite(SqliteConnection c, SqliteCommand command)
+    {
+        var db = c.Handle!;
+        Assert.Equal(raw.SQLITE_OK, raw.sqlite3_prepare_v2(db, command.CommandText, out var stmt));
+        using (stmt)
+        {
+            foreach (SqliteParameter p in command.Parameters)
+            {
+                var index = raw.sqlite3_bind_parameter_index(stmt, p.ParameterName);
+                Assert.True(index > 0, $"The statement has no parameter {p.ParameterName}.");
+                var rc = p.Value switch
+                {
+                    string s => raw.sqlite3_bind_text(stmt, index, s),
+                    long l => raw.sqlite3_bind_int64(stmt, index, l),
+                    int i => raw.sqlite3_bind_int64(stmt, index, i),
+                    var other => throw new InvalidOperationException($"Unexpected parameter type {other?.GetType().Name}."),
+                };
+                Assert.Equal(raw.SQLITE_OK, rc);
+            }
+
+            raw.sqlite3_db_status(db, raw.SQLITE_DBSTATUS_CACHE_HIT, out _, out _, 1);
+            raw.sqlite3_db_status(db, raw.SQLITE_DBSTATUS_CACHE_MISS, out _, out _, 1);
+            var rows = 0;
+            int step;
+            while ((step = raw.sqlite3_step(stmt)) == raw.SQLITE_ROW)
+            {
+                rows++;
+            }
+
+            Assert.Equal(raw.SQLITE_DONE, step);
+            raw.sqlite3_db_status(db, raw.SQLITE_DBSTATUS_CACHE_HIT, out var hits, out _, 0);
+            raw.sqlite3_db_status(db, raw.SQLITE_DBSTATUS_CACHE_MISS, out var misses, out _, 0);
+            return new SearchWork(raw.sqlite3_stmt_status(stmt, raw.SQLITE_STMTSTATUS_VM_STEP, 0), hits + misses, rows, command.CommandText);
+        }
+    }
+
+    /// <summary>
+    /// Runs the statement under EXPLAIN (ANALYZE, BUFFERS) twice on one connection and reads the second run, whose
+    /// buffers are the statement's own: the first may also count catalog pages read to fill the session's caches.
+    /// </summary>
+    private static async Task<SearchWork> ExplainAsync(NpgsqlCommand command)
+    {
+        command.CommandText = "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + command.CommandText;
+        await command.ExecuteScalarAsync();
+        using var doc = JsonDocument.Parse((string)(await command.ExecuteScalarAsync())!);
+        var plan = doc.RootElement[0].GetProperty("Plan");
+        var buffers = plan.GetProperty("Shared Hit Blocks").GetInt64() + plan.GetProperty("Shared Read Blocks").GetInt64();
+        return new SearchWork(0, buffers, (int)plan.GetProperty("Actual Rows").GetDouble(), Describe(plan));
+    }
+
+    /// <summary>The plan's nodes, one per line, with the index each one used and its buffers.</summary>
+    private static string Describe(JsonElement node, int depth = 0)
+    {
+        var index = node.TryGetProperty("Index Name", out var name) ? $" using {name.GetString()}" : "";
+        var line = $"{new string(' ', depth * 2)}{node.GetProperty("Node Type").GetString()}{index}: " +
+            $"{node.GetProperty("Shared Hit Blocks").GetInt64() + node.GetProperty("Shared Read Blocks").GetInt64()} buffers\n";
+        return node.TryGetProperty("Plans", out var children)
+            ? line + string.Concat(children.EnumerateArray().Select(child => Describe(child, depth + 1)))
+            : line;
+    }
+}
