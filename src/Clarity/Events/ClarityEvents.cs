@@ -77,6 +77,7 @@ public static class EventCatalog
         (typeof(ApiKeyRevoked), "apikey.revoked"),
         (typeof(ApiKeysChanged), "apikey.capped"),
         (typeof(SessionsRevoked), "session.revoked"),
+        (typeof(RolesChanged), "roles.changed"),
     ];
 
     private static readonly FrozenDictionary<Type, string> s_kindOf = s_kinds.ToFrozenDictionary(k => k.Type, k => k.Kind);
@@ -190,4 +191,10 @@ public sealed record ApiKeysChanged(Guid OrgId, IReadOnlyList<Guid> KeyIds) : Cl
 public sealed record SessionsRevoked(Guid UserId, IReadOnlyList<Guid> SessionIds) : ClarityEvent(Guid.Empty)
 {
     public override string Subject => "user:" + UserId;
+}
+
+/// <summary>Roles or their permissions changed: an org's own (OrgId), or the built-in ones (OrgId empty). Caches of roles must forget them.</summary>
+public sealed record RolesChanged(Guid OrgId) : ClarityEvent(OrgId)
+{
+    public override string Subject => OrgId == Guid.Empty ? "roles:built-in" : "roles:" + OrgId;
 }

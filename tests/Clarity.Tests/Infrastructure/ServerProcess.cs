@@ -48,7 +48,8 @@ public sealed class ServerProcess : IAsyncDisposable
         return (await owner.PostAsJsonAsync("api/v1/orgs/acme/api-keys", new { name = keyName, role = "member" }).ExpectAsync(HttpStatusCode.Created)).Str("secret");
     }
 
-    public static async Task<ServerProcess> StartAsync(string dataDirectory, string? database)
+    /// <param name="environment">Extra environment variables for the child (e.g. the standard OTEL_* ones).</param>
+    public static async Task<ServerProcess> StartAsync(string dataDirectory, string? database, IReadOnlyDictionary<string, string>? environment = null)
     {
         var port = FreePort();
         var url = $"http://127.0.0.1:{port}";
@@ -73,6 +74,11 @@ public sealed class ServerProcess : IAsyncDisposable
         foreach (var name in start.Environment.Keys.Where(k => k.StartsWith("CLARITY_", StringComparison.OrdinalIgnoreCase)).ToList())
         {
             start.Environment.Remove(name);
+        }
+
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[name] = value;
         }
 
         var process = new Process { StartInfo = start };

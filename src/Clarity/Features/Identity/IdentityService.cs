@@ -2,6 +2,7 @@ using System.Text.RegularExpressions;
 using Clarity.Events;
 using Clarity.Features.Tasks;
 using Clarity.Hosting;
+using Clarity.Hosting.Authorization;
 using Clarity.Storage;
 
 namespace Clarity.Features.Identity;
@@ -16,11 +17,12 @@ public sealed record SignInClient(string? UserAgent, string? Address)
 /// <summary>
 /// First-run setup, sign-in, orgs, members and API keys. The endpoints, dashboard and CLI all come through here.
 /// Changes to members and keys reach everything that depends on them: a removed member's API keys are revoked and
-/// their streams end; a member whose role is lowered has their keys capped to it.
+/// their streams end; a member whose role is lowered has their keys capped to it. Roles are judged by their
+/// permissions (<see cref="RoleCatalog"/>), never by name.
 /// </summary>
 public sealed class IdentityService(
     IdentityStore store, InvitationStore invitations, SessionService sessions, PasswordHashing passwords, Changes changes, TimeProvider clock,
-    SignInThrottle throttle)
+    SignInThrottle throttle, RoleCatalog roles)
 {
     public async Task<(Org Org, User User)> SetupAsync(SetupRequest request, CancellationToken ct)
     {
@@ -50,7 +52,7 @@ public sealed class IdentityService(
             }
 
             change.Emit(new OrgCreated(org.Id, org.Slug, user.Id));
-            change.Emit(new MemberJoined(org.Id, user.Id, Roles.Owner));
+            change.Emit(new MemberJoined(org.Id, user.Id, BuiltInRoles.Owner));
             return true;
         }, ct);
         if (!done)
@@ -120,7 +122,7 @@ public sealed class IdentityService(
             }
 
             change.Emit(new OrgCreated(org.Id, org.Slug, owner));
-            change.Emit(new MemberJoined(org.Id, owner, Roles.Owner));
+            change.Emit(new MemberJoined(org.Id, owner, BuiltInRoles.Owner));
             return true;
         }, ct);
         if (!created)
@@ -144,7 +146,7 @@ public sealed class IdentityService(
 
     public async Task<MemberRoleChange> ChangeRoleAsync(OrgContext org, Guid userId, ChangeRoleRequest request, CancellationToken ct)
     {
-        var role = IdentityRules.Role(request.Role, org);
+        var role = IdentityRules.Role(request.Role, org, await roles.ForOrgAsync(org.OrgId, ct));
         var result = await changes.RunAsync(org.Caller.Actor, async change =>
         {
             var result = await store.ChangeMemberAsync(change, org.OrgId, userId, role, org.Caller.UserId, org.Role, DbTime.FromDb(change.Now));
@@ -191,14 +193,14 @@ public sealed class IdentityService(
             case IdentityStore.MemberChangeStatus.NotFound:
                 throw Problems.NotFound("Member");
             case IdentityStore.MemberChangeStatus.LastOwner:
-                throw Problems.Conflict("last-owner", "An org must keep at least one owner.");
+                throw Problems.Conflict("last-owner", "An org must keep at least one owner (a member whose role holds org:admin).");
             case IdentityStore.MemberChangeStatus.Outranked:
-                throw Problems.Forbidden($"Your role '{org.Role}' cannot {verb} a member whose role is '{result.TargetRole}', nor grant a role above your own.");
+                throw Problems.Forbidden($"Your role '{org.Role}' cannot {verb} a member whose role is '{result.TargetRole}', nor grant a role that holds permissions yours does not.");
         }
     }
 
     /// <summary>Removes a member (or lets them leave) in one unit of work with its events: the membership ends, and their keys are revoked.</summary>
-    private Task<IdentityStore.MemberChangeResult> RemoveAsync(Actor actor, Guid orgId, Guid userId, Guid? actorUserId, string? actorRole, CancellationToken ct) =>
+    private Task<IdentityStore.MemberChangeResult> RemoveAsync(Actor actor, Guid orgId, Guid userId, Guid? actorUserId, OrgRole? actorRole, CancellationToken ct) =>
         changes.RunAsync(actor, async change =>
         {
             var result = await store.ChangeMemberAsync(change, orgId, userId, null, actorUserId, actorRole, DbTime.FromDb(change.Now));
@@ -235,7 +237,7 @@ public sealed class IdentityService(
     public async Task<CreatedApiKey> CreateApiKeyAsync(OrgContext org, CreateApiKeyRequest request, CancellationToken ct)
     {
         var name = Check.Required(request.Name, "name", 100);
-        var role = IdentityRules.Role(request.Role, org);
+        var role = IdentityRules.Role(request.Role, org, await roles.ForOrgAsync(org.OrgId, ct));
         var (secret, prefix) = ApiKeySecret.Generate();
         var key = new CreatedApiKey(Guid.CreateVersion7(), name, prefix, role, Now(), secret);
 
@@ -327,21 +329,17 @@ public static partial class IdentityRules
         return password;
     }
 
-    /// <summary>A known role that the caller may hand out (at or below their own).</summary>
-    public static string Role(string? role, OrgContext org)
+    /// <summary>A role of the org that the caller may hand out: one whose permissions their own role holds.</summary>
+    public static string Role(string? role, OrgContext org, RoleSet roles)
     {
-        var value = Check.Required(role, "role", 20).ToLowerInvariant();
-        if (!Roles.IsKnown(value))
+        var value = Check.Required(role, "role", 64).ToLowerInvariant();
+        var found = roles.Find(value) ?? throw Problems.Validation("role", $"must be one of {string.Join(", ", roles.All.Select(r => r.Name))}.");
+        if (!org.Role.Includes(found))
         {
-            throw Problems.Validation("role", $"must be one of {string.Join(", ", Roles.All)}.");
+            throw Problems.Forbidden($"Your role '{org.Role}' cannot grant the '{value}' role: it holds permissions yours does not.");
         }
 
-        if (!Roles.CanGrant(org.Role, value))
-        {
-            throw Problems.Forbidden($"Your role '{org.Role}' cannot grant the '{value}' role.");
-        }
-
-        return value;
+        return found.Name;
     }
 
     public static string DisplayName(string? displayName, string email) =>

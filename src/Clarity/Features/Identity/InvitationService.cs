@@ -2,6 +2,7 @@ using Clarity.Events;
 using System.Security.Cryptography;
 using Clarity.Features.Tasks;
 using Clarity.Hosting;
+using Clarity.Hosting.Authorization;
 using Clarity.Storage;
 
 namespace Clarity.Features.Identity;
@@ -15,7 +16,7 @@ public sealed record InvitationPreview(Guid Id, string OrgSlug, string OrgName, 
 /// <c>POST /api/v1/invitations/{id}/accept</c>), or through the invitation's link, which also creates the account of
 /// someone who has none. Invitations expire.
 /// </summary>
-public sealed class InvitationService(InvitationStore store, IdentityStore identity, SessionService sessions, PasswordHashing passwords, SignInThrottle throttle, Changes changes, TimeProvider clock)
+public sealed class InvitationService(InvitationStore store, IdentityStore identity, SessionService sessions, PasswordHashing passwords, SignInThrottle throttle, Changes changes, TimeProvider clock, RoleCatalog roles)
 {
     public const string TokenScheme = "cli_";
     private static readonly TimeSpan s_defaultLifetime = TimeSpan.FromDays(7);
@@ -24,7 +25,7 @@ public sealed class InvitationService(InvitationStore store, IdentityStore ident
     public async Task<Invitation> CreateAsync(OrgContext org, CreateInvitationRequest request, string linkBase, CancellationToken ct)
     {
         var email = IdentityRules.Email(request.Email);
-        var role = IdentityRules.Role(request.Role, org);
+        var role = IdentityRules.Role(request.Role, org, await roles.ForOrgAsync(org.OrgId, ct));
         var hours = Check.Range(request.ExpiresInHours, "expiresInHours", 1, 720, (int)s_defaultLifetime.TotalHours);
         var now = DbTime.ToDb(clock.GetUtcNow());
         var token = TokenScheme + ApiKeySecret.Base64Url(RandomNumberGenerator.GetBytes(32));
@@ -93,7 +94,7 @@ public sealed class InvitationService(InvitationStore store, IdentityStore ident
             case InvitationStore.RevokeStatus.NotPending:
                 throw Problems.Conflict("not-pending", "The invitation has already been answered or withdrawn.");
             case InvitationStore.RevokeStatus.Outranked:
-                throw Problems.Forbidden($"Your role '{org.Role}' cannot withdraw an invitation to a higher role.");
+                throw Problems.Forbidden($"Your role '{org.Role}' cannot withdraw an invitation to a role that holds permissions yours does not.");
         }
     }
 

@@ -1,4 +1,5 @@
 using Clarity.Hosting;
+using Clarity.Hosting.Authorization;
 using Clarity.Storage;
 using Dapper;
 
@@ -100,8 +101,8 @@ public sealed class InvitationStore(Database db)
         Outranked,
     }
 
-    /// <summary>Withdraws a pending invitation, unless it offers a role above <paramref name="actorRole"/>.</summary>
-    public Task<RevokeStatus> RevokeAsync(Change change, Guid orgId, Guid id, string actorRole, long now) =>
+    /// <summary>Withdraws a pending invitation, unless it offers a role that holds a permission <paramref name="actorRole"/> does not.</summary>
+    public Task<RevokeStatus> RevokeAsync(Change change, Guid orgId, Guid id, OrgRole actorRole, long now) =>
         change.Run(async (c, t) =>
         {
             var row = await c.QuerySingleOrDefaultAsync<InvitationRow>(
@@ -111,7 +112,8 @@ public sealed class InvitationStore(Database db)
                 return RevokeStatus.NotFound;
             }
 
-            if (!Roles.CanGrant(actorRole, row.Role))
+            var roles = await RoleStore.LoadAsync(c, t, orgId);
+            if (!roles.Resolve(actorRole.Name).Includes(roles.Resolve(row.Role)))
             {
                 return RevokeStatus.Outranked;
             }

@@ -14,7 +14,7 @@ namespace Clarity.Hosting.Telemetry;
 /// Queue names come from clients, so the <c>queue</c> label is capped: per org, the first <c>Metrics:MaxQueueLabels</c>
 /// distinct queues this node counts keep their name, and later ones are counted under <see cref="OtherQueues"/>.
 /// </summary>
-public sealed partial class ClarityMetrics : IScrapeRefresh, IDisposable
+public sealed partial class ClarityMetrics : IDisposable
 {
     public const string MeterName = "Clarity";
 
@@ -133,8 +133,24 @@ public sealed partial class ClarityMetrics : IScrapeRefresh, IDisposable
         return slug is null ? orgId.ToString() : _orgSlugs.GetOrAdd(orgId, slug);
     }
 
-    /// <summary>Before a scrape: reads the pending clarifications per org, and lets counts waiting for an org's slug land.</summary>
+    /// <summary>
+    /// Before a scrape: reads the pending clarifications per org, and lets counts waiting for an org's slug land, so that
+    /// the gauge's callback never blocks. A failed read (database down) is logged and leaves the gauge at its last value;
+    /// the rest of the scrape still answers.
+    /// </summary>
     public async Task RefreshAsync(CancellationToken ct)
+    {
+        try
+        {
+            await ReadPendingAsync(ct);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            Log.RefreshFailed(_logger, ex);
+        }
+    }
+
+    private async Task ReadPendingAsync(CancellationToken ct)
     {
         await Task.WhenAll(_pendingRecords.Keys);
         var counts = await _clarifications.CountPendingByOrgAsync(ct);
@@ -161,5 +177,8 @@ public sealed partial class ClarityMetrics : IScrapeRefresh, IDisposable
     {
         [LoggerMessage(1, LogLevel.Warning, "Could not look up org {OrgId} for a metric label")]
         public static partial void OrgLookupFailed(ILogger logger, Exception error, Guid orgId);
+
+        [LoggerMessage(2, LogLevel.Warning, "Could not read the pending clarifications before a metrics scrape")]
+        public static partial void RefreshFailed(ILogger logger, Exception error);
     }
 }
