@@ -38,9 +38,14 @@ public sealed partial class ClarityMetrics : IDisposable
     private readonly ConcurrentDictionary<Guid, HashSet<string>> _queueLabels = new();
     private readonly int _maxQueueLabels;
     private volatile Measurement<long>[] _pending = [];
+    private readonly EventLog _eventLog;
+    private long _unsequenced;
 
-    public ClarityMetrics(IMeterFactory meterFactory, IEventBus events, ClarificationStore clarifications, IdentityStore identity, IOptions<ClarityOptions> options, ILogger<ClarityMetrics> logger)
+    public ClarityMetrics(
+        IMeterFactory meterFactory, IEventBus events, ClarificationStore clarifications, IdentityStore identity, EventLog eventLog, Leadership leadership,
+        IOptions<ClarityOptions> options, ILogger<ClarityMetrics> logger)
     {
+        _eventLog = eventLog;
         _maxQueueLabels = options.Value.Metrics.MaxQueueLabels;
         _clarifications = clarifications;
         _identity = identity;
@@ -55,6 +60,10 @@ public sealed partial class ClarityMetrics : IDisposable
             tags: null, advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = CheckoutBuckets });
         meter.CreateObservableGauge("clarity.clarifications.pending", () => _pending, "{clarification}",
             "Clarifications waiting for an answer, by org (read from the database at each scrape: the same on every node).");
+        meter.CreateObservableGauge("clarity.leader", () => leadership.IsLeader ? 1 : 0, null,
+            "1 on the node that leads (runs the sweeps, retention and the event sequencer), 0 on the others.");
+        meter.CreateObservableGauge("clarity.events.unsequenced", () => Interlocked.Read(ref _unsequenced), "{event}",
+            "Committed events waiting for the leader's sequencer (PostgreSQL; always 0 on SQLite), read from the database at each scrape.");
         _subscription = events.SubscribeLocal(OnLocalEvent);
     }
 
@@ -143,6 +152,7 @@ public sealed partial class ClarityMetrics : IDisposable
         try
         {
             await ReadPendingAsync(ct);
+            Interlocked.Exchange(ref _unsequenced, await _eventLog.UnsequencedAsync(ct));
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
