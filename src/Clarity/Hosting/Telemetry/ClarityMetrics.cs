@@ -13,6 +13,7 @@ namespace Clarity.Hosting.Telemetry;
 /// database at each scrape, so every node reports the same cluster-wide figure (aggregate it with max, not sum).
 /// Queue names come from clients, so the <c>queue</c> label is capped: per org, the first <c>Metrics:MaxQueueLabels</c>
 /// distinct queues this node counts keep their name, and later ones are counted under <see cref="OtherQueues"/>.
+/// The leader gauge is 1 on the node that runs the leader-only jobs and 0 on the others.
 /// </summary>
 public sealed partial class ClarityMetrics : IScrapeRefresh, IDisposable
 {
@@ -39,7 +40,7 @@ public sealed partial class ClarityMetrics : IScrapeRefresh, IDisposable
     private readonly int _maxQueueLabels;
     private volatile Measurement<long>[] _pending = [];
 
-    public ClarityMetrics(IMeterFactory meterFactory, IEventBus events, ClarificationStore clarifications, IdentityStore identity, IOptions<ClarityOptions> options, ILogger<ClarityMetrics> logger)
+    public ClarityMetrics(IMeterFactory meterFactory, IEventBus events, ClarificationStore clarifications, IdentityStore identity, Leadership leadership, IOptions<ClarityOptions> options, ILogger<ClarityMetrics> logger)
     {
         _maxQueueLabels = options.Value.Metrics.MaxQueueLabels;
         _clarifications = clarifications;
@@ -55,6 +56,8 @@ public sealed partial class ClarityMetrics : IScrapeRefresh, IDisposable
             tags: null, advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = CheckoutBuckets });
         meter.CreateObservableGauge("clarity.clarifications.pending", () => _pending, "{clarification}",
             "Clarifications waiting for an answer, by org (read from the database at each scrape: the same on every node).");
+        meter.CreateObservableGauge("clarity.leader", () => leadership.IsLeader ? 1 : 0, unit: null,
+            "1 while this node leads (runs the sweeps, retention and the event sequencer), else 0.");
         _subscription = events.SubscribeLocal(OnLocalEvent);
     }
 
