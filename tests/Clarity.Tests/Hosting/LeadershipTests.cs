@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
+using System.Text.Json;
 using Clarity.Tests.Features.Stream;
 using Clarity.Tests.Infrastructure;
 using Xunit;
@@ -60,33 +61,50 @@ public sealed class LeadershipTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task LeaderKilled_OtherNodeTakesOver_AndRequeuesATaskWhoseLeaseExpired()
+    public async Task LeaderKilled_OtherNodeTakesOver_AndRequeuesTasksWhoseLeasesExpired()
     {
         await using var pair = await NodePair.StartAsync(output);
         using var client = ClarityHost.ClientFor(pair.Survivor.BaseAddress, pair.MemberKey);
         await using var stream = await StreamSocket.ConnectAsync(pair.Survivor.BaseAddress, "acme", pair.MemberKey);
         await stream.SubscribeAsync(["tasks"]);
-
-        // Checked out while the old leader leads, with a lease that ends only after the leader is gone.
         var queue = Work.Unique("failover");
-        var id = await CreateTaskAsync(client, "leased across the failover", queue);
-        var lease = await client.PostAsJsonAsync("api/v1/orgs/acme/work/checkout", new { agent = Work.Unique("agent"), queues = new[] { queue }, taskId = id, leaseSeconds = 2 })
-            .ExpectAsync(HttpStatusCode.OK);
-        Assert.Equal(1, lease.GetProperty("task").Int("attempts"));
+
+        // One task is checked out while the old leader leads, with a lease that should end after it is gone; the other
+        // is checked out once it is dead, so that nobody but the survivor can sweep it.
+        var before = await CreateTaskAsync(client, "leased before the kill", queue);
+        await CheckoutAsync(client, queue, before, leaseSeconds: 5, attempt: 1);
         await pair.KillLeaderAsync();
+        var after = await CreateTaskAsync(client, "leased after the kill", queue);
+        await CheckoutAsync(client, queue, after, leaseSeconds: 1, attempt: 1);
         await pair.WaitForSurvivorToLeadAsync();
 
-        // Only the survivor is left to sweep the expired lease: the task goes back to its queue, and the stream says so.
-        var requeued = await stream.NextAsync(m => m.IsTaskEvent(id) && m.GetProperty("data").Str("status") == "queued" && m.GetProperty("data").Int("attempts") == 1,
-            "the requeue of the task whose lease expired");
-        Assert.True(requeued.GetProperty("data").IsNull("agentId"), requeued.ToString());
-        var task = await client.GetAsync($"api/v1/orgs/acme/tasks/{id}").ExpectAsync(HttpStatusCode.OK);
-        Assert.Equal(("queued", 1), (task.Str("status"), task.Int("attempts")));
+        // The survivor's sweeper puts both back in their queue, and the stream says so.
+        var requeued = new Dictionary<string, JsonElement>();
+        await stream.ReadUntilAsync(m =>
+        {
+            if (m.IsEvent("task") && m.GetProperty("data") is var data && data.Str("status") == "queued" && data.Int("attempts") == 1)
+            {
+                requeued[data.Str("taskId")] = data;
+            }
 
-        // And it can be checked out again, for a second attempt.
-        var again = await client.PostAsJsonAsync("api/v1/orgs/acme/work/checkout", new { agent = Work.Unique("agent"), queues = new[] { queue }, taskId = id })
+            return requeued.ContainsKey(before) && requeued.ContainsKey(after);
+        }, "the requeue of both tasks whose leases expired");
+        foreach (var id in new[] { before, after })
+        {
+            Assert.True(requeued[id].IsNull("agentId"), requeued[id].ToString());
+            var task = await client.GetAsync($"api/v1/orgs/acme/tasks/{id}").ExpectAsync(HttpStatusCode.OK);
+            Assert.Equal(("queued", 1), (task.Str("status"), task.Int("attempts")));
+
+            // And it can be checked out again, for a second attempt.
+            await CheckoutAsync(client, queue, id, leaseSeconds: 60, attempt: 2);
+        }
+    }
+
+    private static async Task CheckoutAsync(HttpClient client, string queue, string id, int leaseSeconds, int attempt)
+    {
+        var lease = await client.PostAsJsonAsync("api/v1/orgs/acme/work/checkout", new { agent = Work.Unique("agent"), queues = new[] { queue }, taskId = id, leaseSeconds })
             .ExpectAsync(HttpStatusCode.OK);
-        Assert.Equal((id, 2), (again.GetProperty("task").Str("id"), again.GetProperty("task").Int("attempts")));
+        Assert.Equal((id, attempt), (lease.GetProperty("task").Str("id"), lease.GetProperty("task").Int("attempts")));
     }
 
     private static async Task<string> CreateTaskAsync(HttpClient client, string title, string queue = "failover") =>
@@ -133,11 +151,15 @@ public sealed class LeadershipTests(ITestOutputHelper output)
         {
             var database = await TestDatabases.CreatePostgresAsync();
             var directories = new List<string> { TestDatabases.NewTempDirectory(), TestDatabases.NewTempDirectory() };
+
+            // Started together (the migrator serialises them): either may win the election.
+            var starting = directories.Select(d => ServerProcess.StartAsync(d, database)).ToList();
             var nodes = new List<ServerProcess>();
             try
             {
-                nodes.Add(await ServerProcess.StartAsync(directories[0], database));
-                nodes.Add(await ServerProcess.StartAsync(directories[1], database));
+                await Task.WhenAll(starting).ContinueWith(_ => { }, TaskScheduler.Default);
+                nodes.AddRange(starting.Where(t => t.IsCompletedSuccessfully).Select(t => t.Result));
+                await Task.WhenAll(starting);
 
                 // Exactly one of the two leads, and its gauge says so (the other's says 0).
                 double?[] gauges = [];
