@@ -13,6 +13,7 @@ namespace Clarity.Hosting.Telemetry;
 /// database at each scrape, so every node reports the same cluster-wide figure (aggregate it with max, not sum).
 /// Queue names come from clients, so the <c>queue</c> label is capped: per org, the first <c>Metrics:MaxQueueLabels</c>
 /// distinct queues this node counts keep their name, and later ones are counted under <see cref="OtherQueues"/>.
+/// The leader gauge is 1 on the node that runs the leader-only jobs and 0 on the others.
 /// </summary>
 public sealed partial class ClarityMetrics : IDisposable
 {
