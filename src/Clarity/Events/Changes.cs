@@ -9,7 +9,7 @@ namespace Clarity.Events;
 /// subscribers hear of the events at once (wake-ups, cache evictions), and the outbox carries them to every node in
 /// the agreed order (<see cref="EventFeed"/>): the stream, and other nodes' subscribers.
 /// </summary>
-public sealed partial class Changes(Database db, EventLog log, EventBus bus, EventFeed feed, TimeProvider clock, ILogger<Changes> logger)
+public sealed partial class Changes(Database db, EventLog log, EventBus bus, EventFeed feed, TimeProvider clock, ILogger<Changes> logger, EventSequencer? sequencer = null)
 {
     public Database Database => db;
 
@@ -18,6 +18,7 @@ public sealed partial class Changes(Database db, EventLog log, EventBus bus, Eve
     {
         Change? change = null;
         IReadOnlyList<long> rowIds = [];
+        IReadOnlyList<EventRow> rows = [];
         var correlationId = CorrelationContext.Current;
         T result;
         try
@@ -28,7 +29,8 @@ public sealed partial class Changes(Database db, EventLog log, EventBus bus, Eve
                 var value = await work(change);
                 if (change.Events.Count > 0)
                 {
-                    rowIds = await log.AppendAsync(change, [.. change.Events.Select(e => EventRow.From(e, change.Now))]);
+                    rows = [.. change.Events.Select(e => EventRow.From(e, change.Now))];
+                    rowIds = await log.AppendAsync(change, rows);
                     bus.ExpectCommit(rowIds);
                 }
 
@@ -45,7 +47,16 @@ public sealed partial class Changes(Database db, EventLog log, EventBus bus, Eve
         if (rowIds.Count > 0)
         {
             bus.DeliverCommitted(change!.Events);
-            feed.Wake();
+            if (sequencer is not null)
+            {
+                // PostgreSQL: the rows get their seq from the leader's sequencer, whose NOTIFY wakes every node's feed.
+                sequencer.Appended();
+            }
+            else
+            {
+                // SQLite: the rows have their seq already, and commit order is seq order.
+                feed.Offer(rows);
+            }
         }
 
         foreach (var action in change!.CommitActions)

@@ -73,14 +73,15 @@ public sealed partial class EventBus(ILogger<EventBus> logger) : IEventBus
         }
     }
 
-    /// <summary>Delivers an event the feed read from the outbox, unless this node delivered it at commit already.</summary>
-    internal void DeliverFromFeed(long rowId, ClarityEvent evt)
-    {
-        if (!_deliveredAtCommit.TryRemove(rowId, out _))
-        {
-            Invoke(Volatile.Read(ref _handlers), evt);
-        }
-    }
+    /// <summary>
+    /// Whether the feed should deliver the outbox row <paramref name="rowId"/>: false when this node delivered it at
+    /// commit already (and forgets it then). Asked before the row's payload is read, so this node's own events are
+    /// never deserialised again.
+    /// </summary>
+    internal bool ShouldDeliverFromFeed(long rowId) => !_deliveredAtCommit.TryRemove(rowId, out _);
+
+    /// <summary>Delivers an event the feed read from the outbox (another node's, or one this node did not deliver at commit).</summary>
+    internal void DeliverFromFeed(ClarityEvent evt) => Invoke(Volatile.Read(ref _handlers), evt);
 
     private void Invoke(Action<ClarityEvent>[] handlers, ClarityEvent evt)
     {

@@ -82,7 +82,7 @@ public readonly record struct EventPosition(long NewestId, long PrunedThrough);
 /// </summary>
 public sealed class EventLog(Database db)
 {
-    /// <summary>The channel writers NOTIFY (at commit) to wake the sequencer.</summary>
+    /// <summary>The channel other nodes NOTIFY, after their commits and coalesced, to wake the leader's sequencer.</summary>
     public const string AppendedChannel = "clarity_outbox";
 
     /// <summary>The channel the sequencer NOTIFYs (at commit) with the newest seq, to wake every node's feed.</summary>
@@ -102,21 +102,25 @@ public sealed class EventLog(Database db)
             return await AppendPostgresAsync((NpgsqlConnection)change.Connection, (NpgsqlTransaction)change.Transaction, rows);
         }
 
+        // SQLite: the single writer commits in id order, so seq is the id. AUTOINCREMENT ids come from sqlite_sequence
+        // and are never reused, so the insert can write the seq it is about to get, and the row is written once.
         var ids = new List<long>(rows.Count);
         foreach (var row in rows)
         {
-            row.RowId = await change.Connection.ExecuteScalarAsync<long>(
-                "INSERT INTO events (org_id, topic, kind, subject, payload, actor_kind, actor_id, correlation_id, created_at) " +
-                "VALUES (@OrgId, @Topic, @Kind, @Subject, @Payload, @ActorKind, @ActorId, @CorrelationId, @CreatedAt) RETURNING id",
+            var (id, seq) = await change.Connection.QuerySingleAsync<(long, long)>(
+                "INSERT INTO events (org_id, topic, kind, subject, payload, actor_kind, actor_id, correlation_id, created_at, seq) " +
+                "VALUES (@OrgId, @Topic, @Kind, @Subject, @Payload, @ActorKind, @ActorId, @CorrelationId, @CreatedAt, " +
+                "COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0) + 1) RETURNING id, seq",
                 row, change.Transaction);
-            ids.Add(row.RowId);
-        }
+            if (seq != id)
+            {
+                // Not expected; should the table's sequence ever disagree, the id still decides.
+                await change.Connection.ExecuteAsync("UPDATE events SET seq = id WHERE id = @id", new { id }, change.Transaction);
+            }
 
-        // The single writer: everything committed before this transaction is sequenced, and this one commits next.
-        await change.Connection.ExecuteAsync("UPDATE events SET seq = id WHERE seq IS NULL", transaction: change.Transaction);
-        foreach (var row in rows)
-        {
-            row.Seq = row.RowId;
+            row.RowId = id;
+            row.Seq = id;
+            ids.Add(id);
         }
 
         return ids;
@@ -139,8 +143,8 @@ public sealed class EventLog(Database db)
         insert.Parameters.Add(new() { Value = rows.Select(r => r.CreatedAt).ToArray() });
         batch.BatchCommands.Add(insert);
 
-        // Delivered when (and only if) the transaction commits; many commits' notifications wake one sequencer pass.
-        batch.BatchCommands.Add(new NpgsqlBatchCommand($"SELECT pg_notify('{AppendedChannel}', '')"));
+        // No NOTIFY here: PostgreSQL serialises the commits of every transaction that notifies. The sequencer is woken
+        // after the commit instead (EventSequencer.Appended), and polls every second regardless.
         var ids = new List<long>(rows.Count);
         await using (var reader = await batch.ExecuteReaderAsync())
         {
@@ -156,6 +160,13 @@ public sealed class EventLog(Database db)
         }
 
         return ids;
+    }
+
+    /// <summary>Wakes the leader's sequencer from another node (PostgreSQL), outside any change's transaction.</summary>
+    public async Task AnnounceAppendedAsync(CancellationToken ct)
+    {
+        await using var c = await db.OpenReadAsync(ct);
+        await c.ExecuteAsync(new CommandDefinition($"SELECT pg_notify('{AppendedChannel}', '')", cancellationToken: ct));
     }
 
     /// <summary>
@@ -255,6 +266,11 @@ public sealed class EventLog(Database db)
     /// <summary>How many rows wait for a seq (PostgreSQL: the sequencer's backlog; SQLite: always 0).</summary>
     public async Task<long> UnsequencedAsync(CancellationToken ct)
     {
+        if (db.Kind != DatabaseKind.Postgres)
+        {
+            return 0;
+        }
+
         await using var c = await db.OpenReadAsync(ct);
         return await c.ExecuteScalarAsync<long>(new CommandDefinition("SELECT COUNT(*) FROM events WHERE seq IS NULL", cancellationToken: ct));
     }

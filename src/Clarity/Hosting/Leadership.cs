@@ -20,6 +20,9 @@ public sealed partial class Leadership(Database database, TimeProvider clock, IL
     private CancellationTokenSource? _term;
     private TaskCompletionSource _elected = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    /// <summary>The database the nodes share (background loops listen on it for wake-ups).</summary>
+    public Database Database => database;
+
     public bool IsLeader
     {
         get
@@ -176,11 +179,16 @@ public sealed partial class Leadership(Database database, TimeProvider clock, IL
 /// <summary>
 /// A background job that runs in a loop: every <see cref="Interval"/>, or sooner when <see cref="Wake"/> is called, and
 /// again at once while a pass reports more work. A failing pass is logged and retried on the next tick. A leader-only job
-/// (the default) runs only while this node leads, and its pass is cancelled when leadership is lost.
+/// (the default) runs only while this node leads, and its pass is cancelled when leadership is lost. On PostgreSQL a
+/// loop may name a <see cref="WakeChannel"/>: every NOTIFY on it, and every (re)connect of the listener, wakes the loop;
+/// the interval still bounds the delay when a notification is lost.
 /// </summary>
 public abstract partial class BackgroundLoop(Leadership leadership, ILogger logger) : BackgroundService
 {
     private readonly SemaphoreSlim _wake = new(0, 1);
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly TaskCompletionSource _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Task? _listen;
 
     /// <summary>For logs.</summary>
     protected abstract string Name { get; }
@@ -192,6 +200,56 @@ public abstract partial class BackgroundLoop(Leadership leadership, ILogger logg
 
     /// <summary>One pass. Returns true when there is more to do at once (a full batch).</summary>
     protected abstract Task<bool> RunOnceAsync(CancellationToken ct);
+
+    /// <summary>Whether this node leads now.</summary>
+    protected bool IsLeader => leadership.IsLeader;
+
+    /// <summary>A PostgreSQL NOTIFY channel that wakes the loop; null (the default) for none.</summary>
+    protected virtual string? WakeChannel => null;
+
+    /// <summary>Completes once the wake channel's listener is connected (at once when there is none).</summary>
+    protected Task Listening => _listening.Task;
+
+    public override async Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (WakeChannel is { } channel && leadership.Database is PostgresDatabase pg)
+        {
+            _listen = Task.Run(() => PostgresListener.RunAsync(
+                pg,
+                channel,
+                onListening: (_, _) =>
+                {
+                    // (Re)connected: whatever was announced while deaf is found by the next pass.
+                    _listening.TrySetResult();
+                    Wake();
+                    return Task.CompletedTask;
+                },
+                onNotifications: (_, _) =>
+                {
+                    Wake();
+                    return Task.CompletedTask;
+                },
+                onFailure: ex => Log.ListenFailed(logger, ex, channel, Name),
+                _stopping.Token), CancellationToken.None);
+        }
+        else
+        {
+            _listening.TrySetResult();
+        }
+
+        await base.StartAsync(cancellationToken);
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await _stopping.CancelAsync();
+        if (_listen is not null)
+        {
+            await _listen.ContinueWith(_ => { }, TaskScheduler.Default);
+        }
+
+        await base.StopAsync(cancellationToken);
+    }
 
     /// <summary>Runs a pass soon, without waiting for the interval.</summary>
     public void Wake()
@@ -236,6 +294,7 @@ public abstract partial class BackgroundLoop(Leadership leadership, ILogger logg
     public override void Dispose()
     {
         _wake.Dispose();
+        _stopping.Dispose();
         base.Dispose();
     }
 
@@ -243,5 +302,8 @@ public abstract partial class BackgroundLoop(Leadership leadership, ILogger logg
     {
         [LoggerMessage(1, LogLevel.Error, "Background job {Job} failed; it runs again on the next tick")]
         public static partial void PassFailed(ILogger logger, Exception error, string job);
+
+        [LoggerMessage(2, LogLevel.Warning, "LISTEN {Channel} for {Job} failed; reconnecting (the job still runs every interval meanwhile)")]
+        public static partial void ListenFailed(ILogger logger, Exception error, string channel, string job);
     }
 }
