@@ -1,5 +1,8 @@
 using Clarity.Features.Identity;
 using Clarity.Hosting;
+using Clarity.Hosting.Authentication;
+using Clarity.Hosting.Authorization;
+using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Clarity.Dashboard;
@@ -26,8 +29,12 @@ public sealed record DashboardStaticAsset;
 /// <summary>The signed-in person as the dashboard sees them: who, and the orgs they belong to.</summary>
 public sealed record DashboardSession(Caller Caller, User User, IReadOnlyList<OrgMembership> Orgs, IReadOnlyList<PendingInvitation> Invitations);
 
-/// <summary>Enforces <see cref="DashboardPageAttribute"/>; called by <see cref="AccessMiddleware"/>.</summary>
-public sealed class DashboardAccess(IdentityService identity, IdentityStore store, CredentialResolver credentials)
+/// <summary>
+/// Enforces <see cref="DashboardPageAttribute"/>; called by <see cref="AccessMiddleware"/>. The session cookie signs the
+/// person in (<see cref="ClarityAuthentication.SessionCookieScheme"/>, whatever other headers the request carries);
+/// their role in the org comes from <see cref="AccessResolver"/>, as for the API.
+/// </summary>
+public sealed class DashboardAccess(IdentityService identity, AccessResolver access)
 {
     public const string HxRequest = "HX-Request";
 
@@ -57,21 +64,20 @@ public sealed class DashboardAccess(IdentityService identity, IdentityStore stor
 
         if (context.Request.RouteValues["org"] is string slug)
         {
-            var membership = session.Orgs.FirstOrDefault(o => o.Slug == slug);
-            var org = membership is null ? null : await store.FindOrgBySlugAsync(slug, context.RequestAborted);
-            if (membership is null || org is null)
+            var org = await access.ResolveAsync(session.Caller, slug, context.RequestAborted);
+            if (org is null)
             {
                 await WriteStatusPageAsync(context, StatusCodes.Status404NotFound);
                 return;
             }
 
-            if (!Roles.Grants(membership.Role, page.Permission ?? Permissions.OrgRead))
+            if (!org.Can(page.Permission ?? Permissions.OrgRead))
             {
                 await WriteStatusPageAsync(context, StatusCodes.Status403Forbidden);
                 return;
             }
 
-            context.Features.Set(new OrgContext(org.Id, org.Slug, membership.Role, session.Caller));
+            context.Features.Set(org);
         }
 
         await next(context);
@@ -141,12 +147,8 @@ public sealed class DashboardAccess(IdentityService identity, IdentityStore stor
 
     private async Task<DashboardSession?> ResolveSessionAsync(HttpContext context)
     {
-        if (!context.Request.Cookies.TryGetValue(AccessMiddleware.SessionCookie, out var cookie) || cookie.Length == 0)
-        {
-            return null;
-        }
-
-        if (await credentials.TryResolveAsync(cookie, CredentialSource.Cookie, context.RequestAborted) is not { IsUser: true } caller)
+        var result = await context.AuthenticateAsync(ClarityAuthentication.SessionCookieScheme);
+        if (CallerIdentity.Of(result.Principal) is not { IsUser: true } caller)
         {
             return null;
         }
@@ -154,7 +156,13 @@ public sealed class DashboardAccess(IdentityService identity, IdentityStore stor
         try
         {
             var me = await identity.MeAsync(caller, context.RequestAborted);
-            return me.User is null ? null : new DashboardSession(caller, me.User, me.Orgs, me.Invitations ?? []);
+            if (me.User is null)
+            {
+                return null;
+            }
+
+            context.User = result.Principal!;
+            return new DashboardSession(caller, me.User, me.Orgs, me.Invitations ?? []);
         }
         catch (ApiException)
         {

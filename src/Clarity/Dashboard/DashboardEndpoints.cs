@@ -199,7 +199,7 @@ public static class DashboardEndpoints
     {
         var org = OrgOf(http);
         var items = await ClarificationList.LoadAsync(clarifications, tasks, org, http.RequestAborted);
-        return Fragment<ClarificationList>(new { Org = org.Slug, Items = items, CanAnswer = Roles.Grants(org.Role, Permissions.TasksRespond) });
+        return Fragment<ClarificationList>(new { Org = org.Slug, Items = items, CanAnswer = org.Can(Permissions.TasksRespond) });
     }
 
     /// <summary>Answers through the same service as the API, so the agent's long-poll returns at once; then back to the inbox.</summary>

@@ -26,8 +26,8 @@ public abstract class DashboardPage : DashboardComponent
 
     protected CancellationToken Aborted => HttpContext.RequestAborted;
 
-    /// <summary>True when the org role grants <paramref name="permission"/>.</summary>
-    protected bool Can(string permission) => Roles.Grants(OrgContext.Role, permission);
+    /// <summary>True when the caller's role in the org holds <paramref name="permission"/>.</summary>
+    protected bool Can(string permission) => OrgContext.Can(permission);
 
     /// <summary>"/o/{org}/…" for the current org.</summary>
     protected string OrgUrl(string path = "") => "/o/" + Uri.EscapeDataString(OrgContext.Slug) + (path.Length == 0 ? "" : "/" + path.TrimStart('/'));

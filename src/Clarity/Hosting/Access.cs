@@ -1,19 +1,36 @@
-using System.Collections.Concurrent;
 using System.Reflection;
 using Clarity.Dashboard;
 using Clarity.Features.Identity;
+using Clarity.Hosting.Authentication;
+using Clarity.Hosting.Authorization;
 using Clarity.Hosting.RateLimiting;
 using Microsoft.AspNetCore.Antiforgery;
+using Microsoft.AspNetCore.Authentication;
 
 namespace Clarity.Hosting;
 
-/// <summary>Who is calling: a signed-in user (and the session they signed in with), or an API key (which belongs to exactly one org).</summary>
+/// <summary>Where a request's credential came from. Cookie-borne credentials get the cross-site checks.</summary>
+public enum CredentialSource
+{
+    Bearer,
+    Cookie,
+}
+
+/// <summary>
+/// Who is calling, as an authentication handler (<see cref="ClarityAuthentication"/>) signed them in: a user (and the
+/// session they signed in with), or an API key (which belongs to exactly one org).
+/// </summary>
 public sealed record Caller(Guid? UserId, ApiKeyPrincipal? ApiKey)
 {
     public bool IsUser => UserId is not null;
 
     /// <summary>The id recorded as the actor of a change (the user, or the API key).</summary>
     public Guid ActorId => UserId ?? ApiKey!.Id;
+
+    /// <summary>Who the caller's changes are attributed to, in events (and later the audit log).</summary>
+    public Clarity.Events.Actor Actor => UserId is { } user ? Clarity.Events.Actor.User(user)
+        : ApiKey is { } key ? Clarity.Events.Actor.ApiKey(key.Id)
+        : Clarity.Events.Actor.System;
 
     /// <summary>The server-side sign-in session of a user's token; null for API keys.</summary>
     public Guid? SessionId { get; init; }
@@ -22,25 +39,29 @@ public sealed record Caller(Guid? UserId, ApiKeyPrincipal? ApiKey)
     public CredentialSource Source { get; init; }
 }
 
-/// <summary>The org a request addresses, resolved and authorised. Handlers take it as a parameter.</summary>
-public sealed record OrgContext(Guid OrgId, string Slug, string Role, Caller Caller)
+/// <summary>
+/// The org a request addresses, resolved and authorised by <see cref="AccessResolver"/>: the caller's role there and
+/// what it permits. Handlers take it as a parameter.
+/// </summary>
+public sealed record OrgContext(Guid OrgId, string Slug, OrgRole Role, Caller Caller)
 {
+    /// <summary>True when the caller's role in the org holds <paramref name="permission"/>.</summary>
+    public bool Can(string permission) => Role.Grants(permission);
+
     public static ValueTask<OrgContext?> BindAsync(HttpContext context, ParameterInfo parameter) =>
         ValueTask.FromResult<OrgContext?>(context.Features.Get<OrgContext>()
             ?? throw new InvalidOperationException($"{parameter.Name}: the endpoint is not org-scoped (no RequirePermission)."));
 }
 
 /// <summary>
-/// Resolves the caller from <c>Authorization: Bearer</c> (API key or sign-in token) or the session cookie, then enforces
-/// the endpoint's declared access: public, any caller, user only, or a permission within the addressed org.
-/// Another org's resources answer 404, exactly like missing ones. An endpoint that declares nothing is refused.
-/// A cookie-authenticated unsafe request must come from this site and carry an antiforgery token (CSRF).
+/// Enforces the endpoint's declared access: public, any caller, user only, or a permission within the addressed org.
+/// The caller is signed in by the authentication handlers (<see cref="ClarityAuthentication"/>: API key, bearer token
+/// or session cookie); their role and permissions in the org come from <see cref="AccessResolver"/>. Another org's
+/// resources answer 404, exactly like missing ones. An endpoint that declares nothing is refused. A cookie-authenticated
+/// unsafe request must come from this site and carry an antiforgery token (CSRF).
 /// </summary>
-public sealed partial class AccessMiddleware(RequestDelegate next, DashboardAccess dashboard, IdentityStore store, CredentialResolver credentials, IAntiforgery antiforgery, ApiRateLimiter rateLimits, Microsoft.Extensions.Options.IOptions<ClarityOptions> options, ILogger<AccessMiddleware> logger)
+public sealed partial class AccessMiddleware(RequestDelegate next, DashboardAccess dashboard, AccessResolver access, IAntiforgery antiforgery, ApiRateLimiter rateLimits, Microsoft.Extensions.Options.IOptions<ClarityOptions> options, ILogger<AccessMiddleware> logger)
 {
-    public const string SessionCookie = "clarity_session";
-    private readonly ConcurrentDictionary<string, Org> _orgsBySlug = new(StringComparer.Ordinal);
-
     public async Task InvokeAsync(HttpContext context)
     {
         var endpoint = context.GetEndpoint();
@@ -82,11 +103,8 @@ public sealed partial class AccessMiddleware(RequestDelegate next, DashboardAcce
             throw Problems.Forbidden("This endpoint declares no permission and is closed.");
         }
 
-        var (credential, source) = ReadCredential(context.Request)
-            ?? throw Problems.Unauthorized("Authentication required: send Authorization: Bearer <api key or token>.");
-        var caller = await credentials.ResolveAsync(credential, source, context.RequestAborted);
-        context.Features.Set(caller);
-        if (source == CredentialSource.Cookie)
+        var caller = await AuthenticateAsync(context);
+        if (caller.Source == CredentialSource.Cookie)
         {
             await CheckCookieRequestAsync(context);
         }
@@ -103,16 +121,7 @@ public sealed partial class AccessMiddleware(RequestDelegate next, DashboardAcce
         if (permission is not null)
         {
             var slug = context.Request.RouteValues["org"] as string;
-            var org = slug is null ? null : await FindOrgAsync(slug, context.RequestAborted);
-            string? role = null;
-            if (org is not null)
-            {
-                role = caller.ApiKey is { } key
-                    ? (key.OrgId == org.Id ? key.Role : null)
-                    : await store.FindRoleAsync(org.Id, caller.UserId!.Value, context.RequestAborted);
-            }
-
-            var scope = org is null || role is null ? null : new OrgContext(org.Id, org.Slug, role, caller);
+            var scope = slug is null ? null : await access.ResolveAsync(caller, slug, context.RequestAborted);
             // Before the answer, so that refused requests spend the caller's budget too (never a foreign org's).
             await rateLimits.EnforceAsync(context, caller, scope);
             if (scope is null)
@@ -120,7 +129,7 @@ public sealed partial class AccessMiddleware(RequestDelegate next, DashboardAcce
                 throw Problems.NotFound($"Org '{slug}'");
             }
 
-            if (!Roles.Grants(scope.Role, permission.Permission))
+            if (!scope.Can(permission.Permission))
             {
                 throw Problems.Forbidden($"Your role '{scope.Role}' lacks the '{permission.Permission}' permission.");
             }
@@ -132,23 +141,23 @@ public sealed partial class AccessMiddleware(RequestDelegate next, DashboardAcce
     }
 
     /// <summary>
-    /// The credential a request carries and where it came from: the bearer token (API key or sign-in token), else the
-    /// session cookie; null if none. An Authorization header that is present but blank counts as absent.
+    /// Signs the request in with the default scheme (the policy that picks API key, bearer token or session cookie)
+    /// and records the caller (<see cref="HttpContext.User"/> and the <see cref="Caller"/> feature); a 401 problem
+    /// when the request carries no credential, or one that signs nobody in (unknown, revoked, expired or signed out).
     /// </summary>
-    public static (string Credential, CredentialSource Source)? ReadCredential(HttpRequest request)
+    public static async Task<Caller> AuthenticateAsync(HttpContext context)
     {
-        var header = request.Headers.Authorization.ToString().Trim();
-        if (header.Length > 0)
+        var result = await context.AuthenticateAsync(ClarityAuthentication.Scheme);
+        if (result.Succeeded && CallerIdentity.Of(result.Principal) is { } caller)
         {
-            if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) || header.Length <= 7)
-            {
-                throw Problems.Unauthorized("The Authorization header must be 'Bearer <api key or token>'.");
-            }
-
-            return (header[7..].Trim(), CredentialSource.Bearer);
+            context.User = result.Principal;
+            context.Features.Set(caller);
+            return caller;
         }
 
-        return request.Cookies.TryGetValue(SessionCookie, out var cookie) && cookie.Length > 0 ? (cookie, CredentialSource.Cookie) : null;
+        throw Problems.Unauthorized(result.None
+            ? "Authentication required: send Authorization: Bearer <api key or token>."
+            : ClarityAuthentication.Describe(result.Failure));
     }
 
     /// <summary>
@@ -173,23 +182,6 @@ public sealed partial class AccessMiddleware(RequestDelegate next, DashboardAcce
         {
             throw Problems.Forbidden("A request signed in with the session cookie needs the dashboard's antiforgery token in the RequestVerificationToken header. Other clients send Authorization: Bearer.");
         }
-    }
-
-    private async Task<Org?> FindOrgAsync(string slug, CancellationToken ct)
-    {
-        if (_orgsBySlug.TryGetValue(slug, out var cached))
-        {
-            return cached;
-        }
-
-        var org = await store.FindOrgBySlugAsync(slug, ct);
-        if (org is not null)
-        {
-            // Slugs never change and orgs are not deleted yet, so a found org can be cached for good.
-            _orgsBySlug[slug] = org;
-        }
-
-        return org;
     }
 
     private static partial class Log

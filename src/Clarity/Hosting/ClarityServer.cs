@@ -7,11 +7,14 @@ using Clarity.Features.Logs;
 using Clarity.Features.Overview;
 using Clarity.Features.Stream;
 using Clarity.Features.Tasks;
+using Clarity.Hosting.Authorization;
 using Clarity.Hosting.RateLimiting;
 using Clarity.Hosting.Telemetry;
 using Clarity.Storage;
 using Microsoft.AspNetCore.Http.Json;
 using Microsoft.Extensions.Options;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Trace;
 
 namespace Clarity.Hosting;
 
@@ -102,25 +105,23 @@ public sealed class ClarityServer : IAsyncDisposable
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         services.AddRouting();
         services.AddPublicHost(options);
-        services.AddTelemetry();
+        services.AddTelemetry(options);
 
         if (string.IsNullOrWhiteSpace(options.Database))
         {
             services.AddSingleton<Database>(sp => new SqliteDatabase(
                 Path.Combine(Path.GetFullPath(options.DataDirectory), "clarity.db"), options.SqliteSynchronous, sp.GetRequiredService<ILogger<SqliteDatabase>>()));
-            services.AddSingleton<IEventBus, InProcessEventBus>();
         }
         else
         {
             services.AddSingleton(_ => new PostgresDatabase(options.Database));
             services.AddSingleton<Database>(sp => sp.GetRequiredService<PostgresDatabase>());
-            services.AddSingleton<PostgresEventBus>();
-            services.AddSingleton<IEventBus>(sp => sp.GetRequiredService<PostgresEventBus>());
-            services.AddHostedService(sp => sp.GetRequiredService<PostgresEventBus>());
         }
 
+        services.AddEvents(postgres: !string.IsNullOrWhiteSpace(options.Database));
         services.AddSingleton<Migrator>();
         services.AddIdentity();
+        services.AddAccess();
         services.AddRateLimits(options);
         services.AddAgents();
         services.AddTasks();
@@ -128,7 +129,8 @@ public sealed class ClarityServer : IAsyncDisposable
         services.AddClarifications();
         services.AddOverview();
         services.AddStream();
-        services.AddHostedService<Sweeper>();
+        services.AddSingleton<Sweeper>();
+        services.AddHostedService(sp => sp.GetRequiredService<Sweeper>());
         services.AddDashboard();
     }
 
@@ -137,7 +139,6 @@ public sealed class ClarityServer : IAsyncDisposable
         app.UseTrustedProxies(options);
         app.Use(CorrelationId.Middleware);
         app.UseMiddleware<RequestGuard>();
-        app.Use(ClarityTracing.RequestMiddleware);
         app.UseMiddleware<ErrorHandlingMiddleware>();
         app.UseStatusCodePages(ProblemWriter.StatusCodePage);
         app.UseHostFiltering();
@@ -145,6 +146,9 @@ public sealed class ClarityServer : IAsyncDisposable
         app.UseRouting();
         app.UseAllowedOrigins(options);
         app.UseDashboardHeaders();
+        // Explicitly here, inside error handling and the request guard: left out, the framework would insert it ahead
+        // of the whole pipeline (because authentication services are registered), where a failure escapes as a bare 500.
+        app.UseAuthentication();
         app.UseMiddleware<AccessMiddleware>();
         app.UseDashboard();
 
@@ -181,9 +185,9 @@ public sealed class ClarityServer : IAsyncDisposable
         await Services.GetRequiredService<Migrator>().MigrateAsync(cancellationToken);
         await Services.GetRequiredService<TokenService>().InitializeAsync(cancellationToken);
         // Listen before the first request: counters and histograms only see measurements made while someone listens.
-        Services.GetRequiredService<ClarityTracing>();
+        Services.GetService<TracerProvider>();
+        Services.GetRequiredService<MeterProvider>();
         Services.GetRequiredService<ClarityMetrics>();
-        Services.GetRequiredService<PrometheusExporter>();
         await App.StartAsync(cancellationToken);
     }
 
@@ -195,7 +199,7 @@ public sealed class ClarityServer : IAsyncDisposable
     }
 }
 
-/// <summary>Maps CLARITY_* environment variables onto the "Clarity" section: CLARITY_URLS → Clarity:Urls, CLARITY_LIMITS__MAXLOGLINEBYTES → Clarity:Limits:MaxLogLineBytes, CLARITY_DATA → Clarity:DataDirectory; and OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_PROTOCOL and OTEL_SERVICE_NAME onto Clarity:Otlp.</summary>
+/// <summary>Maps CLARITY_* environment variables onto the "Clarity" section: CLARITY_URLS → Clarity:Urls, CLARITY_LIMITS__MAXLOGLINEBYTES → Clarity:Limits:MaxLogLineBytes, CLARITY_DATA → Clarity:DataDirectory; OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_PROTOCOL and OTEL_SERVICE_NAME onto Clarity:Otlp; and every OTEL_* variable under its own name, for the OpenTelemetry SDK.</summary>
 internal sealed class ClarityEnvironmentSource : IConfigurationSource
 {
     public IConfigurationProvider Build(IConfigurationBuilder builder) => new Provider();
@@ -207,6 +211,14 @@ internal sealed class ClarityEnvironmentSource : IConfigurationSource
             foreach (System.Collections.DictionaryEntry entry in Environment.GetEnvironmentVariables())
             {
                 var name = (string)entry.Key;
+                if (name.StartsWith("OTEL_", StringComparison.Ordinal))
+                {
+                    // The OpenTelemetry SDK reads its standard variables (OTEL_EXPORTER_OTLP_HEADERS, OTEL_RESOURCE_ATTRIBUTES, ...)
+                    // from the host's configuration, which has no environment source of its own.
+                    Data[name] = entry.Value as string;
+                    continue;
+                }
+
                 if (!name.StartsWith("CLARITY_", StringComparison.OrdinalIgnoreCase) || name.StartsWith("CLARITY_TEST", StringComparison.OrdinalIgnoreCase))
                 {
                     continue;

@@ -2,7 +2,7 @@ using Microsoft.Extensions.Options;
 
 namespace Clarity.Hosting;
 
-/// <summary>One kind of background sweep: expired leases, timeouts, expired clarifications, and later more.</summary>
+/// <summary>One kind of background sweep: expired leases, timeouts, expired clarifications, retention, and more.</summary>
 public interface ISweep
 {
     string Name { get; }
@@ -12,37 +12,35 @@ public interface ISweep
 }
 
 /// <summary>
-/// Runs every registered <see cref="ISweep"/> on an interval. The sweeps keep their state in the database and
-/// make conditional updates, so a restart loses nothing and several nodes may sweep at once safely.
+/// Runs every registered <see cref="ISweep"/> every <c>Tasks:SweepIntervalMilliseconds</c>, on the leader only. The sweeps
+/// keep their state in the database and make conditional updates, so a restart or a change of leader loses nothing.
 /// </summary>
-public sealed partial class Sweeper(IEnumerable<ISweep> sweeps, IOptions<ClarityOptions> options, TimeProvider clock, ILogger<Sweeper> logger) : BackgroundService
+public sealed partial class Sweeper(IEnumerable<ISweep> sweeps, IOptions<ClarityOptions> options, TimeProvider clock, Leadership leadership, ILogger<Sweeper> logger)
+    : BackgroundLoop(leadership, logger)
 {
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override string Name => "sweeper";
+
+    protected override TimeSpan Interval => TimeSpan.FromMilliseconds(options.Value.Tasks.SweepIntervalMilliseconds);
+
+    protected override async Task<bool> RunOnceAsync(CancellationToken ct)
     {
-        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(options.Value.Tasks.SweepIntervalMilliseconds), clock);
-        do
+        foreach (var sweep in sweeps)
         {
-            foreach (var sweep in sweeps)
+            try
             {
-                try
+                var changed = await sweep.SweepAsync(clock.GetUtcNow(), ct);
+                if (changed > 0)
                 {
-                    var changed = await sweep.SweepAsync(clock.GetUtcNow(), stoppingToken);
-                    if (changed > 0)
-                    {
-                        Log.Swept(logger, sweep.Name, changed);
-                    }
-                }
-                catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-                {
-                    return;
-                }
-                catch (Exception ex)
-                {
-                    Log.Failed(logger, ex, sweep.Name);
+                    Log.Swept(logger, sweep.Name, changed);
                 }
             }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                Log.Failed(logger, ex, sweep.Name);
+            }
         }
-        while (await timer.WaitForNextTickAsync(stoppingToken).AsTask().ContinueWith(t => t.IsCompletedSuccessfully && t.Result, TaskScheduler.Default));
+
+        return false;
     }
 
     private static partial class Log

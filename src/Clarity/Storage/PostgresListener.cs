@@ -6,7 +6,7 @@ namespace Clarity.Storage;
 /// Keeps one PostgreSQL connection LISTENing on a channel until stopped, reconnecting a second after any failure.
 /// <c>onListening</c> runs each time LISTEN is in place (with <c>reconnected</c> false the first time), before any
 /// notification received on that connection is handed over; notifications then arrive in batches, in the order the
-/// server sent them. Shared by the cross-node event bus and the stream journal.
+/// server sent them. Used by the event feed and the sequencer.
 /// </summary>
 public static class PostgresListener
 {

@@ -151,7 +151,7 @@ public abstract class InputHardeningTests<TFixture>(TFixture fixture) : IClassFi
 
         using (var dashboard = new HttpRequestMessage(HttpMethod.Get, $"o/{Org.Org}/tasks/{id}"))
         {
-            dashboard.Headers.Add("Cookie", $"{AccessMiddleware.SessionCookie}={Org.OwnerToken}");
+            dashboard.Headers.Add("Cookie", $"{SessionCookie.Name}={Org.OwnerToken}");
             using var answer = await client.SendAsync(dashboard);
             Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
             var html = await answer.Content.ReadAsStringAsync();

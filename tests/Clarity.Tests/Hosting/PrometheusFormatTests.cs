@@ -5,131 +5,90 @@ using Clarity.Hosting.Telemetry;
 using Clarity.Tests.Infrastructure;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging.Abstractions;
 using Xunit;
 
 namespace Clarity.Tests.Hosting;
 
 /// <summary>
-/// The exporter against the exposition format's rules, without a host: names, escaping, histogram buckets, scoping to
-/// one IMeterFactory. Each scrape is checked by the strict reader in <see cref="PrometheusScrape"/> and by promtool.
+/// GET /metrics of a real host against the exposition format's rules: instruments of every kind, registered on the
+/// host's "Clarity" meter the way Clarity's own code does, come out with the expected names, escaping and histogram
+/// buckets, and nothing of another meter or another host leaks in. Each scrape is checked by the strict reader in
+/// <see cref="PrometheusScrape"/> and by promtool. The exposition does not touch storage, so one backend serves;
+/// MetricsTests runs the real metrics through promtool on both.
 /// </summary>
-public sealed class PrometheusFormatTests : IDisposable
+public sealed class PrometheusFormatTests(SqliteHostFixture fixture) : IClassFixture<SqliteHostFixture>, IDisposable
 {
-    private readonly ServiceProvider _services = new ServiceCollection().AddMetrics().BuildServiceProvider();
     private readonly ServiceProvider _otherHost = new ServiceCollection().AddMetrics().BuildServiceProvider();
 
-    private IMeterFactory Factory => _services.GetRequiredService<IMeterFactory>();
+    private ClarityHost Host => fixture.Host;
 
-    public void Dispose()
-    {
-        _services.Dispose();
-        _otherHost.Dispose();
-    }
+    /// <summary>The meter Clarity's instruments live on: the one this host's IMeterFactory hands out for "Clarity".</summary>
+    private Meter ClarityMeter => Host.Services.GetRequiredService<IMeterFactory>().Create(ClarityMetrics.MeterName);
 
-    [Theory]
-    [InlineData("clarity.tasks.created", "{task}", MetricType.Counter, "clarity_tasks_created_total")]
-    [InlineData("http.server.request.duration", "s", MetricType.Histogram, "http_server_request_duration_seconds")]
-    [InlineData("kestrel.active_connections", "{connection}", MetricType.Gauge, "kestrel_active_connections")]
-    [InlineData("process.memory.usage", "By", MetricType.Gauge, "process_memory_usage_bytes")]
-    [InlineData("cpu.utilization", "1", MetricType.Gauge, "cpu_utilization_ratio")]
-    [InlineData("requests.rate", "{request}/s", MetricType.Gauge, "requests_rate_per_second")]
-    [InlineData("queue.wait.seconds", "s", MetricType.Histogram, "queue_wait_seconds")]
-    [InlineData("jobs_total", null, MetricType.Counter, "jobs_total")]
-    [InlineData("9-lives/metric", "", MetricType.Gauge, "_9_lives_metric")]
-    [InlineData("a..b--c", "ms", MetricType.Gauge, "a_b_c_milliseconds")]
-    public void MetricName_ConvertsOpenTelemetryNamesAndUnits(string instrument, string? unit, MetricType type, string expected)
-    {
-        var name = PrometheusText.MetricName(instrument, unit, type);
-        Assert.Equal(expected, name);
-        Assert.True(PrometheusText.IsValidMetricName(name));
-    }
-
-    [Theory]
-    [InlineData("http.route", "http_route")]
-    [InlineData("org", "org")]
-    [InlineData("__reserved", "_reserved")]
-    [InlineData("1st", "_1st")]
-    [InlineData("a:b", "a_b")]
-    public void LabelName_IsAValidPrometheusLabel(string key, string expected)
-    {
-        Assert.Equal(expected, PrometheusText.LabelName(key));
-        Assert.True(PrometheusText.IsValidLabelName(PrometheusText.LabelName(key)));
-    }
-
-    [Fact]
-    public void LabelValues_EscapeBackslashQuoteAndNewline_AndNothingElse()
-    {
-        Assert.Equal(@"a\\b\""c\nd", PrometheusText.EscapeLabelValue("a\\b\"c\nd"));
-        Assert.Equal("tab\tünï", PrometheusText.EscapeLabelValue("tab\tünï"));
-        Assert.Equal(@"line\nnext \\ ""quoted""", PrometheusText.EscapeHelp("line\nnext \\ \"quoted\""));
-    }
+    public void Dispose() => _otherHost.Dispose();
 
     [Fact]
     public async Task Scrape_FollowsTheFormat_AndCarriesEveryInstrumentKind()
     {
-        // Instruments created after the exporter started are published to it as they appear.
-        using var exporter = new PrometheusExporter(Factory, [], NullLogger<PrometheusExporter>.Instance);
-        var meter = Factory.Create("Clarity");
-        var counter = meter.CreateCounter<long>("clarity.test.things", "{thing}", "Things.\nSecond line with a \\ backslash.");
+        var meter = ClarityMeter;
+        var counter = meter.CreateCounter<long>("clarity.format.things", "{thing}", "Things.\nSecond line with a \\ backslash.");
         counter.Add(2, new KeyValuePair<string, object?>("org", "acme"), new("http.route", "/a/{id}"));
         counter.Add(3, new KeyValuePair<string, object?>("org", "acme"), new("http.route", "/a/{id}"));
         counter.Add(1, new KeyValuePair<string, object?>("org", "we\"ird\\org\nname"));
-        counter.Add(-5, new KeyValuePair<string, object?>("org", "acme"), new("http.route", "/a/{id}"));
 
-        var histogram = meter.CreateHistogram<double>("clarity.test.duration", "s", "Durations.", tags: null,
+        var histogram = meter.CreateHistogram<double>("clarity.format.duration", "s", "Durations.", tags: null,
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.1, 1, 10] });
         foreach (var v in new[] { 0.05, 0.1, 0.5, 100 })
         {
-            histogram.Record(v, new KeyValuePair<string, object?>("le", "user-tag"), new("kind", "x"));
+            histogram.Record(v, new KeyValuePair<string, object?>("kind", "x"));
         }
 
-        var upDown = meter.CreateUpDownCounter<int>("clarity.test.inflight", "{request}");
+        var upDown = meter.CreateUpDownCounter<int>("clarity.format.inflight", "{request}", "In flight.");
         upDown.Add(5);
         upDown.Add(-2);
-
-        // The stream helper's instrument, registered the way it does: picked up with no exporter change.
-        meter.CreateObservableUpDownCounter("clarity.stream.connections", () => new[]
+        meter.CreateObservableUpDownCounter("clarity.format.connections", () => new[]
         {
             new Measurement<long>(3, new KeyValuePair<string, object?>("transport", "websocket")),
             new Measurement<long>(2, new KeyValuePair<string, object?>("transport", "sse")),
-        }, "{connection}", "Open stream connections.");
+        }, "{connection}", "Open connections.");
+        meter.CreateObservableGauge("clarity.format.usage", () => 1024L, "By", "Bytes in use.");
 
-        // Neither another meter of this host nor a "Clarity" meter of another host is reported.
-        Factory.Create("Somebody.Else").CreateCounter<long>("foreign.counter").Add(1);
-        _otherHost.GetRequiredService<IMeterFactory>().Create("Clarity").CreateCounter<long>("clarity.other.host").Add(1);
+        // Neither another meter of this host nor a "Clarity" meter of another host (in this same process) is reported.
+        Host.Services.GetRequiredService<IMeterFactory>().Create("Somebody.Else").CreateCounter<long>("foreign.counter").Add(1);
+        _otherHost.GetRequiredService<IMeterFactory>().Create(ClarityMetrics.MeterName).CreateCounter<long>("clarity.format.other_host").Add(1);
 
-        var text = await exporter.ScrapeAsync(CancellationToken.None);
-        var families = PrometheusScrape.Parse(text);
+        var (text, families) = await MetricsTests.ScrapeAsync(Host);
 
-        var things = families["clarity_test_things_total"];
+        var things = families["clarity_format_things_total"];
         Assert.Equal("counter", things.Type);
         Assert.Equal("Things.\nSecond line with a \\ backslash.", things.Help);
-        Assert.Equal(5, things.Value("clarity_test_things_total", ("org", "acme"), ("http_route", "/a/{id}")));
-        Assert.Equal(1, things.Value("clarity_test_things_total", ("org", "we\"ird\\org\nname")));
-        Assert.Contains(@"clarity_test_things_total{org=""we\""ird\\org\nname""} 1", text, StringComparison.Ordinal);
-        Assert.Contains(@"clarity_test_things_total{http_route=""/a/{id}"",org=""acme""} 5", text, StringComparison.Ordinal);
+        Assert.Equal(5, things.Value("clarity_format_things_total", ("org", "acme"), ("http_route", "/a/{id}")));
+        Assert.Equal(1, things.Value("clarity_format_things_total", ("org", "we\"ird\\org\nname")));
+        Assert.Contains(@"org=""we\""ird\\org\nname""", text, StringComparison.Ordinal);
 
-        var duration = families["clarity_test_duration_seconds"];
+        var duration = families["clarity_format_duration_seconds"];
         Assert.Equal("histogram", duration.Type);
-        (string, string)[] labels = [("kind", "x"), ("tag_le", "user-tag")];
-        Assert.Equal(2, duration.Value("clarity_test_duration_seconds_bucket", [.. labels, ("le", "0.1")]));
-        Assert.Equal(3, duration.Value("clarity_test_duration_seconds_bucket", [.. labels, ("le", "1")]));
-        Assert.Equal(3, duration.Value("clarity_test_duration_seconds_bucket", [.. labels, ("le", "10")]));
-        Assert.Equal(4, duration.Value("clarity_test_duration_seconds_bucket", [.. labels, ("le", "+Inf")]));
-        Assert.Equal(4, duration.Value("clarity_test_duration_seconds_count", labels));
-        Assert.Equal(100.65, duration.Value("clarity_test_duration_seconds_sum", labels)!.Value, 6);
+        Assert.Equal(2, duration.Value("clarity_format_duration_seconds_bucket", ("kind", "x"), ("le", "0.1")));
+        Assert.Equal(3, duration.Value("clarity_format_duration_seconds_bucket", ("kind", "x"), ("le", "1")));
+        Assert.Equal(3, duration.Value("clarity_format_duration_seconds_bucket", ("kind", "x"), ("le", "10")));
+        Assert.Equal(4, duration.Value("clarity_format_duration_seconds_bucket", ("kind", "x"), ("le", "+Inf")));
+        Assert.Equal(4, duration.Value("clarity_format_duration_seconds_count", ("kind", "x")));
+        Assert.Equal(100.65, duration.Value("clarity_format_duration_seconds_sum", ("kind", "x"))!.Value, 6);
 
-        Assert.Equal("gauge", families["clarity_test_inflight"].Type);
-        Assert.Equal(3, families["clarity_test_inflight"].Value("clarity_test_inflight"));
+        Assert.Equal("gauge", families["clarity_format_inflight"].Type);
+        Assert.Equal(3, families["clarity_format_inflight"].Value("clarity_format_inflight"));
 
-        var streams = families["clarity_stream_connections"];
-        Assert.Equal("gauge", streams.Type);
-        Assert.Equal(3, streams.Value("clarity_stream_connections", ("transport", "websocket")));
-        Assert.Equal(2, streams.Value("clarity_stream_connections", ("transport", "sse")));
+        var connections = families["clarity_format_connections"];
+        Assert.Equal("gauge", connections.Type);
+        Assert.Equal(3, connections.Value("clarity_format_connections", ("transport", "websocket")));
+        Assert.Equal(2, connections.Value("clarity_format_connections", ("transport", "sse")));
+        Assert.Equal(1024, families["clarity_format_usage_bytes"].Value("clarity_format_usage_bytes"));
 
         Assert.DoesNotContain("foreign", text, StringComparison.Ordinal);
         Assert.DoesNotContain("other_host", text, StringComparison.Ordinal);
+
+        // Series carry their own labels only: no otel_scope_name (or any other) label added by the exporter.
+        Assert.Equal(["transport"], connections.Samples.SelectMany(s => s.Labels.Keys).Distinct());
 
         var (exit, output) = await PrometheusScrape.PromtoolAsync(text);
         Assert.True(exit == 0 && output.Trim().Length == 0, $"promtool check metrics: exit {exit}\n{output}\n---\n{text}");
@@ -139,14 +98,41 @@ public sealed class PrometheusFormatTests : IDisposable
     public async Task Scrape_ObservesGaugesAnew_SoASeriesThatIsNoLongerReportedDisappears()
     {
         var reported = new List<Measurement<int>> { new(1, new KeyValuePair<string, object?>("org", "a")), new(2, new KeyValuePair<string, object?>("org", "b")) };
-        Factory.Create("Clarity").CreateObservableGauge("clarity.test.level", () => reported.ToArray());
-        using var exporter = new PrometheusExporter(Factory, [], NullLogger<PrometheusExporter>.Instance);
+        ClarityMeter.CreateObservableGauge("clarity.format.level", () => reported.ToArray(), description: "Levels.");
 
-        var first = PrometheusScrape.Parse(await exporter.ScrapeAsync(CancellationToken.None))["clarity_test_level"];
-        Assert.Equal(2, first.Samples.Count);
+        var (_, first) = await MetricsTests.ScrapeAsync(Host);
+        Assert.Equal(2, first["clarity_format_level"].Samples.Count);
         reported.RemoveAt(1);
-        var second = PrometheusScrape.Parse(await exporter.ScrapeAsync(CancellationToken.None))["clarity_test_level"];
-        Assert.Equal(1, Assert.Single(second.Samples).Value);
+        var (_, second) = await MetricsTests.ScrapeAsync(Host);
+        Assert.Equal(1, Assert.Single(second["clarity_format_level"].Samples).Value);
+    }
+
+    [Fact]
+    public async Task Scrape_NamesTheServiceInTargetInfo()
+    {
+        var (_, families) = await MetricsTests.ScrapeAsync(Host);
+        Assert.Equal(1, families["target_info"].Value("target_info", ("service_name", "clarity")));
+    }
+
+    /// <summary>A Prometheus server asks for OpenMetrics first: it gets it, with the same series names and labels as the text format.</summary>
+    [Fact]
+    public async Task Scrape_AskingForOpenMetricsAsPrometheusDoes_GetsIt_WithTheSameSeries()
+    {
+        ClarityMeter.CreateCounter<long>("clarity.format.negotiated", "{thing}", "Negotiated things.").Add(4, new KeyValuePair<string, object?>("org", "acme"));
+        var (_, text) = await MetricsTests.ScrapeAsync(Host);
+
+        using var client = Host.CreateClient();
+        using var request = new HttpRequestMessage(HttpMethod.Get, "metrics");
+        request.Headers.TryAddWithoutValidation("Accept",
+            "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1");
+        using var response = await client.SendAsync(request);
+        var openMetrics = await response.Content.ReadAsStringAsync();
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("application/openmetrics-text", response.Content.Headers.ContentType?.MediaType);
+        Assert.EndsWith("# EOF\n", openMetrics, StringComparison.Ordinal);
+        Assert.Contains("# TYPE clarity_format_negotiated counter\n", openMetrics, StringComparison.Ordinal);
+        Assert.Contains("clarity_format_negotiated_total{org=\"acme\"} 4\n", openMetrics, StringComparison.Ordinal);
+        Assert.Equal(4, text["clarity_format_negotiated_total"].Value("clarity_format_negotiated_total", ("org", "acme")));
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
 using System.Security.Cryptography;
@@ -10,27 +11,39 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using OpenTelemetry;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Trace;
 using Xunit;
 
 namespace Clarity.Tests.Hosting;
 
 /// <summary>
 /// Tracing end to end: a real OTLP/HTTP receiver on loopback gets the spans of a request that came with a W3C
-/// traceparent, and the decoded protobuf shows the trace continued from the caller's span.
+/// traceparent, and the decoded protobuf shows the trace continued from the caller's span, with Clarity's checkout
+/// span, the database commands (Npgsql) and outgoing HttpClient calls in it.
 /// </summary>
-public sealed class TracingTests : IAsyncLifetime
+public abstract class TracingTests(Backend backend) : IAsyncLifetime
 {
+    private const int ServerKind = 2;
+    private const int ClientKind = 3;
+
     private OtlpReceiver _receiver = null!;
     private ClarityHost _host = null!;
     private OrgSession _org = null!;
 
+    /// <summary>Whether the backend's driver makes spans of its own: Npgsql does; Microsoft.Data.Sqlite has no ActivitySource.</summary>
+    protected abstract bool DatabaseSpans { get; }
+
     public async Task InitializeAsync()
     {
         _receiver = await OtlpReceiver.StartAsync();
-        _host = await ClarityHost.StartAsync(Backend.Sqlite, new Dictionary<string, string?>
+        _host = await ClarityHost.StartAsync(backend, new Dictionary<string, string?>
         {
             ["Clarity:Otlp:Endpoint"] = _receiver.BaseAddress,
             ["Clarity:Otlp:ServiceName"] = "clarity-under-test",
+            // The SDK's own standard settings come from the configuration (the environment, for `clarity serve`).
+            ["OTEL_EXPORTER_OTLP_HEADERS"] = "x-collector-key=from-configuration",
         });
         _org = await _host.SetupAsync("acme");
     }
@@ -46,9 +59,16 @@ public sealed class TracingTests : IAsyncLifetime
     {
         var traceId = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
         var parentId = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
-        using var agent = _host.CreateClient(_org.MemberKey);
         var queue = Work.Unique("traced");
-        await agent.CreateTaskAsync(_org, new { queue, title = "traced work" });
+        using (var creator = _host.CreateClient(_org.MemberKey))
+        {
+            await creator.CreateTaskAsync(_org, new { queue, title = "traced work" });
+        }
+
+        // The agent is another process: its HttpClient is not instrumented by this process's tracer provider (which
+        // would make the call a client span of its own and send that span's traceparent instead of the agent's).
+        using var agent = new HttpClient(new SocketsHttpHandler { ActivityHeadersPropagator = null }) { BaseAddress = _host.BaseAddress };
+        agent.DefaultRequestHeaders.Authorization = new("Bearer", _org.MemberKey);
 
         using var request = new HttpRequestMessage(HttpMethod.Post, _org.Api("work/checkout"))
         {
@@ -58,34 +78,81 @@ public sealed class TracingTests : IAsyncLifetime
         request.Headers.Add("X-Correlation-Id", "trace-corr-1");
         Assert.Equal(HttpStatusCode.OK, (await agent.SendAsync(request)).StatusCode);
 
-        Assert.True(_host.Services.GetRequiredService<ClarityTracing>().ForceFlush());
+        Assert.True(_host.Services.GetRequiredService<TracerProvider>().ForceFlush());
+        // The request span ends last, after every span under it: once it has arrived, the whole trace has.
+        await _receiver.WaitForSpansAsync(s => s.TraceId == traceId && s.ParentSpanId == parentId, count: 1);
         var spans = await _receiver.WaitForSpansAsync(s => s.TraceId == traceId, count: 2);
 
+        // ASP.NET Core's request span, with the standard HTTP semantic conventions and Clarity's own tags.
         var server = spans.Single(s => s.ParentSpanId == parentId);
         Assert.Equal("Microsoft.AspNetCore", server.Scope);
-        Assert.Equal(2, server.Kind); // SPAN_KIND_SERVER
+        Assert.Equal(ServerKind, server.Kind);
         Assert.Equal("clarity-under-test", server.Resource["service.name"]);
         Assert.Equal("/api/v1/orgs/{org}/work/checkout", server.Attributes["http.route"]);
         Assert.Equal("POST /api/v1/orgs/{org}/work/checkout", server.Name);
+        Assert.Equal("POST", server.Attributes["http.request.method"]);
+        Assert.Equal(_org.Api("work/checkout"), server.Attributes["url.path"].TrimStart('/'));
+        Assert.Equal("200", server.Attributes["http.response.status_code"]);
         Assert.Equal("trace-corr-1", server.Attributes["clarity.correlation_id"]);
         Assert.Equal("acme", server.Attributes["clarity.org"]);
-        Assert.Equal("200", server.Attributes["http.response.status_code"]);
 
         // Clarity's own checkout span hangs under the request span, in the same trace.
         var checkout = spans.Single(s => s.Name == "checkout");
         Assert.Equal(("Clarity", server.SpanId), (checkout.Scope, checkout.ParentSpanId));
         Assert.Equal(queue, checkout.Attributes["clarity.queue"]);
         Assert.Equal("false", checkout.Attributes["clarity.waited"]);
+
+        // The database commands are client spans of the same trace: the claim's under the checkout span.
+        var commands = spans.Where(s => s.Scope == "Npgsql").ToList();
+        if (DatabaseSpans)
+        {
+            Assert.NotEmpty(commands);
+            Assert.All(commands, c => Assert.Equal(ClientKind, c.Kind));
+            Assert.All(commands, c => Assert.Contains(c.ParentSpanId, spans.Select(s => s.SpanId)));
+            Assert.Contains(commands, c => c.ParentSpanId == checkout.SpanId);
+            Assert.All(commands, c => Assert.Equal("postgresql", c.Attributes["db.system.name"]));
+            Assert.Contains(commands, c => c.Attributes.GetValueOrDefault("db.query.text")?.StartsWith("UPDATE tasks SET status = 'running'", StringComparison.Ordinal) == true);
+        }
+        else
+        {
+            Assert.Empty(commands);
+        }
+
+        // OTEL_EXPORTER_OTLP_HEADERS reached the exporter.
+        Assert.Contains("from-configuration", _receiver.ExportHeaders("x-collector-key"));
     }
 
     [Fact]
-    public async Task WithoutAnEndpoint_NoTracerProviderOrExporterIsCreated()
+    public async Task OutgoingHttpClientCall_IsAClientSpan_AndCarriesTheTraceToTheServerItCalls()
     {
-        await using var host = await ClarityHost.StartAsync(Backend.Sqlite);
-        var tracing = host.Services.GetRequiredService<ClarityTracing>();
-        Assert.False(tracing.Enabled);
-        Assert.Null(tracing.Provider);
-        Assert.True(_host.Services.GetRequiredService<ClarityTracing>().Enabled);
+        string traceId;
+        string parentId;
+        using (var parent = ClarityTracing.Source.StartActivity("outgoing-parent"))
+        {
+            Assert.NotNull(parent);
+            (traceId, parentId) = (parent.TraceId.ToHexString(), parent.SpanId.ToHexString());
+            using var http = new HttpClient();
+            Assert.Equal("pong", await http.GetStringAsync(_receiver.BaseAddress + "/echo"));
+        }
+
+        Assert.True(_host.Services.GetRequiredService<TracerProvider>().ForceFlush());
+        var call = (await _receiver.WaitForSpansAsync(s => s.TraceId == traceId && s.ParentSpanId == parentId && s.Kind == ClientKind, count: 1)).Single();
+        Assert.Equal("System.Net.Http", call.Scope);
+        Assert.Equal("GET", call.Attributes["http.request.method"]);
+        Assert.Equal(_receiver.BaseAddress + "/echo", call.Attributes["url.full"]);
+        Assert.Equal("200", call.Attributes["http.response.status_code"]);
+
+        // The call carried the trace on: the server it called saw this client span as the parent.
+        Assert.Contains($"00-{traceId}-{call.SpanId}-01", _receiver.EchoTraceparents);
+    }
+
+    [Fact]
+    public async Task WithoutAnEndpoint_NoTracerProviderIsCreated_ButMetricsStillAre()
+    {
+        await using var host = await ClarityHost.StartAsync(backend);
+        Assert.Null(host.Services.GetService<TracerProvider>());
+        Assert.NotNull(host.Services.GetService<MeterProvider>());
+        Assert.NotNull(_host.Services.GetService<TracerProvider>());
     }
 
     [Fact]
@@ -94,6 +161,46 @@ public sealed class TracingTests : IAsyncLifetime
         var error = Assert.ThrowsAny<Exception>(() => Clarity.Hosting.ClarityServer.Create(new Dictionary<string, string?> { ["Clarity:Otlp:Endpoint"] = "collector:4318" }));
         Assert.Contains("Clarity:Otlp:Endpoint", error.Message, StringComparison.Ordinal);
     }
+
+    /// <summary>The built server as `clarity serve` runs it, configured by the standard OTEL_* environment variables alone.</summary>
+    [Fact]
+    public async Task ServeCommand_FollowsTheStandardOtelEnvironmentVariables()
+    {
+        var dir = TestDatabases.NewTempDirectory();
+        try
+        {
+            var database = backend == Backend.Postgres ? await TestDatabases.CreatePostgresAsync() : null;
+            await using var server = await ServerProcess.StartAsync(dir, database, new Dictionary<string, string>
+            {
+                ["OTEL_EXPORTER_OTLP_ENDPOINT"] = _receiver.BaseAddress,
+                ["OTEL_SERVICE_NAME"] = "clarity-from-environment",
+                ["OTEL_EXPORTER_OTLP_HEADERS"] = "x-collector-key=from-environment",
+                ["OTEL_RESOURCE_ATTRIBUTES"] = "deployment.environment.name=tracing-test",
+            });
+            using var client = ClarityHost.ClientFor(server.BaseAddress, null);
+            Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("readyz")).StatusCode);
+
+            // The child exports on its own schedule (a batch every 5 s): wait for its readiness span.
+            var ready = (await _receiver.WaitForSpansAsync(s => s.Resource.GetValueOrDefault("service.name") == "clarity-from-environment" && s.Name == "GET /readyz", count: 1))[0];
+            Assert.Equal("tracing-test", ready.Resource["deployment.environment.name"]);
+            Assert.Equal(ServerKind, ready.Kind);
+            Assert.Contains("from-environment", _receiver.ExportHeaders("x-collector-key"));
+        }
+        finally
+        {
+            TestDatabases.DeleteDirectory(dir);
+        }
+    }
+}
+
+public sealed class SqliteTracingTests() : TracingTests(Backend.Sqlite)
+{
+    protected override bool DatabaseSpans => false;
+}
+
+public sealed class PostgresTracingTests() : TracingTests(Backend.Postgres)
+{
+    protected override bool DatabaseSpans => true;
 }
 
 /// <summary>One decoded span: ids in lowercase hex, attributes as strings.</summary>
@@ -108,10 +215,18 @@ public sealed class OtlpReceiver : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly ConcurrentQueue<OtlpSpan> _spans = new();
+    private readonly ConcurrentQueue<IHeaderDictionary> _exportHeaders = new();
+    private readonly ConcurrentQueue<string> _echoTraceparents = new();
 
     private OtlpReceiver(WebApplication app) => _app = app;
 
     public string BaseAddress => _app.Urls.First();
+
+    /// <summary>The traceparent headers GET /echo received (a stand-in for a service Clarity calls).</summary>
+    public IReadOnlyList<string> EchoTraceparents => [.. _echoTraceparents];
+
+    /// <summary>The values of one request header over every export received so far.</summary>
+    public IReadOnlyList<string> ExportHeaders(string name) => [.. _exportHeaders.SelectMany(h => h[name]).OfType<string>()];
 
     public static async Task<OtlpReceiver> StartAsync()
     {
@@ -123,6 +238,7 @@ public sealed class OtlpReceiver : IAsyncDisposable
         app.MapPost("/v1/traces", async (HttpContext context) =>
         {
             Assert.Equal("application/x-protobuf", context.Request.ContentType);
+            receiver._exportHeaders.Enqueue(new HeaderDictionary(context.Request.Headers.ToDictionary()));
             using var body = new MemoryStream();
             await context.Request.Body.CopyToAsync(body);
             foreach (var span in Decode(body.ToArray()))
@@ -132,6 +248,11 @@ public sealed class OtlpReceiver : IAsyncDisposable
 
             context.Response.ContentType = "application/x-protobuf";
             await context.Response.Body.WriteAsync(Array.Empty<byte>());
+        });
+        app.MapGet("/echo", (HttpContext context) =>
+        {
+            receiver._echoTraceparents.Enqueue(context.Request.Headers.TraceParent.ToString());
+            return "pong";
         });
         await app.StartAsync();
         return receiver;

@@ -216,7 +216,7 @@ public sealed class ClarityHost : IAsyncDisposable
         var token = (await login.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("token").GetString()!;
         using var owner = CreateClient(token);
         var keys = new Dictionary<string, string>();
-        foreach (var role in Roles.All)
+        foreach (var role in BuiltInRoles.All)
         {
             var created = await owner.PostAsJsonAsync($"api/v1/orgs/{org}/api-keys", new { name = $"{role}-key", role });
             created.EnsureSuccessStatusCode();
@@ -242,7 +242,7 @@ public sealed record Person(Guid UserId, string Email, string Token);
 /// <summary>An org with a signed-in owner and an API key for each built-in role.</summary>
 public sealed record OrgSession(string Org, string OwnerEmail, string OwnerToken, IReadOnlyDictionary<string, string> Keys)
 {
-    public string MemberKey => Keys[Roles.Member];
+    public string MemberKey => Keys[BuiltInRoles.Member];
 
     public string Api(string path) => $"api/v1/orgs/{Org}/{path}";
 }

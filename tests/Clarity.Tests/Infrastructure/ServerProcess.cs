@@ -37,7 +37,10 @@ public sealed class ServerProcess : IAsyncDisposable
     public string OutputTail => string.Join(Environment.NewLine, _output.TakeLast(40));
 
     /// <summary>First-run setup of org <c>acme</c> over HTTP, the owner's sign-in, then a member API key: returns its secret.</summary>
-    public static async Task<string> SetupAsync(Uri baseAddress, string keyName)
+    public static async Task<string> SetupAsync(Uri baseAddress, string keyName) => (await SetupOrgAsync(baseAddress, keyName)).MemberKey;
+
+    /// <summary>As <see cref="SetupAsync"/>, and also returns the owner's sign-in token.</summary>
+    public static async Task<(string OwnerToken, string MemberKey)> SetupOrgAsync(Uri baseAddress, string keyName)
     {
         using var anonymous = ClarityHost.ClientFor(baseAddress, null);
         await anonymous.PostAsJsonAsync("api/v1/setup", new { org = "acme", orgName = "Acme", email = "owner@acme.example", password = ClarityHost.OwnerPassword })
@@ -45,10 +48,15 @@ public sealed class ServerProcess : IAsyncDisposable
         var login = await anonymous.PostAsJsonAsync("api/v1/auth/login", new { email = "owner@acme.example", password = ClarityHost.OwnerPassword })
             .ExpectAsync(HttpStatusCode.OK);
         using var owner = ClarityHost.ClientFor(baseAddress, login.Str("token"));
-        return (await owner.PostAsJsonAsync("api/v1/orgs/acme/api-keys", new { name = keyName, role = "member" }).ExpectAsync(HttpStatusCode.Created)).Str("secret");
+        var key = (await owner.PostAsJsonAsync("api/v1/orgs/acme/api-keys", new { name = keyName, role = "member" }).ExpectAsync(HttpStatusCode.Created)).Str("secret");
+        return (login.Str("token"), key);
     }
 
-    public static async Task<ServerProcess> StartAsync(string dataDirectory, string? database)
+    /// <summary>Whether one of the last lines the server printed contains <paramref name="text"/>.</summary>
+    public bool Printed(string text) => _output.Any(line => line.Contains(text, StringComparison.Ordinal));
+
+    /// <param name="environment">Extra environment variables for the child (e.g. the standard OTEL_* ones).</param>
+    public static async Task<ServerProcess> StartAsync(string dataDirectory, string? database, IReadOnlyDictionary<string, string>? environment = null)
     {
         var port = FreePort();
         var url = $"http://127.0.0.1:{port}";
@@ -73,6 +81,11 @@ public sealed class ServerProcess : IAsyncDisposable
         foreach (var name in start.Environment.Keys.Where(k => k.StartsWith("CLARITY_", StringComparison.OrdinalIgnoreCase)).ToList())
         {
             start.Environment.Remove(name);
+        }
+
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[name] = value;
         }
 
         var process = new Process { StartInfo = start };

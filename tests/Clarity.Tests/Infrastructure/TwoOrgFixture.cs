@@ -28,7 +28,7 @@ public abstract class TwoOrgFixture(Backend backend, IDictionary<string, string?
         Other = await Host.CreateOrgAsync(Own, "globex");
         using var owner = Host.CreateClient(Own.OwnerToken);
         var revoked = new Dictionary<string, string>();
-        foreach (var role in Roles.All)
+        foreach (var role in BuiltInRoles.All)
         {
             var created = await owner.PostAsJsonAsync(Own.Api("api-keys"), new { name = $"revoked-{role}", role });
             created.EnsureSuccessStatusCode();

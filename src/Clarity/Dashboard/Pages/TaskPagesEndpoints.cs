@@ -113,7 +113,7 @@ public static class TaskPagesEndpoints
             OrgSlug = org.Slug,
             AgentName = s.AgentName,
             Clarifications = s.Clarifications,
-            CanCancel = Roles.Grants(org.Role, Permissions.TasksWrite),
+            CanCancel = org.Can(Permissions.TasksWrite),
             AntiforgeryField = tokens.FormFieldName,
             AntiforgeryToken = tokens.RequestToken,
         });

@@ -29,7 +29,7 @@ public sealed class StreamConnection
     private TaskCompletionSource? _drained;
 
     // Per replayed topic, the last id the replay delivered. The hub may dispatch such an event live only after the
-    // replay read it from the journal (commit comes before dispatch), so live events at or below it are dropped.
+    // replay read it from the outbox (commit comes before dispatch), so live events at or below it are dropped.
     private readonly Dictionary<string, long> _replayedThrough = new(StringComparer.Ordinal);
     private int _overflowed;
 

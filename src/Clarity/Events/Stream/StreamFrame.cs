@@ -35,7 +35,7 @@ public sealed class StreamFrame
     /// <c>{"type":"event","id":…,"topic":…,"event":…,"at":…,"correlationId":…,"data":{…}}</c>. For <c>logs</c> the stored data
     /// gains <c>lines</c> and <c>truncated</c>, which <paramref name="writeLogLines"/> writes.
     /// </summary>
-    public static StreamFrame Event(StreamRow row, Action<Utf8JsonWriter>? writeLogLines = null) =>
+    public static StreamFrame Event(EventRow row, Action<Utf8JsonWriter>? writeLogLines = null) =>
         new("event", row.Id, row.Kind, Write(w =>
         {
             w.WriteString("type", "event");

@@ -20,10 +20,10 @@ public sealed partial class StreamHub : BackgroundService
 
     private const int ReplayPage = 500;
 
-    private readonly Channel<StreamRow> _pump = Channel.CreateUnbounded<StreamRow>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Channel<EventRow> _pump = Channel.CreateUnbounded<EventRow>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Dictionary<Guid, StreamConnection[]> _byOrg = [];
     private readonly Lock _gate = new();
-    private readonly StreamStore _store;
+    private readonly EventLog _store;
     private readonly IStreamLogSource _logs;
     private readonly IOptions<ClarityOptions> _options;
     private readonly ILogger<StreamHub> _logger;
@@ -32,7 +32,7 @@ public sealed partial class StreamHub : BackgroundService
     private long _sse;
     private readonly IDisposable _revocations;
 
-    public StreamHub(StreamStore store, IStreamLogSource logs, IOptions<ClarityOptions> options, IMeterFactory meterFactory, IEventBus events, IHostApplicationLifetime lifetime, ILogger<StreamHub> logger)
+    public StreamHub(EventLog store, IStreamLogSource logs, IOptions<ClarityOptions> options, IMeterFactory meterFactory, IEventBus events, IHostApplicationLifetime lifetime, ILogger<StreamHub> logger)
     {
         // On shutdown, end every stream at once (their transports close cleanly) rather than hold the server's drain.
         lifetime.ApplicationStopping.Register(() => EndWhere(_ => true, "server-stopping"));
@@ -78,8 +78,8 @@ public sealed partial class StreamHub : BackgroundService
 
     public long RetentionSeconds => (long)_options.Value.Stream.Retention.TotalSeconds;
 
-    /// <summary>Hands journaled rows, in id order, to the pump. Never waits.</summary>
-    public void Dispatch(IEnumerable<StreamRow> rows)
+    /// <summary>Hands outbox rows, in seq order, to the pump. Never waits.</summary>
+    public void Dispatch(IEnumerable<EventRow> rows)
     {
         foreach (var row in rows)
         {
@@ -151,8 +151,8 @@ public sealed partial class StreamHub : BackgroundService
 
     /// <summary>
     /// Subscribes <paramref name="connection"/> to <paramref name="topics"/>. With <paramref name="lastEventId"/>: registers live
-    /// delivery first (held back), replays the journal after that id, then releases the live events newer than the replay.
-    /// An id older than retention or newer than the journal gets <c>resync</c> instead, then live events from now.
+    /// delivery first (held back), replays the outbox after that id, then releases the live events newer than the replay.
+    /// An id older than retention or newer than the outbox gets <c>resync</c> instead, then live events from now.
     /// False, and nothing changes, when the connection would follow more than <c>Stream:MaxTopicsPerConnection</c> topics.
     /// </summary>
     public async Task<bool> SubscribeAsync(StreamConnection connection, IReadOnlyList<string> topics, long? lastEventId, CancellationToken ct)
@@ -240,7 +240,7 @@ public sealed partial class StreamHub : BackgroundService
         }
     }
 
-    private async Task DeliverAsync(StreamRow row, CancellationToken ct)
+    private async Task DeliverAsync(EventRow row, CancellationToken ct)
     {
         StreamConnection[]? connections;
         lock (_gate)
@@ -260,7 +260,7 @@ public sealed partial class StreamHub : BackgroundService
         }
     }
 
-    private async Task<StreamFrame> BuildFrameAsync(StreamRow row, CancellationToken ct)
+    private async Task<StreamFrame> BuildFrameAsync(EventRow row, CancellationToken ct)
     {
         if (row.Kind != "logs")
         {

@@ -4,8 +4,8 @@ using Microsoft.Extensions.Options;
 
 namespace Clarity.Events.Stream;
 
-/// <summary>Deletes journaled events older than <c>Clarity:Stream:Retention</c> and records the highest id deleted.</summary>
-public sealed class StreamSweep(StreamStore store, IOptions<ClarityOptions> options) : ISweep
+/// <summary>Deletes outbox events older than <c>Clarity:Stream:Retention</c> and records the highest seq deleted.</summary>
+public sealed class StreamSweep(EventLog store, IOptions<ClarityOptions> options) : ISweep
 {
     public string Name => "stream";
 

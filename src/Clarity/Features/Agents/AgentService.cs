@@ -8,7 +8,7 @@ using Microsoft.Extensions.Options;
 
 namespace Clarity.Features.Agents;
 
-public sealed class AgentService(AgentStore store, IEventBus events, IOptions<ClarityOptions> options, TimeProvider clock)
+public sealed class AgentService(AgentStore store, Changes changes, IOptions<ClarityOptions> options, TimeProvider clock)
 {
     // (org, name) → (id, last time last_seen_at was written). Keeps checkout from writing last_seen on every poll.
     private readonly ConcurrentDictionary<(Guid, string), (Guid Id, long TouchedAt)> _seen = new();
@@ -18,27 +18,32 @@ public sealed class AgentService(AgentStore store, IEventBus events, IOptions<Cl
     {
         var name = ValidName(request.Name);
         var labels = Check.Labels(request.Labels, "labels");
-        var now = clock.GetUtcNow();
-        var (id, created) = await store.UpsertAsync(org.OrgId, name, labels, now, ct);
-        _seen[(org.OrgId, name)] = (id, now.ToUnixTimeMilliseconds());
-        events.Publish(new AgentSeen(org.OrgId, id, name));
+        var (id, created) = await UpsertAsync(org, name, labels, ct);
         return (await GetAsync(org, id, ct), created);
     }
 
     /// <summary>Finds or registers the named agent and records that it was seen (at most every few seconds).</summary>
-    public async Task<Guid> SeenAsync(Guid orgId, string name, CancellationToken ct)
+    public async Task<Guid> SeenAsync(OrgContext org, string name, CancellationToken ct)
     {
-        var now = clock.GetUtcNow();
-        var nowMs = now.ToUnixTimeMilliseconds();
-        if (_seen.TryGetValue((orgId, name), out var seen) && nowMs - seen.TouchedAt < TouchEveryMs)
+        if (_seen.TryGetValue((org.OrgId, name), out var seen) && clock.GetUtcNow().ToUnixTimeMilliseconds() - seen.TouchedAt < TouchEveryMs)
         {
             return seen.Id;
         }
 
-        var (id, _) = await store.UpsertAsync(orgId, name, null, now, ct);
-        _seen[(orgId, name)] = (id, nowMs);
-        events.Publish(new AgentSeen(orgId, id, name));
-        return id;
+        return (await UpsertAsync(org, name, null, ct)).Id;
+    }
+
+    /// <summary>Registers the agent, or records that it was seen (and its labels, when given), with its event.</summary>
+    private async Task<(Guid Id, bool Created)> UpsertAsync(OrgContext org, string name, IReadOnlyList<string>? labels, CancellationToken ct)
+    {
+        var (id, created, at) = await changes.RunAsync(org.Caller.Actor, async change =>
+        {
+            var (id, created) = await AgentStore.UpsertAsync(change, org.OrgId, name, labels);
+            change.Emit(new AgentSeen(org.OrgId, id, name));
+            return (id, created, change.Now);
+        }, ct);
+        _seen[(org.OrgId, name)] = (id, at);
+        return (id, created);
     }
 
     /// <summary>One page of the org's agents, by name; <see cref="AgentPage.NextCursor"/> names the next page.</summary>

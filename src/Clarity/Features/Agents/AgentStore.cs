@@ -16,17 +16,17 @@ public sealed class AgentStore(Database db)
     /// (id, created). One statement, race-free on both backends: concurrent first calls with a new name (a pool of
     /// workers starting) make one row, and exactly one of them sees created.
     /// </summary>
-    public Task<(Guid Id, bool Created)> UpsertAsync(Guid orgId, string name, IReadOnlyList<string>? labels, DateTimeOffset now, CancellationToken ct) =>
-        db.WriteAsync(async (c, t) =>
-        {
+    public static async Task<(Guid Id, bool Created)> UpsertAsync(Change change, Guid orgId, string name, IReadOnlyList<string>? labels)
+    {
+            var (c, t) = (change.Connection, change.Transaction);
             var newId = Guid.CreateVersion7();
             var id = await c.QuerySingleAsync<Guid>(
                 "INSERT INTO agents (id, org_id, name, labels, created_at, last_seen_at) VALUES (@newId, @orgId, @name, COALESCE(@labels, '[]'), @at, @at) " +
                 "ON CONFLICT (org_id, name) DO UPDATE SET last_seen_at = excluded.last_seen_at, labels = COALESCE(@labels, agents.labels) " +
                 "RETURNING id",
-                new { newId, orgId, name, labels = labels is null ? null : JsonSerializer.Serialize(labels), at = DbTime.ToDb(now) }, t);
+                new { newId, orgId, name, labels = labels is null ? null : JsonSerializer.Serialize(labels), at = change.Now }, t);
             return (id, id == newId);
-        }, ct);
+    }
 
     /// <summary>
     /// One page of the org's agents in name order: those whose name sorts after the agent <paramref name="after"/> (the

@@ -1,4 +1,5 @@
 using Clarity.Events;
+using Clarity.Features.Tasks;
 using Clarity.Hosting;
 using Microsoft.AspNetCore.Http.HttpResults;
 
@@ -12,6 +13,7 @@ public static class ClarificationEndpoints
         services.AddSingleton<ClarificationStore>();
         services.AddSingleton<ClarificationService>();
         services.AddSingleton<ISweep, ClarificationSweep>();
+        services.AddSingleton<ITaskTransitionObserver, ClarificationTaskObserver>();
         return services;
     }
 

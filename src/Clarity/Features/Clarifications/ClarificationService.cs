@@ -9,7 +9,7 @@ namespace Clarity.Features.Clarifications;
 
 /// <summary>Questions from agents to people: ask (task → awaiting_response), list, answer (task → running), wait for the answer, expire.</summary>
 public sealed class ClarificationService(
-    ClarificationStore store, TaskService tasks, IEventBus events, KeyedSignals signals, IOptions<ClarityOptions> options, TimeProvider clock)
+    ClarificationStore store, TaskService tasks, Changes changes, KeyedSignals signals, IOptions<ClarityOptions> options, TimeProvider clock)
 {
     public async Task<Clarification> CreateAsync(OrgContext org, Guid taskId, CreateClarificationRequest request, CancellationToken ct)
     {
@@ -39,25 +39,33 @@ public sealed class ClarificationService(
             throw Problems.Validation("defaultAnswer", "is required when onExpiry is 'default'.");
         }
 
-        var now = clock.GetUtcNow();
-        var row = new ClarificationRow
-        {
-            Id = Guid.CreateVersion7(),
-            OrgId = org.OrgId,
-            TaskId = taskId,
-            Question = question,
-            Options = ClarificationStore.OptionsJson(choices),
-            Status = ClarificationStatuses.Pending,
-            OnExpiry = onExpiry,
-            DefaultAnswer = defaultAnswer,
-            CreatedAt = DbTime.ToDb(now),
-            ExpiresAt = DbTime.ToDb(now.AddSeconds(expiresIn)),
-        };
         var hash = ApiKeySecret.Hash(token);
-        var created = await store.CreateAsync(row, hash, ct) ?? throw await tasks.LeaseConflictAsync(org, taskId, hash, ct);
-        tasks.Publish(created.Task);
-        Publish(created.Clarification);
-        return created.Clarification.ToModel();
+        var created = await changes.RunAsync(org.Caller.Actor, async change =>
+        {
+            // Ask: the task parks in awaiting_response, fenced by the lease, and the question is stored with it.
+            if (await tasks.TransitionAsync(change, TaskTransition.Ask, TaskStore.AskAsync(change, org.OrgId, taskId, hash)) is null)
+            {
+                return null;
+            }
+
+            var row = new ClarificationRow
+            {
+                Id = Guid.CreateVersion7(),
+                OrgId = org.OrgId,
+                TaskId = taskId,
+                Question = question,
+                Options = ClarificationStore.OptionsJson(choices),
+                Status = ClarificationStatuses.Pending,
+                OnExpiry = onExpiry,
+                DefaultAnswer = defaultAnswer,
+                CreatedAt = change.Now,
+                ExpiresAt = change.Now + expiresIn * 1000L,
+            };
+            await ClarificationStore.InsertAsync(change, row);
+            change.Emit(Changed(row));
+            return row;
+        }, ct) ?? throw await tasks.LeaseConflictAsync(org, taskId, hash, ct);
+        return created.ToModel();
     }
 
     public async Task<ClarificationPage> ListAsync(OrgContext org, string? status, string? cursor, int? limit, CancellationToken ct)
@@ -106,45 +114,75 @@ public sealed class ClarificationService(
     public async Task<Clarification> AnswerAsync(OrgContext org, Guid id, AnswerRequest request, CancellationToken ct)
     {
         var answer = Check.Required(request.Answer, "answer", 10_000);
-        var now = clock.GetUtcNow();
-        var result = await store.AnswerAsync(org.OrgId, id, answer, org.Caller.ActorId, DbTime.ToDb(now), options.Value.Tasks.LeaseSeconds, ct);
-        if (result is not { } done)
+        var answered = await changes.RunAsync(org.Caller.Actor, async change =>
+        {
+            var row = await ClarificationStore.AnswerAsync(change, org.OrgId, id, answer, org.Caller.ActorId);
+            if (row is not null)
+            {
+                change.Emit(Changed(row));
+                await tasks.TransitionAsync(change, TaskTransition.Resume, TaskStore.ResumeAsync(change, row.TaskId, options.Value.Tasks.LeaseSeconds));
+            }
+
+            return row;
+        }, ct);
+        if (answered is null)
         {
             var current = await store.GetAsync(org.OrgId, id, ct) ?? throw Problems.NotFound("Clarification");
             throw Problems.Conflict("not-pending", $"The clarification is already {current.Status}.");
         }
 
-        if (done.Task is not null)
-        {
-            tasks.Publish(done.Task);
-        }
-
-        Publish(done.Clarification);
-        return done.Clarification.ToModel();
+        return answered.ToModel();
     }
 
-    public async Task<int> ExpireDueAsync(DateTimeOffset now, CancellationToken ct)
-    {
-        var changed = await store.ExpireAsync(DbTime.ToDb(now), options.Value.Tasks.LeaseSeconds, ct);
-        foreach (var (clarification, task) in changed)
+    /// <summary>
+    /// Expires every pending clarification past its time, by the system: with onExpiry=default it is answered with the
+    /// default answer and the task resumes; with onExpiry=fail the task fails.
+    /// </summary>
+    public Task<int> ExpireDueAsync(CancellationToken ct) =>
+        changes.RunAsync(Actor.System, async change =>
         {
-            if (task is not null)
+            var expired = 0;
+            foreach (var due in await store.DueAsync(change))
             {
-                tasks.Publish(task);
+                var useDefault = due.OnExpiry == OnExpiry.Default;
+                if (await ClarificationStore.ExpireAsync(change, due.Id, useDefault ? due.DefaultAnswer : null) is not { } row)
+                {
+                    continue;
+                }
+
+                change.Emit(Changed(row));
+                await tasks.TransitionAsync(change, useDefault ? TaskTransition.Resume : TaskTransition.QuestionExpired, useDefault
+                    ? TaskStore.ResumeAsync(change, row.TaskId, options.Value.Tasks.LeaseSeconds)
+                    : TaskStore.FailUnansweredAsync(change, row.TaskId));
+                expired++;
             }
 
-            Publish(clarification);
+            return expired;
+        }, ct);
+
+    public static ClarificationChanged Changed(ClarificationRow row) => new(row.OrgId, row.Id, row.TaskId, row.Status);
+}
+
+/// <summary>A cancelled task's pending question is cancelled with it, in the same unit of work, and says so in its own event.</summary>
+public sealed class ClarificationTaskObserver : ITaskTransitionObserver
+{
+    public async Task OnTransitionAsync(Change change, TaskTransition transition, TaskRow task)
+    {
+        if (transition != TaskTransition.Cancel)
+        {
+            return;
         }
 
-        return changed.Count;
+        foreach (var row in await ClarificationStore.CancelPendingAsync(change, task.Id))
+        {
+            change.Emit(ClarificationService.Changed(row));
+        }
     }
-
-    private void Publish(ClarificationRow row) => events.Publish(new ClarificationChanged(row.OrgId, row.Id, row.TaskId, row.Status));
 }
 
 public sealed class ClarificationSweep(ClarificationService clarifications) : ISweep
 {
     public string Name => "clarifications";
 
-    public Task<int> SweepAsync(DateTimeOffset now, CancellationToken cancellationToken) => clarifications.ExpireDueAsync(now, cancellationToken);
+    public Task<int> SweepAsync(DateTimeOffset now, CancellationToken cancellationToken) => clarifications.ExpireDueAsync(cancellationToken);
 }

@@ -1,6 +1,4 @@
-using System.Data.Common;
 using System.Text.Json;
-using Clarity.Features.Tasks;
 using Clarity.Storage;
 using Dapper;
 
@@ -12,25 +10,12 @@ public sealed class ClarificationStore(Database db)
         "id AS Id, org_id AS OrgId, task_id AS TaskId, question AS Question, options AS Options, status AS Status, on_expiry AS OnExpiry, " +
         "default_answer AS DefaultAnswer, answer AS Answer, answered_by AS AnsweredBy, created_at AS CreatedAt, expires_at AS ExpiresAt, answered_at AS AnsweredAt";
 
-    /// <summary>Asks the question and parks the task in awaiting_response, fenced by the lease token. Null when the task is not running under that lease.</summary>
-    public Task<(ClarificationRow Clarification, TaskRow Task)?> CreateAsync(ClarificationRow row, string leaseHash, CancellationToken ct) =>
-        db.WriteAsync<(ClarificationRow, TaskRow)?>(async (c, t) =>
-        {
-            var task = await c.QuerySingleOrDefaultAsync<TaskRow>(
-                "UPDATE tasks SET status = 'awaiting_response', awaiting_since = @CreatedAt, updated_at = @CreatedAt " +
-                $"WHERE org_id = @OrgId AND id = @TaskId AND lease_token_hash = @leaseHash AND status = 'running' RETURNING {TaskStore.Columns}",
-                new { row.OrgId, row.TaskId, row.CreatedAt, leaseHash }, t);
-            if (task is null)
-            {
-                return null;
-            }
-
-            await c.ExecuteAsync(
-                "INSERT INTO clarifications (id, org_id, task_id, question, options, status, on_expiry, default_answer, created_at, expires_at) " +
-                "VALUES (@Id, @OrgId, @TaskId, @Question, @Options, 'pending', @OnExpiry, @DefaultAnswer, @CreatedAt, @ExpiresAt)",
-                row, t);
-            return (row, task);
-        }, ct);
+    /// <summary>Inserts a pending clarification inside the change (the task's Ask transition happens alongside).</summary>
+    public static Task InsertAsync(Change change, ClarificationRow row) =>
+        change.Connection.ExecuteAsync(
+            "INSERT INTO clarifications (id, org_id, task_id, question, options, status, on_expiry, default_answer, created_at, expires_at) " +
+            "VALUES (@Id, @OrgId, @TaskId, @Question, @Options, 'pending', @OnExpiry, @DefaultAnswer, @CreatedAt, @ExpiresAt)",
+            row, change.Transaction);
 
     public async Task<ClarificationRow?> GetAsync(Guid orgId, Guid id, CancellationToken ct)
     {
@@ -62,64 +47,31 @@ public sealed class ClarificationStore(Database db)
             $"SELECT {Columns} FROM clarifications WHERE task_id = @taskId AND org_id = @orgId ORDER BY id LIMIT @limit", new { orgId, taskId, limit })).AsList();
     }
 
-    /// <summary>Records the answer and resumes the task. Null when the clarification is not pending (or not found).</summary>
-    public Task<(ClarificationRow Clarification, TaskRow? Task)?> AnswerAsync(Guid orgId, Guid id, string answer, Guid answeredBy, long now, int defaultLeaseSeconds, CancellationToken ct) =>
-        db.WriteAsync<(ClarificationRow, TaskRow?)?>(async (c, t) =>
-        {
-            var row = await c.QuerySingleOrDefaultAsync<ClarificationRow>(
-                "UPDATE clarifications SET status = 'answered', answer = @answer, answered_by = @answeredBy, answered_at = @now " +
-                $"WHERE org_id = @orgId AND id = @id AND status = 'pending' RETURNING {Columns}",
-                new { orgId, id, answer, answeredBy, now }, t);
-            if (row is null)
-            {
-                return null;
-            }
+    /// <summary>Records the answer of a pending clarification. Null when it is not pending (or not found).</summary>
+    public static Task<ClarificationRow?> AnswerAsync(Change change, Guid orgId, Guid id, string answer, Guid answeredBy) =>
+        change.Connection.QuerySingleOrDefaultAsync<ClarificationRow>(
+            "UPDATE clarifications SET status = 'answered', answer = @answer, answered_by = @answeredBy, answered_at = @now " +
+            $"WHERE org_id = @orgId AND id = @id AND status = 'pending' RETURNING {Columns}",
+            new { orgId, id, answer, answeredBy, now = change.Now }, change.Transaction);
 
-            return (row, await ResumeTaskAsync(c, t, row.TaskId, now, defaultLeaseSeconds));
-        }, ct);
+    /// <summary>The pending clarifications past their expiry (at most 500), locked for this change on PostgreSQL.</summary>
+    public async Task<IReadOnlyList<ClarificationRow>> DueAsync(Change change) =>
+        (await change.Connection.QueryAsync<ClarificationRow>(
+            $"SELECT {Columns} FROM clarifications WHERE status = 'pending' AND expires_at < @now ORDER BY expires_at LIMIT 500 {db.Dialect.ClaimLock}",
+            new { now = change.Now }, change.Transaction)).AsList();
 
-    /// <summary>
-    /// Expires every pending clarification past its time: with onExpiry=default it is answered with the default
-    /// answer and the task resumes; with onExpiry=fail the task fails.
-    /// </summary>
-    public Task<IReadOnlyList<(ClarificationRow Clarification, TaskRow? Task)>> ExpireAsync(long now, int defaultLeaseSeconds, CancellationToken ct) =>
-        db.WriteAsync<IReadOnlyList<(ClarificationRow, TaskRow?)>>(async (c, t) =>
-        {
-            var due = (await c.QueryAsync<ClarificationRow>(
-                $"SELECT {Columns} FROM clarifications WHERE status = 'pending' AND expires_at < @now ORDER BY expires_at LIMIT 500 {db.Dialect.ClaimLock}",
-                new { now }, t)).AsList();
-            var changed = new List<(ClarificationRow, TaskRow?)>();
-            foreach (var row in due)
-            {
-                var useDefault = row.OnExpiry == OnExpiry.Default;
-                var updated = await c.QuerySingleOrDefaultAsync<ClarificationRow>(
-                    "UPDATE clarifications SET status = 'expired', answer = @answer, answered_at = @now " +
-                    $"WHERE id = @Id AND status = 'pending' RETURNING {Columns}",
-                    new { row.Id, answer = useDefault ? row.DefaultAnswer : null, now }, t);
-                if (updated is null)
-                {
-                    continue;
-                }
+    /// <summary>Marks a pending clarification expired, with the default answer when it has one. Null when it is no longer pending.</summary>
+    public static Task<ClarificationRow?> ExpireAsync(Change change, Guid id, string? answer) =>
+        change.Connection.QuerySingleOrDefaultAsync<ClarificationRow>(
+            "UPDATE clarifications SET status = 'expired', answer = @answer, answered_at = @now " +
+            $"WHERE id = @id AND status = 'pending' RETURNING {Columns}",
+            new { id, answer, now = change.Now }, change.Transaction);
 
-                var task = useDefault
-                    ? await ResumeTaskAsync(c, t, row.TaskId, now, defaultLeaseSeconds)
-                    : await c.QuerySingleOrDefaultAsync<TaskRow>(
-                        "UPDATE tasks SET status = 'failed', error = 'The clarification expired without an answer.', lease_token_hash = NULL, " +
-                        "lease_expires_at = NULL, awaiting_since = NULL, finished_at = @now, updated_at = @now " +
-                        $"WHERE id = @TaskId AND status = 'awaiting_response' RETURNING {TaskStore.Columns}",
-                        new { row.TaskId, now }, t);
-                changed.Add((updated, task));
-            }
-
-            return changed;
-        }, ct);
-
-    // The time spent waiting for people does not count against the task's timeout, and the agent gets a fresh lease.
-    private static Task<TaskRow?> ResumeTaskAsync(DbConnection c, DbTransaction t, Guid taskId, long now, int defaultLeaseSeconds) =>
-        c.QuerySingleOrDefaultAsync<TaskRow>(
-            "UPDATE tasks SET status = 'running', deadline_at = deadline_at + (@now - awaiting_since), awaiting_since = NULL, " +
-            $"lease_expires_at = @now + COALESCE(lease_seconds, @defaultLeaseSeconds) * 1000, updated_at = @now WHERE id = @taskId AND status = 'awaiting_response' RETURNING {TaskStore.Columns}",
-            new { taskId, now, defaultLeaseSeconds }, t);
+    /// <summary>Cancels the task's pending clarifications (its task was cancelled) and returns them.</summary>
+    public static async Task<IReadOnlyList<ClarificationRow>> CancelPendingAsync(Change change, Guid taskId) =>
+        (await change.Connection.QueryAsync<ClarificationRow>(
+            $"UPDATE clarifications SET status = 'cancelled' WHERE task_id = @taskId AND status = 'pending' RETURNING {Columns}",
+            new { taskId }, change.Transaction)).AsList();
 
     /// <summary>How many clarifications are pending in each org that has any (read on every metrics scrape, so it is right on every node).</summary>
     public async Task<IReadOnlyList<(Guid OrgId, long Count)>> CountPendingByOrgAsync(CancellationToken ct)

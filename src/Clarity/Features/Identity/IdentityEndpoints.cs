@@ -1,4 +1,6 @@
 using Clarity.Hosting;
+using Clarity.Hosting.Authentication;
+using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Clarity.Features.Identity;
@@ -14,7 +16,6 @@ public static class IdentityEndpoints
             .AddSingleton<TokenService>()
             .AddSingleton<ApiKeyCache>()
             .AddSingleton<SessionService>()
-            .AddSingleton<CredentialResolver>()
             .AddSingleton<IdentityService>()
             .AddSingleton<InvitationService>()
             .AddSingleton<ISweep, SessionSweep>();
@@ -66,12 +67,16 @@ public static class IdentityEndpoints
         return TypedResults.Ok(login);
     }
 
-    /// <summary>Ends the session the request signs in with (bearer token or cookie), on every node, and clears the cookie.</summary>
-    private static async Task<NoContent> Logout(HttpContext http, TokenService tokens, SessionService sessions, CancellationToken ct)
+    /// <summary>
+    /// Ends the session the request signs in with (bearer token or cookie), on every node, and clears the cookie. A request
+    /// that signs nobody in (no credential, an API key, a session already ended) has nothing to end and gets the same answer.
+    /// </summary>
+    private static async Task<NoContent> Logout(HttpContext http, SessionService sessions, CancellationToken ct)
     {
-        if (AccessMiddleware.ReadCredential(http.Request) is { } credential && await tokens.ValidateAsync(credential.Credential) is { } claims)
+        var result = await http.AuthenticateAsync(ClarityAuthentication.Scheme);
+        if (CallerIdentity.Of(result.Principal) is { UserId: { } userId, SessionId: { } sessionId })
         {
-            await sessions.RevokeAsync(claims.UserId, claims.SessionId, ct);
+            await sessions.RevokeAsync(userId, sessionId, ct);
         }
 
         SessionCookie.Delete(http);

@@ -2,6 +2,7 @@ using System.Text.RegularExpressions;
 using Clarity.Events;
 using Clarity.Features.Tasks;
 using Clarity.Hosting;
+using Clarity.Hosting.Authorization;
 using Clarity.Storage;
 
 namespace Clarity.Features.Identity;
@@ -16,11 +17,12 @@ public sealed record SignInClient(string? UserAgent, string? Address)
 /// <summary>
 /// First-run setup, sign-in, orgs, members and API keys. The endpoints, dashboard and CLI all come through here.
 /// Changes to members and keys reach everything that depends on them: a removed member's API keys are revoked and
-/// their streams end; a member whose role is lowered has their keys capped to it.
+/// their streams end; a member whose role is lowered has their keys capped to it. Roles are judged by their
+/// permissions (<see cref="RoleCatalog"/>), never by name.
 /// </summary>
 public sealed class IdentityService(
-    IdentityStore store, InvitationStore invitations, SessionService sessions, PasswordHashing passwords, ApiKeyCache apiKeys, IEventBus events, TimeProvider clock,
-    SignInThrottle throttle)
+    IdentityStore store, InvitationStore invitations, SessionService sessions, PasswordHashing passwords, Changes changes, TimeProvider clock,
+    SignInThrottle throttle, RoleCatalog roles)
 {
     public async Task<(Org Org, User User)> SetupAsync(SetupRequest request, CancellationToken ct)
     {
@@ -41,7 +43,19 @@ public sealed class IdentityService(
         var now = Now();
         var org = new Org(Guid.CreateVersion7(), slug, string.IsNullOrWhiteSpace(orgName) ? slug : orgName.Trim(), now);
         var user = new User(Guid.CreateVersion7(), email, displayName, now);
-        if (!await store.SetupAsync(org, user, passwords.Hash(password), ct))
+        var hash = passwords.Hash(password);
+        var done = await changes.RunAsync(Actor.User(user.Id), async change =>
+        {
+            if (!await store.SetupAsync(change, org, user, hash))
+            {
+                return false;
+            }
+
+            change.Emit(new OrgCreated(org.Id, org.Slug, user.Id));
+            change.Emit(new MemberJoined(org.Id, user.Id, BuiltInRoles.Owner));
+            return true;
+        }, ct);
+        if (!done)
         {
             throw SetupDone();
         }
@@ -99,7 +113,19 @@ public sealed class IdentityService(
         var slug = IdentityRules.Slug(request.Slug, "slug");
         var name = Check.Optional(request.Name, "name");
         var org = new Org(Guid.CreateVersion7(), slug, string.IsNullOrWhiteSpace(name) ? slug : name.Trim(), Now());
-        if (!await store.CreateOrgAsync(org, caller.UserId!.Value, ct))
+        var owner = caller.UserId!.Value;
+        var created = await changes.RunAsync(caller.Actor, async change =>
+        {
+            if (!await store.CreateOrgAsync(change, org, owner))
+            {
+                return false;
+            }
+
+            change.Emit(new OrgCreated(org.Id, org.Slug, owner));
+            change.Emit(new MemberJoined(org.Id, owner, BuiltInRoles.Owner));
+            return true;
+        }, ct);
+        if (!created)
         {
             throw Problems.Conflict("slug-taken", $"An org with slug '{slug}' already exists.");
         }
@@ -120,18 +146,26 @@ public sealed class IdentityService(
 
     public async Task<MemberRoleChange> ChangeRoleAsync(OrgContext org, Guid userId, ChangeRoleRequest request, CancellationToken ct)
     {
-        var role = IdentityRules.Role(request.Role, org);
-        var result = await store.ChangeMemberAsync(org.OrgId, userId, role, org.Caller.UserId, org.Role, Now(), ct);
+        var role = IdentityRules.Role(request.Role, org, await roles.ForOrgAsync(org.OrgId, ct));
+        var result = await changes.RunAsync(org.Caller.Actor, async change =>
+        {
+            var result = await store.ChangeMemberAsync(change, org.OrgId, userId, role, org.Caller.UserId, org.Role, DbTime.FromDb(change.Now));
+            if (result.Status == IdentityStore.MemberChangeStatus.Done)
+            {
+                change.Emit(new MemberRoleChanged(org.OrgId, userId, result.TargetRole!, role));
+                Announce(change, org.OrgId, result.ApiKeys, revoked: false);
+            }
+
+            return result;
+        }, ct);
         Ensure(result, org, "change");
-        Announce(org.OrgId, result.ApiKeys, revoked: false);
         return new MemberRoleChange(result.Member!, result.ApiKeys);
     }
 
     public async Task<MemberRemoval> RemoveMemberAsync(OrgContext org, Guid userId, CancellationToken ct)
     {
-        var result = await store.ChangeMemberAsync(org.OrgId, userId, null, org.Caller.UserId, org.Role, Now(), ct);
+        var result = await RemoveAsync(org.Caller.Actor, org.OrgId, userId, org.Caller.UserId, org.Role, ct);
         Ensure(result, org, "remove");
-        Ended(org.OrgId, userId, result.ApiKeys);
         return new MemberRemoval(userId, result.ApiKeys);
     }
 
@@ -140,7 +174,7 @@ public sealed class IdentityService(
     {
         var userId = caller.UserId ?? throw Problems.Forbidden("An API key cannot leave an org; revoke it instead.");
         var org = await store.FindOrgBySlugAsync(slug, ct) ?? throw Problems.NotFound($"Org '{slug}'");
-        var result = await store.ChangeMemberAsync(org.Id, userId, null, null, null, Now(), ct);
+        var result = await RemoveAsync(caller.Actor, org.Id, userId, null, null, ct);
         switch (result.Status)
         {
             case IdentityStore.MemberChangeStatus.NotFound:
@@ -149,7 +183,6 @@ public sealed class IdentityService(
                 throw Problems.Conflict("last-owner", "You are the org's last owner: make someone else an owner before you leave.");
         }
 
-        Ended(org.Id, userId, result.ApiKeys);
         return new MemberRemoval(userId, result.ApiKeys);
     }
 
@@ -160,51 +193,61 @@ public sealed class IdentityService(
             case IdentityStore.MemberChangeStatus.NotFound:
                 throw Problems.NotFound("Member");
             case IdentityStore.MemberChangeStatus.LastOwner:
-                throw Problems.Conflict("last-owner", "An org must keep at least one owner.");
+                throw Problems.Conflict("last-owner", "An org must keep at least one owner (a member whose role holds org:admin).");
             case IdentityStore.MemberChangeStatus.Outranked:
-                throw Problems.Forbidden($"Your role '{org.Role}' cannot {verb} a member whose role is '{result.TargetRole}', nor grant a role above your own.");
+                throw Problems.Forbidden($"Your role '{org.Role}' cannot {verb} a member whose role is '{result.TargetRole}', nor grant a role that holds permissions yours does not.");
         }
     }
 
-    private void Ended(Guid orgId, Guid userId, IReadOnlyList<ApiKeyInfo> revokedKeys)
-    {
-        Announce(orgId, revokedKeys, revoked: true);
-        events.Publish(new MembershipEnded(orgId, userId));
-    }
+    /// <summary>Removes a member (or lets them leave) in one unit of work with its events: the membership ends, and their keys are revoked.</summary>
+    private Task<IdentityStore.MemberChangeResult> RemoveAsync(Actor actor, Guid orgId, Guid userId, Guid? actorUserId, OrgRole? actorRole, CancellationToken ct) =>
+        changes.RunAsync(actor, async change =>
+        {
+            var result = await store.ChangeMemberAsync(change, orgId, userId, null, actorUserId, actorRole, DbTime.FromDb(change.Now));
+            if (result.Status == IdentityStore.MemberChangeStatus.Done)
+            {
+                change.Emit(new MembershipEnded(orgId, userId));
+                Announce(change, orgId, result.ApiKeys, revoked: true);
+            }
+
+            return result;
+        }, ct);
 
     /// <summary>Tells every node about keys that a member change revoked or capped (caches forget them; revoked keys' streams end).</summary>
-    private void Announce(Guid orgId, IReadOnlyList<ApiKeyInfo> keys, bool revoked)
+    private static void Announce(Change change, Guid orgId, IReadOnlyList<ApiKeyInfo> keys, bool revoked)
     {
         if (keys.Count == 0)
         {
             return;
         }
 
-        var ids = keys.Select(k => k.Id).ToList();
-        apiKeys.Evict(ids);
         if (revoked)
         {
-            foreach (var id in ids)
+            foreach (var key in keys)
             {
-                events.Publish(new ApiKeyRevoked(orgId, id));
+                change.Emit(new ApiKeyRevoked(orgId, key.Id));
             }
         }
         else
         {
-            events.Publish(new ApiKeysChanged(orgId, ids));
+            change.Emit(new ApiKeysChanged(orgId, [.. keys.Select(k => k.Id)]));
         }
     }
 
     public async Task<CreatedApiKey> CreateApiKeyAsync(OrgContext org, CreateApiKeyRequest request, CancellationToken ct)
     {
         var name = Check.Required(request.Name, "name", 100);
-        var role = IdentityRules.Role(request.Role, org);
+        var role = IdentityRules.Role(request.Role, org, await roles.ForOrgAsync(org.OrgId, ct));
         var (secret, prefix) = ApiKeySecret.Generate();
         var key = new CreatedApiKey(Guid.CreateVersion7(), name, prefix, role, Now(), secret);
 
         // A key made by a key answers to the person behind that key, so removing that person reaches both.
         var responsible = org.Caller.UserId ?? org.Caller.ApiKey?.CreatedBy;
-        await store.InsertApiKeyAsync(org.OrgId, key, ApiKeySecret.Hash(secret), responsible, ct);
+        await changes.RunAsync(org.Caller.Actor, async change =>
+        {
+            await store.InsertApiKeyAsync(change, org.OrgId, key, ApiKeySecret.Hash(secret), responsible);
+            change.Emit(new ApiKeyCreated(org.OrgId, key.Id, key.Name, key.Role));
+        }, ct);
         return key;
     }
 
@@ -218,7 +261,16 @@ public sealed class IdentityService(
 
     public async Task RevokeApiKeyAsync(OrgContext org, Guid id, CancellationToken ct)
     {
-        var (status, key) = await store.RevokeApiKeyAsync(org.OrgId, id, org.Role, Now(), ct);
+        var (status, key) = await changes.RunAsync(org.Caller.Actor, async change =>
+        {
+            var revoked = await store.RevokeApiKeyAsync(change, org.OrgId, id, org.Role, DbTime.FromDb(change.Now));
+            if (revoked.Status == IdentityStore.RevokeStatus.Revoked)
+            {
+                change.Emit(new ApiKeyRevoked(org.OrgId, id));
+            }
+
+            return revoked;
+        }, ct);
         switch (status)
         {
             case IdentityStore.RevokeStatus.NotFound:
@@ -227,8 +279,6 @@ public sealed class IdentityService(
                 throw Problems.Forbidden($"Your role '{org.Role}' cannot revoke the key '{key!.Name}': it, or the member who created it, outranks you.");
         }
 
-        apiKeys.Evict(id);
-        events.Publish(new ApiKeyRevoked(org.OrgId, id));
     }
 
     // Stored times have millisecond precision; answer with the same value that a later read returns.
@@ -279,21 +329,17 @@ public static partial class IdentityRules
         return password;
     }
 
-    /// <summary>A known role that the caller may hand out (at or below their own).</summary>
-    public static string Role(string? role, OrgContext org)
+    /// <summary>A role of the org that the caller may hand out: one whose permissions their own role holds.</summary>
+    public static string Role(string? role, OrgContext org, RoleSet roles)
     {
-        var value = Check.Required(role, "role", 20).ToLowerInvariant();
-        if (!Roles.IsKnown(value))
+        var value = Check.Required(role, "role", 64).ToLowerInvariant();
+        var found = roles.Find(value) ?? throw Problems.Validation("role", $"must be one of {string.Join(", ", roles.All.Select(r => r.Name))}.");
+        if (!org.Role.Includes(found))
         {
-            throw Problems.Validation("role", $"must be one of {string.Join(", ", Roles.All)}.");
+            throw Problems.Forbidden($"Your role '{org.Role}' cannot grant the '{value}' role: it holds permissions yours does not.");
         }
 
-        if (!Roles.CanGrant(org.Role, value))
-        {
-            throw Problems.Forbidden($"Your role '{org.Role}' cannot grant the '{value}' role.");
-        }
-
-        return value;
+        return found.Name;
     }
 
     public static string DisplayName(string? displayName, string email) =>

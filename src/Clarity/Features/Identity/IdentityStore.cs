@@ -1,5 +1,6 @@
 using System.Data.Common;
 using Clarity.Hosting;
+using Clarity.Hosting.Authorization;
 using Clarity.Storage;
 using Dapper;
 
@@ -9,6 +10,7 @@ namespace Clarity.Features.Identity;
 /// SQL for orgs, users, memberships, API keys and server secrets. The same SQL serves both backends. Every check that
 /// guards a write runs in the write's transaction, under the lock or constraint that makes it hold under concurrency:
 /// the setup_state row (one first-run setup), the unique slug and email, and the org row's lock for "an org keeps an owner".
+/// Such checks judge roles by their permissions as the transaction reads them (<see cref="RoleStore.LoadAsync(DbConnection, DbTransaction?, Guid, CancellationToken)"/>).
 /// </summary>
 public sealed class IdentityStore(Database db)
 {
@@ -16,6 +18,8 @@ public sealed class IdentityStore(Database db)
     private const string MemberColumns = "u.id AS UserId, u.email AS Email, u.display_name AS DisplayName, m.role AS Role, m.created_at AS JoinedAt";
     private const string ApiKeyColumns =
         "id AS Id, name AS Name, prefix AS Prefix, role AS Role, created_by AS CreatedBy, created_at AS CreatedAt, last_used_at AS LastUsedAt, revoked_at AS RevokedAt";
+    private const string ApiKeyPrincipalColumns =
+        "id AS Id, org_id AS OrgId, name AS Name, prefix AS Prefix, role AS Role, created_by AS CreatedBy, revoked_at AS RevokedAt, last_used_at AS LastUsedAt";
 
     public Database Database => db;
 
@@ -27,8 +31,8 @@ public sealed class IdentityStore(Database db)
     }
 
     /// <summary>Creates the first org, its owner and the membership. False when setup has already happened (one winner among concurrent setups).</summary>
-    public Task<bool> SetupAsync(Org org, User user, string passwordHash, CancellationToken ct) =>
-        db.WriteAsync(async (c, t) =>
+    public Task<bool> SetupAsync(Change change, Org org, User user, string passwordHash) =>
+        change.Run(async (c, t) =>
         {
             var claimed = await c.ExecuteAsync(
                 "INSERT INTO setup_state (singleton, completed_at) VALUES (1, @at) ON CONFLICT (singleton) DO NOTHING",
@@ -40,9 +44,9 @@ public sealed class IdentityStore(Database db)
 
             await InsertOrgAsync(c, t, org);
             await InsertUserAsync(c, t, user, passwordHash);
-            await InsertMembershipAsync(c, t, org.Id, user.Id, Roles.Owner, org.CreatedAt);
+            await InsertMembershipAsync(c, t, org.Id, user.Id, BuiltInRoles.Owner, org.CreatedAt);
             return true;
-        }, ct);
+        });
 
     public async Task<Org?> FindOrgBySlugAsync(string slug, CancellationToken ct)
     {
@@ -52,8 +56,8 @@ public sealed class IdentityStore(Database db)
     }
 
     /// <summary>Creates an org owned by <paramref name="ownerId"/>; false when the slug is taken (also by a concurrent create).</summary>
-    public Task<bool> CreateOrgAsync(Org org, Guid ownerId, CancellationToken ct) =>
-        db.WriteAsync(async (c, t) =>
+    public Task<bool> CreateOrgAsync(Change change, Org org, Guid ownerId) =>
+        change.Run(async (c, t) =>
         {
             var inserted = await c.ExecuteAsync(
                 "INSERT INTO orgs (id, slug, name, created_at) VALUES (@Id, @Slug, @Name, @createdAt) ON CONFLICT (slug) DO NOTHING",
@@ -63,9 +67,9 @@ public sealed class IdentityStore(Database db)
                 return false;
             }
 
-            await InsertMembershipAsync(c, t, org.Id, ownerId, Roles.Owner, org.CreatedAt);
+            await InsertMembershipAsync(c, t, org.Id, ownerId, BuiltInRoles.Owner, org.CreatedAt);
             return true;
-        }, ct);
+        });
 
     public async Task<UserCredentials?> FindCredentialsAsync(string email, CancellationToken ct)
     {
@@ -148,12 +152,15 @@ public sealed class IdentityStore(Database db)
 
     /// <summary>
     /// Changes a member's role, or removes them when <paramref name="role"/> is null. Runs under the org row's lock, so
-    /// concurrent changes see each other: an org always keeps an owner, and nobody changes a member who outranks
-    /// them at the moment of the change (<paramref name="actorRole"/>; null when members leave of their own accord).
-    /// A removal revokes the API keys the member created in the org; a lower role caps their keys at that role.
+    /// concurrent changes see each other, and judges by the roles as the transaction reads them:
+    /// - an org always keeps an owner: a member whose role holds <c>org:admin</c> (<see cref="MemberChangeStatus.LastOwner"/>);
+    /// - nobody changes a member whose role holds a permission their own does not, nor grants such a role
+    ///   (<paramref name="actorRole"/>, the actor's current role for a user; null when members leave of their own accord).
+    /// A removal revokes the API keys the member created in the org; a new role caps their keys whose role holds a
+    /// permission the new one does not.
     /// </summary>
-    public Task<MemberChangeResult> ChangeMemberAsync(Guid orgId, Guid userId, string? role, Guid? actorUserId, string? actorRole, DateTimeOffset now, CancellationToken ct) =>
-        db.WriteAsync(async (c, t) =>
+    public Task<MemberChangeResult> ChangeMemberAsync(Change change, Guid orgId, Guid userId, string? role, Guid? actorUserId, OrgRole? actorRole, DateTimeOffset now) =>
+        change.Run(async (c, t) =>
         {
             await LockOrgAsync(c, t, orgId);
             var target = await FindMemberAsync(c, t, orgId, userId);
@@ -162,29 +169,34 @@ public sealed class IdentityStore(Database db)
                 return new MemberChangeResult(MemberChangeStatus.NotFound, null, null, []);
             }
 
+            var roles = await RoleStore.LoadAsync(c, t, orgId);
+            var targetRole = roles.Resolve(target.Role);
+            var newRole = role is null ? null : roles.Resolve(role);
             if (actorRole is not null)
             {
                 // The actor's own role may have changed since the request was authorised: judge by the current one.
-                var current = actorUserId is { } actor ? await c.QuerySingleOrDefaultAsync<string>(
-                    "SELECT role FROM memberships WHERE org_id = @orgId AND user_id = @actor", new { orgId, actor }, t) : actorRole;
-                if (current is null || !Roles.CanGrant(current, target.Role) || (role is not null && !Roles.CanGrant(current, role)))
+                var current = actorUserId is { } actor
+                    ? await c.QuerySingleOrDefaultAsync<string>("SELECT role FROM memberships WHERE org_id = @orgId AND user_id = @actor", new { orgId, actor }, t)
+                    : actorRole.Name;
+                if (current is null || !roles.Resolve(current).Includes(targetRole) || (newRole is not null && !roles.Resolve(current).Includes(newRole)))
                 {
                     return new MemberChangeResult(MemberChangeStatus.Outranked, target.ToModel(), target.Role, []);
                 }
             }
 
-            if (target.Role == Roles.Owner && role != Roles.Owner)
+            if (targetRole.Grants(Permissions.OrgAdmin) && newRole?.Grants(Permissions.OrgAdmin) != true)
             {
-                var owners = await c.ExecuteScalarAsync<long>(
-                    "SELECT COUNT(*) FROM memberships WHERE org_id = @orgId AND role = @owner", new { orgId, owner = Roles.Owner }, t);
-                if (owners <= 1)
+                var keepers = await c.ExecuteScalarAsync<long>(
+                    $"SELECT COUNT(*) FROM memberships WHERE org_id = @orgId AND {db.Dialect.InList("role", "@names")}",
+                    new { orgId, names = roles.NamesGranting(Permissions.OrgAdmin).ToArray() }, t);
+                if (keepers <= 1)
                 {
                     return new MemberChangeResult(MemberChangeStatus.LastOwner, target.ToModel(), target.Role, []);
                 }
             }
 
             var at = DbTime.ToDb(now);
-            if (role is null)
+            if (newRole is null)
             {
                 await c.ExecuteAsync("DELETE FROM memberships WHERE org_id = @orgId AND user_id = @userId", new { orgId, userId }, t);
                 var revoked = await c.QueryAsync<ApiKeyRow>(
@@ -194,22 +206,28 @@ public sealed class IdentityStore(Database db)
             }
 
             await c.ExecuteAsync("UPDATE memberships SET role = @role WHERE org_id = @orgId AND user_id = @userId", new { orgId, userId, role }, t);
-            var capped = await c.QueryAsync<ApiKeyRow>(
-                $"UPDATE api_keys SET role = @role WHERE org_id = @orgId AND created_by = @userId AND revoked_at IS NULL " +
-                $"AND {Roles.RankSql("role")} > @rank RETURNING {ApiKeyColumns}",
-                new { orgId, userId, role, rank = Roles.Rank(role) }, t);
+            var over = roles.NamesNotIncludedIn(newRole);
+            IEnumerable<ApiKeyRow> capped = [];
+            if (over.Count > 0)
+            {
+                capped = await c.QueryAsync<ApiKeyRow>(
+                    $"UPDATE api_keys SET role = @role WHERE org_id = @orgId AND created_by = @userId AND revoked_at IS NULL " +
+                    $"AND {db.Dialect.InList("role", "@over")} RETURNING {ApiKeyColumns}",
+                    new { orgId, userId, role, over = over.ToArray() }, t);
+            }
+
             return new MemberChangeResult(MemberChangeStatus.Done, (await FindMemberAsync(c, t, orgId, userId))?.ToModel(), target.Role, [.. capped.Select(r => r.ToModel())]);
-        }, ct);
+        });
 
     /// <summary>Takes the org row's lock (PostgreSQL) for the rest of the transaction: the lock that protects invariants spanning an org's memberships.</summary>
     private Task LockOrgAsync(DbConnection c, DbTransaction t, Guid orgId) =>
         c.ExecuteAsync($"SELECT id FROM orgs WHERE id = @orgId {db.Dialect.ForUpdate}", new { orgId }, t);
 
     /// <param name="createdBy">The person responsible for the key: the signed-in creator, or the person behind the API key that created it.</param>
-    public Task InsertApiKeyAsync(Guid orgId, CreatedApiKey key, string secretHash, Guid? createdBy, CancellationToken ct) =>
-        db.WriteAsync((c, t) => c.ExecuteAsync(
+    public Task InsertApiKeyAsync(Change change, Guid orgId, CreatedApiKey key, string secretHash, Guid? createdBy) =>
+        change.Run((c, t) => c.ExecuteAsync(
             "INSERT INTO api_keys (id, org_id, name, prefix, secret_hash, role, created_by, created_at) VALUES (@Id, @orgId, @Name, @Prefix, @secretHash, @Role, @createdBy, @createdAt)",
-            new { key.Id, orgId, key.Name, key.Prefix, secretHash, key.Role, createdBy, createdAt = DbTime.ToDb(key.CreatedAt) }, t), ct);
+            new { key.Id, orgId, key.Name, key.Prefix, secretHash, key.Role, createdBy, createdAt = DbTime.ToDb(key.CreatedAt) }, t));
 
     /// <summary>An org's API keys, newest first, before the <paramref name="before"/> cursor.</summary>
     public async Task<IReadOnlyList<ApiKeyInfo>> ListApiKeysAsync(Guid orgId, Guid? before, int limit, CancellationToken ct)
@@ -234,10 +252,11 @@ public sealed class IdentityStore(Database db)
 
     /// <summary>
     /// Revokes a key of this org unless it outranks the actor: its role, or the current role of the member who created
-    /// it, is above <paramref name="actorRole"/> (an admin cannot revoke an owner's keys). Revoking a revoked key is a no-op.
+    /// it, holds a permission <paramref name="actorRole"/> does not (an admin cannot revoke an owner's keys). Revoking a
+    /// revoked key is a no-op.
     /// </summary>
-    public Task<(RevokeStatus Status, ApiKeyInfo? Key)> RevokeApiKeyAsync(Guid orgId, Guid id, string actorRole, DateTimeOffset now, CancellationToken ct) =>
-        db.WriteAsync<(RevokeStatus, ApiKeyInfo?)>(async (c, t) =>
+    public Task<(RevokeStatus Status, ApiKeyInfo? Key)> RevokeApiKeyAsync(Change change, Guid orgId, Guid id, OrgRole actorRole, DateTimeOffset now) =>
+        change.Run<(RevokeStatus, ApiKeyInfo?)>(async (c, t) =>
         {
             await LockOrgAsync(c, t, orgId);
             var key = await c.QuerySingleOrDefaultAsync<ApiKeyRow>(
@@ -250,7 +269,9 @@ public sealed class IdentityStore(Database db)
             var creatorRole = key.CreatedBy is { } creator
                 ? await c.QuerySingleOrDefaultAsync<string>("SELECT role FROM memberships WHERE org_id = @orgId AND user_id = @creator", new { orgId, creator }, t)
                 : null;
-            if (!Roles.CanGrant(actorRole, key.Role) || (creatorRole is not null && !Roles.CanGrant(actorRole, creatorRole)))
+            var roles = await RoleStore.LoadAsync(c, t, orgId);
+            var actor = roles.Resolve(actorRole.Name);
+            if (!actor.Includes(roles.Resolve(key.Role)) || (creatorRole is not null && !actor.Includes(roles.Resolve(creatorRole))))
             {
                 return (RevokeStatus.Outranked, key.ToModel());
             }
@@ -259,16 +280,23 @@ public sealed class IdentityStore(Database db)
                 "UPDATE api_keys SET revoked_at = @now WHERE id = @id AND org_id = @orgId AND revoked_at IS NULL",
                 new { id, orgId, now = DbTime.ToDb(now) }, t);
             return (RevokeStatus.Revoked, key.ToModel());
-        }, ct);
+        });
 
     public async Task<ApiKeyPrincipal?> FindApiKeyAsync(string secretHash, CancellationToken ct)
     {
         await using var c = await db.OpenReadAsync(ct);
         var row = await c.QuerySingleOrDefaultAsync<ApiKeyPrincipalRow>(new CommandDefinition(
-            "SELECT id AS Id, org_id AS OrgId, name AS Name, prefix AS Prefix, role AS Role, created_by AS CreatedBy, revoked_at AS RevokedAt, last_used_at AS LastUsedAt " +
-            "FROM api_keys WHERE secret_hash = @secretHash",
-            new { secretHash }, cancellationToken: ct));
-        return row is null ? null : new ApiKeyPrincipal(row.Id, row.OrgId, row.Name, row.Prefix, row.Role, row.RevokedAt is not null, row.LastUsedAt) { CreatedBy = row.CreatedBy };
+            $"SELECT {ApiKeyPrincipalColumns} FROM api_keys WHERE secret_hash = @secretHash", new { secretHash }, cancellationToken: ct));
+        return row?.ToModel();
+    }
+
+    /// <summary>The key with this id, revoked or not (a stream's periodic re-check reads it again).</summary>
+    public async Task<ApiKeyPrincipal?> FindApiKeyByIdAsync(Guid id, CancellationToken ct)
+    {
+        await using var c = await db.OpenReadAsync(ct);
+        var row = await c.QuerySingleOrDefaultAsync<ApiKeyPrincipalRow>(new CommandDefinition(
+            $"SELECT {ApiKeyPrincipalColumns} FROM api_keys WHERE id = @id", new { id }, cancellationToken: ct));
+        return row?.ToModel();
     }
 
     public Task TouchApiKeyAsync(Guid id, DateTimeOffset now, CancellationToken ct) =>
@@ -350,5 +378,7 @@ public sealed class IdentityStore(Database db)
         public Guid? CreatedBy { get; set; }
         public long? RevokedAt { get; set; }
         public long? LastUsedAt { get; set; }
+
+        public ApiKeyPrincipal ToModel() => new(Id, OrgId, Name, Prefix, Role, RevokedAt is not null, LastUsedAt) { CreatedBy = CreatedBy };
     }
 }

@@ -1,6 +1,8 @@
+using Clarity.Events;
 using System.Security.Cryptography;
 using Clarity.Features.Tasks;
 using Clarity.Hosting;
+using Clarity.Hosting.Authorization;
 using Clarity.Storage;
 
 namespace Clarity.Features.Identity;
@@ -14,7 +16,7 @@ public sealed record InvitationPreview(Guid Id, string OrgSlug, string OrgName, 
 /// <c>POST /api/v1/invitations/{id}/accept</c>), or through the invitation's link, which also creates the account of
 /// someone who has none. Invitations expire.
 /// </summary>
-public sealed class InvitationService(InvitationStore store, IdentityStore identity, SessionService sessions, PasswordHashing passwords, SignInThrottle throttle, TimeProvider clock)
+public sealed class InvitationService(InvitationStore store, IdentityStore identity, SessionService sessions, PasswordHashing passwords, SignInThrottle throttle, Changes changes, TimeProvider clock, RoleCatalog roles)
 {
     public const string TokenScheme = "cli_";
     private static readonly TimeSpan s_defaultLifetime = TimeSpan.FromDays(7);
@@ -23,7 +25,7 @@ public sealed class InvitationService(InvitationStore store, IdentityStore ident
     public async Task<Invitation> CreateAsync(OrgContext org, CreateInvitationRequest request, string linkBase, CancellationToken ct)
     {
         var email = IdentityRules.Email(request.Email);
-        var role = IdentityRules.Role(request.Role, org);
+        var role = IdentityRules.Role(request.Role, org, await roles.ForOrgAsync(org.OrgId, ct));
         var hours = Check.Range(request.ExpiresInHours, "expiresInHours", 1, 720, (int)s_defaultLifetime.TotalHours);
         var now = DbTime.ToDb(clock.GetUtcNow());
         var token = TokenScheme + ApiKeySecret.Base64Url(RandomNumberGenerator.GetBytes(32));
@@ -38,7 +40,17 @@ public sealed class InvitationService(InvitationStore store, IdentityStore ident
             CreatedAt = now,
             ExpiresAt = now + hours * 3_600_000L,
         };
-        switch (await store.CreateAsync(row, ApiKeySecret.Hash(token), ct))
+        var outcome = await changes.RunAsync(org.Caller.Actor, async change =>
+        {
+            var outcome = await store.CreateAsync(change, row, ApiKeySecret.Hash(token));
+            if (outcome == InvitationStore.CreateStatus.Created)
+            {
+                change.Emit(new InvitationChanged(org.OrgId, row.Id, role, InvitationStatuses.Pending));
+            }
+
+            return outcome;
+        }, ct);
+        switch (outcome)
         {
             case InvitationStore.CreateStatus.AlreadyMember:
                 throw Problems.Conflict("already-member", $"{email} is already a member of this org.");
@@ -65,14 +77,24 @@ public sealed class InvitationService(InvitationStore store, IdentityStore ident
 
     public async Task RevokeAsync(OrgContext org, Guid id, CancellationToken ct)
     {
-        switch (await store.RevokeAsync(org.OrgId, id, org.Role, DbTime.ToDb(clock.GetUtcNow()), ct))
+        var outcome = await changes.RunAsync(org.Caller.Actor, async change =>
+        {
+            var outcome = await store.RevokeAsync(change, org.OrgId, id, org.Role, change.Now);
+            if (outcome == InvitationStore.RevokeStatus.Revoked)
+            {
+                change.Emit(new InvitationChanged(org.OrgId, id, "", InvitationStatuses.Revoked));
+            }
+
+            return outcome;
+        }, ct);
+        switch (outcome)
         {
             case InvitationStore.RevokeStatus.NotFound:
                 throw Problems.NotFound("Invitation");
             case InvitationStore.RevokeStatus.NotPending:
                 throw Problems.Conflict("not-pending", "The invitation has already been answered or withdrawn.");
             case InvitationStore.RevokeStatus.Outranked:
-                throw Problems.Forbidden($"Your role '{org.Role}' cannot withdraw an invitation to a higher role.");
+                throw Problems.Forbidden($"Your role '{org.Role}' cannot withdraw an invitation to a role that holds permissions yours does not.");
         }
     }
 
@@ -80,8 +102,20 @@ public sealed class InvitationService(InvitationStore store, IdentityStore ident
     public async Task<OrgMembership?> RespondAsync(Caller caller, Guid id, bool accept, CancellationToken ct)
     {
         var user = await SignedInUserAsync(caller, ct);
-        var now = DbTime.ToDb(clock.GetUtcNow());
-        var row = await store.RespondAsync(id, user.Id, user.Email, accept, now, ct);
+        var row = await changes.RunAsync(caller.Actor, async change =>
+        {
+            var row = await store.RespondAsync(change, id, user.Id, user.Email, accept, change.Now);
+            if (row is not null)
+            {
+                change.Emit(new InvitationChanged(row.OrgId, row.Id, row.Role, row.Status));
+                if (accept)
+                {
+                    change.Emit(new MemberJoined(row.OrgId, user.Id, row.Role));
+                }
+            }
+
+            return row;
+        }, ct);
         if (row is null)
         {
             // Someone else's invitation is as invisible as a missing one.
@@ -139,9 +173,19 @@ public sealed class InvitationService(InvitationStore store, IdentityStore ident
             hash = passwords.Hash(password);
         }
         User? created = null;
-        var row = await store.AcceptWithNewAccountAsync(
-            ApiKeySecret.Hash(token), email => created = new User(Guid.CreateVersion7(), email, IdentityRules.DisplayName(displayName, email), now), hash, DbTime.ToDb(now), ct)
-            ?? throw InvalidLink();
+        var row = await changes.RunAsync(Actor.System, async change =>
+        {
+            var row = await store.AcceptWithNewAccountAsync(
+                change, ApiKeySecret.Hash(token), email => created = new User(Guid.CreateVersion7(), email, IdentityRules.DisplayName(displayName, email), now), hash, change.Now);
+            if (row is not null)
+            {
+                // The new person is the actor of their own joining.
+                change.Emit(new InvitationChanged(row.OrgId, row.Id, row.Role, InvitationStatuses.Accepted) { Actor = Actor.User(row.UserId!.Value) });
+                change.Emit(new MemberJoined(row.OrgId, row.UserId!.Value, row.Role) { Actor = Actor.User(row.UserId!.Value) });
+            }
+
+            return row;
+        }, ct) ?? throw InvalidLink();
         var org = await identity.FindOrgAsync(row.OrgId, ct) ?? throw Problems.NotFound("Org");
         var login = await sessions.StartAsync(row.UserId!.Value, client.UserAgent, client.Address, ct);
         return (login, created!, new OrgMembership(org.Slug, org.Name, row.Role));

@@ -1,4 +1,5 @@
 using Clarity.Hosting;
+using Clarity.Hosting.Authorization;
 using Clarity.Storage;
 using Dapper;
 
@@ -23,8 +24,8 @@ public sealed class InvitationStore(Database db)
     }
 
     /// <summary>Creates a pending invitation, unless the email already belongs to a member or has an open invitation to the org.</summary>
-    public Task<CreateStatus> CreateAsync(InvitationRow row, string tokenHash, CancellationToken ct) =>
-        db.WriteAsync(async (c, t) =>
+    public Task<CreateStatus> CreateAsync(Change change, InvitationRow row, string tokenHash) =>
+        change.Run(async (c, t) =>
         {
             var member = await c.ExecuteScalarAsync<long>(
                 "SELECT COUNT(*) FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.org_id = @OrgId AND u.email = @Email", row, t);
@@ -42,7 +43,7 @@ public sealed class InvitationStore(Database db)
                 "ON CONFLICT (org_id, email) WHERE status = 'pending' DO NOTHING",
                 new { row.Id, row.OrgId, row.Email, row.Role, tokenHash, row.InvitedBy, row.CreatedAt, row.ExpiresAt }, t);
             return inserted == 1 ? CreateStatus.Created : CreateStatus.AlreadyInvited;
-        }, ct);
+        });
 
     /// <summary>An org's invitations, newest first; <paramref name="status"/> filters (expired includes pending ones past their time).</summary>
     public async Task<IReadOnlyList<InvitationRow>> ListAsync(Guid orgId, string? status, long now, Guid? before, int limit, CancellationToken ct)
@@ -100,9 +101,9 @@ public sealed class InvitationStore(Database db)
         Outranked,
     }
 
-    /// <summary>Withdraws a pending invitation, unless it offers a role above <paramref name="actorRole"/>.</summary>
-    public Task<RevokeStatus> RevokeAsync(Guid orgId, Guid id, string actorRole, long now, CancellationToken ct) =>
-        db.WriteAsync(async (c, t) =>
+    /// <summary>Withdraws a pending invitation, unless it offers a role that holds a permission <paramref name="actorRole"/> does not.</summary>
+    public Task<RevokeStatus> RevokeAsync(Change change, Guid orgId, Guid id, OrgRole actorRole, long now) =>
+        change.Run(async (c, t) =>
         {
             var row = await c.QuerySingleOrDefaultAsync<InvitationRow>(
                 $"SELECT {Columns} FROM invitations i WHERE i.org_id = @orgId AND i.id = @id", new { orgId, id }, t);
@@ -111,7 +112,8 @@ public sealed class InvitationStore(Database db)
                 return RevokeStatus.NotFound;
             }
 
-            if (!Roles.CanGrant(actorRole, row.Role))
+            var roles = await RoleStore.LoadAsync(c, t, orgId);
+            if (!roles.Resolve(actorRole.Name).Includes(roles.Resolve(row.Role)))
             {
                 return RevokeStatus.Outranked;
             }
@@ -119,14 +121,14 @@ public sealed class InvitationStore(Database db)
             var changed = await c.ExecuteAsync(
                 "UPDATE invitations SET status = 'revoked', responded_at = @now WHERE id = @id AND status = 'pending'", new { id, now }, t);
             return changed == 1 ? RevokeStatus.Revoked : RevokeStatus.NotPending;
-        }, ct);
+        });
 
     /// <summary>
     /// Accepts (adding the membership) or declines an open invitation addressed to <paramref name="email"/>, on behalf of
     /// <paramref name="userId"/>. Null when there is no such open invitation (unknown, someone else's, answered or expired).
     /// </summary>
-    public Task<InvitationRow?> RespondAsync(Guid id, Guid userId, string email, bool accept, long now, CancellationToken ct) =>
-        db.WriteAsync(async (c, t) =>
+    public Task<InvitationRow?> RespondAsync(Change change, Guid id, Guid userId, string email, bool accept, long now) =>
+        change.Run(async (c, t) =>
         {
             var row = await c.QuerySingleOrDefaultAsync<InvitationRow>(
                 "UPDATE invitations SET status = @status, responded_at = @now, user_id = @userId " +
@@ -140,15 +142,15 @@ public sealed class InvitationStore(Database db)
             }
 
             return row;
-        }, ct);
+        });
 
     /// <summary>
     /// Accepts the invitation a link names by creating its invitee's account: the user, the membership and the answer,
     /// in one transaction. Null when the link names no open invitation; a 409 problem when the email already has an
     /// account (also one created concurrently), in which case nothing is written.
     /// </summary>
-    public Task<InvitationRow?> AcceptWithNewAccountAsync(string tokenHash, Func<string, User> newUser, string passwordHash, long now, CancellationToken ct) =>
-        db.WriteAsync(async (c, t) =>
+    public Task<InvitationRow?> AcceptWithNewAccountAsync(Change change, string tokenHash, Func<string, User> newUser, string passwordHash, long now) =>
+        change.Run(async (c, t) =>
         {
             var row = await c.QuerySingleOrDefaultAsync<InvitationRow>(
                 "UPDATE invitations SET status = 'accepted', responded_at = @now " +
@@ -173,7 +175,7 @@ public sealed class InvitationStore(Database db)
             await IdentityStore.AddMembershipAsync(c, t, row.OrgId, user.Id, row.Role, DbTime.FromDb(now));
             row.UserId = user.Id;
             return row;
-        }, ct);
+        });
 
     private sealed class PendingRow
     {

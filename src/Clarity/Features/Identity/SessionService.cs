@@ -18,15 +18,15 @@ public sealed class SessionService : IDisposable
     private readonly ConcurrentDictionary<Guid, long> _touched = new();
     private readonly SessionStore _store;
     private readonly TokenService _tokens;
-    private readonly IEventBus _events;
+    private readonly Changes _changes;
     private readonly TimeProvider _clock;
     private readonly IDisposable _subscription;
 
-    public SessionService(SessionStore store, TokenService tokens, IEventBus events, TimeProvider clock)
+    public SessionService(SessionStore store, TokenService tokens, Changes changes, IEventBus events, TimeProvider clock)
     {
         _store = store;
         _tokens = tokens;
-        _events = events;
+        _changes = changes;
         _clock = clock;
         _cache = new RevocableCache<Guid, SessionRow>(clock, TimeSpan.FromSeconds(5));
         _subscription = events.Subscribe(e =>
@@ -53,7 +53,7 @@ public sealed class SessionService : IDisposable
             UserAgent = Truncate(userAgent, 300),
             Address = Truncate(address, 64),
         };
-        await _store.CreateAsync(row, ct);
+        await _changes.RunAsync(Actor.User(userId), change => _store.CreateAsync(change, row), ct);
         return new LoginResult(_tokens.Issue(userId, row.Id, expires), expires);
     }
 
@@ -91,25 +91,31 @@ public sealed class SessionService : IDisposable
     /// <summary>Ends one of the user's sessions, on every node. False when the user has no such active session.</summary>
     public async Task<bool> RevokeAsync(Guid userId, Guid sessionId, CancellationToken ct)
     {
-        if (!await _store.RevokeAsync(userId, sessionId, DbTime.ToDb(_clock.GetUtcNow()), ct))
+        return await _changes.RunAsync(Actor.User(userId), async change =>
         {
-            return false;
-        }
+            if (!await _store.RevokeAsync(change, userId, sessionId, change.Now))
+            {
+                return false;
+            }
 
-        _events.Publish(new SessionsRevoked(userId, [sessionId]));
-        return true;
+            change.Emit(new SessionsRevoked(userId, [sessionId]));
+            return true;
+        }, ct);
     }
 
     /// <summary>Signs the user out everywhere (keeping <paramref name="keep"/> when given); returns how many sessions ended.</summary>
     public async Task<int> RevokeAllAsync(Guid userId, Guid? keep, CancellationToken ct)
     {
-        var revoked = await _store.RevokeAllAsync(userId, keep, DbTime.ToDb(_clock.GetUtcNow()), ct);
-        if (revoked.Count > 0)
+        return await _changes.RunAsync(Actor.User(userId), async change =>
         {
-            _events.Publish(new SessionsRevoked(userId, revoked));
-        }
+            var revoked = await _store.RevokeAllAsync(change, userId, keep, change.Now);
+            if (revoked.Count > 0)
+            {
+                change.Emit(new SessionsRevoked(userId, revoked));
+            }
 
-        return revoked.Count;
+            return revoked.Count;
+        }, ct);
     }
 
     public void Dispose() => _subscription.Dispose();

@@ -10,10 +10,10 @@ public sealed class SessionStore(Database db)
         "id AS Id, user_id AS UserId, created_at AS CreatedAt, expires_at AS ExpiresAt, last_seen_at AS LastSeenAt, revoked_at AS RevokedAt, " +
         "user_agent AS UserAgent, address AS Address";
 
-    public Task CreateAsync(SessionRow row, CancellationToken ct) =>
-        db.WriteAsync((c, t) => c.ExecuteAsync(
+    public Task CreateAsync(Change change, SessionRow row) =>
+        change.Run((c, t) => c.ExecuteAsync(
             "INSERT INTO sessions (id, user_id, created_at, expires_at, last_seen_at, user_agent, address) " +
-            "VALUES (@Id, @UserId, @CreatedAt, @ExpiresAt, @CreatedAt, @UserAgent, @Address)", row, t), ct);
+            "VALUES (@Id, @UserId, @CreatedAt, @ExpiresAt, @CreatedAt, @UserAgent, @Address)", row, t));
 
     public async Task<SessionRow?> FindAsync(Guid id, CancellationToken ct)
     {
@@ -35,17 +35,17 @@ public sealed class SessionStore(Database db)
     }
 
     /// <summary>Revokes one of the user's active sessions; false when the user has no such active session.</summary>
-    public Task<bool> RevokeAsync(Guid userId, Guid id, long now, CancellationToken ct) =>
-        db.WriteAsync(async (c, t) => await c.ExecuteAsync(
+    public Task<bool> RevokeAsync(Change change, Guid userId, Guid id, long now) =>
+        change.Run(async (c, t) => await c.ExecuteAsync(
             "UPDATE sessions SET revoked_at = @now WHERE id = @id AND user_id = @userId AND revoked_at IS NULL",
-            new { id, userId, now }, t) == 1, ct);
+            new { id, userId, now }, t) == 1);
 
     /// <summary>Revokes every active session of the user, except <paramref name="keep"/> when given; returns the ids revoked.</summary>
-    public Task<IReadOnlyList<Guid>> RevokeAllAsync(Guid userId, Guid? keep, long now, CancellationToken ct) =>
-        db.WriteAsync(async (c, t) => (IReadOnlyList<Guid>)(await c.QueryAsync<Guid>(
+    public Task<IReadOnlyList<Guid>> RevokeAllAsync(Change change, Guid userId, Guid? keep, long now) =>
+        change.Run(async (c, t) => (IReadOnlyList<Guid>)(await c.QueryAsync<Guid>(
             "UPDATE sessions SET revoked_at = @now WHERE user_id = @userId AND revoked_at IS NULL AND expires_at > @now " +
             "AND (@keep IS NULL OR id <> @keep) RETURNING id",
-            new { userId, keep, now }, t)).AsList(), ct);
+            new { userId, keep, now }, t)).AsList());
 
     /// <summary>Records that the session was used (informative; callers write it at most once a minute).</summary>
     public Task TouchAsync(Guid id, long now, CancellationToken ct) =>

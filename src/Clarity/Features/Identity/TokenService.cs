@@ -8,9 +8,10 @@ using Microsoft.IdentityModel.Tokens;
 namespace Clarity.Features.Identity;
 
 /// <summary>
-/// Issues and validates the HS256 JWTs used by sign-in (bearer token and session cookie alike). Each token names its
-/// server-side session (the <c>sid</c> claim); <see cref="ValidateAsync"/> checks the signature and lifetime only, and
-/// <see cref="CredentialResolver"/> then checks that the session is still active.
+/// Issues the HS256 JWTs used by sign-in (bearer token and session cookie alike), and says how to validate them
+/// (<see cref="ValidationParameters"/>, which the JwtBearer schemes of <see cref="Hosting.Authentication.ClarityAuthentication"/>
+/// use). Each token names its server-side session (the <c>sid</c> claim); those schemes then check that the session is
+/// still active.
 /// </summary>
 public sealed class TokenService(IdentityStore store, IOptions<ClarityOptions> options, TimeProvider clock)
 {
@@ -44,29 +45,23 @@ public sealed class TokenService(IdentityStore store, IOptions<ClarityOptions> o
         });
     }
 
-    /// <summary>The user and session a well-signed, unexpired token names; null when it is malformed, forged, expired or names no session.</summary>
-    public async Task<(Guid UserId, Guid SessionId)?> ValidateAsync(string token)
+    /// <summary>
+    /// How a sign-in token is validated: this server's issuer and audience, HS256 with the server's key (read when a
+    /// token is validated, so after <see cref="InitializeAsync"/>), and a lifetime judged by the app's clock with
+    /// 30 seconds of skew.
+    /// </summary>
+    public TokenValidationParameters ValidationParameters() => new()
     {
-        var result = await _handler.ValidateTokenAsync(token, new TokenValidationParameters
+        ValidIssuer = Issuer,
+        ValidAudience = Issuer,
+        IssuerSigningKeyResolver = (_, _, _, _) => [Key],
+        ValidAlgorithms = [SecurityAlgorithms.HmacSha256],
+        ClockSkew = TimeSpan.FromSeconds(30),
+        NameClaimType = "sub",
+        LifetimeValidator = (notBefore, expires, _, _) =>
         {
-            ValidIssuer = Issuer,
-            ValidAudience = Issuer,
-            IssuerSigningKey = Key,
-            ValidAlgorithms = [SecurityAlgorithms.HmacSha256],
-            ClockSkew = TimeSpan.FromSeconds(30),
-            LifetimeValidator = (notBefore, expires, _, _) =>
-            {
-                var now = clock.GetUtcNow().UtcDateTime;
-                return expires is { } e && e > now.AddSeconds(-30) && (notBefore is null || notBefore <= now.AddSeconds(30));
-            },
-        });
-        if (!result.IsValid
-            || result.ClaimsIdentity.FindFirst("sub")?.Value is not { } sub || !Guid.TryParse(sub, out var id)
-            || result.ClaimsIdentity.FindFirst("sid")?.Value is not { } sid || !Guid.TryParse(sid, out var sessionId))
-        {
-            return null;
-        }
-
-        return (id, sessionId);
-    }
+            var now = clock.GetUtcNow().UtcDateTime;
+            return expires is { } e && e > now.AddSeconds(-30) && (notBefore is null || notBefore <= now.AddSeconds(30));
+        },
+    };
 }

@@ -7,7 +7,7 @@ using Microsoft.Extensions.Options;
 
 namespace Clarity.Features.Logs;
 
-public sealed class LogService(LogStore store, IEventBus events, ClarityMetrics metrics, IOptions<ClarityOptions> options, TimeProvider clock)
+public sealed class LogService(LogStore store, Changes changes, ClarityMetrics metrics, IOptions<ClarityOptions> options, TimeProvider clock)
 {
     public async Task<AppendLogsResult> AppendAsync(OrgContext org, Guid taskId, IReadOnlyList<LogLineInput?>? input, CancellationToken ct)
     {
@@ -54,7 +54,16 @@ public sealed class LogService(LogStore store, IEventBus events, ClarityMetrics 
             lines[i] = new LogLine(line.Ts is { } ts ? DbTime.ToDb(ts) : now, level, stream, text);
         }
 
-        var (status, first, last) = await store.AppendAsync(org.OrgId, taskId, lines, ct);
+        var (status, first, last) = await changes.RunAsync(org.Caller.Actor, async change =>
+        {
+            var appended = await store.AppendAsync(change, org.OrgId, taskId, lines);
+            if (appended.Status == LogStore.AppendStatus.Appended)
+            {
+                change.Emit(new LogsAppended(org.OrgId, taskId, appended.FirstSeq, appended.LastSeq));
+            }
+
+            return appended;
+        }, ct);
         switch (status)
         {
             case LogStore.AppendStatus.TaskNotFound:
@@ -63,7 +72,6 @@ public sealed class LogService(LogStore store, IEventBus events, ClarityMetrics 
                 throw Problems.Conflict("task-finished", "The task has finished; its log is closed.");
         }
 
-        events.Publish(new LogsAppended(org.OrgId, taskId, first, last));
         metrics.LogLinesIngested(org, lines.Length);
         return new AppendLogsResult(first, last, lines.Length);
     }

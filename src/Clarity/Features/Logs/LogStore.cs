@@ -1,5 +1,6 @@
 using System.Data.Common;
 using System.Runtime.CompilerServices;
+using Clarity.Features.Tasks;
 using Clarity.Storage;
 using Dapper;
 using Microsoft.Data.Sqlite;
@@ -34,22 +35,20 @@ public abstract class LogStore(Database db)
     }
 
     /// <summary>Appends lines to an unfinished task, assigning the next sequence numbers in one transaction.</summary>
-    public Task<(AppendStatus Status, long FirstSeq, long LastSeq)> AppendAsync(Guid orgId, Guid taskId, IReadOnlyList<LogLine> lines, CancellationToken ct) =>
-        db.WriteAsync(async (c, t) =>
+    /// <summary>Appends lines to an unfinished task inside the change: the task reserves the sequence numbers (Tasks owns the row), then the lines are written.</summary>
+    public async Task<(AppendStatus Status, long FirstSeq, long LastSeq)> AppendAsync(Change change, Guid orgId, Guid taskId, IReadOnlyList<LogLine> lines)
+    {
+        var (c, t) = (change.Connection, change.Transaction);
+        if (await TaskStore.ReserveLogSeqAsync(change, orgId, taskId, lines.Count) is not { } last)
         {
-            var reserved = await c.QuerySingleOrDefaultAsync<SeqRow>(
-                "UPDATE tasks SET log_seq = log_seq + @count WHERE org_id = @orgId AND id = @taskId AND status IN ('queued', 'running', 'awaiting_response') RETURNING log_seq AS LogSeq",
-                new { orgId, taskId, count = lines.Count }, t);
-            if (reserved is null)
-            {
-                var exists = await c.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM tasks WHERE org_id = @orgId AND id = @taskId", new { orgId, taskId }, t);
-                return (exists == 0 ? AppendStatus.TaskNotFound : AppendStatus.TaskFinished, 0L, 0L);
-            }
+            var exists = await c.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM tasks WHERE org_id = @orgId AND id = @taskId", new { orgId, taskId }, t);
+            return (exists == 0 ? AppendStatus.TaskNotFound : AppendStatus.TaskFinished, 0L, 0L);
+        }
 
-            var first = reserved.LogSeq - lines.Count + 1;
-            await InsertAsync(c, t, orgId, taskId, first, lines);
-            return (AppendStatus.Appended, first, reserved.LogSeq);
-        }, ct);
+        var first = last - lines.Count + 1;
+        await InsertAsync(c, t, orgId, taskId, first, lines);
+        return (AppendStatus.Appended, first, last);
+    }
 
     public async Task<bool> TaskExistsAsync(Guid orgId, Guid taskId, CancellationToken ct)
     {

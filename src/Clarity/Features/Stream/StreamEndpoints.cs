@@ -1,10 +1,11 @@
+using Clarity.Events;
 using System.Net.WebSockets;
 using System.Text;
 using System.Text.Json;
 using Clarity.Events.Stream;
-using Clarity.Features.Identity;
 using Clarity.Features.Logs;
 using Clarity.Hosting;
+using Clarity.Hosting.Authorization;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Options;
 
@@ -29,12 +30,9 @@ public static partial class StreamEndpoints
     public static IServiceCollection AddStream(this IServiceCollection services)
     {
         services.AddMetrics();
-        services.AddSingleton<StreamStore>();
         services.AddSingleton<IStreamLogSource, LogStreamSource>();
         services.AddSingleton<StreamHub>();
         services.AddHostedService(sp => sp.GetRequiredService<StreamHub>());
-        services.AddSingleton<StreamJournal>();
-        services.AddHostedService(sp => sp.GetRequiredService<StreamJournal>());
         services.AddSingleton<ISweep, StreamSweep>();
         return services;
     }
@@ -49,7 +47,7 @@ public static partial class StreamEndpoints
         return app;
     }
 
-    private static async Task WebSocketAsync(HttpContext http, OrgContext org, StreamHub hub, StreamStore store, ILoggerFactory loggers)
+    private static async Task WebSocketAsync(HttpContext http, OrgContext org, StreamHub hub, EventLog store, ILoggerFactory loggers)
     {
         if (!http.WebSockets.IsWebSocketRequest)
         {
@@ -343,21 +341,16 @@ public static partial class StreamEndpoints
     }
 
     /// <summary>
-    /// A stream outlives the check made when it opened. For a signed-in user, re-check every
-    /// <c>Stream:AccessCheckInterval</c> that the token and its session are still valid and the user still holds tasks:read
-    /// in the org; otherwise end the stream (<c>credential-expired</c> or <c>access-revoked</c>). A revoked API key or
-    /// session, and a membership that ends, end their streams at once (the hub hears of it on every node).
+    /// A stream outlives the check made when it opened. Every <c>Stream:AccessCheckInterval</c> it asks
+    /// <see cref="AccessResolver"/> again whether the caller still holds tasks:read in the org (a user's session still
+    /// active; an API key not revoked, its role as it is now); otherwise the stream ends (<c>credential-expired</c>,
+    /// <c>credential-revoked</c> or <c>access-revoked</c>). A revoked API key or session, and a membership that ends,
+    /// end their streams at once (the hub hears of it on every node).
     /// </summary>
     private static async Task WatchAccessAsync(HttpContext http, OrgContext org, StreamConnection connection, CancellationToken ct)
     {
-        if (org.Caller.UserId is not { } userId || AccessMiddleware.ReadCredential(http.Request) is not { } credential)
-        {
-            return;
-        }
-
         var services = http.RequestServices;
-        var credentials = services.GetRequiredService<CredentialResolver>();
-        var store = services.GetRequiredService<IdentityStore>();
+        var access = services.GetRequiredService<AccessResolver>();
         var every = services.GetRequiredService<IOptions<ClarityOptions>>().Value.Stream.AccessCheckInterval;
         using var timer = new PeriodicTimer(every, services.GetRequiredService<TimeProvider>());
         try
@@ -367,9 +360,7 @@ public static partial class StreamEndpoints
                 string? ended;
                 try
                 {
-                    ended = await credentials.TryResolveAsync(credential.Credential, credential.Source, ct) is not { } caller || caller.UserId != userId ? "credential-expired"
-                        : await store.FindRoleAsync(org.OrgId, userId, ct) is not { } role || !Roles.Grants(role, Permissions.TasksRead) ? "access-revoked"
-                        : null;
+                    ended = await access.RecheckAsync(org, Permissions.TasksRead, ct);
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {

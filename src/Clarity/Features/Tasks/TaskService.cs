@@ -10,8 +10,22 @@ using Microsoft.Extensions.Options;
 
 namespace Clarity.Features.Tasks;
 
-/// <summary>The task lifecycle: create, list, checkout under a lease, heartbeat, complete, fail and cancel.</summary>
-public sealed partial class TaskService(TaskStore store, AgentService agents, AgentStore agentStore, WorkSignals signals, IEventBus events, ClarityMetrics metrics, IOptions<ClarityOptions> options, TimeProvider clock)
+/// <summary>
+/// Something that must happen in the same unit of work as a task's transition: a task's pending question is cancelled
+/// with it; later, a workflow step advances with its task's final transition.
+/// </summary>
+public interface ITaskTransitionObserver
+{
+    Task OnTransitionAsync(Change change, TaskTransition transition, TaskRow task);
+}
+
+/// <summary>
+/// The task lifecycle: create, list, checkout under a lease, heartbeat, complete, fail and cancel. Every transition is
+/// one unit of work: the task's statement (<see cref="TaskStore"/>), the observers' changes, and the events.
+/// </summary>
+public sealed partial class TaskService(
+    TaskStore store, Changes changes, AgentService agents, AgentStore agentStore, WorkSignals signals, ClarityMetrics metrics,
+    IEnumerable<ITaskTransitionObserver> observers, IOptions<ClarityOptions> options, TimeProvider clock)
 {
     private static readonly TimeSpan s_safetyPoll = TimeSpan.FromSeconds(2);
 
@@ -46,10 +60,18 @@ public sealed partial class TaskService(TaskStore store, AgentService agents, Ag
             CreatedAt = now,
             UpdatedAt = now,
         };
-        var (stored, created) = await store.InsertAsync(row, org.Caller.ActorId, ct);
+        var (stored, created) = await changes.RunAsync(org.Caller.Actor, async change =>
+        {
+            var inserted = await TaskStore.InsertAsync(change, row, org.Caller.ActorId);
+            if (inserted.Created)
+            {
+                change.Emit(Changed(inserted.Row));
+            }
+
+            return inserted;
+        }, ct);
         if (created)
         {
-            Publish(stored);
             metrics.TaskCreated(org, stored.Queue);
         }
 
@@ -88,14 +110,14 @@ public sealed partial class TaskService(TaskStore store, AgentService agents, Ag
 
     public async Task<AgentTask> CancelAsync(OrgContext org, Guid id, CancellationToken ct)
     {
-        var row = await store.CancelAsync(org.OrgId, id, DbTime.ToDb(clock.GetUtcNow()), ct);
+        var row = await changes.RunAsync(org.Caller.Actor, change =>
+            TransitionAsync(change, TaskTransition.Cancel, TaskStore.CancelAsync(change, org.OrgId, id)), ct);
         if (row is null)
         {
             var current = await store.GetAsync(org.OrgId, id, ct) ?? throw Problems.NotFound("Task");
             throw Problems.Conflict("invalid-transition", $"The task is already {current.Status} and cannot be cancelled.");
         }
 
-        Publish(row);
         return row.ToModel();
     }
 
@@ -119,7 +141,7 @@ public sealed partial class TaskService(TaskStore store, AgentService agents, Ag
         activity?.SetTag("clarity.org", org.Slug);
         activity?.SetTag("clarity.agent", agentName);
         var started = clock.GetTimestamp();
-        var agentId = await agents.SeenAsync(org.OrgId, agentName, ct);
+        var agentId = await agents.SeenAsync(org, agentName, ct);
         var deadline = clock.GetUtcNow() + wait;
         var firstAttempt = true;
 
@@ -130,7 +152,7 @@ public sealed partial class TaskService(TaskStore store, AgentService agents, Ag
             try
             {
                 // The first attempt claims straight away (work is usually waiting); later polls look before they write.
-                var claimed = await TryClaimAsync(org.OrgId, agentId, queues, labels, request.TaskId, leaseSeconds, precheck: !firstAttempt, ct);
+                var claimed = await TryClaimAsync(org, agentId, queues, labels, request.TaskId, leaseSeconds, precheck: !firstAttempt, ct);
                 var waited = !firstAttempt;
                 firstAttempt = false;
                 if (claimed is not null)
@@ -170,32 +192,25 @@ public sealed partial class TaskService(TaskStore store, AgentService agents, Ag
         }
     }
 
-    private async Task<Lease?> TryClaimAsync(Guid orgId, Guid agentId, IReadOnlyList<string>? queues, string labels, Guid? taskId, int leaseSeconds, bool precheck, CancellationToken ct)
+    private async Task<Lease?> TryClaimAsync(OrgContext org, Guid agentId, IReadOnlyList<string>? queues, string labels, Guid? taskId, int leaseSeconds, bool precheck, CancellationToken ct)
     {
-        if (precheck && !await store.AnyClaimableAsync(orgId, queues, taskId, ct))
+        if (precheck && !await store.AnyClaimableAsync(org.OrgId, queues, taskId, ct))
         {
             return null;
         }
 
         var token = NewLeaseToken();
-        var now = clock.GetUtcNow();
-        var row = await store.ClaimAsync(orgId, agentId, queues, labels, taskId, ApiKeySecret.Hash(token), DbTime.ToDb(now), leaseSeconds, ct);
-        if (row is null)
-        {
-            return null;
-        }
-
-        Publish(row);
-        return new Lease(row.ToModel(), token, DbTime.FromDb(row.LeaseExpiresAt!.Value));
+        var row = await changes.RunAsync(org.Caller.Actor, change =>
+            TransitionAsync(change, TaskTransition.Claim, store.ClaimAsync(change, org.OrgId, agentId, queues, labels, taskId, ApiKeySecret.Hash(token), leaseSeconds)), ct);
+        return row is null ? null : new Lease(row.ToModel(), token, DbTime.FromDb(row.LeaseExpiresAt!.Value));
     }
 
     public async Task<HeartbeatResult> HeartbeatAsync(OrgContext org, Guid id, HeartbeatRequest request, CancellationToken ct)
     {
         var token = Check.Required(request.LeaseToken, "leaseToken", 200);
         int? leaseSeconds = request.LeaseSeconds is null ? null : Check.Range(request.LeaseSeconds, "leaseSeconds", 1, 86_400, Settings.LeaseSeconds);
-        var now = clock.GetUtcNow();
         var hash = ApiKeySecret.Hash(token);
-        var row = await store.HeartbeatAsync(org.OrgId, id, hash, DbTime.ToDb(now), leaseSeconds, Settings.LeaseSeconds, ct)
+        var row = await changes.RunAsync(org.Caller.Actor, change => TaskStore.HeartbeatAsync(change, org.OrgId, id, hash, leaseSeconds, Settings.LeaseSeconds), ct)
             ?? throw await LeaseConflictAsync(org, id, hash, ct);
         return new HeartbeatResult(row.Status, DbTime.FromDb(row.LeaseExpiresAt!.Value));
     }
@@ -205,9 +220,9 @@ public sealed partial class TaskService(TaskStore store, AgentService agents, Ag
         var token = Check.Required(request.LeaseToken, "leaseToken", 200);
         var output = request.Output is { } o ? o.GetRawText() : null;
         var hash = ApiKeySecret.Hash(token);
-        var row = await store.FinishAsync(org.OrgId, id, hash, TaskStatuses.Succeeded, output, null, DbTime.ToDb(clock.GetUtcNow()), ct)
+        var row = await changes.RunAsync(org.Caller.Actor, change =>
+                TransitionAsync(change, TaskTransition.Complete, TaskStore.CompleteAsync(change, org.OrgId, id, hash, output)), ct)
             ?? throw await LeaseConflictAsync(org, id, hash, ct);
-        Publish(row);
         return row.ToModel();
     }
 
@@ -215,15 +230,65 @@ public sealed partial class TaskService(TaskStore store, AgentService agents, Ag
     {
         var token = Check.Required(request.LeaseToken, "leaseToken", 200);
         var error = Check.Required(request.Error, "error", 10_000);
-        var current = await store.GetAsync(org.OrgId, id, ct) ?? throw Problems.NotFound("Task");
-        var retry = request.Retryable == true && current.Attempts < current.MaxAttempts;
-        var status = retry ? TaskStatuses.Queued : TaskStatuses.Failed;
         var hash = ApiKeySecret.Hash(token);
-        var row = await store.FinishAsync(org.OrgId, id, hash, status, null, error, DbTime.ToDb(clock.GetUtcNow()), ct)
+        var row = await changes.RunAsync(org.Caller.Actor, change =>
+                TransitionAsync(change, TaskTransition.Fail, TaskStore.FailAsync(change, org.OrgId, id, hash, error, request.Retryable == true)), ct)
             ?? throw await LeaseConflictAsync(org, id, hash, ct);
-        Publish(row);
         return row.ToModel();
     }
+
+    /// <summary>The sweeps' transitions, by the system: tasks past their deadline fail; tasks whose lease expired are requeued or fail.</summary>
+    public Task<int> SweepAsync(CancellationToken ct) =>
+        changes.RunAsync(Actor.System, async change =>
+        {
+            var timedOut = await TaskStore.FailTimedOutAsync(change);
+            foreach (var row in timedOut)
+            {
+                await AfterTransitionAsync(change, TaskTransition.TimedOut, row);
+            }
+
+            var expired = await TaskStore.ExpireLeasesAsync(change);
+            foreach (var row in expired)
+            {
+                await AfterTransitionAsync(change, TaskTransition.LeaseExpired, row);
+            }
+
+            return timedOut.Count + expired.Count;
+        }, ct);
+
+    /// <summary>
+    /// Completes a transition inside its unit of work: when the statement moved the task, the observers act in the same
+    /// change and the task's event is emitted. Null when the statement did not apply (wrong state, stale lease).
+    /// </summary>
+    public async Task<TaskRow?> TransitionAsync(Change change, TaskTransition transition, Task<TaskRow?> statement)
+    {
+        var row = await statement;
+        if (row is not null)
+        {
+            await AfterTransitionAsync(change, transition, row);
+        }
+
+        return row;
+    }
+
+    private async Task AfterTransitionAsync(Change change, TaskTransition transition, TaskRow row)
+    {
+        foreach (var observer in observers)
+        {
+            await observer.OnTransitionAsync(change, transition, row);
+        }
+
+        change.Emit(Changed(row));
+    }
+
+    /// <summary>The event of a task's new state: a snapshot of its lifecycle fields.</summary>
+    public static TaskChanged Changed(TaskRow row) => new(row.OrgId, row.Id, row.Queue, row.Status, row.HasLabels)
+    {
+        Title = row.Title,
+        Attempts = (int)row.Attempts,
+        MaxAttempts = (int)row.MaxAttempts,
+        AgentId = row.AgentId,
+    };
 
     /// <summary>Explains why a lease-fenced change did not apply: 404 for a missing task, 409 otherwise.</summary>
     public async Task<ApiException> LeaseConflictAsync(OrgContext org, Guid id, string leaseHash, CancellationToken ct)
@@ -246,8 +311,6 @@ public sealed partial class TaskService(TaskStore store, AgentService agents, Ag
 
         return Problems.Conflict("invalid-transition", $"The task is {current.Status}; this action is not allowed in that state.");
     }
-
-    public void Publish(TaskRow row) => events.Publish(new TaskChanged(row.OrgId, row.Id, row.Queue, row.Status, row.HasLabels));
 
     public static string NewLeaseToken() => "cll_" + ApiKeySecret.Base64Url(RandomNumberGenerator.GetBytes(24));
 

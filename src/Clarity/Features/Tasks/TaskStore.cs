@@ -6,7 +6,12 @@ using Dapper;
 
 namespace Clarity.Features.Tasks;
 
-/// <summary>Task rows: creation, listing, the claim, lease-fenced transitions and the sweeps. One SQL text per query for both backends.</summary>
+/// <summary>
+/// Task rows: creation, listing, and the lifecycle's transitions, one statement each, guarded by the statuses
+/// <see cref="TaskStateMachine"/> allows them from. Every write takes the caller's <see cref="Change"/>, so a transition
+/// commits together with whatever else the change does (its events, a clarification, later a workflow step). Other
+/// features move tasks only through these methods. One SQL text per query for both backends.
+/// </summary>
 public sealed class TaskStore(Database db)
 {
     internal const string Columns =
@@ -18,9 +23,10 @@ public sealed class TaskStore(Database db)
 
     public Database Database => db;
 
-    public Task<(TaskRow Row, bool Created)> InsertAsync(TaskRow row, Guid? createdBy, CancellationToken ct) =>
-        db.WriteAsync(async (c, t) =>
-        {
+    /// <summary>Creates a queued task; with an idempotency key already used in the org, returns that task instead (Created false).</summary>
+    public static async Task<(TaskRow Row, bool Created)> InsertAsync(Change change, TaskRow row, Guid? createdBy)
+    {
+            var (c, t) = (change.Connection, change.Transaction);
             var inserted = await c.ExecuteAsync(
                 "INSERT INTO tasks (id, org_id, queue, title, status, input, labels, priority, attempts, max_attempts, timeout_seconds, idempotency_key, log_seq, created_by, created_at, updated_at) " +
                 "VALUES (@Id, @OrgId, @Queue, @Title, @Status, @Input, @Labels, @Priority, 0, @MaxAttempts, @TimeoutSeconds, @IdempotencyKey, 0, @createdBy, @CreatedAt, @CreatedAt) " +
@@ -34,7 +40,7 @@ public sealed class TaskStore(Database db)
             var existing = await c.QuerySingleAsync<TaskRow>(
                 $"SELECT {Columns} FROM tasks WHERE org_id = @OrgId AND idempotency_key = @IdempotencyKey", new { row.OrgId, row.IdempotencyKey }, t);
             return (existing, false);
-        }, ct);
+    }
 
     public async Task<TaskRow?> GetAsync(Guid orgId, Guid id, CancellationToken ct)
     {
@@ -93,15 +99,15 @@ public sealed class TaskStore(Database db)
     private string QueueFilter(IReadOnlyList<string> queues) =>
         queues.Count == 1 ? "queue = @queue" : db.Dialect.InList("queue", "@queues");
 
-    /// <summary>Claims the best queued task for the agent: highest priority, then oldest. Exclusive on both backends.</summary>
-    public Task<TaskRow?> ClaimAsync(Guid orgId, Guid agentId, IReadOnlyList<string>? queues, string agentLabels, Guid? taskId, string leaseHash, long now, int leaseSeconds, CancellationToken ct)
+    /// <summary>Claim: the best queued task for the agent (highest priority, then oldest) → running. Exclusive on both backends.</summary>
+    public Task<TaskRow?> ClaimAsync(Change change, Guid orgId, Guid agentId, IReadOnlyList<string>? queues, string agentLabels, Guid? taskId, string leaseHash, int leaseSeconds)
     {
-        var parameters = new DynamicParameters(new { orgId, agentId, agentLabels, taskId, leaseHash, now, leaseSeconds });
+        var parameters = new DynamicParameters(new { orgId, agentId, agentLabels, taskId, leaseHash, now = change.Now, leaseSeconds });
         var sql =
-            "UPDATE tasks SET status = 'running', attempts = attempts + 1, agent_id = @agentId, lease_token_hash = @leaseHash, " +
+            $"UPDATE tasks SET status = '{TaskStatuses.Running}', attempts = attempts + 1, agent_id = @agentId, lease_token_hash = @leaseHash, " +
             "lease_seconds = @leaseSeconds, lease_expires_at = @now + @leaseSeconds * 1000, started_at = @now, deadline_at = @now + timeout_seconds * 1000, updated_at = @now " +
-            $"WHERE id = ({PickSql(queues, taskId, parameters)}) AND status = 'queued' RETURNING {Columns}";
-        return db.WriteAsync((c, t) => c.QuerySingleOrDefaultAsync<TaskRow>(sql, parameters, t), ct);
+            $"WHERE id = ({PickSql(queues, taskId, parameters)}) AND {TaskStateMachine.GuardSql(TaskTransition.Claim)} RETURNING {Columns}";
+        return change.Connection.QuerySingleOrDefaultAsync<TaskRow>(sql, parameters, change.Transaction);
     }
 
     /// <summary>
@@ -139,57 +145,94 @@ public sealed class TaskStore(Database db)
         return $"SELECT id FROM ({string.Join(" UNION ALL ", heads)}) heads {order}";
     }
 
-    /// <summary>Extends the lease, by the length chosen at checkout unless a new one is given, when the token matches an active task.</summary>
-    public Task<TaskRow?> HeartbeatAsync(Guid orgId, Guid id, string leaseHash, long now, int? leaseSeconds, int defaultLeaseSeconds, CancellationToken ct) =>
-        db.WriteAsync((c, t) => c.QuerySingleOrDefaultAsync<TaskRow>(
+    /// <summary>Extends the lease, by the length chosen at checkout unless a new one is given, when the token matches an active task. Not a transition.</summary>
+    public static Task<TaskRow?> HeartbeatAsync(Change change, Guid orgId, Guid id, string leaseHash, int? leaseSeconds, int defaultLeaseSeconds) =>
+        change.Connection.QuerySingleOrDefaultAsync<TaskRow>(
             "UPDATE tasks SET lease_seconds = COALESCE(@leaseSeconds, lease_seconds, @defaultLeaseSeconds), " +
             "lease_expires_at = @now + COALESCE(@leaseSeconds, lease_seconds, @defaultLeaseSeconds) * 1000, updated_at = @now " +
-            $"WHERE org_id = @orgId AND id = @id AND lease_token_hash = @leaseHash AND status IN ('running', 'awaiting_response') RETURNING {Columns}",
-            new { orgId, id, leaseHash, now, leaseSeconds, defaultLeaseSeconds }, t), ct);
+            $"WHERE org_id = @orgId AND id = @id AND lease_token_hash = @leaseHash AND status IN ('{TaskStatuses.Running}', '{TaskStatuses.AwaitingResponse}') RETURNING {Columns}",
+            new { orgId, id, leaseHash, now = change.Now, leaseSeconds, defaultLeaseSeconds }, change.Transaction);
 
-    /// <summary>Moves a running task to a final (or, for a retry, queued) state, fenced by its lease token.</summary>
-    public Task<TaskRow?> FinishAsync(Guid orgId, Guid id, string leaseHash, string status, string? output, string? error, long now, CancellationToken ct) =>
-        db.WriteAsync((c, t) => c.QuerySingleOrDefaultAsync<TaskRow>(
-            "UPDATE tasks SET status = @status, output = @output, error = @error, lease_token_hash = NULL, lease_expires_at = NULL, " +
-            "finished_at = CASE WHEN @status = 'queued' THEN NULL ELSE @now END, " +
-            "agent_id = CASE WHEN @status = 'queued' THEN NULL ELSE agent_id END, updated_at = @now " +
-            $"WHERE org_id = @orgId AND id = @id AND lease_token_hash = @leaseHash AND status = 'running' RETURNING {Columns}",
-            new { orgId, id, leaseHash, status, output, error, now }, t), ct);
+    /// <summary>Complete: running → succeeded with the output, fenced by the lease token.</summary>
+    public static Task<TaskRow?> CompleteAsync(Change change, Guid orgId, Guid id, string leaseHash, string? output) =>
+        change.Connection.QuerySingleOrDefaultAsync<TaskRow>(
+            $"UPDATE tasks SET status = '{TaskStatuses.Succeeded}', output = @output, lease_token_hash = NULL, lease_expires_at = NULL, finished_at = @now, updated_at = @now " +
+            $"WHERE org_id = @orgId AND id = @id AND lease_token_hash = @leaseHash AND {TaskStateMachine.GuardSql(TaskTransition.Complete)} RETURNING {Columns}",
+            new { orgId, id, leaseHash, output, now = change.Now }, change.Transaction);
 
-    public Task<TaskRow?> CancelAsync(Guid orgId, Guid id, long now, CancellationToken ct) =>
-        db.WriteAsync(async (c, t) =>
-        {
-            var row = await c.QuerySingleOrDefaultAsync<TaskRow>(
-                "UPDATE tasks SET status = 'cancelled', lease_token_hash = NULL, lease_expires_at = NULL, finished_at = @now, updated_at = @now, " +
-                "error = 'Cancelled.' " +
-                $"WHERE org_id = @orgId AND id = @id AND status IN ('queued', 'running', 'awaiting_response') RETURNING {Columns}",
-                new { orgId, id, now }, t);
-            if (row is not null)
-            {
-                await c.ExecuteAsync(
-                    "UPDATE clarifications SET status = 'cancelled' WHERE task_id = @id AND status = 'pending'", new { id }, t);
-            }
+    /// <summary>Fail: running → queued (a retry, see <see cref="TaskStateMachine.Retries"/>) or failed, fenced by the lease token.</summary>
+    public static Task<TaskRow?> FailAsync(Change change, Guid orgId, Guid id, string leaseHash, string error, bool retryable) =>
+        change.Connection.QuerySingleOrDefaultAsync<TaskRow>(
+            RetryOrFailSet("@retryable") + ", error = @error " +
+            $"WHERE org_id = @orgId AND id = @id AND lease_token_hash = @leaseHash AND {TaskStateMachine.GuardSql(TaskTransition.Fail)} RETURNING {Columns}",
+            new { orgId, id, leaseHash, error, retryable, now = change.Now }, change.Transaction);
 
-            return row;
-        }, ct);
+    /// <summary>Cancel: queued, running or awaiting_response → cancelled. Null when the task is missing or already final.</summary>
+    public static Task<TaskRow?> CancelAsync(Change change, Guid orgId, Guid id) =>
+        change.Connection.QuerySingleOrDefaultAsync<TaskRow>(
+            $"UPDATE tasks SET status = '{TaskStatuses.Cancelled}', lease_token_hash = NULL, lease_expires_at = NULL, awaiting_since = NULL, finished_at = @now, updated_at = @now, " +
+            "error = 'Cancelled.' " +
+            $"WHERE org_id = @orgId AND id = @id AND {TaskStateMachine.GuardSql(TaskTransition.Cancel)} RETURNING {Columns}",
+            new { orgId, id, now = change.Now }, change.Transaction);
 
-    /// <summary>Fails running tasks whose deadline has passed.</summary>
-    public Task<IReadOnlyList<TaskRow>> FailTimedOutAsync(long now, CancellationToken ct) =>
-        db.WriteAsync(async (c, t) => (IReadOnlyList<TaskRow>)(await c.QueryAsync<TaskRow>(
-            "UPDATE tasks SET status = 'failed', error = 'Timed out: the task ran longer than its timeoutSeconds (' || CAST(timeout_seconds AS TEXT) || ' s).', " +
+    /// <summary>Ask: running → awaiting_response, fenced by the lease token (a clarification is being asked).</summary>
+    public static Task<TaskRow?> AskAsync(Change change, Guid orgId, Guid id, string leaseHash) =>
+        change.Connection.QuerySingleOrDefaultAsync<TaskRow>(
+            $"UPDATE tasks SET status = '{TaskStatuses.AwaitingResponse}', awaiting_since = @now, updated_at = @now " +
+            $"WHERE org_id = @orgId AND id = @id AND lease_token_hash = @leaseHash AND {TaskStateMachine.GuardSql(TaskTransition.Ask)} RETURNING {Columns}",
+            new { orgId, id, leaseHash, now = change.Now }, change.Transaction);
+
+    /// <summary>
+    /// Resume: awaiting_response → running (the question was answered). The time spent waiting for people does not count
+    /// against the task's timeout, and the agent gets a fresh lease.
+    /// </summary>
+    public static Task<TaskRow?> ResumeAsync(Change change, Guid id, int defaultLeaseSeconds) =>
+        change.Connection.QuerySingleOrDefaultAsync<TaskRow>(
+            $"UPDATE tasks SET status = '{TaskStatuses.Running}', deadline_at = deadline_at + (@now - awaiting_since), awaiting_since = NULL, " +
+            "lease_expires_at = @now + COALESCE(lease_seconds, @defaultLeaseSeconds) * 1000, updated_at = @now " +
+            $"WHERE id = @id AND {TaskStateMachine.GuardSql(TaskTransition.Resume)} RETURNING {Columns}",
+            new { id, now = change.Now, defaultLeaseSeconds }, change.Transaction);
+
+    /// <summary>QuestionExpired: awaiting_response → failed (its question expired unanswered, with no default answer).</summary>
+    public static Task<TaskRow?> FailUnansweredAsync(Change change, Guid id) =>
+        change.Connection.QuerySingleOrDefaultAsync<TaskRow>(
+            $"UPDATE tasks SET status = '{TaskStatuses.Failed}', error = 'The clarification expired without an answer.', lease_token_hash = NULL, " +
+            "lease_expires_at = NULL, awaiting_since = NULL, finished_at = @now, updated_at = @now " +
+            $"WHERE id = @id AND {TaskStateMachine.GuardSql(TaskTransition.QuestionExpired)} RETURNING {Columns}",
+            new { id, now = change.Now }, change.Transaction);
+
+    /// <summary>TimedOut: running tasks past their deadline → failed.</summary>
+    public static async Task<IReadOnlyList<TaskRow>> FailTimedOutAsync(Change change) =>
+        (await change.Connection.QueryAsync<TaskRow>(
+            $"UPDATE tasks SET status = '{TaskStatuses.Failed}', error = 'Timed out: the task ran longer than its timeoutSeconds (' || CAST(timeout_seconds AS TEXT) || ' s).', " +
             "lease_token_hash = NULL, lease_expires_at = NULL, finished_at = @now, updated_at = @now " +
-            $"WHERE status = 'running' AND deadline_at < @now RETURNING {Columns}", new { now }, t)).AsList(), ct);
+            $"WHERE {TaskStateMachine.GuardSql(TaskTransition.TimedOut)} AND deadline_at < @now RETURNING {Columns}", new { now = change.Now }, change.Transaction)).AsList();
 
-    /// <summary>Requeues running tasks whose lease expired, or fails them once their attempts are used up.</summary>
-    public Task<IReadOnlyList<TaskRow>> ExpireLeasesAsync(long now, CancellationToken ct) =>
-        db.WriteAsync(async (c, t) => (IReadOnlyList<TaskRow>)(await c.QueryAsync<TaskRow>(
-            "UPDATE tasks SET " +
-            "status = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END, " +
-            "error = CASE WHEN attempts >= max_attempts THEN 'Lease expired on attempt ' || CAST(attempts AS TEXT) || ' of ' || CAST(max_attempts AS TEXT) || ': the agent stopped heartbeating.' ELSE error END, " +
-            "finished_at = CASE WHEN attempts >= max_attempts THEN @now ELSE NULL END, " +
-            "agent_id = CASE WHEN attempts >= max_attempts THEN agent_id ELSE NULL END, " +
-            "lease_token_hash = NULL, lease_expires_at = NULL, updated_at = @now " +
-            $"WHERE status = 'running' AND lease_expires_at < @now RETURNING {Columns}", new { now }, t)).AsList(), ct);
+    /// <summary>LeaseExpired: running tasks whose lease expired → queued while attempts remain, else failed.</summary>
+    public static async Task<IReadOnlyList<TaskRow>> ExpireLeasesAsync(Change change) =>
+        (await change.Connection.QueryAsync<TaskRow>(
+            RetryOrFailSet("TRUE") + ", " +
+            $"error = CASE WHEN {TaskStateMachine.RetrySql("TRUE")} THEN error ELSE 'Lease expired on attempt ' || CAST(attempts AS TEXT) || ' of ' || CAST(max_attempts AS TEXT) || ': the agent stopped heartbeating.' END " +
+            $"WHERE {TaskStateMachine.GuardSql(TaskTransition.LeaseExpired)} AND lease_expires_at < @now RETURNING {Columns}", new { now = change.Now }, change.Transaction)).AsList();
+
+    /// <summary>Reserves <paramref name="count"/> log sequence numbers of an unfinished task; null when it is missing or finished.</summary>
+    public static Task<long?> ReserveLogSeqAsync(Change change, Guid orgId, Guid id, int count) =>
+        change.Connection.QuerySingleOrDefaultAsync<long?>(
+            $"UPDATE tasks SET log_seq = log_seq + @count WHERE org_id = @orgId AND id = @id AND status IN ('{TaskStatuses.Queued}', '{TaskStatuses.Running}', '{TaskStatuses.AwaitingResponse}') RETURNING log_seq",
+            new { orgId, id, count }, change.Transaction);
+
+    /// <summary>
+    /// The SET clause of a failed attempt: back to the queue (releasing agent and lease) when <see cref="TaskStateMachine.RetrySql"/>
+    /// holds, else failed and finished. <paramref name="retryable"/> is a SQL boolean.
+    /// </summary>
+    private static string RetryOrFailSet(string retryable)
+    {
+        var retry = TaskStateMachine.RetrySql(retryable);
+        return $"UPDATE tasks SET status = CASE WHEN {retry} THEN '{TaskStatuses.Queued}' ELSE '{TaskStatuses.Failed}' END, " +
+            $"finished_at = CASE WHEN {retry} THEN NULL ELSE @now END, " +
+            $"agent_id = CASE WHEN {retry} THEN NULL ELSE agent_id END, " +
+            "lease_token_hash = NULL, lease_expires_at = NULL, updated_at = @now";
+    }
 
     public static string LabelsJson(IReadOnlyList<string> labels) => JsonSerializer.Serialize(labels);
 }

@@ -2,34 +2,22 @@ using Microsoft.Extensions.Options;
 
 namespace Clarity.Hosting.RateLimiting;
 
-/// <summary>Runs <see cref="ApiRateLimiter.MaintainAsync"/> every <see cref="RateLimitOptions.SyncInterval"/>.</summary>
-public sealed partial class RateLimitMaintenance(ApiRateLimiter limiter, IOptions<ClarityOptions> options, TimeProvider clock, ILogger<RateLimitMaintenance> logger) : BackgroundService
+/// <summary>
+/// Runs <see cref="ApiRateLimiter.MaintainAsync"/> every <see cref="RateLimitOptions.SyncInterval"/>, on every node:
+/// each node syncs its own buckets, so this is not a leader-only job.
+/// </summary>
+public sealed class RateLimitMaintenance(ApiRateLimiter limiter, IOptions<ClarityOptions> options, Leadership leadership, ILogger<RateLimitMaintenance> logger)
+    : BackgroundLoop(leadership, logger)
 {
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        using var timer = new PeriodicTimer(options.Value.RateLimits.SyncInterval, clock);
-        try
-        {
-            while (await timer.WaitForNextTickAsync(stoppingToken))
-            {
-                try
-                {
-                    await limiter.MaintainAsync(stoppingToken);
-                }
-                catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
-                {
-                    Log.Failed(logger, ex);
-                }
-            }
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
-        }
-    }
+    protected override string Name => "rate-limit maintenance";
 
-    private static partial class Log
+    protected override TimeSpan Interval => options.Value.RateLimits.SyncInterval;
+
+    protected override bool LeaderOnly => false;
+
+    protected override async Task<bool> RunOnceAsync(CancellationToken ct)
     {
-        [LoggerMessage(1, LogLevel.Error, "Rate-limit maintenance failed; it runs again on the next tick")]
-        public static partial void Failed(ILogger logger, Exception error);
+        await limiter.MaintainAsync(ct);
+        return false;
     }
 }

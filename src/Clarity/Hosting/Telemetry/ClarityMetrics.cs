@@ -13,8 +13,9 @@ namespace Clarity.Hosting.Telemetry;
 /// database at each scrape, so every node reports the same cluster-wide figure (aggregate it with max, not sum).
 /// Queue names come from clients, so the <c>queue</c> label is capped: per org, the first <c>Metrics:MaxQueueLabels</c>
 /// distinct queues this node counts keep their name, and later ones are counted under <see cref="OtherQueues"/>.
+/// The leader gauge is 1 on the node that runs the leader-only jobs and 0 on the others.
 /// </summary>
-public sealed partial class ClarityMetrics : IScrapeRefresh, IDisposable
+public sealed partial class ClarityMetrics : IDisposable
 {
     public const string MeterName = "Clarity";
 
@@ -38,9 +39,14 @@ public sealed partial class ClarityMetrics : IScrapeRefresh, IDisposable
     private readonly ConcurrentDictionary<Guid, HashSet<string>> _queueLabels = new();
     private readonly int _maxQueueLabels;
     private volatile Measurement<long>[] _pending = [];
+    private readonly EventLog _eventLog;
+    private long _unsequenced;
 
-    public ClarityMetrics(IMeterFactory meterFactory, IEventBus events, ClarificationStore clarifications, IdentityStore identity, IOptions<ClarityOptions> options, ILogger<ClarityMetrics> logger)
+    public ClarityMetrics(
+        IMeterFactory meterFactory, IEventBus events, ClarificationStore clarifications, IdentityStore identity, EventLog eventLog, Leadership leadership,
+        IOptions<ClarityOptions> options, ILogger<ClarityMetrics> logger)
     {
+        _eventLog = eventLog;
         _maxQueueLabels = options.Value.Metrics.MaxQueueLabels;
         _clarifications = clarifications;
         _identity = identity;
@@ -55,6 +61,10 @@ public sealed partial class ClarityMetrics : IScrapeRefresh, IDisposable
             tags: null, advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = CheckoutBuckets });
         meter.CreateObservableGauge("clarity.clarifications.pending", () => _pending, "{clarification}",
             "Clarifications waiting for an answer, by org (read from the database at each scrape: the same on every node).");
+        meter.CreateObservableGauge("clarity.leader", () => leadership.IsLeader ? 1 : 0, null,
+            "1 on the node that leads (runs the sweeps, retention and the event sequencer), 0 on the others.");
+        meter.CreateObservableGauge("clarity.events.unsequenced", () => Interlocked.Read(ref _unsequenced), "{event}",
+            "Committed events waiting for the leader's sequencer (PostgreSQL; always 0 on SQLite), read from the database at each scrape.");
         _subscription = events.SubscribeLocal(OnLocalEvent);
     }
 
@@ -133,8 +143,25 @@ public sealed partial class ClarityMetrics : IScrapeRefresh, IDisposable
         return slug is null ? orgId.ToString() : _orgSlugs.GetOrAdd(orgId, slug);
     }
 
-    /// <summary>Before a scrape: reads the pending clarifications per org, and lets counts waiting for an org's slug land.</summary>
+    /// <summary>
+    /// Before a scrape: reads the pending clarifications per org, and lets counts waiting for an org's slug land, so that
+    /// the gauge's callback never blocks. A failed read (database down) is logged and leaves the gauge at its last value;
+    /// the rest of the scrape still answers.
+    /// </summary>
     public async Task RefreshAsync(CancellationToken ct)
+    {
+        try
+        {
+            await ReadPendingAsync(ct);
+            Interlocked.Exchange(ref _unsequenced, await _eventLog.UnsequencedAsync(ct));
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            Log.RefreshFailed(_logger, ex);
+        }
+    }
+
+    private async Task ReadPendingAsync(CancellationToken ct)
     {
         await Task.WhenAll(_pendingRecords.Keys);
         var counts = await _clarifications.CountPendingByOrgAsync(ct);
@@ -161,5 +188,8 @@ public sealed partial class ClarityMetrics : IScrapeRefresh, IDisposable
     {
         [LoggerMessage(1, LogLevel.Warning, "Could not look up org {OrgId} for a metric label")]
         public static partial void OrgLookupFailed(ILogger logger, Exception error, Guid orgId);
+
+        [LoggerMessage(2, LogLevel.Warning, "Could not read the pending clarifications before a metrics scrape")]
+        public static partial void RefreshFailed(ILogger logger, Exception error);
     }
 }

@@ -1,39 +1,64 @@
+using System.Diagnostics.Metrics;
 using System.Net;
 using System.Security.Cryptography;
 using System.Text;
 using Microsoft.Extensions.Options;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
 
 namespace Clarity.Hosting.Telemetry;
 
 /// <summary>
-/// <c>GET /metrics</c> in the Prometheus text format. It needs no Clarity credential (Prometheus has none): with
-/// Clarity:Metrics:Token set it requires <c>Authorization: Bearer &lt;token&gt;</c>, otherwise it answers loopback clients only.
+/// Metrics and tracing on OpenTelemetry's SDK. <c>GET /metrics</c> is its Prometheus exporter. It needs no Clarity
+/// credential (Prometheus has none): with Clarity:Metrics:Token set it requires <c>Authorization: Bearer &lt;token&gt;</c>,
+/// otherwise it answers loopback clients only.
 /// </summary>
 public static class TelemetryEndpoints
 {
-    /// <summary>Metrics (instruments, the Prometheus exporter) and tracing (a tracer provider when an OTLP endpoint is configured).</summary>
-    public static IServiceCollection AddTelemetry(this IServiceCollection services)
+    /// <summary>The meters <c>GET /metrics</c> exports: Clarity's own and ASP.NET Core's request and connection metrics.</summary>
+    public static readonly IReadOnlyList<string> MeterNames = [ClarityMetrics.MeterName, "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel"];
+
+    public static IServiceCollection AddTelemetry(this IServiceCollection services, ClarityOptions options)
     {
-        services.AddMetrics();
         services.AddSingleton<ClarityMetrics>();
-        services.AddSingleton<IScrapeRefresh>(sp => sp.GetRequiredService<ClarityMetrics>());
-        services.AddSingleton<PrometheusExporter>();
-        services.AddSingleton(sp => ClarityTracing.Create(sp.GetRequiredService<IOptions<ClarityOptions>>().Value.Otlp));
+        services.AddOpenTelemetry()
+            .ConfigureResource(resource => resource.AddService(options.Otlp.ServiceName))
+            .WithMetrics(metrics => metrics
+                .AddMeter([.. MeterNames])
+                .AddPrometheusExporter(o =>
+                {
+                    o.ScrapeResponseCacheDurationMilliseconds = 0; // every scrape sees the numbers of that moment
+                    o.ScopeInfoEnabled = false;                    // no otel_scope_name label: the series keep their labels
+                }))
+            .AddClarityTracing(options.Otlp);
+
+        // The SDK listens to meters by name, process-wide: keep to the meters of this host's IMeterFactory, so that
+        // several hosts in one process (the tests) never count each other's measurements.
+        services.ConfigureOpenTelemetryMeterProvider((sp, metrics) =>
+        {
+            var own = sp.GetRequiredService<IMeterFactory>();
+            metrics.AddView(instrument => ReferenceEquals(instrument.Meter.Scope, own) ? null : MetricStreamConfiguration.Drop);
+        });
         return services;
     }
 
     public static IEndpointRouteBuilder MapMetricsEndpoint(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/metrics", ScrapeAsync).Public().ExcludeFromDescription();
+        app.MapPrometheusScrapingEndpoint("/metrics", meterProvider: null, configureBranchedPipeline: scrape => scrape.Use(BeforeScrapeAsync), optionsName: null)
+            .WithMetadata(new HttpMethodMetadata(["GET"]))
+            .Public()
+            .ExcludeFromDescription();
         return app;
     }
 
-    private static async Task<IResult> ScrapeAsync(HttpContext context, PrometheusExporter exporter, IOptions<ClarityOptions> options, CancellationToken ct)
+    /// <summary>Checks access, then reads what the database-backed gauge reports, before the exporter collects.</summary>
+    private static async Task BeforeScrapeAsync(HttpContext context, RequestDelegate next)
     {
-        CheckAccess(context, options.Value.Metrics.Token);
-        var text = await exporter.ScrapeAsync(ct);
+        var services = context.RequestServices;
+        CheckAccess(context, services.GetRequiredService<IOptions<ClarityOptions>>().Value.Metrics.Token);
+        await services.GetRequiredService<ClarityMetrics>().RefreshAsync(context.RequestAborted);
         context.Response.Headers.CacheControl = "no-store";
-        return TypedResults.Text(text, PrometheusText.ContentType, Encoding.UTF8);
+        await next(context);
     }
 
     internal static void CheckAccess(HttpContext context, string? token)

@@ -4,6 +4,7 @@ using System.Text.Json;
 using Clarity.Features.Agents;
 using Clarity.Features.Identity;
 using Clarity.Hosting;
+using Clarity.Hosting.Authorization;
 using Clarity.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using Xunit;
@@ -74,7 +75,8 @@ public abstract class AgentTests(HostFixture fixture)
         var busyId = Guid.Parse((await client.FindAgentAsync(Org, busy))!.Value.Str("id"));
 
         var org = await Host.Services.GetRequiredService<IdentityStore>().FindOrgBySlugAsync(Org.Org, CancellationToken.None);
-        var context = new OrgContext(org!.Id, org.Slug, Roles.Member, new Caller(null, null));
+        var member = (await Host.Services.GetRequiredService<RoleCatalog>().ForOrgAsync(org!.Id, CancellationToken.None)).Resolve(BuiltInRoles.Member);
+        var context = new OrgContext(org.Id, org.Slug, member, new Caller(null, null));
         var share = await Host.Services.GetRequiredService<AgentService>().UtilizationAsync(context, [busyId, Guid.Parse(idleAgent.Str("id"))], TimeSpan.FromHours(1), CancellationToken.None);
 
         Assert.InRange(share[busyId], double.Epsilon, 1.0);

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using Clarity.Features.Clarifications;
 using Clarity.Hosting;
+using Clarity.Hosting.Authorization;
 using Clarity.Storage;
 using Clarity.Tests.Infrastructure;
 using Dapper;
@@ -41,7 +42,8 @@ public abstract class TaskClarificationsTests(HostFixture fixture)
     {
         await using var c = await Host.Services.GetRequiredService<Database>().OpenReadAsync();
         var orgId = await c.QuerySingleAsync<Guid>("SELECT id FROM orgs WHERE slug = @slug", new { slug = session.Org });
-        return new OrgContext(orgId, session.Org, Roles.Owner, new Caller(Guid.NewGuid(), null));
+        var owner = (await Host.Services.GetRequiredService<RoleCatalog>().ForOrgAsync(orgId, CancellationToken.None)).Resolve(BuiltInRoles.Owner);
+        return new OrgContext(orgId, session.Org, owner, new Caller(Guid.NewGuid(), null));
     }
 }
 

@@ -73,7 +73,7 @@ public sealed class StreamAcrossNodesTests
     }
 
     [Fact]
-    public async Task ListenConnectionLost_EventsCommittedMeanwhileAreReadBackFromTheJournal_InOrder()
+    public async Task ListenConnectionsLost_EventsCommittedMeanwhileAreSequencedAndReadFromTheOutbox_InOrder()
     {
         await using var host = await ClarityHost.StartAsync(Backend.Postgres);
         var org = await host.SetupAsync("acme");
@@ -81,13 +81,14 @@ public sealed class StreamAcrossNodesTests
         await using var socket = await StreamSocket.ConnectAsync(host.BaseAddress, org.Org, org.MemberKey);
         await socket.SubscribeAsync(["tasks"]);
 
-        // Cut the node's stream LISTEN connection, then raise events while it reconnects: their NOTIFYs reach nobody.
+        // Cut the node's LISTEN connections (the feed's and the sequencer's), then raise events while they reconnect:
+        // their NOTIFYs reach nobody, and the events are still sequenced and read from the table.
         await using (var admin = new Npgsql.NpgsqlConnection(host.PostgresConnectionString))
         {
             await admin.OpenAsync();
             await using var kill = new Npgsql.NpgsqlCommand(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN clarity_stream'", admin);
-            Assert.Equal(1L, (long)(await kill.ExecuteScalarAsync())!);
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND query IN ('LISTEN clarity_events', 'LISTEN clarity_outbox')", admin);
+            Assert.Equal(2L, (long)(await kill.ExecuteScalarAsync())!);
         }
 
         var created = new List<string>();

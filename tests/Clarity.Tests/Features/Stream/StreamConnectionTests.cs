@@ -1,3 +1,4 @@
+using Clarity.Events;
 using Clarity.Events.Stream;
 using Xunit;
 
@@ -7,11 +8,11 @@ namespace Clarity.Tests.Features.Stream;
 public sealed class StreamConnectionTests
 {
     private static StreamFrame Frame(long id, string topic = "tasks") =>
-        StreamFrame.Event(new StreamRow { Id = id, OrgId = Guid.Empty, Topic = topic, Kind = "task", Payload = "{}", CreatedAt = 0 });
+        StreamFrame.Event(new EventRow { Seq = id, OrgId = Guid.Empty, Topic = topic, Kind = "task", Payload = "{}", CreatedAt = 0 });
 
     /// <summary>An event of about <paramref name="bytes"/> bytes of JSON.</summary>
     private static StreamFrame Big(long id, int bytes) =>
-        StreamFrame.Event(new StreamRow { Id = id, OrgId = Guid.Empty, Topic = "tasks", Kind = "task", Payload = $"{{\"pad\":\"{new string('x', bytes)}\"}}", CreatedAt = 0 });
+        StreamFrame.Event(new EventRow { Seq = id, OrgId = Guid.Empty, Topic = "tasks", Kind = "task", Payload = $"{{\"pad\":\"{new string('x', bytes)}\"}}", CreatedAt = 0 });
 
     private static List<string> Drain(StreamConnection connection)
     {

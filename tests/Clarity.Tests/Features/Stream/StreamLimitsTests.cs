@@ -1,3 +1,4 @@
+using Clarity.Events;
 using System.Net;
 using System.Net.Sockets;
 using System.Net.WebSockets;
@@ -30,9 +31,9 @@ public abstract class StreamLimitsTests(Backend backend)
 
         // Retention runs as if two retention windows had passed: everything so far is pruned.
         var retention = host.Services.GetRequiredService<IOptions<ClarityOptions>>().Value.Stream.Retention;
-        Assert.True(await new StreamSweep(host.Services.GetRequiredService<StreamStore>(), host.Services.GetRequiredService<IOptions<ClarityOptions>>())
+        Assert.True(await new StreamSweep(host.Services.GetRequiredService<EventLog>(), host.Services.GetRequiredService<IOptions<ClarityOptions>>())
             .SweepAsync(DateTimeOffset.UtcNow + retention + retention, CancellationToken.None) > 0);
-        var position = await host.Services.GetRequiredService<StreamStore>().PositionAsync(CancellationToken.None);
+        var position = await host.Services.GetRequiredService<EventLog>().PositionAsync(CancellationToken.None);
         Assert.True(position.PrunedThrough >= firstId);
 
         await using var behind = await StreamSocket.ConnectAsync(host.BaseAddress, org.Org, org.MemberKey);

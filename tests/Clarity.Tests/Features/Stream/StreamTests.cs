@@ -1,3 +1,4 @@
+using Clarity.Events;
 using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Http.Headers;
@@ -105,8 +106,8 @@ public abstract class StreamTests(HostFixture fixture)
         Assert.True(ids[0] > seenThrough);
 
         // Exactly what the journal holds on that topic between the two, nothing else and nothing less.
-        var store = Host.Services.GetRequiredService<StreamStore>();
-        var orgId = (await store.ReadByIdsAsync([ids[0]], CancellationToken.None)).Single().OrgId;
+        var store = Host.Services.GetRequiredService<EventLog>();
+        var orgId = (await store.ReadBySeqAsync([ids[0]], CancellationToken.None)).Single().OrgId;
         var journal = await store.ReadAfterAsync(seenThrough, orgId, ["tasks"], 1000, CancellationToken.None);
         Assert.Equal(journal.Where(r => r.Id <= ids[^1]).Select(r => r.Id), ids);
         var taskIds = events.Select(m => m.GetProperty("data").Str("taskId")).ToList();
@@ -284,7 +285,7 @@ public abstract class StreamTests(HostFixture fixture)
     public async Task Sdk_StreamAsync_ReplaysFromLastEventId_ThenYieldsLiveEvents()
     {
         using var http = Host.CreateClient(Org.MemberKey);
-        var before = (await Host.Services.GetRequiredService<StreamStore>().PositionAsync(CancellationToken.None)).NewestId;
+        var before = (await Host.Services.GetRequiredService<EventLog>().PositionAsync(CancellationToken.None)).NewestId;
         var missed = await NewTaskAsync(http, Org);
 
         using var sdk = new Clarity.Client.ClarityClient(Host.BaseAddress, Org.MemberKey, Org.Org);

@@ -1,0 +1,89 @@
+using Clarity.Storage;
+
+namespace Clarity.Events;
+
+/// <summary>
+/// Runs units of work: every state change in Clarity goes through <see cref="RunAsync{T}"/>. The work runs in one
+/// transaction (on SQLite inside the writer's group-commit savepoint) with a <see cref="Change"/> that store methods
+/// take; the events it emits are written to the outbox just before the commit. After the commit this node's
+/// subscribers hear of the events at once (wake-ups, cache evictions), and the outbox carries them to every node in
+/// the agreed order (<see cref="EventFeed"/>): the stream, and other nodes' subscribers.
+/// </summary>
+public sealed partial class Changes(Database db, EventLog log, EventBus bus, EventFeed feed, TimeProvider clock, ILogger<Changes> logger, EventSequencer? sequencer = null)
+{
+    public Database Database => db;
+
+    /// <summary>Runs <paramref name="work"/> as one unit of work by <paramref name="actor"/>; returns once it has committed.</summary>
+    public async Task<T> RunAsync<T>(Actor actor, Func<Change, Task<T>> work, CancellationToken ct = default)
+    {
+        Change? change = null;
+        IReadOnlyList<long> rowIds = [];
+        IReadOnlyList<EventRow> rows = [];
+        var correlationId = CorrelationContext.Current;
+        T result;
+        try
+        {
+            result = await db.WriteAsync(async (c, t) =>
+            {
+                change = new Change(c, t, db.Dialect, actor, correlationId, DbTime.ToDb(clock.GetUtcNow()));
+                var value = await work(change);
+                if (change.Events.Count > 0)
+                {
+                    rows = [.. change.Events.Select(e => EventRow.From(e, change.Now))];
+                    rowIds = await log.AppendAsync(change, rows);
+                    bus.ExpectCommit(rowIds);
+                }
+
+                return value;
+            }, ct);
+        }
+        catch
+        {
+            bus.ForgetCommit(rowIds);
+            throw;
+        }
+
+        // Committed: this node's in-memory hints. Nothing here may fail the change, which is already durable.
+        if (rowIds.Count > 0)
+        {
+            bus.DeliverCommitted(change!.Events);
+            if (sequencer is not null)
+            {
+                // PostgreSQL: the rows get their seq from the leader's sequencer, whose NOTIFY wakes every node's feed.
+                sequencer.Appended();
+            }
+            else
+            {
+                // SQLite: the rows have their seq already, and commit order is seq order.
+                feed.Offer(rows);
+            }
+        }
+
+        foreach (var action in change!.CommitActions)
+        {
+            try
+            {
+                action();
+            }
+            catch (Exception ex)
+            {
+                Log.AfterCommitFailed(logger, ex);
+            }
+        }
+
+        return result;
+    }
+
+    public Task RunAsync(Actor actor, Func<Change, Task> work, CancellationToken ct = default) =>
+        RunAsync(actor, async change =>
+        {
+            await work(change);
+            return true;
+        }, ct);
+
+    private static partial class Log
+    {
+        [LoggerMessage(1, LogLevel.Error, "An after-commit action failed; the change itself committed")]
+        public static partial void AfterCommitFailed(ILogger logger, Exception error);
+    }
+}

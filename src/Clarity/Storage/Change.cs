@@ -1,0 +1,55 @@
+using System.Data.Common;
+using Clarity.Events;
+
+namespace Clarity.Storage;
+
+/// <summary>
+/// One unit of work: the transaction every store method of a change runs in, who makes the change, and the events it
+/// emits. The events are written to the outbox in the same transaction, just before it commits, so a change and its
+/// events commit together or not at all. Store methods take a <see cref="Change"/>, so several stores join one
+/// transaction. <see cref="Changes.RunAsync{T}"/> creates it; nothing else does.
+/// </summary>
+public sealed class Change
+{
+    private readonly List<ClarityEvent> _events = [];
+    private List<Action>? _afterCommit;
+
+    internal Change(DbConnection connection, DbTransaction transaction, SqlDialect dialect, Actor actor, string? correlationId, long now)
+    {
+        Connection = connection;
+        Transaction = transaction;
+        Dialect = dialect;
+        Actor = actor;
+        CorrelationId = correlationId;
+        Now = now;
+    }
+
+    public DbConnection Connection { get; }
+
+    public DbTransaction Transaction { get; }
+
+    public SqlDialect Dialect { get; }
+
+    /// <summary>Who makes the change; every event emitted gets it.</summary>
+    public Actor Actor { get; }
+
+    public string? CorrelationId { get; }
+
+    /// <summary>The change's one clock reading, in epoch milliseconds: every row it writes agrees on the time.</summary>
+    public long Now { get; }
+
+    public IReadOnlyList<ClarityEvent> Events => _events;
+
+    /// <summary>Records an event of this change; it is written to the outbox in this transaction.</summary>
+    /// <remarks>The event gets the change's actor, unless it names one itself (someone acting on their own behalf inside a system change).</remarks>
+    public void Emit(ClarityEvent evt) =>
+        _events.Add(evt with { Actor = evt.Actor == Actor.System ? Actor : evt.Actor, CorrelationId = CorrelationId });
+
+    /// <summary>Runs <paramref name="action"/> on this node once the change has committed (never if it rolls back): in-memory hints only.</summary>
+    public void AfterCommit(Action action) => (_afterCommit ??= []).Add(action);
+
+    /// <summary>Runs a store's statements on this change's connection and transaction.</summary>
+    public Task<T> Run<T>(Func<DbConnection, DbTransaction, Task<T>> statements) => statements(Connection, Transaction);
+
+    internal IReadOnlyList<Action> CommitActions => _afterCommit ?? [];
+}
