@@ -74,25 +74,35 @@ public sealed partial class EventFeed(EventLog log, StreamHub hub, EventBus bus,
                 }
             }
 
-            List<EventRow>? run = null;
-            while (_ahead.Count > 0 && _ahead.Keys[0] == _cursor + 1)
-            {
-                (run ??= []).Add(_ahead.Values[0]);
-                _ahead.RemoveAt(0);
-                _cursor++;
-            }
-
+            DeliverHeldRun();
             if (_ahead.Count > 1_000)
             {
                 // An offer went missing (its change failed after the commit): the next table pass fills the gap.
                 _ahead.Clear();
                 Wake();
             }
+        }
+    }
 
-            if (run is not null)
-            {
-                Deliver(run);
-            }
+    /// <summary>Delivers the held rows that now continue the sequence, and drops those already behind it. Under the gate.</summary>
+    private void DeliverHeldRun()
+    {
+        while (_ahead.Count > 0 && _ahead.Keys[0] <= _cursor)
+        {
+            _ahead.RemoveAt(0);
+        }
+
+        List<EventRow>? run = null;
+        while (_ahead.Count > 0 && _ahead.Keys[0] == _cursor + 1)
+        {
+            (run ??= []).Add(_ahead.Values[0]);
+            _ahead.RemoveAt(0);
+            _cursor++;
+        }
+
+        if (run is not null)
+        {
+            Deliver(run);
         }
     }
 
@@ -112,11 +122,10 @@ public sealed partial class EventFeed(EventLog log, StreamHub hub, EventBus bus,
             {
                 Deliver(fresh);
                 _cursor = fresh[^1].Seq;
-                while (_ahead.Count > 0 && _ahead.Keys[0] <= _cursor)
-                {
-                    _ahead.RemoveAt(0);
-                }
             }
+
+            // Rows offered while the table was read may continue right after what it held.
+            DeliverHeldRun();
         }
 
         return rows.Count == Batch;
