@@ -27,7 +27,7 @@ public abstract class OverviewTests(SetUpBrowserFixture fixture)
         foreach (var outcome in new[] { "complete", "fail" })
         {
             (await agent.PostAsJsonAsync("api/v1/orgs/acme/tasks", new { title = outcome, queue = "overview" })).EnsureSuccessStatusCode();
-            var lease = await (await agent.PostAsJsonAsync("api/v1/orgs/acme/work/checkout", new { agent = "worker", queues = new[] { "overview" } })).Content.ReadFromJsonAsync<JsonElement>();
+            var lease = await (await agent.PostAsJsonAsync("api/v1/orgs/acme/work/checkout", new { agent = "worker", queues = new[] { "overview" }, leaseSeconds = 3600 })).Content.ReadFromJsonAsync<JsonElement>();
             var id = lease.GetProperty("task").GetProperty("id").GetString();
             var token = lease.GetProperty("leaseToken").GetString();
             (await agent.PostAsJsonAsync($"api/v1/orgs/acme/tasks/{id}/{outcome}", new { leaseToken = token, error = "it broke" })).EnsureSuccessStatusCode();

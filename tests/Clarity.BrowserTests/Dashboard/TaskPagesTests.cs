@@ -45,7 +45,7 @@ public abstract class TaskPagesTests(SetUpBrowserFixture fixture, ITestOutputHel
             await CreateTaskAsync(agent, new { title = $"batch item {i}", queue });
         }
 
-        var lease = await (await agent.PostAsJsonAsync("api/v1/orgs/acme/work/checkout", new { agent = "filterer", queues = new[] { queue } })).Content.ReadFromJsonAsync<JsonElement>();
+        var lease = await (await agent.PostAsJsonAsync("api/v1/orgs/acme/work/checkout", new { agent = "filterer", queues = new[] { queue }, leaseSeconds = 3600 })).Content.ReadFromJsonAsync<JsonElement>();
         var running = lease.GetProperty("task").GetProperty("title").GetString()!;
         var page = await fixture.NewPageAsync();
         await BrowserFixture.SignInAsync(page);
@@ -78,7 +78,7 @@ public abstract class TaskPagesTests(SetUpBrowserFixture fixture, ITestOutputHel
         var queue = "logs-" + Guid.NewGuid().ToString("N")[..6];
         var task = await CreateTaskAsync(agent, new { title = "Summarise the logs", queue, input = new { files = new[] { "a.txt", "b.txt" }, note = "<script>alert(1)</script>" } });
         var id = task.GetProperty("id").GetString()!;
-        var lease = await (await agent.PostAsJsonAsync("api/v1/orgs/acme/work/checkout", new { agent = "summariser", queues = new[] { queue } })).Content.ReadFromJsonAsync<JsonElement>();
+        var lease = await (await agent.PostAsJsonAsync("api/v1/orgs/acme/work/checkout", new { agent = "summariser", queues = new[] { queue }, leaseSeconds = 3600 })).Content.ReadFromJsonAsync<JsonElement>();
         var token = lease.GetProperty("leaseToken").GetString();
         await PostLinesAsync(agent, id, Enumerable.Range(1, 40).Select(i => new { text = $"step {i}: reading input", level = i % 10 == 0 ? "warn" : "info" }));
 
@@ -130,7 +130,7 @@ public abstract class TaskPagesTests(SetUpBrowserFixture fixture, ITestOutputHel
         using var agent = fixture.Host.CreateClient(fixture.AgentKey);
         var queue = "one-stream-" + Guid.NewGuid().ToString("N")[..6];
         var id = (await CreateTaskAsync(agent, new { title = "One stream", queue })).GetProperty("id").GetString()!;
-        var lease = await (await agent.PostAsJsonAsync("api/v1/orgs/acme/work/checkout", new { agent = "streamer", queues = new[] { queue } })).Content.ReadFromJsonAsync<JsonElement>();
+        var lease = await (await agent.PostAsJsonAsync("api/v1/orgs/acme/work/checkout", new { agent = "streamer", queues = new[] { queue }, leaseSeconds = 3600 })).Content.ReadFromJsonAsync<JsonElement>();
 
         var page = await fixture.NewPageAsync();
         await BrowserFixture.SignInAsync(page);
@@ -211,7 +211,7 @@ public abstract class TaskPagesTests(SetUpBrowserFixture fixture, ITestOutputHel
         using var agent = fixture.Host.CreateClient(fixture.AgentKey);
         var task = await CreateTaskAsync(agent, new { title = "A rather long task title that must wrap on a narrow phone screen without pushing the page sideways", queue = "phone" });
         var id = task.GetProperty("id").GetString()!;
-        await agent.PostAsJsonAsync("api/v1/orgs/acme/work/checkout", new { agent = "phone-agent", queues = new[] { "phone" } });
+        await agent.PostAsJsonAsync("api/v1/orgs/acme/work/checkout", new { agent = "phone-agent", queues = new[] { "phone" }, leaseSeconds = 3600 });
         await PostLinesAsync(agent, id, [new { text = "a very long log line " + new string('=', 400), level = "info" }]);
 
         var page = await fixture.NewPageAsync(360, 740, touch: true);
@@ -233,7 +233,7 @@ public abstract class TaskPagesTests(SetUpBrowserFixture fixture, ITestOutputHel
         var queue = "big-" + Guid.NewGuid().ToString("N")[..6];
         var task = await CreateTaskAsync(agent, new { title = "Chatty task", queue });
         var id = task.GetProperty("id").GetString()!;
-        await agent.PostAsJsonAsync("api/v1/orgs/acme/work/checkout", new { agent = "chatty", queues = new[] { queue } });
+        await agent.PostAsJsonAsync("api/v1/orgs/acme/work/checkout", new { agent = "chatty", queues = new[] { queue }, leaseSeconds = 3600 });
         const int total = 100_000;
         const int batch = 5_000; // Limits:MaxLogBatchLines
         for (var first = 1; first <= total; first += batch)
