@@ -131,7 +131,20 @@ public static class ClarityAuthentication
         }
 
         var sessions = context.HttpContext.RequestServices.GetRequiredService<SessionService>();
-        if (await sessions.FindActiveAsync(sessionId, userId, context.HttpContext.RequestAborted) is null)
+        SessionRow? session;
+        try
+        {
+            session = await sessions.FindActiveAsync(sessionId, userId, context.HttpContext.RequestAborted);
+        }
+        catch (OperationCanceledException) when (context.HttpContext.RequestAborted.IsCancellationRequested)
+        {
+            // The client went away while its session was looked up: nobody reads the answer, and it is no server error
+            // (left to throw, JwtBearer would log it as one).
+            context.Fail(new CredentialRefusedException("The request was cancelled."));
+            return;
+        }
+
+        if (session is null)
         {
             context.Fail(new CredentialRefusedException("The session has ended (signed out, or revoked from another device). Sign in again."));
             return;
