@@ -121,6 +121,10 @@ public sealed class KeyEncryptionKeys
 
             return;
         }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new KeyRingException($"cannot create the key-encryption key file '{path}' ({ex.Message}): make the data folder writable, or set Clarity:KeyRing:Key or Clarity:KeyRing:KeyFile.");
+        }
 
         Install(key);
     }
