@@ -218,6 +218,38 @@ public abstract class KeyRingTests(Backend backend)
         await client.GetAsync("api/v1/me").ExpectAsync(HttpStatusCode.OK);
     }
 
+    [Fact]
+    public async Task DefaultKeyNearItsExpiry_IsFollowedByTheNextKeyAutomatically_AndOldPayloadsStayReadable()
+    {
+        var lifetime = TimeSpan.FromDays(20);
+        await using var host = await ClarityHost.StartAsync(backend, new Dictionary<string, string?> { ["Clarity:KeyRing:KeyLifetime"] = lifetime.ToString("c") });
+        var org = await host.SetupAsync();
+        var old = Protector(host).Protect("whsec-old");
+        var first = Assert.Single(host.Services.GetRequiredService<IKeyManager>().GetAllKeys());
+        var expiry = DateTimeOffset.UtcNow.AddDays(1);
+
+        // The only key expires in a day (its dates are the one part of a key that is not encrypted).
+        await host.RestartAsync(async () =>
+        {
+            var name = $"key-{first.KeyId:D}";
+            var xml = XElement.Parse(await ScalarStoppedAsync(host, "SELECT xml FROM data_protection_keys WHERE name = @name", new { name }));
+            xml.Element("expirationDate")!.Value = expiry.UtcDateTime.ToString("O");
+            await ExecuteStoppedAsync(host, "UPDATE data_protection_keys SET xml = @xml WHERE name = @name", new { name, xml = xml.ToString(SaveOptions.DisableFormatting) });
+        });
+
+        // Data Protection's own rollover: the next key, active from the old one's expiry, with the configured lifetime.
+        var keys = host.Services.GetRequiredService<IKeyManager>().GetAllKeys().OrderBy(k => k.CreationDate).ToList();
+        Assert.Equal(2, keys.Count);
+        var next = keys[1];
+        Assert.Equal(expiry.ToUnixTimeSeconds(), next.ActivationDate.ToUnixTimeSeconds());
+        Assert.InRange(next.ExpirationDate - next.CreationDate, lifetime - TimeSpan.FromHours(1), lifetime + TimeSpan.FromHours(1));
+        Assert.Equal(2, (await QueryAsync<string>(host, "SELECT name FROM data_protection_keys")).Count);
+
+        Assert.Equal("whsec-old", Protector(host).Unprotect(old));
+        using var client = host.CreateClient(org.OwnerToken);
+        await client.GetAsync("api/v1/me").ExpectAsync(HttpStatusCode.OK);
+    }
+
     private static IDataProtector Protector(ClarityHost host) =>
         host.Services.GetRequiredService<IDataProtectionProvider>().CreateProtector(WebhookPurpose);
 
@@ -236,11 +268,23 @@ public abstract class KeyRingTests(Backend backend)
     /// <summary>Runs a statement against the host's database while its server is stopped.</summary>
     private static async Task ExecuteStoppedAsync(ClarityHost host, string sql, object? parameters = null)
     {
-        await using DbConnection c = host.Backend == Backend.Postgres
+        await using var c = await OpenStoppedAsync(host);
+        await c.ExecuteAsync(sql, parameters);
+    }
+
+    private static async Task<string> ScalarStoppedAsync(ClarityHost host, string sql, object? parameters = null)
+    {
+        await using var c = await OpenStoppedAsync(host);
+        return await c.QuerySingleAsync<string>(sql, parameters);
+    }
+
+    private static async Task<DbConnection> OpenStoppedAsync(ClarityHost host)
+    {
+        DbConnection c = host.Backend == Backend.Postgres
             ? new NpgsqlConnection(host.PostgresConnectionString)
             : new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = Path.Combine(host.DataDirectory, "clarity.db"), Pooling = false }.ToString());
         await c.OpenAsync();
-        await c.ExecuteAsync(sql, parameters);
+        return c;
     }
 
     private static async Task<(int ExitCode, string Stderr)> ServeAsync(ClarityHost host, IDictionary<string, string>? environment)
