@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using Clarity.Hosting.KeyRing;
 using Clarity.Hosting.RateLimiting;
 
 namespace Clarity.Hosting;
@@ -54,6 +55,8 @@ public sealed class ClarityOptions
     public CorsSettings Cors { get; set; } = new();
 
     public RateLimitOptions RateLimits { get; set; } = new();
+
+    public KeyRingOptions KeyRing { get; set; } = new();
 }
 
 public sealed class LimitOptions

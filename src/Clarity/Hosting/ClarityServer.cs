@@ -8,6 +8,7 @@ using Clarity.Features.Overview;
 using Clarity.Features.Stream;
 using Clarity.Features.Tasks;
 using Clarity.Hosting.Authorization;
+using Clarity.Hosting.KeyRing;
 using Clarity.Hosting.RateLimiting;
 using Clarity.Hosting.Telemetry;
 using Clarity.Storage;
@@ -120,6 +121,7 @@ public sealed class ClarityServer : IAsyncDisposable
 
         services.AddEvents(postgres: !string.IsNullOrWhiteSpace(options.Database));
         services.AddSingleton<Migrator>();
+        services.AddKeyRing(options);
         services.AddIdentity();
         services.AddAccess();
         services.AddRateLimits(options);
@@ -179,10 +181,14 @@ public sealed class ClarityServer : IAsyncDisposable
         }
     }
 
-    /// <summary>Migrates the database, prepares signing keys, then starts listening.</summary>
+    /// <summary>
+    /// Migrates the database, checks that the key ring is readable (<see cref="KeyRingException"/> if not), prepares
+    /// signing keys, then starts listening.
+    /// </summary>
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
         await Services.GetRequiredService<Migrator>().MigrateAsync(cancellationToken);
+        await Services.GetRequiredService<KeyRingCheck>().EnsureReadableAsync(cancellationToken);
         await Services.GetRequiredService<TokenService>().InitializeAsync(cancellationToken);
         // Listen before the first request: counters and histograms only see measurements made while someone listens.
         Services.GetService<TracerProvider>();

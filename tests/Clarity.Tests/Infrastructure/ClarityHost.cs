@@ -78,10 +78,16 @@ public sealed class ClarityHost : IAsyncDisposable
     /// <summary>
     /// Starts another node on the same PostgreSQL database (or SQLite file) as <paramref name="first"/>, as a
     /// second machine would. Disposing it stops only that node; the first host owns the data.
+    /// <paramref name="overrides"/> change settings for that node (its own data folder, say).
     /// </summary>
-    public static async Task<ClarityHost> StartNodeAsync(ClarityHost first)
+    public static async Task<ClarityHost> StartNodeAsync(ClarityHost first, IDictionary<string, string?>? overrides = null)
     {
         var settings = new Dictionary<string, string?>(first.Settings);
+        foreach (var (k, v) in overrides ?? new Dictionary<string, string?>())
+        {
+            settings[k] = v;
+        }
+
         var server = await StartServerAsync(settings);
         return new ClarityHost(server, first.Backend, first.DataDirectory, settings) { _ownsData = false };
     }

@@ -309,19 +309,6 @@ public sealed class IdentityStore(Database db)
         return row?.ToModel();
     }
 
-    /// <summary>Returns the named server secret, creating it with <paramref name="create"/> the first time (first writer wins across nodes).</summary>
-    public async Task<string> GetOrCreateSecretAsync(string name, Func<string> create, CancellationToken ct)
-    {
-        var candidate = create();
-        return await db.WriteAsync(async (c, t) =>
-        {
-            await c.ExecuteAsync(
-                "INSERT INTO server_secrets (name, value, created_at) VALUES (@name, @candidate, @now) ON CONFLICT (name) DO NOTHING",
-                new { name, candidate, now = DbTime.ToDb(DateTimeOffset.UtcNow) }, t);
-            return await c.QuerySingleAsync<string>("SELECT value FROM server_secrets WHERE name = @name", new { name }, t);
-        }, ct);
-    }
-
     private static Task<MemberRow?> FindMemberAsync(DbConnection c, DbTransaction? t, Guid orgId, Guid userId) =>
         c.QuerySingleOrDefaultAsync<MemberRow>(
             $"SELECT {MemberColumns} FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.org_id = @orgId AND m.user_id = @userId",

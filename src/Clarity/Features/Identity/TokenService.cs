@@ -1,6 +1,7 @@
 using System.Security.Claims;
 using System.Security.Cryptography;
 using Clarity.Hosting;
+using Clarity.Hosting.KeyRing;
 using Microsoft.Extensions.Options;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
@@ -13,7 +14,7 @@ namespace Clarity.Features.Identity;
 /// use). Each token names its server-side session (the <c>sid</c> claim); those schemes then check that the session is
 /// still active.
 /// </summary>
-public sealed class TokenService(IdentityStore store, IOptions<ClarityOptions> options, TimeProvider clock)
+public sealed class TokenService(ServerSecrets secrets, IOptions<ClarityOptions> options, TimeProvider clock)
 {
     public const string Issuer = "clarity";
     private readonly JsonWebTokenHandler _handler = new() { SetDefaultTimesOnTokenCreation = false };
@@ -21,7 +22,7 @@ public sealed class TokenService(IdentityStore store, IOptions<ClarityOptions> o
 
     public async Task InitializeAsync(CancellationToken ct)
     {
-        var secret = await store.GetOrCreateSecretAsync("jwt-signing-key", () => Convert.ToBase64String(RandomNumberGenerator.GetBytes(64)), ct);
+        var secret = await secrets.GetOrCreateAsync("jwt-signing-key", () => Convert.ToBase64String(RandomNumberGenerator.GetBytes(64)), ct);
         _key = new SymmetricSecurityKey(Convert.FromBase64String(secret)) { KeyId = "clarity-1" };
     }
 

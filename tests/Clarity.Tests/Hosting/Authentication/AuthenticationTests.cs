@@ -1,7 +1,6 @@
 using System.Net;
-using Clarity.Storage;
+using Clarity.Hosting.KeyRing;
 using Clarity.Tests.Infrastructure;
-using Dapper;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
@@ -138,8 +137,7 @@ public abstract class AuthenticationTests(HostFixture fixture)
     private async Task<string> ForgeAsync(Action<SecurityTokenDescriptor> change)
     {
         var signedIn = new JsonWebToken(await Host.LoginAsync(Org.OwnerEmail, ClarityHost.OwnerPassword));
-        await using var c = await Host.Services.GetRequiredService<Database>().OpenReadAsync();
-        var secret = await c.QuerySingleAsync<string>("SELECT value FROM server_secrets WHERE name = 'jwt-signing-key'");
+        var secret = await Host.Services.GetRequiredService<ServerSecrets>().GetOrCreateAsync("jwt-signing-key", () => throw new InvalidOperationException("The server has no signing key."), CancellationToken.None);
         var key = new SymmetricSecurityKey(Convert.FromBase64String(secret));
         var now = DateTime.UtcNow;
         var descriptor = new SecurityTokenDescriptor
