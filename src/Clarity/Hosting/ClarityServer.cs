@@ -1,6 +1,7 @@
 using Clarity.Dashboard;
 using Clarity.Events;
 using Clarity.Features.Agents;
+using Clarity.Features.Audit;
 using Clarity.Features.Clarifications;
 using Clarity.Features.Identity;
 using Clarity.Features.Logs;
@@ -131,6 +132,7 @@ public sealed class ClarityServer : IAsyncDisposable
         services.AddClarifications();
         services.AddOverview();
         services.AddStream();
+        services.AddAudit();
         services.AddSingleton<Sweeper>();
         services.AddHostedService(sp => sp.GetRequiredService<Sweeper>());
         services.AddDashboard();
@@ -140,6 +142,7 @@ public sealed class ClarityServer : IAsyncDisposable
     {
         app.UseTrustedProxies(options);
         app.Use(CorrelationId.Middleware);
+        app.Use(Clarity.Events.Audit.RequestClient.Middleware);
         app.UseMiddleware<RequestGuard>();
         app.UseMiddleware<ErrorHandlingMiddleware>();
         app.UseStatusCodePages(ProblemWriter.StatusCodePage);
@@ -163,6 +166,7 @@ public sealed class ClarityServer : IAsyncDisposable
         app.MapTaskEndpoints();
         app.MapLogEndpoints();
         app.MapClarificationEndpoints();
+        app.MapAuditEndpoints();
         app.MapDashboard();
         app.MapStreamEndpoints();
     }
