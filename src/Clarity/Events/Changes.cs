@@ -1,3 +1,4 @@
+using Clarity.Events.Audit;
 using Clarity.Storage;
 
 namespace Clarity.Events;
@@ -9,7 +10,9 @@ namespace Clarity.Events;
 /// subscribers hear of the events at once (wake-ups, cache evictions), and the outbox carries them to every node in
 /// the agreed order (<see cref="EventFeed"/>): the stream, and other nodes' subscribers.
 /// </summary>
-public sealed partial class Changes(Database db, EventLog log, EventBus bus, EventFeed feed, TimeProvider clock, ILogger<Changes> logger, EventSequencer? sequencer = null)
+public sealed partial class Changes(
+    Database db, EventLog log, EventBus bus, EventFeed feed, AuditLog audit, AuditSignal auditSignal, TimeProvider clock, ILogger<Changes> logger,
+    EventSequencer? sequencer = null, AuditChainer? chainer = null)
 {
     public Database Database => db;
 
@@ -20,13 +23,23 @@ public sealed partial class Changes(Database db, EventLog log, EventBus bus, Eve
         IReadOnlyList<long> rowIds = [];
         IReadOnlyList<EventRow> rows = [];
         var correlationId = CorrelationContext.Current;
+        var client = RequestClient.Current;
+        var audited = false;
+        long chainedThrough = 0;
         T result;
         try
         {
             result = await db.WriteAsync(async (c, t) =>
             {
-                change = new Change(c, t, db.Dialect, actor, correlationId, DbTime.ToDb(clock.GetUtcNow()));
+                change = new Change(c, t, db.Dialect, actor, correlationId, DbTime.ToDb(clock.GetUtcNow()), client);
                 var value = await work(change);
+                if (change.AuditRecords.Count > 0)
+                {
+                    // Written last, with the change's final state: if the entry cannot be written, the change fails.
+                    chainedThrough = await audit.AppendAsync(change, change.AuditRecords);
+                    audited = true;
+                }
+
                 if (change.Events.Count > 0)
                 {
                     rows = [.. change.Events.Select(e => EventRow.From(e, change.Now))];
@@ -56,6 +69,19 @@ public sealed partial class Changes(Database db, EventLog log, EventBus bus, Eve
             {
                 // SQLite: the rows have their seq already, and commit order is seq order.
                 feed.Offer(rows);
+            }
+        }
+
+        if (audited)
+        {
+            if (chainer is not null)
+            {
+                // PostgreSQL: the leader's chainer chains the entries, and announces them itself.
+                chainer.Appended();
+            }
+            else
+            {
+                auditSignal.Chained(chainedThrough);
             }
         }
 

@@ -1,4 +1,6 @@
+using Clarity.Events.Audit;
 using Clarity.Hosting;
+using Clarity.Hosting.Compliance;
 
 namespace Clarity.Events;
 
@@ -6,7 +8,7 @@ public static class EventServices
 {
     /// <summary>
     /// The write path's parts: the unit of work (<see cref="Changes"/>), the outbox (<see cref="EventLog"/>), this node's
-    /// feed and bus, leadership, and on PostgreSQL the sequencer. Hosted services start in this order, before the server
+    /// feed and bus, the audit log's writer, leadership, and on PostgreSQL the event sequencer and the audit chainer. Hosted services start in this order, before the server
     /// listens: leadership first, then the feed, so no event committed after start-up is missed.
     /// </summary>
     public static IServiceCollection AddEvents(this IServiceCollection services, bool postgres)
@@ -14,6 +16,10 @@ public static class EventServices
         services.AddSingleton<EventBus>();
         services.AddSingleton<IEventBus>(sp => sp.GetRequiredService<EventBus>());
         services.AddSingleton<EventLog>();
+        services.AddClarityRedaction();
+        services.AddSingleton<AuditEntryJson>();
+        services.AddSingleton<AuditLog>();
+        services.AddSingleton<AuditSignal>();
         services.AddSingleton<Changes>();
         services.AddSingleton<Leadership>();
         services.AddHostedService(sp => sp.GetRequiredService<Leadership>());
@@ -23,6 +29,8 @@ public static class EventServices
         {
             services.AddSingleton<EventSequencer>();
             services.AddHostedService(sp => sp.GetRequiredService<EventSequencer>());
+            services.AddSingleton<AuditChainer>();
+            services.AddHostedService(sp => sp.GetRequiredService<AuditChainer>());
         }
 
         return services;

@@ -138,6 +138,7 @@ public sealed class ClarityServer : IAsyncDisposable
     {
         app.UseTrustedProxies(options);
         app.Use(CorrelationId.Middleware);
+        app.Use(Clarity.Events.Audit.RequestClient.Middleware);
         app.UseMiddleware<RequestGuard>();
         app.UseMiddleware<ErrorHandlingMiddleware>();
         app.UseStatusCodePages(ProblemWriter.StatusCodePage);

@@ -1,21 +1,25 @@
 using System.Data.Common;
 using Clarity.Events;
+using Clarity.Events.Audit;
 
 namespace Clarity.Storage;
 
 /// <summary>
-/// One unit of work: the transaction every store method of a change runs in, who makes the change, and the events it
-/// emits. The events are written to the outbox in the same transaction, just before it commits, so a change and its
-/// events commit together or not at all. Store methods take a <see cref="Change"/>, so several stores join one
+/// One unit of work: the transaction every store method of a change runs in, who makes the change, the events it
+/// emits and its audit entries. The events (to the outbox) and the audit entries are written in the same transaction,
+/// just before it commits, so a change, its events and its audit entries commit together or not at all: if an entry
+/// cannot be written, the change fails. Store methods take a <see cref="Change"/>, so several stores join one
 /// transaction. <see cref="Changes.RunAsync{T}"/> creates it; nothing else does.
 /// </summary>
 public sealed class Change
 {
     private readonly List<ClarityEvent> _events = [];
+    private List<AuditRecord>? _audit;
     private List<Action>? _afterCommit;
 
-    internal Change(DbConnection connection, DbTransaction transaction, SqlDialect dialect, Actor actor, string? correlationId, long now)
+    internal Change(DbConnection connection, DbTransaction transaction, SqlDialect dialect, Actor actor, string? correlationId, long now, RequestClient? client = null)
     {
+        Client = client;
         Connection = connection;
         Transaction = transaction;
         Dialect = dialect;
@@ -35,6 +39,9 @@ public sealed class Change
 
     public string? CorrelationId { get; }
 
+    /// <summary>The address and user agent of the request that makes the change (null for background work); for the audit log.</summary>
+    public RequestClient? Client { get; }
+
     /// <summary>The change's one clock reading, in epoch milliseconds: every row it writes agrees on the time.</summary>
     public long Now { get; }
 
@@ -44,6 +51,11 @@ public sealed class Change
     /// <remarks>The event gets the change's actor, unless it names one itself (someone acting on their own behalf inside a system change).</remarks>
     public void Emit(ClarityEvent evt) =>
         _events.Add(evt with { Actor = evt.Actor == Actor.System ? Actor : evt.Actor, CorrelationId = CorrelationId });
+
+    public IReadOnlyList<AuditRecord> AuditRecords => _audit ?? [];
+
+    /// <summary>Records an audit entry of this change; it is written (and on SQLite chained) in this transaction, just before it commits.</summary>
+    public void Audit(AuditRecord record) => (_audit ??= []).Add(record);
 
     /// <summary>Runs <paramref name="action"/> on this node once the change has committed (never if it rolls back): in-memory hints only.</summary>
     public void AfterCommit(Action action) => (_afterCommit ??= []).Add(action);
