@@ -1,6 +1,7 @@
 using Clarity.Dashboard;
 using Clarity.Events;
 using Clarity.Features.Agents;
+using Clarity.Features.Audit;
 using Clarity.Features.Clarifications;
 using Clarity.Features.Identity;
 using Clarity.Features.Logs;
@@ -129,6 +130,7 @@ public sealed class ClarityServer : IAsyncDisposable
         services.AddClarifications();
         services.AddOverview();
         services.AddStream();
+        services.AddAuditVerification();
         services.AddSingleton<Sweeper>();
         services.AddHostedService(sp => sp.GetRequiredService<Sweeper>());
         services.AddDashboard();
@@ -164,6 +166,7 @@ public sealed class ClarityServer : IAsyncDisposable
         app.MapClarificationEndpoints();
         app.MapDashboard();
         app.MapStreamEndpoints();
+        app.MapAuditVerifyEndpoints();
     }
 
     private static async Task<IResult> ReadyAsync(Migrator migrator, CancellationToken ct)

@@ -1,8 +1,8 @@
-using System.Buffers.Binary;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using Clarity.Events.Audit;
 
 namespace Clarity.Features.Audit;
 
@@ -65,14 +65,18 @@ public sealed record ChainVerdict(
 /// recomputed tail; without one it cannot: a chain whose newest entries were deleted, or whose entries from some point
 /// on were rewritten with freshly computed hashes, is consistent in itself.
 /// </summary>
-public sealed class ChainVerifier(Guid chainId, AuditCheckpoint? checkpoint = null)
+/// <remarks>
+/// A verifier may start after a known-good point (<paramref name="startSeq"/> and its hash, from a checkpoint already
+/// checked): it then expects the row after it.
+/// </remarks>
+public sealed class ChainVerifier(Guid chainId, AuditCheckpoint? checkpoint = null, long startSeq = 0, byte[]? startHash = null)
 {
     /// <summary>Rows kept after the first break, to classify it.</summary>
     private const int MaxLookahead = 1_000_000;
 
     private readonly List<Link> _after = [];
-    private byte[] _prev = new byte[32];
-    private long _expected = 1;
+    private byte[] _prev = startHash ?? new byte[32];
+    private long _expected = startSeq + 1;
     private long _entries;
     private long _lastSeq;
     private byte[]? _hashAtCheckpoint;
@@ -82,14 +86,7 @@ public sealed class ChainVerifier(Guid chainId, AuditCheckpoint? checkpoint = nu
     public static byte[] ZeroHash => new byte[32];
 
     /// <summary>SHA-256(prev_hash || seq as 8-byte big-endian || digest).</summary>
-    public static byte[] LinkHash(ReadOnlySpan<byte> prev, long seq, ReadOnlySpan<byte> digest)
-    {
-        Span<byte> input = stackalloc byte[72];
-        prev.CopyTo(input);
-        BinaryPrimitives.WriteInt64BigEndian(input[32..], seq);
-        digest.CopyTo(input[40..]);
-        return SHA256.HashData(input);
-    }
+    public static byte[] LinkHash(ReadOnlySpan<byte> prev, long seq, ReadOnlySpan<byte> digest) => AuditChain.Hash(prev, seq, digest);
 
     public void Add(AuditChainRow row)
     {
@@ -159,7 +156,7 @@ public sealed class ChainVerifier(Guid chainId, AuditCheckpoint? checkpoint = nu
             return new ChainVerdict(chainId, _entries, _lastSeq, _prev, Math.Min(verified, seq - 1), kind, seq, detail, checkpoint?.Size);
         }
 
-        if (checkpoint is not null)
+        if (checkpoint is not null && checkpoint.Size >= startSeq)
         {
             if (checkpoint.Size > verified)
             {
@@ -167,7 +164,7 @@ public sealed class ChainVerifier(Guid chainId, AuditCheckpoint? checkpoint = nu
                     $"the checkpoint of {checkpoint.Time:u} counts {checkpoint.Size} entries; the chain ends at {verified}", checkpoint.Size);
             }
 
-            var expected = checkpoint.Size == 0 ? ZeroHash : _hashAtCheckpoint!;
+            var expected = checkpoint.Size == startSeq ? (startHash ?? ZeroHash) : _hashAtCheckpoint!;
             if (!expected.AsSpan().SequenceEqual(checkpoint.Hash))
             {
                 return new ChainVerdict(chainId, _entries, _lastSeq, _prev, 0, ChainDamage.Recomputed, checkpoint.Size,
