@@ -322,6 +322,18 @@ public sealed partial class ClarityClient : IDisposable
     public Task<Clarification> AnswerClarificationAsync(Guid id, string answer, CancellationToken ct = default) =>
         SendAsync<Clarification>(HttpMethod.Post, OrgPath($"/clarifications/{id}/answer"), new { answer }, ct);
 
+    /// <summary>
+    /// The org's audit log, newest first. Filters: <paramref name="actor"/> as <c>kind:id</c> (or a kind alone),
+    /// <paramref name="action"/> exact or a prefix such as <c>task.*</c>, <paramref name="target"/> as <c>type:id</c>
+    /// (or a type alone), and a time range (<paramref name="from"/> inclusive, <paramref name="to"/> exclusive).
+    /// </summary>
+    public Task<AuditPage> ListAuditAsync(
+        string? actor = null, string? action = null, string? target = null, DateTimeOffset? from = null, DateTimeOffset? to = null,
+        string? cursor = null, int? limit = null, CancellationToken ct = default) =>
+        SendAsync<AuditPage>(HttpMethod.Get, OrgPath("/audit") + Query(
+            ("actor", actor), ("action", action), ("target", target), ("from", from?.ToString("O", System.Globalization.CultureInfo.InvariantCulture)),
+            ("to", to?.ToString("O", System.Globalization.CultureInfo.InvariantCulture)), ("cursor", cursor), ("limit", Number(limit))), null, ct);
+
     // Plumbing
 
     private string OrgPath(string rest)

@@ -248,3 +248,27 @@ public sealed record Clarification(
     DateTimeOffset? AnsweredAt);
 
 public sealed record ClarificationPage(IReadOnlyList<Clarification> Items, string? NextCursor);
+
+/// <summary>
+/// One audit log entry. <see cref="Entry"/> is the entry exactly as stored and digested (its canonical JSON: actor,
+/// action, target, before and after, outcome, correlation id, address, user agent), null once retention pruned it;
+/// <see cref="Seq"/> and <see cref="Hash"/> are null until the entry is chained (PostgreSQL: within about a second).
+/// Digest and hash are lowercase hex.
+/// </summary>
+public sealed record AuditEntry(
+    long Id,
+    long? Seq,
+    DateTimeOffset At,
+    AuditActor Actor,
+    string Action,
+    AuditTargetRef? Target,
+    JsonElement? Entry,
+    string Digest,
+    string? Hash,
+    DateTimeOffset? PrunedAt);
+
+public sealed record AuditActor(string Kind, Guid? Id);
+
+public sealed record AuditTargetRef(string Type, string? Id);
+
+public sealed record AuditPage(IReadOnlyList<AuditEntry> Items, string? NextCursor);

@@ -41,3 +41,7 @@ global using SetupStatus = Clarity.Client.SetupStatus;
 global using TaskPage = Clarity.Client.TaskPage;
 global using TaskStatuses = Clarity.Client.TaskStatuses;
 global using User = Clarity.Client.User;
+global using AuditActor = Clarity.Client.AuditActor;
+global using AuditEntry = Clarity.Client.AuditEntry;
+global using AuditPage = Clarity.Client.AuditPage;
+global using AuditTargetRef = Clarity.Client.AuditTargetRef;

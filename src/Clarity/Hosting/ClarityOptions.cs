@@ -54,6 +54,18 @@ public sealed class ClarityOptions
     public CorsSettings Cors { get; set; } = new();
 
     public RateLimitOptions RateLimits { get; set; } = new();
+
+    public AuditOptions Audit { get; set; } = new();
+}
+
+public sealed class AuditOptions
+{
+    /// <summary>
+    /// Days an audit entry keeps its payload; older entries become tombstones that keep their digest and hash, so the
+    /// chain still verifies. 0 (the default) keeps every entry whole.
+    /// </summary>
+    [Range(0, 36_500)]
+    public int RetentionDays { get; set; }
 }
 
 public sealed class LimitOptions

@@ -130,6 +130,7 @@ public sealed class ClarityServer : IAsyncDisposable
         services.AddClarifications();
         services.AddOverview();
         services.AddStream();
+        services.AddAudit();
         services.AddAuditVerification();
         services.AddSingleton<Sweeper>();
         services.AddHostedService(sp => sp.GetRequiredService<Sweeper>());
@@ -164,6 +165,7 @@ public sealed class ClarityServer : IAsyncDisposable
         app.MapTaskEndpoints();
         app.MapLogEndpoints();
         app.MapClarificationEndpoints();
+        app.MapAuditEndpoints();
         app.MapDashboard();
         app.MapStreamEndpoints();
         app.MapAuditVerifyEndpoints();

@@ -16,6 +16,7 @@ public sealed class ClarityOptionsValidator : IValidateOptions<ClarityOptions>
         Collect(options.Tasks, "Clarity:Tasks", failures);
         Collect(options.Auth, "Clarity:Auth", failures);
         Collect(options.Stream, "Clarity:Stream", failures);
+        Collect(options.Audit, "Clarity:Audit", failures);
         Collect(options.RateLimits, "Clarity:RateLimits", failures);
         Collect(options.RateLimits.SignIn, "Clarity:RateLimits:SignIn", failures);
         Collect(options.RateLimits.PasswordHashing, "Clarity:RateLimits:PasswordHashing", failures);

@@ -1,4 +1,5 @@
 using Clarity.Events;
+using Clarity.Events.Audit;
 using Clarity.Features.Identity;
 using Clarity.Features.Tasks;
 using Clarity.Hosting;
@@ -63,6 +64,9 @@ public sealed class ClarificationService(
             };
             await ClarificationStore.InsertAsync(change, row);
             change.Emit(Changed(row));
+            change.Audit(new AuditRecord(org.OrgId, AuditActions.ClarificationAsked, Target(row),
+                After: new AuditFields().Add("taskId", taskId).Add("question", question).Add("options", choices).Add("onExpiry", onExpiry)
+                    .Add("expiresAt", DbTime.FromDb(row.ExpiresAt)).Add("status", row.Status)));
             return row;
         }, ct) ?? throw await tasks.LeaseConflictAsync(org, taskId, hash, ct);
         return created.ToModel();
@@ -120,6 +124,9 @@ public sealed class ClarificationService(
             if (row is not null)
             {
                 change.Emit(Changed(row));
+                change.Audit(new AuditRecord(org.OrgId, AuditActions.ClarificationAnswered, Target(row),
+                    Before: new AuditFields().Add("status", ClarificationStatuses.Pending),
+                    After: new AuditFields().Add("status", row.Status).Add("answer", answer).Add("taskId", row.TaskId)));
                 await tasks.TransitionAsync(change, TaskTransition.Resume, TaskStore.ResumeAsync(change, row.TaskId, options.Value.Tasks.LeaseSeconds));
             }
 
@@ -151,6 +158,9 @@ public sealed class ClarificationService(
                 }
 
                 change.Emit(Changed(row));
+                change.Audit(new AuditRecord(row.OrgId, AuditActions.ClarificationExpired, Target(row),
+                    Before: new AuditFields().Add("status", ClarificationStatuses.Pending),
+                    After: new AuditFields().Add("status", row.Status).Add("onExpiry", due.OnExpiry).Add("answer", row.Answer).Add("taskId", row.TaskId)));
                 await tasks.TransitionAsync(change, useDefault ? TaskTransition.Resume : TaskTransition.QuestionExpired, useDefault
                     ? TaskStore.ResumeAsync(change, row.TaskId, options.Value.Tasks.LeaseSeconds)
                     : TaskStore.FailUnansweredAsync(change, row.TaskId));
@@ -161,6 +171,8 @@ public sealed class ClarificationService(
         }, ct);
 
     public static ClarificationChanged Changed(ClarificationRow row) => new(row.OrgId, row.Id, row.TaskId, row.Status);
+
+    public static AuditTarget Target(ClarificationRow row) => new("clarification", row.Id);
 }
 
 /// <summary>A cancelled task's pending question is cancelled with it, in the same unit of work, and says so in its own event.</summary>
@@ -176,6 +188,8 @@ public sealed class ClarificationTaskObserver : ITaskTransitionObserver
         foreach (var row in await ClarificationStore.CancelPendingAsync(change, task.Id))
         {
             change.Emit(ClarificationService.Changed(row));
+            change.Audit(new AuditRecord(row.OrgId, AuditActions.ClarificationCancelled, ClarificationService.Target(row),
+                Before: new AuditFields().Add("status", ClarificationStatuses.Pending), After: new AuditFields().Add("status", row.Status).Add("taskId", row.TaskId)));
         }
     }
 }

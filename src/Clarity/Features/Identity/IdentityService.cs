@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
 using Clarity.Events;
+using Clarity.Events.Audit;
 using Clarity.Features.Tasks;
 using Clarity.Hosting;
 using Clarity.Hosting.Authorization;
@@ -53,6 +54,9 @@ public sealed class IdentityService(
 
             change.Emit(new OrgCreated(org.Id, org.Slug, user.Id));
             change.Emit(new MemberJoined(org.Id, user.Id, BuiltInRoles.Owner));
+            change.Audit(new AuditRecord(null, AuditActions.SetupCompleted, OrgTarget(org),
+                After: new AuditFields().Add("org", org.Slug).Add("owner", user.Id).Personal("ownerEmail", user.Email)));
+            change.Audit(OrgCreatedEntry(org, user.Id));
             return true;
         }, ct);
         if (!done)
@@ -77,12 +81,14 @@ public sealed class IdentityService(
         {
             // Spend the same work as a real check so that timing does not reveal which emails exist.
             passwords.VerifyDummy(password);
+            await AuditSignInFailedAsync(email, user?.Id, "unknown-email", ct);
             throw Problems.Unauthorized("Wrong email or password.");
         }
 
         var (ok, rehash) = passwords.Verify(user.PasswordHash, password);
         if (!ok)
         {
+            await AuditSignInFailedAsync(email, user.Id, "wrong-password", ct);
             throw Problems.Unauthorized("Wrong email or password.");
         }
 
@@ -92,8 +98,25 @@ public sealed class IdentityService(
         }
 
         await attempt.SucceededAsync(ct);
-        return await sessions.StartAsync(user.Id, client.UserAgent, client.Address, ct);
+        return await sessions.StartAsync(user.Id, email, client.UserAgent, client.Address, ct);
     }
+
+    /// <summary>A refused sign-in writes only its audit entry, on the instance's chain, with the email tried (personal data).</summary>
+    private Task AuditSignInFailedAsync(string email, Guid? userId, string reason, CancellationToken ct) =>
+        changes.RunAsync(new Actor(ActorKind.User, null), change =>
+        {
+            change.Audit(new AuditRecord(null, AuditActions.SignInFailed, new AuditTarget("user", userId?.ToString(), email) { LabelClass = Hosting.Compliance.ClarityTaxonomy.Personal },
+                After: new AuditFields().Personal("email", email).Add("reason", reason))
+            {
+                Succeeded = false,
+            });
+            return Task.CompletedTask;
+        }, ct);
+
+    private static AuditTarget OrgTarget(Org org) => new("org", org.Id, org.Slug);
+
+    private static AuditRecord OrgCreatedEntry(Org org, Guid owner) =>
+        new(org.Id, AuditActions.OrgCreated, OrgTarget(org), After: new AuditFields().Add("slug", org.Slug).Add("name", org.Name).Add("owner", owner));
 
     public async Task<Me> MeAsync(Caller caller, CancellationToken ct)
     {
@@ -123,6 +146,7 @@ public sealed class IdentityService(
 
             change.Emit(new OrgCreated(org.Id, org.Slug, owner));
             change.Emit(new MemberJoined(org.Id, owner, BuiltInRoles.Owner));
+            change.Audit(OrgCreatedEntry(org, owner));
             return true;
         }, ct);
         if (!created)
@@ -154,6 +178,9 @@ public sealed class IdentityService(
             {
                 change.Emit(new MemberRoleChanged(org.OrgId, userId, result.TargetRole!, role));
                 Announce(change, org.OrgId, result.ApiKeys, revoked: false);
+                change.Audit(new AuditRecord(org.OrgId, AuditActions.MemberRoleChanged, new AuditTarget("member", userId, result.Member?.Email) { LabelClass = Hosting.Compliance.ClarityTaxonomy.Personal },
+                    Before: new AuditFields().Add("role", result.TargetRole), After: new AuditFields().Add("role", role)));
+                AuditKeys(change, org.OrgId, result.ApiKeys, AuditActions.ApiKeyCapped, "role lowered");
             }
 
             return result;
@@ -208,10 +235,24 @@ public sealed class IdentityService(
             {
                 change.Emit(new MembershipEnded(orgId, userId));
                 Announce(change, orgId, result.ApiKeys, revoked: true);
+                var left = actor == Actor.User(userId);
+                change.Audit(new AuditRecord(orgId, left ? AuditActions.MemberLeft : AuditActions.MemberRemoved, new AuditTarget("member", userId),
+                    Before: new AuditFields().Add("role", result.TargetRole), After: null));
+                AuditKeys(change, orgId, result.ApiKeys, AuditActions.ApiKeyRevoked, left ? "member left" : "member removed");
             }
 
             return result;
         }, ct);
+
+    /// <summary>An entry per key that a member change revoked or capped, with the key's role after it.</summary>
+    private static void AuditKeys(Change change, Guid orgId, IReadOnlyList<ApiKeyInfo> keys, string action, string reason)
+    {
+        foreach (var key in keys)
+        {
+            change.Audit(new AuditRecord(orgId, action, new AuditTarget("apikey", key.Id, key.Name),
+                After: new AuditFields().Add("role", key.Role).Add("revoked", key.RevokedAt is not null).Add("reason", reason)));
+        }
+    }
 
     /// <summary>Tells every node about keys that a member change revoked or capped (caches forget them; revoked keys' streams end).</summary>
     private static void Announce(Change change, Guid orgId, IReadOnlyList<ApiKeyInfo> keys, bool revoked)
@@ -247,6 +288,9 @@ public sealed class IdentityService(
         {
             await store.InsertApiKeyAsync(change, org.OrgId, key, ApiKeySecret.Hash(secret), responsible);
             change.Emit(new ApiKeyCreated(org.OrgId, key.Id, key.Name, key.Role));
+            // Never the secret nor its hash: the prefix is how people recognise a key.
+            change.Audit(new AuditRecord(org.OrgId, AuditActions.ApiKeyCreated, new AuditTarget("apikey", key.Id, key.Name),
+                After: new AuditFields().Add("name", key.Name).Add("prefix", key.Prefix).Add("role", key.Role).Add("createdBy", responsible)));
         }, ct);
         return key;
     }
@@ -267,6 +311,9 @@ public sealed class IdentityService(
             if (revoked.Status == IdentityStore.RevokeStatus.Revoked)
             {
                 change.Emit(new ApiKeyRevoked(org.OrgId, id));
+                change.Audit(new AuditRecord(org.OrgId, AuditActions.ApiKeyRevoked, new AuditTarget("apikey", id, revoked.Key?.Name),
+                    Before: new AuditFields().Add("name", revoked.Key?.Name).Add("prefix", revoked.Key?.Prefix).Add("role", revoked.Key?.Role),
+                    After: new AuditFields().Add("revoked", true)));
             }
 
             return revoked;

@@ -1,4 +1,6 @@
 using Clarity.Events;
+using Clarity.Events.Audit;
+using Clarity.Hosting.Compliance;
 using System.Security.Cryptography;
 using Clarity.Features.Tasks;
 using Clarity.Hosting;
@@ -46,6 +48,8 @@ public sealed class InvitationService(InvitationStore store, IdentityStore ident
             if (outcome == InvitationStore.CreateStatus.Created)
             {
                 change.Emit(new InvitationChanged(org.OrgId, row.Id, role, InvitationStatuses.Pending));
+                change.Audit(new AuditRecord(org.OrgId, AuditActions.InvitationCreated, Target(row.Id, email),
+                    After: new AuditFields().Personal("email", email).Add("role", role).Add("expiresAt", DbTime.FromDb(row.ExpiresAt))));
             }
 
             return outcome;
@@ -83,6 +87,8 @@ public sealed class InvitationService(InvitationStore store, IdentityStore ident
             if (outcome == InvitationStore.RevokeStatus.Revoked)
             {
                 change.Emit(new InvitationChanged(org.OrgId, id, "", InvitationStatuses.Revoked));
+                change.Audit(new AuditRecord(org.OrgId, AuditActions.InvitationRevoked, new AuditTarget("invitation", id),
+                    Before: new AuditFields().Add("status", InvitationStatuses.Pending), After: new AuditFields().Add("status", InvitationStatuses.Revoked)));
             }
 
             return outcome;
@@ -108,9 +114,12 @@ public sealed class InvitationService(InvitationStore store, IdentityStore ident
             if (row is not null)
             {
                 change.Emit(new InvitationChanged(row.OrgId, row.Id, row.Role, row.Status));
+                change.Audit(new AuditRecord(row.OrgId, accept ? AuditActions.InvitationAccepted : AuditActions.InvitationDeclined, Target(row.Id, user.Email),
+                    Before: new AuditFields().Add("status", InvitationStatuses.Pending), After: new AuditFields().Add("status", row.Status)));
                 if (accept)
                 {
                     change.Emit(new MemberJoined(row.OrgId, user.Id, row.Role));
+                    change.Audit(Joined(row.OrgId, user.Id, user.Email, row.Role, null));
                 }
             }
 
@@ -182,14 +191,30 @@ public sealed class InvitationService(InvitationStore store, IdentityStore ident
                 // The new person is the actor of their own joining.
                 change.Emit(new InvitationChanged(row.OrgId, row.Id, row.Role, InvitationStatuses.Accepted) { Actor = Actor.User(row.UserId!.Value) });
                 change.Emit(new MemberJoined(row.OrgId, row.UserId!.Value, row.Role) { Actor = Actor.User(row.UserId!.Value) });
+                var joiner = Actor.User(row.UserId!.Value);
+                change.Audit(new AuditRecord(row.OrgId, AuditActions.InvitationAccepted, Target(row.Id, row.Email),
+                    Before: new AuditFields().Add("status", InvitationStatuses.Pending), After: new AuditFields().Add("status", InvitationStatuses.Accepted).Add("newAccount", true))
+                {
+                    Actor = joiner,
+                });
+                change.Audit(Joined(row.OrgId, row.UserId!.Value, row.Email, row.Role, joiner));
             }
 
             return row;
         }, ct) ?? throw InvalidLink();
         var org = await identity.FindOrgAsync(row.OrgId, ct) ?? throw Problems.NotFound("Org");
-        var login = await sessions.StartAsync(row.UserId!.Value, client.UserAgent, client.Address, ct);
+        var login = await sessions.StartAsync(row.UserId!.Value, created!.Email, client.UserAgent, client.Address, ct);
         return (login, created!, new OrgMembership(org.Slug, org.Name, row.Role));
     }
+
+    private static AuditTarget Target(Guid id, string email) => new("invitation", id, email) { LabelClass = ClarityTaxonomy.Personal };
+
+    private static AuditRecord Joined(Guid orgId, Guid userId, string email, string role, Actor? actor) =>
+        new(orgId, AuditActions.MemberJoined, new AuditTarget("member", userId, email) { LabelClass = ClarityTaxonomy.Personal },
+            After: new AuditFields().Add("role", role))
+        {
+            Actor = actor,
+        };
 
     private static ApiException InvalidLink() =>
         Problems.NotFound("An open invitation for this link");

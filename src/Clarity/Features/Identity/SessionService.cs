@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Clarity.Events;
+using Clarity.Events.Audit;
 using Clarity.Features.Tasks;
 using Clarity.Hosting;
 using Clarity.Storage;
@@ -39,7 +40,7 @@ public sealed class SessionService : IDisposable
     }
 
     /// <summary>Starts a session for the user and returns its token. The user agent and address are kept for the user's session list.</summary>
-    public async Task<LoginResult> StartAsync(Guid userId, string? userAgent, string? address, CancellationToken ct)
+    public async Task<LoginResult> StartAsync(Guid userId, string email, string? userAgent, string? address, CancellationToken ct)
     {
         var now = DbTime.FromDb(DbTime.ToDb(_clock.GetUtcNow()));
         var expires = now + _tokens.Lifetime;
@@ -53,7 +54,11 @@ public sealed class SessionService : IDisposable
             UserAgent = Truncate(userAgent, 300),
             Address = Truncate(address, 64),
         };
-        await _changes.RunAsync(Actor.User(userId), change => _store.CreateAsync(change, row), ct);
+        await _changes.RunAsync(Actor.User(userId), change =>
+        {
+            change.Audit(new AuditRecord(null, AuditActions.SignedIn, UserTarget(userId, email), After: new AuditFields().Add("session", row.Id)));
+            return _store.CreateAsync(change, row);
+        }, ct);
         return new LoginResult(_tokens.Issue(userId, row.Id, expires), expires);
     }
 
@@ -99,6 +104,7 @@ public sealed class SessionService : IDisposable
             }
 
             change.Emit(new SessionsRevoked(userId, [sessionId]));
+            change.Audit(new AuditRecord(null, AuditActions.SignedOut, new AuditTarget("session", sessionId), After: new AuditFields().Add("revoked", true)));
             return true;
         }, ct);
     }
@@ -112,6 +118,8 @@ public sealed class SessionService : IDisposable
             if (revoked.Count > 0)
             {
                 change.Emit(new SessionsRevoked(userId, revoked));
+                change.Audit(new AuditRecord(null, AuditActions.SignedOutEverywhere, new AuditTarget("user", userId),
+                    After: new AuditFields().Add("sessions", revoked.Count).Add("keptCurrent", keep is not null)));
             }
 
             return revoked.Count;
@@ -119,6 +127,9 @@ public sealed class SessionService : IDisposable
     }
 
     public void Dispose() => _subscription.Dispose();
+
+    private static AuditTarget UserTarget(Guid userId, string email) =>
+        new("user", userId, email) { LabelClass = Hosting.Compliance.ClarityTaxonomy.Personal };
 
     private static string? Truncate(string? value, int max) =>
         string.IsNullOrWhiteSpace(value) ? null : value.Length <= max ? value : value[..max];

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text.RegularExpressions;
 using Clarity.Events;
+using Clarity.Events.Audit;
 using Clarity.Features.Agents;
 using Clarity.Features.Identity;
 using Clarity.Hosting;
@@ -66,6 +67,11 @@ public sealed partial class TaskService(
             if (inserted.Created)
             {
                 change.Emit(Changed(inserted.Row));
+                var task = inserted.Row;
+                change.Audit(new AuditRecord(task.OrgId, AuditActions.TaskCreated, Target(task),
+                    After: new AuditFields().Add("queue", task.Queue).Add("title", task.Title).Add("status", task.Status).Add("labels", labels)
+                        .Add("priority", task.Priority).Add("maxAttempts", task.MaxAttempts).Add("timeoutSeconds", task.TimeoutSeconds)
+                        .Add("idempotencyKey", task.IdempotencyKey)));
             }
 
             return inserted;
@@ -279,7 +285,22 @@ public sealed partial class TaskService(
         }
 
         change.Emit(Changed(row));
+        if (TaskStatuses.IsTerminal(row.Status))
+        {
+            // The final transition, whoever made it: the agent, a person, or the system (lease expiry, timeout, expiry of a question).
+            var from = TaskStateMachine.From(transition);
+            change.Audit(new AuditRecord(row.OrgId, "task." + row.Status, Target(row),
+                Before: from.Count == 1 ? new AuditFields().Add("status", from[0]) : null,
+                After: new AuditFields().Add("status", row.Status).Add("transition", TransitionName(transition)).Add("attempts", row.Attempts)
+                    .Add("agentId", row.AgentId).Add("error", row.Error)));
+        }
     }
+
+    private static AuditTarget Target(TaskRow row) => new("task", row.Id, row.Title);
+
+    /// <summary>A transition's name in the audit log: <c>lease_expired</c>, <c>timed_out</c>, …</summary>
+    public static string TransitionName(TaskTransition transition) =>
+        System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(transition.ToString());
 
     /// <summary>The event of a task's new state: a snapshot of its lifecycle fields.</summary>
     public static TaskChanged Changed(TaskRow row) => new(row.OrgId, row.Id, row.Queue, row.Status, row.HasLabels)
