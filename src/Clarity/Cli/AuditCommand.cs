@@ -25,6 +25,7 @@ public static class AuditCommand
         command.Subcommands.Add(Keygen());
         command.Subcommands.Add(Checkpoint());
         command.Subcommands.Add(Verify());
+        command.Subcommands.Add(AuditExportCommand.Create());
         return command;
     }
 
