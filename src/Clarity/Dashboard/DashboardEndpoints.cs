@@ -66,6 +66,7 @@ public static class DashboardEndpoints
         org.MapPost("/settings/api-keys/{id:guid}/revoke", RevokeApiKey).WithMetadata(new DashboardPageAttribute { Permission = Permissions.ApiKeysManage });
         org.MapGet("/agents/_rows", AgentsRows).WithMetadata(new DashboardPageAttribute { Permission = Permissions.AgentsRead });
         app.MapTaskPages();
+        app.MapAuditPages();
         return app;
     }
 

@@ -54,6 +54,7 @@ public abstract class MetricsTests(HostFixture fixture)
         // One node: it leads, and by the time of the scrape the sequencer has no backlog left to speak of (SQLite has none at all).
         Assert.Equal(1, families["clarity_leader"].Value("clarity_leader"));
         Assert.True(families.ContainsKey("clarity_events_unsequenced"), text);
+        Assert.True(families.ContainsKey("clarity_audit_unchained"), text);
 
         var checkout = families["clarity_checkout_duration_seconds"];
         Assert.Equal("histogram", checkout.Type);

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 using Clarity.Events;
+using Clarity.Events.Audit;
 using Clarity.Features.Clarifications;
 using Clarity.Features.Identity;
 using Microsoft.Extensions.Options;
@@ -40,13 +41,16 @@ public sealed partial class ClarityMetrics : IDisposable
     private readonly int _maxQueueLabels;
     private volatile Measurement<long>[] _pending = [];
     private readonly EventLog _eventLog;
+    private readonly AuditLog _auditLog;
     private long _unsequenced;
+    private long _unchained;
 
     public ClarityMetrics(
-        IMeterFactory meterFactory, IEventBus events, ClarificationStore clarifications, IdentityStore identity, EventLog eventLog, Leadership leadership,
+        IMeterFactory meterFactory, IEventBus events, ClarificationStore clarifications, IdentityStore identity, EventLog eventLog, AuditLog auditLog, Leadership leadership,
         IOptions<ClarityOptions> options, ILogger<ClarityMetrics> logger)
     {
         _eventLog = eventLog;
+        _auditLog = auditLog;
         _maxQueueLabels = options.Value.Metrics.MaxQueueLabels;
         _clarifications = clarifications;
         _identity = identity;
@@ -65,6 +69,8 @@ public sealed partial class ClarityMetrics : IDisposable
             "1 on the node that leads (runs the sweeps, retention and the event sequencer), 0 on the others.");
         meter.CreateObservableGauge("clarity.events.unsequenced", () => Interlocked.Read(ref _unsequenced), "{event}",
             "Committed events waiting for the leader's sequencer (PostgreSQL; always 0 on SQLite), read from the database at each scrape.");
+        meter.CreateObservableGauge("clarity.audit.unchained", () => Interlocked.Read(ref _unchained), "{entry}",
+            "Committed audit entries waiting for the leader's chainer (PostgreSQL; always 0 on SQLite, which chains inline), read from the database at each scrape.");
         _subscription = events.SubscribeLocal(OnLocalEvent);
     }
 
@@ -154,6 +160,7 @@ public sealed partial class ClarityMetrics : IDisposable
         {
             await ReadPendingAsync(ct);
             Interlocked.Exchange(ref _unsequenced, await _eventLog.UnsequencedAsync(ct));
+            Interlocked.Exchange(ref _unchained, await _auditLog.UnchainedAsync(ct));
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
