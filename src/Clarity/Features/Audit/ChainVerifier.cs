@@ -118,13 +118,14 @@ public sealed class ChainVerifier(Guid chainId, AuditCheckpoint? checkpoint = nu
 
         if (row.Entry is not null)
         {
-            if (!SHA256.HashData(Encoding.UTF8.GetBytes(row.Entry)).AsSpan().SequenceEqual(row.Digest))
+            var bytes = Encoding.UTF8.GetBytes(row.Entry);
+            if (!SHA256.HashData(bytes).AsSpan().SequenceEqual(row.Digest))
             {
                 Broke(row, ChainDamage.Changed, row.Seq, "its entry's bytes do not match its digest");
                 return;
             }
 
-            if (ColumnMismatch(row) is { } column)
+            if (ColumnMismatch(row, bytes) is { } column)
             {
                 Broke(row, ChainDamage.Changed, row.Seq, $"its {column} column does not match its entry");
                 return;
@@ -237,11 +238,11 @@ public sealed class ChainVerifier(Guid chainId, AuditCheckpoint? checkpoint = nu
     }
 
     /// <summary>The name of the first filter column that disagrees with the entry's JSON, or null.</summary>
-    private static string? ColumnMismatch(AuditChainRow row)
+    private static string? ColumnMismatch(AuditChainRow row, byte[] entry)
     {
         try
         {
-            using var doc = JsonDocument.Parse(row.Entry!);
+            using var doc = JsonDocument.Parse(entry);
             var root = doc.RootElement;
             if (Text(root, "action") != row.Action)
             {
