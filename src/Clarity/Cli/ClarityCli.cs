@@ -14,6 +14,9 @@ public static class ExitCodes
     /// <summary>The task was cancelled, or its lease lost, while this process worked on it.</summary>
     public const int LeaseLost = 5;
 
+    /// <summary><c>clarity audit verify</c>: an audit chain is damaged (or a checkpoint could not be taken of it).</summary>
+    public const int AuditDamaged = 6;
+
     /// <summary><c>clarity run</c>: the command could not be started (the shell's convention).</summary>
     public const int CommandNotExecutable = 126;
 
@@ -33,6 +36,7 @@ public static class ClarityCli
         root.Subcommands.Add(ServeCommand.Create());
         root.Subcommands.Add(MigrateCommand.Create());
         root.Subcommands.Add(RunCommand.Create());
+        root.Subcommands.Add(AuditCommand.Create());
 
         if (args.Length == 0)
         {

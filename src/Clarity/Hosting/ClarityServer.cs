@@ -133,6 +133,7 @@ public sealed class ClarityServer : IAsyncDisposable
         services.AddOverview();
         services.AddStream();
         services.AddAudit();
+        services.AddAuditVerification();
         services.AddSingleton<Sweeper>();
         services.AddHostedService(sp => sp.GetRequiredService<Sweeper>());
         services.AddDashboard();
@@ -169,6 +170,7 @@ public sealed class ClarityServer : IAsyncDisposable
         app.MapAuditEndpoints();
         app.MapDashboard();
         app.MapStreamEndpoints();
+        app.MapAuditVerifyEndpoints();
     }
 
     private static async Task<IResult> ReadyAsync(Migrator migrator, CancellationToken ct)
