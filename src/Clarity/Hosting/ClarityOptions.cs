@@ -54,6 +54,8 @@ public sealed class ClarityOptions
     public CorsSettings Cors { get; set; } = new();
 
     public RateLimitOptions RateLimits { get; set; } = new();
+
+    public Features.Webhooks.WebhookOptions Webhooks { get; set; } = new();
 }
 
 public sealed class LimitOptions

@@ -7,6 +7,7 @@ using Clarity.Features.Logs;
 using Clarity.Features.Overview;
 using Clarity.Features.Stream;
 using Clarity.Features.Tasks;
+using Clarity.Features.Webhooks;
 using Clarity.Hosting.Authorization;
 using Clarity.Hosting.RateLimiting;
 using Clarity.Hosting.Telemetry;
@@ -129,6 +130,7 @@ public sealed class ClarityServer : IAsyncDisposable
         services.AddClarifications();
         services.AddOverview();
         services.AddStream();
+        services.AddWebhooks();
         services.AddSingleton<Sweeper>();
         services.AddHostedService(sp => sp.GetRequiredService<Sweeper>());
         services.AddDashboard();
@@ -163,6 +165,7 @@ public sealed class ClarityServer : IAsyncDisposable
         app.MapClarificationEndpoints();
         app.MapDashboard();
         app.MapStreamEndpoints();
+        app.MapWebhookEndpoints();
     }
 
     private static async Task<IResult> ReadyAsync(Migrator migrator, CancellationToken ct)

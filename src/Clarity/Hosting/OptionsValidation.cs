@@ -22,6 +22,8 @@ public sealed class ClarityOptionsValidator : IValidateOptions<ClarityOptions>
         options.RateLimits.Validate(failures);
         options.Http.Validate(failures);
         options.Cors.Validate(failures);
+        Collect(options.Webhooks, "Clarity:Webhooks", failures);
+        options.Webhooks.Validate(failures);
         if (options.Stream.Retention < StreamOptions.MinRetention)
         {
             failures.Add($"Clarity:Stream:Retention: must be at least {StreamOptions.MinRetention} (10 minutes); it is {options.Stream.Retention}.");

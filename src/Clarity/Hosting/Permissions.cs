@@ -16,10 +16,11 @@ public static class Permissions
     public const string TasksRead = "tasks:read";
     public const string TasksWrite = "tasks:write";
     public const string TasksRespond = "tasks:respond";
+    public const string WebhooksManage = "webhooks:manage";
 
     /// <summary>Every permission there is. A new one is also granted to the built-in roles that should hold it, by a migration.</summary>
     public static readonly IReadOnlyList<string> All =
-        [OrgRead, TasksRead, AgentsRead, TasksWrite, TasksRespond, AgentsWrite, MembersRead, MembersManage, ApiKeysManage, OrgAdmin];
+        [OrgRead, TasksRead, AgentsRead, TasksWrite, TasksRespond, AgentsWrite, MembersRead, MembersManage, ApiKeysManage, WebhooksManage, OrgAdmin];
 }
 
 /// <summary>
