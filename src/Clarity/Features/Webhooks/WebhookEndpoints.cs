@@ -46,7 +46,7 @@ public static class WebhookEndpoints
         hooks.MapDelete("/{id:guid}", Delete).RequirePermission(Permissions.WebhooksManage);
         hooks.MapPost("/{id:guid}/rotate-secret", RotateSecret).RequirePermission(Permissions.WebhooksManage);
         hooks.MapGet("/{id:guid}/deliveries", ListDeliveries).RequirePermission(Permissions.WebhooksManage);
-        hooks.MapPost("/{id:guid}/deliveries/{deliveryId:guid}/replay", Replay).RequirePermission(Permissions.WebhooksManage);
+        hooks.MapPost("/{id:guid}/deliveries/{deliveryId}/replay", Replay).RequirePermission(Permissions.WebhooksManage);
         return app;
     }
 
@@ -78,9 +78,9 @@ public static class WebhookEndpoints
     private static async Task<Ok<WebhookDeliveryPage>> ListDeliveries(OrgContext org, Guid id, WebhookService webhooks, string? cursor, int? limit, CancellationToken ct) =>
         TypedResults.Ok(await webhooks.ListDeliveriesAsync(org, id, cursor, limit, ct));
 
-    private static async Task<Accepted<WebhookDelivery>> Replay(OrgContext org, Guid id, Guid deliveryId, WebhookService webhooks, CancellationToken ct)
+    private static async Task<Accepted<WebhookDelivery>> Replay(OrgContext org, Guid id, string deliveryId, WebhookService webhooks, CancellationToken ct)
     {
-        var replay = await webhooks.ReplayAsync(org, id, deliveryId, ct);
+        var replay = await webhooks.ReplayAsync(org, id, Guid.TryParse(deliveryId, out var parsed) ? parsed : throw Problems.NotFound("Delivery"), ct);
         return TypedResults.Accepted($"/api/v1/orgs/{org.Slug}/webhooks/{id}/deliveries", replay);
     }
 }

@@ -21,9 +21,11 @@ CREATE INDEX webhook_endpoints_org ON webhook_endpoints(org_id, id);
 
 -- One row per message to one endpoint: the fan-out writes it in the same transaction as it advances its cursor, the
 -- sender updates it after each attempt. message_id is the webhook-id header, the same for every retry and replay.
+-- No foreign key to the endpoint: deleting an endpoint deletes its deliveries, and must not fail on a fan-out that
+-- commits a delivery for it at the same moment (such a row is never sent: the sender reads existing endpoints only).
 CREATE TABLE webhook_deliveries (
     id uuid PRIMARY KEY,
-    endpoint_id uuid NOT NULL REFERENCES webhook_endpoints(id),
+    endpoint_id uuid NOT NULL,
     org_id uuid NOT NULL,
     message_id TEXT NOT NULL,
     event_seq BIGINT,
