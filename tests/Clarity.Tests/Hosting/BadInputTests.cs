@@ -616,7 +616,7 @@ public abstract class BadInputFixture(Backend backend) : TwoOrgFixture(backend, 
         var member = await Host.AddPersonAsync(org, "viewer", $"member@{org.Org}.example");
         var invitation = await Host.InviteAsync(org, $"invited@{org.Org}.example", "viewer");
         // A public address literal (no private networks here), subscribed to an event these tests never raise.
-        var webhook = await owner.PostAsJsonAsync(org.Api("webhooks"), new { url = "https://93.184.215.14/hook", events = new[] { "webhook.disabled" } }).ExpectAsync(HttpStatusCode.Created);
+        var webhook = await owner.PostAsJsonAsync(org.Api("webhooks"), new { url = "https://203.0.113.10/hook", events = new[] { "webhook.disabled" } }).ExpectAsync(HttpStatusCode.Created);
         using var person = Host.CreateClient(member.Token);
         var session = (await person.GetAsync("api/v1/me/sessions").ExpectAsync(HttpStatusCode.OK)).GetProperty("items")[0];
         return new Dictionary<string, string>
