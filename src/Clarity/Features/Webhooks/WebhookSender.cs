@@ -76,7 +76,18 @@ public sealed partial class WebhookSender(
                 continue;
             }
 
-            var keys = KeysOf(endpoint, now);
+            byte[][] keys;
+            try
+            {
+                keys = KeysOf(endpoint, now);
+            }
+            catch (System.Security.Cryptography.CryptographicException ex)
+            {
+                // Another key ring (a node that does not share this one): its deliveries wait, unsigned ones are never sent.
+                Log.SecretUnreadable(logger, ex, endpointId);
+                continue;
+            }
+
             var due = await store.DueAsync(endpointId, now, Settings.MaxConcurrencyPerEndpoint * 2, ct);
             foreach (var delivery in due)
             {
@@ -323,6 +334,9 @@ public sealed partial class WebhookSender(
 
         [LoggerMessage(3, LogLevel.Warning, "Webhook endpoint {EndpointId} disabled after {Failures} failed attempts in a row")]
         public static partial void Disabled(ILogger logger, Guid endpointId, long failures);
+
+        [LoggerMessage(4, LogLevel.Error, "The signing secret of webhook endpoint {EndpointId} cannot be decrypted with this node's Data Protection key ring; its deliveries wait")]
+        public static partial void SecretUnreadable(ILogger logger, Exception error, Guid endpointId);
     }
 }
 
