@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using System.Threading.Channels;
 using Clarity.Events;
 using Clarity.Hosting;
 using Clarity.Storage;
@@ -31,7 +32,15 @@ public sealed partial class WebhookSender(
     private readonly ConcurrentDictionary<Guid, int> _perEndpoint = new();
     private readonly ConcurrentDictionary<Guid, (long UpdatedAt, byte[][] Keys, long? PreviousUntil)> _keys = new();
     private readonly CancellationTokenSource _stopping = new();
+    private readonly Channel<Attempt> _attempts = Channel.CreateUnbounded<Attempt>(new UnboundedChannelOptions { SingleReader = true });
+
+    // Deliveries whose attempt was recorded, and when (Stopwatch ticks): a pass whose read of due deliveries began
+    // before that must not send them again (its read may predate the record).
+    private readonly ConcurrentDictionary<Guid, long> _recorded = new();
+    private Task? _recorder;
     private int _total;
+
+    private sealed record Attempt(DeliveryRow Delivery, AttemptOutcome Outcome, long Now, long? RetryAt, TaskCompletionSource<long> Failures);
 
     private WebhookOptions Settings => options.Value.Webhooks;
 
@@ -42,10 +51,67 @@ public sealed partial class WebhookSender(
     /// <summary>Deliveries in flight now (metrics, tests).</summary>
     public int InFlight => Volatile.Read(ref _total);
 
+    public override async Task StartAsync(CancellationToken cancellationToken)
+    {
+        _recorder = Task.Run(() => RecordAsync(_stopping.Token), CancellationToken.None);
+        await base.StartAsync(cancellationToken);
+    }
+
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
         await _stopping.CancelAsync();
+        _attempts.Writer.TryComplete();
+        if (_recorder is not null)
+        {
+            await _recorder.ContinueWith(_ => { }, TaskScheduler.Default);
+        }
+
         await base.StopAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// Writes the outcomes of attempts in batches, one transaction for all that finished meanwhile: a delivery costs a
+    /// share of a commit, not a commit of its own.
+    /// </summary>
+    private async Task RecordAsync(CancellationToken ct)
+    {
+        var batch = new List<Attempt>();
+        try
+        {
+            while (await _attempts.Reader.WaitToReadAsync(CancellationToken.None))
+            {
+                batch.Clear();
+                while (batch.Count < 500 && _attempts.Reader.TryRead(out var attempt))
+                {
+                    batch.Add(attempt);
+                }
+
+                try
+                {
+                    var failures = await store.RecordAttemptsAsync([.. batch.Select(a => (a.Delivery, a.Outcome, a.Now, a.RetryAt))], CancellationToken.None);
+                    var recordedAt = Stopwatch.GetTimestamp();
+                    for (var i = 0; i < batch.Count; i++)
+                    {
+                        _recorded[batch[i].Delivery.Id] = recordedAt;
+                        batch[i].Failures.TrySetResult(failures[i]);
+                    }
+                }
+                catch (Exception ex)
+                {
+                    foreach (var attempt in batch)
+                    {
+                        attempt.Failures.TrySetException(ex);
+                    }
+                }
+            }
+        }
+        finally
+        {
+            while (_attempts.Reader.TryRead(out var left))
+            {
+                left.Failures.TrySetCanceled(ct);
+            }
+        }
     }
 
     public override void Dispose()
@@ -56,6 +122,15 @@ public sealed partial class WebhookSender(
 
     protected override async Task<bool> RunOnceAsync(CancellationToken ct)
     {
+        var passStarted = Stopwatch.GetTimestamp();
+        foreach (var (id, at) in _recorded)
+        {
+            if (Stopwatch.GetElapsedTime(at, passStarted) > TimeSpan.FromSeconds(30))
+            {
+                _recorded.TryRemove(id, out _);
+            }
+        }
+
         var now = DbTime.ToDb(clock.GetUtcNow());
         foreach (var endpointId in await store.EndpointsWithDueAsync(now, ct))
         {
@@ -96,7 +171,7 @@ public sealed partial class WebhookSender(
                     break;
                 }
 
-                if (!_inFlight.TryAdd(delivery.Id, 0))
+                if ((_recorded.TryGetValue(delivery.Id, out var recordedAt) && recordedAt >= passStarted) || !_inFlight.TryAdd(delivery.Id, 0))
                 {
                     continue;
                 }
@@ -146,7 +221,13 @@ public sealed partial class WebhookSender(
                 retryAt = now + (long)wait.TotalMilliseconds;
             }
 
-            var failures = await store.RecordAttemptAsync(delivery, outcome, now, retryAt, CancellationToken.None);
+            var recorded = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
+            if (!_attempts.Writer.TryWrite(new Attempt(delivery, outcome, now, retryAt, recorded)))
+            {
+                return; // stopping: the delivery stays pending
+            }
+
+            var failures = await recorded.Task;
             if (!outcome.Succeeded)
             {
                 Log.AttemptFailed(logger, delivery.Id, delivery.EndpointId, (int)delivery.Attempts + 1, outcome.Error ?? "");

@@ -230,22 +230,30 @@ public sealed class WebhookStore(Database db)
     }
 
     /// <summary>
-    /// Records an attempt: the delivery succeeds, is retried at <paramref name="retryAt"/>, or fails for good (null); the
-    /// endpoint's run of failures is reset or extended. Returns the endpoint's failures in a row after it.
+    /// Records attempts in one transaction, in order: each delivery succeeds, is retried at its retry time, or fails for
+    /// good (no retry time); each endpoint's run of failures is reset or extended. Returns, per attempt, the endpoint's
+    /// failures in a row after it.
     /// </summary>
-    public Task<long> RecordAttemptAsync(DeliveryRow delivery, AttemptOutcome outcome, long now, long? retryAt, CancellationToken ct) =>
+    public Task<long[]> RecordAttemptsAsync(IReadOnlyList<(DeliveryRow Delivery, AttemptOutcome Outcome, long Now, long? RetryAt)> attempts, CancellationToken ct) =>
         db.WriteAsync(async (c, t) =>
         {
-            var status = outcome.Succeeded ? WebhookDeliveryStatuses.Succeeded : retryAt is null ? WebhookDeliveryStatuses.Failed : WebhookDeliveryStatuses.Pending;
-            await c.ExecuteAsync(
-                "UPDATE webhook_deliveries SET status = @status, attempts = attempts + 1, next_attempt_at = @next, last_attempt_at = @now, " +
-                "response_status = @ResponseStatus, response_excerpt = @ResponseExcerpt, latency_ms = @LatencyMs, error = @Error WHERE id = @id AND status = 'pending'",
-                new { status, next = outcome.Succeeded ? null : retryAt, now, outcome.ResponseStatus, outcome.ResponseExcerpt, outcome.LatencyMs, outcome.Error, id = delivery.Id }, t);
-            return await c.ExecuteScalarAsync<long?>(
-                (outcome.Succeeded
-                    ? "UPDATE webhook_endpoints SET consecutive_failures = 0"
-                    : "UPDATE webhook_endpoints SET consecutive_failures = consecutive_failures + 1") +
-                " WHERE id = @endpointId RETURNING consecutive_failures", new { endpointId = delivery.EndpointId }, t) ?? 0;
+            var failures = new long[attempts.Count];
+            for (var i = 0; i < attempts.Count; i++)
+            {
+                var (delivery, outcome, now, retryAt) = attempts[i];
+                var status = outcome.Succeeded ? WebhookDeliveryStatuses.Succeeded : retryAt is null ? WebhookDeliveryStatuses.Failed : WebhookDeliveryStatuses.Pending;
+                await c.ExecuteAsync(
+                    "UPDATE webhook_deliveries SET status = @status, attempts = attempts + 1, next_attempt_at = @next, last_attempt_at = @now, " +
+                    "response_status = @ResponseStatus, response_excerpt = @ResponseExcerpt, latency_ms = @LatencyMs, error = @Error WHERE id = @id AND status = 'pending'",
+                    new { status, next = outcome.Succeeded ? null : retryAt, now, outcome.ResponseStatus, outcome.ResponseExcerpt, outcome.LatencyMs, outcome.Error, id = delivery.Id }, t);
+                failures[i] = await c.ExecuteScalarAsync<long?>(
+                    (outcome.Succeeded
+                        ? "UPDATE webhook_endpoints SET consecutive_failures = 0"
+                        : "UPDATE webhook_endpoints SET consecutive_failures = consecutive_failures + 1") +
+                    " WHERE id = @endpointId RETURNING consecutive_failures", new { endpointId = delivery.EndpointId }, t) ?? 0;
+            }
+
+            return failures;
         }, ct);
 
     /// <summary>Disables an enabled endpoint (the unit of work emits webhook.disabled); null when it was not enabled.</summary>
