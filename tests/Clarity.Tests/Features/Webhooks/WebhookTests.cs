@@ -347,7 +347,10 @@ public abstract class WebhookTests<TFixture>(TFixture fixture) : IClassFixture<T
     }
 }
 
-/// <summary>Deliveries survive a restart of the host: the fan-out resumes from its durable cursor, pending deliveries are sent again.</summary>
+/// <summary>
+/// Tests that restart their own host: deliveries survive a restart (the fan-out resumes from its durable cursor, pending
+/// deliveries are sent again), and the address rules run again at connect time.
+/// </summary>
 public abstract class WebhookRestartTests(Backend backend) : IAsyncLifetime
 {
     private WebhookReceiver _receiver = null!;
@@ -386,6 +389,47 @@ public abstract class WebhookRestartTests(Backend backend) : IAsyncLifetime
 
         var log = await _receiver.WaitForAsync(hook, l => ids.All(id => l.Any(e => e.Int("status") == 204 && TaskIdOf(e) == id)), "every task delivered after the restart");
         Assert.All(log, e => Assert.True(e.GetProperty("verified")[0].GetBoolean()));
+    }
+
+    [Fact]
+    public async Task ConnectTime_RulesRefuseAnAddressTheEndpointWasSavedWith_WhenTheyNoLongerAllowIt()
+    {
+        // Saved while loopback was allowed; then the rules tighten (as a DNS answer that changes to a private address
+        // would meet them): the connection is refused by the rules at connect time, and the receiver sees nothing.
+        await using var host = await ClarityHost.StartAsync(backend, WebhookFixture.Settings);
+        var org = await host.SetupAsync("acme");
+        var hook = Work.Unique("hook");
+        var queue = Work.Unique("q");
+        string webhookId;
+        using (var owner = host.CreateClient(org.OwnerToken))
+        {
+            var created = await owner.PostAsJsonAsync(org.Api("webhooks"), new { url = _receiver.UrlOf(hook).Replace("127.0.0.1", "localhost", StringComparison.Ordinal), events = new[] { "task.created" }, filters = new { queues = new[] { queue } } })
+                .ExpectAsync(HttpStatusCode.Created);
+            webhookId = created.Str("id");
+            await _receiver.ConfigureAsync(hook, [created.Str("secret")]);
+        }
+
+        await host.RestartAsync(overrides: new Dictionary<string, string?> { ["Clarity:Webhooks:AllowPrivateNetworks"] = "false" });
+        using var client = host.CreateClient(org.MemberKey);
+        await client.CreateTaskAsync(org, new { queue, title = "to a host that now resolves to a refused address" });
+
+        using var reader = host.CreateClient(org.OwnerToken);
+        var deadline = DateTimeOffset.UtcNow.AddSeconds(90);
+        while (true)
+        {
+            var items = (await reader.GetAsync(org.Api($"webhooks/{webhookId}/deliveries")).ExpectAsync(HttpStatusCode.OK)).GetProperty("items").EnumerateArray().ToList();
+            if (items.Count > 0 && items[0].Int("attempts") >= 1)
+            {
+                Assert.Contains("rule: loopback", items[0].Str("error"), StringComparison.Ordinal);
+                Assert.True(items[0].IsNull("responseStatus"));
+                break;
+            }
+
+            Assert.True(DateTimeOffset.UtcNow < deadline, "Gave up waiting for the refused attempt.");
+            await Task.Delay(100);
+        }
+
+        Assert.Empty(await _receiver.LogAsync(hook));
     }
 
     private static string TaskIdOf(JsonElement delivery) => JsonDocument.Parse(delivery.Str("body")).RootElement.GetProperty("data").Str("taskId");
