@@ -92,6 +92,11 @@ public abstract class SettingsTests(SetUpBrowserFixture fixture)
         await page.GetByRole(AriaRole.Row).Filter(new() { HasText = Url }).First.GetByRole(AriaRole.Button, new() { Name = "Delete " + Url }).ClickAsync();
         await Expect(page.GetByRole(AriaRole.Status).Filter(new() { HasText = "Webhook endpoint deleted." })).ToBeVisibleAsync();
         await Expect(page.GetByRole(AriaRole.Row).Filter(new() { HasText = Url })).ToHaveCountAsync(0);
+
+        // A hand-edited or stale link shows the list, never an error page.
+        var stale = await page.GotoAsync("/o/acme/settings/webhooks?deliveries=not-an-id");
+        Assert.Equal(200, stale!.Status);
+        await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Endpoints" })).ToBeVisibleAsync();
     }
 
     [Fact]
