@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The one test command. On a fresh machine it installs what the tests need (PostgreSQL, Chromium for the
-# browser tests and npm for the dashboard's front-end build, all from Debian), starts a throwaway PostgreSQL
+# browser tests and npm for the dashboard's front-end build and the webhook receiver, all from Debian), starts a throwaway PostgreSQL
 # cluster on a free port, runs the whole suite against SQLite and PostgreSQL (the browser tests included:
 # they are in Clarity.sln), and stops the cluster again. Extra arguments go to `dotnet test` (e.g. --filter Name~Checkout).
 set -euo pipefail
@@ -13,6 +13,10 @@ extra_tools=(npm:npm)
 source scripts/throwaway-postgres.sh
 export CLARITY_TEST_POSTGRES="$postgres"
 source scripts/promtool.sh   # promtool (from Debian's prometheus package) for the metrics format tests
+
+# The webhook tests' receiver verifies deliveries with the Standard Webhooks reference implementation (npm standardwebhooks).
+log "Installing the webhook test receiver's npm packages"
+npm ci --prefix tests/Clarity.Tests/Features/Webhooks/receiver --no-audit --no-fund --loglevel=error
 
 log "Building"
 dotnet build Clarity.sln -c Release -nologo -v quiet

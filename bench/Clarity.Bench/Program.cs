@@ -106,6 +106,11 @@ if (options.Scenarios.Contains("signin"))
     await OnEachBackendAsync(SignInFloodBench.Name, s => SignInFloodBench.RunAsync(s, options, report, "32 wrong passwords, hashing gate default", flood: true), SignInFloodBench.Settings(null));
 }
 
+if (options.Scenarios.Contains("webhooks"))
+{
+    await OnEachBackendAsync(WebhookBench.Name, s => WebhookBench.RunAsync(s, options, report), WebhookBench.Settings);
+}
+
 var markdown = report.ToMarkdown();
 Console.WriteLine("\n## Results\n");
 Console.WriteLine(markdown);

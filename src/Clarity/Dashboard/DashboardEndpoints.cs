@@ -64,6 +64,8 @@ public static class DashboardEndpoints
         org.MapPost("/settings/members/{userId:guid}/role", ChangeRole).WithMetadata(new DashboardPageAttribute { Permission = Permissions.MembersManage });
         org.MapPost("/settings/members/{userId:guid}/remove", RemoveMember).WithMetadata(new DashboardPageAttribute { Permission = Permissions.MembersManage });
         org.MapPost("/settings/api-keys/{id:guid}/revoke", RevokeApiKey).WithMetadata(new DashboardPageAttribute { Permission = Permissions.ApiKeysManage });
+        org.MapPost("/settings/webhooks/{id:guid}/delete", DeleteWebhook).WithMetadata(new DashboardPageAttribute { Permission = Permissions.WebhooksManage });
+        org.MapPost("/settings/webhooks/{id:guid}/deliveries/{deliveryId:guid}/replay", ReplayWebhookDelivery).WithMetadata(new DashboardPageAttribute { Permission = Permissions.WebhooksManage });
         org.MapGet("/agents/_rows", AgentsRows).WithMetadata(new DashboardPageAttribute { Permission = Permissions.AgentsRead });
         app.MapTaskPages();
         app.MapAuditPages();
@@ -105,6 +107,26 @@ public static class DashboardEndpoints
             await identity.RevokeApiKeyAsync(org, id, http.RequestAborted);
             return "API key revoked.";
         });
+
+    private static Task<IResult> DeleteWebhook(Guid id, HttpContext http, IAntiforgery antiforgery, Features.Webhooks.WebhookService webhooks)
+    {
+        var org = OrgOf(http);
+        return FormActionAsync(http, antiforgery, $"/o/{Uri.EscapeDataString(org.Slug)}/settings/webhooks", async _ =>
+        {
+            await webhooks.DeleteAsync(org, id, http.RequestAborted);
+            return "Webhook endpoint deleted.";
+        });
+    }
+
+    private static Task<IResult> ReplayWebhookDelivery(Guid id, Guid deliveryId, HttpContext http, IAntiforgery antiforgery, Features.Webhooks.WebhookService webhooks)
+    {
+        var org = OrgOf(http);
+        return FormActionAsync(http, antiforgery, $"/o/{Uri.EscapeDataString(org.Slug)}/settings/webhooks?deliveries={id}", async _ =>
+        {
+            await webhooks.ReplayAsync(org, id, deliveryId, http.RequestAborted);
+            return "Delivery queued again: it is sent at once, with the same webhook-id.";
+        });
+    }
 
     private static string KeysNote(int count, string what) =>
         count == 0 ? "" : count == 1 ? $" 1 API key they created was {what}." : $" {count} API keys they created were {what}.";

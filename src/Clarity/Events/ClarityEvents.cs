@@ -78,6 +78,8 @@ public static class EventCatalog
         (typeof(ApiKeysChanged), "apikey.capped"),
         (typeof(SessionsRevoked), "session.revoked"),
         (typeof(RolesChanged), "roles.changed"),
+        (typeof(WebhookEndpointChanged), "webhook.changed"),
+        (typeof(WebhookDisabled), "webhook.disabled"),
     ];
 
     private static readonly FrozenDictionary<Type, string> s_kindOf = s_kinds.ToFrozenDictionary(k => k.Type, k => k.Kind);
@@ -197,4 +199,19 @@ public sealed record SessionsRevoked(Guid UserId, IReadOnlyList<Guid> SessionIds
 public sealed record RolesChanged(Guid OrgId) : ClarityEvent(OrgId)
 {
     public override string Subject => OrgId == Guid.Empty ? "roles:built-in" : "roles:" + OrgId;
+}
+
+/// <summary>
+/// A webhook endpoint was created, updated, deleted or had its secret rotated (<see cref="Action"/>: created, updated,
+/// deleted, rotated). Never carries the secret.
+/// </summary>
+public sealed record WebhookEndpointChanged(Guid OrgId, Guid WebhookId, string Action, string Url) : ClarityEvent(OrgId)
+{
+    public override string Subject => "webhook:" + WebhookId;
+}
+
+/// <summary>A webhook endpoint was disabled automatically after <see cref="ConsecutiveFailures"/> failed attempts in a row.</summary>
+public sealed record WebhookDisabled(Guid OrgId, Guid WebhookId, string Url, int ConsecutiveFailures, string Reason) : ClarityEvent(OrgId)
+{
+    public override string Subject => "webhook:" + WebhookId;
 }

@@ -234,8 +234,8 @@ public sealed class EventLog(Database db)
     }
 
     /// <summary>
-    /// Deletes every sequenced event up to the newest one created before <paramref name="cutoff"/> (epoch ms) and records
-    /// that seq as pruned, in one transaction. Deleting a prefix of seq keeps "older than pruned_through" exact; rows not
+    /// Deletes every sequenced event up to the newest one created before <paramref name="cutoff"/> (epoch ms), but none
+    /// that a durable consumer (<c>consumer_cursors</c>) has still to read, and records that seq as pruned, in one transaction. Deleting a prefix of seq keeps "older than pruned_through" exact; rows not
     /// yet sequenced are never deleted.
     /// </summary>
     public async Task<int> PruneAsync(long cutoff, CancellationToken ct)
@@ -255,6 +255,16 @@ public sealed class EventLog(Database db)
             if (through is not { } seq)
             {
                 return 0;
+            }
+
+            // Never past a durable consumer (webhooks) that has not consumed them yet.
+            if (await c.ExecuteScalarAsync<long?>("SELECT MIN(seq) FROM consumer_cursors", transaction: t) is { } consumed && consumed < seq)
+            {
+                seq = consumed;
+                if (seq <= 0)
+                {
+                    return 0;
+                }
             }
 
             var deleted = await c.ExecuteAsync("DELETE FROM events WHERE seq <= @seq", new { seq }, t);

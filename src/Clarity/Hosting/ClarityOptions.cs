@@ -59,6 +59,8 @@ public sealed class ClarityOptions
     public KeyRingOptions KeyRing { get; set; } = new();
 
     public AuditOptions Audit { get; set; } = new();
+
+    public Features.Webhooks.WebhookOptions Webhooks { get; set; } = new();
 }
 
 public sealed class AuditOptions

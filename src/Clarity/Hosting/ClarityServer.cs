@@ -8,6 +8,7 @@ using Clarity.Features.Logs;
 using Clarity.Features.Overview;
 using Clarity.Features.Stream;
 using Clarity.Features.Tasks;
+using Clarity.Features.Webhooks;
 using Clarity.Hosting.Authorization;
 using Clarity.Hosting.KeyRing;
 using Clarity.Hosting.RateLimiting;
@@ -134,6 +135,7 @@ public sealed class ClarityServer : IAsyncDisposable
         services.AddStream();
         services.AddAudit();
         services.AddAuditVerification();
+        services.AddWebhooks();
         services.AddSingleton<Sweeper>();
         services.AddHostedService(sp => sp.GetRequiredService<Sweeper>());
         services.AddDashboard();
@@ -171,6 +173,7 @@ public sealed class ClarityServer : IAsyncDisposable
         app.MapDashboard();
         app.MapStreamEndpoints();
         app.MapAuditVerifyEndpoints();
+        app.MapWebhookEndpoints();
     }
 
     private static async Task<IResult> ReadyAsync(Migrator migrator, CancellationToken ct)

@@ -25,6 +25,8 @@ public sealed class ClarityOptionsValidator : IValidateOptions<ClarityOptions>
         options.Cors.Validate(failures);
         Collect(options.KeyRing, "Clarity:KeyRing", failures);
         options.KeyRing.Validate(failures);
+        Collect(options.Webhooks, "Clarity:Webhooks", failures);
+        options.Webhooks.Validate(failures);
         if (options.Stream.Retention < StreamOptions.MinRetention)
         {
             failures.Add($"Clarity:Stream:Retention: must be at least {StreamOptions.MinRetention} (10 minutes); it is {options.Stream.Retention}.");

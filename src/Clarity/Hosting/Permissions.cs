@@ -18,9 +18,11 @@ public static class Permissions
     public const string TasksRespond = "tasks:respond";
     public const string AuditRead = "audit:read";
 
+    public const string WebhooksManage = "webhooks:manage";
+
     /// <summary>Every permission there is. A new one is also granted to the built-in roles that should hold it, by a migration.</summary>
     public static readonly IReadOnlyList<string> All =
-        [OrgRead, TasksRead, AgentsRead, TasksWrite, TasksRespond, AgentsWrite, MembersRead, MembersManage, ApiKeysManage, OrgAdmin, AuditRead];
+        [OrgRead, TasksRead, AgentsRead, TasksWrite, TasksRespond, AgentsWrite, MembersRead, MembersManage, ApiKeysManage, WebhooksManage, OrgAdmin, AuditRead];
 }
 
 /// <summary>

@@ -53,6 +53,53 @@ public abstract class SettingsTests(SetUpBrowserFixture fixture)
     }
 
     [Fact]
+    public async Task Webhook_CreatedWithItsSecretShownOnce_DeliveryReplayed_ThenDeleted()
+    {
+        const string Url = "https://203.0.113.10/clarity-hook"; // TEST-NET-3: passes the address rules, reaches nobody
+        var page = await fixture.NewPageAsync();
+        page.Dialog += (_, dialog) => dialog.AcceptAsync(); // the delete confirmation
+        await BrowserFixture.SignInAsync(page);
+        await page.GotoAsync("/o/acme/settings");
+        await page.GetByRole(AriaRole.Link, new() { Name = "Manage webhooks" }).ClickAsync();
+        await page.WaitForURLAsync(url => new Uri(url).AbsolutePath == "/o/acme/settings/webhooks");
+
+        await page.GetByLabel("URL").FillAsync(Url);
+        await page.GetByLabel("Event types").FillAsync("*");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Create endpoint" }).ClickAsync();
+        var secretBox = page.GetByLabel("New webhook signing secret");
+        await Expect(secretBox).ToBeVisibleAsync();
+        var secret = await secretBox.InputValueAsync();
+        Assert.StartsWith("whsec_", secret, StringComparison.Ordinal);
+        await page.ShotAsync("webhook-1-secret-shown-once");
+
+        // Shown once; the endpoint's own webhook.created is its first delivery.
+        await page.GotoAsync("/o/acme/settings/webhooks");
+        Assert.DoesNotContain(secret, await page.ContentAsync(), StringComparison.Ordinal);
+        var row = page.GetByRole(AriaRole.Row).Filter(new() { HasText = Url });
+        await row.GetByRole(AriaRole.Link, new() { Name = "Deliveries to " + Url }).ClickAsync();
+        var delivery = page.GetByRole(AriaRole.Row).Filter(new() { HasText = "webhook.created" });
+        for (var i = 0; i < 100 && await delivery.CountAsync() == 0; i++)
+        {
+            await Task.Delay(200);
+            await page.ReloadAsync();
+        }
+
+        await Expect(delivery.First).ToBeVisibleAsync();
+        await delivery.First.GetByRole(AriaRole.Button).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Status).Filter(new() { HasText = "Delivery queued again" })).ToBeVisibleAsync();
+        await page.ShotAsync("webhook-2-deliveries");
+
+        await page.GetByRole(AriaRole.Row).Filter(new() { HasText = Url }).First.GetByRole(AriaRole.Button, new() { Name = "Delete " + Url }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Status).Filter(new() { HasText = "Webhook endpoint deleted." })).ToBeVisibleAsync();
+        await Expect(page.GetByRole(AriaRole.Row).Filter(new() { HasText = Url })).ToHaveCountAsync(0);
+
+        // A hand-edited or stale link shows the list, never an error page.
+        var stale = await page.GotoAsync("/o/acme/settings/webhooks?deliveries=not-an-id");
+        Assert.Equal(200, stale!.Status);
+        await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Endpoints" })).ToBeVisibleAsync();
+    }
+
+    [Fact]
     public async Task Invitation_LinkCreatesTheAccount_ThenTheMemberIsChangedAndRemoved_WithServiceErrorsShownInline()
     {
         var page = await fixture.NewPageAsync();

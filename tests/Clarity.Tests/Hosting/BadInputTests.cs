@@ -131,7 +131,7 @@ public abstract class BadInputTests<TFixture>(TFixture fixture) : IClassFixture<
 
     /// <summary>True for a route parameter that names a resource by id ({id}, {userId}); false for {org} and names like {documentName}.</summary>
     private static bool IsId(ApiRoute route, string parameter) =>
-        parameter != "org" && route.ResourceOf(parameter) is "tasks" or "clarifications" or "agents" or "api-keys" or "members" or "invitations" or "sessions";
+        parameter != "org" && route.ResourceOf(parameter) is "tasks" or "clarifications" or "agents" or "api-keys" or "members" or "invitations" or "sessions" or "webhooks";
 
     [Theory]
     [MemberData(nameof(Rows))]
@@ -231,7 +231,9 @@ public abstract class BadInputTests<TFixture>(TFixture fixture) : IClassFixture<
     {
         var route = RouteTable.Find(routeKey);
         using var client = ClientFor(route);
-        using var request = new HttpRequestMessage(HttpMethod.Patch, route.Fill(p => p == "org" ? fixture.Own.Org : IsId(route, p) ? fixture.OwnIds[route.ResourceOf(p)!] : "v1"));
+        // PATCH, unless the path serves PATCH itself (a webhook): then PUT.
+        var method = RouteTable.All.Any(r => r.Pattern == route.Pattern && r.Method == "PATCH") ? HttpMethod.Put : HttpMethod.Patch;
+        using var request = new HttpRequestMessage(method, route.Fill(p => p == "org" ? fixture.Own.Org : IsId(route, p) ? fixture.OwnIds[route.ResourceOf(p)!] : "v1"));
         await client.SendAsync(request).ExpectProblemAsync(HttpStatusCode.MethodNotAllowed, "method-not-allowed");
     }
 
@@ -440,6 +442,7 @@ public abstract class BadInputTests<TFixture>(TFixture fixture) : IClassFixture<
         ["POST /tasks/{id:guid}/clarifications"] = """{"leaseToken": "not-the-lease", "question": "q?", "expiresInSeconds": 60, "onExpiry": "fail"}""",
         ["POST /clarifications/{id:guid}/answer"] = """{"answer": "sneaky"}""",
         ["PUT /members/{userId:guid}"] = """{"role": "viewer"}""",
+        ["PATCH /webhooks/{id:guid}"] = """{"description": "sneaky"}""",
     };
 
     private enum Mode
@@ -585,7 +588,7 @@ public abstract class BadInputFixture(Backend backend) : TwoOrgFixture(backend, 
     ["Clarity:Limits:MaxRequestBodyBytes"] = (256 * 1024).ToString(System.Globalization.CultureInfo.InvariantCulture),
 }))
 {
-    /// <summary>Ids in the own org, by the path segment that names them ("tasks", "clarifications", "agents", "api-keys", "members", "invitations", "sessions": a member's).</summary>
+    /// <summary>Ids in the own org, by the path segment that names them ("tasks", "clarifications", "agents", "api-keys", "members", "invitations", "sessions": a member's, "webhooks").</summary>
     public IReadOnlyDictionary<string, string> OwnIds { get; private set; } = null!;
 
     /// <summary>The same kinds of ids in the other org.</summary>
@@ -612,6 +615,8 @@ public abstract class BadInputFixture(Backend backend) : TwoOrgFixture(backend, 
         var key = await owner.PostAsJsonAsync(org.Api("api-keys"), new { name = "throwaway", role = "viewer" }).ExpectAsync(HttpStatusCode.Created);
         var member = await Host.AddPersonAsync(org, "viewer", $"member@{org.Org}.example");
         var invitation = await Host.InviteAsync(org, $"invited@{org.Org}.example", "viewer");
+        // A public address literal (no private networks here), subscribed to an event these tests never raise.
+        var webhook = await owner.PostAsJsonAsync(org.Api("webhooks"), new { url = "https://203.0.113.10/hook", events = new[] { "webhook.disabled" } }).ExpectAsync(HttpStatusCode.Created);
         using var person = Host.CreateClient(member.Token);
         var session = (await person.GetAsync("api/v1/me/sessions").ExpectAsync(HttpStatusCode.OK)).GetProperty("items")[0];
         return new Dictionary<string, string>
@@ -623,6 +628,7 @@ public abstract class BadInputFixture(Backend backend) : TwoOrgFixture(backend, 
             ["members"] = member.UserId.ToString(),
             ["invitations"] = invitation.GetProperty("id").GetString()!,
             ["sessions"] = session.GetProperty("id").GetString()!,
+            ["webhooks"] = webhook.GetProperty("id").GetString()!,
         };
     }
 }

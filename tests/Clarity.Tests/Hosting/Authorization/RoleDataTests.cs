@@ -30,7 +30,7 @@ public abstract class RoleDataTests(HostFixture fixture)
     {
         string[] viewer = ["agents:read", "org:read", "tasks:read"];
         string[] member = [.. viewer, "agents:write", "tasks:respond", "tasks:write"];
-        string[] admin = [.. member, "apikeys:manage", "audit:read", "members:manage", "members:read"];
+        string[] admin = [.. member, "apikeys:manage", "audit:read", "members:manage", "members:read", "webhooks:manage"];
         string[] owner = [.. admin, "org:admin"];
         var expected = new Dictionary<string, string[]> { ["viewer"] = viewer, ["member"] = member, ["admin"] = admin, ["owner"] = owner };
 

@@ -1,0 +1,144 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
+using Clarity.Bench.Harness;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+
+namespace Clarity.Bench.Scenarios;
+
+/// <summary>
+/// #11: webhook deliveries per second to a loopback receiver. 8 endpoints on one receiver (a minimal Kestrel app in
+/// this process that answers 204) are subscribed to <c>task.created</c>; 16 clients create tasks as fast as they can
+/// for the window. Every task fans out to 8 signed deliveries. Reported: deliveries/s over the window from the first
+/// delivery received to the last (all of them, after the creators stop), and task creations/s with their p50/p99 while
+/// the deliveries run, beside the same creators with no webhooks in the same run (the request path's speed).
+/// </summary>
+public static class WebhookBench
+{
+    public const string Name = "11. Webhook deliveries to a loopback receiver (8 endpoints)";
+    private const int Endpoints = 8;
+    private const int Creators = 16;
+
+    /// <summary>The server may deliver to loopback (the receiver).</summary>
+    public static readonly Dictionary<string, string?> Settings = new()
+    {
+        ["Clarity:Webhooks:AllowPrivateNetworks"] = "true",
+    };
+
+    public static async Task RunAsync(BenchServer server, BenchOptions options, Report report)
+    {
+        var b = server.Backend;
+        var api = new AgentApi(server.Http);
+
+        // The request path alone first, in the same server.
+        var (baseRate, baseP50, baseP99) = await CreateForAsync(api, "no-hooks", options.Duration);
+        report.Add(Name, b, "task creations/s, no webhooks", baseRate, "/s", notes: $"{Creators} clients");
+        report.Add(Name, b, "create p50 / p99, no webhooks", baseP50, "ms", notes: $"p99 {baseP99:F1} ms");
+
+        await using var receiver = await Receiver.StartAsync();
+        for (var i = 0; i < Endpoints; i++)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, BenchServer.Api("webhooks"))
+            {
+                Content = BenchServer.Json(new { url = $"http://127.0.0.1:{receiver.Port}/hook/{i}", events = new[] { "task.created" }, filters = new { queues = new[] { "hooks" } } }),
+            };
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", server.OwnerToken);
+            using var created = await server.Http.SendAsync(request);
+            await BenchServer.ExpectAsync(created, HttpStatusCode.Created);
+        }
+
+        var cpu = new CpuMeter();
+        var (rate, p50, p99, tasks) = await CreateCountingAsync(api, "hooks", options.Duration);
+        var expected = tasks * Endpoints;
+        var deadline = Stopwatch.GetTimestamp() + Stopwatch.Frequency * 600;
+        while (receiver.Count < expected && Stopwatch.GetTimestamp() < deadline)
+        {
+            await Task.Delay(50);
+        }
+
+        var (_, process, _) = cpu.Stop();
+        var delivered = receiver.Count;
+        var seconds = Stopwatch.GetElapsedTime(receiver.First, receiver.Last).TotalSeconds;
+        var perSecond = delivered / Math.Max(seconds, 0.001);
+        report.Add(Name, b, "deliveries/s", perSecond, "/s", "≥ 1,000/s", perSecond >= 1000,
+            $"{delivered:N0} of {expected:N0} delivered in {seconds:F1} s (first to last); server CPU {process:F0} % of one core");
+        report.Add(Name, b, "task creations/s, with webhooks", rate, "/s", notes: $"{Creators} clients, while the deliveries run");
+        report.Add(Name, b, "create p50 / p99, with webhooks", p50, "ms", notes: $"p99 {p99:F1} ms");
+    }
+
+    private static async Task<(double Rate, double P50, double P99)> CreateForAsync(AgentApi api, string queue, TimeSpan duration)
+    {
+        var (rate, p50, p99, _) = await CreateCountingAsync(api, queue, duration);
+        return (rate, p50, p99);
+    }
+
+    private static async Task<(double Rate, double P50, double P99, long Tasks)> CreateCountingAsync(AgentApi api, string queue, TimeSpan duration)
+    {
+        var samples = new Samples();
+        long tasks = 0;
+        var stop = Stopwatch.GetTimestamp() + (long)(duration.TotalSeconds * Stopwatch.Frequency);
+        var started = Stopwatch.GetTimestamp();
+        await Task.WhenAll(Enumerable.Range(0, Creators).Select(c => Task.Run(async () =>
+        {
+            var n = 0;
+            while (Stopwatch.GetTimestamp() < stop)
+            {
+                var t0 = Stopwatch.GetTimestamp();
+                await api.CreateTaskAsync(queue, $"hook {c}-{n++}");
+                samples.AddSince(t0);
+                Interlocked.Increment(ref tasks);
+            }
+        })));
+        var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+        return (tasks / seconds, samples.Percentile(50), samples.Percentile(99), tasks);
+    }
+
+    /// <summary>A minimal Kestrel app on loopback that answers every POST with 204 and counts them.</summary>
+    private sealed class Receiver : IAsyncDisposable
+    {
+        private readonly WebApplication _app;
+        private long _count;
+        private long _first;
+        private long _last;
+
+        private Receiver(WebApplication app) => _app = app;
+
+        public int Port { get; private set; }
+
+        public long Count => Interlocked.Read(ref _count);
+
+        public long First => Interlocked.Read(ref _first);
+
+        public long Last => Interlocked.Read(ref _last);
+
+        public static async Task<Receiver> StartAsync()
+        {
+            var builder = WebApplication.CreateSlimBuilder();
+            builder.Logging.ClearProviders();
+            builder.WebHost.UseKestrelCore().UseUrls("http://127.0.0.1:0");
+            var app = builder.Build();
+            var receiver = new Receiver(app);
+            app.MapPost("/hook/{n}", async (HttpContext http) =>
+            {
+                await http.Request.Body.CopyToAsync(Stream.Null);
+                var now = Stopwatch.GetTimestamp();
+                Interlocked.CompareExchange(ref receiver._first, now, 0);
+                Interlocked.Exchange(ref receiver._last, now);
+                Interlocked.Increment(ref receiver._count);
+                return Results.NoContent();
+            });
+            await app.StartAsync();
+            receiver.Port = new Uri(app.Urls.First()).Port;
+            return receiver;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _app.StopAsync();
+            await _app.DisposeAsync();
+        }
+    }
+}

@@ -1,0 +1,102 @@
+using System.Collections.Frozen;
+
+namespace Clarity.Events;
+
+/// <summary>
+/// The public names of events, <c>&lt;subject&gt;.&lt;verb&gt;</c>, as webhooks (and later notifications) offer them to
+/// subscribers: one catalogue, mapped from the internal events of the outbox. Internal events that mean nothing outside
+/// (log batches, agent heartbeats, cache hints) have no public name. <see cref="All"/> (<c>*</c>) subscribes to every one.
+/// </summary>
+public static class PublicEvents
+{
+    /// <summary>Subscribes to every public event type.</summary>
+    public const string All = "*";
+
+    /// <summary>Every public event type, with what it means (docs/api.md lists the same).</summary>
+    public static readonly IReadOnlyList<(string Type, string Meaning)> Catalogue =
+    [
+        ("task.created", "a task was created (queued for the first time)"),
+        ("task.started", "an agent checked a task out, or it resumed after its question was answered"),
+        ("task.awaiting_response", "a task's agent asked people a question and waits"),
+        ("task.requeued", "a task went back to its queue for another attempt (failure with attempts left, expired lease)"),
+        ("task.succeeded", "a task succeeded"),
+        ("task.failed", "a task failed for good"),
+        ("task.cancelled", "a task was cancelled"),
+        ("clarification.asked", "an agent asked a question"),
+        ("clarification.answered", "a question was answered"),
+        ("clarification.expired", "a question expired unanswered"),
+        ("clarification.cancelled", "a question was withdrawn (its task was cancelled)"),
+        ("member.joined", "a person joined the org"),
+        ("member.role_changed", "a member's role changed"),
+        ("member.removed", "a member left or was removed"),
+        ("invitation.created", "someone was invited"),
+        ("invitation.revoked", "an invitation was withdrawn"),
+        ("invitation.accepted", "an invitation was accepted"),
+        ("invitation.declined", "an invitation was declined"),
+        ("apikey.created", "an API key was created"),
+        ("apikey.revoked", "an API key was revoked"),
+        ("webhook.created", "a webhook endpoint was created"),
+        ("webhook.updated", "a webhook endpoint was changed (URL, events, filters, enabled)"),
+        ("webhook.rotated", "a webhook endpoint's signing secret was rotated"),
+        ("webhook.deleted", "a webhook endpoint was deleted"),
+        ("webhook.disabled", "a webhook endpoint was disabled after repeated failed deliveries"),
+    ];
+
+    private static readonly FrozenSet<string> s_types = Catalogue.Select(c => c.Type).ToFrozenSet(StringComparer.Ordinal);
+
+    public static bool IsKnown(string type) => s_types.Contains(type);
+
+    /// <summary>The public type of an internal event, or null when it has none.</summary>
+    public static string? TypeOf(ClarityEvent evt) => evt switch
+    {
+        TaskChanged t => t.Status switch
+        {
+            "queued" => t.Attempts == 0 ? "task.created" : "task.requeued",
+            "running" => "task.started",
+            "awaiting_response" => "task.awaiting_response",
+            "succeeded" => "task.succeeded",
+            "failed" => "task.failed",
+            "cancelled" => "task.cancelled",
+            _ => null,
+        },
+        ClarificationChanged c => c.Status switch
+        {
+            "pending" => "clarification.asked",
+            "answered" => "clarification.answered",
+            "expired" => "clarification.expired",
+            "cancelled" => "clarification.cancelled",
+            _ => null,
+        },
+        MemberJoined => "member.joined",
+        MemberRoleChanged => "member.role_changed",
+        MembershipEnded => "member.removed",
+        InvitationChanged i => i.Status switch
+        {
+            "pending" => "invitation.created",
+            "revoked" => "invitation.revoked",
+            "accepted" => "invitation.accepted",
+            "declined" => "invitation.declined",
+            _ => null,
+        },
+        ApiKeyCreated => "apikey.created",
+        ApiKeyRevoked => "apikey.revoked",
+        WebhookEndpointChanged w => w.Action switch
+        {
+            "created" => "webhook.created",
+            "updated" => "webhook.updated",
+            "rotated" => "webhook.rotated",
+            "deleted" => "webhook.deleted",
+            _ => null,
+        },
+        WebhookDisabled => "webhook.disabled",
+        _ => null,
+    };
+
+    /// <summary>The task an event is about (task and clarification events), for filters by queue and labels.</summary>
+    public static Guid? TaskOf(ClarityEvent evt) => evt switch
+    {
+        TaskChanged t => t.TaskId,
+        ClarificationChanged c => c.TaskId,
+        _ => null,
+    };
+}

@@ -1,0 +1,425 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Threading.Channels;
+using Clarity.Events;
+using Clarity.Hosting;
+using Clarity.Storage;
+using Microsoft.Extensions.Options;
+
+namespace Clarity.Features.Webhooks;
+
+/// <summary>
+/// Sends due deliveries, on the leader, never on a request's path. Each endpoint has at most
+/// <c>Webhooks:MaxConcurrencyPerEndpoint</c> deliveries in flight, so a slow or dead receiver holds only its own slots
+/// while the others keep flowing. Every attempt is signed afresh (Standard Webhooks; the <c>webhook-id</c> stays the
+/// same), times out after <c>Webhooks:TimeoutSeconds</c>, follows no redirect, and is recorded in the delivery log. A
+/// failed attempt is retried after the next wait of <c>Webhooks:RetrySchedule</c> (±20 % jitter) until the schedule
+/// runs out; after <c>Webhooks:DisableAfterFailures</c> failed attempts in a row the endpoint is disabled and
+/// <c>webhook.disabled</c> raised. A delivery in flight when the leader stops is still pending, and is sent again.
+/// </summary>
+public sealed partial class WebhookSender(
+    WebhookStore store, Changes changes, WebhookSecretProtector secrets, IHttpClientFactory http, IOptions<ClarityOptions> options, TimeProvider clock,
+    Leadership leadership, ILogger<WebhookSender> logger)
+    : BackgroundLoop(leadership, logger)
+{
+    public const string HttpClientName = "clarity-webhooks";
+    private const int ExcerptBytes = 1024;
+
+    private readonly ConcurrentDictionary<Guid, byte> _inFlight = new();
+    private readonly ConcurrentDictionary<Guid, int> _perEndpoint = new();
+    private readonly ConcurrentDictionary<Guid, (long UpdatedAt, byte[][] Keys, long? PreviousUntil)> _keys = new();
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Channel<Attempt> _attempts = Channel.CreateUnbounded<Attempt>(new UnboundedChannelOptions { SingleReader = true });
+
+    // Deliveries whose attempt was recorded, and when (Stopwatch ticks): a pass whose read of due deliveries began
+    // before that must not send them again (its read may predate the record).
+    private readonly ConcurrentDictionary<Guid, long> _recorded = new();
+    private Task? _recorder;
+    private int _total;
+
+    private sealed record Attempt(DeliveryRow Delivery, AttemptOutcome Outcome, long Now, long? RetryAt, TaskCompletionSource<long> Failures);
+
+    private WebhookOptions Settings => options.Value.Webhooks;
+
+    protected override string Name => "webhook sender";
+
+    protected override TimeSpan Interval => TimeSpan.FromMilliseconds(Settings.PollMilliseconds);
+
+    /// <summary>Deliveries in flight now (metrics, tests).</summary>
+    public int InFlight => Volatile.Read(ref _total);
+
+    public override async Task StartAsync(CancellationToken cancellationToken)
+    {
+        _recorder = Task.Run(() => RecordAsync(_stopping.Token), CancellationToken.None);
+        await base.StartAsync(cancellationToken);
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await _stopping.CancelAsync();
+        _attempts.Writer.TryComplete();
+        if (_recorder is not null)
+        {
+            await _recorder.ContinueWith(_ => { }, TaskScheduler.Default);
+        }
+
+        await base.StopAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// Writes the outcomes of attempts in batches, one transaction for all that finished meanwhile: a delivery costs a
+    /// share of a commit, not a commit of its own.
+    /// </summary>
+    private async Task RecordAsync(CancellationToken ct)
+    {
+        var batch = new List<Attempt>();
+        try
+        {
+            while (await _attempts.Reader.WaitToReadAsync(CancellationToken.None))
+            {
+                batch.Clear();
+                while (batch.Count < 500 && _attempts.Reader.TryRead(out var attempt))
+                {
+                    batch.Add(attempt);
+                }
+
+                try
+                {
+                    var failures = await store.RecordAttemptsAsync([.. batch.Select(a => (a.Delivery, a.Outcome, a.Now, a.RetryAt))], CancellationToken.None);
+                    var recordedAt = Stopwatch.GetTimestamp();
+                    for (var i = 0; i < batch.Count; i++)
+                    {
+                        _recorded[batch[i].Delivery.Id] = recordedAt;
+                        batch[i].Failures.TrySetResult(failures[i]);
+                    }
+                }
+                catch (Exception ex)
+                {
+                    foreach (var attempt in batch)
+                    {
+                        attempt.Failures.TrySetException(ex);
+                    }
+                }
+            }
+        }
+        finally
+        {
+            while (_attempts.Reader.TryRead(out var left))
+            {
+                left.Failures.TrySetCanceled(ct);
+            }
+        }
+    }
+
+    public override void Dispose()
+    {
+        _stopping.Dispose();
+        base.Dispose();
+    }
+
+    protected override async Task<bool> RunOnceAsync(CancellationToken ct)
+    {
+        var passStarted = Stopwatch.GetTimestamp();
+        foreach (var (id, at) in _recorded)
+        {
+            if (Stopwatch.GetElapsedTime(at, passStarted) > TimeSpan.FromSeconds(30))
+            {
+                _recorded.TryRemove(id, out _);
+            }
+        }
+
+        var now = DbTime.ToDb(clock.GetUtcNow());
+        foreach (var endpointId in await store.EndpointsWithDueAsync(now, ct))
+        {
+            var free = Settings.MaxConcurrencyPerEndpoint - _perEndpoint.GetValueOrDefault(endpointId);
+            if (free <= 0)
+            {
+                continue;
+            }
+
+            if (Settings.MaxConcurrency - Volatile.Read(ref _total) <= 0)
+            {
+                break;
+            }
+
+            var endpoint = await store.GetByIdAsync(endpointId, ct);
+            if (endpoint is not { Enabled: 1 })
+            {
+                continue;
+            }
+
+            byte[][] keys;
+            try
+            {
+                keys = KeysOf(endpoint, now);
+            }
+            catch (System.Security.Cryptography.CryptographicException ex)
+            {
+                // Another key ring (a node that does not share this one): its deliveries wait, unsigned ones are never sent.
+                Log.SecretUnreadable(logger, ex, endpointId);
+                continue;
+            }
+
+            var due = await store.DueAsync(endpointId, now, Settings.MaxConcurrencyPerEndpoint * 2, ct);
+            foreach (var delivery in due)
+            {
+                if (free <= 0 || Settings.MaxConcurrency - Volatile.Read(ref _total) <= 0)
+                {
+                    break;
+                }
+
+                if ((_recorded.TryGetValue(delivery.Id, out var recordedAt) && recordedAt >= passStarted) || !_inFlight.TryAdd(delivery.Id, 0))
+                {
+                    continue;
+                }
+
+                free--;
+                _perEndpoint.AddOrUpdate(endpointId, 1, (_, n) => n + 1);
+                Interlocked.Increment(ref _total);
+                _ = Task.Run(() => SendAndRecordAsync(delivery, endpoint.Url, keys), CancellationToken.None);
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>The endpoint's signing keys: the current secret, and the previous one while its overlap lasts.</summary>
+    private byte[][] KeysOf(WebhookRow endpoint, long now)
+    {
+        if (_keys.TryGetValue(endpoint.Id, out var cached) && cached.UpdatedAt == endpoint.UpdatedAt && (cached.PreviousUntil is null || cached.PreviousUntil > now))
+        {
+            return cached.Keys;
+        }
+
+        var keys = new List<byte[]> { WebhookSignature.KeyOf(secrets.Unprotect(endpoint.Secret)) };
+        long? until = null;
+        if (endpoint.PreviousSecret is { } previous && endpoint.PreviousSecretExpiresAt is { } expires && expires > now)
+        {
+            keys.Add(WebhookSignature.KeyOf(secrets.Unprotect(previous)));
+            until = expires;
+        }
+
+        var result = keys.ToArray();
+        _keys[endpoint.Id] = (endpoint.UpdatedAt, result, until);
+        return result;
+    }
+
+    private async Task SendAndRecordAsync(DeliveryRow delivery, string url, byte[][] keys)
+    {
+        try
+        {
+            var outcome = await SendAsync(delivery, url, keys, _stopping.Token);
+            var now = DbTime.ToDb(clock.GetUtcNow());
+            long? retryAt = null;
+            var schedule = Settings.Retries;
+            if (!outcome.Succeeded && delivery.Attempts < schedule.Count)
+            {
+                var wait = schedule[(int)delivery.Attempts] * (0.8 + (0.4 * Random.Shared.NextDouble()));
+                retryAt = now + (long)wait.TotalMilliseconds;
+            }
+
+            var recorded = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
+            if (!_attempts.Writer.TryWrite(new Attempt(delivery, outcome, now, retryAt, recorded)))
+            {
+                return; // stopping: the delivery stays pending
+            }
+
+            var failures = await recorded.Task;
+            if (!outcome.Succeeded)
+            {
+                Log.AttemptFailed(logger, delivery.Id, delivery.EndpointId, (int)delivery.Attempts + 1, outcome.Error ?? "");
+                if (failures >= Settings.DisableAfterFailures)
+                {
+                    await DisableAsync(delivery.EndpointId, failures, outcome.Error);
+                }
+            }
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !_stopping.IsCancellationRequested)
+        {
+            // The delivery stays pending and is sent again on a later pass.
+            Log.SendFailed(logger, ex, delivery.Id);
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopping: the delivery stays pending.
+        }
+        finally
+        {
+            _inFlight.TryRemove(delivery.Id, out _);
+            _perEndpoint.AddOrUpdate(delivery.EndpointId, 0, (_, n) => n - 1);
+            Interlocked.Decrement(ref _total);
+            Wake();
+        }
+    }
+
+    private async Task DisableAsync(Guid endpointId, long failures, string? lastError)
+    {
+        var reason = $"{failures} failed attempts in a row; the last: {lastError}";
+        if (reason.Length > 500)
+        {
+            reason = reason[..500];
+        }
+
+        var disabled = await changes.RunAsync(Actor.System, async change =>
+        {
+            var row = await store.DisableAsync(change, endpointId, reason);
+            if (row is not null)
+            {
+                change.Emit(new WebhookDisabled(row.OrgId, row.Id, row.Url, (int)failures, reason));
+            }
+
+            return row;
+        });
+        if (disabled is not null)
+        {
+            Log.Disabled(logger, endpointId, failures);
+        }
+    }
+
+    /// <summary>One signed attempt. Never throws for what the receiver or the network does: that is the outcome.</summary>
+    private async Task<AttemptOutcome> SendAsync(DeliveryRow delivery, string url, byte[][] keys, CancellationToken stopping)
+    {
+        var body = Encoding.UTF8.GetBytes(delivery.Payload);
+        var timestamp = clock.GetUtcNow().ToUnixTimeSeconds();
+        using var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = new ByteArrayContent(body) };
+        request.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+        request.Headers.TryAddWithoutValidation("webhook-id", delivery.MessageId);
+        request.Headers.TryAddWithoutValidation("webhook-timestamp", timestamp.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        request.Headers.TryAddWithoutValidation("webhook-signature", WebhookSignature.Header(keys, delivery.MessageId, timestamp, body));
+        request.Headers.UserAgent.ParseAdd("Clarity-Webhooks/1");
+
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        timeout.CancelAfter(TimeSpan.FromSeconds(Settings.TimeoutSeconds));
+        var watch = Stopwatch.StartNew();
+        try
+        {
+            using var response = await http.CreateClient(HttpClientName).SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
+            var excerpt = await ExcerptAsync(response, timeout.Token);
+            var status = (int)response.StatusCode;
+            var latency = (int)watch.ElapsedMilliseconds;
+            if (status is >= 200 and < 300)
+            {
+                return new AttemptOutcome(true, status, excerpt, latency, null);
+            }
+
+            var error = status is >= 300 and < 400
+                ? $"redirect not followed (HTTP {status}{(response.Headers.Location is { } to ? " to " + Bounded(to.ToString(), 200) : "")})"
+                : $"HTTP {status}";
+            return new AttemptOutcome(false, status, excerpt, latency, error);
+        }
+        catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
+        {
+            return new AttemptOutcome(false, null, null, (int)watch.ElapsedMilliseconds, $"timed out after {Settings.TimeoutSeconds} s");
+        }
+        catch (HttpRequestException ex)
+        {
+            return new AttemptOutcome(false, null, null, (int)watch.ElapsedMilliseconds, Bounded(Describe(ex), 500));
+        }
+    }
+
+    private static string Describe(Exception ex) =>
+        ex.InnerException is WebhookAddressRefusedException refused ? refused.Message
+        : ex.InnerException is { } inner && ex.Message.Contains(inner.Message, StringComparison.Ordinal) is false ? $"{ex.Message} ({inner.Message})"
+        : ex.Message;
+
+    /// <summary>The first <see cref="ExcerptBytes"/> bytes of the answer, as text: the rest is never read into memory.</summary>
+    private static async Task<string?> ExcerptAsync(HttpResponseMessage response, CancellationToken ct)
+    {
+        try
+        {
+            await using var stream = await response.Content.ReadAsStreamAsync(ct);
+            var buffer = new byte[ExcerptBytes];
+            var read = 0;
+            while (read < buffer.Length)
+            {
+                var n = await stream.ReadAsync(buffer.AsMemory(read), ct);
+                if (n == 0)
+                {
+                    break;
+                }
+
+                read += n;
+            }
+
+            if (read == 0)
+            {
+                return null;
+            }
+
+            // Invalid UTF-8 (a cut character, binary) becomes U+FFFD: the log stays writable JSON; NUL cannot be stored.
+            return Encoding.UTF8.GetString(buffer, 0, read).Replace('\0', '\uFFFD');
+        }
+        catch (Exception ex) when (ex is IOException or HttpRequestException)
+        {
+            return null;
+        }
+    }
+
+    private static string Bounded(string text, int max) => text.Length <= max ? text : text[..max] + "…";
+
+    /// <summary>
+    /// The connect step of the webhook client (<see cref="SocketsHttpHandler.ConnectCallback"/>): resolves the host, checks
+    /// every address against <see cref="WebhookAddressRules"/> and connects only to an address that passed, so a host
+    /// that resolved to a public address when the endpoint was saved cannot be pointed at a private one later (DNS rebinding).
+    /// </summary>
+    public static Func<SocketsHttpConnectionContext, CancellationToken, ValueTask<System.IO.Stream>> SafeConnect(bool allowPrivateNetworks) =>
+        async (context, ct) =>
+        {
+            var host = context.DnsEndPoint.Host.Trim('[', ']');
+            IPAddress[] addresses = IPAddress.TryParse(host, out var literal) ? [literal] : await Dns.GetHostAddressesAsync(host, ct);
+            string? refused = null;
+            Exception? failure = null;
+            foreach (var address in addresses)
+            {
+                if (WebhookAddressRules.Violation(address, allowPrivateNetworks) is { } rule)
+                {
+                    refused ??= $"{host} resolves to {address}: {WebhookAddressRules.Explain(rule)} (rule: {rule})";
+                    continue;
+                }
+
+                var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                try
+                {
+                    await socket.ConnectAsync(new IPEndPoint(address, context.DnsEndPoint.Port), ct);
+                    return new NetworkStream(socket, ownsSocket: true);
+                }
+                catch (Exception ex) when (ex is SocketException or OperationCanceledException)
+                {
+                    socket.Dispose();
+                    failure = ex;
+                    if (ex is OperationCanceledException)
+                    {
+                        throw;
+                    }
+                }
+            }
+
+            if (failure is not null)
+            {
+                throw failure;
+            }
+
+            throw new WebhookAddressRefusedException(refused ?? $"{host} does not resolve");
+        };
+
+    private static partial class Log
+    {
+        [LoggerMessage(1, LogLevel.Information, "Webhook delivery {DeliveryId} to endpoint {EndpointId} failed (attempt {Attempt}): {Error}")]
+        public static partial void AttemptFailed(ILogger logger, Guid deliveryId, Guid endpointId, int attempt, string error);
+
+        [LoggerMessage(2, LogLevel.Warning, "Could not record webhook delivery {DeliveryId}; it stays pending and is sent again")]
+        public static partial void SendFailed(ILogger logger, Exception error, Guid deliveryId);
+
+        [LoggerMessage(3, LogLevel.Warning, "Webhook endpoint {EndpointId} disabled after {Failures} failed attempts in a row")]
+        public static partial void Disabled(ILogger logger, Guid endpointId, long failures);
+
+        [LoggerMessage(4, LogLevel.Error, "The signing secret of webhook endpoint {EndpointId} cannot be decrypted with this node's Data Protection key ring; its deliveries wait")]
+        public static partial void SecretUnreadable(ILogger logger, Exception error, Guid endpointId);
+    }
+}
+
+/// <summary>The connect step refused every address of a webhook's host (SSRF rules).</summary>
+public sealed class WebhookAddressRefusedException(string message) : IOException(message);
