@@ -8,7 +8,6 @@ public static class WebhookEndpoints
 {
     public static IServiceCollection AddWebhooks(this IServiceCollection services)
     {
-        services.AddDataProtection();
         services.AddSingleton<WebhookSecretProtector>();
         services.AddSingleton<WebhookStore>();
         services.AddSingleton<WebhookService>();
