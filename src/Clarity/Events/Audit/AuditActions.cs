@@ -28,5 +28,11 @@ public static class AuditActions
     public const string ClarificationAnswered = "clarification.answered";
     public const string ClarificationExpired = "clarification.expired";
     public const string ClarificationCancelled = "clarification.cancelled";
+    public const string WebhookCreated = "webhook.created";
+    public const string WebhookUpdated = "webhook.updated";
+    public const string WebhookDeleted = "webhook.deleted";
+    public const string WebhookSecretRotated = "webhook.secret_rotated";
+    public const string WebhookDeliveryReplayed = "webhook.delivery_replayed";
+    public const string WebhookDisabled = "webhook.disabled";
     public const string AuditExported = "audit.exported";
 }

@@ -5,6 +5,7 @@ using System.Net.Sockets;
 using System.Text;
 using System.Threading.Channels;
 using Clarity.Events;
+using Clarity.Events.Audit;
 using Clarity.Hosting;
 using Clarity.Storage;
 using Microsoft.Extensions.Options;
@@ -269,6 +270,8 @@ public sealed partial class WebhookSender(
             if (row is not null)
             {
                 change.Emit(new WebhookDisabled(row.OrgId, row.Id, row.Url, (int)failures, reason));
+                change.Audit(new AuditRecord(row.OrgId, AuditActions.WebhookDisabled, WebhookAudit.Target(row),
+                    new AuditFields().Add("enabled", true), new AuditFields().Add("enabled", false).Add("reason", reason)));
             }
 
             return row;

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Clarity.Events;
+using Clarity.Events.Audit;
 using Clarity.Features.Tasks;
 using Clarity.Hosting;
 using Clarity.Storage;
@@ -45,6 +46,7 @@ public sealed class WebhookService(WebhookStore store, Changes changes, WebhookS
             }
 
             change.Emit(new WebhookEndpointChanged(org.OrgId, row.Id, "created", row.Url));
+            change.Audit(new AuditRecord(org.OrgId, AuditActions.WebhookCreated, WebhookAudit.Target(row), After: WebhookAudit.Fields(row).Secret("secret", secret)));
             return true;
         }, ct);
         if (!inserted)
@@ -88,6 +90,7 @@ public sealed class WebhookService(WebhookStore store, Changes changes, WebhookS
             if (written is not null)
             {
                 change.Emit(new WebhookEndpointChanged(org.OrgId, id, "updated", written.Url));
+                change.Audit(new AuditRecord(org.OrgId, AuditActions.WebhookUpdated, WebhookAudit.Target(written), WebhookAudit.Fields(current), WebhookAudit.Fields(written)));
             }
 
             return written;
@@ -111,6 +114,7 @@ public sealed class WebhookService(WebhookStore store, Changes changes, WebhookS
             }
 
             change.Emit(new WebhookEndpointChanged(org.OrgId, id, "deleted", current.Url));
+            change.Audit(new AuditRecord(org.OrgId, AuditActions.WebhookDeleted, WebhookAudit.Target(current), Before: WebhookAudit.Fields(current)));
             return true;
         }, ct);
         if (!deleted)
@@ -133,6 +137,8 @@ public sealed class WebhookService(WebhookStore store, Changes changes, WebhookS
             if (rotated is not null)
             {
                 change.Emit(new WebhookEndpointChanged(org.OrgId, id, "rotated", rotated.Url));
+                change.Audit(new AuditRecord(org.OrgId, AuditActions.WebhookSecretRotated, WebhookAudit.Target(rotated),
+                    After: new AuditFields().Secret("secret", secret).Add("previousSecretExpiresAt", DbTime.FromDb(expires))));
             }
 
             return rotated;
@@ -152,7 +158,17 @@ public sealed class WebhookService(WebhookStore store, Changes changes, WebhookS
 
     public async Task<WebhookDelivery> ReplayAsync(OrgContext org, Guid id, Guid deliveryId, CancellationToken ct)
     {
-        var replay = await changes.RunAsync(org.Caller.Actor, change => store.ReplayAsync(change, org.OrgId, id, deliveryId), ct)
+        var replay = await changes.RunAsync(org.Caller.Actor, async change =>
+            {
+                var replayed = await store.ReplayAsync(change, org.OrgId, id, deliveryId);
+                if (replayed is not null)
+                {
+                    change.Audit(new AuditRecord(org.OrgId, AuditActions.WebhookDeliveryReplayed, new AuditTarget("webhook", id),
+                        After: new AuditFields().Add("delivery", replayed.Id)));
+                }
+
+                return replayed;
+            }, ct)
             ?? throw Problems.NotFound("Delivery");
         sender.Wake();
         return replay.ToModel();
@@ -230,4 +246,17 @@ public static partial class WebhookRules
 
         return queue;
     }
+}
+
+/// <summary>How a webhook endpoint appears in the audit log: its target, and its settings (never its secret, which a change names only as erased).</summary>
+internal static class WebhookAudit
+{
+    public static AuditTarget Target(WebhookRow row) => new("webhook", row.Id, row.Url);
+
+    public static AuditFields Fields(WebhookRow row) => new AuditFields()
+        .Add("url", row.Url)
+        .Add("description", row.Description)
+        .Add("events", JsonSerializer.Deserialize<string[]>(row.Events, JsonDefaults.Options))
+        .Add("filters", row.Filters)
+        .Add("enabled", row.Enabled == 1);
 }

@@ -167,6 +167,34 @@ public abstract class AuditCoverageTests(HostFixture fixture)
     }
 
     [Fact]
+    public async Task WebhookEndpointChanges_AreAuditedWithBeforeAndAfter_AndTheSecretIsNeverWritten()
+    {
+        using var owner = Host.CreateClient(Org.OwnerToken);
+        var created = await owner.PostAsJsonAsync(Org.Api("webhooks"), new { url = "https://203.0.113.10/audited", events = new[] { "task.created" } }).ExpectAsync(HttpStatusCode.Created);
+        var id = created.Str("id")!;
+        await owner.PatchAsJsonAsync(Org.Api($"webhooks/{id}"), new { events = new[] { "task.created", "task.failed" } }).ExpectAsync(HttpStatusCode.OK);
+        var rotated = await owner.PostAsync(Org.Api($"webhooks/{id}/rotate-secret"), null).ExpectAsync(HttpStatusCode.OK);
+        (await owner.DeleteAsync(Org.Api($"webhooks/{id}"))).EnsureSuccessStatusCode();
+
+        var entries = await RowsForTargetAsync(id);
+        Assert.Equal(
+            [AuditActions.WebhookCreated, AuditActions.WebhookUpdated, AuditActions.WebhookSecretRotated, AuditActions.WebhookDeleted],
+            entries.Select(e => e.Action));
+        Assert.All(entries, e => Assert.Equal(("user", "webhook"), (e.ActorKind, e.TargetType)));
+        var updated = Parse(entries[1]);
+        Assert.Equal(["task.created"], updated.GetProperty("before").GetProperty("events").EnumerateArray().Select(x => x.GetString()));
+        Assert.Equal(["task.created", "task.failed"], updated.GetProperty("after").GetProperty("events").EnumerateArray().Select(x => x.GetString()));
+        Assert.Equal("https://203.0.113.10/audited", Parse(entries[3]).GetProperty("before").Str("url"));
+
+        // Both secrets were shown once to the caller; neither is in any entry, whatever its field.
+        foreach (var secret in new[] { created.Str("secret")!, rotated.Str("secret")! })
+        {
+            Assert.StartsWith("whsec_", secret, StringComparison.Ordinal);
+            Assert.All(entries, e => Assert.DoesNotContain(secret["whsec_".Length..], e.Entry!, StringComparison.Ordinal));
+        }
+    }
+
+    [Fact]
     public async Task TaskLifecycle_CreateCancelAndFinalTransitions_AreAuditedOnce()
     {
         using var agent = Host.CreateClient(Org.MemberKey);
