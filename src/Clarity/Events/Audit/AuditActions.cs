@@ -35,4 +35,5 @@ public static class AuditActions
     public const string WebhookDeliveryReplayed = "webhook.delivery_replayed";
     public const string WebhookDisabled = "webhook.disabled";
     public const string AuditExported = "audit.exported";
+    public const string AuditVerified = "audit.verified";
 }

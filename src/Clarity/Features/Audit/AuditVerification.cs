@@ -20,8 +20,6 @@ public sealed record VerificationReport(IReadOnlyList<ChainVerdict> Chains, Time
 /// </summary>
 public sealed class AuditVerification(AuditVerifyStore store, Changes changes, TimeProvider clock)
 {
-    public const string VerifiedAction = "audit.verified";
-
     public AuditVerifyStore Store => store;
 
     /// <summary>Recomputes one chain (optionally against a checkpoint, and from a known-good point); <paramref name="progress"/> hears the entries read so far.</summary>
@@ -77,7 +75,7 @@ public sealed class AuditVerification(AuditVerifyStore store, Changes changes, T
             {
                 change.Audit(new AuditRecord(
                     v.ChainId == AuditChain.InstanceChain ? null : v.ChainId,
-                    VerifiedAction,
+                    AuditActions.AuditVerified,
                     new AuditTarget("audit_chain", v.ChainId),
                     After: new AuditFields()
                         .Add("intact", v.Intact)

@@ -1,4 +1,5 @@
 using System.Net;
+using Clarity.Events.Audit;
 using Clarity.Features.Audit;
 using Clarity.Hosting;
 using Clarity.Storage;
@@ -47,7 +48,7 @@ public abstract class AuditVerifyTests(HostFixture fixture)
         var again = await client.GetAsync(org.Api("audit/verify")).ExpectAsync(HttpStatusCode.OK);
         Assert.Equal(n + 8, again.GetProperty("entries").GetInt64()); // the first run's audit.verified entry, chained and verified
         await using var c = await Host.Services.GetRequiredService<Database>().OpenReadAsync();
-        Assert.Equal(AuditVerification.VerifiedAction,
+        Assert.Equal(AuditActions.AuditVerified,
             await c.ExecuteScalarAsync<string>("SELECT action FROM audit_entries WHERE chain_id = @id AND seq = @seq", new { id, seq = n + 8 }));
     }
 
