@@ -28,5 +28,10 @@ public static class AuditActions
     public const string ClarificationAnswered = "clarification.answered";
     public const string ClarificationExpired = "clarification.expired";
     public const string ClarificationCancelled = "clarification.cancelled";
+    public const string WebhookCreated = "webhook.created";
+    public const string WebhookUpdated = "webhook.updated";
+    public const string WebhookRotated = "webhook.rotated";
+    public const string WebhookDeleted = "webhook.deleted";
+    public const string WebhookDisabled = "webhook.disabled";
     public const string AuditExported = "audit.exported";
 }

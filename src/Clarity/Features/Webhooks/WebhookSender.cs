@@ -269,6 +269,9 @@ public sealed partial class WebhookSender(
             if (row is not null)
             {
                 change.Emit(new WebhookDisabled(row.OrgId, row.Id, row.Url, (int)failures, reason));
+                change.Audit(new Events.Audit.AuditRecord(row.OrgId, Events.Audit.AuditActions.WebhookDisabled, WebhookService.Target(row),
+                    Before: new Events.Audit.AuditFields().Add("enabled", true),
+                    After: new Events.Audit.AuditFields().Add("enabled", false).Add("consecutiveFailures", failures).Add("disabledReason", reason)));
             }
 
             return row;

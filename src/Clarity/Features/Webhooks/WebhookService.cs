@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Clarity.Events;
+using Clarity.Events.Audit;
 using Clarity.Features.Tasks;
 using Clarity.Hosting;
 using Clarity.Storage;
@@ -45,6 +46,7 @@ public sealed class WebhookService(WebhookStore store, Changes changes, WebhookS
             }
 
             change.Emit(new WebhookEndpointChanged(org.OrgId, row.Id, "created", row.Url));
+            change.Audit(new AuditRecord(org.OrgId, AuditActions.WebhookCreated, Target(row), After: Fields(row)));
             return true;
         }, ct);
         if (!inserted)
@@ -54,6 +56,14 @@ public sealed class WebhookService(WebhookStore store, Changes changes, WebhookS
 
         return new CreatedWebhook(row.Id, row.Url, description, events, filters, true, now, secret);
     }
+
+    /// <summary>An endpoint in the audit log: its id and URL. Never its secret.</summary>
+    internal static AuditTarget Target(WebhookRow row) => new("webhook", row.Id, row.Url);
+
+    /// <summary>What an endpoint's audit entry records of it: everything but the secrets.</summary>
+    internal static AuditFields Fields(WebhookRow row) => new AuditFields()
+        .Add("url", row.Url).Add("description", row.Description).Add("events", row.EventList)
+        .Add("queues", row.FilterSet.Queues).Add("labels", row.FilterSet.Labels).Add("enabled", row.Enabled == 1).Add("disabledReason", row.DisabledReason);
 
     public async Task<WebhookPage> ListAsync(OrgContext org, string? cursor, int? limit, CancellationToken ct)
     {
@@ -88,6 +98,7 @@ public sealed class WebhookService(WebhookStore store, Changes changes, WebhookS
             if (written is not null)
             {
                 change.Emit(new WebhookEndpointChanged(org.OrgId, id, "updated", written.Url));
+                change.Audit(new AuditRecord(org.OrgId, AuditActions.WebhookUpdated, Target(written), Before: Fields(current), After: Fields(written)));
             }
 
             return written;
@@ -111,6 +122,7 @@ public sealed class WebhookService(WebhookStore store, Changes changes, WebhookS
             }
 
             change.Emit(new WebhookEndpointChanged(org.OrgId, id, "deleted", current.Url));
+            change.Audit(new AuditRecord(org.OrgId, AuditActions.WebhookDeleted, Target(current), Before: Fields(current), After: new AuditFields().Add("deleted", true)));
             return true;
         }, ct);
         if (!deleted)
@@ -133,6 +145,8 @@ public sealed class WebhookService(WebhookStore store, Changes changes, WebhookS
             if (rotated is not null)
             {
                 change.Emit(new WebhookEndpointChanged(org.OrgId, id, "rotated", rotated.Url));
+                change.Audit(new AuditRecord(org.OrgId, AuditActions.WebhookRotated, Target(rotated),
+                    After: new AuditFields().Add("previousSecretExpiresAt", DbTime.FromDb(rotated.PreviousSecretExpiresAt))));
             }
 
             return rotated;

@@ -167,6 +167,41 @@ public abstract class AuditCoverageTests(HostFixture fixture)
     }
 
     [Fact]
+    public async Task WebhookEndpointChanges_CreateUpdateRotateDelete_AreAuditedOnceEach_NeverWithTheSecret()
+    {
+        using var owner = Host.CreateClient(Org.OwnerToken);
+
+        // A public address that is never called: the endpoint only hears of webhook.disabled, which nothing here raises.
+        var created = await owner.PostAsJsonAsync(Org.Api("webhooks"), new { url = "https://192.0.2.10/hooks/audit", events = new[] { "webhook.disabled" } })
+            .ExpectAsync(HttpStatusCode.Created);
+        var id = created.Str("id");
+        var secret = created.Str("secret");
+        var create = Assert.Single(await RowsAsync(AuditActions.WebhookCreated, id));
+        Assert.Equal(("user", "webhook", "https://192.0.2.10/hooks/audit"), (create.ActorKind, create.TargetType, Parse(create).GetProperty("after").Str("url")));
+
+        await owner.PatchAsJsonAsync(Org.Api($"webhooks/{id}"), new { events = new[] { "webhook.disabled", "task.failed" }, enabled = false }).ExpectAsync(HttpStatusCode.OK);
+        var update = Assert.Single(await RowsAsync(AuditActions.WebhookUpdated, id));
+        Assert.True(Parse(update).GetProperty("before").GetProperty("enabled").GetBoolean());
+        Assert.False(Parse(update).GetProperty("after").GetProperty("enabled").GetBoolean());
+        Assert.Equal(["task.failed", "webhook.disabled"], Parse(update).GetProperty("after").GetProperty("events").EnumerateArray().Select(e => e.GetString()).Order(StringComparer.Ordinal));
+
+        var rotated = await owner.PostAsync(Org.Api($"webhooks/{id}/rotate-secret?overlapSeconds=60"), null).ExpectAsync(HttpStatusCode.OK);
+        Assert.Single(await RowsAsync(AuditActions.WebhookRotated, id));
+
+        (await owner.DeleteAsync(Org.Api($"webhooks/{id}"))).EnsureSuccessStatusCode();
+        var deleted = Assert.Single(await RowsAsync(AuditActions.WebhookDeleted, id));
+        Assert.Equal("https://192.0.2.10/hooks/audit", Parse(deleted).GetProperty("before").Str("url"));
+
+        var entries = await RowsForTargetAsync(id);
+        Assert.Equal([AuditActions.WebhookCreated, AuditActions.WebhookUpdated, AuditActions.WebhookRotated, AuditActions.WebhookDeleted], entries.Select(r => r.Action));
+        foreach (var entry in entries)
+        {
+            Assert.DoesNotContain(secret, entry.Entry, StringComparison.Ordinal);
+            Assert.DoesNotContain(rotated.Str("secret"), entry.Entry, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public async Task TaskLifecycle_CreateCancelAndFinalTransitions_AreAuditedOnce()
     {
         using var agent = Host.CreateClient(Org.MemberKey);
