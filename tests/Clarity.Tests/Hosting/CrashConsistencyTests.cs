@@ -210,6 +210,7 @@ public abstract class CrashConsistencyTests(CrashRun run, ITestOutputHelper outp
     /// <summary>The audit entries the acknowledged changes must have written (checkouts, resumptions and log lines are not audited).</summary>
     private static IEnumerable<(string Action, string Target)> ExpectedAuditEntries(CrashLedger ledger)
     {
+        yield return ("webhook.created", $"webhook:{ledger.WebhookId}");
         foreach (var (id, _) in ledger.ApiKeys)
         {
             yield return ("apikey.created", $"apikey:{id}");
@@ -470,6 +471,9 @@ public sealed class CrashLedger
     /// <summary>User id → the invitation accepted, and the roles the member held, in order (member first).</summary>
     public ConcurrentDictionary<string, AckedMember> Joined { get; } = new();
 
+    /// <summary>The webhook endpoint created before the load.</summary>
+    public string? WebhookId { get; set; }
+
     /// <summary>API key id → name: the keys of the task loops, created after the webhook endpoint.</summary>
     public ConcurrentDictionary<string, string> ApiKeys { get; } = new();
 
@@ -585,8 +589,10 @@ public abstract class CrashRun(Backend backend) : IAsyncLifetime
             var keys = new List<string>();
             using (var owner = ClarityHost.ClientFor(first.BaseAddress, OwnerToken))
             {
-                HookSecret = (await owner.PostAsJsonAsync("api/v1/orgs/acme/webhooks", new { url = Hooks.UrlOf("crash"), events = new[] { "*" } })
-                    .ExpectAsync(HttpStatusCode.Created)).Str("secret");
+                var hook = await owner.PostAsJsonAsync("api/v1/orgs/acme/webhooks", new { url = Hooks.UrlOf("crash"), events = new[] { "*" } })
+                    .ExpectAsync(HttpStatusCode.Created);
+                HookSecret = hook.Str("secret");
+                Ledger.WebhookId = hook.Str("id");
                 for (var w = 0; w < TaskLoops; w++)
                 {
                     var key = await owner.PostAsJsonAsync("api/v1/orgs/acme/api-keys", new { name = $"loop-{w}", role = "member" }).ExpectAsync(HttpStatusCode.Created);
