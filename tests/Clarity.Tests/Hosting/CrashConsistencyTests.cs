@@ -634,7 +634,7 @@ public abstract class CrashRun(Backend backend) : IAsyncLifetime
             Assert.True(loops.All(l => !l.IsCompleted), "A client loop stopped before the kill: " + string.Join("; ", Ledger.Unexpected) + Environment.NewLine + first.OutputTail);
             Assert.True(cursor is not null && Ledger.RoleChanges >= 4 && Ledger.Count("cancelled") >= 4, $"Not enough was acknowledged in time: {Ledger.Summary}{Environment.NewLine}{first.OutputTail}");
             Cursor = cursor!.Value;
-            Note($"SIGKILL after {Ledger.Summary}; the live client saw {LiveBeforeCrash.Count} events, the last {LiveBeforeCrash[^1].Id()}");
+            Note($"SIGKILL after {Ledger.Summary}; the live client saw {LiveBeforeCrash.Count} events, the last {LiveBeforeCrash[^1].Id()}; the webhook receiver had {Hooks.Received.Count} deliveries");
             await first.KillAsync();
             var endings = await Task.WhenAll(loops);
             await stop.CancelAsync();
