@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Clarity.Tests.Features.Stream;
+using Clarity.Tests.Features.Webhooks;
 using Clarity.Tests.Infrastructure;
 using Dapper;
 using Xunit;
@@ -125,6 +126,222 @@ public abstract class CrashConsistencyTests(CrashRun run, ITestOutputHelper outp
         Assert.Equal(overWebSocket, overSse.Take(overWebSocket.Count));
     }
 
+    [Fact]
+    public async Task KillDashNine_EveryAcknowledgedChangeHasExactlyOneAuditEntry_AndTheChainVerifies()
+    {
+        output.WriteLine(run.Timeline);
+        var entries = await run.ReadAuditAsync();
+        var byKey = entries.GroupBy(AuditKey).ToDictionary(g => g.Key, g => g.Count());
+
+        // At least once: every acknowledged change has its entry. At most once: no change, acknowledged or not, has two.
+        var expected = ExpectedAuditEntries(run.Ledger).ToList();
+        foreach (var key in expected)
+        {
+            Assert.True(byKey.TryGetValue(key, out var n) && n == 1, $"The acknowledged change {key} has {byKey.GetValueOrDefault(key)} audit entries, not exactly one.");
+        }
+
+        var audited = expected.Select(k => k.Action).ToHashSet();
+        var repeated = byKey.Where(g => audited.Contains(g.Key.Action) && g.Value > 1).Select(g => $"{g.Key} ×{g.Value}").ToList();
+        Assert.True(repeated.Count == 0, "Changes with more than one audit entry: " + string.Join(", ", repeated));
+        output.WriteLine($"{entries.Count} audit entries in the chain; {expected.Count} acknowledged changes checked.");
+
+        // The chain verifies: over the API on the restarted server, and with the CLI straight on the database.
+        using var owner = ClarityHost.ClientFor(run.Server.BaseAddress, run.OwnerToken);
+        var verdict = await owner.GetAsync("api/v1/orgs/acme/audit/verify").ExpectAsync(HttpStatusCode.OK);
+        Assert.True(verdict.GetProperty("intact").GetBoolean(), $"The chain does not verify after the crash: {verdict}");
+        Assert.True(verdict.GetProperty("entries").GetInt64() >= entries.Count, $"The verifier saw fewer entries than the table holds ({entries.Count}): {verdict}");
+
+        var (exit, stdout, stderr) = await Cli.ClarityProcess.RunAsync(run.Database is null
+            ? ["audit", "verify", "--org", "acme", "--data", run.DataDirectory]
+            : ["audit", "verify", "--org", "acme", "--database", run.Database]);
+        Assert.True(exit == 0, $"clarity audit verify exited {exit}:{Environment.NewLine}{stdout}{Environment.NewLine}{stderr}");
+        Assert.Contains("intact", stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task KillDashNine_WebhookReceiverSeesEveryAcknowledgedEventAtLeastOnce_EachDeliverySigned()
+    {
+        output.WriteLine(run.Timeline);
+        var expected = ExpectedWebhookEvents(run.Ledger).GroupBy(k => k).ToDictionary(g => g.Key, g => g.Count());
+
+        // The restarted server catches up on what the crash interrupted: wait (generously) until every event has arrived.
+        Dictionary<(string Type, string Subject), int> Seen() => run.Hooks.Received
+            .Select(d => (d.MessageId, Key: WebhookKey(d.Json)))
+            .Distinct()
+            .GroupBy(d => d.Key)
+            .ToDictionary(g => g.Key, g => g.Count());
+        List<string> Missing(Dictionary<(string Type, string Subject), int> seen) =>
+            [.. expected.Where(e => seen.GetValueOrDefault(e.Key) < e.Value).Select(e => $"{e.Key} (seen {seen.GetValueOrDefault(e.Key)} of {e.Value})")];
+        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(2);
+        var missing = Missing(Seen());
+        while (missing.Count > 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(200);
+            missing = Missing(Seen());
+        }
+
+        Assert.True(missing.Count == 0, $"The receiver never saw {missing.Count} acknowledged events: {string.Join(", ", missing.Take(20))}{Environment.NewLine}{run.Hooks}{Environment.NewLine}{run.Server.OutputTail}");
+
+        // Every delivery (duplicates included) carries our signature over its exact bytes, and its id and type are the event's.
+        var received = run.Hooks.Received;
+        foreach (var delivery in received)
+        {
+            Assert.True(delivery.SignedWith(run.HookSecret), $"Delivery {delivery.MessageId} ({System.Text.Encoding.UTF8.GetString(delivery.Body)}) is not signed with the endpoint's secret: {delivery.Signature}");
+            Assert.StartsWith("msg_", delivery.MessageId, StringComparison.Ordinal);
+        }
+
+        var duplicates = received.Count - received.Select(d => d.MessageId).Distinct().Count();
+        output.WriteLine($"{received.Count} deliveries received, {duplicates} of them again (same webhook-id); {expected.Values.Sum()} acknowledged events checked.");
+    }
+
+    /// <summary>What identifies an audit entry's change: its action and target, and for a role change the role it set.</summary>
+    private static (string Action, string Target) AuditKey(AuditEntryRow row)
+    {
+        var target = $"{row.TargetType}:{row.TargetId}";
+        if (row.Action == "member.role_changed" && row.Entry is { } entry)
+        {
+            using var json = JsonDocument.Parse(entry);
+            target += "→" + json.RootElement.GetProperty("after").Str("role");
+        }
+
+        return (row.Action, target);
+    }
+
+    /// <summary>The audit entries the acknowledged changes must have written (checkouts, resumptions and log lines are not audited).</summary>
+    private static IEnumerable<(string Action, string Target)> ExpectedAuditEntries(CrashLedger ledger)
+    {
+        yield return ("webhook.created", $"webhook:{ledger.WebhookId}");
+        foreach (var (id, _) in ledger.ApiKeys)
+        {
+            yield return ("apikey.created", $"apikey:{id}");
+        }
+
+        foreach (var (id, statuses) in ledger.TaskStatuses)
+        {
+            List<string> acked;
+            lock (statuses)
+            {
+                acked = [.. statuses];
+            }
+
+            yield return ("task.created", $"task:{id}");
+            if (acked[^1] is "succeeded" or "cancelled")
+            {
+                yield return ($"task.{acked[^1]}", $"task:{id}");
+            }
+        }
+
+        foreach (var (id, statuses) in ledger.ClarificationStatuses)
+        {
+            List<string> acked;
+            lock (statuses)
+            {
+                acked = [.. statuses];
+            }
+
+            foreach (var status in acked)
+            {
+                yield return (status == "pending" ? "clarification.asked" : $"clarification.{status}", $"clarification:{id}");
+            }
+        }
+
+        foreach (var (id, _) in ledger.Invited)
+        {
+            yield return ("invitation.created", $"invitation:{id}");
+        }
+
+        foreach (var (userId, joined) in ledger.Joined)
+        {
+            yield return ("invitation.accepted", $"invitation:{joined.InvitationId}");
+            yield return ("member.joined", $"member:{userId}");
+            List<string> roles;
+            lock (joined.Roles)
+            {
+                roles = [.. joined.Roles];
+            }
+
+            foreach (var role in roles.Skip(1))
+            {
+                yield return ("member.role_changed", $"member:{userId}→{role}");
+            }
+        }
+    }
+
+    /// <summary>What identifies a delivered event: its public type and subject, and for a role change the role it set.</summary>
+    private static (string Type, string Subject) WebhookKey(JsonElement body)
+    {
+        var type = body.Str("type");
+        var data = body.GetProperty("data");
+        var subject = type.Split('.')[0] switch
+        {
+            "task" => data.Str("taskId"),
+            "clarification" => data.Str("clarificationId"),
+            "invitation" => data.Str("invitationId"),
+            "member" => type == "member.role_changed" ? $"{data.Str("userId")}→{data.Str("to")}" : data.Str("userId"),
+            "apikey" => data.Str("keyId"),
+            _ => "",
+        };
+        return (type, subject);
+    }
+
+    /// <summary>The public events of the acknowledged changes, one item per event (a task starts twice when its question is answered).</summary>
+    private static IEnumerable<(string Type, string Subject)> ExpectedWebhookEvents(CrashLedger ledger)
+    {
+        foreach (var (id, _) in ledger.ApiKeys)
+        {
+            yield return ("apikey.created", id);
+        }
+
+        foreach (var (id, statuses) in ledger.TaskStatuses)
+        {
+            List<string> acked;
+            lock (statuses)
+            {
+                acked = [.. statuses];
+            }
+
+            foreach (var status in acked)
+            {
+                yield return (status switch { "queued" => "task.created", "running" => "task.started", _ => $"task.{status}" }, id);
+            }
+        }
+
+        foreach (var (id, statuses) in ledger.ClarificationStatuses)
+        {
+            List<string> acked;
+            lock (statuses)
+            {
+                acked = [.. statuses];
+            }
+
+            foreach (var status in acked)
+            {
+                yield return (status == "pending" ? "clarification.asked" : $"clarification.{status}", id);
+            }
+        }
+
+        foreach (var (id, _) in ledger.Invited)
+        {
+            yield return ("invitation.created", id);
+        }
+
+        foreach (var (userId, joined) in ledger.Joined)
+        {
+            yield return ("invitation.accepted", joined.InvitationId);
+            yield return ("member.joined", userId);
+            List<string> roles;
+            lock (joined.Roles)
+            {
+                roles = [.. joined.Roles];
+            }
+
+            foreach (var role in roles.Skip(1))
+            {
+                yield return ("member.role_changed", $"{userId}→{role}");
+            }
+        }
+    }
+
     private async Task VerifyStateAsync(HttpClient member, HttpClient owner, CrashLedger ledger)
     {
         foreach (var (id, title) in ledger.Tasks)
@@ -227,6 +444,9 @@ public abstract class CrashConsistencyTests(CrashRun run, ITestOutputHelper outp
 /// <summary>One outbox row as the test reads it from the database.</summary>
 public sealed record OutboxRow(long? Seq, string Topic, string Kind, string Payload);
 
+/// <summary>One audit entry as the test reads it from the database.</summary>
+public sealed record AuditEntryRow(long? Seq, string Action, string? TargetType, string? TargetId, string? Entry);
+
 public sealed record AckedLogBatch(string TaskId, long FirstSeq, long LastSeq, IReadOnlyList<string> Texts);
 
 public sealed record AckedMember(string InvitationId, List<string> Roles);
@@ -250,6 +470,12 @@ public sealed class CrashLedger
 
     /// <summary>User id → the invitation accepted, and the roles the member held, in order (member first).</summary>
     public ConcurrentDictionary<string, AckedMember> Joined { get; } = new();
+
+    /// <summary>The webhook endpoint created before the load.</summary>
+    public string? WebhookId { get; set; }
+
+    /// <summary>API key id → name: the keys of the task loops, created after the webhook endpoint.</summary>
+    public ConcurrentDictionary<string, string> ApiKeys { get; } = new();
 
     public ConcurrentBag<string> Unexpected { get; } = [];
 
@@ -308,6 +534,13 @@ public abstract class CrashRun(Backend backend) : IAsyncLifetime
     private readonly List<JsonElement> _live = [];
     private string? _database;
 
+    /// <summary>Both servers may deliver to the test's loopback receiver, and retry soon when an attempt fails.</summary>
+    private static readonly Dictionary<string, string> s_environment = new()
+    {
+        ["CLARITY_WEBHOOKS__ALLOWPRIVATENETWORKS"] = "true",
+        ["CLARITY_WEBHOOKS__RETRYSCHEDULE"] = "1s,2s,5s,10s,20s,30s",
+    };
+
     public CrashLedger Ledger { get; } = new();
 
     /// <summary>The restarted server.</summary>
@@ -316,6 +549,17 @@ public abstract class CrashRun(Backend backend) : IAsyncLifetime
     public string MemberKey { get; private set; } = "";
 
     public string OwnerToken { get; private set; } = "";
+
+    /// <summary>The webhook receiver in the test process, subscribed to <c>*</c> before the load; it lives through the crash.</summary>
+    public WebhookSink Hooks { get; private set; } = null!;
+
+    /// <summary>The signing secret of the endpoint that points at <see cref="Hooks"/>.</summary>
+    public string HookSecret { get; private set; } = "";
+
+    /// <summary>The database's connection string (PostgreSQL), or null (SQLite in the data directory).</summary>
+    public string? Database => _database;
+
+    public string DataDirectory => _dataDirectory;
 
     /// <summary>The last event id the live client had received when the cursor was taken, mid-load before the crash.</summary>
     public long Cursor { get; private set; }
@@ -337,16 +581,23 @@ public abstract class CrashRun(Backend backend) : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _database = backend == Backend.Postgres ? await TestDatabases.CreatePostgresAsync() : null;
-        await using (var first = await ServerProcess.StartAsync(_dataDirectory, _database))
+        Hooks = await WebhookSink.StartAsync();
+        await using (var first = await ServerProcess.StartAsync(_dataDirectory, _database, s_environment))
         {
             Note("first server up");
             (OwnerToken, MemberKey) = await ServerProcess.SetupOrgAsync(first.BaseAddress, "crash");
             var keys = new List<string>();
             using (var owner = ClarityHost.ClientFor(first.BaseAddress, OwnerToken))
             {
+                var hook = await owner.PostAsJsonAsync("api/v1/orgs/acme/webhooks", new { url = Hooks.UrlOf("crash"), events = new[] { "*" } })
+                    .ExpectAsync(HttpStatusCode.Created);
+                HookSecret = hook.Str("secret");
+                Ledger.WebhookId = hook.Str("id");
                 for (var w = 0; w < TaskLoops; w++)
                 {
-                    keys.Add((await owner.PostAsJsonAsync("api/v1/orgs/acme/api-keys", new { name = $"loop-{w}", role = "member" }).ExpectAsync(HttpStatusCode.Created)).Str("secret"));
+                    var key = await owner.PostAsJsonAsync("api/v1/orgs/acme/api-keys", new { name = $"loop-{w}", role = "member" }).ExpectAsync(HttpStatusCode.Created);
+                    Ledger.ApiKeys[key.Str("id")] = key.Str("name");
+                    keys.Add(key.Str("secret"));
                 }
             }
 
@@ -383,7 +634,7 @@ public abstract class CrashRun(Backend backend) : IAsyncLifetime
             Assert.True(loops.All(l => !l.IsCompleted), "A client loop stopped before the kill: " + string.Join("; ", Ledger.Unexpected) + Environment.NewLine + first.OutputTail);
             Assert.True(cursor is not null && Ledger.RoleChanges >= 4 && Ledger.Count("cancelled") >= 4, $"Not enough was acknowledged in time: {Ledger.Summary}{Environment.NewLine}{first.OutputTail}");
             Cursor = cursor!.Value;
-            Note($"SIGKILL after {Ledger.Summary}; the live client saw {LiveBeforeCrash.Count} events, the last {LiveBeforeCrash[^1].Id()}");
+            Note($"SIGKILL after {Ledger.Summary}; the live client saw {LiveBeforeCrash.Count} events, the last {LiveBeforeCrash[^1].Id()}; the webhook receiver had {Hooks.Received.Count} deliveries");
             await first.KillAsync();
             var endings = await Task.WhenAll(loops);
             await stop.CancelAsync();
@@ -393,7 +644,7 @@ public abstract class CrashRun(Backend backend) : IAsyncLifetime
             Assert.Contains(LoopEnding.ServerGone, endings);
         }
 
-        Server = await ServerProcess.StartAsync(_dataDirectory, _database);
+        Server = await ServerProcess.StartAsync(_dataDirectory, _database, s_environment);
         Note("second server up");
 
         // PostgreSQL: rows committed just before the crash wait for the new leader's sequencer.
@@ -405,6 +656,15 @@ public abstract class CrashRun(Backend backend) : IAsyncLifetime
         }
 
         Note("outbox fully sequenced");
+
+        // PostgreSQL: audit entries committed just before the crash wait for the new leader's chainer.
+        while ((await ReadAuditAsync()).Any(r => r.Seq is null))
+        {
+            Assert.True(DateTime.UtcNow < until, "The restarted server left audit entries unchained for 30 s:" + Environment.NewLine + Server.OutputTail);
+            await Task.Delay(100);
+        }
+
+        Note("audit log fully chained");
     }
 
     public async Task DisposeAsync()
@@ -412,6 +672,11 @@ public abstract class CrashRun(Backend backend) : IAsyncLifetime
         if (Server is not null)
         {
             await Server.DisposeAsync();
+        }
+
+        if (Hooks is not null)
+        {
+            await Hooks.DisposeAsync();
         }
 
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
@@ -427,6 +692,18 @@ public abstract class CrashRun(Backend backend) : IAsyncLifetime
         await connection.OpenAsync();
         var rows = await connection.QueryAsync<(long? Seq, string Topic, string Kind, string Payload)>("SELECT seq, topic, kind, payload FROM events");
         return [.. rows.Select(r => new OutboxRow(r.Seq, r.Topic, r.Kind, r.Payload))];
+    }
+
+    /// <summary>Every audit entry of org acme's chain, read straight from the database.</summary>
+    public async Task<IReadOnlyList<AuditEntryRow>> ReadAuditAsync()
+    {
+        await using DbConnection connection = _database is null
+            ? new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(_dataDirectory, "clarity.db")};Mode=ReadOnly;Pooling=False")
+            : new Npgsql.NpgsqlConnection(_database);
+        await connection.OpenAsync();
+        var rows = await connection.QueryAsync<(long? Seq, string Action, string? TargetType, string? TargetId, string? Entry)>(
+            "SELECT a.seq, a.action, a.target_type, a.target_id, a.entry FROM audit_entries a JOIN orgs o ON o.id = a.chain_id WHERE o.slug = 'acme'");
+        return [.. rows.Select(r => new AuditEntryRow(r.Seq, r.Action, r.TargetType, r.TargetId, r.Entry))];
     }
 
     /// <summary>

@@ -204,6 +204,12 @@ public abstract class WebhookTests<TFixture>(TFixture fixture) : IClassFixture<T
         Assert.Contains("3 failed attempts", endpoint.Str("disabledReason"), StringComparison.Ordinal);
         Assert.Equal(3, (await Receiver.LogAsync(hook)).Count);
 
+        // The system's change is audited like a person's: one entry, in the same unit of work as the disabling.
+        var audit = await owner.GetAsync(Org.Api($"audit?action=webhook.disabled&target=webhook:{webhookId}")).ExpectAsync(HttpStatusCode.OK);
+        var entry = Assert.Single(audit.GetProperty("items").EnumerateArray());
+        Assert.Equal("system", entry.GetProperty("actor").Str("kind"));
+        Assert.Equal(3, entry.GetProperty("entry").GetProperty("after").GetProperty("consecutiveFailures").GetInt32());
+
         var delivery = await WaitForDeliveryAsync(webhookId, d => d.Int("attempts") == 3);
         Assert.Equal(500, delivery.Int("responseStatus"));
         Assert.Equal("HTTP 500", delivery.Str("error"));
