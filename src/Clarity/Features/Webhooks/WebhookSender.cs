@@ -271,7 +271,7 @@ public sealed partial class WebhookSender(
             {
                 change.Emit(new WebhookDisabled(row.OrgId, row.Id, row.Url, (int)failures, reason));
                 change.Audit(new AuditRecord(row.OrgId, AuditActions.WebhookDisabled, WebhookAudit.Target(row),
-                    new AuditFields().Add("enabled", true), new AuditFields().Add("enabled", false).Add("reason", reason)));
+                    new AuditFields().Add("enabled", true), new AuditFields().Add("enabled", false).Add("consecutiveFailures", (int)failures).Add("reason", reason)));
             }
 
             return row;
