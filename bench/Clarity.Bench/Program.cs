@@ -111,6 +111,12 @@ if (options.Scenarios.Contains("webhooks"))
     await OnEachBackendAsync(WebhookBench.Name, s => WebhookBench.RunAsync(s, options, report), WebhookBench.Settings);
 }
 
+if (options.Scenarios.Contains("audit"))
+{
+    var folder = Path.Combine(Path.GetTempPath(), "clarity-bench", "audit-" + Guid.NewGuid().ToString("N"));
+    await OnEachBackendAsync(AuditBench.Name, s => AuditBench.RunAsync(s, folder, options, report), AuditBench.Settings(folder));
+}
+
 var markdown = report.ToMarkdown();
 Console.WriteLine("\n## Results\n");
 Console.WriteLine(markdown);
