@@ -153,7 +153,8 @@ public sealed class LeadershipTests(ITestOutputHelper output)
             var directories = new List<string> { TestDatabases.NewTempDirectory(), TestDatabases.NewTempDirectory() };
 
             // Started together (the migrator serialises them): either may win the election.
-            var starting = directories.Select(d => ServerProcess.StartAsync(d, database)).ToList();
+            var keyRing = ServerProcess.SharedKeyRing();
+            var starting = directories.Select(d => ServerProcess.StartAsync(d, database, keyRing)).ToList();
             var nodes = new List<ServerProcess>();
             try
             {

@@ -55,6 +55,13 @@ public sealed class ServerProcess : IAsyncDisposable
     /// <summary>Whether one of the last lines the server printed contains <paramref name="text"/>.</summary>
     public bool Printed(string text) => _output.Any(line => line.Contains(text, StringComparison.Ordinal));
 
+    /// <summary>
+    /// Settings for nodes that share one PostgreSQL database: one key-encryption key for the key ring, as every node of a
+    /// deployment has (each data folder would otherwise make its own, and the second node could not read the ring).
+    /// </summary>
+    public static IReadOnlyDictionary<string, string> SharedKeyRing() =>
+        new Dictionary<string, string> { ["CLARITY_KEYRING__KEY"] = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)) };
+
     /// <param name="environment">Extra environment variables for the child (e.g. the standard OTEL_* ones).</param>
     public static async Task<ServerProcess> StartAsync(string dataDirectory, string? database, IReadOnlyDictionary<string, string>? environment = null)
     {

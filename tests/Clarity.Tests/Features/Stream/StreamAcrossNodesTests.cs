@@ -20,8 +20,9 @@ public sealed class StreamAcrossNodesTests
         var dirB = TestDatabases.NewTempDirectory();
         try
         {
-            await using var a = await ServerProcess.StartAsync(dirA, database);
-            await using var b = await ServerProcess.StartAsync(dirB, database);
+            var keyRing = ServerProcess.SharedKeyRing();
+            await using var a = await ServerProcess.StartAsync(dirA, database, keyRing);
+            await using var b = await ServerProcess.StartAsync(dirB, database, keyRing);
             var key = await ServerProcess.SetupAsync(a.BaseAddress, "nodes");
 
             await using var onA = await StreamSocket.ConnectAsync(a.BaseAddress, "acme", key);
