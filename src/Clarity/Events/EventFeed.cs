@@ -173,116 +173,14 @@ public sealed partial class EventFeed(EventLog log, StreamHub hub, EventBus bus,
 /// notifications, and no writer's transaction notifies (PostgreSQL serialises the commits of notifying transactions).
 /// Other nodes' feeds hear of each numbered range by NOTIFY.
 /// </summary>
-public sealed partial class EventSequencer(EventLog log, Database db, Leadership leadership, ILogger<EventSequencer> logger)
-    : BackgroundLoop(leadership, logger)
+public sealed class EventSequencer(EventLog log, Database db, Leadership leadership, ILogger<EventSequencer> logger)
+    : CommitFollowingLoop(db, leadership, logger)
 {
-    private const int Batch = 2000;
-    private readonly SemaphoreSlim _announce = new(0, 1);
-    private readonly CancellationTokenSource _stopping = new();
-    private Task? _announcer;
-
     protected override string Name => "event sequencer";
-
-    protected override TimeSpan Interval => TimeSpan.FromSeconds(1);
 
     protected override string? WakeChannel => EventLog.AppendedChannel;
 
-    /// <summary>This node committed outbox rows: wakes the sequencer here if this node leads, else tells the leader.</summary>
-    public void Appended()
-    {
-        if (IsLeader)
-        {
-            Wake();
-            return;
-        }
+    protected override Task<int> FollowAsync(int batch, CancellationToken ct) => log.SequenceAsync(batch, ct);
 
-        try
-        {
-            _announce.Release();
-        }
-        catch (SemaphoreFullException)
-        {
-            // An announcement is already due; it covers this commit too.
-        }
-    }
-
-    public override async Task StartAsync(CancellationToken cancellationToken)
-    {
-        _announcer = Task.Run(() => AnnounceAsync(_stopping.Token), CancellationToken.None);
-        await base.StartAsync(cancellationToken);
-    }
-
-    public override async Task StopAsync(CancellationToken cancellationToken)
-    {
-        await _stopping.CancelAsync();
-        if (_announcer is not null)
-        {
-            await _announcer.ContinueWith(_ => { }, TaskScheduler.Default);
-        }
-
-        await base.StopAsync(cancellationToken);
-    }
-
-    public override void Dispose()
-    {
-        _announce.Dispose();
-        _stopping.Dispose();
-        base.Dispose();
-    }
-
-    /// <summary>
-    /// The shortest time between two passes that are not catching up on a full batch: commits that arrive meanwhile are
-    /// numbered together by the next pass. Each pass is a transaction of its own (and a WAL flush), so under load this
-    /// keeps the sequencer from competing with the writers pass for commit; it adds at most this much to an event's trip
-    /// to the streams.
-    /// </summary>
-    private static readonly TimeSpan s_pacing = TimeSpan.FromMilliseconds(10);
-
-    protected override async Task<bool> RunOnceAsync(CancellationToken ct)
-    {
-        if (db.Kind != DatabaseKind.Postgres)
-        {
-            return false;
-        }
-
-        var numbered = await log.SequenceAsync(Batch, ct);
-        if (numbered == Batch)
-        {
-            return true;
-        }
-
-        if (numbered > 0)
-        {
-            await Task.Delay(s_pacing, ct);
-        }
-
-        return false;
-    }
-
-    private async Task AnnounceAsync(CancellationToken ct)
-    {
-        while (!ct.IsCancellationRequested)
-        {
-            try
-            {
-                await _announce.WaitAsync(ct);
-                await log.AnnounceAppendedAsync(ct);
-            }
-            catch (OperationCanceledException) when (ct.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception ex)
-            {
-                // The leader polls every second: a lost announcement only delays.
-                Log.AnnounceFailed(logger, ex);
-            }
-        }
-    }
-
-    private static partial class Log
-    {
-        [LoggerMessage(1, LogLevel.Warning, "Could not tell the leader of new events (it finds them within a second anyway)")]
-        public static partial void AnnounceFailed(ILogger logger, Exception error);
-    }
+    protected override Task AnnounceAsync(CancellationToken ct) => log.AnnounceAppendedAsync(ct);
 }

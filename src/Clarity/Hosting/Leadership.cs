@@ -204,6 +204,8 @@ public abstract partial class BackgroundLoop(Leadership leadership, ILogger logg
     /// <summary>Whether this node leads now.</summary>
     protected bool IsLeader => leadership.IsLeader;
 
+    protected ILogger Logger => logger;
+
     /// <summary>A PostgreSQL NOTIFY channel that wakes the loop; null (the default) for none.</summary>
     protected virtual string? WakeChannel => null;
 
@@ -305,5 +307,125 @@ public abstract partial class BackgroundLoop(Leadership leadership, ILogger logg
 
         [LoggerMessage(2, LogLevel.Warning, "LISTEN {Channel} for {Job} failed; reconnecting (the job still runs every interval meanwhile)")]
         public static partial void ListenFailed(ILogger logger, Exception error, string channel, string job);
+    }
+}
+
+/// <summary>
+/// A leader-only PostgreSQL loop that follows rows other transactions commit (the event sequencer, the audit chainer):
+/// it runs as soon as a commit is announced, and at least every second. A commit on the leader wakes it in-process; a
+/// commit on another node is announced with a NOTIFY on <see cref="BackgroundLoop.WakeChannel"/>, sent after the commit
+/// and one at a time, so a burst of commits costs a few notifications and no writer's transaction notifies. A pass that
+/// did some work but not a full batch is followed by a short pause, so commits that arrive meanwhile are taken together
+/// by the next pass: each pass is a transaction (and a WAL flush) of its own, and under load this keeps the loop from
+/// competing with the writers for commit; it adds at most <see cref="Pacing"/> to a row's wait.
+/// </summary>
+public abstract partial class CommitFollowingLoop(Database db, Leadership leadership, ILogger logger) : BackgroundLoop(leadership, logger)
+{
+    /// <summary>The shortest time between two passes that are not catching up on a full batch.</summary>
+    public static readonly TimeSpan Pacing = TimeSpan.FromMilliseconds(10);
+
+    protected const int Batch = 2000;
+
+    private readonly SemaphoreSlim _announce = new(0, 1);
+    private readonly CancellationTokenSource _stopping = new();
+    private Task? _announcer;
+
+    protected override TimeSpan Interval => TimeSpan.FromSeconds(1);
+
+    /// <summary>This node committed rows the loop follows: wakes it here if this node leads, else tells the leader.</summary>
+    public void Appended()
+    {
+        if (IsLeader)
+        {
+            Wake();
+            return;
+        }
+
+        try
+        {
+            _announce.Release();
+        }
+        catch (SemaphoreFullException)
+        {
+            // An announcement is already due; it covers this commit too.
+        }
+    }
+
+    /// <summary>One pass over at most <see cref="Batch"/> committed rows; returns how many it took.</summary>
+    protected abstract Task<int> FollowAsync(int batch, CancellationToken ct);
+
+    /// <summary>Tells the leader (NOTIFY on the wake channel) that rows were committed.</summary>
+    protected abstract Task AnnounceAsync(CancellationToken ct);
+
+    protected sealed override async Task<bool> RunOnceAsync(CancellationToken ct)
+    {
+        if (db.Kind != DatabaseKind.Postgres)
+        {
+            return false;
+        }
+
+        var taken = await FollowAsync(Batch, ct);
+        if (taken == Batch)
+        {
+            return true;
+        }
+
+        if (taken > 0)
+        {
+            await Task.Delay(Pacing, ct);
+        }
+
+        return false;
+    }
+
+    public override async Task StartAsync(CancellationToken cancellationToken)
+    {
+        _announcer = Task.Run(() => AnnounceLoopAsync(_stopping.Token), CancellationToken.None);
+        await base.StartAsync(cancellationToken);
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await _stopping.CancelAsync();
+        if (_announcer is not null)
+        {
+            await _announcer.ContinueWith(_ => { }, TaskScheduler.Default);
+        }
+
+        await base.StopAsync(cancellationToken);
+    }
+
+    public override void Dispose()
+    {
+        _announce.Dispose();
+        _stopping.Dispose();
+        base.Dispose();
+    }
+
+    private async Task AnnounceLoopAsync(CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                await _announce.WaitAsync(ct);
+                await AnnounceAsync(ct);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                // The leader polls every second: a lost announcement only delays.
+                Log.AnnounceFailed(Logger, ex, Name);
+            }
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(1, LogLevel.Warning, "Could not tell the leader of new rows for {Job} (it finds them within a second anyway)")]
+        public static partial void AnnounceFailed(ILogger logger, Exception error, string job);
     }
 }
