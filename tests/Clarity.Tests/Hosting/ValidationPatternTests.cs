@@ -17,6 +17,9 @@ public sealed class ValidationPatternTests
     {
         ["QueuePattern"] = "team/build:linux-x64.v2",
         ["SlugPattern"] = "acme-2",
+        ["ActionPattern"] = "member.role_changed",
+        ["ActionPrefixPattern"] = "task.*",
+        ["TypePattern"] = "apikey",
     };
 
     public static TheoryData<string> GeneratedPatterns =>

@@ -1,4 +1,6 @@
 using Clarity.Features.Audit;
+using Clarity.Storage;
+using Dapper;
 using Clarity.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using Xunit;
@@ -36,7 +38,9 @@ public abstract class CheckpointLoopTests(Backend backend)
             var latest = Path.Combine(folder, id.ToString("D"), "latest.checkpoint");
             AuditCheckpoint? checkpoint = null;
             var verifier = NoteSigner.Parse(File.ReadAllText(keyFile)).Verifier;
-            for (var i = 0; i < 300 && checkpoint?.Size != head.Seq; i++)
+            // The schedule checkpoints a chain once it has grown by 5 entries since its last checkpoint; where the passes
+            // fall among the writes decides which seq that is, so wait until the newest checkpoint is within 5 of the head.
+            for (var i = 0; i < 300 && !(checkpoint?.Size > head.Seq - 5); i++)
             {
                 await Task.Delay(100);
                 if (File.Exists(latest))
@@ -46,14 +50,14 @@ public abstract class CheckpointLoopTests(Backend backend)
             }
 
             Assert.NotNull(checkpoint);
-            Assert.Equal(head.Seq, checkpoint.Size);
-            Assert.Equal(head.Hash, checkpoint.Hash);
+            Assert.InRange(checkpoint.Size, head.Seq - 4, head.Seq);
+            Assert.Equal(await HashAtAsync(host, id, checkpoint.Size), checkpoint.Hash);
             Assert.Equal("acme", checkpoint.OrgSlug);
-            Assert.True(File.Exists(Path.Combine(folder, id.ToString("D"), $"{head.Seq:D12}.checkpoint")));
+            Assert.True(File.Exists(Path.Combine(folder, id.ToString("D"), $"{checkpoint.Size:D12}.checkpoint")));
 
             using var page = host.CreateCookieClient(org.OwnerToken);
             var html = await (await page.GetAsync("o/acme/audit")).EnsureSuccessStatusCode().Content.ReadAsStringAsync();
-            Assert.Contains($"<span data-checkpoint-seq>{head.Seq}</span>", html, StringComparison.Ordinal);
+            Assert.Contains($"<span data-checkpoint-seq>{checkpoint.Size}</span>", html, StringComparison.Ordinal);
         }
         finally
         {
@@ -74,6 +78,12 @@ public abstract class CheckpointLoopTests(Backend backend)
         }));
         Assert.Contains("name a Folder or a Url", error.Message, StringComparison.Ordinal);
         TestDatabases.DeleteDirectory(dir);
+    }
+
+    private static async Task<byte[]> HashAtAsync(ClarityHost host, Guid chainId, long seq)
+    {
+        await using var c = await host.Services.GetRequiredService<Database>().OpenReadAsync();
+        return await c.ExecuteScalarAsync<byte[]>("SELECT hash FROM audit_entries WHERE chain_id = @chainId AND seq = @seq", new { chainId, seq }) ?? [];
     }
 }
 
