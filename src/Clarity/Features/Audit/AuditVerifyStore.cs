@@ -34,13 +34,14 @@ public sealed class AuditVerifyStore(Database db)
     public static async IAsyncEnumerable<AuditChainRow> ReadChainAsync(
         DbConnection c, DbTransaction? t, Guid chainId, long afterSeq, [EnumeratorCancellation] CancellationToken ct)
     {
-        var rows = c.QueryUnbufferedAsync<Row>(
+        var rows = c.QueryUnbufferedAsync<AuditRow>(
             "SELECT seq, at, actor_kind AS ActorKind, actor_id AS ActorId, action, target_type AS TargetType, target_id AS TargetId, entry, digest, hash " +
             "FROM audit_entries WHERE chain_id = @chainId AND seq > @afterSeq ORDER BY seq",
             new { chainId, afterSeq }, t);
         await foreach (var r in rows.WithCancellation(ct))
         {
-            yield return new AuditChainRow(r.Seq, r.At, r.ActorKind, r.ActorId, r.Action, r.TargetType, r.TargetId, r.Entry, r.Digest, r.Hash);
+            // Chained rows only (seq > afterSeq), so seq is set.
+            yield return new AuditChainRow(r.Seq!.Value, r.At, r.ActorKind, r.ActorId, r.Action, r.TargetType, r.TargetId, r.Entry, r.Digest, r.Hash);
         }
     }
 
@@ -119,29 +120,6 @@ public sealed class AuditVerifyStore(Database db)
         return (await c.QueryAsync<ForwardRow>(new CommandDefinition(
             "SELECT position, chain_id AS ChainId, seq, at, action, entry, hash FROM audit_entries " +
             "WHERE position > @position ORDER BY position LIMIT @max", new { position, max }, cancellationToken: ct))).AsList();
-    }
-
-    private sealed class Row
-    {
-        public long Seq { get; set; }
-
-        public long At { get; set; }
-
-        public string ActorKind { get; set; } = "";
-
-        public Guid? ActorId { get; set; }
-
-        public string Action { get; set; } = "";
-
-        public string? TargetType { get; set; }
-
-        public string? TargetId { get; set; }
-
-        public string? Entry { get; set; }
-
-        public byte[] Digest { get; set; } = [];
-
-        public byte[]? Hash { get; set; }
     }
 
     private sealed class HeadRow
