@@ -19,7 +19,7 @@ public sealed partial class SqliteDatabase : Database
     private const int MaxGroup = 512;
 
     private readonly Channel<WriteItem> _queue = Channel.CreateUnbounded<WriteItem>(new UnboundedChannelOptions { SingleReader = true });
-    private readonly SqliteConnection _writer;
+    private readonly StatementCachingConnection _writer;
     private readonly string _readConnectionString;
     private readonly string _path;
     private readonly Thread _loop;
@@ -51,7 +51,7 @@ public sealed partial class SqliteDatabase : Database
             DefaultTimeout = 30,
         }.ToString();
 
-        _writer = new SqliteConnection(writeCs);
+        _writer = new StatementCachingConnection(writeCs);
         _writer.Open();
         using (var pragma = _writer.CreateCommand())
         {
