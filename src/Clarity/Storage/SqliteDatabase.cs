@@ -36,6 +36,8 @@ public sealed partial class SqliteDatabase : Database
             Directory.CreateDirectory(directory);
         }
 
+        CreateOwnerOnly(_path);
+
         var writeCs = new SqliteConnectionStringBuilder
         {
             DataSource = _path,
@@ -67,6 +69,33 @@ public sealed partial class SqliteDatabase : Database
     }
 
     public override DatabaseKind Kind => DatabaseKind.Sqlite;
+
+    /// <summary>
+    /// Creates a new database file readable and writable by its owner only (0600): it holds password hashes, API key
+    /// hashes and encrypted secrets. SQLite gives its -wal and -shm files the database file's mode. An existing file
+    /// keeps the mode its operator chose.
+    /// </summary>
+    internal static void CreateOwnerOnly(string path)
+    {
+        if (OperatingSystem.IsWindows() || File.Exists(path))
+        {
+            return;
+        }
+
+        try
+        {
+            using var file = new FileStream(path, new FileStreamOptions
+            {
+                Mode = FileMode.CreateNew,
+                Access = FileAccess.Write,
+                UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+            });
+        }
+        catch (IOException) when (File.Exists(path))
+        {
+            // Another process sharing this data folder created it first.
+        }
+    }
 
     public override SqlDialect Dialect => SqlDialect.Sqlite;
 
