@@ -117,6 +117,11 @@ if (options.Scenarios.Contains("audit"))
     await OnEachBackendAsync(AuditBench.Name, s => AuditBench.RunAsync(s, folder, options, report), AuditBench.Settings(folder));
 }
 
+if (options.Scenarios.Contains("audit-verify"))
+{
+    await OnEachBackendAsync(AuditVerifyBench.Name, s => AuditVerifyBench.RunAsync(s, options, report));
+}
+
 var markdown = report.ToMarkdown();
 Console.WriteLine("\n## Results\n");
 Console.WriteLine(markdown);

@@ -3,7 +3,7 @@ namespace Clarity.Bench.Harness;
 /// <summary>Command-line options. Quick mode shrinks every duration and count for a smoke run.</summary>
 public sealed class BenchOptions
 {
-    public static readonly string[] AllScenarios = ["lifecycle", "ingest", "search", "isolation", "latency", "peer", "signin", "webhooks", "audit"];
+    public static readonly string[] AllScenarios = ["lifecycle", "ingest", "search", "isolation", "latency", "peer", "signin", "webhooks", "audit", "audit-verify"];
 
     public bool Quick { get; private init; }
 
@@ -48,6 +48,9 @@ public sealed class BenchOptions
     public int SearchQueriesPerKind => Quick ? 30 : 200;
 
     public int PeerJobs => Quick ? 2000 : 10_000;
+
+    /// <summary>The length of the chain #13b seeds and verifies.</summary>
+    public int AuditVerifyEntries => Quick ? 100_000 : 1_000_000;
 
     public static string Usage =>
         """
