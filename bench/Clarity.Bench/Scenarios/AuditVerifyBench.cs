@@ -33,11 +33,11 @@ public static class AuditVerifyBench
         var total = options.AuditVerifyEntries;
 
         var seeding = Stopwatch.StartNew();
-        long position;
-        await using (var c = await db.OpenReadAsync())
-        {
-            position = await c.ExecuteScalarAsync<long?>("SELECT MAX(position) FROM audit_entries") ?? 0;
-        }
+        // Global positions: on PostgreSQL reserved from audit_state, whose row lock the leader's chainer takes too (it may
+        // still be chaining the setup's entries); on SQLite the single writer is idle here.
+        var position = await db.WriteAsync((c, t) => db.Kind == DatabaseKind.Postgres
+            ? c.ExecuteScalarAsync<long>("UPDATE audit_state SET last_position = last_position + @total RETURNING last_position - @total", new { total = (long)total }, t)
+            : c.ExecuteScalarAsync<long>("SELECT COALESCE(MAX(position), 0) FROM audit_entries", transaction: t));
 
         var previous = AuditChain.Genesis.ToArray();
         var at = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - total;
@@ -66,12 +66,6 @@ public static class AuditVerifyBench
             {
                 Console.WriteLine($"    seeded {seq - 1:N0} of {total:N0} entries ({seeding.Elapsed.TotalSeconds:F0} s)");
             }
-        }
-
-        if (b == Backend.Postgres)
-        {
-            // Keep the chainer's global position ahead of the seeded rows.
-            await db.WriteAsync((c, t) => c.ExecuteAsync("UPDATE audit_state SET last_position = GREATEST(last_position, @position)", new { position }, t));
         }
 
         seeding.Stop();
