@@ -7,8 +7,9 @@ namespace Clarity.Bench.Scenarios;
 /// #1: full task lifecycles with 16 concurrent agents. Each agent loops: create a task → check out (long-poll up
 /// to 5 s) → append 10 log lines in one batch → complete. Counts lifecycles finished inside the measured window.
 /// Then #1b on the same server, the eager variant: each complete asks for the agent's next task (<c>next</c>), and the
-/// agent checks out only when none came back, so a busy agent makes 3 requests per lifecycle instead of 4. The plain
-/// loop is the headline.
+/// agent checks out only when none came back, so a busy agent makes 3 requests per lifecycle instead of 4. It starts
+/// with a backlog of one queued task per agent (a busy queue), which the loop keeps at that size. The plain loop is the
+/// headline.
 /// </summary>
 public static class LifecycleBench
 {
@@ -79,6 +80,16 @@ public static class LifecycleBench
                     steps["complete"].AddSince(t3);
                     lifecycle.AddSince(t0);
                 }
+            }
+        }
+
+        if (eager)
+        {
+            // A busy queue: a standing backlog of one task per agent, so that a complete finds the next task waiting. Every
+            // loop still creates one task and finishes one, so the backlog stays the same size.
+            for (var i = 0; i < Agents; i++)
+            {
+                await api.CreateTaskAsync(Queue, $"backlog {i}");
             }
         }
 
