@@ -253,6 +253,18 @@ public sealed partial class ClarityClient : IDisposable
     public Task<Lease?> CheckoutAsync(CheckoutRequest request, CancellationToken ct = default) =>
         SendAsync<Lease?>(HttpMethod.Post, OrgPath("/work/checkout"), request, ct, wait: Seconds(request.WaitSeconds));
 
+    /// <summary>
+    /// Takes up to <paramref name="maxTasks"/> tasks at once (1 to 100), each under its own lease, waiting up to
+    /// <see cref="CheckoutRequest.WaitSeconds"/> for at least one. Returns an empty list when none arrived in time.
+    /// </summary>
+    public async Task<IReadOnlyList<Lease>> CheckoutManyAsync(CheckoutRequest request, int maxTasks, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var body = new { request.Agent, request.Queues, request.Labels, request.WaitSeconds, request.LeaseSeconds, request.TaskId, maxTasks };
+        var batch = await SendAsync<CheckoutBatch?>(HttpMethod.Post, OrgPath("/work/checkout"), body, ct, wait: Seconds(request.WaitSeconds)).ConfigureAwait(false);
+        return batch?.Leases ?? [];
+    }
+
     /// <summary>Extends the lease. A 409 (<see cref="ProblemTypes.StaleLease"/>) means the lease is gone: the task was cancelled or given to another agent.</summary>
     public Task<HeartbeatResult> HeartbeatAsync(Guid taskId, string leaseToken, CancellationToken ct = default) =>
         SendAsync<HeartbeatResult>(HttpMethod.Post, OrgPath($"/tasks/{taskId}/heartbeat"), new { leaseToken }, ct);
@@ -260,6 +272,17 @@ public sealed partial class ClarityClient : IDisposable
     /// <summary>Marks the task succeeded with an output (any value that serializes to JSON).</summary>
     public Task<AgentTask> CompleteTaskAsync(Guid taskId, string leaseToken, object? output = null, CancellationToken ct = default) =>
         SendAsync<AgentTask>(HttpMethod.Post, OrgPath($"/tasks/{taskId}/complete"), new { leaseToken, output }, ct);
+
+    /// <summary>
+    /// Marks the task succeeded and, in the same request, takes the agent's next task matching <paramref name="next"/>
+    /// without waiting (eager dispatch): one request fewer per task for a busy agent. <see cref="CompletedTask.Next"/> is
+    /// null when no task was waiting; the complete stands either way.
+    /// </summary>
+    public Task<CompletedTask> CompleteAndCheckoutAsync(Guid taskId, string leaseToken, object? output, NextTaskRequest next, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(next);
+        return SendAsync<CompletedTask>(HttpMethod.Post, OrgPath($"/tasks/{taskId}/complete"), new { leaseToken, output, next }, ct);
+    }
 
     /// <summary>Marks the attempt failed. A retryable failure requeues the task while it has attempts left.</summary>
     public Task<AgentTask> FailTaskAsync(Guid taskId, string leaseToken, string error, bool retryable = false, CancellationToken ct = default) =>

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 
 namespace Clarity.Client;
 
@@ -174,6 +175,20 @@ public sealed record CheckoutRequest(
 
 /// <summary>A checked-out task and the lease that lets this agent heartbeat, log, complete or fail it.</summary>
 public sealed record Lease(AgentTask Task, string LeaseToken, DateTimeOffset LeaseExpiresAt);
+
+/// <summary>The answer to a checkout with <c>maxTasks</c>: one to <c>maxTasks</c> leases, each its own task and token.</summary>
+public sealed record CheckoutBatch(IReadOnlyList<Lease> Leases);
+
+/// <summary>
+/// The filter of the next task that a complete claims for the same agent in the same request (eager dispatch): the
+/// same meaning as in <see cref="CheckoutRequest"/>. The server does not wait for work.
+/// </summary>
+public sealed record NextTaskRequest(IReadOnlyList<string>? Queues = null, IReadOnlyList<string>? Labels = null, int? LeaseSeconds = null);
+
+/// <summary>The answer to a complete that asked for the next task: the finished task and the agent's next lease, or null when no task was waiting.</summary>
+public sealed record CompletedTask(
+    AgentTask Task,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] Lease? Next);
 
 public sealed record HeartbeatResult(string Status, DateTimeOffset LeaseExpiresAt);
 

@@ -49,6 +49,22 @@ public sealed class AgentApi(HttpClient http)
         await BenchServer.ExpectAsync(response, HttpStatusCode.OK);
     }
 
+    /// <summary>Completes the task and asks for the agent's next task from <paramref name="queue"/> in the same request (eager dispatch); null when none was waiting.</summary>
+    public async Task<Claimed?> CompleteWithNextAsync(Claimed claimed, string queue, CancellationToken ct = default)
+    {
+        using var response = await SendAsync(HttpMethod.Post, BenchServer.Api($"tasks/{claimed.Id}/complete"),
+            $"{{\"leaseToken\":\"{claimed.LeaseToken}\",\"output\":{{\"ok\":true}},\"next\":{{\"queues\":[\"{queue}\"]}}}}", ct);
+        await BenchServer.ExpectAsync(response, HttpStatusCode.OK);
+        var next = (await BenchServer.ReadJsonAsync(response)).GetProperty("next");
+        if (next.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        var task = next.GetProperty("task");
+        return new Claimed(task.GetProperty("id").GetGuid(), task.GetProperty("title").GetString()!, next.GetProperty("leaseToken").GetString()!);
+    }
+
     /// <summary>Searches the org's logs (newest first) and returns the number of hits on the first page.</summary>
     public async Task<int> SearchAsync(string q, int limit = 20, CancellationToken ct = default)
     {

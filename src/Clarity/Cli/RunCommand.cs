@@ -13,7 +13,11 @@ namespace Clarity.Cli;
 /// <remarks>
 /// Without <c>--checkout</c> it creates a task for the command and checks out exactly that task. With <c>--checkout</c>
 /// it takes the next task from the queue; when none arrives within <c>--wait</c> seconds it prints "no task" on stderr
-/// and exits 0, so that a loop around it keeps polling. Exit codes: the command's own; 127 (126) when it cannot be
+/// and exits 0, so that a loop around it keeps polling. With <c>--checkout --loop</c> it keeps taking tasks itself: each
+/// success is completed and the agent's next task claimed in the same request (<c>next</c>, eager dispatch), so a busy
+/// agent makes one request per task fewer; it checks out (waiting <c>--wait</c>) only when no next task came back, and
+/// exits 0 once none arrives in time. A failing command fails its task and the loop goes on; a command that cannot be
+/// found or started, an interruption or an unreachable server end it. Exit codes: the command's own; 127 (126) when it cannot be
 /// found (started); <see cref="ExitCodes.LeaseLost"/> when the task was cancelled or its lease lost while the command ran;
 /// 130 when interrupted; <see cref="ExitCodes.BadUsage"/> for bad options or credentials; <see cref="ExitCodes.Unavailable"/>
 /// when the server cannot be reached.
@@ -30,12 +34,13 @@ public static class RunCommand
         var checkout = new Option<bool>("--checkout") { Description = "Take the next task from the queue instead of creating one; the command gets its input in CLARITY_TASK_INPUT." };
         var agent = new Option<string?>("--agent") { Description = "Agent name (default: run@<machine name>)." };
         var labels = new Option<string?>("--labels") { Description = "Comma-separated labels: the task's (without --checkout) and the agent's." };
+        var loop = new Option<bool>("--loop") { Description = "With --checkout: keep taking tasks, each success completed and the next task claimed in one request; exits 0 when none arrives within --wait." };
         var wait = new Option<int>("--wait") { Description = "With --checkout: seconds to wait for a task; when none arrives, prints \"no task\" and exits 0.", DefaultValueFactory = _ => 30 };
         var command = new Argument<string[]>("command") { Description = "The command and its arguments, after --.", Arity = ArgumentArity.ZeroOrMore };
 
         var run = new Command("run", "Run a command as an agent task: stream its output as logs and report its exit code.\n"
             + "Example: clarity run --server URL --key KEY --org ORG --queue builds -- make test");
-        foreach (var option in new Option[] { server, key, org, queue, title, checkout, agent, labels, wait })
+        foreach (var option in new Option[] { server, key, org, queue, title, checkout, loop, agent, labels, wait })
         {
             run.Options.Add(option);
         }
@@ -50,6 +55,7 @@ public static class RunCommand
                 Queue: result.GetValue(queue),
                 Title: result.GetValue(title),
                 Checkout: result.GetValue(checkout),
+                Loop: result.GetValue(loop),
                 Agent: result.GetValue(agent) ?? "run@" + Environment.MachineName,
                 Labels: (result.GetValue(labels) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
                 WaitSeconds: result.GetValue(wait),
@@ -60,7 +66,7 @@ public static class RunCommand
     }
 
     private sealed record RunSettings(
-        string? Server, string? Key, string? Org, string? Queue, string? Title, bool Checkout, string Agent, string[] Labels, int WaitSeconds, string[] Command);
+        string? Server, string? Key, string? Org, string? Queue, string? Title, bool Checkout, bool Loop, string Agent, string[] Labels, int WaitSeconds, string[] Command);
 
     private static string? Env(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } value ? value : null;
 
@@ -73,35 +79,69 @@ public static class RunCommand
         }
 
         using var client = new ClarityClient(new Uri(s.Server!), s.Key, s.Org);
-        Lease? lease;
+        var (lease, failed) = await TryAcquireAsync(s, () => AcquireAsync(client, s, ct), ct);
+        if (lease is null)
+        {
+            return failed ?? await NoTaskAsync(s, ran: 0);
+        }
+
+        if (!s.Loop)
+        {
+            return await new TaskRun(client, lease, s.Command, next: null).RunAsync(ct);
+        }
+
+        // The loop: each success hands back the agent's next task; a checkout (with its wait) only when none came back.
+        var next = new NextTaskRequest([s.Queue!], s.Labels);
+        for (var ran = 1; ; ran++)
+        {
+            var run = new TaskRun(client, lease, s.Command, next);
+            var exitCode = await run.RunAsync(ct);
+            if (ct.IsCancellationRequested || exitCode is ExitCodes.CommandNotFound or ExitCodes.CommandNotExecutable)
+            {
+                return exitCode;
+            }
+
+            (lease, failed) = run.Next is { } handedOver
+                ? (handedOver, null)
+                : await TryAcquireAsync(s, () => AcquireAsync(client, s, ct), ct);
+            if (lease is null)
+            {
+                return failed ?? await NoTaskAsync(s, ran);
+            }
+        }
+    }
+
+    /// <summary>Gets a lease, or the exit code that reports why the server could not give one (null: no task arrived in time).</summary>
+    private static async Task<(Lease? Lease, int? ExitCode)> TryAcquireAsync(RunSettings s, Func<Task<Lease?>> acquire, CancellationToken ct)
+    {
         try
         {
-            lease = await AcquireAsync(client, s, ct);
+            return (await acquire(), null);
         }
         catch (ClarityApiException ex)
         {
             await Console.Error.WriteLineAsync($"clarity: {s.Server} refused: {Describe(ex)}");
-            return (int)ex.StatusCode is >= 400 and < 500 ? ExitCodes.BadUsage : ExitCodes.Failure;
+            return (null, (int)ex.StatusCode is >= 400 and < 500 ? ExitCodes.BadUsage : ExitCodes.Failure);
         }
         catch (Exception ex) when (ex is HttpRequestException or TimeoutException)
         {
             await Console.Error.WriteLineAsync($"clarity: cannot reach {s.Server}: {ex.Message}");
-            return ExitCodes.Unavailable;
+            return (null, ExitCodes.Unavailable);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
-            return ExitCodes.Interrupted;
+            return (null, ExitCodes.Interrupted);
         }
+    }
 
-        if (lease is null)
-        {
-            await Console.Error.WriteLineAsync(s.Checkout
-                ? $"clarity: no task in queue '{s.Queue}' within {s.WaitSeconds} s."
-                : "clarity: the new task was taken by another agent before it could be checked out.");
-            return s.Checkout ? ExitCodes.Ok : ExitCodes.Failure;
-        }
-
-        return await new TaskRun(client, lease, s.Command).RunAsync(ct);
+    private static async Task<int> NoTaskAsync(RunSettings s, int ran)
+    {
+        await Console.Error.WriteLineAsync(!s.Checkout
+            ? "clarity: the new task was taken by another agent before it could be checked out."
+            : s.Loop
+                ? $"clarity: no task in queue '{s.Queue}' within {s.WaitSeconds} s; ran {ran} task(s)."
+                : $"clarity: no task in queue '{s.Queue}' within {s.WaitSeconds} s.");
+        return s.Checkout ? ExitCodes.Ok : ExitCodes.Failure;
     }
 
     private static string? Validate(RunSettings s)
@@ -129,6 +169,11 @@ public static class RunCommand
         if (string.IsNullOrWhiteSpace(s.Queue))
         {
             return "--queue is required.";
+        }
+
+        if (s.Loop && !s.Checkout)
+        {
+            return "--loop works with --checkout only.";
         }
 
         if (s.WaitSeconds < 0)
@@ -168,11 +213,15 @@ public static class RunCommand
     };
 
     /// <summary>One checked-out task running one child process.</summary>
-    private sealed class TaskRun(ClarityClient client, Lease lease, string[] command)
+    /// <param name="next">When set, a success is completed with <c>next</c>: the agent's next task comes back in the same answer.</param>
+    private sealed class TaskRun(ClarityClient client, Lease lease, string[] command, NextTaskRequest? next)
     {
         private readonly Guid _taskId = lease.Task.Id;
         private Process? _process;
         private volatile string? _leaseLost;
+
+        /// <summary>The agent's next task, handed over by the complete (only when <c>next</c> was asked for and a task was waiting).</summary>
+        public Lease? Next { get; private set; }
 
         public async Task<int> RunAsync(CancellationToken ct)
         {
@@ -225,9 +274,21 @@ public static class RunCommand
 
             var exitCode = process.ExitCode;
             var finished = exitCode == 0
-                ? await FinishAsync(() => client.CompleteTaskAsync(_taskId, lease.LeaseToken, new { exitCode }, CancellationToken.None))
+                ? await FinishAsync(() => CompleteAsync(exitCode))
                 : await FinishAsync(() => client.FailTaskAsync(_taskId, lease.LeaseToken, $"exit code {exitCode}", retryable: false, CancellationToken.None));
             return finished ? exitCode : ExitCodes.LeaseLost;
+        }
+
+        private async Task<AgentTask> CompleteAsync(int exitCode)
+        {
+            if (next is null)
+            {
+                return await client.CompleteTaskAsync(_taskId, lease.LeaseToken, new { exitCode }, CancellationToken.None);
+            }
+
+            var completed = await client.CompleteAndCheckoutAsync(_taskId, lease.LeaseToken, new { exitCode }, next, CancellationToken.None);
+            Next = completed.Next;
+            return completed.Task;
         }
 
         private ProcessStartInfo StartInfo()

@@ -97,6 +97,50 @@ public abstract class RunCommandTests(Backend backend) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Run_WithCheckoutLoop_RunsEveryQueuedTask_EachNextHandedOverByTheComplete()
+    {
+        var queued = new List<Guid>();
+        for (var i = 0; i < 3; i++)
+        {
+            queued.Add((await _client.CreateTaskAsync(new CreateTaskRequest("run-loop", $"job {i}", Input: new { n = i }))).Id);
+        }
+
+        var (exitCode, _, stderr) = await ClarityProcess.RunAsync(
+            ["run", .. Connection, "--queue", "run-loop", "--checkout", "--loop", "--wait", "0", "--agent", "looper", "--", "sh", "-c", "echo \"$CLARITY_TASK_INPUT\""]);
+
+        Assert.True(exitCode == 0, stderr);
+        Assert.Contains("ran 3 task(s)", stderr, StringComparison.Ordinal);
+        var tasks = new List<AgentTask>();
+        foreach (var id in queued)
+        {
+            tasks.Add(await _client.GetTaskAsync(id));
+        }
+
+        Assert.All(tasks, t => Assert.Equal(TaskStatuses.Succeeded, t.Status));
+        Assert.Single(tasks.Select(t => t.AgentId).Distinct());
+        // Each next task was claimed in the unit of work that completed the one before: one request, one moment.
+        for (var i = 1; i < tasks.Count; i++)
+        {
+            Assert.Equal(tasks[i - 1].FinishedAt, tasks[i].StartedAt);
+        }
+
+        for (var i = 0; i < tasks.Count; i++)
+        {
+            var logs = (await _client.ReadLogsAsync(tasks[i].Id)).Entries;
+            Assert.Contains($"\"n\":{i}", Assert.Single(logs).Text.Replace(" ", "", StringComparison.Ordinal), StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task Run_WithLoopButWithoutCheckout_IsBadUsage()
+    {
+        var (exitCode, _, stderr) = await ClarityProcess.RunAsync(["run", .. Connection, "--queue", "run-loop-bad", "--loop", "--", "true"]);
+
+        Assert.Equal(ExitCodes.BadUsage, exitCode);
+        Assert.Contains("--loop", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Run_WhenCommandIsNotFound_FailsTheTaskAndExits127()
     {
         var (exitCode, _, stderr) = await ClarityProcess.RunAsync(["run", .. Connection, "--queue", "run-missing", "--", "no-such-command-anywhere"]);

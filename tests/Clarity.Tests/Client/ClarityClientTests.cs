@@ -187,6 +187,49 @@ public abstract class ClarityClientTests(Backend backend) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task CheckoutMany_ClaimsUpToMaxTasks_ThenReturnsEmpty()
+    {
+        var created = new List<Guid>();
+        for (var i = 0; i < 3; i++)
+        {
+            created.Add((await _agent.CreateTaskAsync(new CreateTaskRequest("q-many", $"t{i}"))).Id);
+        }
+
+        var first = await _agent.CheckoutManyAsync(new CheckoutRequest("batcher", Queues: ["q-many"]), maxTasks: 2);
+        var second = await _agent.CheckoutManyAsync(new CheckoutRequest("batcher", Queues: ["q-many"]), maxTasks: 2);
+
+        Assert.Equal(2, first.Count);
+        Assert.Equal(created, first.Concat(second).Select(l => l.Task.Id));
+        Assert.Empty(await _agent.CheckoutManyAsync(new CheckoutRequest("batcher", Queues: ["q-many"]), maxTasks: 2));
+        foreach (var lease in first.Concat(second))
+        {
+            Assert.Equal(TaskStatuses.Succeeded, (await _agent.CompleteTaskAsync(lease.Task.Id, lease.LeaseToken)).Status);
+        }
+
+        var ex = await Assert.ThrowsAsync<ClarityApiException>(() => _agent.CheckoutManyAsync(new CheckoutRequest("batcher"), maxTasks: 0));
+        Assert.Equal(HttpStatusCode.BadRequest, ex.StatusCode);
+        Assert.True(ex.Errors!.ContainsKey("maxTasks"));
+    }
+
+    [Fact]
+    public async Task CompleteAndCheckout_HandsOverTheNextTask_ThenNullWhenTheQueueIsEmpty()
+    {
+        var first = await _agent.CreateTaskAsync(new CreateTaskRequest("q-eager", "first"));
+        var second = await _agent.CreateTaskAsync(new CreateTaskRequest("q-eager", "second"));
+        var lease = await _agent.CheckoutAsync(new CheckoutRequest("eager", Queues: ["q-eager"]));
+
+        var done = await _agent.CompleteAndCheckoutAsync(first.Id, lease!.LeaseToken, new { n = 1 }, new NextTaskRequest(Queues: ["q-eager"]));
+
+        Assert.Equal((first.Id, TaskStatuses.Succeeded), (done.Task.Id, done.Task.Status));
+        Assert.NotNull(done.Next);
+        Assert.Equal((second.Id, TaskStatuses.Running), (done.Next.Task.Id, done.Next.Task.Status));
+
+        var last = await _agent.CompleteAndCheckoutAsync(second.Id, done.Next.LeaseToken, null, new NextTaskRequest(Queues: ["q-eager"]));
+        Assert.Equal(TaskStatuses.Succeeded, last.Task.Status);
+        Assert.Null(last.Next);
+    }
+
+    [Fact]
     public async Task Checkout_ByTaskId_ClaimsThatTask()
     {
         var first = await _agent.CreateTaskAsync(new CreateTaskRequest("q-by-id", "first"));

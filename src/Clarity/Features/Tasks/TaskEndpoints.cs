@@ -46,15 +46,30 @@ public static class TaskEndpoints
     private static async Task<Ok<HeartbeatResult>> Heartbeat(OrgContext org, Guid id, HeartbeatRequest request, TaskService tasks, CancellationToken ct) =>
         TypedResults.Ok(await tasks.HeartbeatAsync(org, id, request, ct));
 
-    private static async Task<Ok<AgentTask>> Complete(OrgContext org, Guid id, CompleteRequest request, TaskService tasks, CancellationToken ct) =>
-        TypedResults.Ok(await tasks.CompleteAsync(org, id, request, ct));
+    /// <summary>The task; with <c>next</c> in the request, the task and the agent's next lease (eager dispatch).</summary>
+    private static async Task<Results<Ok<AgentTask>, Ok<CompletedTask>>> Complete(OrgContext org, Guid id, CompleteRequest request, TaskService tasks, CancellationToken ct)
+    {
+        if (request.Next is null)
+        {
+            return TypedResults.Ok(await tasks.CompleteAsync(org, id, request, ct));
+        }
+
+        return TypedResults.Ok(await tasks.CompleteAndClaimAsync(org, id, request, ct));
+    }
 
     private static async Task<Ok<AgentTask>> Fail(OrgContext org, Guid id, FailRequest request, TaskService tasks, CancellationToken ct) =>
         TypedResults.Ok(await tasks.FailAsync(org, id, request, ct));
 
-    private static async Task<Results<Ok<Lease>, NoContent>> Checkout(OrgContext org, CheckoutRequest request, TaskService tasks, CancellationToken ct)
+    /// <summary>One lease; with <c>maxTasks</c> in the request, a batch of one to maxTasks leases. 204 when nothing arrived in time.</summary>
+    private static async Task<Results<Ok<Lease>, Ok<CheckoutBatch>, NoContent>> Checkout(OrgContext org, CheckoutRequest request, TaskService tasks, CancellationToken ct)
     {
-        var result = await tasks.CheckoutAsync(org, request, ct);
-        return result is null ? TypedResults.NoContent() : TypedResults.Ok(result);
+        if (request.MaxTasks is null)
+        {
+            var lease = await tasks.CheckoutAsync(org, request, ct);
+            return lease is null ? TypedResults.NoContent() : TypedResults.Ok(lease);
+        }
+
+        var leases = await tasks.CheckoutManyAsync(org, request, ct);
+        return leases.Count == 0 ? TypedResults.NoContent() : TypedResults.Ok(new CheckoutBatch(leases));
     }
 }

@@ -127,22 +127,26 @@ public sealed partial class TaskService(
         return row.ToModel();
     }
 
+    /// <summary>The most tasks one checkout may claim (<c>maxTasks</c>).</summary>
+    public const int MaxTasksPerCheckout = 100;
+
     /// <summary>
     /// Hands the agent the next task it may take, waiting up to waitSeconds for one to arrive. A task created
     /// while the agent waits is delivered at once. Returns null when nothing arrived in time.
     /// </summary>
-    public async Task<Lease?> CheckoutAsync(OrgContext org, CheckoutRequest request, CancellationToken ct)
+    public async Task<Lease?> CheckoutAsync(OrgContext org, CheckoutRequest request, CancellationToken ct) =>
+        await CheckoutManyAsync(org, request with { MaxTasks = null }, ct) is [var lease] ? lease : null;
+
+    /// <summary>
+    /// Hands the agent up to <see cref="CheckoutRequest.MaxTasks"/> tasks (one when absent), each under its own lease, all
+    /// claimed in one unit of work. Waits up to waitSeconds for at least one; empty when nothing arrived in time.
+    /// </summary>
+    public async Task<IReadOnlyList<Lease>> CheckoutManyAsync(OrgContext org, CheckoutRequest request, CancellationToken ct)
     {
         var agentName = AgentService.ValidName(request.Agent);
-        var queues = request.Queues is null ? null : request.Queues.Select(q => ValidQueue(q, "queues")).Distinct().ToArray();
-        if (queues is { Length: > 50 })
-        {
-            throw Problems.Validation("queues", "may name at most 50 queues.");
-        }
-
-        var labels = TaskStore.LabelsJson(Check.Labels(request.Labels, "labels"));
+        var filter = ValidFilter(request.Queues, request.Labels, request.LeaseSeconds, "");
+        var maxTasks = Check.Range(request.MaxTasks, "maxTasks", 1, MaxTasksPerCheckout, 1);
         var wait = TimeSpan.FromSeconds(Check.Range(request.WaitSeconds, "waitSeconds", 0, options.Value.Limits.MaxWaitSeconds, 0));
-        var leaseSeconds = Check.Range(request.LeaseSeconds, "leaseSeconds", 1, 86_400, Settings.LeaseSeconds);
         using var activity = ClarityTracing.Source.StartActivity("checkout");
         activity?.SetTag("clarity.org", org.Slug);
         activity?.SetTag("clarity.agent", agentName);
@@ -153,19 +157,20 @@ public sealed partial class TaskService(
 
         while (true)
         {
-            var waiter = signals.Register(org.OrgId, queues);
+            var waiter = signals.Register(org.OrgId, filter.Queues);
             var consumed = false;
             try
             {
                 // The first attempt claims straight away (work is usually waiting); later polls look before they write.
-                var claimed = await TryClaimAsync(org, agentId, queues, labels, request.TaskId, leaseSeconds, precheck: !firstAttempt, ct);
+                var claimed = await TryClaimAsync(org, agentId, filter, request.TaskId, maxTasks, precheck: !firstAttempt, ct);
                 var waited = !firstAttempt;
                 firstAttempt = false;
-                if (claimed is not null)
+                if (claimed.Count > 0)
                 {
                     metrics.CheckoutCompleted(org, clock.GetElapsedTime(started), waited);
-                    activity?.SetTag("clarity.task_id", claimed.Task.Id);
-                    activity?.SetTag("clarity.queue", claimed.Task.Queue);
+                    activity?.SetTag("clarity.task_id", claimed[0].Task.Id);
+                    activity?.SetTag("clarity.queue", claimed[0].Task.Queue);
+                    activity?.SetTag("clarity.tasks", claimed.Count);
                     activity?.SetTag("clarity.waited", waited);
                     return claimed;
                 }
@@ -173,7 +178,7 @@ public sealed partial class TaskService(
                 var remaining = deadline - clock.GetUtcNow();
                 if (remaining <= TimeSpan.Zero)
                 {
-                    return null;
+                    return [];
                 }
 
                 try
@@ -198,17 +203,59 @@ public sealed partial class TaskService(
         }
     }
 
-    private async Task<Lease?> TryClaimAsync(OrgContext org, Guid agentId, IReadOnlyList<string>? queues, string labels, Guid? taskId, int leaseSeconds, bool precheck, CancellationToken ct)
+    /// <summary>The validated filter of a claim: which queues, the agent's labels (as stored JSON) and the lease length.</summary>
+    private sealed record ClaimFilter(IReadOnlyList<string>? Queues, string Labels, int LeaseSeconds);
+
+    /// <param name="prefix">The request field the filter sits in (<c>next.</c>), for the names in validation errors.</param>
+    private ClaimFilter ValidFilter(IReadOnlyList<string>? queues, IReadOnlyList<string>? labels, int? leaseSeconds, string prefix)
     {
-        if (precheck && !await store.AnyClaimableAsync(org.OrgId, queues, taskId, ct))
+        var valid = queues?.Select(q => ValidQueue(q, prefix + "queues")).Distinct().ToArray();
+        if (valid is { Length: > 50 })
         {
-            return null;
+            throw Problems.Validation(prefix + "queues", "may name at most 50 queues.");
         }
 
-        var token = NewLeaseToken();
-        var row = await changes.RunAsync(org.Caller.Actor, change =>
-            TransitionAsync(change, TaskTransition.Claim, store.ClaimAsync(change, org.OrgId, agentId, queues, labels, taskId, ApiKeySecret.Hash(token), leaseSeconds)), ct);
-        return row is null ? null : new Lease(row.ToModel(), token, DbTime.FromDb(row.LeaseExpiresAt!.Value));
+        return new ClaimFilter(
+            valid,
+            TaskStore.LabelsJson(Check.Labels(labels, prefix + "labels")),
+            Check.Range(leaseSeconds, prefix + "leaseSeconds", 1, 86_400, Settings.LeaseSeconds));
+    }
+
+    private async Task<IReadOnlyList<Lease>> TryClaimAsync(OrgContext org, Guid agentId, ClaimFilter filter, Guid? taskId, int maxTasks, bool precheck, CancellationToken ct)
+    {
+        if (precheck && !await store.AnyClaimableAsync(org.OrgId, filter.Queues, taskId, ct))
+        {
+            return [];
+        }
+
+        return await changes.RunAsync(org.Caller.Actor, change => ClaimAsync(change, org.OrgId, agentId, filter, taskId, maxTasks), ct);
+    }
+
+    /// <summary>
+    /// Claims up to <paramref name="maxTasks"/> tasks in the caller's unit of work, one claim statement each (each task its own
+    /// lease token, transition and event); stops at the first claim that finds nothing.
+    /// </summary>
+    private async Task<IReadOnlyList<Lease>> ClaimAsync(Change change, Guid orgId, Guid agentId, ClaimFilter filter, Guid? taskId, int maxTasks)
+    {
+        var leases = new List<Lease>(taskId is null ? maxTasks : 1);
+        while (leases.Count < maxTasks)
+        {
+            var token = NewLeaseToken();
+            var row = await TransitionAsync(change, TaskTransition.Claim,
+                store.ClaimAsync(change, orgId, agentId, filter.Queues, filter.Labels, taskId, ApiKeySecret.Hash(token), filter.LeaseSeconds));
+            if (row is null)
+            {
+                break;
+            }
+
+            leases.Add(new Lease(row.ToModel(), token, DbTime.FromDb(row.LeaseExpiresAt!.Value)));
+            if (taskId is not null)
+            {
+                break;
+            }
+        }
+
+        return leases;
     }
 
     public async Task<HeartbeatResult> HeartbeatAsync(OrgContext org, Guid id, HeartbeatRequest request, CancellationToken ct)
@@ -221,15 +268,36 @@ public sealed partial class TaskService(
         return new HeartbeatResult(row.Status, DbTime.FromDb(row.LeaseExpiresAt!.Value));
     }
 
-    public async Task<AgentTask> CompleteAsync(OrgContext org, Guid id, CompleteRequest request, CancellationToken ct)
+    public async Task<AgentTask> CompleteAsync(OrgContext org, Guid id, CompleteRequest request, CancellationToken ct) =>
+        (await CompleteAndClaimAsync(org, id, request with { Next = null }, ct)).Task;
+
+    /// <summary>
+    /// Completes the task and, when the request asks for <see cref="CompleteRequest.Next"/>, claims the next task for the
+    /// agent that held the lease in the same unit of work, without waiting (eager dispatch). The complete stands whether
+    /// or not a next task was waiting; a stale lease or a task in another org claims nothing.
+    /// </summary>
+    public async Task<CompletedTask> CompleteAndClaimAsync(OrgContext org, Guid id, CompleteRequest request, CancellationToken ct)
     {
         var token = Check.Required(request.LeaseToken, "leaseToken", 200);
+        var next = request.Next is { } n ? ValidFilter(n.Queues, n.Labels, n.LeaseSeconds, "next.") : null;
         var output = request.Output is { } o ? o.GetRawText() : null;
         var hash = ApiKeySecret.Hash(token);
-        var row = await changes.RunAsync(org.Caller.Actor, change =>
-                TransitionAsync(change, TaskTransition.Complete, TaskStore.CompleteAsync(change, org.OrgId, id, hash, output)), ct)
-            ?? throw await LeaseConflictAsync(org, id, hash, ct);
-        return row.ToModel();
+        var (row, claimed) = await changes.RunAsync(org.Caller.Actor, async change =>
+        {
+            var done = await TransitionAsync(change, TaskTransition.Complete, TaskStore.CompleteAsync(change, org.OrgId, id, hash, output));
+            if (done is null || next is null || done.AgentId is not { } agentId)
+            {
+                return (done, (IReadOnlyList<Lease>)[]);
+            }
+
+            return (done, await ClaimAsync(change, org.OrgId, agentId, next, taskId: null, maxTasks: 1));
+        }, ct);
+        if (row is null)
+        {
+            throw await LeaseConflictAsync(org, id, hash, ct);
+        }
+
+        return new CompletedTask(row.ToModel(), claimed is [var lease] ? lease : null);
     }
 
     public async Task<AgentTask> FailAsync(OrgContext org, Guid id, FailRequest request, CancellationToken ct)
