@@ -1,5 +1,6 @@
 using Clarity.Events.Audit;
 using Clarity.Storage;
+using Npgsql;
 
 namespace Clarity.Events;
 
@@ -29,10 +30,55 @@ public sealed partial class Changes(
         T result;
         try
         {
-            result = await db.WriteAsync(async (c, t) =>
+            result = await db.WriteAsync(async (c, t, commit) =>
             {
                 change = new Change(c, t, db.Dialect, actor, correlationId, DbTime.ToDb(clock.GetUtcNow()), client);
                 var value = await work(change);
+                if (commit.Allowed)
+                {
+                    // PostgreSQL: the outbox rows and the audit entries in one round trip, with the COMMIT too when
+                    // there are no events (an event's row id must reach the bus before its commit: EventBus.ExpectCommit).
+                    if (change.Events.Count > 0)
+                    {
+                        rows = [.. change.Events.Select(e => EventRow.From(e, change.Now))];
+                    }
+
+                    audited = change.AuditRecords.Count > 0;
+                    if (rows.Count == 0 && !audited)
+                    {
+                        return value;
+                    }
+
+                    await using var batch = new NpgsqlBatch((NpgsqlConnection)c, (NpgsqlTransaction)t);
+                    if (rows.Count > 0)
+                    {
+                        batch.BatchCommands.Add(EventLog.PostgresInsert(rows));
+                    }
+
+                    if (audited)
+                    {
+                        batch.BatchCommands.Add(AuditLog.PostgresInsert(audit.RowsOf(change, change.AuditRecords)));
+                    }
+
+                    if (rows.Count == 0)
+                    {
+                        batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
+                        await batch.ExecuteNonQueryAsync(CancellationToken.None);
+                        commit.Sent();
+                        return value;
+                    }
+
+                    await using var reader = await batch.ExecuteReaderAsync(CancellationToken.None);
+                    rowIds = await EventLog.ReadPostgresIdsAsync(reader, rows);
+                    bus.ExpectCommit(rowIds);
+                    while (await reader.NextResultAsync(CancellationToken.None))
+                    {
+                        // The audit insert: nothing to read, but its error (if any) surfaces here.
+                    }
+
+                    return value;
+                }
+
                 if (change.AuditRecords.Count > 0)
                 {
                     // Written last, with the change's final state: if the entry cannot be written, the change fails.

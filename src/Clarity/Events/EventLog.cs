@@ -129,6 +129,18 @@ public sealed class EventLog(Database db)
     private static async Task<IReadOnlyList<long>> AppendPostgresAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, IReadOnlyList<EventRow> rows)
     {
         await using var batch = new NpgsqlBatch(connection, transaction);
+        batch.BatchCommands.Add(PostgresInsert(rows));
+        await using var reader = await batch.ExecuteReaderAsync();
+        return await ReadPostgresIdsAsync(reader, rows);
+    }
+
+    /// <summary>
+    /// PostgreSQL: the one statement that inserts the rows (seq NULL, for the sequencer) and returns their ids in row
+    /// order, for the change's last batch (with its audit entries; see <see cref="Changes"/>). Read its result with
+    /// <see cref="ReadPostgresIdsAsync"/>.
+    /// </summary>
+    internal static NpgsqlBatchCommand PostgresInsert(IReadOnlyList<EventRow> rows)
+    {
         var insert = new NpgsqlBatchCommand(
             "INSERT INTO events (org_id, topic, kind, subject, payload, actor_kind, actor_id, correlation_id, created_at) " +
             "SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::uuid[], $8::text[], $9::bigint[]) RETURNING id");
@@ -141,17 +153,19 @@ public sealed class EventLog(Database db)
         insert.Parameters.Add(new() { Value = rows.Select(r => r.ActorId).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Uuid });
         insert.Parameters.Add(new() { Value = rows.Select(r => r.CorrelationId).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
         insert.Parameters.Add(new() { Value = rows.Select(r => r.CreatedAt).ToArray() });
-        batch.BatchCommands.Add(insert);
 
         // No NOTIFY here: PostgreSQL serialises the commits of every transaction that notifies. The sequencer is woken
         // after the commit instead (EventSequencer.Appended), and polls every second regardless.
+        return insert;
+    }
+
+    /// <summary>Reads the ids <see cref="PostgresInsert"/> returned (the reader's current result) into the rows, in order.</summary>
+    internal static async Task<IReadOnlyList<long>> ReadPostgresIdsAsync(NpgsqlDataReader reader, IReadOnlyList<EventRow> rows)
+    {
         var ids = new List<long>(rows.Count);
-        await using (var reader = await batch.ExecuteReaderAsync())
+        while (await reader.ReadAsync())
         {
-            while (await reader.ReadAsync())
-            {
-                ids.Add(reader.GetInt64(0));
-            }
+            ids.Add(reader.GetInt64(0));
         }
 
         for (var i = 0; i < rows.Count; i++)

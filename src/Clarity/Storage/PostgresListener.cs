@@ -26,7 +26,7 @@ public static class PostgresListener
             try
             {
                 var received = new List<string>();
-                await using var connection = await database.DataSource.OpenConnectionAsync(ct);
+                await using var connection = await database.OpenListenerAsync(ct);
                 connection.Notification += (_, args) => received.Add(args.Payload);
                 await using (var listen = new NpgsqlCommand($"LISTEN {channel}", connection))
                 {

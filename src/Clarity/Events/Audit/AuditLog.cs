@@ -57,28 +57,12 @@ public sealed class AuditLog(Database db, AuditEntryJson json)
     /// <summary>Writes the change's entries in its transaction. Returns the newest position chained (SQLite), else 0.</summary>
     public async Task<long> AppendAsync(Change change, IReadOnlyList<AuditRecord> records)
     {
-        var rows = new List<AuditRow>(records.Count);
-        foreach (var record in records)
-        {
-            var actor = record.Actor ?? change.Actor;
-            var bytes = json.Write(record, actor, change.Now, change.CorrelationId, change.Client);
-            rows.Add(new AuditRow
-            {
-                ChainId = record.OrgId ?? AuditChain.InstanceChain,
-                At = change.Now,
-                ActorKind = actor.KindName,
-                ActorId = actor.Id,
-                Action = record.Action,
-                TargetType = record.Target?.Type,
-                TargetId = record.Target?.Id,
-                Entry = Encoding.UTF8.GetString(bytes),
-                Digest = AuditChain.Digest(bytes),
-            });
-        }
-
+        var rows = RowsOf(change, records);
         if (db.Kind == DatabaseKind.Postgres)
         {
-            await AppendPostgresAsync((NpgsqlConnection)change.Connection, (NpgsqlTransaction)change.Transaction, rows);
+            await using var batch = new NpgsqlBatch((NpgsqlConnection)change.Connection, (NpgsqlTransaction)change.Transaction);
+            batch.BatchCommands.Add(PostgresInsert(rows));
+            await batch.ExecuteNonQueryAsync();
             return 0;
         }
 
@@ -102,12 +86,40 @@ public sealed class AuditLog(Database db, AuditEntryJson json)
         return position;
     }
 
-    private static async Task AppendPostgresAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, IReadOnlyList<AuditRow> rows)
+    /// <summary>The change's entries as rows to insert: serialised, with their digests.</summary>
+    internal List<AuditRow> RowsOf(Change change, IReadOnlyList<AuditRecord> records)
     {
-        await using var command = new NpgsqlCommand(
+        var rows = new List<AuditRow>(records.Count);
+        foreach (var record in records)
+        {
+            var actor = record.Actor ?? change.Actor;
+            var bytes = json.Write(record, actor, change.Now, change.CorrelationId, change.Client);
+            rows.Add(new AuditRow
+            {
+                ChainId = record.OrgId ?? AuditChain.InstanceChain,
+                At = change.Now,
+                ActorKind = actor.KindName,
+                ActorId = actor.Id,
+                Action = record.Action,
+                TargetType = record.Target?.Type,
+                TargetId = record.Target?.Id,
+                Entry = Encoding.UTF8.GetString(bytes),
+                Digest = AuditChain.Digest(bytes),
+            });
+        }
+
+        return rows;
+    }
+
+    /// <summary>
+    /// PostgreSQL: the one statement that inserts the rows unchained, for the change's last batch (with its outbox rows,
+    /// and its COMMIT when it has no events; see <see cref="Changes"/>).
+    /// </summary>
+    internal static NpgsqlBatchCommand PostgresInsert(IReadOnlyList<AuditRow> rows)
+    {
+        var command = new NpgsqlBatchCommand(
             "INSERT INTO audit_entries (chain_id, at, actor_kind, actor_id, action, target_type, target_id, entry, digest) " +
-            "SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::uuid[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bytea[])",
-            connection, transaction);
+            "SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::uuid[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bytea[])");
         command.Parameters.Add(new() { Value = rows.Select(r => r.ChainId).ToArray() });
         command.Parameters.Add(new() { Value = rows.Select(r => r.At).ToArray() });
         command.Parameters.Add(new() { Value = rows.Select(r => r.ActorKind).ToArray() });
@@ -120,7 +132,7 @@ public sealed class AuditLog(Database db, AuditEntryJson json)
 
         // No NOTIFY here (PostgreSQL serialises the commits of notifying transactions): the chainer is woken after the
         // commit (AuditChainer.Appended), and polls every second regardless.
-        await command.ExecuteNonQueryAsync();
+        return command;
     }
 
     private sealed class ChainHead
