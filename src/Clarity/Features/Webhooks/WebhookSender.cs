@@ -173,8 +173,16 @@ public sealed partial class WebhookSender(
             }
 
             var (endpoint, keys, free) = endpoints[delivery.EndpointId];
-            if (free <= 0 || (_recorded.TryGetValue(delivery.Id, out var recordedAt) && recordedAt >= passStarted) || !_inFlight.TryAdd(delivery.Id, 0))
+            if (free <= 0 || RecordedSince(delivery.Id, passStarted) || !_inFlight.TryAdd(delivery.Id, 0))
             {
+                continue;
+            }
+
+            // Its outcome may have been recorded (and the delivery let go) between the first look and taking it: the
+            // recorder notes the outcome before it lets go, so a second look after taking it cannot miss that.
+            if (RecordedSince(delivery.Id, passStarted))
+            {
+                _inFlight.TryRemove(delivery.Id, out _);
                 continue;
             }
 
@@ -268,6 +276,9 @@ public sealed partial class WebhookSender(
             Wake();
         }
     }
+
+    private bool RecordedSince(Guid deliveryId, long passStarted) =>
+        _recorded.TryGetValue(deliveryId, out var recordedAt) && recordedAt >= passStarted;
 
     private void ReleaseSlot(Guid endpointId)
     {
