@@ -14,8 +14,9 @@ namespace Clarity.Features.Webhooks;
 
 /// <summary>
 /// Sends due deliveries, on the leader, never on a request's path. Each endpoint has at most
-/// <c>Webhooks:MaxConcurrencyPerEndpoint</c> deliveries in flight, so a slow or dead receiver holds only its own slots
-/// while the others keep flowing. Every attempt is signed afresh (Standard Webhooks; the <c>webhook-id</c> stays the
+/// <c>Webhooks:MaxConcurrencyPerEndpoint</c> requests in flight, so a slow or dead receiver holds only its own slots
+/// while the others keep flowing; a slot is free again once the receiver answers, while the outcome waits for the
+/// recorder's next batch. A pass reads due deliveries in two queries however many endpoints there are. Every attempt is signed afresh (Standard Webhooks; the <c>webhook-id</c> stays the
 /// same), times out after <c>Webhooks:TimeoutSeconds</c>, follows no redirect, and is recorded in the delivery log. A
 /// failed attempt is retried after the next wait of <c>Webhooks:RetrySchedule</c> (±20 % jitter) until the schedule
 /// runs out; after <c>Webhooks:DisableAfterFailures</c> failed attempts in a row the endpoint is disabled and
