@@ -277,9 +277,9 @@ public sealed class WebhookStore(Database db)
     /// <summary>
     /// Records attempts in one transaction: each delivery succeeds, is retried at its retry time, or fails for good (no
     /// retry time); each endpoint's run of failures is reset or extended, in the order of the attempts. Returns, per
-    /// attempt, the endpoint's failures in a row after it. A few statements per batch, however large: the deliveries'
-    /// outcomes in one, the endpoints' counts read under their row locks in one (pipelined with the first on
-    /// PostgreSQL), and the counts that changed written in one.
+    /// attempt, the endpoint's failures in a row after it. On PostgreSQL a few statements per batch, however large: the
+    /// deliveries' outcomes in one, the endpoints' counts read under their row locks in one (pipelined with the first),
+    /// then one per endpoint whose count changed (none while every attempt succeeds).
     /// </summary>
     public Task<long[]> RecordAttemptsAsync(IReadOnlyList<(DeliveryRow Delivery, AttemptOutcome Outcome, long Now, long? RetryAt)> attempts, CancellationToken ct) =>
         db.WriteAsync(async (c, t) =>
