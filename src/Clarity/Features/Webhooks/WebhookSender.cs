@@ -14,8 +14,9 @@ namespace Clarity.Features.Webhooks;
 
 /// <summary>
 /// Sends due deliveries, on the leader, never on a request's path. Each endpoint has at most
-/// <c>Webhooks:MaxConcurrencyPerEndpoint</c> deliveries in flight, so a slow or dead receiver holds only its own slots
-/// while the others keep flowing. Every attempt is signed afresh (Standard Webhooks; the <c>webhook-id</c> stays the
+/// <c>Webhooks:MaxConcurrencyPerEndpoint</c> requests in flight, so a slow or dead receiver holds only its own slots
+/// while the others keep flowing; a slot is free again once the receiver answers, while the outcome waits for the
+/// recorder's next batch. A pass reads due deliveries in two queries however many endpoints there are. Every attempt is signed afresh (Standard Webhooks; the <c>webhook-id</c> stays the
 /// same), times out after <c>Webhooks:TimeoutSeconds</c>, follows no redirect, and is recorded in the delivery log. A
 /// failed attempt is retried after the next wait of <c>Webhooks:RetrySchedule</c> (±20 % jitter) until the schedule
 /// runs out; after <c>Webhooks:DisableAfterFailures</c> failed attempts in a row the endpoint is disabled and
@@ -30,7 +31,10 @@ public sealed partial class WebhookSender(
     private const int ExcerptBytes = 1024;
 
     private readonly ConcurrentDictionary<Guid, byte> _inFlight = new();
-    private readonly ConcurrentDictionary<Guid, int> _perEndpoint = new();
+    // Per endpoint: attempts whose request is in flight (at most Webhooks:MaxConcurrencyPerEndpoint), and deliveries
+    // held here, sent or being sent, until their outcome is recorded (_total counts these over all endpoints).
+    private readonly ConcurrentDictionary<Guid, int> _sending = new();
+    private readonly ConcurrentDictionary<Guid, int> _held = new();
     private readonly ConcurrentDictionary<Guid, (long UpdatedAt, byte[][] Keys, long? PreviousUntil)> _keys = new();
     private readonly CancellationTokenSource _stopping = new();
     private readonly Channel<Attempt> _attempts = Channel.CreateUnbounded<Attempt>(new UnboundedChannelOptions { SingleReader = true });
@@ -132,56 +136,62 @@ public sealed partial class WebhookSender(
             }
         }
 
+        // Two queries a pass, however many endpoints: the endpoints with due deliveries, then their due deliveries.
         var now = DbTime.ToDb(clock.GetUtcNow());
-        foreach (var endpointId in await store.EndpointsWithDueAsync(now, ct))
+        var endpoints = new Dictionary<Guid, (WebhookRow Row, byte[][] Keys, int Free)>();
+        foreach (var endpoint in await store.EndpointsWithDueAsync(now, ct))
         {
-            var free = Settings.MaxConcurrencyPerEndpoint - _perEndpoint.GetValueOrDefault(endpointId);
+            var free = Settings.MaxConcurrencyPerEndpoint - _sending.GetValueOrDefault(endpoint.Id);
             if (free <= 0)
             {
                 continue;
             }
 
+            try
+            {
+                endpoints[endpoint.Id] = (endpoint, KeysOf(endpoint, now), free);
+            }
+            catch (System.Security.Cryptography.CryptographicException ex)
+            {
+                // Another key ring (a node that does not share this one): its deliveries wait, unsigned ones are never sent.
+                Log.SecretUnreadable(logger, ex, endpoint.Id);
+            }
+        }
+
+        if (endpoints.Count == 0 || Settings.MaxConcurrency - Volatile.Read(ref _total) <= 0)
+        {
+            return false;
+        }
+
+        // Each endpoint's oldest due: those still held here (sent, their outcome not yet recorded) come first, then as
+        // many as it has free slots.
+        var due = await store.DueAsync([.. endpoints.Select(e => (e.Key, _held.GetValueOrDefault(e.Key) + e.Value.Free))], now, ct);
+        foreach (var delivery in due)
+        {
             if (Settings.MaxConcurrency - Volatile.Read(ref _total) <= 0)
             {
                 break;
             }
 
-            var endpoint = await store.GetByIdAsync(endpointId, ct);
-            if (endpoint is not { Enabled: 1 })
+            var (endpoint, keys, free) = endpoints[delivery.EndpointId];
+            if (free <= 0 || RecordedSince(delivery.Id, passStarted) || !_inFlight.TryAdd(delivery.Id, 0))
             {
                 continue;
             }
 
-            byte[][] keys;
-            try
+            // Its outcome may have been recorded (and the delivery let go) between the first look and taking it: the
+            // recorder notes the outcome before it lets go, so a second look after taking it cannot miss that.
+            if (RecordedSince(delivery.Id, passStarted))
             {
-                keys = KeysOf(endpoint, now);
-            }
-            catch (System.Security.Cryptography.CryptographicException ex)
-            {
-                // Another key ring (a node that does not share this one): its deliveries wait, unsigned ones are never sent.
-                Log.SecretUnreadable(logger, ex, endpointId);
+                _inFlight.TryRemove(delivery.Id, out _);
                 continue;
             }
 
-            var due = await store.DueAsync(endpointId, now, Settings.MaxConcurrencyPerEndpoint * 2, ct);
-            foreach (var delivery in due)
-            {
-                if (free <= 0 || Settings.MaxConcurrency - Volatile.Read(ref _total) <= 0)
-                {
-                    break;
-                }
-
-                if ((_recorded.TryGetValue(delivery.Id, out var recordedAt) && recordedAt >= passStarted) || !_inFlight.TryAdd(delivery.Id, 0))
-                {
-                    continue;
-                }
-
-                free--;
-                _perEndpoint.AddOrUpdate(endpointId, 1, (_, n) => n + 1);
-                Interlocked.Increment(ref _total);
-                _ = Task.Run(() => SendAndRecordAsync(delivery, endpoint.Url, keys), CancellationToken.None);
-            }
+            endpoints[delivery.EndpointId] = (endpoint, keys, free - 1);
+            _sending.AddOrUpdate(endpoint.Id, 1, (_, n) => n + 1);
+            _held.AddOrUpdate(endpoint.Id, 1, (_, n) => n + 1);
+            Interlocked.Increment(ref _total);
+            _ = Task.Run(() => SendAndRecordAsync(delivery, endpoint.Url, keys), CancellationToken.None);
         }
 
         return false;
@@ -210,9 +220,16 @@ public sealed partial class WebhookSender(
 
     private async Task SendAndRecordAsync(DeliveryRow delivery, string url, byte[][] keys)
     {
+        var sending = true;
         try
         {
             var outcome = await SendAsync(delivery, url, keys, _stopping.Token);
+
+            // The receiver has answered: its slot is free for the next delivery while this outcome waits for the
+            // recorder's next batch (the delivery itself stays held, so no pass sends it again meanwhile).
+            sending = false;
+            ReleaseSlot(delivery.EndpointId);
+
             var now = DbTime.ToDb(clock.GetUtcNow());
             long? retryAt = null;
             var schedule = Settings.Retries;
@@ -249,11 +266,25 @@ public sealed partial class WebhookSender(
         }
         finally
         {
+            if (sending)
+            {
+                ReleaseSlot(delivery.EndpointId);
+            }
+
             _inFlight.TryRemove(delivery.Id, out _);
-            _perEndpoint.AddOrUpdate(delivery.EndpointId, 0, (_, n) => n - 1);
+            _held.AddOrUpdate(delivery.EndpointId, 0, (_, n) => n - 1);
             Interlocked.Decrement(ref _total);
             Wake();
         }
+    }
+
+    private bool RecordedSince(Guid deliveryId, long passStarted) =>
+        _recorded.TryGetValue(deliveryId, out var recordedAt) && recordedAt >= passStarted;
+
+    private void ReleaseSlot(Guid endpointId)
+    {
+        _sending.AddOrUpdate(endpointId, 0, (_, n) => n - 1);
+        Wake();
     }
 
     private async Task DisableAsync(Guid endpointId, long failures, string? lastError)

@@ -3,6 +3,8 @@ using System.Text.Json;
 using Clarity.Hosting;
 using Clarity.Storage;
 using Dapper;
+using Npgsql;
+using NpgsqlTypes;
 
 namespace Clarity.Features.Webhooks;
 
@@ -131,14 +133,6 @@ public sealed class WebhookStore(Database db)
             $"SELECT {EndpointColumns} FROM webhook_endpoints WHERE org_id = @orgId AND id = @id", new { orgId, id }, cancellationToken: ct));
     }
 
-    /// <summary>An endpoint by id alone (the sender, which works for every org).</summary>
-    public async Task<WebhookRow?> GetByIdAsync(Guid id, CancellationToken ct)
-    {
-        await using var c = await db.OpenReadAsync(ct);
-        return await c.QuerySingleOrDefaultAsync<WebhookRow>(new CommandDefinition(
-            $"SELECT {EndpointColumns} FROM webhook_endpoints WHERE id = @id", new { id }, cancellationToken: ct));
-    }
-
     /// <summary>An org's endpoints, newest first, before the cursor.</summary>
     public async Task<IReadOnlyList<WebhookRow>> ListAsync(Guid orgId, Guid? before, int limit, CancellationToken ct)
     {
@@ -206,55 +200,181 @@ public sealed class WebhookStore(Database db)
             return true;
         }, ct);
 
-    private static Task InsertDeliveriesAsync(DbConnection c, DbTransaction t, IReadOnlyList<DeliveryRow> deliveries) =>
-        c.ExecuteAsync(
-            "INSERT INTO webhook_deliveries (id, endpoint_id, org_id, message_id, event_seq, event_type, payload, status, attempts, next_attempt_at, created_at) " +
-            "VALUES (@Id, @EndpointId, @OrgId, @MessageId, @EventSeq, @EventType, @Payload, @Status, 0, @NextAttemptAt, @CreatedAt)", deliveries, t);
+    /// <summary>
+    /// Inserts deliveries: on PostgreSQL in one statement (arrays unnested), one round trip however many there are; on
+    /// SQLite one prepared statement per row, in process.
+    /// </summary>
+    private async Task InsertDeliveriesAsync(DbConnection c, DbTransaction t, IReadOnlyList<DeliveryRow> deliveries)
+    {
+        if (db.Kind != DatabaseKind.Postgres)
+        {
+            await c.ExecuteAsync(
+                "INSERT INTO webhook_deliveries (id, endpoint_id, org_id, message_id, event_seq, event_type, payload, status, attempts, next_attempt_at, created_at) " +
+                "VALUES (@Id, @EndpointId, @OrgId, @MessageId, @EventSeq, @EventType, @Payload, @Status, 0, @NextAttemptAt, @CreatedAt)", deliveries, t);
+            return;
+        }
 
-    /// <summary>Enabled endpoints that have deliveries due at <paramref name="now"/>.</summary>
-    public async Task<IReadOnlyList<Guid>> EndpointsWithDueAsync(long now, CancellationToken ct)
+        await using var insert = new NpgsqlCommand(
+            "INSERT INTO webhook_deliveries (id, endpoint_id, org_id, message_id, event_seq, event_type, payload, status, attempts, next_attempt_at, created_at) " +
+            "SELECT id, endpoint_id, org_id, message_id, event_seq, event_type, payload, status, 0, next_attempt_at, created_at " +
+            "FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::bigint[], $10::bigint[]) " +
+            "AS d(id, endpoint_id, org_id, message_id, event_seq, event_type, payload, status, next_attempt_at, created_at)",
+            (NpgsqlConnection)c, (NpgsqlTransaction)t);
+        insert.Parameters.Add(new() { Value = deliveries.Select(d => d.Id).ToArray() });
+        insert.Parameters.Add(new() { Value = deliveries.Select(d => d.EndpointId).ToArray() });
+        insert.Parameters.Add(new() { Value = deliveries.Select(d => d.OrgId).ToArray() });
+        insert.Parameters.Add(new() { Value = deliveries.Select(d => d.MessageId).ToArray() });
+        insert.Parameters.Add(new() { Value = deliveries.Select(d => d.EventSeq).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bigint });
+        insert.Parameters.Add(new() { Value = deliveries.Select(d => d.EventType).ToArray() });
+        insert.Parameters.Add(new() { Value = deliveries.Select(d => d.Payload).ToArray() });
+        insert.Parameters.Add(new() { Value = deliveries.Select(d => d.Status).ToArray() });
+        insert.Parameters.Add(new() { Value = deliveries.Select(d => d.NextAttemptAt).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bigint });
+        insert.Parameters.Add(new() { Value = deliveries.Select(d => d.CreatedAt).ToArray() });
+        await insert.ExecuteNonQueryAsync();
+    }
+
+    /// <summary>Enabled endpoints that have deliveries due at <paramref name="now"/>, read whole (one query for all of them).</summary>
+    public async Task<IReadOnlyList<WebhookRow>> EndpointsWithDueAsync(long now, CancellationToken ct)
     {
         await using var c = await db.OpenReadAsync(ct);
-        return (await c.QueryAsync<Guid>(new CommandDefinition(
-            "SELECT e.id FROM webhook_endpoints e WHERE e.enabled = 1 AND EXISTS (SELECT 1 FROM webhook_deliveries d " +
+        return (await c.QueryAsync<WebhookRow>(new CommandDefinition(
+            $"SELECT {EndpointColumns} FROM webhook_endpoints e WHERE e.enabled = 1 AND EXISTS (SELECT 1 FROM webhook_deliveries d " +
             "WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= @now)", new { now }, cancellationToken: ct))).AsList();
     }
 
-    /// <summary>An endpoint's due deliveries, oldest due first.</summary>
-    public async Task<IReadOnlyList<DeliveryRow>> DueAsync(Guid endpointId, long now, int limit, CancellationToken ct)
+    /// <summary>
+    /// The due deliveries of these endpoints, each endpoint's oldest due first and at most its limit: on PostgreSQL one
+    /// query for all of them (a lateral join over the endpoints), on SQLite one in-process query per endpoint.
+    /// </summary>
+    public async Task<IReadOnlyList<DeliveryRow>> DueAsync(IReadOnlyList<(Guid EndpointId, int Limit)> endpoints, long now, CancellationToken ct)
     {
+        if (endpoints.Count == 0)
+        {
+            return [];
+        }
+
+        const string Due = "status = 'pending' AND next_attempt_at <= @now ORDER BY next_attempt_at, id";
         await using var c = await db.OpenReadAsync(ct);
-        return (await c.QueryAsync<DeliveryRow>(new CommandDefinition(
-            $"SELECT {DeliveryColumns} FROM webhook_deliveries WHERE endpoint_id = @endpointId AND status = 'pending' AND next_attempt_at <= @now " +
-            "ORDER BY next_attempt_at, id LIMIT @limit", new { endpointId, now, limit }, cancellationToken: ct))).AsList();
+        if (db.Kind == DatabaseKind.Postgres)
+        {
+            return (await c.QueryAsync<DeliveryRow>(new CommandDefinition(
+                "SELECT d.* FROM unnest(@ids::uuid[], @limits::int[]) AS x(endpoint_id, n) CROSS JOIN LATERAL " +
+                $"(SELECT {DeliveryColumns} FROM webhook_deliveries WHERE endpoint_id = x.endpoint_id AND {Due} LIMIT x.n) d",
+                new { ids = endpoints.Select(e => e.EndpointId).ToArray(), limits = endpoints.Select(e => e.Limit).ToArray(), now }, cancellationToken: ct))).AsList();
+        }
+
+        var due = new List<DeliveryRow>();
+        foreach (var (endpointId, limit) in endpoints)
+        {
+            due.AddRange(await c.QueryAsync<DeliveryRow>(new CommandDefinition(
+                $"SELECT {DeliveryColumns} FROM webhook_deliveries WHERE endpoint_id = @endpointId AND {Due} LIMIT @limit",
+                new { endpointId, now, limit }, cancellationToken: ct)));
+        }
+
+        return due;
     }
 
     /// <summary>
-    /// Records attempts in one transaction, in order: each delivery succeeds, is retried at its retry time, or fails for
-    /// good (no retry time); each endpoint's run of failures is reset or extended. Returns, per attempt, the endpoint's
-    /// failures in a row after it.
+    /// Records attempts in one transaction: each delivery succeeds, is retried at its retry time, or fails for good (no
+    /// retry time); each endpoint's run of failures is reset or extended, in the order of the attempts. Returns, per
+    /// attempt, the endpoint's failures in a row after it. On PostgreSQL a few statements per batch, however large: the
+    /// deliveries' outcomes in one, the endpoints' counts read under their row locks in one (pipelined with the first),
+    /// then one per endpoint whose count changed (none while every attempt succeeds).
     /// </summary>
     public Task<long[]> RecordAttemptsAsync(IReadOnlyList<(DeliveryRow Delivery, AttemptOutcome Outcome, long Now, long? RetryAt)> attempts, CancellationToken ct) =>
         db.WriteAsync(async (c, t) =>
         {
+            var rows = attempts.Select(a => new AttemptRow(
+                a.Delivery.Id,
+                a.Outcome.Succeeded ? WebhookDeliveryStatuses.Succeeded : a.RetryAt is null ? WebhookDeliveryStatuses.Failed : WebhookDeliveryStatuses.Pending,
+                a.Outcome.Succeeded ? null : a.RetryAt,
+                a.Now,
+                a.Outcome.ResponseStatus,
+                a.Outcome.ResponseExcerpt,
+                a.Outcome.LatencyMs,
+                a.Outcome.Error)).ToList();
+            var endpointIds = attempts.Select(a => a.Delivery.EndpointId).Distinct().Order().ToArray();
+            var before = db.Kind == DatabaseKind.Postgres
+                ? await RecordOutcomesPostgresAsync((NpgsqlConnection)c, (NpgsqlTransaction)t, rows, endpointIds)
+                : await RecordOutcomesSqliteAsync(c, t, rows, endpointIds);
+
+            var counts = new Dictionary<Guid, long>(before);
             var failures = new long[attempts.Count];
             for (var i = 0; i < attempts.Count; i++)
             {
-                var (delivery, outcome, now, retryAt) = attempts[i];
-                var status = outcome.Succeeded ? WebhookDeliveryStatuses.Succeeded : retryAt is null ? WebhookDeliveryStatuses.Failed : WebhookDeliveryStatuses.Pending;
+                var endpointId = attempts[i].Delivery.EndpointId;
+                if (counts.TryGetValue(endpointId, out var count))
+                {
+                    // A deleted endpoint has no count: 0, as its deliveries are never sent again.
+                    failures[i] = counts[endpointId] = attempts[i].Outcome.Succeeded ? 0 : count + 1;
+                }
+            }
+
+            var changed = counts.Where(kv => kv.Value != before[kv.Key]).OrderBy(kv => kv.Key).ToList();
+            if (changed.Count > 0)
+            {
                 await c.ExecuteAsync(
-                    "UPDATE webhook_deliveries SET status = @status, attempts = attempts + 1, next_attempt_at = @next, last_attempt_at = @now, " +
-                    "response_status = @ResponseStatus, response_excerpt = @ResponseExcerpt, latency_ms = @LatencyMs, error = @Error WHERE id = @id AND status = 'pending'",
-                    new { status, next = outcome.Succeeded ? null : retryAt, now, outcome.ResponseStatus, outcome.ResponseExcerpt, outcome.LatencyMs, outcome.Error, id = delivery.Id }, t);
-                failures[i] = await c.ExecuteScalarAsync<long?>(
-                    (outcome.Succeeded
-                        ? "UPDATE webhook_endpoints SET consecutive_failures = 0"
-                        : "UPDATE webhook_endpoints SET consecutive_failures = consecutive_failures + 1") +
-                    " WHERE id = @endpointId RETURNING consecutive_failures", new { endpointId = delivery.EndpointId }, t) ?? 0;
+                    "UPDATE webhook_endpoints SET consecutive_failures = @Value WHERE id = @Key", changed.Select(kv => new { kv.Key, kv.Value }), t);
             }
 
             return failures;
         }, ct);
+
+    private const string RecordOutcome =
+        "status = @Status, attempts = attempts + 1, next_attempt_at = @Next, last_attempt_at = @Now, response_status = @ResponseStatus, " +
+        "response_excerpt = @ResponseExcerpt, latency_ms = @LatencyMs, error = @Error";
+
+    private const string ReadFailures = "SELECT id, consecutive_failures FROM webhook_endpoints WHERE ";
+
+    /// <summary>SQLite: one in-process statement per outcome; the single writer already serialises the counts.</summary>
+    private async Task<Dictionary<Guid, long>> RecordOutcomesSqliteAsync(DbConnection c, DbTransaction t, List<AttemptRow> rows, Guid[] endpointIds)
+    {
+        await c.ExecuteAsync($"UPDATE webhook_deliveries SET {RecordOutcome} WHERE id = @Id AND status = 'pending'", rows, t);
+        return (await c.QueryAsync<(Guid Id, long Failures)>(ReadFailures + db.Dialect.InList("id", "@endpointIds"), new { endpointIds }, t))
+            .ToDictionary(r => r.Id, r => r.Failures);
+    }
+
+    /// <summary>
+    /// PostgreSQL: every outcome in one UPDATE over unnested arrays, and the endpoints' counts read under their row locks
+    /// (in id order, so two recorders never deadlock on them), both in one round trip.
+    /// </summary>
+    private static async Task<Dictionary<Guid, long>> RecordOutcomesPostgresAsync(NpgsqlConnection c, NpgsqlTransaction t, List<AttemptRow> rows, Guid[] endpointIds)
+    {
+        await using var batch = new NpgsqlBatch(c, t);
+        var update = new NpgsqlBatchCommand(
+            "UPDATE webhook_deliveries d SET status = u.status, attempts = d.attempts + 1, next_attempt_at = u.next, last_attempt_at = u.now, " +
+            "response_status = u.response_status, response_excerpt = u.response_excerpt, latency_ms = u.latency_ms, error = u.error " +
+            "FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::bigint[], $5::int[], $6::text[], $7::int[], $8::text[]) " +
+            "AS u(id, status, next, now, response_status, response_excerpt, latency_ms, error) WHERE d.id = u.id AND d.status = 'pending'");
+        update.Parameters.Add(new() { Value = rows.Select(r => r.Id).ToArray() });
+        update.Parameters.Add(new() { Value = rows.Select(r => r.Status).ToArray() });
+        update.Parameters.Add(new() { Value = rows.Select(r => r.Next).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bigint });
+        update.Parameters.Add(new() { Value = rows.Select(r => r.Now).ToArray() });
+        update.Parameters.Add(new() { Value = rows.Select(r => r.ResponseStatus).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer });
+        update.Parameters.Add(new() { Value = rows.Select(r => r.ResponseExcerpt).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+        update.Parameters.Add(new() { Value = rows.Select(r => r.LatencyMs).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer });
+        update.Parameters.Add(new() { Value = rows.Select(r => r.Error).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+        batch.BatchCommands.Add(update);
+        var read = new NpgsqlBatchCommand(ReadFailures + "id = ANY($1) ORDER BY id FOR UPDATE");
+        read.Parameters.Add(new() { Value = endpointIds });
+        batch.BatchCommands.Add(read);
+
+        var before = new Dictionary<Guid, long>();
+        await using var reader = await batch.ExecuteReaderAsync();
+        do
+        {
+            while (await reader.ReadAsync())
+            {
+                before[reader.GetGuid(0)] = Convert.ToInt64(reader.GetValue(1), System.Globalization.CultureInfo.InvariantCulture);
+            }
+        }
+        while (await reader.NextResultAsync());
+
+        return before;
+    }
+
+    /// <summary>One attempt's outcome as the delivery row records it.</summary>
+    private sealed record AttemptRow(Guid Id, string Status, long? Next, long Now, int? ResponseStatus, string? ResponseExcerpt, int LatencyMs, string? Error);
 
     /// <summary>Disables an enabled endpoint (the unit of work emits webhook.disabled); null when it was not enabled.</summary>
     public Task<WebhookRow?> DisableAsync(Change change, Guid id, string reason) =>
