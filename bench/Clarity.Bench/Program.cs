@@ -89,14 +89,9 @@ if (options.Scenarios.Contains("latency"))
 
 if (options.Scenarios.Contains("peer"))
 {
-    Console.WriteLine($"\n== {PeerBench.Name} — graphile-worker");
-    (double Add, double Complete, double EndToEnd)? peer = null;
-    if (options.Backends.Contains(Backend.Postgres))
-    {
-        await GuardAsync("graphile-worker", async () => peer = await PeerBench.RunGraphileAsync(options, report));
-    }
-
-    await OnEachBackendAsync(PeerBench.Name, s => PeerBench.RunClarityAsync(s, options, report, peer));
+    Console.WriteLine($"\n== {PeerBench.Name} — the peers on PostgreSQL");
+    var peers = options.Backends.Contains(Backend.Postgres) ? await PeerBench.RunPeersAsync(options, report, GuardAsync) : [];
+    await OnEachBackendAsync(PeerBench.Name, s => PeerBench.RunClarityAsync(s, options, report, peers));
 }
 
 if (options.Scenarios.Contains("signin"))

@@ -17,6 +17,9 @@ public sealed class BenchOptions
     /// <summary>The folder with graphile-worker's bench.js and node_modules.</summary>
     public string? GraphileDirectory { get; private init; }
 
+    /// <summary>The folder with pg-boss's bench.js and node_modules.</summary>
+    public string? PgBossDirectory { get; private init; }
+
     public string? OutputDirectory { get; private init; }
 
     /// <summary>SQL run on each fresh Clarity PostgreSQL database after migration (for experiments, e.g. GIN settings).</summary>
@@ -36,6 +39,7 @@ public sealed class BenchOptions
         Backends = Backends,
         Scenarios = Scenarios,
         GraphileDirectory = GraphileDirectory,
+        PgBossDirectory = PgBossDirectory,
         OutputDirectory = OutputDirectory,
         PostgresSetupSql = PostgresSetupSql,
         SearchLines = SearchLines,
@@ -59,6 +63,7 @@ public sealed class BenchOptions
           --only <list>            lifecycle,ingest,search,isolation,latency,peer,signin,webhooks,audit (default: all)
           --search-lines <n>       lines loaded for the search benchmarks (default 1000000; quick 100000)
           --graphile <dir>         folder of the graphile-worker peer (bench/peers/graphile-worker)
+          --pg-boss <dir>          folder of the pg-boss peer (bench/peers/pg-boss); Hangfire runs in-process
           --out <dir>              also write results.md and results.json there
           --postgres-sql <sql>     run this SQL on each Clarity PostgreSQL database after migration (experiments)
         """;
@@ -66,7 +71,7 @@ public sealed class BenchOptions
     public static BenchOptions Parse(string[] args)
     {
         var quick = false;
-        string? postgres = null, graphile = null, output = null, backends = null, only = null, postgresSql = null;
+        string? postgres = null, graphile = null, pgBoss = null, output = null, backends = null, only = null, postgresSql = null;
         int? searchLines = null;
         for (var i = 0; i < args.Length; i++)
         {
@@ -87,6 +92,9 @@ public sealed class BenchOptions
                     break;
                 case "--graphile":
                     graphile = Value();
+                    break;
+                case "--pg-boss":
+                    pgBoss = Value();
                     break;
                 case "--out":
                     output = Value();
@@ -125,6 +133,7 @@ public sealed class BenchOptions
             Backends = backendList,
             Scenarios = scenarios,
             GraphileDirectory = graphile,
+            PgBossDirectory = pgBoss,
             OutputDirectory = output,
             PostgresSetupSql = postgresSql,
             SearchLines = searchLines ?? (quick ? 100_000 : 1_000_000),
