@@ -177,7 +177,7 @@ public static class PeerBench
     }
 
     private static string Informational(Assembly assembly) =>
-        (assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? assembly.GetName().Version?.ToString() ?? "?").Split('+')[0];
+        (assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? assembly.GetName().Version?.ToString(3) ?? "?").Split('+')[0];
 
     public static async Task RunClarityAsync(BenchServer server, BenchOptions options, Report report, IReadOnlyList<PeerFigures> peers)
     {
