@@ -22,6 +22,9 @@ public sealed class BenchOptions
 
     public string? OutputDirectory { get; private init; }
 
+    /// <summary>With --server-process: the clarity.dll the lifecycle and peer scenarios start as their own server process.</summary>
+    public string? ServerProcessDll { get; private init; }
+
     /// <summary>SQL run on each fresh Clarity PostgreSQL database after migration (for experiments, e.g. GIN settings).</summary>
     public string? PostgresSetupSql { get; private init; }
 
@@ -41,6 +44,7 @@ public sealed class BenchOptions
         GraphileDirectory = GraphileDirectory,
         PgBossDirectory = PgBossDirectory,
         OutputDirectory = OutputDirectory,
+        ServerProcessDll = ServerProcessDll,
         PostgresSetupSql = PostgresSetupSql,
         SearchLines = SearchLines,
         Warmup = warmup,
@@ -65,12 +69,15 @@ public sealed class BenchOptions
           --graphile <dir>         folder of the graphile-worker peer (bench/peers/graphile-worker)
           --pg-boss <dir>          folder of the pg-boss peer (bench/peers/pg-boss); Hangfire runs in-process
           --out <dir>              also write results.md and results.json there
+          --server-process         lifecycle and peer: run the server as `dotnet src/Clarity/bin/Release/net10.0/clarity.dll
+                                   serve` (same settings), not in-process, and report its CPU per request
           --postgres-sql <sql>     run this SQL on each Clarity PostgreSQL database after migration (experiments)
         """;
 
     public static BenchOptions Parse(string[] args)
     {
         var quick = false;
+        var serverProcess = false;
         string? postgres = null, graphile = null, pgBoss = null, output = null, backends = null, only = null, postgresSql = null;
         int? searchLines = null;
         for (var i = 0; i < args.Length; i++)
@@ -80,6 +87,9 @@ public sealed class BenchOptions
             {
                 case "--quick":
                     quick = true;
+                    break;
+                case "--server-process":
+                    serverProcess = true;
                     break;
                 case "--postgres":
                     postgres = Value();
@@ -126,8 +136,19 @@ public sealed class BenchOptions
             throw new ArgumentException($"Unknown scenario '{s}'.\n{Usage}");
         }
 
+        string? serverDll = null;
+        if (serverProcess)
+        {
+            serverDll = Path.GetFullPath(Path.Combine("src", "Clarity", "bin", "Release", "net10.0", "clarity.dll"));
+            if (!File.Exists(serverDll))
+            {
+                throw new ArgumentException($"--server-process needs {serverDll}: run from the repository root after a Release build.");
+            }
+        }
+
         return new BenchOptions
         {
+            ServerProcessDll = serverDll,
             Quick = quick,
             Postgres = postgres,
             Backends = backendList,

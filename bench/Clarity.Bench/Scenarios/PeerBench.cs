@@ -186,6 +186,8 @@ public static class PeerBench
         var b = server.Backend;
 
         var next = -1;
+        var cpu0 = server.ServerCpu;
+        var requests0 = api.Requests;
         var started = Stopwatch.GetTimestamp();
         await Task.WhenAll(Enumerable.Range(0, Concurrency).Select(_ => Task.Run(async () =>
         {
@@ -196,6 +198,8 @@ public static class PeerBench
             }
         })));
         var addSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+        var cpu1 = server.ServerCpu;
+        var requests1 = api.Requests;
 
         long done = 0;
         var checkout = new Samples();
@@ -219,6 +223,8 @@ public static class PeerBench
             }
         })));
         var completeSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+        var cpu2 = server.ServerCpu;
+        var requests2 = api.Requests;
         if (done != jobs)
         {
             throw new InvalidOperationException($"Clarity completed {done} of {jobs} tasks.");
@@ -237,11 +243,20 @@ public static class PeerBench
             return $"{column(clarity) / column(best):F2}× the best peer ({best.Peer})";
         }
 
-        report.Add(Name, b, "Clarity: create tasks/s", clarity.Enqueue, "/s", notes: $"{jobs:N0} tasks, 16 producers over HTTP; {Ratio(f => f.Enqueue)}");
-        report.Add(Name, b, "Clarity: checkout + complete tasks/s", clarity.Complete, "/s", notes:
-            $"16 agents; {Ratio(f => f.Complete)}; checkout p50 {Report.Format(checkout.Percentile(50))} ms, complete p50 {Report.Format(complete.Percentile(50))} ms");
+        static string Notes(params string[] parts) => string.Join("; ", parts.Where(p => p.Length > 0));
+        report.Add(Name, b, "Clarity: create tasks/s", clarity.Enqueue, "/s", notes: Notes($"{jobs:N0} tasks, 16 producers over HTTP", Ratio(f => f.Enqueue)));
+        report.Add(Name, b, "Clarity: checkout + complete tasks/s", clarity.Complete, "/s", notes: Notes("16 agents", Ratio(f => f.Complete),
+            $"checkout p50 {Report.Format(checkout.Percentile(50))} ms, complete p50 {Report.Format(complete.Percentile(50))} ms"));
         report.Add(Name, b, "Clarity: end to end tasks/s", clarity.EndToEnd, "/s", compared ? "≥ 2× the best peer" : null,
             compared ? clarity.EndToEnd >= 2 * peers.Max(f => f.EndToEnd) : null, Ratio(f => f.EndToEnd));
+        if (cpu0 is { } c0 && cpu1 is { } c1 && cpu2 is { } c2)
+        {
+            // --server-process: the server's own CPU (/proc/<pid>/stat) per HTTP request in each phase.
+            report.Add(Name, b, "Clarity: server CPU per request, create", (c1 - c0).TotalMilliseconds / Math.Max(1, requests1 - requests0), "ms", notes: "the server process alone");
+            report.Add(Name, b, "Clarity: server CPU per request, checkout + complete", (c2 - c1).TotalMilliseconds / Math.Max(1, requests2 - requests1), "ms",
+                notes: $"the server process alone; {(c2 - c1).TotalMilliseconds / jobs:F2} ms per task claimed and completed");
+        }
+
         if (compared)
         {
             var table = SideBySide(clarity, peers, jobs);
