@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Clarity's benchmarks (see docs/benchmarks.md). Not part of ./test.sh.
 #
-#   bench/run.sh            full run: SQLite and PostgreSQL, 1M-line search, graphile-worker side by side,
+#   bench/run.sh            full run: SQLite and PostgreSQL, 1M-line search, graphile-worker, pg-boss and Hangfire side by side,
 #                           fan-out against ws and socket.io, the log tail in Chromium (~20-30 min)
 #   bench/run.sh --quick    smoke run: short windows, 100k-line search (~5-8 min)
 #
@@ -10,7 +10,7 @@
 # Other arguments go to the C# harness, e.g. --backend sqlite. `--backend` with postgres also runs the fan-out
 # against Clarity on PostgreSQL.
 # On a fresh machine it installs what it needs (PostgreSQL from Debian, node + npm if missing, Chromium for the log
-# tail, the npm peers via npm ci), starts a throwaway PostgreSQL cluster on a free port exactly like ./test.sh does,
+# tail, the npm peers via npm ci; Hangfire comes from NuGet with the harness), starts a throwaway PostgreSQL cluster on a free port exactly like ./test.sh does,
 # builds Release, runs the benchmarks, prints the tables (also written to bench/results/<time>/), and stops the cluster.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,10 +42,16 @@ done
 if [[ -z $only ]]; then csharp=("${csharp_all[@]}"); node=("${node_all[@]}"); fi
 has() { local x; for x in "${@:2}"; do [[ $x == "$1" ]] && return 0; done; return 1; }
 
+# The queue peers of #5 (scenario "peer"), each pinned by its package-lock.json.
 peer_dir=bench/peers/graphile-worker
-if ((${#csharp[@]})) && [[ ! -d $peer_dir/node_modules/graphile-worker ]]; then
+pgboss_dir=bench/peers/pg-boss
+if has peer "${csharp[@]}" && [[ ! -d $peer_dir/node_modules/graphile-worker ]]; then
   log "Installing graphile-worker (npm ci, pinned by package-lock.json)"
   (cd "$peer_dir" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+if has peer "${csharp[@]}" && [[ ! -d $pgboss_dir/node_modules/pg-boss ]]; then
+  log "Installing pg-boss (npm ci, pinned by package-lock.json)"
+  (cd "$pgboss_dir" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 fanout_dir=bench/peers/fanout
 if ((${#node[@]})) && ! cmp -s "$fanout_dir/package-lock.json" "$fanout_dir/node_modules/.package-lock.json.ci" 2>/dev/null; then
@@ -69,7 +75,7 @@ echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown), PostgreS
 status=0
 if ((${#csharp[@]})); then
   dotnet bench/Clarity.Bench/bin/Release/net10.0/Clarity.Bench.dll \
-    --postgres "$postgres" --graphile "$peer_dir" --out "$out" --only "$(IFS=,; echo "${csharp[*]}")" "${csharp_args[@]}" || status=$?
+    --postgres "$postgres" --graphile "$peer_dir" --pg-boss "$pgboss_dir" --out "$out" --only "$(IFS=,; echo "${csharp[*]}")" "${csharp_args[@]}" || status=$?
 fi
 
 if has fanout "${node[@]}"; then

@@ -25,6 +25,10 @@ Console.WriteLine($"Clarity.Bench: {Environment.ProcessorCount} cores, {RuntimeI
 
 var failures = 0;
 
+// The warm-up's duration and its discarded figures (see the JIT warm-up below).
+var warm = options.WithDurations(TimeSpan.Zero, options.Quick ? TimeSpan.FromSeconds(3) : TimeSpan.FromSeconds(15));
+var discard = new Report { Quiet = true };
+
 // A failing scenario is reported and the run goes on, so one problem does not lose the other figures.
 async Task GuardAsync(string title, Func<Task> run)
 {
@@ -39,14 +43,22 @@ async Task GuardAsync(string title, Func<Task> run)
     }
 }
 
-async Task OnEachBackendAsync(string title, Func<BenchServer, Task> run, IDictionary<string, string?>? settings = null)
+// serverProcess: with --server-process, the server is its own process (lifecycle and peer only). Its JIT has not run
+// the hot paths yet, so it first runs lifecycles for the warm-up's duration, unreported.
+async Task OnEachBackendAsync(string title, Func<BenchServer, Task> run, IDictionary<string, string?>? settings = null, bool serverProcess = false)
 {
+    var dll = serverProcess ? options.ServerProcessDll : null;
     foreach (var backend in options.Backends)
     {
-        Console.WriteLine($"\n== {title} — {backend}");
+        Console.WriteLine($"\n== {title} — {backend}{(dll is null ? "" : ", server in its own process")}");
         await GuardAsync($"{title} — {backend}", async () =>
         {
-            await using var server = await BenchServer.StartAsync(backend, options.Postgres, options.PostgresSetupSql, settings);
+            await using var server = await BenchServer.StartAsync(backend, options.Postgres, options.PostgresSetupSql, settings, dll);
+            if (dll is not null)
+            {
+                await LifecycleBench.RunAsync(server, warm, discard);
+            }
+
             await run(server);
         });
     }
@@ -54,8 +66,6 @@ async Task OnEachBackendAsync(string title, Func<BenchServer, Task> run, IDictio
 
 // JIT warm-up for the whole process: a long-running server has long since compiled (and tiered up) its hot paths,
 // and the code compiled here is shared by every server this process starts later. Nothing here is reported.
-var warm = options.WithDurations(TimeSpan.Zero, options.Quick ? TimeSpan.FromSeconds(3) : TimeSpan.FromSeconds(15));
-var discard = new Report { Quiet = true };
 await OnEachBackendAsync("JIT warm-up (not reported)", async s =>
 {
     await LifecycleBench.RunAsync(s, warm, discard);
@@ -64,7 +74,7 @@ await OnEachBackendAsync("JIT warm-up (not reported)", async s =>
 
 if (options.Scenarios.Contains("lifecycle"))
 {
-    await OnEachBackendAsync(LifecycleBench.Name, s => LifecycleBench.RunAsync(s, options, report));
+    await OnEachBackendAsync(LifecycleBench.Name, s => LifecycleBench.RunAsync(s, options, report), serverProcess: true);
 }
 
 if (options.Scenarios.Contains("ingest"))
@@ -89,14 +99,9 @@ if (options.Scenarios.Contains("latency"))
 
 if (options.Scenarios.Contains("peer"))
 {
-    Console.WriteLine($"\n== {PeerBench.Name} — graphile-worker");
-    (double Add, double Complete, double EndToEnd)? peer = null;
-    if (options.Backends.Contains(Backend.Postgres))
-    {
-        await GuardAsync("graphile-worker", async () => peer = await PeerBench.RunGraphileAsync(options, report));
-    }
-
-    await OnEachBackendAsync(PeerBench.Name, s => PeerBench.RunClarityAsync(s, options, report, peer));
+    Console.WriteLine($"\n== {PeerBench.Name} — the peers on PostgreSQL");
+    var peers = options.Backends.Contains(Backend.Postgres) ? await PeerBench.RunPeersAsync(options, report, GuardAsync) : [];
+    await OnEachBackendAsync(PeerBench.Name, s => PeerBench.RunClarityAsync(s, options, report, peers), serverProcess: true);
 }
 
 if (options.Scenarios.Contains("signin"))

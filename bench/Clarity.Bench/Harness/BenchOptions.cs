@@ -17,7 +17,13 @@ public sealed class BenchOptions
     /// <summary>The folder with graphile-worker's bench.js and node_modules.</summary>
     public string? GraphileDirectory { get; private init; }
 
+    /// <summary>The folder with pg-boss's bench.js and node_modules.</summary>
+    public string? PgBossDirectory { get; private init; }
+
     public string? OutputDirectory { get; private init; }
+
+    /// <summary>With --server-process: the clarity.dll the lifecycle and peer scenarios start as their own server process.</summary>
+    public string? ServerProcessDll { get; private init; }
 
     /// <summary>SQL run on each fresh Clarity PostgreSQL database after migration (for experiments, e.g. GIN settings).</summary>
     public string? PostgresSetupSql { get; private init; }
@@ -36,7 +42,9 @@ public sealed class BenchOptions
         Backends = Backends,
         Scenarios = Scenarios,
         GraphileDirectory = GraphileDirectory,
+        PgBossDirectory = PgBossDirectory,
         OutputDirectory = OutputDirectory,
+        ServerProcessDll = ServerProcessDll,
         PostgresSetupSql = PostgresSetupSql,
         SearchLines = SearchLines,
         Warmup = warmup,
@@ -62,14 +70,18 @@ public sealed class BenchOptions
           --only <list>            lifecycle,ingest,search,isolation,latency,peer,signin,webhooks,audit (default: all)
           --search-lines <n>       lines loaded for the search benchmarks (default 1000000; quick 100000)
           --graphile <dir>         folder of the graphile-worker peer (bench/peers/graphile-worker)
+          --pg-boss <dir>          folder of the pg-boss peer (bench/peers/pg-boss); Hangfire runs in-process
           --out <dir>              also write results.md and results.json there
+          --server-process         lifecycle and peer: run the server as `dotnet src/Clarity/bin/Release/net10.0/clarity.dll
+                                   serve` (same settings), not in-process, and report its CPU per request
           --postgres-sql <sql>     run this SQL on each Clarity PostgreSQL database after migration (experiments)
         """;
 
     public static BenchOptions Parse(string[] args)
     {
         var quick = false;
-        string? postgres = null, graphile = null, output = null, backends = null, only = null, postgresSql = null;
+        var serverProcess = false;
+        string? postgres = null, graphile = null, pgBoss = null, output = null, backends = null, only = null, postgresSql = null;
         int? searchLines = null;
         for (var i = 0; i < args.Length; i++)
         {
@@ -78,6 +90,9 @@ public sealed class BenchOptions
             {
                 case "--quick":
                     quick = true;
+                    break;
+                case "--server-process":
+                    serverProcess = true;
                     break;
                 case "--postgres":
                     postgres = Value();
@@ -90,6 +105,9 @@ public sealed class BenchOptions
                     break;
                 case "--graphile":
                     graphile = Value();
+                    break;
+                case "--pg-boss":
+                    pgBoss = Value();
                     break;
                 case "--out":
                     output = Value();
@@ -121,13 +139,25 @@ public sealed class BenchOptions
             throw new ArgumentException($"Unknown scenario '{s}'.\n{Usage}");
         }
 
+        string? serverDll = null;
+        if (serverProcess)
+        {
+            serverDll = Path.GetFullPath(Path.Combine("src", "Clarity", "bin", "Release", "net10.0", "clarity.dll"));
+            if (!File.Exists(serverDll))
+            {
+                throw new ArgumentException($"--server-process needs {serverDll}: run from the repository root after a Release build.");
+            }
+        }
+
         return new BenchOptions
         {
+            ServerProcessDll = serverDll,
             Quick = quick,
             Postgres = postgres,
             Backends = backendList,
             Scenarios = scenarios,
             GraphileDirectory = graphile,
+            PgBossDirectory = pgBoss,
             OutputDirectory = output,
             PostgresSetupSql = postgresSql,
             SearchLines = searchLines ?? (quick ? 100_000 : 1_000_000),

@@ -1,5 +1,7 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
+using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 using Clarity.Hosting;
@@ -17,21 +19,26 @@ public enum Backend
 
 /// <summary>
 /// A real Clarity server started in this process on 127.0.0.1:0 (temp SQLite file, or a fresh database on the
-/// PostgreSQL server given with --postgres), set up over HTTP like a first run, with a member API key.
+/// PostgreSQL server given with --postgres), set up over HTTP like a first run, with a member API key. With
+/// --server-process it is instead its own process (`dotnet clarity.dll serve` with the same settings), so the load
+/// generator and the server do not share a process, and the server's CPU time can be read on its own.
 /// </summary>
 public sealed class BenchServer : IAsyncDisposable
 {
     public const string Org = "bench";
 
     private readonly string _dataDirectory;
+    private readonly ClarityServer? _inProcess;
+    private readonly ServerProcess? _process;
 
-    private BenchServer(ClarityServer server, Backend backend, string dataDirectory, string? database)
+    private BenchServer(ClarityServer? inProcess, ServerProcess? process, string url, Backend backend, string dataDirectory, string? database)
     {
-        Server = server;
+        _inProcess = inProcess;
+        _process = process;
         Backend = backend;
         _dataDirectory = dataDirectory;
         Database = database;
-        BaseAddress = new Uri(server.Urls.First(u => u.StartsWith("http://", StringComparison.Ordinal)) + "/");
+        BaseAddress = new Uri(url.TrimEnd('/') + "/");
         Http = new HttpClient(new SocketsHttpHandler
         {
             MaxConnectionsPerServer = 256,
@@ -46,7 +53,11 @@ public sealed class BenchServer : IAsyncDisposable
         };
     }
 
-    public ClarityServer Server { get; }
+    /// <summary>The in-process server, for scenarios that reach into its services (not with --server-process).</summary>
+    public ClarityServer Server => _inProcess ?? throw new InvalidOperationException("This scenario needs the server in-process; it does not run with --server-process.");
+
+    /// <summary>The server's own CPU time so far when it runs as its own process (--server-process), else null.</summary>
+    public TimeSpan? ServerCpu => _process?.Cpu;
 
     public Backend Backend { get; }
 
@@ -65,7 +76,8 @@ public sealed class BenchServer : IAsyncDisposable
 
     public static string Api(string path) => $"api/v1/orgs/{Org}/{path}";
 
-    public static async Task<BenchServer> StartAsync(Backend backend, string? postgresServer, string? postgresSetupSql = null, IDictionary<string, string?>? overrides = null)
+    public static async Task<BenchServer> StartAsync(Backend backend, string? postgresServer, string? postgresSetupSql = null, IDictionary<string, string?>? overrides = null,
+        string? serverProcessDll = null)
     {
         var dir = Path.Combine(Path.GetTempPath(), "clarity-bench", Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dir);
@@ -90,8 +102,21 @@ public sealed class BenchServer : IAsyncDisposable
             settings[k] = v;
         }
 
-        var server = ClarityServer.Create(settings, logging => logging.SetMinimumLevel(LogLevel.Warning));
-        await server.StartAsync();
+        ClarityServer? inProcess = null;
+        ServerProcess? process = null;
+        string url;
+        if (serverProcessDll is null)
+        {
+            inProcess = ClarityServer.Create(settings, logging => logging.SetMinimumLevel(LogLevel.Warning));
+            await inProcess.StartAsync();
+            url = inProcess.Urls.First(u => u.StartsWith("http://", StringComparison.Ordinal));
+        }
+        else
+        {
+            process = await ServerProcess.StartAsync(serverProcessDll, settings);
+            url = process.Url;
+        }
+
         if (database is not null && !string.IsNullOrWhiteSpace(postgresSetupSql))
         {
             await using var connection = new NpgsqlConnection(database);
@@ -100,7 +125,7 @@ public sealed class BenchServer : IAsyncDisposable
             await command.ExecuteNonQueryAsync();
         }
 
-        var bench = new BenchServer(server, backend, dir, database);
+        var bench = new BenchServer(inProcess, process, url, backend, dir, database);
         await bench.SetupAsync();
         return bench;
     }
@@ -187,8 +212,17 @@ public sealed class BenchServer : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         Http.Dispose();
-        await Server.StopAsync();
-        await Server.DisposeAsync();
+        if (_inProcess is not null)
+        {
+            await _inProcess.StopAsync();
+            await _inProcess.DisposeAsync();
+        }
+
+        if (_process is not null)
+        {
+            await _process.DisposeAsync();
+        }
+
         SqliteConnection.ClearAllPools();
         NpgsqlConnection.ClearAllPools();
         try
@@ -198,5 +232,132 @@ public sealed class BenchServer : IAsyncDisposable
         catch (IOException)
         {
         }
+    }
+}
+
+/// <summary>
+/// `dotnet clarity.dll serve` as a child process on a free loopback port, with the harness's settings as CLARITY_*
+/// environment variables, its output kept for error messages. Its CPU time is read from /proc/&lt;pid&gt;/stat.
+/// </summary>
+public sealed class ServerProcess : IAsyncDisposable
+{
+    /// <summary>USER_HZ, the unit of /proc/&lt;pid&gt;/stat's times: 100 on every Linux architecture .NET runs on.</summary>
+    private const int ClockTicksPerSecond = 100;
+
+    private readonly Process _process;
+    private readonly Queue<string> _output = new();
+
+    private ServerProcess(Process process, string url)
+    {
+        _process = process;
+        Url = url;
+    }
+
+    public string Url { get; }
+
+    /// <summary>utime + stime of the server process (all its threads), from /proc/&lt;pid&gt;/stat.</summary>
+    public TimeSpan Cpu
+    {
+        get
+        {
+            // Fields after the command name (which is in parentheses and may hold spaces): state is field 3, utime 14, stime 15.
+            var stat = File.ReadAllText($"/proc/{_process.Id}/stat");
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            var ticks = long.Parse(fields[11], System.Globalization.CultureInfo.InvariantCulture) + long.Parse(fields[12], System.Globalization.CultureInfo.InvariantCulture);
+            return TimeSpan.FromSeconds(ticks / (double)ClockTicksPerSecond);
+        }
+    }
+
+    public static async Task<ServerProcess> StartAsync(string dll, IReadOnlyDictionary<string, string?> settings)
+    {
+        int port;
+        using (var listener = new TcpListener(IPAddress.Loopback, 0))
+        {
+            listener.Start();
+            port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        }
+
+        var url = $"http://127.0.0.1:{port}";
+        var start = new ProcessStartInfo("dotnet", [dll, "serve"])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        // Clarity:RateLimits:User:PermitsPerSecond → CLARITY_RATELIMITS__USER__PERMITSPERSECOND (ClarityServer's own mapping).
+        foreach (var (key, value) in settings.Where(s => s.Key.StartsWith("Clarity:", StringComparison.Ordinal)))
+        {
+            start.Environment["CLARITY_" + key["Clarity:".Length..].Replace(":", "__", StringComparison.Ordinal).ToUpperInvariant()] = value;
+        }
+
+        start.Environment["CLARITY_URLS"] = url;
+        start.Environment["Logging__LogLevel__Default"] = "Warning";
+        var process = Process.Start(start) ?? throw new InvalidOperationException("Could not start dotnet.");
+        var server = new ServerProcess(process, url);
+        process.OutputDataReceived += (_, e) => server.Keep(e.Data);
+        process.ErrorDataReceived += (_, e) => server.Keep(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+
+        using var probe = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        var deadline = Stopwatch.GetTimestamp() + (Stopwatch.Frequency * 120);
+        while (true)
+        {
+            if (process.HasExited)
+            {
+                throw new InvalidOperationException($"clarity serve exited with {process.ExitCode}: {server.Output}");
+            }
+
+            try
+            {
+                using var response = await probe.GetAsync(url + "/api/v1/setup");
+                return server;
+            }
+            catch (HttpRequestException) when (Stopwatch.GetTimestamp() < deadline)
+            {
+                await Task.Delay(200);
+            }
+            catch (TaskCanceledException) when (Stopwatch.GetTimestamp() < deadline)
+            {
+            }
+        }
+    }
+
+    private string Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return string.Join('\n', _output);
+            }
+        }
+    }
+
+    private void Keep(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_output)
+        {
+            _output.Enqueue(line);
+            while (_output.Count > 50)
+            {
+                _output.Dequeue();
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+
+        _process.Dispose();
     }
 }

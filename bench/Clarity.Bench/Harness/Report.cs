@@ -67,6 +67,7 @@ public sealed record Figure(string Scenario, string Backend, string Metric, doub
 public sealed class Report
 {
     private readonly List<Figure> _figures = [];
+    private readonly List<(string Scenario, string Markdown)> _tables = [];
 
     public IReadOnlyList<Figure> Figures => _figures;
 
@@ -86,6 +87,9 @@ public sealed class Report
 
         Console.WriteLine($"    {figure.Backend,-9} {metric,-42} {Format(value),12} {unit,-10} {(target is null ? "" : $"target {target}: {(met == true ? "met" : "MISSED")}")} {notes}");
     }
+
+    /// <summary>A scenario's own Markdown (e.g. a side-by-side table), written after that scenario's figures.</summary>
+    public void AddTable(string scenario, string markdown) => _tables.Add((scenario, markdown));
 
     public static string Format(double value) =>
         double.IsNaN(value) ? "n/a"
@@ -110,10 +114,14 @@ public sealed class Report
             }
 
             sb.AppendLine();
+            foreach (var (_, markdown) in _tables.Where(t => t.Scenario == group.Key))
+            {
+                sb.AppendLine(markdown);
+            }
         }
 
         return sb.ToString();
     }
 
-    public string ToJson() => JsonSerializer.Serialize(new { environment = Environment, figures = _figures }, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase });
+    public string ToJson() => JsonSerializer.Serialize(new { environment = Environment, figures = _figures, tables = _tables.Select(t => new { scenario = t.Scenario, markdown = t.Markdown }) }, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase });
 }

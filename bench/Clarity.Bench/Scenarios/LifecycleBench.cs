@@ -97,6 +97,7 @@ public static class LifecycleBench
         await Task.Delay(options.Warmup);
         var requestsAtStart = api.Requests;
         var cpu = new CpuMeter();
+        var serverCpuAtStart = server.ServerCpu;
         var started = Stopwatch.GetTimestamp();
         Volatile.Write(ref measuring, 1);
         await Task.Delay(options.Duration);
@@ -104,6 +105,7 @@ public static class LifecycleBench
         var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
         var requests = api.Requests - requestsAtStart;
         var (machine, process, cpuMs) = cpu.Stop();
+        var serverCpuMs = (server.ServerCpu - serverCpuAtStart)?.TotalMilliseconds;
         Volatile.Write(ref stopping, 1);
         await Task.WhenAll(agents);
 
@@ -122,6 +124,16 @@ public static class LifecycleBench
         foreach (var (step, samples) in steps)
         {
             report.Add(name, b, $"{step} p50 / p99", samples.Percentile(50), "ms", notes: $"p99 {Report.Format(samples.Percentile(99))} ms");
+        }
+
+        if (serverCpuMs is { } serverMs)
+        {
+            // --server-process: the server is its own process; this process is only the load generator.
+            report.Add(name, b, "machine CPU busy", machine, "%", notes: $"server process: {100 * serverMs / (seconds * 1000 * Environment.ProcessorCount):F0}%, load generator: {process:F0}% of {Environment.ProcessorCount} cores");
+            report.Add(name, b, "server CPU per request", serverMs / Math.Max(1, requests), "ms", notes: $"the server process alone (/proc/<pid>/stat), {Report.Format(requests / seconds)} requests/s");
+            report.Add(name, b, "server CPU per lifecycle", serverMs / done, "ms", notes: b == Backend.Postgres ? "PostgreSQL's own CPU not included" : $"{Environment.ProcessorCount} dedicated cores would allow ≈ {Environment.ProcessorCount * 1000 * done / serverMs:F0}/s for the server alone");
+            report.Add(name, b, "load generator CPU per lifecycle", cpuMs / done, "ms", notes: "the harness process: 16 HTTP agents");
+            return;
         }
 
         report.Add(name, b, "machine CPU busy", machine, "%", notes: $"this process (server + load generator): {process:F0}% of {Environment.ProcessorCount} cores");

@@ -1,36 +1,86 @@
 using System.Diagnostics;
+using System.Globalization;
+using System.Reflection;
+using System.Text;
 using System.Text.Json;
 using Clarity.Bench.Harness;
+using Hangfire;
+using Hangfire.PostgreSql;
 using Npgsql;
 
 namespace Clarity.Bench.Scenarios;
 
+/// <summary>One peer's figures: jobs/s enqueued, claimed and completed, and end to end (N / both phases' time).</summary>
+public sealed record PeerFigures(string Peer, string Version, double Enqueue, double Complete, double EndToEnd);
+
 /// <summary>
-/// #5: the same job shape as graphile-worker, on the same PostgreSQL server in the same run.
-/// graphile-worker: bench.js adds N jobs (16 at a time), then one worker with concurrency 16 completes them.
-/// Clarity: N tasks are created over HTTP by 16 concurrent producers, then 16 agents drain the queue through the
-/// claim path (POST /work/checkout → POST /tasks/{id}/complete) until checkout answers 204.
+/// #5: the same job shape in Clarity and in three job queues on PostgreSQL, on the same PostgreSQL server in the
+/// same run, each on its own fresh database, one after the other. Each gets its natural path: Clarity its HTTP API,
+/// the peers their own clients. Every one enqueues N jobs from 16 concurrent producers (one job per call), then
+/// claims and completes them with 16 concurrent workers running a no-op job.
+/// <list type="bullet">
+/// <item>graphile-worker (node, bench/peers/graphile-worker/bench.js): addJob; then run() with concurrency 16.</item>
+/// <item>pg-boss (node, bench/peers/pg-boss/bench.js): send; then 16 loops of fetch → complete.</item>
+/// <item>Hangfire with Hangfire.PostgreSql (in this process): BackgroundJob.Enqueue; then a BackgroundJobServer
+/// with 16 workers.</item>
+/// <item>Clarity: POST /tasks; then 16 agents loop POST /work/checkout → POST /tasks/{id}/complete until checkout
+/// answers 204.</item>
+/// </list>
 /// </summary>
 public static class PeerBench
 {
-    public const string Name = "5. Side by side with graphile-worker";
+    public const string Name = "5. Side by side with graphile-worker, pg-boss and Hangfire";
     private const int Concurrency = 16;
     private const string Queue = "peer";
 
-    public static async Task<(double Add, double Complete, double EndToEnd)?> RunGraphileAsync(BenchOptions options, Report report)
+    /// <summary>Runs every peer that is available, each guarded: a failing peer is reported and the others still run.</summary>
+    public static async Task<List<PeerFigures>> RunPeersAsync(BenchOptions options, Report report, Func<string, Func<Task>, Task> guard)
     {
-        if (options.GraphileDirectory is null || options.Postgres is null)
+        var peers = new List<PeerFigures>();
+        if (options.Postgres is null)
         {
-            Console.WriteLine("    (graphile-worker skipped: needs --graphile <dir> and --postgres)");
+            Console.WriteLine("    (peers skipped: they need --postgres)");
+            return peers;
+        }
+
+        Console.WriteLine("    graphile-worker");
+        await guard("graphile-worker", async () =>
+        {
+            if (await RunNodePeerAsync(options.GraphileDirectory, "graphile-worker", "--graphile", "graphile_bench", options, report,
+                "addJob, 16 at a time", "run() with concurrency 16") is { } f)
+            {
+                peers.Add(f);
+            }
+        });
+        Console.WriteLine("    pg-boss");
+        await guard("pg-boss", async () =>
+        {
+            if (await RunNodePeerAsync(options.PgBossDirectory, "pg-boss", "--pg-boss", "pgboss_bench", options, report,
+                "send (one job per call), 16 at a time", "16 loops of fetch (1 job) → complete") is { } f)
+            {
+                peers.Add(f);
+            }
+        });
+        Console.WriteLine("    Hangfire");
+        await guard("Hangfire", async () => peers.Add(await RunHangfireAsync(options, report)));
+        return peers;
+    }
+
+    private static async Task<PeerFigures?> RunNodePeerAsync(string? directory, string peer, string option, string databasePrefix, BenchOptions options, Report report,
+        string enqueueNote, string completeNote)
+    {
+        if (directory is null)
+        {
+            Console.WriteLine($"    ({peer} skipped: needs {option} <dir>)");
             return null;
         }
 
-        var database = await BenchServer.CreatePostgresDatabaseAsync(options.Postgres, "graphile_bench");
+        var database = await BenchServer.CreatePostgresDatabaseAsync(options.Postgres!, databasePrefix);
         var cs = new NpgsqlConnectionStringBuilder(database);
         var url = $"postgres://{Uri.EscapeDataString(cs.Username ?? "postgres")}{(string.IsNullOrEmpty(cs.Password) ? "" : ":" + Uri.EscapeDataString(cs.Password))}@{cs.Host}:{cs.Port}/{cs.Database}";
-        var start = new ProcessStartInfo("node", ["bench.js", url, options.PeerJobs.ToString(System.Globalization.CultureInfo.InvariantCulture), Concurrency.ToString(System.Globalization.CultureInfo.InvariantCulture)])
+        var start = new ProcessStartInfo("node", ["bench.js", url, options.PeerJobs.ToString(CultureInfo.InvariantCulture), Concurrency.ToString(CultureInfo.InvariantCulture)])
         {
-            WorkingDirectory = options.GraphileDirectory,
+            WorkingDirectory = directory,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
@@ -40,30 +90,107 @@ public static class PeerBench
         await process.WaitForExitAsync();
         if (process.ExitCode != 0)
         {
-            throw new InvalidOperationException($"graphile-worker bench failed ({process.ExitCode}): {await stderr}");
+            throw new InvalidOperationException($"{peer} bench failed ({process.ExitCode}): {await stderr}");
         }
 
         var line = (await stdout).Split('\n', StringSplitOptions.RemoveEmptyEntries).Last(l => l.TrimStart().StartsWith('{'));
         using var doc = JsonDocument.Parse(line);
         var r = doc.RootElement;
-        var add = r.GetProperty("addPerSecond").GetDouble();
-        var complete = r.GetProperty("completePerSecond").GetDouble();
-        var endToEnd = r.GetProperty("endToEndPerSecond").GetDouble();
-        var version = $"graphile-worker {r.GetProperty("version").GetString()} on node {r.GetProperty("node").GetString()}";
-        report.Environment["graphileWorker"] = version;
-        report.Add(Name, Backend.Postgres, "graphile-worker: add jobs/s", add, "/s", notes: $"{options.PeerJobs:N0} jobs, addJob 16 at a time; {version}");
-        report.Add(Name, Backend.Postgres, "graphile-worker: complete jobs/s", complete, "/s", notes: "run() with concurrency 16, no-op task");
-        report.Add(Name, Backend.Postgres, "graphile-worker: end to end jobs/s", endToEnd, "/s", notes: "N / (add time + complete time)");
-        return (add, complete, endToEnd);
+        var figures = new PeerFigures(peer, r.GetProperty("version").GetString() ?? "?",
+            r.GetProperty("addPerSecond").GetDouble(), r.GetProperty("completePerSecond").GetDouble(), r.GetProperty("endToEndPerSecond").GetDouble());
+        var version = $"{peer} {figures.Version} on node {r.GetProperty("node").GetString()}";
+        report.Environment[peer] = version;
+        AddPeerFigures(report, figures, $"{options.PeerJobs:N0} jobs, {enqueueNote}; {version}", $"{completeNote}, no-op job");
+        return figures;
     }
 
-    public static async Task RunClarityAsync(BenchServer server, BenchOptions options, Report report, (double Add, double Complete, double EndToEnd)? peer)
+    private static void AddPeerFigures(Report report, PeerFigures f, string enqueueNote, string completeNote)
+    {
+        report.Add(Name, Backend.Postgres, $"{f.Peer}: enqueue jobs/s", f.Enqueue, "/s", notes: enqueueNote);
+        report.Add(Name, Backend.Postgres, $"{f.Peer}: complete jobs/s", f.Complete, "/s", notes: completeNote);
+        report.Add(Name, Backend.Postgres, $"{f.Peer}: end to end jobs/s", f.EndToEnd, "/s", notes: "N / (enqueue time + complete time)");
+    }
+
+    /// <summary>
+    /// Hangfire 1.8 with Hangfire.PostgreSql, set up as its documentation recommends (compatibility level 1.8, simple
+    /// assembly names, recommended serializer settings), storage options at their defaults. Enqueue: 16 producer
+    /// threads call BackgroundJob.Enqueue (synchronous, so each gets its own thread). Complete: a BackgroundJobServer
+    /// with WorkerCount 16; the phase ends when every job is in the Succeeded state in the database.
+    /// </summary>
+    private static async Task<PeerFigures> RunHangfireAsync(BenchOptions options, Report report)
+    {
+        var database = await BenchServer.CreatePostgresDatabaseAsync(options.Postgres!, "hangfire_bench");
+        var storageOptions = new PostgreSqlStorageOptions { PrepareSchemaIfNecessary = true };
+        GlobalConfiguration.Configuration
+            .SetDataCompatibilityLevel(CompatibilityLevel.Version_180)
+            .UseSimpleAssemblyNameTypeSerializer()
+            .UseRecommendedSerializerSettings()
+            .UsePostgreSqlStorage(c => c.UseNpgsqlConnection(database), storageOptions);
+        HangfireJobs.Reset();
+        var jobs = options.PeerJobs;
+
+        var next = -1;
+        var started = Stopwatch.GetTimestamp();
+        await Task.WhenAll(Enumerable.Range(0, Concurrency).Select(_ => Task.Factory.StartNew(() =>
+        {
+            int i;
+            while ((i = Interlocked.Increment(ref next)) < jobs)
+            {
+                BackgroundJob.Enqueue(() => HangfireJobs.NoOp(i));
+            }
+        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default)));
+        var enqueueSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+
+        started = Stopwatch.GetTimestamp();
+        long succeeded;
+        double completeSeconds;
+        using (new BackgroundJobServer(new BackgroundJobServerOptions { WorkerCount = Concurrency }))
+        {
+            // The job runs before its Succeeded state commits: wait for the jobs first, then for the database.
+            var deadline = Stopwatch.GetTimestamp() + (Stopwatch.Frequency * 600);
+            while (HangfireJobs.Done < jobs && Stopwatch.GetTimestamp() < deadline)
+            {
+                await Task.Delay(10);
+            }
+
+            await using var connection = new NpgsqlConnection(database);
+            await connection.OpenAsync();
+            await using var count = new NpgsqlCommand("SELECT count(*) FROM hangfire.job WHERE statename = 'Succeeded'", connection);
+            while ((succeeded = (long)(await count.ExecuteScalarAsync())!) < jobs && Stopwatch.GetTimestamp() < deadline)
+            {
+                await Task.Delay(10);
+            }
+
+            // Before the server's shutdown, which is not part of the work.
+            completeSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+        }
+
+        if (succeeded != jobs)
+        {
+            throw new InvalidOperationException($"Hangfire ran {HangfireJobs.Done} of {jobs} jobs; {succeeded} succeeded in the database.");
+        }
+
+        var versions = $"{Informational(typeof(BackgroundJob).Assembly)} (Hangfire.PostgreSql {Informational(typeof(PostgreSqlStorage).Assembly)})";
+        var version = $"Hangfire.Core {versions} on {System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription}";
+        report.Environment["Hangfire"] = version;
+        var figures = new PeerFigures("Hangfire", versions, jobs / enqueueSeconds, jobs / completeSeconds, jobs / (enqueueSeconds + completeSeconds));
+        AddPeerFigures(report, figures, $"{jobs:N0} jobs, BackgroundJob.Enqueue from 16 threads; {version}",
+            "BackgroundJobServer with WorkerCount 16, no-op job, until all are Succeeded in the database");
+        return figures;
+    }
+
+    private static string Informational(Assembly assembly) =>
+        (assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? assembly.GetName().Version?.ToString(3) ?? "?").Split('+')[0];
+
+    public static async Task RunClarityAsync(BenchServer server, BenchOptions options, Report report, IReadOnlyList<PeerFigures> peers)
     {
         var api = new AgentApi(server.Http);
         var jobs = options.PeerJobs;
         var b = server.Backend;
 
         var next = -1;
+        var cpu0 = server.ServerCpu;
+        var requests0 = api.Requests;
         var started = Stopwatch.GetTimestamp();
         await Task.WhenAll(Enumerable.Range(0, Concurrency).Select(_ => Task.Run(async () =>
         {
@@ -74,6 +201,8 @@ public static class PeerBench
             }
         })));
         var addSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+        var cpu1 = server.ServerCpu;
+        var requests1 = api.Requests;
 
         long done = 0;
         var checkout = new Samples();
@@ -97,20 +226,92 @@ public static class PeerBench
             }
         })));
         var completeSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+        var cpu2 = server.ServerCpu;
+        var requests2 = api.Requests;
         if (done != jobs)
         {
             throw new InvalidOperationException($"Clarity completed {done} of {jobs} tasks.");
         }
 
-        var add = jobs / addSeconds;
-        var drain = jobs / completeSeconds;
-        var endToEnd = jobs / (addSeconds + completeSeconds);
-        string Ratio(double ours, double theirs) => peer is null ? "" : $"{ours / theirs:F1}× graphile-worker";
-        var isPeerRun = peer is not null && b == Backend.Postgres;
-        report.Add(Name, b, "Clarity: create tasks/s", add, "/s", notes: $"{jobs:N0} tasks, 16 producers over HTTP; {(isPeerRun ? Ratio(add, peer!.Value.Add) : "")}");
-        report.Add(Name, b, "Clarity: checkout + complete tasks/s", drain, "/s", isPeerRun ? "≥ 2× graphile-worker" : null, isPeerRun ? drain >= 2 * peer!.Value.Complete : null,
-            $"16 agents; {(isPeerRun ? Ratio(drain, peer!.Value.Complete) : "")}; checkout p50 {Report.Format(checkout.Percentile(50))} ms, complete p50 {Report.Format(complete.Percentile(50))} ms");
-        report.Add(Name, b, "Clarity: end to end tasks/s", endToEnd, "/s", isPeerRun ? "≥ 2× graphile-worker" : null, isPeerRun ? endToEnd >= 2 * peer!.Value.EndToEnd : null,
-            isPeerRun ? Ratio(endToEnd, peer!.Value.EndToEnd) : "");
+        var clarity = new PeerFigures("Clarity", b.ToString(), jobs / addSeconds, jobs / completeSeconds, jobs / (addSeconds + completeSeconds));
+        var compared = b == Backend.Postgres && peers.Count > 0;
+        string Ratio(Func<PeerFigures, double> column)
+        {
+            if (!compared)
+            {
+                return "";
+            }
+
+            var best = peers.MaxBy(column)!;
+            return $"{column(clarity) / column(best):F2}× the best peer ({best.Peer})";
+        }
+
+        static string Notes(params string[] parts) => string.Join("; ", parts.Where(p => p.Length > 0));
+        report.Add(Name, b, "Clarity: create tasks/s", clarity.Enqueue, "/s", notes: Notes($"{jobs:N0} tasks, 16 producers over HTTP", Ratio(f => f.Enqueue)));
+        report.Add(Name, b, "Clarity: checkout + complete tasks/s", clarity.Complete, "/s", notes: Notes("16 agents", Ratio(f => f.Complete),
+            $"checkout p50 {Report.Format(checkout.Percentile(50))} ms, complete p50 {Report.Format(complete.Percentile(50))} ms"));
+        report.Add(Name, b, "Clarity: end to end tasks/s", clarity.EndToEnd, "/s", compared ? "≥ 2× the best peer" : null,
+            compared ? clarity.EndToEnd >= 2 * peers.Max(f => f.EndToEnd) : null, Ratio(f => f.EndToEnd));
+        if (cpu0 is { } c0 && cpu1 is { } c1 && cpu2 is { } c2)
+        {
+            // --server-process: the server's own CPU (/proc/<pid>/stat) per HTTP request in each phase.
+            report.Add(Name, b, "Clarity: server CPU per request, create", (c1 - c0).TotalMilliseconds / Math.Max(1, requests1 - requests0), "ms", notes: "the server process alone");
+            report.Add(Name, b, "Clarity: server CPU per request, checkout + complete", (c2 - c1).TotalMilliseconds / Math.Max(1, requests2 - requests1), "ms",
+                notes: $"the server process alone; {(c2 - c1).TotalMilliseconds / jobs:F2} ms per task claimed and completed");
+        }
+
+        if (compared)
+        {
+            var table = SideBySide(clarity, peers, jobs);
+            Console.WriteLine();
+            Console.WriteLine(table);
+            report.AddTable(Name, table);
+        }
+    }
+
+    /// <summary>One Markdown table: Clarity and every peer, then Clarity's ratio to the best peer per column, then the verdict.</summary>
+    private static string SideBySide(PeerFigures clarity, IReadOnlyList<PeerFigures> peers, int jobs)
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine(CultureInfo.InvariantCulture, $"Same PostgreSQL, same run, {jobs:N0} jobs, 16 producers then 16 workers:");
+        sb.AppendLine();
+        sb.AppendLine("| | enqueue/s | complete/s | end to end/s |");
+        sb.AppendLine("|---|---:|---:|---:|");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"| Clarity over HTTP (PostgreSQL) | {Report.Format(clarity.Enqueue)} | {Report.Format(clarity.Complete)} | {Report.Format(clarity.EndToEnd)} |");
+        foreach (var p in peers)
+        {
+            sb.AppendLine(CultureInfo.InvariantCulture, $"| {p.Peer} {p.Version} | {Report.Format(p.Enqueue)} | {Report.Format(p.Complete)} | {Report.Format(p.EndToEnd)} |");
+        }
+
+        string Cell(Func<PeerFigures, double> column)
+        {
+            var best = peers.MaxBy(column)!;
+            return $"**{column(clarity) / column(best):F2}×** ({best.Peer})";
+        }
+
+        sb.AppendLine(CultureInfo.InvariantCulture, $"| Clarity ÷ best peer | {Cell(f => f.Enqueue)} | {Cell(f => f.Complete)} | {Cell(f => f.EndToEnd)} |");
+        var bestEndToEnd = peers.MaxBy(f => f.EndToEnd)!;
+        var ratio = clarity.EndToEnd / bestEndToEnd.EndToEnd;
+        sb.AppendLine();
+        sb.AppendLine(CultureInfo.InvariantCulture,
+            $"Target: Clarity end to end ≥ 2× the best peer ({bestEndToEnd.Peer}, {Report.Format(bestEndToEnd.EndToEnd)}/s): {(ratio >= 2 ? "**met**" : "**missed**")} ({ratio:F2}×).");
+        return sb.ToString();
+    }
+}
+
+/// <summary>The Hangfire peer's job: a public static no-op, so Hangfire can find it by name; it counts its runs.</summary>
+public static class HangfireJobs
+{
+    private static long s_done;
+
+    public static long Done => Interlocked.Read(ref s_done);
+
+    public static void Reset() => Interlocked.Exchange(ref s_done, 0);
+
+    /// <summary>A no-op job: the measurement is the queue's own cost. The argument makes each job's arguments differ, as a real job's would.</summary>
+    public static void NoOp(int job)
+    {
+        _ = job;
+        Interlocked.Increment(ref s_done);
     }
 }
