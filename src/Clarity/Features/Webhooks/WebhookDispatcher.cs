@@ -12,8 +12,6 @@ namespace Clarity.Features.Webhooks;
 /// (<c>consumer_cursors</c>), turns each event that has a public type into one delivery per matching enabled endpoint,
 /// and writes those deliveries in the same transaction as it advances the cursor. A crash or restart therefore resumes
 /// exactly where the last committed pass ended: every event is fanned out once (at least once reaches the receivers).
-/// Events that make no delivery (orgs without endpoints) move the cursor in memory, and it is written at most once a
-/// second: after a restart up to a second of such events is matched again, against the endpoints of that moment.
 /// Woken by every committed event on this node and by the sequencer's NOTIFY; at least every second regardless.
 /// </summary>
 public sealed partial class WebhookDispatcher : BackgroundLoop
@@ -45,72 +43,15 @@ public sealed partial class WebhookDispatcher : BackgroundLoop
 
     protected override async Task<bool> RunOnceAsync(CancellationToken ct)
     {
-        var durable = await _store.CursorAsync(ct);
-        var now = DbTime.ToDb(_clock.GetUtcNow());
-
-        // Events that made no delivery move the cursor in memory only (written at most every CursorWriteEvery), so a busy
-        // outbox with few or no endpoints costs no write transaction per pass. If the durable cursor moved under us (a
-        // former leader's pass), what this node passed over in memory is read again.
-        var cursor = _skipped is { } skipped && skipped.From == durable ? skipped.To : durable;
+        var cursor = await _store.CursorAsync(ct);
         var rows = await _log.ReadAfterAsync(cursor, null, null, Batch, ct);
         if (rows.Count == 0)
         {
-            if (cursor != durable && now - _cursorWrittenAt >= CursorWriteEvery)
-            {
-                await AdvanceAsync(durable, cursor, [], now, ct);
-            }
-
             return false;
         }
 
-        var deliveries = await DeliveriesAsync(rows, now, ct);
-        if (deliveries.Count == 0 && rows.Count < Batch && now - _cursorWrittenAt < CursorWriteEvery)
-        {
-            _skipped = (durable, rows[^1].Seq);
-            return false;
-        }
-
-        if (!await AdvanceAsync(durable, rows[^1].Seq, deliveries, now, ct))
-        {
-            // Another pass (a former leader's) moved the cursor meanwhile: read again from where it is now.
-            return true;
-        }
-
-        if (deliveries.Count > 0)
-        {
-            _sender.Wake();
-        }
-
-        return rows.Count == Batch;
-    }
-
-    /// <summary>How often, at most, the cursor is written when the events passed over made no delivery (milliseconds).</summary>
-    private const long CursorWriteEvery = 1000;
-
-    private (long From, long To)? _skipped;
-    private long _cursorWrittenAt;
-
-    private async Task<bool> AdvanceAsync(long from, long to, IReadOnlyList<DeliveryRow> deliveries, long now, CancellationToken ct)
-    {
-        _skipped = null;
-        var moved = await _store.FanOutAsync(from, to, deliveries, now, ct);
-        _cursorWrittenAt = now;
-        return moved;
-    }
-
-    /// <summary>One delivery per matching enabled endpoint for each event with a public type. Orgs without endpoints cost one read.</summary>
-    private async Task<List<DeliveryRow>> DeliveriesAsync(IReadOnlyList<EventRow> rows, long now, CancellationToken ct)
-    {
-        var orgs = rows.Select(r => r.OrgId).Where(o => o != Guid.Empty).Distinct().ToList();
-        var endpoints = orgs.Count == 0 ? [] : await _store.EnabledOfOrgsAsync(orgs, ct);
-        if (endpoints.Count == 0)
-        {
-            return [];
-        }
-
-        var withEndpoints = endpoints.Select(e => e.OrgId).ToHashSet();
         var events = new List<(EventRow Row, ClarityEvent Event, string Type)>();
-        foreach (var row in rows.Where(r => withEndpoints.Contains(r.OrgId)))
+        foreach (var row in rows)
         {
             ClarityEvent? evt = null;
             try
@@ -128,7 +69,29 @@ public sealed partial class WebhookDispatcher : BackgroundLoop
             }
         }
 
-        return events.Count == 0 ? [] : await MatchAsync(events, endpoints, now, ct);
+        var now = DbTime.ToDb(_clock.GetUtcNow());
+        var deliveries = new List<DeliveryRow>();
+        if (events.Count > 0)
+        {
+            var endpoints = await _store.EnabledOfOrgsAsync([.. events.Select(e => e.Row.OrgId).Distinct()], ct);
+            if (endpoints.Count > 0)
+            {
+                deliveries = await MatchAsync(events, endpoints, now, ct);
+            }
+        }
+
+        if (!await _store.FanOutAsync(cursor, rows[^1].Seq, deliveries, now, ct))
+        {
+            // Another pass (a former leader's) moved the cursor meanwhile: read again from where it is now.
+            return true;
+        }
+
+        if (deliveries.Count > 0)
+        {
+            _sender.Wake();
+        }
+
+        return rows.Count == Batch;
     }
 
     private async Task<List<DeliveryRow>> MatchAsync(List<(EventRow Row, ClarityEvent Event, string Type)> events, IReadOnlyList<WebhookRow> endpoints, long now, CancellationToken ct)
