@@ -27,8 +27,10 @@ public abstract class BrowserFixture(Backend backend) : IAsyncLifetime
 
     public virtual async Task InitializeAsync()
     {
-        // The whole suite may run beside the other test project on two cores: wait generously, never sleep.
-        Assertions.SetDefaultExpectTimeout(15_000);
+        // The whole suite runs beside the other test project (4,500 tests) on two cores, where a sign-in's password hash
+        // or a page's first render can wait long for a core: wait generously, never sleep. These are bounds on waits
+        // for something that must happen, never timing assertions.
+        Assertions.SetDefaultExpectTimeout(30_000);
         Browser = await SharedBrowser.GetAsync();
         Host = await DashboardHost.StartAsync(backend, Settings);
     }
@@ -46,7 +48,7 @@ public abstract class BrowserFixture(Backend backend) : IAsyncLifetime
             Locale = "en-GB",
             TimezoneId = "UTC",
         });
-        context.SetDefaultTimeout(30_000);
+        context.SetDefaultTimeout(60_000);
         lock (_contexts)
         {
             _contexts.Add(context);
