@@ -37,6 +37,7 @@ public static class ClarityCli
         root.Subcommands.Add(MigrateCommand.Create());
         root.Subcommands.Add(RunCommand.Create());
         root.Subcommands.Add(AuditCommand.Create());
+        root.Subcommands.Add(WorkflowCommand.Create());
 
         if (args.Length == 0)
         {
