@@ -44,6 +44,23 @@ public sealed class WorkflowSchemaTests
     }
 
     [Fact]
+    public void WholeExamplesInTheDocs_PassTheSchemaAndTheValidator()
+    {
+        var docs = File.ReadAllText(ApiDocsTests.FindRepoFile("docs/workflows.md")).Replace("\r\n", "\n", StringComparison.Ordinal);
+        var examples = docs.Split("```yaml\n").Skip(1).Select(block => block[..block.IndexOf("```", StringComparison.Ordinal)])
+            .Where(block => block.Contains("\nsteps:", StringComparison.Ordinal)).ToList();
+
+        Assert.NotEmpty(examples);
+        foreach (var yaml in examples)
+        {
+            var results = Evaluate(yaml);
+            Assert.True(results.IsValid, Explain(results));
+            var parsed = WorkflowDefinitionParser.Parse(yaml);
+            Assert.True(parsed.IsValid, string.Join('\n', parsed.Problems));
+        }
+    }
+
+    [Fact]
     public void FullDefinition_PassesTheSchema()
     {
         var results = Evaluate(WorkflowDefinitionParserTests.Full);
