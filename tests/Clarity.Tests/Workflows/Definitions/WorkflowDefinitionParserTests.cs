@@ -554,6 +554,34 @@ public sealed class WorkflowDefinitionParserTests
         Assert.Equal(WorkflowDefinitionParser.DefaultMaxSteps, WorkflowGraph.Layers(result.Definition!).Count);
     }
 
+    [Fact]
+    public void Parse_ManyUnknownAndRepeatedNeedsAmongManySteps_ReportsThemAll()
+    {
+        // Shaped to make quadratic checks (repeats, suggestions among thousands of ids) show: it must simply finish.
+        var yaml = new StringBuilder("name: w\nsteps:\n");
+        for (var i = 0; i < 3000; i++)
+        {
+            yaml.Append($"  - {{ id: step-{i}, kind: wait, seconds: 1 }}\n");
+        }
+
+        yaml.Append("  - id: last\n    kind: wait\n    seconds: 1\n    needs: [");
+        yaml.AppendJoin(", ", Enumerable.Range(0, 4000).Select(i => $"stop-{i}"));
+        yaml.Append(", ").AppendJoin(", ", Enumerable.Repeat("step-1", 20000)).Append("]\n");
+
+        var result = Parse(yaml.ToString());
+
+        Assert.Equal(4000, result.Problems.Count(p => p.Code == DefinitionProblemCodes.UnknownNeed));
+        Assert.Equal(19999, result.Problems.Count(p => p.Code == DefinitionProblemCodes.DuplicateNeed));
+    }
+
+    [Fact]
+    public void Parse_MisspeltStartOfALongerField_IsSuggested()
+    {
+        var p = Single("name: w\nsteps:\n  - id: a\n    kind: task\n    queue: q\n    tiemout: 5\n", DefinitionProblemCodes.UnknownField);
+
+        Assert.Contains("did you mean 'timeoutSeconds'?", p.Message, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("")]
     [InlineData("# only a comment\n")]

@@ -95,8 +95,10 @@ public static partial class WorkflowDefinitionParser
     /// one upstream of the step holding the expression (reachable through its <c>needs</c>).
     /// </summary>
     internal static List<DefinitionProblem> CheckReferences(
-        IReadOnlySet<string> inputNames, IReadOnlyList<string> stepIds, IReadOnlyList<IReadOnlyList<string>> needs, IEnumerable<ReferenceSite> sites)
+        IReadOnlySet<string> inputNames, IReadOnlyList<string> stepIds, IReadOnlyList<IReadOnlyList<string>> needs, IEnumerable<ReferenceSite> sites,
+        SuggestionBudget? budget = null)
     {
+        budget ??= new SuggestionBudget();
         var problems = new List<DefinitionProblem>();
         var index = new Dictionary<string, int>(StringComparer.Ordinal);
         for (var i = 0; i < stepIds.Count; i++)
@@ -112,7 +114,7 @@ public static partial class WorkflowDefinitionParser
             if (reference.Root == "inputs" && !inputNames.Contains(reference.Name))
             {
                 problems.Add(new(at.Line, at.Column, site.Path, DefinitionProblemCodes.UnknownInput,
-                    $"inputs.{reference.Name} is not declared under inputs{Suggest(reference.Name, inputNames)}"));
+                    $"inputs.{reference.Name} is not declared under inputs{Suggest(reference.Name, inputNames, budget)}"));
             }
             else if (reference.Root == "steps")
             {
@@ -120,7 +122,7 @@ public static partial class WorkflowDefinitionParser
                 if (!index.TryGetValue(reference.Name, out var target))
                 {
                     problems.Add(new(at.Line, at.Column, site.Path, DefinitionProblemCodes.UnknownStep,
-                        $"steps.{reference.Name} names no step{Suggest(reference.Name, stepIds)}"));
+                        $"steps.{reference.Name} names no step{Suggest(reference.Name, stepIds, budget)}"));
                     continue;
                 }
 
@@ -148,14 +150,39 @@ public static partial class WorkflowDefinitionParser
     /// <summary>A name an expression in step <see cref="StepIndex"/> reads, and where.</summary>
     internal sealed record ReferenceSite(int StepIndex, ExpressionReference Reference, SourcePosition Position, string Path);
 
-    /// <summary>" (did you mean 'x'?)" for the closest candidate within a few edits, else "".</summary>
-    internal static string Suggest(string word, IEnumerable<string> candidates)
+    /// <summary>
+    /// Bounds the work of suggestions over one parse: a file with thousands of unknown names among thousands of step
+    /// ids would otherwise compare every pair. Counted in compared character pairs; when spent, suggestions stop.
+    /// </summary>
+    internal sealed class SuggestionBudget
     {
+        public long Remaining { get; set; } = 20_000_000;
+    }
+
+    /// <summary>" (did you mean 'x'?)" for the closest candidate within a few edits, else "".</summary>
+    internal static string Suggest(string word, IEnumerable<string> candidates, SuggestionBudget? budget = null)
+    {
+        if (word.Length is 0 or > 128)
+        {
+            return "";
+        }
+
         string? best = null;
         var bestDistance = int.MaxValue;
         foreach (var c in candidates)
         {
+            if (budget is not null && (budget.Remaining -= (long)word.Length * Math.Max(1, c.Length)) < 0)
+            {
+                return "";
+            }
+
+            // A misspelt start of a longer name counts too ('tiemout' → 'timeoutSeconds'), one edit dearer.
             var d = Distance(word, c);
+            if (word.Length >= 4 && c.Length > word.Length && c.Length <= 128)
+            {
+                d = Math.Min(d, Distance(word, c[..word.Length]) + 1);
+            }
+
             if (d < bestDistance)
             {
                 (best, bestDistance) = (c, d);
@@ -165,6 +192,7 @@ public static partial class WorkflowDefinitionParser
         return best is not null && bestDistance <= Math.Max(2, word.Length / 3) ? $" (did you mean '{best}'?)" : "";
     }
 
+    /// <summary>Edits between two names, ignoring case; swapping two neighbours is one edit (optimal string alignment).</summary>
     private static int Distance(string a, string b)
     {
         if (Math.Abs(a.Length - b.Length) > 8 || a.Length > 128 || b.Length > 128)
@@ -172,25 +200,30 @@ public static partial class WorkflowDefinitionParser
             return int.MaxValue;
         }
 
-        var prev = new int[b.Length + 1];
-        var cur = new int[b.Length + 1];
+        var d = new int[a.Length + 1, b.Length + 1];
+        for (var i = 0; i <= a.Length; i++)
+        {
+            d[i, 0] = i;
+        }
+
         for (var j = 0; j <= b.Length; j++)
         {
-            prev[j] = j;
+            d[0, j] = j;
         }
 
         for (var i = 1; i <= a.Length; i++)
         {
-            cur[0] = i;
             for (var j = 1; j <= b.Length; j++)
             {
                 var cost = char.ToLowerInvariant(a[i - 1]) == char.ToLowerInvariant(b[j - 1]) ? 0 : 1;
-                cur[j] = Math.Min(Math.Min(cur[j - 1] + 1, prev[j] + 1), prev[j - 1] + cost);
+                d[i, j] = Math.Min(Math.Min(d[i - 1, j] + 1, d[i, j - 1] + 1), d[i - 1, j - 1] + cost);
+                if (i > 1 && j > 1 && char.ToLowerInvariant(a[i - 1]) == char.ToLowerInvariant(b[j - 2]) && char.ToLowerInvariant(a[i - 2]) == char.ToLowerInvariant(b[j - 1]))
+                {
+                    d[i, j] = Math.Min(d[i, j], d[i - 2, j - 2] + 1);
+                }
             }
-
-            (prev, cur) = (cur, prev);
         }
 
-        return prev[b.Length];
+        return d[a.Length, b.Length];
     }
 }

@@ -33,6 +33,7 @@ public static partial class WorkflowDefinitionParser
     private sealed class Validator(List<DefinitionProblem> problems, WorkflowValidationOptions options)
     {
         private readonly List<ReferenceSite> _sites = [];
+        private readonly SuggestionBudget _budget = new();
         private List<string> _stepIds = [];
         private List<IReadOnlyList<string>> _stepNeeds = [];
         private readonly Dictionary<int, List<string>> _needsByIndex = [];
@@ -60,7 +61,7 @@ public static partial class WorkflowDefinitionParser
             var steps = ReadSteps(map);
 
             var inputNames = new HashSet<string>(inputs.Select(i => i.Name), StringComparer.Ordinal);
-            problems.AddRange(CheckReferences(inputNames, _stepIds, _stepNeeds, _sites));
+            problems.AddRange(CheckReferences(inputNames, _stepIds, _stepNeeds, _sites, _budget));
             return name is null ? null : new WorkflowDefinition(name.Value, description, inputs, steps);
         }
 
@@ -213,7 +214,7 @@ public static partial class WorkflowDefinitionParser
                 {
                     if (needs.Items[n] is YScalar { IsString: true } need && !firstIndex.ContainsKey(need.Value))
                     {
-                        Add(need, $"{path}.needs[{n}]", UnknownNeed, $"needs names '{Clip(need.Value)}', which is no step{Suggest(need.Value, firstIndex.Keys)}");
+                        Add(need, $"{path}.needs[{n}]", UnknownNeed, $"needs names '{Clip(need.Value)}', which is no step{Suggest(need.Value, firstIndex.Keys, _budget)}");
                     }
                 }
             }
@@ -315,13 +316,14 @@ public static partial class WorkflowDefinitionParser
                 return needs;
             }
 
+            var seen = new HashSet<string>(StringComparer.Ordinal);
             for (var i = 0; i < list.Items.Count; i++)
             {
                 if (list.Items[i] is not YScalar { IsString: true } need)
                 {
                     Add(list.Items[i], $"{path}[{i}]", WrongType, $"a need must be a step id, not {list.Items[i].Describe()}");
                 }
-                else if (needs.Contains(need.Value, StringComparer.Ordinal))
+                else if (!seen.Add(need.Value))
                 {
                     Add(need, $"{path}[{i}]", DuplicateNeed, $"'{Clip(need.Value)}' is listed twice in needs");
                 }
@@ -359,7 +361,7 @@ public static partial class WorkflowDefinitionParser
             }
             else if (title is not null && !IsNull(title))
             {
-                Add(title, $"{path}.title", WrongType, $"title must be a string, not {title.Describe()}");
+                Add(title, $"{path}.title", WrongType, $"title must be a string, not {title.Describe()}{QuoteHint(title)}");
             }
 
             var input = map.Get("input");
@@ -741,7 +743,7 @@ public static partial class WorkflowDefinitionParser
             }
 
             Add(map.Get(key)!, path, UnknownRole,
-                $"'{Clip(value)}' is neither a role of this org nor a permission{Suggest(value, roles.Concat(options.KnownPermissions))}");
+                $"'{Clip(value)}' is neither a role of this org nor a permission{Suggest(value, roles.Concat(options.KnownPermissions), _budget)}");
         }
 
         private static bool IsNull(YNode node) => node is YScalar { Type: YScalarType.Null };
