@@ -156,7 +156,7 @@ public static partial class WorkflowDefinitionParser
     /// </summary>
     internal sealed class SuggestionBudget
     {
-        public long Remaining { get; set; } = 20_000_000;
+        public long Remaining { get; set; } = 2_000_000;
     }
 
     /// <summary>" (did you mean 'x'?)" for the closest candidate within a few edits, else "".</summary>
