@@ -6,13 +6,13 @@ namespace Clarity.Tests.Workflows.Definitions;
 
 /// <summary>The tests here swap the process's console, so they run alone, after the parallel tests.</summary>
 [CollectionDefinition(Name, DisableParallelization = true)]
-public sealed class ConsoleCollection
+public sealed class WorkflowCliConsoleCollection
 {
-    public const string Name = "Console";
+    public const string Name = "Workflow CLI console";
 }
 
 /// <summary><c>clarity workflow validate | docs | init</c>, run in-process through <see cref="ClarityCli.RunAsync"/>.</summary>
-[Collection(ConsoleCollection.Name)]
+[Collection(WorkflowCliConsoleCollection.Name)]
 public sealed class WorkflowCliTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("clarity-wf-").FullName;
