@@ -243,7 +243,7 @@ public sealed class AuditLog(Database db, AuditEntryJson json)
             }
         }
 
-        return await db.WriteAsync((c, t) => c.ExecuteAsync(
+        return await db.WriteBackgroundAsync((c, t) => c.ExecuteAsync(
             "UPDATE audit_entries SET entry = NULL, pruned_at = @now WHERE id IN " +
             "(SELECT id FROM audit_entries WHERE at < @cutoff AND entry IS NOT NULL AND seq IS NOT NULL ORDER BY id LIMIT @max)",
             new { cutoff, now, max }, t), ct);
