@@ -54,18 +54,13 @@ public sealed class AuditLog(Database db, AuditEntryJson json)
 
     public Database Database => db;
 
-    /// <summary>Writes the change's entries in its transaction. Returns the newest position chained (SQLite), else 0.</summary>
-    public async Task<long> AppendAsync(Change change, IReadOnlyList<AuditRecord> records)
+    /// <summary>
+    /// SQLite: writes the change's entries in its transaction, each chained as it is inserted. Returns the newest position
+    /// chained. (PostgreSQL inserts entries unchained, in the change's last batch: <see cref="PostgresInsert"/>.)
+    /// </summary>
+    public async Task<long> AppendChainedAsync(Change change, IReadOnlyList<AuditRecord> records)
     {
         var rows = RowsOf(change, records);
-        if (db.Kind == DatabaseKind.Postgres)
-        {
-            await using var batch = new NpgsqlBatch((NpgsqlConnection)change.Connection, (NpgsqlTransaction)change.Transaction);
-            batch.BatchCommands.Add(PostgresInsert(rows));
-            await batch.ExecuteNonQueryAsync();
-            return 0;
-        }
-
         // SQLite: the single writer runs one unit of work at a time, so the chain's head read here is the head this
         // entry follows; a unit of work that rolls back (its savepoint) takes its entries with it.
         long position = 0;
