@@ -8,7 +8,8 @@ namespace Clarity.Features.Workflows.Expressions;
 /// The values an expression reads, by root name: for a workflow, <c>inputs</c> (the run's inputs) and <c>steps</c>
 /// (<c>steps.&lt;id&gt;.output</c>, <c>steps.&lt;id&gt;.status</c>); other users of the language (guards) bring other
 /// roots such as <c>task</c> or <c>run</c>. Values are copied in, so the context is immutable and safe to share.
-/// A root the context lacks reads as null.
+/// A root the context lacks reads as null. Creating a context reads every string once: one holding an unpaired
+/// surrogate is an <see cref="ArgumentException"/> (such JSON is refused at the API before it is stored).
 /// </summary>
 public sealed class ExpressionContext
 {
@@ -18,6 +19,17 @@ public sealed class ExpressionContext
     {
         ArgumentNullException.ThrowIfNull(roots);
         this.roots = roots.ToFrozenDictionary(r => r.Key, r => r.Value.Clone(), StringComparer.Ordinal);
+        try
+        {
+            foreach (var value in this.roots.Values)
+            {
+                ExpressionValue.RequireReadableStrings(value);
+            }
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new ArgumentException("The context holds a string that is not valid UTF-16 (an unpaired surrogate).", nameof(roots), e);
+        }
     }
 
     /// <summary>An empty context: every root reads as null.</summary>

@@ -159,8 +159,8 @@ internal static class ExpressionFunctions
         try
         {
             using var document = JsonDocument.Parse(text, FromJsonOptions);
-            var value = ExpressionValue.Of(document.RootElement.Clone());
-            return value;
+            ExpressionValue.RequireReadableStrings(document.RootElement);
+            return ExpressionValue.Of(document.RootElement.Clone());
         }
         catch (Exception e) when (e is JsonException or InvalidOperationException)
         {

@@ -197,9 +197,9 @@ internal sealed class NotNode(int offset, int length, ExpressionNode operand) : 
 
     public override void Write(StringBuilder builder)
     {
-        builder.Append("!(");
+        builder.Append("(!(");
         operand.Write(builder);
-        builder.Append(')');
+        builder.Append("))");
     }
 }
 

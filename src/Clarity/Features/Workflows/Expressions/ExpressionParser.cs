@@ -306,6 +306,8 @@ internal sealed class ExpressionParser
                 }
 
                 return new RootNode(token.Offset, token.Length, token.Text!);
+            case TokenKind.Not:
+                throw Syntax(token, "A negation applies to a whole comparison; to negate one operand, put it in parentheses: (!x).");
             default:
                 throw Syntax(token, token.Kind == TokenKind.End
                     ? "The expression ends where a value was expected."

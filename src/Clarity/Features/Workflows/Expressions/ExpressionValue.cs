@@ -210,14 +210,9 @@ internal readonly struct ExpressionValue
         _ => ToJson(),
     };
 
-    /// <summary>The value as compact JSON text.</summary>
+    /// <summary>The value as compact JSON text (values from the context are rewritten compactly, whatever their spacing).</summary>
     public string ToJson()
     {
-        if (HasElement && Kind is ExpressionValueKind.Object or ExpressionValueKind.List)
-        {
-            return element.GetRawText();
-        }
-
         var buffer = new ArrayBufferWriter<byte>();
         using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { SkipValidation = true, MaxDepth = 256 }))
         {
@@ -305,6 +300,36 @@ internal readonly struct ExpressionValue
         ExpressionValueKind.List or ExpressionValueKind.Object => System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(element).Length,
         _ => 8,
     };
+
+    /// <summary>
+    /// Reads every string and member name of a JSON value once, so one holding an escaped unpaired surrogate
+    /// (which <see cref="JsonDocument"/> accepts but cannot return as a string) fails here, with
+    /// <see cref="InvalidOperationException"/>, rather than in the middle of an evaluation.
+    /// </summary>
+    public static void RequireReadableStrings(JsonElement element)
+    {
+        switch (element.ValueKind)
+        {
+            case JsonValueKind.String:
+                _ = element.GetString();
+                break;
+            case JsonValueKind.Array:
+                foreach (var item in element.EnumerateArray())
+                {
+                    RequireReadableStrings(item);
+                }
+
+                break;
+            case JsonValueKind.Object:
+                foreach (var property in element.EnumerateObject())
+                {
+                    _ = property.Name;
+                    RequireReadableStrings(property.Value);
+                }
+
+                break;
+        }
+    }
 
     public static string FormatNumber(double value) =>
         double.IsFinite(value) ? value.ToString("R", CultureInfo.InvariantCulture) : "null";
