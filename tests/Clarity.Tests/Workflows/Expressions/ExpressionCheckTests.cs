@@ -106,6 +106,8 @@ public sealed class ExpressionCheckTests
     [InlineData("inputs[inputs.name]")]
     [InlineData("'\\uD800'")]
     [InlineData("inputs.a == !inputs.b")]
+    [InlineData("inputs.'topic'")]
+    [InlineData("inputs.1")]
     public void CheckCondition_RefusesAnythingOutsideTheLanguage(string condition)
     {
         var check = WorkflowExpressions.CheckCondition(condition);

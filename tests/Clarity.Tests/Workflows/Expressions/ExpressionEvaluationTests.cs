@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using Clarity.Features.Workflows.Expressions;
 using Xunit;
 using static Clarity.Tests.Workflows.Expressions.ExpressionTestContext;
@@ -288,6 +289,26 @@ public sealed class ExpressionEvaluationTests
     {
         var context = ExpressionContext.ForWorkflow(null, [new ExpressionStepState("draft", "succeeded", System.Text.Json.Nodes.JsonNode.Parse("""{"t": "x"}"""))]);
         Assert.True(WorkflowExpressions.EvaluateCondition("steps.draft.status == 'succeeded' && steps.draft.output.t == 'x'", context));
+    }
+
+    [Fact]
+    public void Context_HoldsDeepValues_UpToItsBound()
+    {
+        static JsonNode Nest(int depth) => depth == 0 ? JsonValue.Create("leaf") : new JsonObject { ["a"] = Nest(depth - 1) };
+
+        var context = ExpressionContext.ForWorkflow(null, [new ExpressionStepState("s", "succeeded", Nest(100))]);
+        var rendered = WorkflowExpressions.RenderTemplate("${{ steps.s.output }}", context);
+        Assert.Equal(Nest(100).ToJsonString(), rendered!.ToJsonString());
+        Assert.Contains("leaf", WorkflowExpressions.RenderTemplate("x ${{ steps.s.output }}", context)!.GetValue<string>(), StringComparison.Ordinal);
+
+        Assert.Throws<ArgumentException>(() => ExpressionContext.ForWorkflow(null, [new ExpressionStepState("s", "succeeded", Nest(ExpressionLimits.MaxContextDepth + 1))]));
+    }
+
+    [Fact]
+    public void Context_WithAnUnpairedSurrogate_IsRefusedWhenMade()
+    {
+        using var document = System.Text.Json.JsonDocument.Parse("""{"inputs": {"bad": "\ud800"}}""");
+        Assert.Throws<ArgumentException>(() => ExpressionContext.FromJson(document.RootElement));
     }
 
     [Fact]

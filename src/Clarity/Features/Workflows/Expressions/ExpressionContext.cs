@@ -9,7 +9,8 @@ namespace Clarity.Features.Workflows.Expressions;
 /// (<c>steps.&lt;id&gt;.output</c>, <c>steps.&lt;id&gt;.status</c>); other users of the language (guards) bring other
 /// roots such as <c>task</c> or <c>run</c>. Values are copied in, so the context is immutable and safe to share.
 /// A root the context lacks reads as null. Creating a context reads every string once: one holding an unpaired
-/// surrogate is an <see cref="ArgumentException"/> (such JSON is refused at the API before it is stored).
+/// surrogate, or a value nested deeper than <see cref="ExpressionLimits.MaxContextDepth"/>, is an
+/// <see cref="ArgumentException"/> (the API refuses such JSON before it is stored).
 /// </summary>
 public sealed class ExpressionContext
 {
@@ -28,7 +29,7 @@ public sealed class ExpressionContext
         }
         catch (InvalidOperationException e)
         {
-            throw new ArgumentException("The context holds a string that is not valid UTF-16 (an unpaired surrogate).", nameof(roots), e);
+            throw new ArgumentException($"The context cannot be read: {e.Message}", nameof(roots), e);
         }
     }
 
@@ -50,7 +51,7 @@ public sealed class ExpressionContext
     public static ExpressionContext FromJson(JsonObject rootObject)
     {
         ArgumentNullException.ThrowIfNull(rootObject);
-        using var document = JsonDocument.Parse(rootObject.ToJsonString());
+        using var document = JsonDocument.Parse(rootObject.ToJsonString(), new JsonDocumentOptions { MaxDepth = ExpressionLimits.MaxContextDepth + 8 });
         return FromJson(document.RootElement);
     }
 

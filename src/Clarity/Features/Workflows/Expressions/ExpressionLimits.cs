@@ -15,6 +15,9 @@ public static class ExpressionLimits
     /// </summary>
     public const int MaxOutputLength = 1024 * 1024;
 
+    /// <summary>Deepest nesting of a JSON value in a context; deeper values are refused when the context is made.</summary>
+    public const int MaxContextDepth = 128;
+
     /// <summary>Most arguments a function call may take.</summary>
     public const int MaxArguments = 32;
 }

@@ -183,7 +183,7 @@ internal sealed class ExpressionParser
             {
                 Advance();
                 var name = Current;
-                if (name.Text is null || name.Kind == TokenKind.Number)
+                if (name.Text is null || name.Kind is TokenKind.Number or TokenKind.String)
                 {
                     Syntax(name, $"Expected a member name after '.', found {Describe(name)}.");
                 }

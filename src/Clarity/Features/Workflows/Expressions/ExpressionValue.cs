@@ -28,6 +28,11 @@ internal readonly struct ExpressionValue
     public static readonly ExpressionValue True = new(ExpressionValueKind.Boolean, 1, null, null, default);
     public static readonly ExpressionValue False = new(ExpressionValueKind.Boolean, 0, null, null, default);
 
+    /// <summary>Room for a context value at its deepest plus literal lists around it.</summary>
+    private const int WriteDepth = ExpressionLimits.MaxContextDepth + ExpressionLimits.MaxDepth + 8;
+
+    private static readonly JsonDocumentOptions ReadBack = new() { MaxDepth = WriteDepth };
+
     private readonly double number;
     private readonly string? text;
     private readonly ExpressionValue[]? items;
@@ -214,7 +219,7 @@ internal readonly struct ExpressionValue
     public string ToJson()
     {
         var buffer = new ArrayBufferWriter<byte>();
-        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { SkipValidation = true, MaxDepth = 256 }))
+        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { SkipValidation = true, MaxDepth = WriteDepth }))
         {
             WriteTo(writer);
         }
@@ -274,7 +279,7 @@ internal readonly struct ExpressionValue
             case ExpressionValueKind.Boolean:
                 return JsonValue.Create(Boolean);
             case ExpressionValueKind.Number when HasElement:
-                return JsonNode.Parse(element.GetRawText());
+                return JsonNode.Parse(element.GetRawText(), documentOptions: ReadBack);
             case ExpressionValueKind.Number:
                 return double.IsFinite(number) ? JsonValue.Create(number) : null;
             case ExpressionValueKind.String:
@@ -288,7 +293,7 @@ internal readonly struct ExpressionValue
 
                 return array;
             default:
-                return JsonNode.Parse(element.GetRawText());
+                return JsonNode.Parse(element.GetRawText(), documentOptions: ReadBack);
         }
     }
 
@@ -303,11 +308,17 @@ internal readonly struct ExpressionValue
 
     /// <summary>
     /// Reads every string and member name of a JSON value once, so one holding an escaped unpaired surrogate
-    /// (which <see cref="JsonDocument"/> accepts but cannot return as a string) fails here, with
-    /// <see cref="InvalidOperationException"/>, rather than in the middle of an evaluation.
+    /// (which <see cref="JsonDocument"/> accepts but cannot return as a string), or one nested deeper than
+    /// <see cref="ExpressionLimits.MaxContextDepth"/>, fails here with <see cref="InvalidOperationException"/> rather
+    /// than in the middle of an evaluation.
     /// </summary>
-    public static void RequireReadableStrings(JsonElement element)
+    public static void RequireReadableStrings(JsonElement element, int depth = 0)
     {
+        if (depth > ExpressionLimits.MaxContextDepth)
+        {
+            throw new InvalidOperationException($"The value nests deeper than {ExpressionLimits.MaxContextDepth} levels.");
+        }
+
         switch (element.ValueKind)
         {
             case JsonValueKind.String:
@@ -316,7 +327,7 @@ internal readonly struct ExpressionValue
             case JsonValueKind.Array:
                 foreach (var item in element.EnumerateArray())
                 {
-                    RequireReadableStrings(item);
+                    RequireReadableStrings(item, depth + 1);
                 }
 
                 break;
@@ -324,7 +335,7 @@ internal readonly struct ExpressionValue
                 foreach (var property in element.EnumerateObject())
                 {
                     _ = property.Name;
-                    RequireReadableStrings(property.Value);
+                    RequireReadableStrings(property.Value, depth + 1);
                 }
 
                 break;
