@@ -253,7 +253,7 @@ internal sealed class ExpressionParser
         }
         else if (syntax.AllowedMembers(root.Name, index) is { } allowed && !allowed.Contains(name))
         {
-            errors.Add(new(offset, length, $"'{name}' is not known here; {syntax.Example(root.Name)} reads {string.Join(" or ", allowed)}."));
+            errors.Add(new(offset, length, $"'{name}' is not one of {string.Join(", ", allowed)} here (e.g. {syntax.Example(root.Name)})."));
         }
     }
 
@@ -338,7 +338,7 @@ internal sealed class ExpressionParser
                 : function.MaxArguments >= ExpressionLimits.MaxArguments
                     ? $"at least {function.MinArguments}"
                     : $"{function.MinArguments} to {function.MaxArguments}";
-            errors.Add(new(name.Offset, length, $"{function.Name}() takes {expected} argument{(expected == "1" ? "" : "s")}, "
+            errors.Add(new(name.Offset, length, $"{function.Name}() takes {expected} argument{(function.MinArguments == 1 && expected is "1" or "at least 1" ? "" : "s")}, "
                 + $"not {arguments.Count}: {function.Usage}."));
         }
 

@@ -78,7 +78,7 @@ public sealed class ParsedExpression
             node = ExpressionParser.Parse(source, start, end, syntax, errors, references);
         }
 
-        return new(source, errors.Count == 0 ? node : null, new([.. errors], [.. references]));
+        return new(source, errors.Count == 0 ? node : null, new([.. errors.OrderBy(e => e.Offset)], [.. references]));
     }
 
     /// <summary>Evaluates the expression to a JSON value (null for null); throws <see cref="ExpressionException"/>.</summary>

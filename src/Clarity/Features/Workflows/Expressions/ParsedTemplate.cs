@@ -98,7 +98,7 @@ public sealed class ParsedTemplate
             parts.Add(new(literal.ToString(), null, source.Length));
         }
 
-        return new(source, [.. parts], parts.Count == 1 && single, new([.. errors], [.. references]));
+        return new(source, [.. parts], parts.Count == 1 && single, new([.. errors.OrderBy(e => e.Offset)], [.. references]));
     }
 
     /// <summary>Renders the template; throws <see cref="ExpressionException"/> for a check error or an evaluation error.</summary>
