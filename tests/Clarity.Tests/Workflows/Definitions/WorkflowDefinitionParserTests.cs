@@ -141,6 +141,41 @@ public sealed class WorkflowDefinitionParserTests
     }
 
     [Fact]
+    public void Parse_ExpressionProblems_AreReportedAtTheirCharacter_InEveryScalarStyle()
+    {
+        var result = Parse("""
+            name: w
+            inputs:
+              topic: { type: string }
+            steps:
+              - id: draft
+                kind: task
+                queue: q
+                title: "Draft ${{ inputs.topik }} now"
+                input:
+                  body: |
+                    Hello ${{ steps.review.output.text }}
+                    and ${{ inputs.topic + }}
+              - id: review
+                kind: task
+                queue: q
+                needs: [draft]
+                when: steps.draft.output.ok && steps.ghost.output
+                labels:
+                  note: 'it''s ${{ inputs.nope }}'
+            """);
+
+        Assert.Equal(
+            [(DefinitionProblemCodes.UnknownInput, 8, 23, "steps[0].title"),
+             (DefinitionProblemCodes.NotUpstream, 11, 19, "steps[0].input.body"),
+             (DefinitionProblemCodes.InvalidExpression, 12, 30, "steps[0].input.body"),
+             (DefinitionProblemCodes.UnknownStep, 17, 36, "steps[1].when"),
+             (DefinitionProblemCodes.UnknownInput, 19, 24, "steps[1].labels.note")],
+            result.Problems.Select(p => (p.Code, p.Line, p.Column, p.Path)));
+        Assert.Contains("steps.review is not upstream of draft; add it to needs", result.Problems[1].Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Parse_UnknownField_NamesItAndSuggestsTheClosest()
     {
         var p = Single("""
