@@ -1,6 +1,5 @@
 using Clarity.Events.Audit;
 using Clarity.Storage;
-using Npgsql;
 
 namespace Clarity.Events;
 
@@ -15,6 +14,8 @@ public sealed partial class Changes(
     Database db, EventLog log, EventBus bus, EventFeed feed, AuditLog audit, AuditSignal auditSignal, TimeProvider clock, ILogger<Changes> logger,
     EventSequencer? sequencer = null, AuditChainer? chainer = null)
 {
+    private readonly ChangeTail _tail = new(log, audit);
+
     public Database Database => db;
 
     /// <summary>Runs <paramref name="work"/> as one unit of work by <paramref name="actor"/>; returns once it has committed.</summary>
@@ -34,62 +35,10 @@ public sealed partial class Changes(
             {
                 change = new Change(c, t, db.Dialect, actor, correlationId, DbTime.ToDb(clock.GetUtcNow()), client);
                 var value = await work(change);
-                if (commit.Allowed)
+                var written = await _tail.WriteAsync(change, commit);
+                (rows, rowIds, audited, chainedThrough) = (written.Rows, written.RowIds, written.Audited, written.ChainedThrough);
+                if (rowIds.Count > 0)
                 {
-                    // PostgreSQL: the outbox rows and the audit entries in one round trip, with the COMMIT too when
-                    // there are no events (an event's row id must reach the bus before its commit: EventBus.ExpectCommit).
-                    if (change.Events.Count > 0)
-                    {
-                        rows = [.. change.Events.Select(e => EventRow.From(e, change.Now))];
-                    }
-
-                    audited = change.AuditRecords.Count > 0;
-                    if (rows.Count == 0 && !audited)
-                    {
-                        return value;
-                    }
-
-                    await using var batch = new NpgsqlBatch((NpgsqlConnection)c, (NpgsqlTransaction)t);
-                    if (rows.Count > 0)
-                    {
-                        batch.BatchCommands.Add(EventLog.PostgresInsert(rows));
-                    }
-
-                    if (audited)
-                    {
-                        batch.BatchCommands.Add(AuditLog.PostgresInsert(audit.RowsOf(change, change.AuditRecords)));
-                    }
-
-                    if (rows.Count == 0)
-                    {
-                        batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
-                        await batch.ExecuteNonQueryAsync(CancellationToken.None);
-                        commit.Sent();
-                        return value;
-                    }
-
-                    await using var reader = await batch.ExecuteReaderAsync(CancellationToken.None);
-                    rowIds = await EventLog.ReadPostgresIdsAsync(reader, rows);
-                    bus.ExpectCommit(rowIds);
-                    while (await reader.NextResultAsync(CancellationToken.None))
-                    {
-                        // The audit insert: nothing to read, but its error (if any) surfaces here.
-                    }
-
-                    return value;
-                }
-
-                if (change.AuditRecords.Count > 0)
-                {
-                    // Written last, with the change's final state: if the entry cannot be written, the change fails.
-                    chainedThrough = await audit.AppendAsync(change, change.AuditRecords);
-                    audited = true;
-                }
-
-                if (change.Events.Count > 0)
-                {
-                    rows = [.. change.Events.Select(e => EventRow.From(e, change.Now))];
-                    rowIds = await log.AppendAsync(change, rows);
                     bus.ExpectCommit(rowIds);
                 }
 

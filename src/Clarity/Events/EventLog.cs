@@ -263,7 +263,7 @@ public sealed class EventLog(Database db)
             }
         }
 
-        return await db.WriteAsync(async (c, t) =>
+        return await db.WriteBackgroundAsync(async (c, t) =>
         {
             var through = await c.ExecuteScalarAsync<long?>("SELECT MAX(seq) FROM events WHERE created_at < @cutoff", new { cutoff }, t);
             if (through is not { } seq)

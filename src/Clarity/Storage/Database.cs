@@ -40,6 +40,16 @@ public abstract class Database : IAsyncDisposable
     public virtual Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, InlineCommit, Task<T>> work, CancellationToken cancellationToken = default) =>
         WriteAsync((c, t) => work(c, t, InlineCommit.NotAllowed), cancellationToken);
 
+    /// <summary>
+    /// A write for background work (webhook fan-out and attempt records, retention, index backfills): the same
+    /// transaction and durability as <see cref="WriteAsync{T}(Func{DbConnection, DbTransaction, Task{T}}, CancellationToken)"/>,
+    /// but it yields to the request path. On SQLite's single writer, writes that requests wait for go first and
+    /// background writes take a bounded share of each group commit while requests are queued; on PostgreSQL, where
+    /// writers run side by side, it is the plain write.
+    /// </summary>
+    public virtual Task<T> WriteBackgroundAsync<T>(Func<DbConnection, DbTransaction, Task<T>> work, CancellationToken cancellationToken = default) =>
+        WriteAsync(work, cancellationToken);
+
     public Task WriteAsync(Func<DbConnection, DbTransaction, Task> work, CancellationToken cancellationToken = default) =>
         WriteAsync(async (c, t) =>
         {

@@ -1,5 +1,5 @@
+using System.Collections.Concurrent;
 using System.Data.Common;
-using System.Threading.Channels;
 using Microsoft.Data.Sqlite;
 
 namespace Clarity.Storage;
@@ -7,6 +7,9 @@ namespace Clarity.Storage;
 /// <summary>
 /// SQLite in WAL mode: one writer connection that commits concurrent units of work together
 /// (group commit, each unit inside its own savepoint), plus a pool of read-only connections.
+/// Writes that a request waits for go first; background writes (<see cref="WriteBackgroundAsync{T}"/>) fill a group
+/// only up to <see cref="BackgroundShare"/> while requests are queued, so a burst of webhook bookkeeping never stands
+/// between a request and its commit.
 /// </summary>
 /// <remarks>
 /// <c>synchronous</c> defaults to FULL: every group commit is fsynced before any caller is answered, so an
@@ -18,7 +21,14 @@ public sealed partial class SqliteDatabase : Database
 {
     private const int MaxGroup = 512;
 
-    private readonly Channel<WriteItem> _queue = Channel.CreateUnbounded<WriteItem>(new UnboundedChannelOptions { SingleReader = true });
+    /// <summary>How many background writes join a group commit that also carries request writes.</summary>
+    internal const int BackgroundShare = 8;
+
+    private readonly ConcurrentQueue<WriteItem> _requests = new();
+    private readonly ConcurrentQueue<WriteItem> _background = new();
+    private readonly ManualResetEventSlim _doorbell = new(false);
+    private readonly Lock _gate = new();
+    private bool _closed;
     private readonly StatementCachingConnection _writer;
     private readonly string _readConnectionString;
     private readonly string _path;
@@ -108,31 +118,65 @@ public sealed partial class SqliteDatabase : Database
         return connection;
     }
 
-    public override Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, Task<T>> work, CancellationToken cancellationToken = default)
+    public override Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, Task<T>> work, CancellationToken cancellationToken = default) =>
+        Enqueue(_requests, work, cancellationToken);
+
+    public override Task<T> WriteBackgroundAsync<T>(Func<DbConnection, DbTransaction, Task<T>> work, CancellationToken cancellationToken = default) =>
+        Enqueue(_background, work, cancellationToken);
+
+    private Task<T> Enqueue<T>(ConcurrentQueue<WriteItem> queue, Func<DbConnection, DbTransaction, Task<T>> work, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         var item = new WriteItem<T>(work);
-        if (!_queue.Writer.TryWrite(item))
+        lock (_gate)
         {
-            throw new ObjectDisposedException(nameof(SqliteDatabase), "The database is shutting down.");
+            // Under the gate, so an item is either refused here or seen by the writer before it stops.
+            if (_closed)
+            {
+                throw new ObjectDisposedException(nameof(SqliteDatabase), "The database is shutting down.");
+            }
+
+            queue.Enqueue(item);
         }
 
+        _doorbell.Set();
         return item.Completion.Task;
     }
 
     private void WriteLoop()
     {
         var group = new List<WriteItem>(MaxGroup);
-        var reader = _queue.Reader;
-        while (reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
+        while (true)
         {
+            // Reset before looking: an item enqueued after the look rings again, so the wait below cannot miss it.
+            _doorbell.Reset();
             group.Clear();
-            while (group.Count < MaxGroup && reader.TryRead(out var next))
+            while (group.Count < MaxGroup && _requests.TryDequeue(out var request))
             {
-                group.Add(next);
+                group.Add(request);
             }
 
-            RunGroup(group);
+            var share = group.Count == 0 ? MaxGroup : BackgroundShare;
+            while (share-- > 0 && _background.TryDequeue(out var background))
+            {
+                group.Add(background);
+            }
+
+            if (group.Count > 0)
+            {
+                RunGroup(group);
+                continue;
+            }
+
+            lock (_gate)
+            {
+                if (_closed && _requests.IsEmpty && _background.IsEmpty)
+                {
+                    return;
+                }
+            }
+
+            _doorbell.Wait();
         }
     }
 
@@ -194,8 +238,14 @@ public sealed partial class SqliteDatabase : Database
 
     public override async ValueTask DisposeAsync()
     {
-        _queue.Writer.TryComplete();
+        lock (_gate)
+        {
+            _closed = true;
+        }
+
+        _doorbell.Set();
         _loop.Join();
+        _doorbell.Dispose();
         using (var checkpoint = _writer.CreateCommand())
         {
             checkpoint.CommandText = "PRAGMA wal_checkpoint(TRUNCATE);";

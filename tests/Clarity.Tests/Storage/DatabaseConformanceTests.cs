@@ -60,6 +60,26 @@ public abstract class DatabaseConformanceTests(Backend backend) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task WriteBackground_CommitsBeforeItAnswers_AndAFailureRollsBackOnlyItself()
+    {
+        var failing = _db.WriteBackgroundAsync<int>(async (c, t) =>
+        {
+            await c.ExecuteAsync("INSERT INTO probe (id, v) VALUES (1, 'partial')", transaction: t);
+            throw new InvalidOperationException("boom");
+        });
+        var background = Enumerable.Range(2, 50).Select(i =>
+            _db.WriteBackgroundAsync((c, t) => c.ExecuteAsync("INSERT INTO probe (id, v) VALUES (@i, 'background')", new { i }, t))).ToList();
+        var requests = Enumerable.Range(100, 50).Select(i =>
+            _db.WriteAsync((c, t) => c.ExecuteAsync("INSERT INTO probe (id, v) VALUES (@i, 'request')", new { i }, t))).ToList();
+
+        await Assert.ThrowsAsync<InvalidOperationException>(() => failing);
+        await Task.WhenAll(background.Concat(requests));
+        Assert.Equal(0, await CountAsync("id = 1"));
+        Assert.Equal(50, await CountAsync("v = 'background'"));
+        Assert.Equal(50, await CountAsync("v = 'request'"));
+    }
+
+    [Fact]
     public async Task Write_ConstraintViolation_SurfacesAndLeavesOthersIntact()
     {
         await _db.WriteAsync((c, t) => c.ExecuteAsync("INSERT INTO probe (id, v) VALUES (7, 'first')", transaction: t));

@@ -54,18 +54,13 @@ public sealed class AuditLog(Database db, AuditEntryJson json)
 
     public Database Database => db;
 
-    /// <summary>Writes the change's entries in its transaction. Returns the newest position chained (SQLite), else 0.</summary>
-    public async Task<long> AppendAsync(Change change, IReadOnlyList<AuditRecord> records)
+    /// <summary>
+    /// SQLite: writes the change's entries in its transaction, each chained as it is inserted. Returns the newest position
+    /// chained. (PostgreSQL inserts entries unchained, in the change's last batch: <see cref="PostgresInsert"/>.)
+    /// </summary>
+    public async Task<long> AppendChainedAsync(Change change, IReadOnlyList<AuditRecord> records)
     {
         var rows = RowsOf(change, records);
-        if (db.Kind == DatabaseKind.Postgres)
-        {
-            await using var batch = new NpgsqlBatch((NpgsqlConnection)change.Connection, (NpgsqlTransaction)change.Transaction);
-            batch.BatchCommands.Add(PostgresInsert(rows));
-            await batch.ExecuteNonQueryAsync();
-            return 0;
-        }
-
         // SQLite: the single writer runs one unit of work at a time, so the chain's head read here is the head this
         // entry follows; a unit of work that rolls back (its savepoint) takes its entries with it.
         long position = 0;
@@ -243,7 +238,7 @@ public sealed class AuditLog(Database db, AuditEntryJson json)
             }
         }
 
-        return await db.WriteAsync((c, t) => c.ExecuteAsync(
+        return await db.WriteBackgroundAsync((c, t) => c.ExecuteAsync(
             "UPDATE audit_entries SET entry = NULL, pruned_at = @now WHERE id IN " +
             "(SELECT id FROM audit_entries WHERE at < @cutoff AND entry IS NOT NULL AND seq IS NOT NULL ORDER BY id LIMIT @max)",
             new { cutoff, now, max }, t), ct);

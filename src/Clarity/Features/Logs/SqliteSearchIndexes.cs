@@ -54,7 +54,7 @@ public sealed partial class SqliteSearchIndexes(Database db, ILogger<SqliteSearc
         {
             var org = orgs[i];
             var orgId = Guid.Parse(org);
-            var lines = await db.WriteAsync(async (c, t) =>
+            var lines = await db.WriteBackgroundAsync(async (c, t) =>
             {
                 // Whatever an earlier, interrupted run left is rebuilt from the lines themselves.
                 var table = LogStore.SqliteSearchTable(orgId);

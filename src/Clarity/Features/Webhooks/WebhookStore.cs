@@ -185,7 +185,7 @@ public sealed class WebhookStore(Database db)
     /// of the events in between. False (and nothing written) when the cursor is no longer at <paramref name="from"/>.
     /// </summary>
     public Task<bool> FanOutAsync(long from, long to, IReadOnlyList<DeliveryRow> deliveries, long now, CancellationToken ct) =>
-        db.WriteAsync(async (c, t) =>
+        db.WriteBackgroundAsync(async (c, t) =>
         {
             if (await c.ExecuteAsync("UPDATE consumer_cursors SET seq = @to, updated_at = @now WHERE name = @CursorName AND seq = @from", new { to, from, now, CursorName }, t) != 1)
             {
@@ -282,7 +282,7 @@ public sealed class WebhookStore(Database db)
     /// then one per endpoint whose count changed (none while every attempt succeeds).
     /// </summary>
     public Task<long[]> RecordAttemptsAsync(IReadOnlyList<(DeliveryRow Delivery, AttemptOutcome Outcome, long Now, long? RetryAt)> attempts, CancellationToken ct) =>
-        db.WriteAsync(async (c, t) =>
+        db.WriteBackgroundAsync(async (c, t) =>
         {
             var rows = attempts.Select(a => new AttemptRow(
                 a.Delivery.Id,
