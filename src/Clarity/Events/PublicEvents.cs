@@ -40,6 +40,9 @@ public static class PublicEvents
         ("webhook.rotated", "a webhook endpoint's signing secret was rotated"),
         ("webhook.deleted", "a webhook endpoint was deleted"),
         ("webhook.disabled", "a webhook endpoint was disabled after repeated failed deliveries"),
+        ("workflow.version_created", "a workflow definition was uploaded as a new version"),
+        ("workflow.label_set", "a workflow label (such as stable) was pointed at a version"),
+        ("workflow.label_removed", "a workflow label was removed"),
     ];
 
     private static readonly FrozenSet<string> s_types = Catalogue.Select(c => c.Type).ToFrozenSet(StringComparer.Ordinal);
@@ -89,6 +92,13 @@ public static class PublicEvents
             _ => null,
         },
         WebhookDisabled => "webhook.disabled",
+        WorkflowChanged w => w.Action switch
+        {
+            "version_created" => "workflow.version_created",
+            "label_set" => "workflow.label_set",
+            "label_removed" => "workflow.label_removed",
+            _ => null,
+        },
         _ => null,
     };
 
