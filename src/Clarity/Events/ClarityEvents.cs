@@ -81,6 +81,7 @@ public static class EventCatalog
         (typeof(WebhookEndpointChanged), "webhook.changed"),
         (typeof(WebhookDisabled), "webhook.disabled"),
         (typeof(WorkflowChanged), "workflow.changed"),
+        (typeof(WorkflowRoleChanged), "workflow.role-changed"),
     ];
 
     private static readonly FrozenDictionary<Type, string> s_kindOf = s_kinds.ToFrozenDictionary(k => k.Type, k => k.Kind);
@@ -218,6 +219,12 @@ public sealed record WebhookEndpointChanged(Guid OrgId, Guid WebhookId, string A
 public sealed record WorkflowChanged(Guid OrgId, Guid WorkflowId, string Name, string Action, int Version, string? Label) : ClarityEvent(OrgId)
 {
     public override string Subject => "workflow:" + WorkflowId;
+}
+
+/// <summary>A binding of the org's workflow role map was set or removed (<see cref="Action"/>: <c>set</c>, <c>removed</c>).</summary>
+public sealed record WorkflowRoleChanged(Guid OrgId, string Name, string Action) : ClarityEvent(OrgId)
+{
+    public override string Subject => "workflow-role:" + Name;
 }
 
 /// <summary>A webhook endpoint was disabled automatically after <see cref="ConsecutiveFailures"/> failed attempts in a row.</summary>

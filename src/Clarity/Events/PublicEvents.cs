@@ -43,6 +43,8 @@ public static class PublicEvents
         ("workflow.version_created", "a workflow definition was uploaded as a new version"),
         ("workflow.label_set", "a workflow label (such as stable) was pointed at a version"),
         ("workflow.label_removed", "a workflow label was removed"),
+        ("workflow.role_set", "a role of the org's workflow role map was bound (created or changed)"),
+        ("workflow.role_removed", "a role of the org's workflow role map was removed"),
     ];
 
     private static readonly FrozenSet<string> s_types = Catalogue.Select(c => c.Type).ToFrozenSet(StringComparer.Ordinal);
@@ -99,6 +101,7 @@ public static class PublicEvents
             "label_removed" => "workflow.label_removed",
             _ => null,
         },
+        WorkflowRoleChanged r => r.Action == "removed" ? "workflow.role_removed" : "workflow.role_set",
         _ => null,
     };
 

@@ -46,6 +46,11 @@ public static class WorkflowEndpoints
             .Produces<string>(StatusCodes.Status200OK, "text/markdown");
         workflows.MapPut("/{name}/labels/{label}", SetLabel).RequirePermission(Permissions.WorkflowsManage);
         workflows.MapDelete("/{name}/labels/{label}", RemoveLabel).RequirePermission(Permissions.WorkflowsManage);
+
+        var roles = app.MapGroup("/api/v1/orgs/{org}/workflow-roles").WithTags("Workflows");
+        roles.MapGet("", ListRoles).RequirePermission(Permissions.WorkflowsRead);
+        roles.MapPut("/{name}", PutRole).RequirePermission(Permissions.WorkflowsManage);
+        roles.MapDelete("/{name}", RemoveRole).RequirePermission(Permissions.WorkflowsManage);
         return app;
     }
 
@@ -82,6 +87,18 @@ public static class WorkflowEndpoints
     private static async Task<NoContent> RemoveLabel(OrgContext org, string name, string label, WorkflowService workflows, CancellationToken ct)
     {
         await workflows.RemoveLabelAsync(org, name, label, ct);
+        return TypedResults.NoContent();
+    }
+
+    private static async Task<Ok<WorkflowRoleList>> ListRoles(OrgContext org, WorkflowService workflows, CancellationToken ct) =>
+        TypedResults.Ok(await workflows.ListRolesAsync(org, ct));
+
+    private static async Task<Ok<WorkflowRole>> PutRole(OrgContext org, string name, PutWorkflowRoleRequest request, WorkflowService workflows, CancellationToken ct) =>
+        TypedResults.Ok(await workflows.PutRoleAsync(org, name, request, ct));
+
+    private static async Task<NoContent> RemoveRole(OrgContext org, string name, WorkflowService workflows, CancellationToken ct)
+    {
+        await workflows.RemoveRoleAsync(org, name, ct);
         return TypedResults.NoContent();
     }
 

@@ -25,4 +25,15 @@ public sealed record WorkflowVersionDetail(
 
 public sealed record SetWorkflowLabelRequest(int? Version);
 
+/// <summary>
+/// A binding of the org's role map: what a generic role (<c>role: writer</c> in a workflow) means in this org — the queue
+/// its tasks go to, the agent labels they ask for, and the model alias and prompt template handed to the agent.
+/// </summary>
+public sealed record WorkflowRole(
+    string Name, string Queue, IReadOnlyList<string> AgentLabels, string? ModelAlias, string? PromptTemplate, string? Description, DateTimeOffset UpdatedAt);
+
+public sealed record PutWorkflowRoleRequest(string? Queue, IReadOnlyList<string>? AgentLabels, string? ModelAlias, string? PromptTemplate, string? Description);
+
+public sealed record WorkflowRoleList(IReadOnlyList<WorkflowRole> Items);
+
 public sealed record WorkflowLabel(string Name, string Label, int Version);

@@ -16,12 +16,18 @@ namespace Clarity.Features.Workflows;
 /// </summary>
 public sealed class WorkflowService(WorkflowStore store, Changes changes)
 {
+    /// <summary>The most roles an org's role map holds.</summary>
+    public const int MaxRoles = 500;
+
     /// <summary>How a version is named in a URL besides its number: the newest one.</summary>
     public const string Latest = "latest";
 
     public async Task<WorkflowVersionInfo> UploadAsync(OrgContext org, string yaml, CancellationToken ct)
     {
-        var parsed = WorkflowDefinitionParser.Parse(yaml);
+        // A role named by a task step must be bound in the org's role map; an approval's from: may also name a member role.
+        var roles = await store.RolesAsync(org.OrgId, ct);
+        var known = new HashSet<string>(roles.Select(r => r.Name).Concat(BuiltInRoles.All), StringComparer.Ordinal);
+        var parsed = WorkflowDefinitionParser.Parse(yaml, new WorkflowValidationOptions { KnownRoles = known });
         if (!parsed.IsValid)
         {
             throw InvalidDefinition(parsed.Problems);
@@ -149,6 +155,79 @@ public sealed class WorkflowService(WorkflowStore store, Changes changes)
             throw Problems.NotFound($"Label '{label}' of workflow '{workflow.Name}'");
         }
     }
+
+    public async Task<WorkflowRoleList> ListRolesAsync(OrgContext org, CancellationToken ct) =>
+        new([.. (await store.RolesAsync(org.OrgId, ct)).Select(ToRole)]);
+
+    /// <summary>Binds a role of the org's role map, or changes what it means; every workflow naming it follows.</summary>
+    public async Task<WorkflowRole> PutRoleAsync(OrgContext org, string name, PutWorkflowRoleRequest request, CancellationToken ct)
+    {
+        CheckRoleName(name);
+        var row = new WorkflowRoleRow
+        {
+            OrgId = org.OrgId,
+            Name = name,
+            Queue = TaskService.ValidQueue(Check.Required(request.Queue, "queue", 100), "queue"),
+            AgentLabels = TaskStore.LabelsJson(Check.Labels(request.AgentLabels, "agentLabels")),
+            ModelAlias = request.ModelAlias is null ? null
+                : WorkflowDefinitionParser.Name().IsMatch(request.ModelAlias) ? request.ModelAlias
+                : throw Problems.Validation("modelAlias", "model aliases are 1-128 characters of letters, digits and _ . : -, starting with a letter or digit."),
+            PromptTemplate = Check.Optional(request.PromptTemplate, "promptTemplate", 64 * 1024),
+            Description = Check.Optional(request.Description, "description", 500),
+        };
+        var full = await changes.RunAsync(org.Caller.Actor, async change =>
+        {
+            row.UpdatedAt = change.Now;
+            var (previous, full) = await store.PutRoleAsync(change, row, MaxRoles);
+            if (full)
+            {
+                return true;
+            }
+
+            change.Emit(new WorkflowRoleChanged(org.OrgId, name, "set"));
+            change.Audit(new AuditRecord(org.OrgId, AuditActions.WorkflowRoleSet, new AuditTarget("workflow-role", name, name),
+                previous is null ? null : RoleFields(previous), RoleFields(row)));
+            return false;
+        }, ct);
+        return full
+            ? throw Problems.Conflict("too-many-roles", $"The org's role map already holds {MaxRoles} roles, the most it may.")
+            : ToRole(row);
+    }
+
+    public async Task RemoveRoleAsync(OrgContext org, string name, CancellationToken ct)
+    {
+        CheckRoleName(name);
+        var removed = await changes.RunAsync(org.Caller.Actor, async change =>
+        {
+            var row = await store.DeleteRoleAsync(change, org.OrgId, name);
+            if (row is not null)
+            {
+                change.Emit(new WorkflowRoleChanged(org.OrgId, name, "removed"));
+                change.Audit(new AuditRecord(org.OrgId, AuditActions.WorkflowRoleRemoved, new AuditTarget("workflow-role", name, name), Before: RoleFields(row)));
+            }
+
+            return row is not null;
+        }, ct);
+        if (!removed)
+        {
+            throw Problems.NotFound($"Role '{Shorten(name)}'");
+        }
+    }
+
+    private static void CheckRoleName(string name)
+    {
+        if (!WorkflowDefinitionParser.Name().IsMatch(name))
+        {
+            throw Problems.Validation("name", "role names are 1-128 characters of letters, digits and _ . : -, starting with a letter or digit.");
+        }
+    }
+
+    private static AuditFields RoleFields(WorkflowRoleRow row) => new AuditFields()
+        .Add("queue", row.Queue).Add("agentLabels", (IReadOnlyList<string>)(System.Text.Json.JsonSerializer.Deserialize<string[]>(row.AgentLabels) ?? [])).Add("modelAlias", row.ModelAlias)
+        .Add("promptTemplate", row.PromptTemplate).Add("description", row.Description);
+
+    private static WorkflowRole ToRole(WorkflowRoleRow row) => new(
+        row.Name, row.Queue, (IReadOnlyList<string>)(System.Text.Json.JsonSerializer.Deserialize<string[]>(row.AgentLabels) ?? []), row.ModelAlias, row.PromptTemplate, row.Description, DbTime.FromDb(row.UpdatedAt));
 
     /// <summary>A 400 listing every problem with its line and column (<c>problems</c>), the first one in the detail.</summary>
     public static ApiException InvalidDefinition(IReadOnlyList<DefinitionProblem> problems)

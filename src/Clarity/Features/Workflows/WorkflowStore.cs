@@ -54,6 +54,26 @@ public sealed class WorkflowLabelRow
     public long UpdatedAt { get; set; }
 }
 
+/// <summary>A binding of the org's role map.</summary>
+public sealed class WorkflowRoleRow
+{
+    public Guid OrgId { get; set; }
+
+    public string Name { get; set; } = "";
+
+    public string Queue { get; set; } = "";
+
+    public string AgentLabels { get; set; } = "[]";
+
+    public string? ModelAlias { get; set; }
+
+    public string? PromptTemplate { get; set; }
+
+    public string? Description { get; set; }
+
+    public long UpdatedAt { get; set; }
+}
+
 /// <summary>
 /// Workflows, their versions and labels. Version numbers come from <c>workflows.latest_version</c>, read and bumped under
 /// the workflow row's lock, so concurrent uploads of one workflow get consecutive numbers and never the same one.
@@ -178,4 +198,45 @@ public sealed class WorkflowStore(Database db)
     public Task<long?> RemoveLabelAsync(Change change, Guid workflowId, string label) =>
         change.Run((c, t) => c.ExecuteScalarAsync<long?>(
             "DELETE FROM workflow_labels WHERE workflow_id = @workflowId AND label = @label RETURNING version", new { workflowId, label }, t));
+
+    private const string RoleColumns =
+        "org_id AS OrgId, name AS Name, queue AS Queue, agent_labels AS AgentLabels, model_alias AS ModelAlias, prompt_template AS PromptTemplate, " +
+        "description AS Description, updated_at AS UpdatedAt";
+
+    /// <summary>The org's role map, by name.</summary>
+    public async Task<IReadOnlyList<WorkflowRoleRow>> RolesAsync(Guid orgId, CancellationToken ct)
+    {
+        await using var c = await db.OpenReadAsync(ct);
+        return (await c.QueryAsync<WorkflowRoleRow>(new CommandDefinition(
+            $"SELECT {RoleColumns} FROM workflow_roles WHERE org_id = @orgId ORDER BY name", new { orgId }, cancellationToken: ct))).AsList();
+    }
+
+    /// <summary>
+    /// Binds the role (inserting or replacing it); returns the binding it replaced, if any. Full (and nothing written)
+    /// when the role is new and the org already has <paramref name="max"/> roles.
+    /// </summary>
+    public Task<(WorkflowRoleRow? Previous, bool Full)> PutRoleAsync(Change change, WorkflowRoleRow row, int max) =>
+        change.Run(async (c, t) =>
+        {
+            // The org row's lock orders concurrent bindings, so the count below holds.
+            await c.ExecuteScalarAsync<Guid?>($"SELECT id FROM orgs WHERE id = @OrgId {change.Dialect.ForUpdate}", row, t);
+            var previous = await c.QuerySingleOrDefaultAsync<WorkflowRoleRow>(
+                $"SELECT {RoleColumns} FROM workflow_roles WHERE org_id = @OrgId AND name = @Name", row, t);
+            if (previous is null && await c.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM workflow_roles WHERE org_id = @OrgId", row, t) >= max)
+            {
+                return (null, true);
+            }
+
+            await c.ExecuteAsync(
+                "INSERT INTO workflow_roles (org_id, name, queue, agent_labels, model_alias, prompt_template, description, updated_at) " +
+                "VALUES (@OrgId, @Name, @Queue, @AgentLabels, @ModelAlias, @PromptTemplate, @Description, @UpdatedAt) " +
+                "ON CONFLICT (org_id, name) DO UPDATE SET queue = excluded.queue, agent_labels = excluded.agent_labels, model_alias = excluded.model_alias, " +
+                "prompt_template = excluded.prompt_template, description = excluded.description, updated_at = excluded.updated_at", row, t);
+            return (previous, false);
+        });
+
+    /// <summary>Removes the binding; returns it, or null when there was none.</summary>
+    public Task<WorkflowRoleRow?> DeleteRoleAsync(Change change, Guid orgId, string name) =>
+        change.Run((c, t) => c.QuerySingleOrDefaultAsync<WorkflowRoleRow?>(
+            $"DELETE FROM workflow_roles WHERE org_id = @orgId AND name = @name RETURNING {RoleColumns}", new { orgId, name }, t));
 }

@@ -217,6 +217,53 @@ public abstract class WorkflowVersionTests<TFixture>(TFixture fixture) : IClassF
     }
 
     [Fact]
+    public async Task RoleMap_BindsChangesAndRemovesRoles_AndUploadsNamingAnUnboundRoleAreRefused()
+    {
+        using var admin = Host.CreateClient(Org.Keys["admin"]);
+        using var viewer = Host.CreateClient(Org.Keys["viewer"]);
+        var role = Work.Unique("writer").ToLowerInvariant();
+        var name = Work.Unique("wf").ToLowerInvariant();
+        var yaml = $"""
+            name: {name}
+            steps:
+              - id: draft
+                kind: task
+                role: {role}
+                title: Draft
+            """;
+
+        var refused = await UploadAsync(admin, yaml).ExpectProblemAsync(HttpStatusCode.BadRequest, "invalid-workflow");
+        var problem = Assert.Single(refused.GetProperty("problems").EnumerateArray());
+        Assert.Equal(("unknown-role", 5), (problem.Str("code"), problem.GetProperty("line").GetInt32()));
+
+        var bound = await admin.PutAsJsonAsync(Org.Api($"workflow-roles/{role}"), new { queue = "writing", agentLabels = new[] { "gpu" }, modelAlias = "fast", promptTemplate = "You write ${{ inputs.topic }}." })
+            .ExpectAsync(HttpStatusCode.OK);
+        Assert.Equal(("writing", "fast"), (bound.Str("queue"), bound.Str("modelAlias")));
+        await UploadAsync(admin, yaml).ExpectAsync(HttpStatusCode.Created);
+
+        // Swapping what the role means is a change to the map, never to the workflows.
+        await admin.PutAsJsonAsync(Org.Api($"workflow-roles/{role}"), new { queue = "writing-v2" }).ExpectAsync(HttpStatusCode.OK);
+        var listed = await viewer.GetAsync(Org.Api("workflow-roles")).ExpectAsync(HttpStatusCode.OK);
+        var entry = Assert.Single(listed.GetProperty("items").EnumerateArray(), r => r.Str("name") == role);
+        Assert.Equal("writing-v2", entry.Str("queue"));
+        Assert.Equal(0, entry.GetProperty("agentLabels").GetArrayLength());
+
+        await viewer.PutAsJsonAsync(Org.Api($"workflow-roles/{role}"), new { queue = "x" }).ExpectProblemAsync(HttpStatusCode.Forbidden);
+        await admin.PutAsJsonAsync(Org.Api($"workflow-roles/{role}"), new { queue = "bad queue\n" }).ExpectProblemAsync(HttpStatusCode.BadRequest, "validation");
+        await admin.PutAsJsonAsync(Org.Api($"workflow-roles/{role}"), new { }).ExpectProblemAsync(HttpStatusCode.BadRequest, "validation");
+        await admin.PutAsJsonAsync(Org.Api("workflow-roles/-bad"), new { queue = "q" }).ExpectProblemAsync(HttpStatusCode.BadRequest, "validation");
+
+        Assert.Equal(HttpStatusCode.NoContent, (await admin.DeleteAsync(Org.Api($"workflow-roles/{role}"))).StatusCode);
+        await admin.DeleteAsync(Org.Api($"workflow-roles/{role}")).ExpectProblemAsync(HttpStatusCode.NotFound);
+
+        var audit = await admin.GetAsync(Org.Api("audit?action=workflow.*&limit=200")).ExpectAsync(HttpStatusCode.OK);
+        var actions = audit.GetProperty("items").EnumerateArray()
+            .Where(e => e.GetProperty("entry").GetProperty("target").OptStr("label") == role)
+            .OrderBy(e => e.GetProperty("id").GetInt64()).Select(e => e.Str("action")).ToList();
+        Assert.Equal(["workflow.role_set", "workflow.role_set", "workflow.role_removed"], actions);
+    }
+
+    [Fact]
     public async Task ConcurrentUploads_OfOneWorkflow_GetDistinctContiguousVersions()
     {
         using var admin = Host.CreateClient(Org.Keys["admin"]);

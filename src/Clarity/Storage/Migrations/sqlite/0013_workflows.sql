@@ -35,7 +35,23 @@ CREATE TABLE workflow_labels (
     FOREIGN KEY (workflow_id, version) REFERENCES workflow_versions(workflow_id, version)
 );
 
--- Reading workflows is for every member; uploading versions and moving labels for admins and owners.
+-- The org's role map: a generic role a workflow names (role: writer) bound to what it means in this org today: the
+-- queue its tasks go to, the agent labels it asks for, and a model alias and prompt template handed to the agent at
+-- checkout. Changing a binding changes every workflow that names the role, and no workflow.
+CREATE TABLE workflow_roles (
+    org_id TEXT NOT NULL REFERENCES orgs(id),
+    name TEXT NOT NULL,
+    queue TEXT NOT NULL,
+    agent_labels TEXT NOT NULL DEFAULT '{}',
+    model_alias TEXT,
+    prompt_template TEXT,
+    description TEXT,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (org_id, name)
+);
+
+-- Reading workflows and the role map is for every member; uploading versions, moving labels and binding roles for
+-- admins and owners.
 INSERT INTO role_permissions (role_id, permission) VALUES
     ('00000000-0000-0000-0000-000000000001', 'workflows:read'),
     ('00000000-0000-0000-0000-000000000002', 'workflows:read'),
