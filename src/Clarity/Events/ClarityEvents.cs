@@ -80,6 +80,8 @@ public static class EventCatalog
         (typeof(RolesChanged), "roles.changed"),
         (typeof(WebhookEndpointChanged), "webhook.changed"),
         (typeof(WebhookDisabled), "webhook.disabled"),
+        (typeof(WorkflowChanged), "workflow.changed"),
+        (typeof(WorkflowRoleChanged), "workflow.role-changed"),
     ];
 
     private static readonly FrozenDictionary<Type, string> s_kindOf = s_kinds.ToFrozenDictionary(k => k.Type, k => k.Kind);
@@ -208,6 +210,21 @@ public sealed record RolesChanged(Guid OrgId) : ClarityEvent(OrgId)
 public sealed record WebhookEndpointChanged(Guid OrgId, Guid WebhookId, string Action, string Url) : ClarityEvent(OrgId)
 {
     public override string Subject => "webhook:" + WebhookId;
+}
+
+/// <summary>
+/// A workflow changed (<see cref="Action"/>: <c>version_created</c>, <c>label_set</c>, <c>label_removed</c>):
+/// <see cref="Version"/> is the version created, or the one the label points at (or pointed at, when removed).
+/// </summary>
+public sealed record WorkflowChanged(Guid OrgId, Guid WorkflowId, string Name, string Action, int Version, string? Label) : ClarityEvent(OrgId)
+{
+    public override string Subject => "workflow:" + WorkflowId;
+}
+
+/// <summary>A binding of the org's workflow role map was set or removed (<see cref="Action"/>: <c>set</c>, <c>removed</c>).</summary>
+public sealed record WorkflowRoleChanged(Guid OrgId, string Name, string Action) : ClarityEvent(OrgId)
+{
+    public override string Subject => "workflow-role:" + Name;
 }
 
 /// <summary>A webhook endpoint was disabled automatically after <see cref="ConsecutiveFailures"/> failed attempts in a row.</summary>

@@ -40,6 +40,11 @@ public static class PublicEvents
         ("webhook.rotated", "a webhook endpoint's signing secret was rotated"),
         ("webhook.deleted", "a webhook endpoint was deleted"),
         ("webhook.disabled", "a webhook endpoint was disabled after repeated failed deliveries"),
+        ("workflow.version_created", "a workflow definition was uploaded as a new version"),
+        ("workflow.label_set", "a workflow label (such as stable) was pointed at a version"),
+        ("workflow.label_removed", "a workflow label was removed"),
+        ("workflow.role_set", "a role of the org's workflow role map was bound (created or changed)"),
+        ("workflow.role_removed", "a role of the org's workflow role map was removed"),
     ];
 
     private static readonly FrozenSet<string> s_types = Catalogue.Select(c => c.Type).ToFrozenSet(StringComparer.Ordinal);
@@ -89,6 +94,14 @@ public static class PublicEvents
             _ => null,
         },
         WebhookDisabled => "webhook.disabled",
+        WorkflowChanged w => w.Action switch
+        {
+            "version_created" => "workflow.version_created",
+            "label_set" => "workflow.label_set",
+            "label_removed" => "workflow.label_removed",
+            _ => null,
+        },
+        WorkflowRoleChanged r => r.Action == "removed" ? "workflow.role_removed" : "workflow.role_set",
         _ => null,
     };
 

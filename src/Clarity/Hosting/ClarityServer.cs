@@ -9,6 +9,7 @@ using Clarity.Features.Overview;
 using Clarity.Features.Stream;
 using Clarity.Features.Tasks;
 using Clarity.Features.Webhooks;
+using Clarity.Features.Workflows;
 using Clarity.Hosting.Authorization;
 using Clarity.Hosting.KeyRing;
 using Clarity.Hosting.RateLimiting;
@@ -136,6 +137,7 @@ public sealed class ClarityServer : IAsyncDisposable
         services.AddAudit();
         services.AddAuditVerification();
         services.AddWebhooks();
+        services.AddWorkflows();
         services.AddSingleton<Sweeper>();
         services.AddHostedService(sp => sp.GetRequiredService<Sweeper>());
         services.AddDashboard();
@@ -174,6 +176,7 @@ public sealed class ClarityServer : IAsyncDisposable
         app.MapStreamEndpoints();
         app.MapAuditVerifyEndpoints();
         app.MapWebhookEndpoints();
+        app.MapWorkflowEndpoints();
     }
 
     private static async Task<IResult> ReadyAsync(Migrator migrator, CancellationToken ct)

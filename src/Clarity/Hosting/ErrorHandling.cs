@@ -17,7 +17,7 @@ public sealed partial class ErrorHandlingMiddleware(RequestDelegate next, ILogge
         }
         catch (ApiException ex)
         {
-            await ProblemWriter.WriteAsync(context, ex.Status, ex.Type, ex.Title, ex.Message, ex.Errors, ex.RetryAfter);
+            await ProblemWriter.WriteAsync(context, ex.Status, ex.Type, ex.Title, ex.Message, ex.Errors, ex.RetryAfter, ex.Extensions);
         }
         catch (BadHttpRequestException ex)
         {
@@ -128,7 +128,9 @@ public sealed partial class ErrorHandlingMiddleware(RequestDelegate next, ILogge
 
 public static class ProblemWriter
 {
-    public static async Task WriteAsync(HttpContext context, int status, string type, string title, string detail, IReadOnlyDictionary<string, string[]>? errors, TimeSpan? retryAfter = null)
+    public static async Task WriteAsync(
+        HttpContext context, int status, string type, string title, string detail, IReadOnlyDictionary<string, string[]>? errors, TimeSpan? retryAfter = null,
+        IReadOnlyDictionary<string, object?>? extensions = null)
     {
         if (context.Response.HasStarted)
         {
@@ -155,6 +157,11 @@ public static class ProblemWriter
         if (errors is not null)
         {
             body["errors"] = errors;
+        }
+
+        foreach (var (name, value) in extensions ?? new Dictionary<string, object?>())
+        {
+            body.TryAdd(name, value);
         }
 
         await JsonSerializer.SerializeAsync(context.Response.Body, body, JsonDefaults.Options, context.RequestAborted);

@@ -20,9 +20,12 @@ public static class Permissions
 
     public const string WebhooksManage = "webhooks:manage";
 
+    public const string WorkflowsRead = "workflows:read";
+    public const string WorkflowsManage = "workflows:manage";
+
     /// <summary>Every permission there is. A new one is also granted to the built-in roles that should hold it, by a migration.</summary>
     public static readonly IReadOnlyList<string> All =
-        [OrgRead, TasksRead, AgentsRead, TasksWrite, TasksRespond, AgentsWrite, MembersRead, MembersManage, ApiKeysManage, WebhooksManage, OrgAdmin, AuditRead];
+        [OrgRead, TasksRead, AgentsRead, TasksWrite, TasksRespond, AgentsWrite, MembersRead, MembersManage, ApiKeysManage, WebhooksManage, OrgAdmin, AuditRead, WorkflowsRead, WorkflowsManage];
 }
 
 /// <summary>

@@ -17,6 +17,9 @@ public sealed class ApiException(int status, string slug, string title, string d
 
     /// <summary>Sent as <c>Retry-After</c> (whole seconds, at least 1) when set.</summary>
     public TimeSpan? RetryAfter { get; init; }
+
+    /// <summary>More members of the problem body (RFC 9457 extension members), e.g. every problem of a workflow definition.</summary>
+    public IReadOnlyDictionary<string, object?>? Extensions { get; init; }
 }
 
 public static class Problems

@@ -25,6 +25,7 @@ public sealed class EventCatalogTests
         new ApiKeyRevoked(Org, Guid.CreateVersion7()),
         new ApiKeysChanged(Org, [Guid.CreateVersion7(), Guid.CreateVersion7()]),
         new SessionsRevoked(Guid.CreateVersion7(), [Guid.CreateVersion7()]),
+        new WorkflowChanged(Org, Guid.CreateVersion7(), "publish", "label_set", 3, "stable"),
     ];
 
     [Theory]

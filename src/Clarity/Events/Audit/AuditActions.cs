@@ -34,6 +34,11 @@ public static class AuditActions
     public const string WebhookSecretRotated = "webhook.secret_rotated";
     public const string WebhookDeliveryReplayed = "webhook.delivery_replayed";
     public const string WebhookDisabled = "webhook.disabled";
+    public const string WorkflowVersionCreated = "workflow.version_created";
+    public const string WorkflowLabelSet = "workflow.label_set";
+    public const string WorkflowLabelRemoved = "workflow.label_removed";
+    public const string WorkflowRoleSet = "workflow.role_set";
+    public const string WorkflowRoleRemoved = "workflow.role_removed";
     public const string AuditExported = "audit.exported";
     public const string AuditVerified = "audit.verified";
 }

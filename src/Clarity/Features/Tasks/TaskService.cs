@@ -403,7 +403,7 @@ public sealed partial class TaskService(
 
     public static string NewLeaseToken() => "cll_" + ApiKeySecret.Base64Url(RandomNumberGenerator.GetBytes(24));
 
-    private static string ValidQueue(string queue, string field)
+    internal static string ValidQueue(string queue, string field)
     {
         if (!QueuePattern().IsMatch(queue))
         {
