@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 
 namespace Clarity.Bench.Harness;
 
@@ -123,5 +124,8 @@ public sealed class Report
         return sb.ToString();
     }
 
-    public string ToJson() => JsonSerializer.Serialize(new { environment = Environment, figures = _figures, tables = _tables.Select(t => new { scenario = t.Scenario, markdown = t.Markdown }) }, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase });
+    /// <summary>The figures as JSON; a figure with no value (a percentile of no samples, a rate over no time) is written as "NaN" or "Infinity".</summary>
+    public string ToJson() => JsonSerializer.Serialize(
+        new { environment = Environment, figures = _figures, tables = _tables.Select(t => new { scenario = t.Scenario, markdown = t.Markdown }) },
+        new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase, NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals });
 }
