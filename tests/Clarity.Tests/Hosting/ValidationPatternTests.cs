@@ -20,6 +20,10 @@ public sealed class ValidationPatternTests
         ["ActionPattern"] = "member.role_changed",
         ["ActionPrefixPattern"] = "task.*",
         ["TypePattern"] = "apikey",
+        ["Identifier"] = "draft_2-final",
+        ["Name"] = "team.writer:v2",
+        ["IntegerPattern"] = "0x1F",
+        ["FloatPattern"] = "-1.5e3",
     };
 
     public static TheoryData<string> GeneratedPatterns =>
