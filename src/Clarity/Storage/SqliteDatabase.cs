@@ -137,9 +137,11 @@ public sealed partial class SqliteDatabase : Database
             }
 
             queue.Enqueue(item);
+
+            // Rung under the gate too: once the gate is closed the writer may finish and the doorbell be disposed.
+            _doorbell.Set();
         }
 
-        _doorbell.Set();
         return item.Completion.Task;
     }
 

@@ -229,19 +229,23 @@ public sealed class WorkflowService(WorkflowStore store, Changes changes)
     private static WorkflowRole ToRole(WorkflowRoleRow row) => new(
         row.Name, row.Queue, (IReadOnlyList<string>)(System.Text.Json.JsonSerializer.Deserialize<string[]>(row.AgentLabels) ?? []), row.ModelAlias, row.PromptTemplate, row.Description, DbTime.FromDb(row.UpdatedAt));
 
-    /// <summary>A 400 listing every problem with its line and column (<c>problems</c>), the first one in the detail.</summary>
+    /// <summary>The most problems an answer lists; the detail gives the total.</summary>
+    public const int MaxProblemsListed = 1000;
+
+    /// <summary>A 400 listing every problem with its line and column (<c>problems</c>, at most 1,000), the first one in the detail.</summary>
     public static ApiException InvalidDefinition(IReadOnlyList<DefinitionProblem> problems)
     {
         var first = problems[0];
         var detail = problems.Count == 1
             ? $"The workflow definition has a problem at line {first.Line}, column {first.Column}: {first.Message}"
-            : $"The workflow definition has {problems.Count} problems; the first, at line {first.Line}, column {first.Column}: {first.Message}";
+            : $"The workflow definition has {problems.Count} problems{(problems.Count > MaxProblemsListed ? $" (the first {MaxProblemsListed} are listed)" : "")}; " +
+              $"the first, at line {first.Line}, column {first.Column}: {first.Message}";
         var status = problems.Any(p => p.Code == DefinitionProblemCodes.TooLarge) ? 413 : 400;
         return new ApiException(status, status == 413 ? "too-large" : "invalid-workflow", status == 413 ? "Payload too large" : "Invalid workflow", detail)
         {
             Extensions = new Dictionary<string, object?>
             {
-                ["problems"] = problems.Select(p => new { line = p.Line, column = p.Column, path = p.Path, code = p.Code, message = p.Message }).ToList(),
+                ["problems"] = problems.Take(MaxProblemsListed).Select(p => new { line = p.Line, column = p.Column, path = p.Path, code = p.Code, message = p.Message }).ToList(),
             },
         };
     }

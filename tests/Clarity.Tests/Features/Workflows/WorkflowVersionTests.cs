@@ -139,6 +139,18 @@ public abstract class WorkflowVersionTests<TFixture>(TFixture fixture) : IClassF
     }
 
     [Fact]
+    public async Task Upload_WithThousandsOfProblems_ListsTheFirstThousand_AndCountsThemAll()
+    {
+        using var admin = Host.CreateClient(Org.Keys["admin"]);
+        var steps = string.Concat(Enumerable.Range(0, 1500).Select(i => $"  - id: s{i}\n    kind: wait\n    seconds: 1\n    needs: [missing{i}]\n"));
+
+        var problem = await UploadAsync(admin, $"name: {Work.Unique("wf").ToLowerInvariant()}\nsteps:\n{steps}").ExpectProblemAsync(HttpStatusCode.BadRequest, "invalid-workflow");
+
+        Assert.Equal(1000, problem.GetProperty("problems").GetArrayLength());
+        Assert.Contains("1500 problems (the first 1000 are listed)", problem.Str("detail"), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Upload_BadBodies_GetTheirOwn4xx()
     {
         using var admin = Host.CreateClient(Org.Keys["admin"]);
