@@ -79,6 +79,16 @@ public sealed class RequestGuard(RequestDelegate next, IOptions<ClarityOptions> 
     }
 
     /// <summary>
+    /// True when every <c>charset</c> parameter of the media type names UTF-8 (<c>utf-8</c> or <c>utf8</c>, quoted or
+    /// not), or it has none. Shared by the JSON check here and by endpoints that read other text bodies (workflow YAML).
+    /// </summary>
+    public static bool CharsetIsUtf8(MediaTypeHeaderValue media) =>
+        media.Parameters
+            .Where(p => p.Name.Equals("charset", StringComparison.OrdinalIgnoreCase))
+            .Select(p => HeaderUtilities.RemoveQuotes(p.Value))
+            .All(name => name.Equals("utf-8", StringComparison.OrdinalIgnoreCase) || name.Equals("utf8", StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>
     /// False for a JSON media type (application/json, …+json) whose charset is anything but UTF-8. UTF-8 spelled
     /// another way (<c>charset="utf-8"</c>, <c>utf8</c>), which the framework's JSON reader does not recognise, is
     /// dropped from the header: JSON without a charset is UTF-8.
@@ -102,19 +112,12 @@ public sealed class RequestGuard(RequestDelegate next, IOptions<ClarityOptions> 
             return true;
         }
 
-        var rewrite = charsets.Count > 1;
-        foreach (var charset in charsets)
+        if (!CharsetIsUtf8(media))
         {
-            var name = HeaderUtilities.RemoveQuotes(charset.Value);
-            if (!name.Equals("utf-8", StringComparison.OrdinalIgnoreCase) && !name.Equals("utf8", StringComparison.OrdinalIgnoreCase))
-            {
-                return false;
-            }
-
-            rewrite |= !charset.Value.Equals("utf-8", StringComparison.OrdinalIgnoreCase);
+            return false;
         }
 
-        if (rewrite)
+        if (charsets.Count > 1 || !charsets[0].Value.Equals("utf-8", StringComparison.OrdinalIgnoreCase))
         {
             foreach (var charset in charsets)
             {

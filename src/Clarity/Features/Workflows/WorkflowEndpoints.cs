@@ -113,7 +113,7 @@ public static class WorkflowEndpoints
             throw Problems.UnsupportedMediaType($"Send the workflow definition as YAML, with Content-Type: {YamlMediaTypes[0]}.");
         }
 
-        if (media.Charset.HasValue && !media.Charset.Equals("utf-8", StringComparison.OrdinalIgnoreCase))
+        if (!RequestGuard.CharsetIsUtf8(media))
         {
             throw Problems.UnsupportedMediaType("Workflow definitions are read as UTF-8; send charset=utf-8 or no charset.");
         }

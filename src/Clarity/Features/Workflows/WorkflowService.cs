@@ -58,7 +58,8 @@ public sealed class WorkflowService(WorkflowStore store, Changes changes)
 
             return added;
         }, ct);
-        var labels = await LabelsOfAsync(workflow.Id, ct);
+        // A new version has no labels yet; an unchanged upload answers the newest version, which may.
+        var labels = created ? [] : await LabelsOfAsync(workflow.Id, ct);
         return ToInfo(workflow, version, labels) with { Unchanged = !created };
     }
 

@@ -87,9 +87,8 @@ public sealed class WorkflowStore(Database db)
         "workflow_id AS WorkflowId, version AS Version, yaml AS Yaml, digest AS Digest, description AS Description, step_count AS StepCount, " +
         "created_at AS CreatedAt, created_by_kind AS CreatedByKind, created_by_id AS CreatedById";
 
-    private const string VersionSummaryColumns =
-        "workflow_id AS WorkflowId, version AS Version, '' AS Yaml, digest AS Digest, description AS Description, step_count AS StepCount, " +
-        "created_at AS CreatedAt, created_by_kind AS CreatedByKind, created_by_id AS CreatedById";
+    // The same, without the YAML (lists of versions).
+    private static readonly string VersionSummaryColumns = VersionColumns.Replace("yaml AS Yaml", "'' AS Yaml", StringComparison.Ordinal);
 
     /// <summary>
     /// Stores <paramref name="version"/> as the workflow's next version, creating the workflow on its first upload.
