@@ -152,7 +152,8 @@ public sealed record AgentTask(
     DateTimeOffset CreatedAt,
     DateTimeOffset? StartedAt,
     DateTimeOffset? FinishedAt,
-    DateTimeOffset UpdatedAt);
+    DateTimeOffset UpdatedAt,
+    JsonElement? Context = null);
 
 /// <summary>Filters for listing tasks; every one is optional.</summary>
 public sealed record TaskQuery(string? Status = null, string? Queue = null, string? Agent = null, int? Limit = null);

@@ -82,6 +82,8 @@ public static class EventCatalog
         (typeof(WebhookDisabled), "webhook.disabled"),
         (typeof(WorkflowChanged), "workflow.changed"),
         (typeof(WorkflowRoleChanged), "workflow.role-changed"),
+        (typeof(RunChanged), "run"),
+        (typeof(RunStepChanged), "run.step"),
     ];
 
     private static readonly FrozenDictionary<Type, string> s_kindOf = s_kinds.ToFrozenDictionary(k => k.Type, k => k.Kind);
@@ -99,6 +101,7 @@ public static class EventCatalog
         LogsAppended l => StreamTopics.Logs(l.TaskId),
         ClarificationChanged => StreamTopics.Clarifications,
         AgentSeen => StreamTopics.Agents,
+        RunChanged or RunStepChanged => StreamTopics.Runs,
         _ => "",
     };
 }
@@ -225,6 +228,24 @@ public sealed record WorkflowChanged(Guid OrgId, Guid WorkflowId, string Name, s
 public sealed record WorkflowRoleChanged(Guid OrgId, string Name, string Action) : ClarityEvent(OrgId)
 {
     public override string Subject => "workflow-role:" + Name;
+}
+
+/// <summary>
+/// A workflow run's status changed (<see cref="Action"/>: <c>started</c>, <c>paused</c>, <c>resumed</c>, <c>succeeded</c>,
+/// <c>failed</c>, <c>cancelled</c>, <c>reopened</c> when a retry or skip brings a finished run back).
+/// </summary>
+public sealed record RunChanged(Guid OrgId, Guid RunId, string Workflow, int Version, string Status, string Action) : ClarityEvent(OrgId)
+{
+    public override string Subject => "run:" + RunId;
+}
+
+/// <summary>A step of a workflow run changed: its status, or (for a debug run) whether it is held before dispatch.</summary>
+public sealed record RunStepChanged(Guid OrgId, Guid RunId, string StepId, string Kind, string Status, bool Held, Guid? TaskId) : ClarityEvent(OrgId)
+{
+    /// <summary>For an approval that just decided or expired: approved, rejected or expired.</summary>
+    public string? Decision { get; init; }
+
+    public override string Subject => "run:" + RunId;
 }
 
 /// <summary>A webhook endpoint was disabled automatically after <see cref="ConsecutiveFailures"/> failed attempts in a row.</summary>

@@ -45,6 +45,15 @@ public static class PublicEvents
         ("workflow.label_removed", "a workflow label was removed"),
         ("workflow.role_set", "a role of the org's workflow role map was bound (created or changed)"),
         ("workflow.role_removed", "a role of the org's workflow role map was removed"),
+        ("run.started", "a workflow run started"),
+        ("run.paused", "a workflow run was paused: it dispatches nothing new"),
+        ("run.resumed", "a paused workflow run was resumed, or a finished one reopened by a retry or skip"),
+        ("run.succeeded", "a workflow run succeeded"),
+        ("run.failed", "a workflow run failed (a step failed and nothing more can run)"),
+        ("run.cancelled", "a workflow run was cancelled"),
+        ("approval.pending", "an approval step of a run is waiting for votes"),
+        ("approval.approved", "an approval step got its votes (or expired with onExpiry: approve)"),
+        ("approval.rejected", "an approval step was rejected (or expired with onExpiry: reject)"),
     ];
 
     private static readonly FrozenSet<string> s_types = Catalogue.Select(c => c.Type).ToFrozenSet(StringComparer.Ordinal);
@@ -102,6 +111,23 @@ public static class PublicEvents
             _ => null,
         },
         WorkflowRoleChanged r => r.Action == "removed" ? "workflow.role_removed" : "workflow.role_set",
+        RunChanged r => r.Action switch
+        {
+            "started" => "run.started",
+            "paused" => "run.paused",
+            "resumed" or "reopened" => "run.resumed",
+            "succeeded" => "run.succeeded",
+            "failed" => "run.failed",
+            "cancelled" => "run.cancelled",
+            _ => null,
+        },
+        RunStepChanged { Kind: "approval" } a => (a.Status, a.Decision) switch
+        {
+            ("waiting", _) => "approval.pending",
+            ("succeeded", _) => "approval.approved",
+            ("failed", "rejected" or "expired") => "approval.rejected",
+            _ => null,
+        },
         _ => null,
     };
 

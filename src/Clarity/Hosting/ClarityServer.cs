@@ -10,6 +10,7 @@ using Clarity.Features.Stream;
 using Clarity.Features.Tasks;
 using Clarity.Features.Webhooks;
 using Clarity.Features.Workflows;
+using Clarity.Features.Workflows.Runs;
 using Clarity.Hosting.Authorization;
 using Clarity.Hosting.KeyRing;
 using Clarity.Hosting.RateLimiting;
@@ -138,6 +139,7 @@ public sealed class ClarityServer : IAsyncDisposable
         services.AddAuditVerification();
         services.AddWebhooks();
         services.AddWorkflows();
+        services.AddWorkflowRuns();
         services.AddSingleton<Sweeper>();
         services.AddHostedService(sp => sp.GetRequiredService<Sweeper>());
         services.AddDashboard();
@@ -177,6 +179,7 @@ public sealed class ClarityServer : IAsyncDisposable
         app.MapAuditVerifyEndpoints();
         app.MapWebhookEndpoints();
         app.MapWorkflowEndpoints();
+        app.MapRunEndpoints();
     }
 
     private static async Task<IResult> ReadyAsync(Migrator migrator, CancellationToken ct)

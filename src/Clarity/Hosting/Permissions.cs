@@ -23,9 +23,12 @@ public static class Permissions
     public const string WorkflowsRead = "workflows:read";
     public const string WorkflowsManage = "workflows:manage";
 
+    public const string RunsRead = "runs:read";
+    public const string RunsManage = "runs:manage";
+
     /// <summary>Every permission there is. A new one is also granted to the built-in roles that should hold it, by a migration.</summary>
     public static readonly IReadOnlyList<string> All =
-        [OrgRead, TasksRead, AgentsRead, TasksWrite, TasksRespond, AgentsWrite, MembersRead, MembersManage, ApiKeysManage, WebhooksManage, OrgAdmin, AuditRead, WorkflowsRead, WorkflowsManage];
+        [OrgRead, TasksRead, AgentsRead, TasksWrite, TasksRespond, AgentsWrite, MembersRead, MembersManage, ApiKeysManage, WebhooksManage, OrgAdmin, AuditRead, WorkflowsRead, WorkflowsManage, RunsRead, RunsManage];
 }
 
 /// <summary>

@@ -39,6 +39,18 @@ public static class AuditActions
     public const string WorkflowLabelRemoved = "workflow.label_removed";
     public const string WorkflowRoleSet = "workflow.role_set";
     public const string WorkflowRoleRemoved = "workflow.role_removed";
+    public const string RunStarted = "run.started";
+    public const string RunPaused = "run.paused";
+    public const string RunResumed = "run.resumed";
+    public const string RunCancelled = "run.cancelled";
+    public const string RunSucceeded = "run.succeeded";
+    public const string RunFailed = "run.failed";
+    public const string RunStepRetried = "run.step_retried";
+    public const string RunStepSkipped = "run.step_skipped";
+    public const string RunStepReleased = "run.step_released";
+    public const string RunSignalled = "run.signalled";
+    public const string ApprovalVoted = "approval.voted";
+    public const string ApprovalDecided = "approval.decided";
     public const string AuditExported = "audit.exported";
     public const string AuditVerified = "audit.verified";
 }

@@ -61,21 +61,7 @@ public sealed partial class TaskService(
             CreatedAt = now,
             UpdatedAt = now,
         };
-        var (stored, created) = await changes.RunAsync(org.Caller.Actor, async change =>
-        {
-            var inserted = await TaskStore.InsertAsync(change, row, org.Caller.ActorId);
-            if (inserted.Created)
-            {
-                change.Emit(Changed(inserted.Row));
-                var task = inserted.Row;
-                change.Audit(new AuditRecord(task.OrgId, AuditActions.TaskCreated, Target(task),
-                    After: new AuditFields().Add("queue", task.Queue).Add("title", task.Title).Add("status", task.Status).Add("labels", labels)
-                        .Add("priority", task.Priority).Add("maxAttempts", task.MaxAttempts).Add("timeoutSeconds", task.TimeoutSeconds)
-                        .Add("idempotencyKey", task.IdempotencyKey)));
-            }
-
-            return inserted;
-        }, ct);
+        var (stored, created) = await changes.RunAsync(org.Caller.Actor, change => InsertAsync(change, row, labels, org.Caller.ActorId), ct);
         if (created)
         {
             metrics.TaskCreated(org, stored.Queue);
@@ -83,6 +69,35 @@ public sealed partial class TaskService(
 
         return (stored.ToModel(), created);
     }
+
+    /// <summary>
+    /// Creates a task in the caller's unit of work, with its event and audit entry (the API's create, and a workflow step's
+    /// dispatch). With an idempotency key already used in the org, returns that task instead (Created false).
+    /// </summary>
+    public static async Task<(TaskRow Row, bool Created)> InsertAsync(Change change, TaskRow row, IReadOnlyList<string> labels, Guid? createdBy)
+    {
+        var inserted = await TaskStore.InsertAsync(change, row, createdBy);
+        if (inserted.Created)
+        {
+            change.Emit(Changed(inserted.Row));
+            var task = inserted.Row;
+            var after = new AuditFields().Add("queue", task.Queue).Add("title", task.Title).Add("status", task.Status).Add("labels", labels)
+                .Add("priority", task.Priority).Add("maxAttempts", task.MaxAttempts).Add("timeoutSeconds", task.TimeoutSeconds)
+                .Add("idempotencyKey", task.IdempotencyKey);
+            if (task.RunId is { } runId)
+            {
+                after.Add("runId", runId).Add("stepId", task.StepId);
+            }
+
+            change.Audit(new AuditRecord(task.OrgId, AuditActions.TaskCreated, Target(task), After: after));
+        }
+
+        return inserted;
+    }
+
+    /// <summary>Cancels a task in the caller's unit of work (its observers act in the same change); null when it is already final.</summary>
+    public Task<TaskRow?> CancelAsync(Change change, Guid orgId, Guid id) =>
+        TransitionAsync(change, TaskTransition.Cancel, TaskStore.CancelAsync(change, orgId, id));
 
     public async Task<AgentTask> GetAsync(OrgContext org, Guid id, CancellationToken ct) =>
         (await store.GetAsync(org.OrgId, id, ct) ?? throw Problems.NotFound("Task")).ToModel();
@@ -116,8 +131,7 @@ public sealed partial class TaskService(
 
     public async Task<AgentTask> CancelAsync(OrgContext org, Guid id, CancellationToken ct)
     {
-        var row = await changes.RunAsync(org.Caller.Actor, change =>
-            TransitionAsync(change, TaskTransition.Cancel, TaskStore.CancelAsync(change, org.OrgId, id)), ct);
+        var row = await changes.RunAsync(org.Caller.Actor, change => CancelAsync(change, org.OrgId, id), ct);
         if (row is null)
         {
             var current = await store.GetAsync(org.OrgId, id, ct) ?? throw Problems.NotFound("Task");
@@ -306,9 +320,20 @@ public sealed partial class TaskService(
         var error = Check.Required(request.Error, "error", 10_000);
         var hash = ApiKeySecret.Hash(token);
         var row = await changes.RunAsync(org.Caller.Actor, change =>
-                TransitionAsync(change, TaskTransition.Fail, TaskStore.FailAsync(change, org.OrgId, id, hash, error, request.Retryable == true)), ct)
+                TransitionAsync(change, TaskTransition.Fail, WithRetryRequest(TaskStore.FailAsync(change, org.OrgId, id, hash, error, request.Retryable == true), request.Retryable)), ct)
             ?? throw await LeaseConflictAsync(org, id, hash, ct);
         return row.ToModel();
+    }
+
+    private static async Task<TaskRow?> WithRetryRequest(Task<TaskRow?> statement, bool? retryable)
+    {
+        var row = await statement;
+        if (row is not null)
+        {
+            row.RetryRequested = retryable;
+        }
+
+        return row;
     }
 
     /// <summary>The sweeps' transitions, by the system: tasks past their deadline fail; tasks whose lease expired are requeued or fail.</summary>

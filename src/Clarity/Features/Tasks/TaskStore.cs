@@ -18,7 +18,7 @@ public sealed class TaskStore(Database db)
         "id AS Id, org_id AS OrgId, queue AS Queue, title AS Title, status AS Status, input AS Input, output AS Output, error AS Error, " +
         "labels AS Labels, priority AS Priority, attempts AS Attempts, max_attempts AS MaxAttempts, timeout_seconds AS TimeoutSeconds, " +
         "idempotency_key AS IdempotencyKey, agent_id AS AgentId, lease_token_hash AS LeaseTokenHash, lease_expires_at AS LeaseExpiresAt, lease_seconds AS LeaseSeconds, " +
-        "deadline_at AS DeadlineAt, awaiting_since AS AwaitingSince, log_seq AS LogSeq, run_id AS RunId, step_id AS StepId, " +
+        "deadline_at AS DeadlineAt, awaiting_since AS AwaitingSince, log_seq AS LogSeq, run_id AS RunId, step_id AS StepId, context AS Context, " +
         "created_at AS CreatedAt, started_at AS StartedAt, finished_at AS FinishedAt, updated_at AS UpdatedAt";
 
     public Database Database => db;
@@ -28,10 +28,10 @@ public sealed class TaskStore(Database db)
     {
             var (c, t) = (change.Connection, change.Transaction);
             var inserted = await c.ExecuteAsync(
-                "INSERT INTO tasks (id, org_id, queue, title, status, input, labels, priority, attempts, max_attempts, timeout_seconds, idempotency_key, log_seq, created_by, created_at, updated_at) " +
-                "VALUES (@Id, @OrgId, @Queue, @Title, @Status, @Input, @Labels, @Priority, 0, @MaxAttempts, @TimeoutSeconds, @IdempotencyKey, 0, @createdBy, @CreatedAt, @CreatedAt) " +
+                "INSERT INTO tasks (id, org_id, queue, title, status, input, labels, priority, attempts, max_attempts, timeout_seconds, idempotency_key, log_seq, run_id, step_id, context, created_by, created_at, updated_at) " +
+                "VALUES (@Id, @OrgId, @Queue, @Title, @Status, @Input, @Labels, @Priority, 0, @MaxAttempts, @TimeoutSeconds, @IdempotencyKey, 0, @RunId, @StepId, @Context, @createdBy, @CreatedAt, @CreatedAt) " +
                 "ON CONFLICT (org_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING",
-                new { row.Id, row.OrgId, row.Queue, row.Title, row.Status, row.Input, row.Labels, row.Priority, row.MaxAttempts, row.TimeoutSeconds, row.IdempotencyKey, createdBy, row.CreatedAt }, t);
+                new { row.Id, row.OrgId, row.Queue, row.Title, row.Status, row.Input, row.Labels, row.Priority, row.MaxAttempts, row.TimeoutSeconds, row.IdempotencyKey, row.RunId, row.StepId, row.Context, createdBy, row.CreatedAt }, t);
             if (inserted == 1)
             {
                 return (row, true);
@@ -263,6 +263,13 @@ public sealed class TaskRow
     public long LogSeq { get; set; }
     public Guid? RunId { get; set; }
     public string? StepId { get; set; }
+
+    /// <summary>What the task's agent is handed besides its input (JSON): its workflow run and step, its role's model alias and prompt template.</summary>
+    public string? Context { get; set; }
+
+    /// <summary>Not stored: on a failure reported by the agent, whether it asked for (true) or refused (false) a retry; null when it said nothing.</summary>
+    public bool? RetryRequested { get; set; }
+
     public long CreatedAt { get; set; }
     public long? StartedAt { get; set; }
     public long? FinishedAt { get; set; }
@@ -275,5 +282,5 @@ public sealed class TaskRow
         JsonSerializer.Deserialize<string[]>(Labels) ?? [],
         (int)Priority, (int)Attempts, (int)MaxAttempts, (int)TimeoutSeconds, IdempotencyKey, AgentId,
         DbTime.FromDb(LeaseExpiresAt), LogSeq, RunId, StepId,
-        DbTime.FromDb(CreatedAt), DbTime.FromDb(StartedAt), DbTime.FromDb(FinishedAt), DbTime.FromDb(UpdatedAt));
+        DbTime.FromDb(CreatedAt), DbTime.FromDb(StartedAt), DbTime.FromDb(FinishedAt), DbTime.FromDb(UpdatedAt), JsonText.ParseStored(Context));
 }

@@ -255,7 +255,15 @@ public sealed class WorkflowService(WorkflowStore store, Changes changes)
         (WorkflowDefinitionParser.Identifier().IsMatch(name) ? await store.GetAsync(org.OrgId, name, ct) : null)
             ?? throw Problems.NotFound($"Workflow '{Shorten(name)}'");
 
-    private async Task<(WorkflowRow Workflow, WorkflowVersionRow Version, IReadOnlyList<WorkflowLabelRow> Labels)> ResolveAsync(
+    /// <summary>A workflow by name, or null (a name that is not an identifier names none).</summary>
+    internal async Task<WorkflowRow?> FindOrNullAsync(OrgContext org, string name, CancellationToken ct) =>
+        WorkflowDefinitionParser.Identifier().IsMatch(name) ? await store.GetAsync(org.OrgId, name, ct) : null;
+
+    /// <summary>A stored version's YAML.</summary>
+    internal async Task<string?> VersionYamlAsync(Guid workflowId, long version, CancellationToken ct) =>
+        (await store.GetVersionAsync(workflowId, version, ct))?.Yaml;
+
+    internal async Task<(WorkflowRow Workflow, WorkflowVersionRow Version, IReadOnlyList<WorkflowLabelRow> Labels)> ResolveAsync(
         OrgContext org, string name, string version, CancellationToken ct)
     {
         var workflow = await FindAsync(org, name, ct);

@@ -133,6 +133,22 @@ public sealed class WorkflowStore(Database db)
             $"SELECT {WorkflowColumns} FROM workflows WHERE org_id = @orgId AND name = @name", new { orgId, name }, cancellationToken: ct));
     }
 
+    /// <summary>A workflow by name, read in the caller's unit of work.</summary>
+    public Task<WorkflowRow?> GetAsync(Change change, Guid orgId, string name) =>
+        change.Connection.QuerySingleOrDefaultAsync<WorkflowRow>(
+            $"SELECT {WorkflowColumns} FROM workflows WHERE org_id = @orgId AND name = @name", new { orgId, name }, change.Transaction);
+
+    /// <summary>A version with its YAML, read in the caller's unit of work.</summary>
+    public Task<WorkflowVersionRow?> GetVersionAsync(Change change, Guid workflowId, long version) =>
+        change.Connection.QuerySingleOrDefaultAsync<WorkflowVersionRow>(
+            $"SELECT {VersionColumns} FROM workflow_versions WHERE workflow_id = @workflowId AND version = @version", new { workflowId, version }, change.Transaction);
+
+    /// <summary>The version a label points at, with its YAML, read in the caller's unit of work.</summary>
+    public Task<WorkflowVersionRow?> GetVersionByLabelAsync(Change change, Guid workflowId, string label) =>
+        change.Connection.QuerySingleOrDefaultAsync<WorkflowVersionRow>(
+            $"SELECT {VersionColumns} FROM workflow_versions WHERE workflow_id = @workflowId AND version = " +
+            "(SELECT version FROM workflow_labels WHERE workflow_id = @workflowId AND label = @label)", new { workflowId, label }, change.Transaction);
+
     /// <summary>An org's workflows by name, after the cursor's name.</summary>
     public async Task<IReadOnlyList<WorkflowRow>> ListAsync(Guid orgId, string? after, int limit, CancellationToken ct)
     {

@@ -28,8 +28,8 @@ public abstract class RoleDataTests(HostFixture fixture)
     [Fact]
     public async Task BuiltInRoles_AreSeededRows_WithTheirDocumentedPermissions()
     {
-        string[] viewer = ["agents:read", "org:read", "tasks:read", "workflows:read"];
-        string[] member = [.. viewer, "agents:write", "tasks:respond", "tasks:write"];
+        string[] viewer = ["agents:read", "org:read", "runs:read", "tasks:read", "workflows:read"];
+        string[] member = [.. viewer, "agents:write", "runs:manage", "tasks:respond", "tasks:write"];
         string[] admin = [.. member, "apikeys:manage", "audit:read", "members:manage", "members:read", "webhooks:manage", "workflows:manage"];
         string[] owner = [.. admin, "org:admin"];
         var expected = new Dictionary<string, string[]> { ["viewer"] = viewer, ["member"] = member, ["admin"] = admin, ["owner"] = owner };
@@ -56,7 +56,7 @@ public abstract class RoleDataTests(HostFixture fixture)
         using var owner = Host.CreateClient(Org.OwnerToken);
         var key = await owner.PostAsJsonAsync(Org.Api("api-keys"), new { name = "triage-bot", role = triager }).ExpectAsync(HttpStatusCode.Created);
         Assert.Equal(triager, key.Str("role"));
-        string[] granted = [Permissions.OrgRead, Permissions.TasksRead, Permissions.AgentsRead, Permissions.WorkflowsRead, Permissions.TasksRespond];
+        string[] granted = [Permissions.OrgRead, Permissions.TasksRead, Permissions.AgentsRead, Permissions.WorkflowsRead, Permissions.RunsRead, Permissions.TasksRespond];
 
         using var client = Host.CreateClient(key.Str("secret"));
         foreach (var route in RouteTable.OrgScoped)
