@@ -103,9 +103,13 @@ public sealed record AgentPage(IReadOnlyList<Agent> Items, string? NextCursor);
 
 // Tasks
 
-/// <summary>The task statuses: queued → running ⇄ awaiting_response → succeeded | failed | cancelled.</summary>
+/// <summary>
+/// The task statuses: (blocked →) queued → running ⇄ awaiting_response → succeeded | failed | cancelled. A task created
+/// with dependencies is blocked until all of them succeed, and cancelled when one of them fails or is cancelled.
+/// </summary>
 public static class TaskStatuses
 {
+    public const string Blocked = "blocked";
     public const string Queued = "queued";
     public const string Running = "running";
     public const string AwaitingResponse = "awaiting_response";
@@ -113,13 +117,17 @@ public static class TaskStatuses
     public const string Failed = "failed";
     public const string Cancelled = "cancelled";
 
-    public static readonly IReadOnlyList<string> All = [Queued, Running, AwaitingResponse, Succeeded, Failed, Cancelled];
+    public static readonly IReadOnlyList<string> All = [Blocked, Queued, Running, AwaitingResponse, Succeeded, Failed, Cancelled];
 
     public static bool IsTerminal(string status) => status is Succeeded or Failed or Cancelled;
 }
 
 /// <param name="Input">Any value that serializes to JSON; the agent receives it as <see cref="AgentTask.Input"/>.</param>
 /// <param name="IdempotencyKey">A repeated key returns the existing task instead of creating another.</param>
+/// <param name="DependsOn">
+/// Tasks of the org (at most 100) that must all succeed before this one may be claimed; until then it is blocked. When
+/// one of them fails or is cancelled, this task is cancelled.
+/// </param>
 public sealed record CreateTaskRequest(
     string Queue,
     string Title,
@@ -128,8 +136,10 @@ public sealed record CreateTaskRequest(
     int? Priority = null,
     int? MaxAttempts = null,
     int? TimeoutSeconds = null,
-    string? IdempotencyKey = null);
+    string? IdempotencyKey = null,
+    IReadOnlyList<Guid>? DependsOn = null);
 
+/// <param name="DependsOn">The tasks this one waits for (<see cref="CreateTaskRequest.DependsOn"/>); absent when none.</param>
 public sealed record AgentTask(
     Guid Id,
     string Queue,
@@ -153,7 +163,8 @@ public sealed record AgentTask(
     DateTimeOffset? StartedAt,
     DateTimeOffset? FinishedAt,
     DateTimeOffset UpdatedAt,
-    JsonElement? Context = null);
+    JsonElement? Context = null,
+    IReadOnlyList<Guid>? DependsOn = null);
 
 /// <summary>Filters for listing tasks; every one is optional.</summary>
 public sealed record TaskQuery(string? Status = null, string? Queue = null, string? Agent = null, int? Limit = null);

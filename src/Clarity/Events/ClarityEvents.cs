@@ -132,6 +132,9 @@ public sealed record TaskChanged(Guid OrgId, Guid TaskId, string Queue, string S
 
     public Guid? AgentId { get; init; }
 
+    /// <summary>The transition that led to <see cref="Status"/>, snake case (<c>claim</c>, <c>unblock</c>, …); null when the task was created.</summary>
+    public string? Transition { get; init; }
+
     public override string Subject => "task:" + TaskId;
 }
 

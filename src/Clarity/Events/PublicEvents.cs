@@ -15,7 +15,8 @@ public static class PublicEvents
     /// <summary>Every public event type, with what it means (docs/api.md lists the same).</summary>
     public static readonly IReadOnlyList<(string Type, string Meaning)> Catalogue =
     [
-        ("task.created", "a task was created (queued for the first time)"),
+        ("task.created", "a task was created (queued, or blocked on its dependencies)"),
+        ("task.unblocked", "the last dependency of a blocked task succeeded: it is queued now"),
         ("task.started", "an agent checked a task out, or it resumed after its question was answered"),
         ("task.awaiting_response", "a task's agent asked people a question and waits"),
         ("task.requeued", "a task went back to its queue for another attempt (failure with attempts left, expired lease)"),
@@ -65,7 +66,8 @@ public static class PublicEvents
     {
         TaskChanged t => t.Status switch
         {
-            "queued" => t.Attempts == 0 ? "task.created" : "task.requeued",
+            "blocked" => "task.created",
+            "queued" => t.Transition == "unblock" ? "task.unblocked" : t.Attempts == 0 ? "task.created" : "task.requeued",
             "running" => "task.started",
             "awaiting_response" => "task.awaiting_response",
             "succeeded" => "task.succeeded",

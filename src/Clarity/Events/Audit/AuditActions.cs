@@ -24,6 +24,7 @@ public static class AuditActions
     public const string TaskCancelled = "task.cancelled";
     public const string TaskSucceeded = "task.succeeded";
     public const string TaskFailed = "task.failed";
+    public const string TaskUnblocked = "task.unblocked";
     public const string ClarificationAsked = "clarification.asked";
     public const string ClarificationAnswered = "clarification.answered";
     public const string ClarificationExpired = "clarification.expired";

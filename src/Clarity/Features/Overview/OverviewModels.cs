@@ -57,7 +57,11 @@ public sealed record OrgOverview(
     int PendingClarifications,
     int Queued,
     int Running,
-    int AwaitingResponse)
+    int AwaitingResponse,
+    int Blocked = 0)
 {
     public int Finished => Succeeded + Failed + Cancelled;
+
+    /// <summary>Tasks not finished yet: blocked on their dependencies, queued, running or awaiting a response.</summary>
+    public int Open => Blocked + Queued + Running + AwaitingResponse;
 }

@@ -65,7 +65,8 @@ public sealed class OverviewService(OverviewStore store, IOptions<ClarityOptions
             PendingClarifications: (int)pending,
             Queued: OpenCount(open, TaskStatuses.Queued),
             Running: OpenCount(open, TaskStatuses.Running),
-            AwaitingResponse: OpenCount(open, TaskStatuses.AwaitingResponse));
+            AwaitingResponse: OpenCount(open, TaskStatuses.AwaitingResponse),
+            Blocked: OpenCount(open, TaskStatuses.Blocked));
     }
 
     /// <summary>failed ÷ (succeeded + failed); cancelled tasks are neither. Null when neither happened.</summary>

@@ -41,7 +41,7 @@ public sealed class OverviewStore(Database db)
         await using var c = await db.OpenReadAsync(ct);
         return (await c.QueryAsync<StatusRow>(new CommandDefinition(
             "SELECT status AS Status, COUNT(*) AS Count FROM tasks " +
-            "WHERE org_id = @orgId AND status IN ('queued', 'running', 'awaiting_response') GROUP BY status",
+            "WHERE org_id = @orgId AND status IN ('blocked', 'queued', 'running', 'awaiting_response') GROUP BY status",
             new { orgId }, cancellationToken: ct))).AsList();
     }
 

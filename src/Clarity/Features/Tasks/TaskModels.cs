@@ -2,6 +2,10 @@ using System.Text.Json;
 
 namespace Clarity.Features.Tasks;
 
+/// <param name="DependsOn">
+/// Tasks of the org (at most <see cref="TaskService.MaxDependencies"/>; a repeated id counts once) that must all succeed
+/// before this one may be claimed: until then it is blocked. When one of them fails or is cancelled, it is cancelled.
+/// </param>
 public sealed record CreateTaskRequest(
     string? Queue,
     string? Title,
@@ -10,7 +14,8 @@ public sealed record CreateTaskRequest(
     int? Priority,
     int? MaxAttempts,
     int? TimeoutSeconds,
-    string? IdempotencyKey);
+    string? IdempotencyKey,
+    IReadOnlyList<Guid>? DependsOn = null);
 
 /// <param name="Agent">The agent's name; an unknown name registers the agent.</param>
 /// <param name="Queues">Queues to take work from; none means every queue.</param>

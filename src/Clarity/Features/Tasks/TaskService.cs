@@ -44,6 +44,7 @@ public sealed partial class TaskService(
         var maxAttempts = Check.Range(request.MaxAttempts, "maxAttempts", 1, 100, Settings.DefaultMaxAttempts);
         var timeout = Check.Range(request.TimeoutSeconds, "timeoutSeconds", 1, 7 * 86_400, Settings.DefaultTimeoutSeconds);
         var key = request.IdempotencyKey is null ? null : Check.Required(request.IdempotencyKey, "idempotencyKey", 200);
+        var dependsOn = ValidDependencies(request.DependsOn);
         var now = DbTime.ToDb(clock.GetUtcNow());
         var row = new TaskRow
         {
@@ -58,10 +59,50 @@ public sealed partial class TaskService(
             MaxAttempts = maxAttempts,
             TimeoutSeconds = timeout,
             IdempotencyKey = key,
+            DependsOn = dependsOn.Count == 0 ? null : System.Text.Json.JsonSerializer.Serialize(dependsOn),
             CreatedAt = now,
             UpdatedAt = now,
         };
-        var (stored, created) = await changes.RunAsync(org.Caller.Actor, change => InsertAsync(change, row, labels, org.Caller.ActorId), ct);
+        var (stored, created) = await changes.RunAsync(org.Caller.Actor, async change =>
+        {
+            DependencyRow? doomedBy = null;
+            if (dependsOn.Count > 0)
+            {
+                var found = (await TaskStore.LockDependenciesAsync(change, org.OrgId, dependsOn)).ToDictionary(d => d.Id);
+                for (var i = 0; i < request.DependsOn!.Count; i++)
+                {
+                    if (!found.ContainsKey(request.DependsOn[i]))
+                    {
+                        // The same answer for an id that never existed and one of another org: nothing about other orgs leaks.
+                        throw Problems.Validation($"dependsOn[{i}]", "is not a task of this org.");
+                    }
+                }
+
+                row.Status = TaskStateMachine.Initial(found.Values.Select(d => d.Status));
+                doomedBy = dependsOn.Select(id => found[id]).FirstOrDefault(d => TaskStateMachine.DoomsDependents(d.Status));
+            }
+
+            var inserted = await InsertAsync(change, row, labels, org.Caller.ActorId, dependsOn);
+            if (!inserted.Created)
+            {
+                return inserted;
+            }
+
+            var task = inserted.Row;
+            if (doomedBy is not null)
+            {
+                // A dependency already ended badly: the new task is cancelled at once, through the same transition as
+                // when a dependency ends after its dependents were created.
+                var dependency = new TaskRow { Id = doomedBy.Id, OrgId = org.OrgId, Status = doomedBy.Status };
+                foreach (var cancelled in await TaskStore.CancelDependentsAsync(change, dependency))
+                {
+                    await AfterTransitionAsync(change, TaskTransition.DependencyFailed, cancelled, dependency);
+                    task = cancelled.Id == task.Id ? cancelled : task;
+                }
+            }
+
+            return (task, true);
+        }, ct);
         if (created)
         {
             metrics.TaskCreated(org, stored.Queue);
@@ -74,16 +115,26 @@ public sealed partial class TaskService(
     /// Creates a task in the caller's unit of work, with its event and audit entry (the API's create, and a workflow step's
     /// dispatch). With an idempotency key already used in the org, returns that task instead (Created false).
     /// </summary>
-    public static async Task<(TaskRow Row, bool Created)> InsertAsync(Change change, TaskRow row, IReadOnlyList<string> labels, Guid? createdBy)
+    public static async Task<(TaskRow Row, bool Created)> InsertAsync(Change change, TaskRow row, IReadOnlyList<string> labels, Guid? createdBy, IReadOnlyList<Guid>? dependsOn = null)
     {
         var inserted = await TaskStore.InsertAsync(change, row, createdBy);
         if (inserted.Created)
         {
-            change.Emit(Changed(inserted.Row));
             var task = inserted.Row;
+            if (dependsOn is { Count: > 0 })
+            {
+                await TaskStore.InsertDependenciesAsync(change, task.OrgId, task.Id, dependsOn);
+            }
+
+            change.Emit(Changed(task));
             var after = new AuditFields().Add("queue", task.Queue).Add("title", task.Title).Add("status", task.Status).Add("labels", labels)
                 .Add("priority", task.Priority).Add("maxAttempts", task.MaxAttempts).Add("timeoutSeconds", task.TimeoutSeconds)
                 .Add("idempotencyKey", task.IdempotencyKey);
+            if (dependsOn is { Count: > 0 })
+            {
+                after.Add("dependsOn", dependsOn.Select(d => d.ToString()).ToList());
+            }
+
             if (task.RunId is { } runId)
             {
                 after.Add("runId", runId).Add("stepId", task.StepId);
@@ -370,22 +421,60 @@ public sealed partial class TaskService(
         return row;
     }
 
-    private async Task AfterTransitionAsync(Change change, TaskTransition transition, TaskRow row)
+    /// <summary>
+    /// Runs after a transition's statement moved a task: its own effects (<see cref="ObserveAsync"/>), then, when it was a
+    /// task's final transition and other tasks depend on it, its dependents' transitions (unblocked when it succeeded and
+    /// their other dependencies had too; cancelled when it failed or was cancelled), each with its own effects. Those
+    /// cancellations are final transitions too and settle their own dependents: a work list rather than recursion, so a
+    /// long chain of dependencies cannot exhaust the stack. All of it in the caller's unit of work.
+    /// </summary>
+    /// <param name="cause">The dependency whose final transition caused this one (unblock, dependency failed).</param>
+    private async Task AfterTransitionAsync(Change change, TaskTransition transition, TaskRow row, TaskRow? cause = null)
+    {
+        var pending = new Queue<(TaskTransition Transition, TaskRow Row, TaskRow? Cause)>();
+        pending.Enqueue((transition, row, cause));
+        while (pending.TryDequeue(out var next))
+        {
+            await ObserveAsync(change, next.Transition, next.Row, next.Cause);
+            if (!next.Row.HasDependents || !TaskStatuses.IsTerminal(next.Row.Status))
+            {
+                continue;
+            }
+
+            var (settles, dependents) = next.Row.Status == TaskStatuses.Succeeded
+                ? (TaskTransition.Unblock, await TaskStore.UnblockDependentsAsync(change, next.Row.Id))
+                : (TaskTransition.DependencyFailed, await TaskStore.CancelDependentsAsync(change, next.Row));
+            foreach (var dependent in dependents)
+            {
+                pending.Enqueue((settles, dependent, next.Row));
+            }
+        }
+    }
+
+    /// <summary>One task's transition's effects in its unit of work: the observers, the task's event, and its audit entry when it ended or was unblocked.</summary>
+    private async Task ObserveAsync(Change change, TaskTransition transition, TaskRow row, TaskRow? cause)
     {
         foreach (var observer in observers)
         {
             await observer.OnTransitionAsync(change, transition, row);
         }
 
-        change.Emit(Changed(row));
-        if (TaskStatuses.IsTerminal(row.Status))
+        change.Emit(Changed(row, transition));
+        if (TaskStatuses.IsTerminal(row.Status) || transition == TaskTransition.Unblock)
         {
-            // The final transition, whoever made it: the agent, a person, or the system (lease expiry, timeout, expiry of a question).
+            // The final transition, whoever made it: the agent, a person, or the system (lease expiry, timeout, expiry of a
+            // question, a dependency that failed); and the unblocking of a task whose dependencies all succeeded.
             var from = TaskStateMachine.From(transition);
-            change.Audit(new AuditRecord(row.OrgId, "task." + row.Status, Target(row),
+            var after = new AuditFields().Add("status", row.Status).Add("transition", TransitionName(transition)).Add("attempts", row.Attempts)
+                .Add("agentId", row.AgentId).Add("error", row.Error);
+            if (cause is not null)
+            {
+                after.Add("dependencyId", cause.Id).Add("dependencyStatus", cause.Status);
+            }
+
+            change.Audit(new AuditRecord(row.OrgId, transition == TaskTransition.Unblock ? AuditActions.TaskUnblocked : "task." + row.Status, Target(row),
                 Before: from.Count == 1 ? new AuditFields().Add("status", from[0]) : null,
-                After: new AuditFields().Add("status", row.Status).Add("transition", TransitionName(transition)).Add("attempts", row.Attempts)
-                    .Add("agentId", row.AgentId).Add("error", row.Error)));
+                After: after));
         }
     }
 
@@ -395,13 +484,14 @@ public sealed partial class TaskService(
     public static string TransitionName(TaskTransition transition) =>
         System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(transition.ToString());
 
-    /// <summary>The event of a task's new state: a snapshot of its lifecycle fields.</summary>
-    public static TaskChanged Changed(TaskRow row) => new(row.OrgId, row.Id, row.Queue, row.Status, row.HasLabels)
+    /// <summary>The event of a task's new state: a snapshot of its lifecycle fields, and the transition that led there (none at creation).</summary>
+    public static TaskChanged Changed(TaskRow row, TaskTransition? transition = null) => new(row.OrgId, row.Id, row.Queue, row.Status, row.HasLabels)
     {
         Title = row.Title,
         Attempts = (int)row.Attempts,
         MaxAttempts = (int)row.MaxAttempts,
         AgentId = row.AgentId,
+        Transition = transition is { } t ? TransitionName(t) : null,
     };
 
     /// <summary>Explains why a lease-fenced change did not apply: 404 for a missing task, 409 otherwise.</summary>
@@ -424,6 +514,25 @@ public sealed partial class TaskService(
         }
 
         return Problems.Conflict("invalid-transition", $"The task is {current.Status}; this action is not allowed in that state.");
+    }
+
+    /// <summary>The most tasks one task may depend on (<c>dependsOn</c>).</summary>
+    public const int MaxDependencies = 100;
+
+    /// <summary>The request's dependencies, each once, in the order first given: at most <see cref="MaxDependencies"/> ids.</summary>
+    private static List<Guid> ValidDependencies(IReadOnlyList<Guid>? dependsOn)
+    {
+        if (dependsOn is null)
+        {
+            return [];
+        }
+
+        if (dependsOn.Count > MaxDependencies)
+        {
+            throw Problems.Validation("dependsOn", $"may name at most {MaxDependencies} tasks.");
+        }
+
+        return [.. dependsOn.Distinct()];
     }
 
     public static string NewLeaseToken() => "cll_" + ApiKeySecret.Base64Url(RandomNumberGenerator.GetBytes(24));

@@ -20,7 +20,7 @@ public enum TaskTransition
     /// <summary>The agent reports failure: running → queued when it may be retried and attempts remain, else failed.</summary>
     Fail,
 
-    /// <summary>Someone cancels it: queued, running or awaiting_response → cancelled.</summary>
+    /// <summary>Someone cancels it: blocked, queued, running or awaiting_response → cancelled.</summary>
     Cancel,
 
     /// <summary>The agent stopped heartbeating: running → queued while attempts remain, else failed.</summary>
@@ -31,11 +31,17 @@ public enum TaskTransition
 
     /// <summary>Its question expired without an answer and without a default: awaiting_response → failed.</summary>
     QuestionExpired,
+
+    /// <summary>The last of its dependencies succeeded: blocked → queued.</summary>
+    Unblock,
+
+    /// <summary>One of its dependencies failed or was cancelled: blocked → cancelled.</summary>
+    DependencyFailed,
 }
 
 /// <summary>
-/// The task lifecycle, in one place: queued → running ⇄ awaiting_response → succeeded | failed | cancelled, with lease
-/// expiry requeueing or failing. Pure: the store writes each transition with one statement whose guard
+/// The task lifecycle, in one place: (blocked →) queued → running ⇄ awaiting_response → succeeded | failed | cancelled,
+/// with lease expiry requeueing or failing, and a task with dependencies blocked until they all succeed. Pure: the store writes each transition with one statement whose guard
 /// (<see cref="From"/>) and retry rule (<see cref="RetrySql"/>) come from here, and tests check that the database does
 /// exactly what <see cref="Next"/> says.
 /// </summary>
@@ -48,11 +54,25 @@ public static class TaskStateMachine
         [TaskTransition.Resume] = [TaskStatuses.AwaitingResponse],
         [TaskTransition.Complete] = [TaskStatuses.Running],
         [TaskTransition.Fail] = [TaskStatuses.Running],
-        [TaskTransition.Cancel] = [TaskStatuses.Queued, TaskStatuses.Running, TaskStatuses.AwaitingResponse],
+        [TaskTransition.Cancel] = [TaskStatuses.Blocked, TaskStatuses.Queued, TaskStatuses.Running, TaskStatuses.AwaitingResponse],
         [TaskTransition.LeaseExpired] = [TaskStatuses.Running],
         [TaskTransition.TimedOut] = [TaskStatuses.Running],
         [TaskTransition.QuestionExpired] = [TaskStatuses.AwaitingResponse],
+        [TaskTransition.Unblock] = [TaskStatuses.Blocked],
+        [TaskTransition.DependencyFailed] = [TaskStatuses.Blocked],
     }.ToFrozenDictionary();
+
+    /// <summary>
+    /// The status a new task starts in, from the statuses of the tasks it depends on: queued when they all succeeded (or
+    /// there are none), else blocked. A task created with a dependency that already failed or was cancelled starts
+    /// blocked too, and its creation cancels it at once (<see cref="TaskTransition.DependencyFailed"/>), exactly as if
+    /// the dependency had ended a moment later.
+    /// </summary>
+    public static string Initial(IEnumerable<string> dependencyStatuses) =>
+        dependencyStatuses.All(s => s == TaskStatuses.Succeeded) ? TaskStatuses.Queued : TaskStatuses.Blocked;
+
+    /// <summary>Whether a dependency in this status dooms its dependents (<see cref="TaskTransition.DependencyFailed"/>).</summary>
+    public static bool DoomsDependents(string dependencyStatus) => dependencyStatus is TaskStatuses.Failed or TaskStatuses.Cancelled;
 
     /// <summary>The statuses the transition may start from.</summary>
     public static IReadOnlyList<string> From(TaskTransition transition) => s_from[transition];
@@ -85,7 +105,8 @@ public static class TaskStateMachine
             TaskTransition.Complete => TaskStatuses.Succeeded,
             TaskTransition.Fail => Retries(attempts, maxAttempts, retryable) ? TaskStatuses.Queued : TaskStatuses.Failed,
             TaskTransition.LeaseExpired => Retries(attempts, maxAttempts, retryable: true) ? TaskStatuses.Queued : TaskStatuses.Failed,
-            TaskTransition.Cancel => TaskStatuses.Cancelled,
+            TaskTransition.Cancel or TaskTransition.DependencyFailed => TaskStatuses.Cancelled,
+            TaskTransition.Unblock => TaskStatuses.Queued,
             TaskTransition.TimedOut or TaskTransition.QuestionExpired => TaskStatuses.Failed,
             _ => throw new ArgumentOutOfRangeException(nameof(transition)),
         };

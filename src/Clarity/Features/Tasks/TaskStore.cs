@@ -19,19 +19,22 @@ public sealed class TaskStore(Database db)
         "labels AS Labels, priority AS Priority, attempts AS Attempts, max_attempts AS MaxAttempts, timeout_seconds AS TimeoutSeconds, " +
         "idempotency_key AS IdempotencyKey, agent_id AS AgentId, lease_token_hash AS LeaseTokenHash, lease_expires_at AS LeaseExpiresAt, lease_seconds AS LeaseSeconds, " +
         "deadline_at AS DeadlineAt, awaiting_since AS AwaitingSince, log_seq AS LogSeq, run_id AS RunId, step_id AS StepId, context AS Context, " +
-        "created_at AS CreatedAt, started_at AS StartedAt, finished_at AS FinishedAt, updated_at AS UpdatedAt";
+        "depends_on AS DependsOn, has_dependents AS HasDependents, created_at AS CreatedAt, started_at AS StartedAt, finished_at AS FinishedAt, updated_at AS UpdatedAt";
 
     public Database Database => db;
 
-    /// <summary>Creates a queued task; with an idempotency key already used in the org, returns that task instead (Created false).</summary>
+    /// <summary>
+    /// Creates a task (queued, or blocked on its dependencies); with an idempotency key already used in the org, returns
+    /// that task instead (Created false). The dependency edges are written with it (<see cref="InsertDependenciesAsync"/>).
+    /// </summary>
     public static async Task<(TaskRow Row, bool Created)> InsertAsync(Change change, TaskRow row, Guid? createdBy)
     {
             var (c, t) = (change.Connection, change.Transaction);
             var inserted = await c.ExecuteAsync(
-                "INSERT INTO tasks (id, org_id, queue, title, status, input, labels, priority, attempts, max_attempts, timeout_seconds, idempotency_key, log_seq, run_id, step_id, context, created_by, created_at, updated_at) " +
-                "VALUES (@Id, @OrgId, @Queue, @Title, @Status, @Input, @Labels, @Priority, 0, @MaxAttempts, @TimeoutSeconds, @IdempotencyKey, 0, @RunId, @StepId, @Context, @createdBy, @CreatedAt, @CreatedAt) " +
+                "INSERT INTO tasks (id, org_id, queue, title, status, input, labels, priority, attempts, max_attempts, timeout_seconds, idempotency_key, log_seq, run_id, step_id, context, depends_on, created_by, created_at, updated_at) " +
+                "VALUES (@Id, @OrgId, @Queue, @Title, @Status, @Input, @Labels, @Priority, 0, @MaxAttempts, @TimeoutSeconds, @IdempotencyKey, 0, @RunId, @StepId, @Context, @DependsOn, @createdBy, @CreatedAt, @CreatedAt) " +
                 "ON CONFLICT (org_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING",
-                new { row.Id, row.OrgId, row.Queue, row.Title, row.Status, row.Input, row.Labels, row.Priority, row.MaxAttempts, row.TimeoutSeconds, row.IdempotencyKey, row.RunId, row.StepId, row.Context, createdBy, row.CreatedAt }, t);
+                new { row.Id, row.OrgId, row.Queue, row.Title, row.Status, row.Input, row.Labels, row.Priority, row.MaxAttempts, row.TimeoutSeconds, row.IdempotencyKey, row.RunId, row.StepId, row.Context, row.DependsOn, createdBy, row.CreatedAt }, t);
             if (inserted == 1)
             {
                 return (row, true);
@@ -145,6 +148,66 @@ public sealed class TaskStore(Database db)
         return $"SELECT id FROM ({string.Join(" UNION ALL ", heads)}) heads {order}";
     }
 
+    /// <summary>
+    /// The tasks a new task will depend on, locked and marked as having dependents (<c>has_dependents</c>), with their
+    /// statuses as of the lock: only those of the org (an unknown or foreign id is simply missing). The lock orders this
+    /// creation with the dependencies' own transitions on PostgreSQL: a dependency that ends while this creation holds
+    /// its row waits for the creation to commit and then finds the new dependent (it reads has_dependents from the row
+    /// it locked); one that ended first is seen here in its final status. Rows are locked in id order (dependencies
+    /// before dependents, since ids are time-ordered), the order every dependency statement locks in.
+    /// </summary>
+    public static async Task<IReadOnlyList<DependencyRow>> LockDependenciesAsync(Change change, Guid orgId, IReadOnlyList<Guid> ids) =>
+        (await change.Connection.QueryAsync<DependencyRow>(
+            "UPDATE tasks SET has_dependents = TRUE WHERE id IN (" +
+            $"SELECT id FROM tasks WHERE org_id = @orgId AND {change.Dialect.InList("id", "@ids")} ORDER BY id {change.Dialect.ForUpdate}) " +
+            "RETURNING id AS Id, status AS Status",
+            new { orgId, ids = ids.ToArray() }, change.Transaction)).AsList();
+
+    /// <summary>Records that <paramref name="taskId"/> depends on each of <paramref name="dependsOn"/> (all locked by <see cref="LockDependenciesAsync"/>).</summary>
+    public static Task InsertDependenciesAsync(Change change, Guid orgId, Guid taskId, IReadOnlyList<Guid> dependsOn) =>
+        change.Connection.ExecuteAsync(
+            "INSERT INTO task_dependencies (task_id, depends_on_id, org_id) VALUES (@taskId, @dependsOnId, @orgId)",
+            dependsOn.Select(d => new { taskId, dependsOnId = d, orgId }), change.Transaction);
+
+    /// <summary>
+    /// Unblock: the blocked dependents of <paramref name="dependency"/> (which just succeeded) whose dependencies have now
+    /// all succeeded → queued. On PostgreSQL the candidates are locked first, in id order, and the check reads the
+    /// dependencies in a later statement: two dependencies of one task that succeed at the same time queue it exactly
+    /// once, because the second to take the lock sees the first's success.
+    /// </summary>
+    public static async Task<IReadOnlyList<TaskRow>> UnblockDependentsAsync(Change change, Guid dependency)
+    {
+        const string Candidates = "SELECT task_id FROM task_dependencies WHERE depends_on_id = @dependency";
+        if (change.Dialect.ForUpdate.Length > 0)
+        {
+            await change.Connection.ExecuteAsync(
+                $"SELECT id FROM tasks WHERE id IN ({Candidates}) AND status = '{TaskStatuses.Blocked}' ORDER BY id {change.Dialect.ForUpdate}",
+                new { dependency }, change.Transaction);
+        }
+
+        return (await change.Connection.QueryAsync<TaskRow>(
+            $"UPDATE tasks SET status = '{TaskStatuses.Queued}', updated_at = @now " +
+            $"WHERE id IN ({Candidates}) AND {TaskStateMachine.GuardSql(TaskTransition.Unblock)} " +
+            "AND NOT EXISTS (SELECT 1 FROM task_dependencies d JOIN tasks dep ON dep.id = d.depends_on_id " +
+            $"WHERE d.task_id = tasks.id AND dep.status <> '{TaskStatuses.Succeeded}') RETURNING {Columns}",
+            new { dependency, now = change.Now }, change.Transaction)).AsList();
+    }
+
+    /// <summary>
+    /// DependencyFailed: the blocked dependents of <paramref name="dependency"/> (which failed or was cancelled) →
+    /// cancelled, naming it in their error. Locked in id order on PostgreSQL.
+    /// </summary>
+    public static async Task<IReadOnlyList<TaskRow>> CancelDependentsAsync(Change change, TaskRow dependency)
+    {
+        var error = $"Dependency {dependency.Id} {(dependency.Status == TaskStatuses.Failed ? "failed" : "was cancelled")}.";
+        return (await change.Connection.QueryAsync<TaskRow>(
+            $"UPDATE tasks SET status = '{TaskStatuses.Cancelled}', error = @error, finished_at = @now, updated_at = @now " +
+            $"WHERE id IN (SELECT id FROM tasks WHERE id IN (SELECT task_id FROM task_dependencies WHERE depends_on_id = @dependency) " +
+            $"AND status = '{TaskStatuses.Blocked}' ORDER BY id {change.Dialect.ForUpdate}) " +
+            $"AND {TaskStateMachine.GuardSql(TaskTransition.DependencyFailed)} RETURNING {Columns}",
+            new { dependency = dependency.Id, error, now = change.Now }, change.Transaction)).AsList();
+    }
+
     /// <summary>Extends the lease, by the length chosen at checkout unless a new one is given, when the token matches an active task. Not a transition.</summary>
     public static Task<TaskRow?> HeartbeatAsync(Change change, Guid orgId, Guid id, string leaseHash, int? leaseSeconds, int defaultLeaseSeconds) =>
         change.Connection.QuerySingleOrDefaultAsync<TaskRow>(
@@ -167,7 +230,7 @@ public sealed class TaskStore(Database db)
             $"WHERE org_id = @orgId AND id = @id AND lease_token_hash = @leaseHash AND {TaskStateMachine.GuardSql(TaskTransition.Fail)} RETURNING {Columns}",
             new { orgId, id, leaseHash, error, retryable, now = change.Now }, change.Transaction);
 
-    /// <summary>Cancel: queued, running or awaiting_response → cancelled. Null when the task is missing or already final.</summary>
+    /// <summary>Cancel: blocked, queued, running or awaiting_response → cancelled. Null when the task is missing or already final.</summary>
     public static Task<TaskRow?> CancelAsync(Change change, Guid orgId, Guid id) =>
         change.Connection.QuerySingleOrDefaultAsync<TaskRow>(
             $"UPDATE tasks SET status = '{TaskStatuses.Cancelled}', lease_token_hash = NULL, lease_expires_at = NULL, awaiting_since = NULL, finished_at = @now, updated_at = @now, " +
@@ -270,6 +333,12 @@ public sealed class TaskRow
     /// <summary>Not stored: on a failure reported by the agent, whether it asked for (true) or refused (false) a retry; null when it said nothing.</summary>
     public bool? RetryRequested { get; set; }
 
+    /// <summary>The ids of the tasks this one depends on, as a JSON array; null when none.</summary>
+    public string? DependsOn { get; set; }
+
+    /// <summary>Some task depends on this one: its final transition settles them.</summary>
+    public bool HasDependents { get; set; }
+
     public long CreatedAt { get; set; }
     public long? StartedAt { get; set; }
     public long? FinishedAt { get; set; }
@@ -282,5 +351,13 @@ public sealed class TaskRow
         JsonSerializer.Deserialize<string[]>(Labels) ?? [],
         (int)Priority, (int)Attempts, (int)MaxAttempts, (int)TimeoutSeconds, IdempotencyKey, AgentId,
         DbTime.FromDb(LeaseExpiresAt), LogSeq, RunId, StepId,
-        DbTime.FromDb(CreatedAt), DbTime.FromDb(StartedAt), DbTime.FromDb(FinishedAt), DbTime.FromDb(UpdatedAt), JsonText.ParseStored(Context));
+        DbTime.FromDb(CreatedAt), DbTime.FromDb(StartedAt), DbTime.FromDb(FinishedAt), DbTime.FromDb(UpdatedAt), JsonText.ParseStored(Context),
+        DependsOn is null ? null : JsonSerializer.Deserialize<Guid[]>(DependsOn));
+}
+
+/// <summary>A task that a new task depends on, and its status when the creation locked it.</summary>
+public sealed class DependencyRow
+{
+    public Guid Id { get; set; }
+    public string Status { get; set; } = "";
 }

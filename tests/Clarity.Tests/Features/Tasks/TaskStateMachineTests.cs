@@ -27,6 +27,9 @@ public sealed class TaskStateMachineTests
     [InlineData("awaiting_response", TaskTransition.Cancel, "cancelled")]
     [InlineData("running", TaskTransition.TimedOut, "failed")]
     [InlineData("awaiting_response", TaskTransition.QuestionExpired, "failed")]
+    [InlineData("blocked", TaskTransition.Unblock, "queued")]
+    [InlineData("blocked", TaskTransition.DependencyFailed, "cancelled")]
+    [InlineData("blocked", TaskTransition.Cancel, "cancelled")]
     public void Transition_FromItsStatus_LeadsWhereTheLifecycleSays(string from, TaskTransition transition, string to) =>
         Assert.Equal(to, TaskStateMachine.Next(from, transition, attempts: 1, maxAttempts: 3));
 
@@ -42,6 +45,21 @@ public sealed class TaskStateMachineTests
     [InlineData(3, 3, "failed")]
     public void LeaseExpiry_RequeuesWhileAttemptsRemain_ThenFails(int attempts, int max, string to) =>
         Assert.Equal(to, TaskStateMachine.Next("running", TaskTransition.LeaseExpired, attempts, max));
+
+    [Theory]
+    [InlineData(new string[0], "queued")]
+    [InlineData(new[] { "succeeded", "succeeded" }, "queued")]
+    [InlineData(new[] { "succeeded", "running" }, "blocked")]
+    [InlineData(new[] { "blocked" }, "blocked")]
+    [InlineData(new[] { "queued", "failed" }, "blocked")]
+    public void ANewTask_StartsQueued_OnlyWhenEveryDependencySucceeded(string[] dependencies, string initial) =>
+        Assert.Equal(initial, TaskStateMachine.Initial(dependencies));
+
+    [Fact]
+    public void ABlockedTask_IsLeftOnlyByUnblockDependencyFailedOrCancel() =>
+        Assert.Equal(
+            [TaskTransition.Cancel, TaskTransition.Unblock, TaskTransition.DependencyFailed],
+            Enum.GetValues<TaskTransition>().Where(t => TaskStateMachine.Next(TaskStatuses.Blocked, t, 0, 3) is not null));
 
     [Fact]
     public void FinishedTasks_AcceptNoTransition() =>
@@ -107,6 +125,15 @@ public abstract class TaskTransitionConformanceTests(Backend backend) : IAsyncLi
             var moved = await changes.RunAsync(Actor.System, async change =>
             {
                 await InsertAsync(change, id, status, attempts, max, Lease, expired: transition is TaskTransition.LeaseExpired or TaskTransition.TimedOut);
+
+                // Unblock and DependencyFailed act on the dependents of a task that just ended: give this one such a dependency.
+                var dependency = new TaskRow { Id = Guid.CreateVersion7(), Status = transition == TaskTransition.Unblock ? TaskStatuses.Succeeded : TaskStatuses.Failed };
+                if (transition is TaskTransition.Unblock or TaskTransition.DependencyFailed)
+                {
+                    await InsertAsync(change, dependency.Id, dependency.Status, 1, 1, Lease, expired: false);
+                    await TaskStore.InsertDependenciesAsync(change, _orgId, id, [dependency.Id]);
+                }
+
                 return transition switch
                 {
                     TaskTransition.Claim => await store.ClaimAsync(change, _orgId, _agentId, null, "[]", id, "new-lease", 30),
@@ -118,6 +145,8 @@ public abstract class TaskTransitionConformanceTests(Backend backend) : IAsyncLi
                     TaskTransition.LeaseExpired => (await TaskStore.ExpireLeasesAsync(change)).SingleOrDefault(r => r.Id == id),
                     TaskTransition.TimedOut => (await TaskStore.FailTimedOutAsync(change)).SingleOrDefault(r => r.Id == id),
                     TaskTransition.QuestionExpired => await TaskStore.FailUnansweredAsync(change, id),
+                    TaskTransition.Unblock => (await TaskStore.UnblockDependentsAsync(change, dependency.Id)).SingleOrDefault(r => r.Id == id),
+                    TaskTransition.DependencyFailed => (await TaskStore.CancelDependentsAsync(change, dependency)).SingleOrDefault(r => r.Id == id),
                     _ => throw new ArgumentOutOfRangeException(nameof(transition)),
                 };
             });
