@@ -46,11 +46,12 @@ public sealed class WorkflowService(WorkflowStore store, Changes changes)
             return new WorkflowValidation(false, null, null, null, problems, parsed.Problems.Count);
         }
 
-        var steps = definition.Steps
-            .Select(s => new WorkflowStepInfo(s.Id, s.Kind.ToString().ToLowerInvariant(), s.Needs, s.When, s.Position.Line, s.Position.Column))
-            .ToList();
-        return new WorkflowValidation(true, definition.Name, definition.Description, steps, [], 0);
+        return new WorkflowValidation(true, definition.Name, definition.Description, StepsOf(definition), [], 0);
     }
+
+    /// <summary>The steps of a definition as the editor and the dashboard's graph draw them, in file order.</summary>
+    public static IReadOnlyList<WorkflowStepInfo> StepsOf(WorkflowDefinition definition) =>
+        [.. definition.Steps.Select(s => new WorkflowStepInfo(s.Id, s.Kind.ToString().ToLowerInvariant(), s.Needs, s.When, s.Position.Line, s.Position.Column))];
 
     public async Task<WorkflowVersionInfo> UploadAsync(OrgContext org, string yaml, CancellationToken ct)
     {
