@@ -144,6 +144,35 @@ public abstract class WorkflowPagesTests(SetUpBrowserFixture fixture)
         Assert.Equal(0, dialogs);
     }
 
+    [Fact]
+    public async Task Editor_WithoutJavaScript_SavesThroughTheForm_AndListsTheProblemsOfAFileThatIsNotValid()
+    {
+        await using var context = await fixture.Browser.NewContextAsync(new BrowserNewContextOptions
+        {
+            BaseURL = fixture.Host.BaseAddress.ToString(),
+            JavaScriptEnabled = false,
+            ViewportSize = new ViewportSize { Width = 1280, Height = 860 },
+        });
+        context.SetDefaultTimeout(60_000);
+        var page = await context.NewPageAsync();
+        await BrowserFixture.SignInAsync(page);
+        var name = "plain-" + Guid.NewGuid().ToString("N")[..6];
+        await page.GotoAsync("/o/acme/workflows/_new");
+        var text = page.GetByLabel("Definition (YAML)");
+
+        await text.FillAsync(Definition(name, "[drafts]"));
+        await page.GetByRole(AriaRole.Button, new() { Name = "Save" }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Alert)).ToContainTextAsync("line 11, column 13");
+        await Expect(page.Locator("[data-problem-list] li[data-code='unknown-need'][data-line='11']")).ToHaveCountAsync(1);
+        await Expect(text).ToHaveValueAsync(Definition(name, "[drafts]"));
+
+        await text.FillAsync(Definition(name, "[draft]"));
+        await page.GetByRole(AriaRole.Button, new() { Name = "Save" }).ClickAsync();
+        await page.WaitForURLAsync($"**/o/acme/workflows/{name}?version=1&saved=1");
+        await Expect(page.GetByText("Saved as version 1.")).ToBeVisibleAsync();
+        await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Steps" })).ToBeVisibleAsync();
+    }
+
     private static async Task UploadAsync(HttpClient client, string yaml)
     {
         using var content = new StringContent(yaml, Encoding.UTF8, new MediaTypeHeaderValue("application/yaml"));
