@@ -25,19 +25,9 @@ public static class WorkflowEndpoints
     public static IEndpointRouteBuilder MapWorkflowEndpoints(this IEndpointRouteBuilder app)
     {
         var workflows = app.MapGroup("/api/v1/orgs/{org}/workflows").WithTags("Workflows");
-        // The YAML body is described to OpenAPI by a transformer, not by Accepts(): Accepts metadata makes routing answer
-        // 415 before authorization runs, so an anonymous or cross-org caller would learn the route's media type.
-        workflows.MapPost("", Upload).RequirePermission(Permissions.WorkflowsManage)
-            .AddOpenApiOperationTransformer((operation, _, _) =>
-            {
-                operation.RequestBody = new OpenApiRequestBody
-                {
-                    Required = true,
-                    Description = "The workflow definition (YAML, at most 1 MiB).",
-                    Content = YamlMediaTypes.ToDictionary(t => t, _ => new OpenApiMediaType { Schema = new OpenApiSchema { Type = JsonSchemaType.String } }),
-                };
-                return Task.CompletedTask;
-            });
+        workflows.MapPost("", Upload).RequirePermission(Permissions.WorkflowsManage).AddOpenApiOperationTransformer(YamlBody);
+        // A dry run of the upload: the same body rules, stores nothing, so reading workflows is enough.
+        workflows.MapPost("/validate", Validate).RequirePermission(Permissions.WorkflowsRead).AddOpenApiOperationTransformer(YamlBody);
         workflows.MapGet("", List).RequirePermission(Permissions.WorkflowsRead);
         workflows.MapGet("/{name}", Get).RequirePermission(Permissions.WorkflowsRead);
         workflows.MapGet("/{name}/versions", ListVersions).RequirePermission(Permissions.WorkflowsRead);
@@ -46,6 +36,8 @@ public static class WorkflowEndpoints
             .Produces<string>(StatusCodes.Status200OK, "text/markdown");
         workflows.MapPut("/{name}/labels/{label}", SetLabel).RequirePermission(Permissions.WorkflowsManage);
         workflows.MapDelete("/{name}/labels/{label}", RemoveLabel).RequirePermission(Permissions.WorkflowsManage);
+
+        app.MapGroup("/api/v1/orgs/{org}/workflow-templates").WithTags("Workflows").MapGet("", ListTemplates).RequirePermission(Permissions.WorkflowsRead);
 
         var roles = app.MapGroup("/api/v1/orgs/{org}/workflow-roles").WithTags("Workflows");
         roles.MapGet("", ListRoles).RequirePermission(Permissions.WorkflowsRead);
@@ -64,6 +56,13 @@ public static class WorkflowEndpoints
             ? TypedResults.Ok(version)
             : TypedResults.Created($"/api/v1/orgs/{org.Slug}/workflows/{version.Name}/versions/{version.Version}", version);
     }
+
+    /// <summary>Always 200 for a body that is read (valid or not): a check, not an upload.</summary>
+    private static async Task<Ok<WorkflowValidation>> Validate(OrgContext org, HttpRequest request, WorkflowService workflows, CancellationToken ct) =>
+        TypedResults.Ok(await workflows.ValidateAsync(org, await ReadYamlAsync(request, ct), ct));
+
+    /// <summary>The templates are the same in every org; the route is org-scoped so that reading them needs workflows:read like the rest.</summary>
+    private static Ok<WorkflowTemplateList> ListTemplates() => TypedResults.Ok(new WorkflowTemplateList(WorkflowService.Templates));
 
     private static async Task<Ok<WorkflowPage>> List(OrgContext org, WorkflowService workflows, string? cursor, int? limit, CancellationToken ct) =>
         TypedResults.Ok(await workflows.ListAsync(org, cursor, limit, ct));
@@ -100,6 +99,21 @@ public static class WorkflowEndpoints
     {
         await workflows.RemoveRoleAsync(org, name, ct);
         return TypedResults.NoContent();
+    }
+
+    /// <summary>
+    /// Describes the YAML body to OpenAPI. Not Accepts(): Accepts metadata makes routing answer 415 before authorization
+    /// runs, so an anonymous or cross-org caller would learn the route's media type.
+    /// </summary>
+    private static Task YamlBody(OpenApiOperation operation, Microsoft.AspNetCore.OpenApi.OpenApiOperationTransformerContext context, CancellationToken ct)
+    {
+        operation.RequestBody = new OpenApiRequestBody
+        {
+            Required = true,
+            Description = "The workflow definition (YAML, at most 1 MiB).",
+            Content = YamlMediaTypes.ToDictionary(t => t, _ => new OpenApiMediaType { Schema = new OpenApiSchema { Type = JsonSchemaType.String } }),
+        };
+        return Task.CompletedTask;
     }
 
     /// <summary>

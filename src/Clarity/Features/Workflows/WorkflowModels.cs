@@ -37,3 +37,21 @@ public sealed record PutWorkflowRoleRequest(string? Queue, IReadOnlyList<string>
 public sealed record WorkflowRoleList(IReadOnlyList<WorkflowRole> Items);
 
 public sealed record WorkflowLabel(string Name, string Label, int Version);
+
+/// <summary>
+/// A dry run of an upload (<c>POST …/workflows/validate</c>): valid with the workflow's name and steps, or the problems
+/// (the first 1,000; <see cref="ProblemCount"/> counts them all). Nothing is stored.
+/// </summary>
+public sealed record WorkflowValidation(
+    bool Valid, string? Name, string? Description, IReadOnlyList<WorkflowStepInfo>? Steps, IReadOnlyList<WorkflowProblem> Problems, int ProblemCount);
+
+/// <summary>A step as the editor draws it: its id, kind, the ids it needs, its <c>when:</c> condition and where it starts.</summary>
+public sealed record WorkflowStepInfo(string Id, string Kind, IReadOnlyList<string> Needs, string? When, int Line, int Column);
+
+/// <summary>One problem of a definition: where it is (1-based line and column), the value's path, a stable code and what to change.</summary>
+public sealed record WorkflowProblem(int Line, int Column, string Path, string Code, string Message);
+
+/// <summary>A workflow template shipped with Clarity.</summary>
+public sealed record WorkflowTemplate(string Name, string? Description, string Yaml);
+
+public sealed record WorkflowTemplateList(IReadOnlyList<WorkflowTemplate> Items);

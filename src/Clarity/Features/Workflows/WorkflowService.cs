@@ -22,12 +22,40 @@ public sealed class WorkflowService(WorkflowStore store, Changes changes)
     /// <summary>How a version is named in a URL besides its number: the newest one.</summary>
     public const string Latest = "latest";
 
+    /// <summary>The templates shipped inside the binary, parsed once (the editor starts from them).</summary>
+    private static readonly Lazy<IReadOnlyList<WorkflowTemplate>> s_templates = new(() =>
+        [.. WorkflowTemplates.Names.Select(name =>
+        {
+            var yaml = WorkflowTemplates.Read(name)!;
+            return new WorkflowTemplate(name, WorkflowDefinitionParser.Parse(yaml).Definition?.Description, yaml);
+        })]);
+
+    /// <summary>The shipped templates, by name, each with its YAML.</summary>
+    public static IReadOnlyList<WorkflowTemplate> Templates => s_templates.Value;
+
+    /// <summary>
+    /// Checks a definition as an upload would, against the org's role map, and stores nothing: valid with its steps
+    /// (for the editor's graph), or every problem found (the first 1,000 listed, all counted).
+    /// </summary>
+    public async Task<WorkflowValidation> ValidateAsync(OrgContext org, string yaml, CancellationToken ct)
+    {
+        var parsed = await ParseAsync(org, yaml, ct);
+        var problems = parsed.Problems.Take(MaxProblemsListed).Select(ToProblem).ToList();
+        if (parsed.Definition is not { } definition || !parsed.IsValid)
+        {
+            return new WorkflowValidation(false, null, null, null, problems, parsed.Problems.Count);
+        }
+
+        return new WorkflowValidation(true, definition.Name, definition.Description, StepsOf(definition), [], 0);
+    }
+
+    /// <summary>The steps of a definition as the editor and the dashboard's graph draw them, in file order.</summary>
+    public static IReadOnlyList<WorkflowStepInfo> StepsOf(WorkflowDefinition definition) =>
+        [.. definition.Steps.Select(s => new WorkflowStepInfo(s.Id, s.Kind.ToString().ToLowerInvariant(), s.Needs, s.When, s.Position.Line, s.Position.Column))];
+
     public async Task<WorkflowVersionInfo> UploadAsync(OrgContext org, string yaml, CancellationToken ct)
     {
-        // A role named by a task step must be bound in the org's role map; an approval's from: may also name a member role.
-        var roles = await store.RolesAsync(org.OrgId, ct);
-        var known = new HashSet<string>(roles.Select(r => r.Name).Concat(BuiltInRoles.All), StringComparer.Ordinal);
-        var parsed = WorkflowDefinitionParser.Parse(yaml, new WorkflowValidationOptions { KnownRoles = known });
+        var parsed = await ParseAsync(org, yaml, ct);
         if (!parsed.IsValid)
         {
             throw InvalidDefinition(parsed.Problems);
@@ -246,9 +274,19 @@ public sealed class WorkflowService(WorkflowStore store, Changes changes)
         {
             Extensions = new Dictionary<string, object?>
             {
-                ["problems"] = problems.Take(MaxProblemsListed).Select(p => new { line = p.Line, column = p.Column, path = p.Path, code = p.Code, message = p.Message }).ToList(),
+                ["problems"] = problems.Take(MaxProblemsListed).Select(ToProblem).ToList(),
             },
         };
+    }
+
+    private static WorkflowProblem ToProblem(DefinitionProblem p) => new(p.Line, p.Column, p.Path, p.Code, p.Message);
+
+    /// <summary>Parses and validates a definition against the org: a role named by a task step must be bound in the org's role map; an approval's from: may also name a member role.</summary>
+    private async Task<WorkflowParseResult> ParseAsync(OrgContext org, string yaml, CancellationToken ct)
+    {
+        var roles = await store.RolesAsync(org.OrgId, ct);
+        var known = new HashSet<string>(roles.Select(r => r.Name).Concat(BuiltInRoles.All), StringComparer.Ordinal);
+        return WorkflowDefinitionParser.Parse(yaml, new WorkflowValidationOptions { KnownRoles = known });
     }
 
     private async Task<WorkflowRow> FindAsync(OrgContext org, string name, CancellationToken ct) =>

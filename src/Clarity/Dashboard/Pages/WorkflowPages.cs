@@ -1,0 +1,16 @@
+namespace Clarity.Dashboard.Pages;
+
+/// <summary>
+/// The addresses of the workflow pages under <c>/o/{org}</c>. The editor for a new workflow is <c>workflows/_new</c>:
+/// a workflow name starts with a lower-case letter, so no workflow's page (<c>workflows/{name}</c>) can shadow it.
+/// </summary>
+public static class WorkflowPages
+{
+    public const string NewPath = "workflows/_new";
+
+    /// <summary>A workflow's page, at its newest version or at <paramref name="version"/>.</summary>
+    public static string Path(string name, int? version = null) =>
+        "workflows/" + Uri.EscapeDataString(name) + (version is { } v ? "?version=" + v.ToString(System.Globalization.CultureInfo.InvariantCulture) : "");
+
+    public static string EditPath(string name) => "workflows/" + Uri.EscapeDataString(name) + "/edit";
+}
