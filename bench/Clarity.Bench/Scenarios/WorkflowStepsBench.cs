@@ -33,14 +33,14 @@ public static class WorkflowStepsBench
 {
     public const string Name = "14. Workflow step transitions";
     private const string Queue = "wfsteps";
-    private const int WaitSeconds = 5;
-
     public static async Task RunAsync(BenchServer server, BenchOptions options, Report report)
     {
         var workflow = $"fanout-{options.WorkflowSteps}";
         await UploadAsync(server, Yaml(workflow, options.WorkflowSteps));
         await RunVariantAsync(server, options, report, workflow, eager: false);
         await RunVariantAsync(server, options, report, workflow, eager: true);
+        await RunBaselineAsync(server, options, report, eager: false);
+        await RunBaselineAsync(server, options, report, eager: true);
     }
 
     /// <summary>start → s0001…sN (each needs start) → merge (needs all of them), all task steps on one queue.</summary>
@@ -84,91 +84,37 @@ public static class WorkflowStepsBench
     private static async Task RunVariantAsync(BenchServer server, BenchOptions options, Report report, string workflow, bool eager)
     {
         var api = new AgentApi(server.Http);
-        using var stop = new CancellationTokenSource();
-        long completed = 0;
         TaskCompletionSource<long>? merged = null;
-
-        void Done(AgentApi.Claimed task)
+        var agents = NoOpAgents.Start(api, Queue, options, eager, task =>
         {
-            Interlocked.Increment(ref completed);
             if (task.Title == "merge")
             {
                 Volatile.Read(ref merged)?.TrySetResult(Stopwatch.GetTimestamp());
             }
-        }
-
-        async Task<IReadOnlyList<AgentApi.Claimed>> CheckoutAsync(string agent)
-        {
-            try
-            {
-                return await api.CheckoutManyAsync(agent, Queue, options.WorkflowBatch, WaitSeconds, stop.Token);
-            }
-            catch (OperationCanceledException) when (stop.IsCancellationRequested)
-            {
-                return [];
-            }
-        }
-
-        async Task PlainAgentAsync(string agent)
-        {
-            while (!stop.IsCancellationRequested)
-            {
-                foreach (var task in await CheckoutAsync(agent))
-                {
-                    await api.CompleteAsync(task, CancellationToken.None);
-                    Done(task);
-                }
-            }
-        }
-
-        async Task EagerAgentAsync(string agent)
-        {
-            var held = new Queue<AgentApi.Claimed>();
-            while (true)
-            {
-                if (held.Count == 0)
-                {
-                    if (stop.IsCancellationRequested)
-                    {
-                        return;
-                    }
-
-                    foreach (var task in await CheckoutAsync(agent))
-                    {
-                        held.Enqueue(task);
-                    }
-
-                    continue;
-                }
-
-                var current = held.Dequeue();
-                var next = await api.CompleteWithNextAsync(current, Queue, CancellationToken.None);
-                Done(current);
-                if (next is not null)
-                {
-                    held.Enqueue(next);
-                }
-            }
-        }
-
-        var agents = Enumerable.Range(0, options.WorkflowAgents)
-            .Select(i => Task.Run(() => eager ? EagerAgentAsync($"wf-agent-{i}") : PlainAgentAsync($"wf-agent-{i}")))
-            .ToArray();
+        });
+        await using var locks = server.Database is { } database ? LockSampler.Start(database) : null;
         var results = new List<RunResult>();
         long requests = 0;
-        double cpuMs = 0, machineBusy = 0, processBusy = 0, serverCpuMs = 0;
+        double cpuMs = 0, machineBusy = 0, processBusy = 0, serverCpuMs = 0, writerMs = 0;
+        var inProcessSqlite = server.Backend == Backend.Sqlite && server.ServerCpu is null;
+        // Unreported runs first, at least one and for at least 3 × the warm-up (15 s; 6 s quick): nothing before this
+        // scenario has run the engine's paths, and the JIT tiers them up meanwhile.
+        var warmupEnds = Stopwatch.GetTimestamp() + (long)(3 * options.Warmup.TotalSeconds * Stopwatch.Frequency);
+        var warmupRuns = 0;
         try
         {
-            // One unreported run first: the engine's paths have not been compiled yet by anything before this scenario.
-            for (var r = -1; r < options.WorkflowRuns; r++)
+            while (results.Count < options.WorkflowRuns)
             {
-                var expected = Interlocked.Read(ref completed) + options.WorkflowSteps + 2;
+                var warming = warmupRuns == 0 || Stopwatch.GetTimestamp() < warmupEnds;
+                var expected = agents.Completed + options.WorkflowSteps + 2;
                 var done = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
                 Volatile.Write(ref merged, done);
                 var requestsAtStart = api.Requests;
                 var cpu = new CpuMeter();
                 var serverCpuAtStart = server.ServerCpu;
+                var writerAtStart = inProcessSqlite ? ThreadCpu.Of(ThreadCpu.SqliteWriter) : TimeSpan.Zero;
                 var t0 = Stopwatch.GetTimestamp();
+                locks?.Measure(!warming);
                 var runId = await StartRunAsync(server, workflow);
                 try
                 {
@@ -179,25 +125,28 @@ public static class WorkflowStepsBench
                     throw new InvalidOperationException($"Run {runId} did not finish its merge step in time: {Summary(await GetRunAsync(server, runId))}");
                 }
 
+                locks?.Measure(false);
                 var clientMs = Stopwatch.GetElapsedTime(t0, done.Task.Result).TotalMilliseconds;
                 var (machine, process, ms) = cpu.Stop();
                 var serverMs = (server.ServerCpu - serverCpuAtStart)?.TotalMilliseconds;
+                var runWriterMs = inProcessSqlite ? (ThreadCpu.Of(ThreadCpu.SqliteWriter) - writerAtStart).TotalMilliseconds : 0;
                 var runRequests = api.Requests - requestsAtStart;
                 var run = await WaitSucceededAsync(server, runId);
                 var result = Measure(run, options.WorkflowSteps, clientMs);
                 // Every task of the run was completed exactly once by the agents (another agent may still be counting its last answer).
-                for (var i = 0; i < 100 && Interlocked.Read(ref completed) < expected; i++)
+                for (var i = 0; i < 100 && agents.Completed < expected; i++)
                 {
                     await Task.Delay(50);
                 }
 
-                if (Interlocked.Read(ref completed) != expected)
+                if (agents.Completed != expected)
                 {
-                    throw new InvalidOperationException($"Run {runId}: the agents completed {Interlocked.Read(ref completed) - expected + options.WorkflowSteps + 2} tasks, expected {options.WorkflowSteps + 2}.");
+                    throw new InvalidOperationException($"Run {runId}: the agents completed {agents.Completed - expected + options.WorkflowSteps + 2} tasks, expected {options.WorkflowSteps + 2}.");
                 }
 
-                if (r < 0)
+                if (warming)
                 {
+                    warmupRuns++;
                     continue;
                 }
 
@@ -207,12 +156,12 @@ public static class WorkflowStepsBench
                 machineBusy += machine * result.ClientMs;
                 processBusy += process * result.ClientMs;
                 serverCpuMs += serverMs ?? 0;
+                writerMs += runWriterMs;
             }
         }
         finally
         {
-            await stop.CancelAsync();
-            await Task.WhenAll(agents);
+            await agents.StopAsync();
         }
 
         var b = server.Backend;
@@ -224,7 +173,7 @@ public static class WorkflowStepsBench
         var perRun = results.Select(x => x.Transitions / (x.ServerMs / 1000)).Order().ToList();
         var rate = transitions / (serverWall / 1000);
         var target = b == Backend.Sqlite ? 2000 : 1000;
-        var shape = $"{variant}; {results.Count} runs of 1 + {options.WorkflowSteps:N0} + 1 task steps, {options.WorkflowAgents} agents, maxTasks {options.WorkflowBatch}";
+        var shape = $"{variant}; {results.Count} runs (after {warmupRuns} unreported) of 1 + {options.WorkflowSteps:N0} + 1 task steps, {options.WorkflowAgents} agents, maxTasks {options.WorkflowBatch}";
         report.Add(Name, b, $"{(eager ? "eager" : "plain")}: step transitions/s", rate, "/s", $"≥ {target:N0}/s", rate >= target,
             $"{shape}; run createdAt → finishedAt (server clock); per run {string.Join(", ", perRun.Select(Report.Format))}");
         report.Add(Name, b, $"{(eager ? "eager" : "plain")}: step transitions/s, client clock", transitions / (clientWall / 1000), "/s",
@@ -255,6 +204,20 @@ public static class WorkflowStepsBench
             notes: P(fanOutClaim) + $"; includes queueing behind the other {options.WorkflowSteps - 1:N0} fan-out tasks");
         report.Add(Name, b, $"{(eager ? "eager" : "plain")}: fan-out: start finished → claimed, p99", fanOutClaim.Percentile(99), "ms");
         report.Add(Name, b, $"{(eager ? "eager" : "plain")}: start: run created → claimed, p50", startClaim.Percentile(50), "ms", notes: P(startClaim));
+
+        if (inProcessSqlite)
+        {
+            var perStep = writerMs / steps;
+            report.Add(Name, b, $"{(eager ? "eager" : "plain")}: SQLite writer thread CPU per step", perStep, "ms",
+                notes: $"every write runs on this one thread: alone it allows ≈ {Report.Format(1000 / perStep)} steps/s, {Report.Format(2000 / perStep)} transitions/s (/proc/self/task, 10 ms ticks)");
+        }
+
+        if (locks is not null)
+        {
+            var (samples, active, waiting) = locks.Result;
+            report.Add(Name, b, $"{(eager ? "eager" : "plain")}: PostgreSQL sessions waiting on a lock", samples == 0 ? double.NaN : waiting / (double)samples, "",
+                notes: $"mean over {samples} samples of pg_stat_activity (every 20 ms) during the measured runs; mean active sessions {(samples == 0 ? double.NaN : active / (double)samples):F2} (the sampler's own excluded)");
+        }
 
         if (server.ServerCpu is not null)
         {
@@ -339,5 +302,224 @@ public static class WorkflowStepsBench
             MergeDispatch: Ms(lastFanOut, At(merge, "dispatchedAt")),
             MergeClaim: Ms(lastFanOut, At(merge, "startedAt")),
             StartClaim: Ms(run.GetProperty("createdAt").GetDateTimeOffset(), At(start, "startedAt")));
+    }
+    /// <summary>
+    /// The yardstick: the same agents, the same number of tasks (N + 2, created beforehand on a queue of their own, not
+    /// timed), no workflow. The difference to the workflow's steps/s is what the run engine adds to each task.
+    /// </summary>
+    private static async Task RunBaselineAsync(BenchServer server, BenchOptions options, Report report, bool eager)
+    {
+        var api = new AgentApi(server.Http);
+        var count = options.WorkflowSteps + 2;
+        var rates = new List<double>();
+        double cpuMs = 0, writerMs = 0;
+        var inProcessSqlite = server.Backend == Backend.Sqlite && server.ServerCpu is null;
+        for (var r = -1; r < options.WorkflowRuns; r++)
+        {
+            var queue = $"wfbase-{(eager ? "e" : "p")}{r + 1}";
+            var next = -1;
+            await Task.WhenAll(Enumerable.Range(0, 16).Select(async _ =>
+            {
+                while (Interlocked.Increment(ref next) < count)
+                {
+                    await api.CreateTaskAsync(queue, "baseline");
+                }
+            }));
+
+            var all = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
+            var cpu = new CpuMeter();
+            var writerAtStart = inProcessSqlite ? ThreadCpu.Of(ThreadCpu.SqliteWriter) : TimeSpan.Zero;
+            var t0 = Stopwatch.GetTimestamp();
+            NoOpAgents? agents = null;
+            agents = NoOpAgents.Start(api, queue, options, eager, _ =>
+            {
+                if (Volatile.Read(ref agents)?.Completed >= count)
+                {
+                    all.TrySetResult(Stopwatch.GetTimestamp());
+                }
+            });
+            try
+            {
+                await all.Task.WaitAsync(TimeSpan.FromSeconds(Math.Max(120, count / 5)));
+            }
+            finally
+            {
+                await agents.StopAsync();
+            }
+
+            var (_, _, ms) = cpu.Stop();
+            var runWriterMs = inProcessSqlite ? (ThreadCpu.Of(ThreadCpu.SqliteWriter) - writerAtStart).TotalMilliseconds : 0;
+            if (agents.Completed != count)
+            {
+                throw new InvalidOperationException($"The baseline agents completed {agents.Completed} tasks, expected {count}.");
+            }
+
+            if (r >= 0)
+            {
+                rates.Add(count / Stopwatch.GetElapsedTime(t0, all.Task.Result).TotalSeconds);
+                cpuMs += ms;
+                writerMs += runWriterMs;
+            }
+        }
+
+        var b = server.Backend;
+        var mode = eager ? "eager" : "plain";
+        var sorted = rates.Order().ToList();
+        report.Add(Name, b, $"{mode}: yardstick, {count:N0} standalone tasks: tasks finished/s", rates.Count / rates.Sum(x => 1 / x), "/s",
+            notes: $"the same agents with no workflow (tasks created beforehand, not timed); first claim → last complete answered; per round {string.Join(", ", sorted.Select(Report.Format))}");
+        report.Add(Name, b, $"{mode}: yardstick: process CPU per task", cpuMs / (count * (double)rates.Count), "ms", notes: "server + agents in one process (the server's own process with --server-process: not split here)");
+        if (inProcessSqlite)
+        {
+            report.Add(Name, b, $"{mode}: yardstick: SQLite writer thread CPU per task", writerMs / (count * (double)rates.Count), "ms");
+        }
+    }
+}
+
+/// <summary>
+/// K no-op agents on one queue, each in a loop: a batch checkout (<c>maxTasks</c>, long-polling), then a complete per
+/// task (plain), or a complete with <c>next</c> per task, checking out only when it holds nothing (eager).
+/// </summary>
+internal sealed class NoOpAgents
+{
+    private const int WaitSeconds = 5;
+    private readonly CancellationTokenSource _stop = new();
+    private long _completed;
+    private Task[] _loops = [];
+
+    public long Completed => Interlocked.Read(ref _completed);
+
+    public static NoOpAgents Start(AgentApi api, string queue, BenchOptions options, bool eager, Action<AgentApi.Claimed> done)
+    {
+        var agents = new NoOpAgents();
+        agents._loops = [.. Enumerable.Range(0, options.WorkflowAgents).Select(i => Task.Run(() => eager
+            ? agents.EagerAsync(api, queue, options.WorkflowBatch, $"wf-agent-{i}", done)
+            : agents.PlainAsync(api, queue, options.WorkflowBatch, $"wf-agent-{i}", done)))];
+        return agents;
+    }
+
+    public async Task StopAsync()
+    {
+        await _stop.CancelAsync();
+        await Task.WhenAll(_loops);
+        _stop.Dispose();
+    }
+
+    private void Done(AgentApi.Claimed task, Action<AgentApi.Claimed> done)
+    {
+        Interlocked.Increment(ref _completed);
+        done(task);
+    }
+
+    private async Task<IReadOnlyList<AgentApi.Claimed>> CheckoutAsync(AgentApi api, string queue, int batch, string agent)
+    {
+        try
+        {
+            return await api.CheckoutManyAsync(agent, queue, batch, WaitSeconds, _stop.Token);
+        }
+        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+        {
+            return [];
+        }
+    }
+
+    private async Task PlainAsync(AgentApi api, string queue, int batch, string agent, Action<AgentApi.Claimed> done)
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            foreach (var task in await CheckoutAsync(api, queue, batch, agent))
+            {
+                await api.CompleteAsync(task, CancellationToken.None);
+                Done(task, done);
+            }
+        }
+    }
+
+    private async Task EagerAsync(AgentApi api, string queue, int batch, string agent, Action<AgentApi.Claimed> done)
+    {
+        var held = new Queue<AgentApi.Claimed>();
+        while (true)
+        {
+            if (held.Count == 0)
+            {
+                if (_stop.IsCancellationRequested)
+                {
+                    return;
+                }
+
+                foreach (var task in await CheckoutAsync(api, queue, batch, agent))
+                {
+                    held.Enqueue(task);
+                }
+
+                continue;
+            }
+
+            var current = held.Dequeue();
+            var next = await api.CompleteWithNextAsync(current, queue, CancellationToken.None);
+            Done(current, done);
+            if (next is not null)
+            {
+                held.Enqueue(next);
+            }
+        }
+    }
+}
+
+/// <summary>
+/// Samples pg_stat_activity of the bench database every 20 ms while <see cref="Measure"/> is on: how many of its
+/// sessions are running a statement, and how many of those wait for a lock (the run row's, on this workflow).
+/// </summary>
+internal sealed class LockSampler : IAsyncDisposable
+{
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _loop;
+    private volatile bool _measuring;
+    private long _samples;
+    private long _active;
+    private long _waiting;
+
+    private LockSampler(string database) => _loop = Task.Run(() => LoopAsync(database));
+
+    public (long Samples, long Active, long Waiting) Result => (Interlocked.Read(ref _samples), Interlocked.Read(ref _active), Interlocked.Read(ref _waiting));
+
+    public static LockSampler Start(string database) => new(database);
+
+    public void Measure(bool on) => _measuring = on;
+
+    private async Task LoopAsync(string database)
+    {
+        await using var connection = new Npgsql.NpgsqlConnection(database);
+        await connection.OpenAsync(_stop.Token);
+        await using var command = new Npgsql.NpgsqlCommand(
+            "SELECT count(*) FILTER (WHERE state = 'active'), count(*) FILTER (WHERE state = 'active' AND wait_event_type = 'Lock') " +
+            "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()", connection);
+        while (!_stop.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(20, _stop.Token);
+                if (!_measuring)
+                {
+                    continue;
+                }
+
+                await using var reader = await command.ExecuteReaderAsync(_stop.Token);
+                await reader.ReadAsync(_stop.Token);
+                Interlocked.Add(ref _active, reader.GetInt64(0));
+                Interlocked.Add(ref _waiting, reader.GetInt64(1));
+                Interlocked.Increment(ref _samples);
+            }
+            catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+            {
+                return;
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        await _loop;
+        _stop.Dispose();
     }
 }
