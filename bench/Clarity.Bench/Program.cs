@@ -43,7 +43,7 @@ async Task GuardAsync(string title, Func<Task> run)
     }
 }
 
-// serverProcess: with --server-process, the server is its own process (lifecycle and peer only). Its JIT has not run
+// serverProcess: with --server-process, the server is its own process (lifecycle, peer and workflow-steps only). Its JIT has not run
 // the hot paths yet, so it first runs lifecycles for the warm-up's duration, unreported.
 async Task OnEachBackendAsync(string title, Func<BenchServer, Task> run, IDictionary<string, string?>? settings = null, bool serverProcess = false)
 {
@@ -125,6 +125,11 @@ if (options.Scenarios.Contains("audit"))
 if (options.Scenarios.Contains("audit-verify"))
 {
     await OnEachBackendAsync(AuditVerifyBench.Name, s => AuditVerifyBench.RunAsync(s, options, report));
+}
+
+if (options.Scenarios.Contains("workflow-steps"))
+{
+    await OnEachBackendAsync(WorkflowStepsBench.Name, s => WorkflowStepsBench.RunAsync(s, options, report), serverProcess: true);
 }
 
 var markdown = report.ToMarkdown();

@@ -36,6 +36,28 @@ public sealed class AgentApi(HttpClient http)
         return new Claimed(task.GetProperty("id").GetGuid(), task.GetProperty("title").GetString()!, body.GetProperty("leaseToken").GetString()!);
     }
 
+    /// <summary>Checks out up to <paramref name="maxTasks"/> tasks from <paramref name="queue"/> in one request (batch checkout), long-polling up to <paramref name="waitSeconds"/>; empty on 204.</summary>
+    public async Task<IReadOnlyList<Claimed>> CheckoutManyAsync(string agent, string queue, int maxTasks, int waitSeconds, CancellationToken ct = default)
+    {
+        using var response = await SendAsync(HttpMethod.Post, BenchServer.Api("work/checkout"),
+            $"{{\"agent\":\"{agent}\",\"queues\":[\"{queue}\"],\"waitSeconds\":{waitSeconds},\"maxTasks\":{maxTasks}}}", ct);
+        if (response.StatusCode == HttpStatusCode.NoContent)
+        {
+            return [];
+        }
+
+        await BenchServer.ExpectAsync(response, HttpStatusCode.OK);
+        var leases = (await BenchServer.ReadJsonAsync(response)).GetProperty("leases");
+        var claimed = new List<Claimed>(leases.GetArrayLength());
+        foreach (var lease in leases.EnumerateArray())
+        {
+            var task = lease.GetProperty("task");
+            claimed.Add(new Claimed(task.GetProperty("id").GetGuid(), task.GetProperty("title").GetString()!, lease.GetProperty("leaseToken").GetString()!));
+        }
+
+        return claimed;
+    }
+
     public async Task<long> AppendLogsAsync(Guid taskId, string jsonArray, CancellationToken ct = default)
     {
         using var response = await SendAsync(HttpMethod.Post, BenchServer.Api($"tasks/{taskId}/logs"), jsonArray, ct);

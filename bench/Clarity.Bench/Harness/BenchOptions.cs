@@ -3,7 +3,7 @@ namespace Clarity.Bench.Harness;
 /// <summary>Command-line options. Quick mode shrinks every duration and count for a smoke run.</summary>
 public sealed class BenchOptions
 {
-    public static readonly string[] AllScenarios = ["lifecycle", "ingest", "search", "isolation", "latency", "peer", "signin", "webhooks", "audit", "audit-verify"];
+    public static readonly string[] AllScenarios = ["lifecycle", "ingest", "search", "isolation", "latency", "peer", "signin", "webhooks", "audit", "audit-verify", "workflow-steps"];
 
     public bool Quick { get; private init; }
 
@@ -30,6 +30,18 @@ public sealed class BenchOptions
 
     public int SearchLines { get; private init; }
 
+    /// <summary>Workflow steps (#14): the parallel steps between <c>start</c> and <c>merge</c>.</summary>
+    public int WorkflowSteps { get; private init; } = 1000;
+
+    /// <summary>Workflow steps (#14): measured runs per variant and backend, back to back (after one unreported warm-up run).</summary>
+    public int WorkflowRuns { get; private init; } = 5;
+
+    /// <summary>Workflow steps (#14): concurrent no-op agents.</summary>
+    public int WorkflowAgents { get; private init; } = 8;
+
+    /// <summary>Workflow steps (#14): <c>maxTasks</c> of each agent's checkout.</summary>
+    public int WorkflowBatch { get; private init; } = 32;
+
     public TimeSpan Warmup { get; private init; }
 
     public TimeSpan Duration { get; private init; }
@@ -47,6 +59,10 @@ public sealed class BenchOptions
         ServerProcessDll = ServerProcessDll,
         PostgresSetupSql = PostgresSetupSql,
         SearchLines = SearchLines,
+        WorkflowSteps = WorkflowSteps,
+        WorkflowRuns = WorkflowRuns,
+        WorkflowAgents = WorkflowAgents,
+        WorkflowBatch = WorkflowBatch,
         Warmup = warmup,
         Duration = duration,
     };
@@ -67,12 +83,17 @@ public sealed class BenchOptions
           --quick                  short smoke run (seconds, not minutes)
           --postgres <conn>        a PostgreSQL server (admin connection string); enables the PostgreSQL runs
           --backend <list>         sqlite,postgres (default: sqlite, plus postgres when --postgres is given)
-          --only <list>            lifecycle,ingest,search,isolation,latency,peer,signin,webhooks,audit (default: all)
+          --only <list>            lifecycle,ingest,search,isolation,latency,peer,signin,webhooks,audit,audit-verify,
+                                   workflow-steps (default: all)
           --search-lines <n>       lines loaded for the search benchmarks (default 1000000; quick 100000)
           --graphile <dir>         folder of the graphile-worker peer (bench/peers/graphile-worker)
           --pg-boss <dir>          folder of the pg-boss peer (bench/peers/pg-boss); Hangfire runs in-process
+          --steps <n>              workflow-steps: parallel steps between start and merge (default 1000)
+          --runs <n>               workflow-steps: measured runs per variant and backend (default 5; quick 2)
+          --agents <n>             workflow-steps: concurrent no-op agents (default 8)
+          --batch <n>              workflow-steps: maxTasks of each checkout, 1-100 (default 32)
           --out <dir>              also write results.md and results.json there
-          --server-process         lifecycle and peer: run the server as `dotnet src/Clarity/bin/Release/net10.0/clarity.dll
+          --server-process         lifecycle, peer and workflow-steps: run the server as `dotnet src/Clarity/bin/Release/net10.0/clarity.dll
                                    serve` (same settings), not in-process, and report its CPU per request
           --postgres-sql <sql>     run this SQL on each Clarity PostgreSQL database after migration (experiments)
         """;
@@ -82,7 +103,11 @@ public sealed class BenchOptions
         var quick = false;
         var serverProcess = false;
         string? postgres = null, graphile = null, pgBoss = null, output = null, backends = null, only = null, postgresSql = null;
-        int? searchLines = null;
+        int? searchLines = null, steps = null, runs = null, agents = null, batch = null;
+        int Positive(string name, string value, int max) =>
+            int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) && n >= 1 && n <= max
+                ? n
+                : throw new ArgumentException($"{name} needs a whole number from 1 to {max}.\n{Usage}");
         for (var i = 0; i < args.Length; i++)
         {
             string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value.\n{Usage}");
@@ -117,6 +142,18 @@ public sealed class BenchOptions
                     break;
                 case "--search-lines":
                     searchLines = int.Parse(Value(), System.Globalization.CultureInfo.InvariantCulture);
+                    break;
+                case "--steps":
+                    steps = Positive("--steps", Value(), 9_998);
+                    break;
+                case "--runs":
+                    runs = Positive("--runs", Value(), 1000);
+                    break;
+                case "--agents":
+                    agents = Positive("--agents", Value(), 256);
+                    break;
+                case "--batch":
+                    batch = Positive("--batch", Value(), 100);
                     break;
                 default:
                     throw new ArgumentException($"Unknown option {args[i]}.\n{Usage}");
@@ -161,6 +198,10 @@ public sealed class BenchOptions
             OutputDirectory = output,
             PostgresSetupSql = postgresSql,
             SearchLines = searchLines ?? (quick ? 100_000 : 1_000_000),
+            WorkflowSteps = steps ?? 1000,
+            WorkflowRuns = runs ?? (quick ? 2 : 5),
+            WorkflowAgents = agents ?? 8,
+            WorkflowBatch = batch ?? 32,
             Warmup = quick ? TimeSpan.FromSeconds(2) : TimeSpan.FromSeconds(5),
             Duration = quick ? TimeSpan.FromSeconds(5) : TimeSpan.FromSeconds(30),
         };
