@@ -257,6 +257,56 @@ public abstract class WorkflowRunTests<TFixture>(TFixture fixture) : IClassFixtu
     }
 
     [Fact]
+    public async Task FanIn_WhoseOtherNeedIsSkippedInTheSameChange_IsSkipped_AndTheRunStillFinishes()
+    {
+        var name = Name();
+        var q = Work.Unique("q");
+        await UploadAsync($$$"""
+            name: {{{name}}}
+            steps:
+              - { id: a, kind: task, queue: {{{q}}}, title: A }
+              - { id: b, kind: task, queue: {{{q}}}, title: B, needs: [a], when: "steps.a.output.go" }
+              - { id: join, kind: task, queue: {{{q}}}, title: Join, needs: [a, b] }
+            """);
+        var id = await StartAsync(name);
+        await DoTaskAsync(q, new { go = false });
+        var run = await RunAsync(id);
+        Assert.Equal(("skipped", "skipped", "succeeded"), (StatusOf(run, "b"), StatusOf(run, "join"), run.Str("status")));
+        await AssertQueueEmptyAsync(q);
+    }
+
+    [Fact]
+    public async Task Profile_ShowsEachStepsPhases_TheCriticalPath_AndTheVersionsBottleneckTable()
+    {
+        var name = Name();
+        var q = Work.Unique("q");
+        await UploadAsync($$$"""
+            name: {{{name}}}
+            steps:
+              - { id: quick, kind: task, queue: {{{q}}}-quick, title: Quick }
+              - { id: slow, kind: task, queue: {{{q}}}-slow, title: Slow }
+              - { id: last, kind: task, queue: {{{q}}}-last, title: Last, needs: [quick, slow] }
+            """);
+        var id = await StartAsync(name);
+        await DoTaskAsync(q + "-quick");
+        await Task.Delay(50);
+        await DoTaskAsync(q + "-slow");
+        await DoTaskAsync(q + "-last");
+        var run = await RunAsync(id);
+        Assert.True(Step(run, "slow").GetProperty("profile").GetProperty("onCriticalPath").GetBoolean());
+        Assert.True(Step(run, "last").GetProperty("profile").GetProperty("onCriticalPath").GetBoolean());
+        Assert.False(Step(run, "quick").GetProperty("profile").GetProperty("onCriticalPath").GetBoolean());
+        Assert.True(Step(run, "slow").GetProperty("profile").GetProperty("queuedMs").GetInt64() >= 0);
+        Assert.True(Step(run, "slow").GetProperty("profile").GetProperty("runningMs").GetInt64() >= 0);
+
+        using var member = Host.CreateClient(Org.MemberKey);
+        var profile = await member.GetAsync(Org.Api($"workflows/{name}/versions/latest/profile")).ExpectAsync(HttpStatusCode.OK);
+        Assert.Equal(1, profile.Int("runs"));
+        Assert.Equal(["last", "quick", "slow"], profile.GetProperty("steps").EnumerateArray().Select(s => s.Str("stepId")).Order());
+        Assert.All(profile.GetProperty("steps").EnumerateArray(), s => Assert.True(s.GetProperty("p95Ms").GetInt64() >= s.GetProperty("p50Ms").GetInt64()));
+    }
+
+    [Fact]
     public async Task Signal_SentBeforeTheWaitStarts_IsKept_AndCompletesTheWait_AndAFinishedRunAnswers409()
     {
         var name = Name();

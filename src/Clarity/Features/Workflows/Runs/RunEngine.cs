@@ -48,6 +48,15 @@ public sealed class RunEngine(IServiceProvider services, IOptions<ClarityOptions
         public Queue<(string Id, bool Satisfied)> Finished { get; } = new();
         public bool Processing { get; set; }
         public bool RunDirty { get; set; }
+
+        /// <summary>
+        /// Steps this change saw still waiting for other needs (a fan-in): while one of them is not final, the run cannot be
+        /// over, and the lookup for open steps is skipped.
+        /// </summary>
+        public HashSet<string> SeenPending { get; } = new(StringComparer.Ordinal);
+
+        /// <summary>Whether a step seen pending is still open as far as this change knows (not loaded: untouched, so still pending).</summary>
+        public bool KnownOpen => SeenPending.Any(id => !Steps.TryGetValue(id, out var step) || !StepStatuses.IsFinal(step.Status));
         public string? RunAction { get; set; }
 
         private JsonNode? _inputs;
@@ -146,8 +155,10 @@ public sealed class RunEngine(IServiceProvider services, IOptions<ClarityOptions
     /// <summary>A task of a step moved: claims and questions update the step's timings; a final transition finishes (or retries) the step.</summary>
     public async Task OnTaskTransitionAsync(Change change, TaskTransition transition, TaskRow task)
     {
-        if (task.RunId is not { } runId || task.StepId is not { } stepId)
+        if (task.RunId is not { } runId || task.StepId is not { } stepId || transition == TaskTransition.Claim)
         {
+            // A claim changes nothing of the run: the step's start is its task's (read with the run, stored when it finishes),
+            // so the busiest transition of a run takes no lock on it.
             return;
         }
 
@@ -159,10 +170,6 @@ public sealed class RunEngine(IServiceProvider services, IOptions<ClarityOptions
 
         switch (transition)
         {
-            case TaskTransition.Claim:
-                step.StartedAt = change.Now;
-                await SaveAsync(scope, step, emit: false);
-                return;
             case TaskTransition.Ask:
                 step.AwaitingSince = change.Now;
                 await SaveAsync(scope, step, emit: false);
@@ -179,6 +186,8 @@ public sealed class RunEngine(IServiceProvider services, IOptions<ClarityOptions
             step.AwaitingMs += change.Now - since;
             step.AwaitingSince = null;
         }
+
+        step.StartedAt = task.StartedAt ?? step.StartedAt;
 
         switch (task.Status)
         {
@@ -328,18 +337,22 @@ public sealed class RunEngine(IServiceProvider services, IOptions<ClarityOptions
 
         if (satisfied)
         {
-            var ready = await RunStore.SatisfyNeedAsync(scope.Change, scope.Run.Id, dependents);
-            foreach (var id in dependents)
+            foreach (var (id, needsLeft) in await RunStore.SatisfyNeedAsync(scope.Change, scope.Run.Id, dependents))
             {
-                if (scope.Steps.TryGetValue(id, out var cached) && cached.Status == StepStatuses.Pending)
+                if (scope.Steps.TryGetValue(id, out var cached))
                 {
-                    cached.NeedsLeft--;
+                    cached.NeedsLeft = needsLeft;
                 }
-            }
 
-            foreach (var id in ready)
-            {
-                scope.Ready.Enqueue(id);
+                if (needsLeft == 0)
+                {
+                    scope.Ready.Enqueue(id);
+                }
+                else
+                {
+                    // It still waits for other needs (a fan-in): the run goes on, no need to look for open steps.
+                    scope.SeenPending.Add(id);
+                }
             }
 
             return;
@@ -592,7 +605,7 @@ public sealed class RunEngine(IServiceProvider services, IOptions<ClarityOptions
     private async Task CompleteIfDoneAsync(RunScope scope)
     {
         var run = scope.Run;
-        if (!scope.IsFinal && !await RunStore.AnyOpenStepAsync(scope.Change, run.Id))
+        if (!scope.IsFinal && !scope.KnownOpen && !scope.Steps.Values.Any(s => !StepStatuses.IsFinal(s.Status)) && !await RunStore.AnyOpenStepAsync(scope.Change, run.Id))
         {
             var steps = await RunStore.GetStepsAsync(scope.Change, run.Id);
             var failed = steps.Where(s => s.Status is StepStatuses.Failed or StepStatuses.Cancelled).OrderBy(s => s.Position).FirstOrDefault();

@@ -100,21 +100,25 @@ public sealed class RunStore(Database db)
             "dispatched_at = @DispatchedAt, started_at = @StartedAt, finished_at = @FinishedAt, awaiting_since = @AwaitingSince, awaiting_ms = @AwaitingMs, " +
             "updated_at = @UpdatedAt WHERE run_id = @RunId AND step_id = @StepId", step, change.Transaction);
 
-    /// <summary>One need of each pending step is satisfied: counts down and returns the steps it made ready.</summary>
-    public static async Task<IReadOnlyList<string>> SatisfyNeedAsync(Change change, Guid runId, IReadOnlyList<string> stepIds)
+    /// <summary>One need of each pending step is satisfied: counts down and returns each pending step's needs left (0: ready).</summary>
+    public static async Task<IReadOnlyList<(string StepId, long NeedsLeft)>> SatisfyNeedAsync(Change change, Guid runId, IReadOnlyList<string> stepIds)
     {
+        var parameters = new DynamicParameters(new { runId, now = change.Now });
+        string filter;
         if (stepIds.Count == 1)
         {
-            return (await change.Connection.QueryAsync<string>(
-                $"UPDATE workflow_run_steps SET needs_left = needs_left - 1, updated_at = @now WHERE run_id = @runId AND step_id = @stepId AND status = '{StepStatuses.Pending}' " +
-                "RETURNING CASE WHEN needs_left = 0 THEN step_id END", new { runId, stepId = stepIds[0], now = change.Now }, change.Transaction))
-                .Where(s => s is not null).AsList();
+            filter = "step_id = @stepId";
+            parameters.Add("stepId", stepIds[0]);
+        }
+        else
+        {
+            filter = change.Dialect.InList("step_id", "@stepIds");
+            parameters.Add("stepIds", stepIds.ToArray());
         }
 
-        return (await change.Connection.QueryAsync<string>(
-            $"UPDATE workflow_run_steps SET needs_left = needs_left - 1, updated_at = @now WHERE run_id = @runId AND {change.Dialect.InList("step_id", "@stepIds")} " +
-            $"AND status = '{StepStatuses.Pending}' RETURNING CASE WHEN needs_left = 0 THEN step_id END",
-            new { runId, stepIds = stepIds.ToArray(), now = change.Now }, change.Transaction)).Where(s => s is not null).AsList();
+        return (await change.Connection.QueryAsync<(string, long)>(
+            $"UPDATE workflow_run_steps SET needs_left = needs_left - 1, updated_at = @now WHERE run_id = @runId AND {filter} AND status = '{StepStatuses.Pending}' " +
+            "RETURNING step_id, needs_left", parameters, change.Transaction)).AsList();
     }
 
     /// <summary>Whether any step of the run is still open (pending, waiting or running).</summary>
@@ -185,6 +189,19 @@ public sealed class RunStore(Database db)
     {
         await using var c = await db.OpenReadAsync(ct);
         var steps = (await c.QueryAsync<StepRow>($"SELECT {StepColumns} FROM workflow_run_steps WHERE run_id = @runId ORDER BY position", new { runId })).AsList();
+        // A running task step's start is its task's claim (the engine stores it when the step finishes).
+        var running = steps.Where(s => s is { Status: StepStatuses.Running, StartedAt: null, TaskId: not null }).ToList();
+        if (running.Count > 0)
+        {
+            var started = (await c.QueryAsync<(Guid Id, long? StartedAt)>(
+                $"SELECT id, started_at FROM tasks WHERE {db.Dialect.InList("id", "@ids")}", new { ids = running.Select(s => s.TaskId!.Value).ToArray() }))
+                .ToDictionary(t => t.Id, t => t.StartedAt);
+            foreach (var step in running)
+            {
+                step.StartedAt = started.GetValueOrDefault(step.TaskId!.Value);
+            }
+        }
+
         var votes = (await c.QueryAsync<VoteRow>(
             "SELECT run_id AS RunId, step_id AS StepId, user_id AS UserId, decision AS Decision, comment AS Comment, created_at AS CreatedAt " +
             "FROM workflow_run_votes WHERE run_id = @runId ORDER BY created_at, user_id", new { runId })).AsList();
