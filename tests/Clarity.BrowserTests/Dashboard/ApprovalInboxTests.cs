@@ -130,6 +130,17 @@ public abstract class ApprovalInboxTests(SetUpBrowserFixture fixture)
 
         var evePage = await SignedInInboxAsync(eve);
         await Expect(Card(evePage, description)).ToContainTextAsync("0 of 1 approval so far");
+
+        // On a phone the approval and its buttons fit the screen.
+        var phone = await fixture.NewPageAsync(width: 360, height: 740, touch: true);
+        await BrowserFixture.SignInAsync(phone, eve.Email, eve.Password);
+        await phone.GotoAsync("/o/acme/clarifications");
+        await Expect(Card(phone, description).GetByRole(AriaRole.Button, new() { Name = "Reject" })).ToBeInViewportAsync();
+        Assert.True(await phone.EvaluateAsync<bool>("document.documentElement.scrollWidth <= window.innerWidth"));
+        await phone.ShotAsync("approval-on-a-phone", fullPage: false);
+        await phone.Context.CloseAsync();
+
+        // Bad input, or a run or step that is not there: the service's reason, back on the inbox.
         (string Path, (string, string)[] Fields, string Says)[] refused =
         [
             (vote, [("decision", "maybe")], "decision: must be"),
