@@ -4,6 +4,7 @@ using Clarity.Features.Agents;
 using Clarity.Features.Clarifications;
 using Clarity.Features.Identity;
 using Clarity.Features.Tasks;
+using Clarity.Features.Workflows.Runs;
 using Clarity.Hosting;
 using Microsoft.AspNetCore.Antiforgery;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -60,6 +61,8 @@ public static class DashboardEndpoints
         org.MapGet("/clarifications/_count", PendingCount);
         org.MapGet("/clarifications/_list", ClarificationsList);
         org.MapPost("/clarifications/{id:guid}/answer", AnswerClarification).WithMetadata(new DashboardPageAttribute { Permission = Permissions.TasksRespond });
+        org.MapGet("/clarifications/_approvals", ApprovalsList).WithMetadata(new DashboardPageAttribute { Permission = Permissions.RunsRead });
+        org.MapPost("/approvals/{runId:guid}/{stepId}/vote", VoteOnApproval).WithMetadata(new DashboardPageAttribute { Permission = Permissions.RunsRead });
         org.MapPost("/settings/invitations/{id:guid}/revoke", RevokeInvitation).WithMetadata(new DashboardPageAttribute { Permission = Permissions.MembersManage });
         org.MapPost("/settings/members/{userId:guid}/role", ChangeRole).WithMetadata(new DashboardPageAttribute { Permission = Permissions.MembersManage });
         org.MapPost("/settings/members/{userId:guid}/remove", RemoveMember).WithMetadata(new DashboardPageAttribute { Permission = Permissions.MembersManage });
@@ -250,6 +253,41 @@ public static class DashboardEndpoints
         return TypedResults.Redirect(back);
     }
 
+    private static async Task<RazorComponentResult<ApprovalList>> ApprovalsList(HttpContext http, RunService runs)
+    {
+        var org = OrgOf(http);
+        return Fragment<ApprovalList>(new { Org = org.Slug, Items = await ApprovalList.LoadAsync(runs, org, http.RequestAborted) });
+    }
+
+    /// <summary>
+    /// A vote from the inbox, through the same service as the API (which decides who may vote: the approval's
+    /// <c>from:</c>, once each, no self-approval); its refusals come back as the inbox's error message.
+    /// </summary>
+    private static Task<IResult> VoteOnApproval(Guid runId, string stepId, HttpContext http, IAntiforgery antiforgery, RunService runs)
+    {
+        var org = OrgOf(http);
+        return FormActionAsync(http, antiforgery, $"/o/{Uri.EscapeDataString(org.Slug)}/clarifications", async form =>
+        {
+            var comment = form["comment"].ToString();
+            var request = new VoteRequest(form["decision"].ToString(), string.IsNullOrWhiteSpace(comment) ? null : comment);
+            return VoteOutcome(await runs.VoteAsync(org, runId, stepId, request, http.RequestAborted), request.Decision!);
+        });
+    }
+
+    private static string VoteOutcome(RunStep step, string decision)
+    {
+        var approval = step.Approval;
+        var approvals = approval?.Votes.Count(v => v.Decision == "approve") ?? 0;
+        var rejections = approval?.Votes.Count(v => v.Decision == "reject") ?? 0;
+        return (decision, step.Status) switch
+        {
+            (_, StepStatuses.Succeeded) => $"Approved: '{step.Id}' has {approvals} of {approval?.Required} approvals, and the run continues.",
+            (_, StepStatuses.Failed) => $"Rejected: '{step.Id}' failed ({rejections} rejection{(rejections == 1 ? "" : "s")}).",
+            ("approve", _) => $"Your approval of '{step.Id}' is recorded: {approvals} of {approval?.Required}.",
+            _ => $"Your rejection of '{step.Id}' is recorded: {rejections} of the {approval?.RejectionsToReject} that reject it.",
+        };
+    }
+
     /// <summary>Signs out: the session ends on every node (not only this browser's cookie), then to the sign-in page.</summary>
     private static async Task<IResult> Logout(HttpContext http, IAntiforgery antiforgery, SessionService sessions)
     {
@@ -267,8 +305,8 @@ public static class DashboardEndpoints
         return TypedResults.Redirect("/login");
     }
 
-    private static async Task<RazorComponentResult<PendingBadge>> PendingCount(HttpContext http, ClarificationService clarifications, bool? decorative) =>
-        Fragment<PendingBadge>(new { Count = await PendingBadge.CountAsync(clarifications, OrgOf(http), http.RequestAborted), Decorative = decorative == true });
+    private static async Task<RazorComponentResult<PendingBadge>> PendingCount(HttpContext http, ClarificationService clarifications, RunService runs, bool? decorative) =>
+        Fragment<PendingBadge>(new { Count = await PendingBadge.CountAsync(clarifications, runs, OrgOf(http), http.RequestAborted), Decorative = decorative == true });
 
     /// <summary>An HTML fragment rendered by a component, never cached.</summary>
     public static RazorComponentResult<T> Fragment<T>(object parameters)

@@ -30,7 +30,7 @@ public abstract class SignInTests(BrowserFixture fixture)
         // Setup signs the owner in and opens the org.
         await page.WaitForURLAsync("**/o/acme");
         var nav = page.GetByRole(AriaRole.Navigation, new() { Name = "Main" });
-        await Expect(nav.GetByRole(AriaRole.Link, new() { Name = "Clarifications" })).ToBeVisibleAsync();
+        await Expect(nav.GetByRole(AriaRole.Link, new() { Name = "Inbox" })).ToBeVisibleAsync();
         await page.ShotAsync("2-signed-in-after-setup");
 
         // Setup is gone once a user exists.

@@ -164,7 +164,7 @@ public abstract class TaskPagesTests(SetUpBrowserFixture fixture, ITestOutputHel
 
         var stream = Assert.Single(opened);
         var topics = stream[(stream.IndexOf("topics=", StringComparison.Ordinal) + 7)..].Split('&')[0].Split(',');
-        Assert.Equal(["clarifications", $"task:{id}:logs", "tasks"], topics.Order(StringComparer.Ordinal));
+        Assert.Equal(["clarifications", "runs", $"task:{id}:logs", "tasks"], topics.Order(StringComparer.Ordinal));
     }
 
     [Fact]

@@ -1,6 +1,6 @@
 // The dashboard's shell module: htmx and the tab's one event stream (lib/tab-stream.js), antiforgery for htmx requests, the theme toggle,
 // the phone navigation drawer, copy buttons, confirmations, relative times, browser notifications for new
-// clarifications and the service worker registration. Pages add their own modules in client/entries/.
+// clarifications, the inbox's approval events and the service worker registration. Pages add their own modules in client/entries/.
 import htmx from 'htmx.org';
 import { tabStream } from '../lib/tab-stream.js';
 
@@ -145,6 +145,14 @@ async function notifyClarification(envelope) {
   n.onclick = () => { window.focus(); window.location.assign(`/o/${encodeURIComponent(org)}/clarifications`); };
 }
 tabStream().on('clarification', notifyClarification);
+
+// The inbox's approvals and the nav badge follow approval steps only: a run.step event of an approval step (one
+// became pending, took a vote, or was decided or cancelled) fires `sse:approval` for the elements that name it
+// (hx-trigger="sse:approval"). A malformed event still signals a change.
+tabStream().on('run.step', (envelope) => {
+  const kind = envelope?.data?.kind;
+  if (kind === undefined || kind === 'approval') tabStream().fireHtmx('sse:approval');
+});
 
 // The service worker caches the shell (css, js, icons) for installability and fast starts.
 if ('serviceWorker' in navigator && window.isSecureContext) {
