@@ -17,6 +17,9 @@ public static class ExitCodes
     /// <summary><c>clarity audit verify</c>: an audit chain is damaged (or a checkpoint could not be taken of it).</summary>
     public const int AuditDamaged = 6;
 
+    /// <summary><c>clarity run</c>: the command exited 0 but the output it wrote to CLARITY_OUTPUT is not a JSON object; the task failed.</summary>
+    public const int BadOutput = 7;
+
     /// <summary><c>clarity run</c>: the command could not be started (the shell's convention).</summary>
     public const int CommandNotExecutable = 126;
 

@@ -2,6 +2,8 @@ using System.CommandLine;
 using System.ComponentModel;
 using System.Diagnostics;
 using System.Net;
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using Clarity.Client;
 
 namespace Clarity.Cli;
@@ -216,7 +218,12 @@ public static class RunCommand
     /// <param name="next">When set, a success is completed with <c>next</c>: the agent's next task comes back in the same answer.</param>
     private sealed class TaskRun(ClarityClient client, Lease lease, string[] command, NextTaskRequest? next)
     {
+        private const int MaxOutputBytes = 1024 * 1024;
+
         private readonly Guid _taskId = lease.Task.Id;
+
+        /// <summary>Where the command may write its output as a JSON object (CLARITY_OUTPUT); a fresh name per task, removed afterwards.</summary>
+        private readonly string _outputFile = Path.Combine(Path.GetTempPath(), $"clarity-output-{lease.Task.Id:N}.json");
         private Process? _process;
         private volatile string? _leaseLost;
 
@@ -273,20 +280,65 @@ public static class RunCommand
             }
 
             var exitCode = process.ExitCode;
+            var (output, outputError) = exitCode == 0 ? ReadOutput(exitCode) : (null, null);
+            if (outputError is not null)
+            {
+                await Console.Error.WriteLineAsync("clarity: " + outputError);
+                await FinishAsync(() => client.FailTaskAsync(_taskId, lease.LeaseToken, outputError, retryable: false, CancellationToken.None));
+                return ExitCodes.BadOutput;
+            }
+
             var finished = exitCode == 0
-                ? await FinishAsync(() => CompleteAsync(exitCode))
+                ? await FinishAsync(() => CompleteAsync(output!))
                 : await FinishAsync(() => client.FailTaskAsync(_taskId, lease.LeaseToken, $"exit code {exitCode}", retryable: false, CancellationToken.None));
             return finished ? exitCode : ExitCodes.LeaseLost;
         }
 
-        private async Task<AgentTask> CompleteAsync(int exitCode)
+        /// <summary>
+        /// The task's output: <c>{exitCode}</c>, merged into the JSON object the command wrote to the file named by
+        /// <c>CLARITY_OUTPUT</c>, if it wrote one (a workflow's later steps read it as <c>steps.&lt;id&gt;.output</c>).
+        /// </summary>
+        private (JsonObject? Output, string? Error) ReadOutput(int exitCode)
+        {
+            try
+            {
+                var file = new FileInfo(_outputFile);
+                if (!file.Exists || file.Length == 0)
+                {
+                    return (new JsonObject { ["exitCode"] = exitCode }, null);
+                }
+
+                if (file.Length > MaxOutputBytes)
+                {
+                    return (null, $"the output file (CLARITY_OUTPUT) holds {file.Length} bytes; at most {MaxOutputBytes} are allowed.");
+                }
+
+                if (JsonNode.Parse(File.ReadAllText(_outputFile)) is not JsonObject written)
+                {
+                    return (null, "the output file (CLARITY_OUTPUT) must hold one JSON object.");
+                }
+
+                written.TryAdd("exitCode", exitCode);
+                return (written, null);
+            }
+            catch (JsonException ex)
+            {
+                return (null, "the output file (CLARITY_OUTPUT) is not valid JSON: " + ex.Message);
+            }
+            finally
+            {
+                File.Delete(_outputFile);
+            }
+        }
+
+        private async Task<AgentTask> CompleteAsync(JsonObject output)
         {
             if (next is null)
             {
-                return await client.CompleteTaskAsync(_taskId, lease.LeaseToken, new { exitCode }, CancellationToken.None);
+                return await client.CompleteTaskAsync(_taskId, lease.LeaseToken, output, CancellationToken.None);
             }
 
-            var completed = await client.CompleteAndCheckoutAsync(_taskId, lease.LeaseToken, new { exitCode }, next, CancellationToken.None);
+            var completed = await client.CompleteAndCheckoutAsync(_taskId, lease.LeaseToken, output, next, CancellationToken.None);
             Next = completed.Next;
             return completed.Task;
         }
@@ -307,6 +359,7 @@ public static class RunCommand
             info.Environment["CLARITY_TASK_ID"] = _taskId.ToString();
             info.Environment["CLARITY_TASK_INPUT"] = lease.Task.Input is { } input ? input.GetRawText() : "null";
             info.Environment["CLARITY_LEASE_TOKEN"] = lease.LeaseToken;
+            info.Environment["CLARITY_OUTPUT"] = _outputFile;
             return info;
         }
 

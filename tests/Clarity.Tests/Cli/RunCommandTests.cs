@@ -88,6 +88,36 @@ public abstract class RunCommandTests(Backend backend) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Run_CommandThatWritesCLARITY_OUTPUT_CompletesTheTaskWithThatObjectAndItsExitCode()
+    {
+        var queued = await _client.CreateTaskAsync(new CreateTaskRequest("run-output", "writes output"));
+
+        var (exitCode, _, stderr) = await ClarityProcess.RunAsync(
+            ["run", .. Connection, "--queue", "run-output", "--checkout", "--wait", "5", "--", "sh", "-c", "printf '{\"text\": \"drafted\"}' > \"$CLARITY_OUTPUT\""]);
+
+        Assert.True(exitCode == 0, stderr);
+        var task = await _client.GetTaskAsync(queued.Id);
+        Assert.Equal(TaskStatuses.Succeeded, task.Status);
+        Assert.Equal("drafted", task.Output!.Value.GetProperty("text").GetString());
+        Assert.Equal(0, task.Output!.Value.GetProperty("exitCode").GetInt32());
+    }
+
+    [Fact]
+    public async Task Run_CommandThatWritesAnOutputThatIsNotAJsonObject_FailsTheTaskWithOneClearLine()
+    {
+        var queued = await _client.CreateTaskAsync(new CreateTaskRequest("run-bad-output", "writes junk"));
+
+        var (exitCode, _, stderr) = await ClarityProcess.RunAsync(
+            ["run", .. Connection, "--queue", "run-bad-output", "--checkout", "--wait", "5", "--", "sh", "-c", "echo '[1, 2' > \"$CLARITY_OUTPUT\""]);
+
+        Assert.Equal(ExitCodes.BadOutput, exitCode);
+        Assert.Contains("CLARITY_OUTPUT", stderr, StringComparison.Ordinal);
+        var task = await _client.GetTaskAsync(queued.Id);
+        Assert.Equal(TaskStatuses.Failed, task.Status);
+        Assert.Contains("CLARITY_OUTPUT", task.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Run_WithCheckout_WhenNoTaskArrives_SaysSoAndExitsZero()
     {
         var (exitCode, _, stderr) = await ClarityProcess.RunAsync(["run", .. Connection, "--queue", "run-empty", "--checkout", "--wait", "0", "--", "true"]);

@@ -172,7 +172,7 @@ public abstract class WorkflowValidateTests<TFixture>(TFixture fixture) : IClass
         var list = await viewer.GetAsync(Org.Api("workflow-templates")).ExpectAsync(HttpStatusCode.OK);
 
         var items = list.GetProperty("items").EnumerateArray().ToList();
-        Assert.Equal(["nightly-triage", "research-fan-out", "write-review-approve-publish"], items.Select(t => t.Str("name")));
+        Assert.Equal(["draft-approve-publish", "nightly-triage", "research-fan-out", "write-review-approve-publish"], items.Select(t => t.Str("name")));
         foreach (var template in items)
         {
             Assert.False(string.IsNullOrWhiteSpace(template.Str("description")));

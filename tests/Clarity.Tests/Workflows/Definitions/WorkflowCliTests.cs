@@ -160,13 +160,13 @@ public sealed class WorkflowCliTests : IDisposable
         var (exit, _, stderr) = await RunAsync("workflow", "init", "--template", "nope", "--out", Path.Combine(_dir, "x.yaml"));
 
         Assert.Equal(ExitCodes.BadUsage, exit);
-        Assert.Contains("nightly-triage, research-fan-out, write-review-approve-publish", stderr, StringComparison.Ordinal);
+        Assert.Contains("draft-approve-publish, nightly-triage, research-fan-out, write-review-approve-publish", stderr, StringComparison.Ordinal);
     }
 
     [Fact]
     public void Templates_AreEmbeddedInTheBinary()
     {
-        Assert.Equal(["nightly-triage", "research-fan-out", "write-review-approve-publish"], WorkflowTemplates.Names);
+        Assert.Equal(["draft-approve-publish", "nightly-triage", "research-fan-out", "write-review-approve-publish"], WorkflowTemplates.Names);
         foreach (var name in WorkflowTemplates.Names)
         {
             var parsed = WorkflowDefinitionParser.Parse(WorkflowTemplates.Read(name)!);

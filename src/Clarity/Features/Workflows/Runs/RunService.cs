@@ -398,13 +398,15 @@ public sealed class RunService(RunStore store, RunEngine engine, WorkflowService
     public async Task<IReadOnlyList<PendingApproval>> PendingApprovalsAsync(OrgContext org, CancellationToken ct)
     {
         var result = new List<PendingApproval>();
-        foreach (var (step, run) in await store.WaitingApprovalsAsync(org.OrgId, 200, ct))
+        var waiting = await store.WaitingApprovalsAsync(org.OrgId, 200, ct);
+        var allVotes = (await store.VotesOfRunsAsync([.. waiting.Select(w => w.Run.Id).Distinct()], ct)).ToLookup(v => (v.RunId, v.StepId));
+        foreach (var (step, run) in waiting)
         {
             var compiled = CompiledWorkflow.TryGet(run.WorkflowId, run.Version)
                 ?? CompiledWorkflow.For(run.WorkflowId, run.Version, (await workflows.VersionYamlAsync(run.WorkflowId, run.Version, ct))!);
             if (compiled.Steps[step.StepId] is ApprovalStep approval && MayVote(org, approval.From))
             {
-                var votes = (await store.GetStepsAndVotesAsync(run.Id, ct)).Votes.Where(v => v.StepId == step.StepId).ToList();
+                var votes = allVotes[(run.Id, step.StepId)].ToList();
                 if (org.Caller.UserId is { } me && votes.Any(v => v.UserId == me))
                 {
                     continue;

@@ -253,6 +253,20 @@ public sealed class RunStore(Database db)
         return [.. steps.Where(s => runs.ContainsKey(s.RunId)).Select(s => (s, runs[s.RunId]))];
     }
 
+    /// <summary>The votes cast on these runs' steps, in one read.</summary>
+    public async Task<IReadOnlyList<VoteRow>> VotesOfRunsAsync(IReadOnlyCollection<Guid> runIds, CancellationToken ct)
+    {
+        if (runIds.Count == 0)
+        {
+            return [];
+        }
+
+        await using var c = await db.OpenReadAsync(ct);
+        return (await c.QueryAsync<VoteRow>(
+            "SELECT run_id AS RunId, step_id AS StepId, user_id AS UserId, decision AS Decision, comment AS Comment, created_at AS CreatedAt " +
+            $"FROM workflow_run_votes WHERE {db.Dialect.InList("run_id", "@runIds")}", new { runIds = runIds.ToArray() })).AsList();
+    }
+
     /// <summary>Per-step durations (finished minus ready) across the version's finished runs, for the bottleneck table.</summary>
     public async Task<IReadOnlyList<(string StepId, string Kind, long Ms)>> StepDurationsAsync(Guid workflowId, long version, int runs, CancellationToken ct)
     {
