@@ -24,6 +24,8 @@ public sealed class RunStore(Database db)
         "output AS Output, error AS Error, wake_at AS WakeAt, ready_at AS ReadyAt, dispatched_at AS DispatchedAt, started_at AS StartedAt, " +
         "finished_at AS FinishedAt, awaiting_since AS AwaitingSince, awaiting_ms AS AwaitingMs, updated_at AS UpdatedAt";
 
+    private const string VoteColumns = "run_id AS RunId, step_id AS StepId, user_id AS UserId, decision AS Decision, comment AS Comment, created_at AS CreatedAt";
+
     public Database Database => db;
 
     public static Task InsertRunAsync(Change change, RunRow run) =>
@@ -151,7 +153,7 @@ public sealed class RunStore(Database db)
 
     public static async Task<IReadOnlyList<VoteRow>> VotesAsync(Change change, Guid runId, string stepId) =>
         (await change.Connection.QueryAsync<VoteRow>(
-            "SELECT run_id AS RunId, step_id AS StepId, user_id AS UserId, decision AS Decision, comment AS Comment, created_at AS CreatedAt " +
+            $"SELECT {VoteColumns} " +
             "FROM workflow_run_votes WHERE run_id = @runId AND step_id = @stepId ORDER BY created_at, user_id", new { runId, stepId }, change.Transaction)).AsList();
 
     /// <summary>Deletes a step's votes (a retried approval starts a fresh tally).</summary>
@@ -203,7 +205,7 @@ public sealed class RunStore(Database db)
         }
 
         var votes = (await c.QueryAsync<VoteRow>(
-            "SELECT run_id AS RunId, step_id AS StepId, user_id AS UserId, decision AS Decision, comment AS Comment, created_at AS CreatedAt " +
+            $"SELECT {VoteColumns} " +
             "FROM workflow_run_votes WHERE run_id = @runId ORDER BY created_at, user_id", new { runId })).AsList();
         return (steps, votes);
     }
@@ -263,7 +265,7 @@ public sealed class RunStore(Database db)
 
         await using var c = await db.OpenReadAsync(ct);
         return (await c.QueryAsync<VoteRow>(
-            "SELECT run_id AS RunId, step_id AS StepId, user_id AS UserId, decision AS Decision, comment AS Comment, created_at AS CreatedAt " +
+            $"SELECT {VoteColumns} " +
             $"FROM workflow_run_votes WHERE {db.Dialect.InList("run_id", "@runIds")}", new { runIds = runIds.ToArray() })).AsList();
     }
 
