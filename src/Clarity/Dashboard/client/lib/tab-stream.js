@@ -3,14 +3,14 @@
 // /api/v1/orgs/{org}/events for all of them. One connection per part would not do: each open stream holds an HTTP
 // connection, and browsers allow six per host over HTTP/1.1, so a few tabs would stall every other request.
 //
-// Listeners: on('task' | 'logs' | 'clarification' | 'agent' | 'run', fn(envelope)), on('open', fn({ reconnect })) and
+// Listeners: on('task' | 'logs' | 'clarification' | 'agent' | 'run' | 'run.step', fn(envelope)), on('open', fn({ reconnect })) and
 // on('resync', fn()). For htmx, each event is also fired as an `sse:<kind>` DOM event on the elements whose hx-trigger
 // names it (hx-trigger="sse:clarification"), so fragments re-fetch themselves, throttles and all.
 //
 // The browser reconnects by itself after a drop and sends Last-Event-ID: the server replays what was missed. A resync
 // means events were missed that cannot be replayed: the stream starts afresh, and every listener and every htmx
 // element re-fetches its state. A stream the browser gave up on (an error status) is retried with a growing delay.
-const KINDS = ['task', 'logs', 'clarification', 'agent', 'run'];
+const KINDS = ['task', 'logs', 'clarification', 'agent', 'run', 'run.step'];
 const RESTART_MS = 500;
 const RETRY_MS = 2500;
 const MAX_RETRY_MS = 60000;
