@@ -49,6 +49,7 @@ if (figure && body) {
     onSelect: choose,
     label: figure.dataset.label,
     selectLabel: (id) => `Show step ${id}`,
+    withStatus: true,
   });
   setStepStates(svg, statesIn(body));
   setSelected(svg, selectedIn(body));

@@ -35,10 +35,11 @@ function textWidth(text, cls) {
 
 /**
  * Draws `steps` into `container` (replacing what it held). `onSelect(step)` is called when a step is clicked or
- * chosen with Enter; without it the boxes are not focusable. `selectLabel(id)` names that action for screen readers.
+ * chosen with Enter; without it the boxes are not focusable. `selectLabel(id)` names that action for screen readers;
+ * `withStatus` leaves room for setStepStates' "kind · status" line.
  * @returns {SVGSVGElement | null} the drawing, or null when there are no steps.
  */
-export function drawGraph(container, steps, { onSelect, label, selectLabel = (id) => `Go to step ${id}` } = {}) {
+export function drawGraph(container, steps, { onSelect, label, selectLabel = (id) => `Go to step ${id}`, withStatus = false } = {}) {
   container.querySelector(':scope > svg.wf-graph-svg')?.remove();
   if (!Array.isArray(steps) || steps.length === 0) return null;
 
@@ -49,7 +50,9 @@ export function drawGraph(container, steps, { onSelect, label, selectLabel = (id
   for (const step of steps) {
     if (byId.has(step.id)) continue;
     byId.set(step.id, step);
-    const width = Math.max(textWidth(step.id, 'wf-node-id'), textWidth(step.kind, 'wf-node-kind')) + 2 * PAD_X + (step.kind === 'approval' ? 24 : 0);
+    // With withStatus, the second line will read "kind · status" (setStepStates): room for the longest status.
+    const second = withStatus ? `${step.kind} · succeeded` : step.kind;
+    const width = Math.max(textWidth(step.id, 'wf-node-id'), textWidth(second, 'wf-node-kind')) + 2 * PAD_X + (step.kind === 'approval' ? 24 : 0);
     g.setNode(step.id, { width: Math.ceil(width), height: NODE_H });
   }
   for (const step of byId.values()) {
