@@ -125,6 +125,37 @@ public abstract class RunFormsTests(SetUpBrowserFixture fixture)
         Assert.Contains("These filters are not valid", await list.Content.ReadAsStringAsync(), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task WorkflowPage_ShowsTheBottleneckTable_OfItsFinishedRuns_AndTheRunsListShowsTheRun()
+    {
+        var (name, queue) = await UploadAsync();
+        var run = await StartAsync(name);
+        await CompleteAsync(queue + "-draft");
+        await CompleteAsync(queue + "-review");
+        Assert.Equal("succeeded", await RunStatusAsync(run));
+        using var owner = await SignedInAsync(DashboardHost.OwnerEmail, DashboardHost.OwnerPassword);
+
+        var page = await owner.GetStringAsync($"o/acme/workflows/{name}");
+        var table = page[page.IndexOf("id=\"bottlenecks-heading\"", StringComparison.Ordinal)..];
+        Assert.Contains("across 1 finished run of version 1", table, StringComparison.Ordinal);
+        Assert.Contains("<tr data-step=\"draft\">", table, StringComparison.Ordinal);
+        Assert.Contains("<tr data-step=\"review\">", table, StringComparison.Ordinal);
+
+        var list = await owner.GetStringAsync($"o/acme/runs?workflow={name}&status=succeeded");
+        Assert.Contains($"data-run=\"{run}\"", list, StringComparison.Ordinal);
+        Assert.DoesNotContain($"data-run=\"{run}\"", await owner.GetStringAsync($"o/acme/runs/_rows?workflow={name}&status=failed"), StringComparison.Ordinal);
+    }
+
+    private async Task CompleteAsync(string queue)
+    {
+        using var agent = Host.CreateClient(fixture.AgentKey);
+        var checkout = await agent.PostAsJsonAsync("api/v1/orgs/acme/work/checkout", new { agent = "runner-" + queue, queues = new[] { queue }, leaseSeconds = 600 });
+        Assert.Equal(HttpStatusCode.OK, checkout.StatusCode);
+        var lease = await checkout.Content.ReadFromJsonAsync<JsonElement>();
+        var done = await agent.PostAsJsonAsync($"api/v1/orgs/acme/tasks/{lease.GetProperty("task").GetProperty("id").GetString()}/complete", new { leaseToken = lease.GetProperty("leaseToken").GetString(), output = new { ok = true } });
+        Assert.True(done.IsSuccessStatusCode, await done.Content.ReadAsStringAsync());
+    }
+
     private async Task ExpectFlashAsync(HttpClient client, string path, string token, string back, string message, params (string Name, string Value)[] fields)
     {
         using var post = await client.PostAsync(path, Form(token, fields));
