@@ -71,6 +71,7 @@ public static class DashboardEndpoints
         org.MapPost("/settings/webhooks/{id:guid}/deliveries/{deliveryId:guid}/replay", ReplayWebhookDelivery).WithMetadata(new DashboardPageAttribute { Permission = Permissions.WebhooksManage });
         org.MapGet("/agents/_rows", AgentsRows).WithMetadata(new DashboardPageAttribute { Permission = Permissions.AgentsRead });
         app.MapTaskPages();
+        app.MapRunPages();
         app.MapAuditPages();
         return app;
     }
@@ -188,7 +189,7 @@ public static class DashboardEndpoints
     /// A dashboard form action: checks the antiforgery token, reads the form, runs <paramref name="action"/>, then redirects
     /// to <paramref name="back"/> (or where the outcome says) with the outcome as a flash message.
     /// </summary>
-    private static async Task<IResult> FormActionAsync(HttpContext http, IAntiforgery antiforgery, string back, Func<IFormCollection, Task<FormOutcome>> action)
+    internal static async Task<IResult> FormActionAsync(HttpContext http, IAntiforgery antiforgery, string back, Func<IFormCollection, Task<FormOutcome>> action)
     {
         if (!await antiforgery.IsRequestValidAsync(http))
         {

@@ -13,4 +13,11 @@ public static class WorkflowPages
         "workflows/" + Uri.EscapeDataString(name) + (version is { } v ? "?version=" + v.ToString(System.Globalization.CultureInfo.InvariantCulture) : "");
 
     public static string EditPath(string name) => "workflows/" + Uri.EscapeDataString(name) + "/edit";
+
+    /// <summary>The form that starts a run of <paramref name="version"/>.</summary>
+    public static string StartPath(string name, int version) =>
+        "workflows/" + Uri.EscapeDataString(name) + "/run?version=" + version.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>The runs list, filtered to this workflow.</summary>
+    public static string RunsPath(string name) => "runs?workflow=" + Uri.EscapeDataString(name);
 }

@@ -1,11 +1,12 @@
 import { tabStream } from '../lib/tab-stream.js';
 
-// Live re-rendering for the overview, the task list and the task page. A container declares the topics it follows
+// Live re-rendering for the overview, the task list, the task page, the runs list and the run page. A container declares the topics it follows
 // (the tab's one stream carries them, see lib/tab-stream.js):
 //   <div data-live data-topics="tasks,agents">
 // and the elements inside it say which events re-fetch them, and from where:
 //   <tbody data-refresh-on="task" data-refresh-url="/o/acme/tasks/_rows?status=running" data-refresh-ms="1500"
-//          data-refresh-task="<id>" (only that task's events) data-refresh-count="tr[data-task]" (asks for as many rows)>
+//          data-refresh-task="<id>" (only that task's events) data-refresh-run="<id>" (only that run's events)
+//          data-refresh-count="tr[data-task]" (asks for as many rows)>
 // Refreshes are throttled per element with a leading and a trailing edge: the first event re-fetches at once,
 // events during the pause are folded into one more fetch at its end, so the last state is always shown.
 // After a reconnect or a resync (events may have been missed) every element is re-fetched.
@@ -51,8 +52,9 @@ function schedule(el) {
 function targets(container, kind, data) {
   return [...container.querySelectorAll('[data-refresh-on]')].filter((el) => {
     if (!el.dataset.refreshOn.split(/[\s,]+/).includes(kind)) return false;
-    const task = el.dataset.refreshTask;
-    return !task || !data || data.taskId === task;
+    const { refreshTask: task, refreshRun: run } = el.dataset;
+    if (!data) return true;
+    return (!task || data.taskId === task) && (!run || data.runId === run);
   });
 }
 
@@ -65,7 +67,7 @@ function init() {
   // subscription raised events nobody heard: re-fetch once then.
   stream.on('open', () => everything().forEach(schedule));
   stream.on('resync', () => everything().forEach(schedule));
-  for (const kind of ['task', 'clarification', 'agent']) {
+  for (const kind of ['task', 'clarification', 'agent', 'run', 'run.step']) {
     stream.on(kind, (envelope) => {
       for (const container of containers) for (const el of targets(container, kind, envelope?.data ?? null)) schedule(el);
     });

@@ -2,6 +2,8 @@
 // from each step to the steps that need it, dashed when the step runs only under a `when:` condition. Used by the
 // editor's preview (workflow-editor.js) and the version page (workflow-docs.js), from the same step shape as
 // POST …/workflows/validate answers: [{id, kind, needs, when, line, column}].
+// The run page (run-page.js) draws a run's steps the same way, then colours them by status with setStepStates() and
+// marks the chosen one with setSelected().
 // Text goes in with textContent only, so step ids can never become markup.
 import { Graph, layout } from '@dagrejs/dagre';
 
@@ -33,10 +35,11 @@ function textWidth(text, cls) {
 
 /**
  * Draws `steps` into `container` (replacing what it held). `onSelect(step)` is called when a step is clicked or
- * chosen with Enter; without it the boxes are not focusable.
+ * chosen with Enter; without it the boxes are not focusable. `selectLabel(id)` names that action for screen readers;
+ * `withStatus` leaves room for setStepStates' "kind · status" line.
  * @returns {SVGSVGElement | null} the drawing, or null when there are no steps.
  */
-export function drawGraph(container, steps, { onSelect, label } = {}) {
+export function drawGraph(container, steps, { onSelect, label, selectLabel = (id) => `Go to step ${id}`, withStatus = false } = {}) {
   container.querySelector(':scope > svg.wf-graph-svg')?.remove();
   if (!Array.isArray(steps) || steps.length === 0) return null;
 
@@ -47,7 +50,9 @@ export function drawGraph(container, steps, { onSelect, label } = {}) {
   for (const step of steps) {
     if (byId.has(step.id)) continue;
     byId.set(step.id, step);
-    const width = Math.max(textWidth(step.id, 'wf-node-id'), textWidth(step.kind, 'wf-node-kind')) + 2 * PAD_X + (step.kind === 'approval' ? 24 : 0);
+    // With withStatus, the second line will read "kind · status" (setStepStates): room for the longest status.
+    const second = withStatus ? `${step.kind} · succeeded` : step.kind;
+    const width = Math.max(textWidth(step.id, 'wf-node-id'), textWidth(second, 'wf-node-kind')) + 2 * PAD_X + (step.kind === 'approval' ? 24 : 0);
     g.setNode(step.id, { width: Math.ceil(width), height: NODE_H });
   }
   for (const step of byId.values()) {
@@ -105,7 +110,7 @@ export function drawGraph(container, steps, { onSelect, label } = {}) {
     if (onSelect) {
       group.setAttribute('tabindex', '0');
       group.setAttribute('role', 'button');
-      group.setAttribute('aria-label', `Go to step ${id}`);
+      group.setAttribute('aria-label', selectLabel(id));
       group.addEventListener('click', () => onSelect(step));
       group.addEventListener('keydown', (ev) => {
         if (ev.key === 'Enter' || ev.key === ' ') {
@@ -118,4 +123,41 @@ export function drawGraph(container, steps, { onSelect, label } = {}) {
 
   container.appendChild(svg);
   return svg;
+}
+
+const STATUSES = ['pending', 'waiting', 'running', 'succeeded', 'failed', 'skipped', 'cancelled'];
+
+/**
+ * Colours a drawing by the steps' states: `states` is [{id, status, held, critical}]. Each node gets the class
+ * wf-status-<status> (plus wf-held, wf-critical) and its second line reads "kind · status"; an edge between two steps
+ * of the critical path gets wf-edge-critical. Only the classes and texts change, never the layout.
+ */
+export function setStepStates(svg, states) {
+  if (!svg || !Array.isArray(states)) return;
+  const byId = new Map(states.map((s) => [s.id, s]));
+  for (const group of svg.querySelectorAll('.wf-node')) {
+    const state = byId.get(group.dataset.step);
+    if (!state) continue;
+    for (const status of STATUSES) group.classList.toggle(`wf-status-${status}`, state.status === status);
+    group.classList.toggle('wf-held', Boolean(state.held));
+    group.classList.toggle('wf-critical', Boolean(state.critical));
+    group.dataset.status = state.status;
+    const kind = group.querySelector('.wf-node-kind');
+    if (kind) kind.textContent = `${state.kind || kind.textContent.split(' · ')[0]} · ${state.held ? 'held' : state.status}`;
+    const title = group.querySelector('title');
+    if (title) title.textContent = `${group.dataset.step}: ${state.status}${state.held ? ' (held by the debugger)' : ''}${state.critical ? ', on the critical path' : ''}`;
+  }
+  for (const edge of svg.querySelectorAll('.wf-edge')) {
+    edge.classList.toggle('wf-edge-critical', Boolean(byId.get(edge.dataset.from)?.critical && byId.get(edge.dataset.to)?.critical));
+  }
+}
+
+/** Marks the step `id` as the chosen one (aria-pressed), and no other. */
+export function setSelected(svg, id) {
+  if (!svg) return;
+  for (const group of svg.querySelectorAll('.wf-node')) {
+    const selected = group.dataset.step === id;
+    group.classList.toggle('wf-selected', selected);
+    if (group.hasAttribute('role')) group.setAttribute('aria-pressed', String(selected));
+  }
 }

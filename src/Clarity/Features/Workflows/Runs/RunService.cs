@@ -516,8 +516,11 @@ public sealed class RunService(RunStore store, RunEngine engine, WorkflowService
         scope.RunAction = action;
     }
 
-    /// <summary>Whether the caller may vote on an approval whose <c>from</c> is a permission (<c>tasks:respond</c>) or a member role.</summary>
-    private static bool MayVote(OrgContext org, string from)
+    /// <summary>
+    /// Whether the caller may vote on an approval whose <c>from</c> is a permission (<c>tasks:respond</c>) or a member
+    /// role. The one rule that <see cref="VoteAsync"/> and the inbox apply; the dashboard asks it to show the buttons.
+    /// </summary>
+    public static bool MayVote(OrgContext org, string from)
     {
         if (org.Caller.UserId is null)
         {
