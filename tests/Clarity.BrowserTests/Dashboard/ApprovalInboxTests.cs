@@ -33,7 +33,7 @@ public abstract class ApprovalInboxTests(SetUpBrowserFixture fixture)
         var ownerCard = Card(owner, description);
         await Expect(ownerCard).ToContainTextAsync("0 of 2 approvals so far");
         await Expect(ownerCard).ToContainTextAsync(name);
-        await Expect(ownerCard.GetByRole(AriaRole.Link, new() { Name = "run …" + runId.ToString()[^12..] })).ToHaveAttributeAsync("href", $"/api/v1/orgs/acme/runs/{runId}");
+        await Expect(ownerCard.GetByRole(AriaRole.Link, new() { Name = "run …" + runId.ToString()[^12..] })).ToHaveAttributeAsync("href", $"/o/acme/runs/{runId}?step=approve");
         await Expect(Badge(owner, "1 pending")).ToBeVisibleAsync();
         var expires = ownerCard.Locator("time[data-relative='expires ']");
         await Expect(expires).ToContainTextAsync("expires in");
