@@ -29,26 +29,38 @@ public sealed partial class Changes(
         var audited = false;
         long chainedThrough = 0;
         T result;
-        try
+        for (var attempt = 1; ; attempt++)
         {
-            result = await db.WriteAsync(async (c, t, commit) =>
+            try
             {
-                change = new Change(c, t, db.Dialect, actor, correlationId, DbTime.ToDb(clock.GetUtcNow()), client);
-                var value = await work(change);
-                var written = await _tail.WriteAsync(change, commit);
-                (rows, rowIds, audited, chainedThrough) = (written.Rows, written.RowIds, written.Audited, written.ChainedThrough);
-                if (rowIds.Count > 0)
+                result = await db.WriteAsync(async (c, t, commit) =>
                 {
-                    bus.ExpectCommit(rowIds);
-                }
+                    change = new Change(c, t, db.Dialect, actor, correlationId, DbTime.ToDb(clock.GetUtcNow()), client);
+                    var value = await work(change);
+                    var written = await _tail.WriteAsync(change, commit);
+                    (rows, rowIds, audited, chainedThrough) = (written.Rows, written.RowIds, written.Audited, written.ChainedThrough);
+                    if (rowIds.Count > 0)
+                    {
+                        bus.ExpectCommit(rowIds);
+                    }
 
-                return value;
-            }, ct);
-        }
-        catch
-        {
-            bus.ForgetCommit(rowIds);
-            throw;
+                    return value;
+                }, ct);
+                break;
+            }
+            catch (Exception ex) when (attempt < MaxDeadlockAttempts && IsDeadlock(ex))
+            {
+                // PostgreSQL broke a lock cycle by rolling this change back (two changes took the same rows in opposite
+                // orders, e.g. a task's completion and its run's cancellation): nothing of it was written, so run it again.
+                bus.ForgetCommit(rowIds);
+                rowIds = [];
+                Log.DeadlockRetried(logger, attempt);
+            }
+            catch
+            {
+                bus.ForgetCommit(rowIds);
+                throw;
+            }
         }
 
         // Committed: this node's in-memory hints. Nothing here may fail the change, which is already durable.
@@ -102,8 +114,17 @@ public sealed partial class Changes(
             return true;
         }, ct);
 
+    /// <summary>How often a change rolled back by a deadlock is tried, in all.</summary>
+    private const int MaxDeadlockAttempts = 3;
+
+    private static bool IsDeadlock(Exception ex) =>
+        ex is Npgsql.PostgresException { SqlState: Npgsql.PostgresErrorCodes.DeadlockDetected } || (ex.InnerException is { } inner && IsDeadlock(inner));
+
     private static partial class Log
     {
+        [LoggerMessage(2, LogLevel.Warning, "A change was rolled back by a deadlock (attempt {Attempt}); running it again")]
+        public static partial void DeadlockRetried(ILogger logger, int attempt);
+
         [LoggerMessage(1, LogLevel.Error, "An after-commit action failed; the change itself committed")]
         public static partial void AfterCommitFailed(ILogger logger, Exception error);
     }

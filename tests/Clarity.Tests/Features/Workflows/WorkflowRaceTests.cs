@@ -74,6 +74,48 @@ public abstract class WorkflowRaceTests<TFixture>(TFixture fixture) : IClassFixt
     }
 
     [Fact]
+    public async Task CancelRacingCompletions_NeverFails500_AndLeavesNoOpenTaskOrStep()
+    {
+        const int Branches = 12;
+        for (var round = 0; round < 5; round++)
+        {
+            var name = Work.Unique("cancel").ToLowerInvariant();
+            var q = Work.Unique("q");
+            var yaml = new StringBuilder($"name: {name}\nsteps:\n");
+            for (var i = 0; i < Branches; i++)
+            {
+                yaml.Append($"  - {{ id: b{i}, kind: task, queue: {q}, title: B{i} }}\n");
+            }
+
+            yaml.Append($"  - {{ id: after, kind: task, queue: {q}, title: After, needs: [b0, b1] }}\n");
+            await UploadAsync(yaml.ToString());
+            var id = await StartAsync(name);
+            using var agent = Host.CreateClient(Org.MemberKey);
+            var claimed = await agent.PostAsJsonAsync(Org.Api("work/checkout"), new { agent = "racer", queues = new[] { q }, maxTasks = Branches }).ExpectAsync(HttpStatusCode.OK);
+            var calls = claimed.GetProperty("leases").EnumerateArray().Select(lease => agent.PostAsJsonAsync(
+                    Org.Api($"tasks/{lease.GetProperty("task").Str("id")}/complete"), new { leaseToken = lease.Str("leaseToken") }))
+                .Append(agent.PostAsync(Org.Api($"runs/{id}/cancel"), null))
+                .ToList();
+            foreach (var response in await Task.WhenAll(calls))
+            {
+                Assert.True(response.StatusCode is HttpStatusCode.OK or HttpStatusCode.Conflict, $"{response.RequestMessage!.RequestUri}: {response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+            }
+
+            var run = await agent.GetAsync(Org.Api($"runs/{id}")).ExpectAsync(HttpStatusCode.OK);
+            Assert.Contains(run.Str("status"), new[] { "cancelled", "running" });
+            if (run.Str("status") == "running")
+            {
+                // Every completion came first and the cancel found the run still going: cancel it now.
+                await agent.PostAsync(Org.Api($"runs/{id}/cancel"), null).ExpectAsync(HttpStatusCode.OK);
+                run = await agent.GetAsync(Org.Api($"runs/{id}")).ExpectAsync(HttpStatusCode.OK);
+            }
+
+            Assert.All(run.GetProperty("steps").EnumerateArray(), s => Assert.Contains(s.Str("status"), new[] { "succeeded", "cancelled" }));
+            Assert.Equal(HttpStatusCode.NoContent, (await agent.CheckoutAsync(Org, "racer", q)).StatusCode);
+        }
+    }
+
+    [Fact]
     public async Task ConcurrentVotes_OfDistinctPeople_DecideTheApprovalOnce_AndOnePersonsRepeatedVotesCountOnce()
     {
         var name = Work.Unique("vote").ToLowerInvariant();

@@ -69,9 +69,9 @@ public sealed class WorkflowSchemaTests
     }
 
     [Fact]
-    public void TheThreeTemplates_AreShipped()
+    public void TheFourTemplates_AreShipped()
     {
-        Assert.Equal(["nightly-triage.yaml", "research-fan-out.yaml", "write-review-approve-publish.yaml"],
+        Assert.Equal(["draft-approve-publish.yaml", "nightly-triage.yaml", "research-fan-out.yaml", "write-review-approve-publish.yaml"],
             ExampleFiles().Select(Path.GetFileName).Order(StringComparer.Ordinal));
     }
 

@@ -123,7 +123,7 @@ public sealed class RunService(RunStore store, RunEngine engine, WorkflowService
         {
             RequireOpen(scope, "cancelled");
             await CancelRunAsync(scope);
-        });
+        }, cancelsTasks: true);
 
     private async Task CancelRunAsync(RunEngine.RunScope scope)
     {
@@ -240,7 +240,7 @@ public sealed class RunService(RunStore store, RunEngine engine, WorkflowService
             }
 
             await engine.ProcessAsync(scope);
-        });
+        }, cancelsTasks: true);
     }
 
     /// <summary>The debugger's Step: dispatch this held step now, keeping the run in debug mode.</summary>
@@ -438,10 +438,15 @@ public sealed class RunService(RunStore store, RunEngine engine, WorkflowService
 
     // ---- Helpers ----
 
-    private async Task<RunState> InterveneAsync(OrgContext org, Guid id, CancellationToken ct, Func<RunEngine.RunScope, Task> action)
+    private async Task<RunState> InterveneAsync(OrgContext org, Guid id, CancellationToken ct, Func<RunEngine.RunScope, Task> action, bool cancelsTasks = false)
     {
         await changes.RunAsync(org.Caller.Actor, async change =>
         {
+            if (cancelsTasks)
+            {
+                await RunStore.LockOpenTasksAsync(change, org.OrgId, id);
+            }
+
             var scope = await engine.OpenAsync(change, org.OrgId, id) ?? throw Problems.NotFound("Run");
             await action(scope);
         }, ct);

@@ -173,6 +173,18 @@ public sealed class RunStore(Database db)
             "RETURNING id AS Id, run_id AS RunId, name AS Name, payload AS Payload, created_at AS CreatedAt, consumed_at AS ConsumedAt, consumed_by AS ConsumedBy",
             new { runId, name, stepId, now = change.Now }, change.Transaction);
 
+    /// <summary>
+    /// Locks the open tasks of a run and of its child runs (PostgreSQL; SQLite has one writer), in id order, before the
+    /// run itself is locked: a task's completion locks its task and then its run, so a cancel or a skip that will cancel
+    /// tasks takes its locks in that same order and the two cannot deadlock.
+    /// </summary>
+    public static Task LockOpenTasksAsync(Change change, Guid orgId, Guid runId) =>
+        change.Dialect.ForUpdate.Length == 0 ? Task.CompletedTask : change.Connection.ExecuteAsync(
+            "WITH RECURSIVE tree(id) AS (SELECT id FROM workflow_runs WHERE id = @runId AND org_id = @orgId " +
+            "UNION ALL SELECT r.id FROM workflow_runs r JOIN tree ON r.parent_run_id = tree.id) " +
+            "SELECT id FROM tasks WHERE run_id IN (SELECT id FROM tree) AND status IN ('queued', 'running', 'awaiting_response') ORDER BY id " +
+            change.Dialect.ForUpdate, new { runId, orgId }, change.Transaction);
+
     /// <summary>The open child runs of a run (to cancel them with it).</summary>
     public static async Task<IReadOnlyList<Guid>> OpenChildRunsAsync(Change change, Guid runId) =>
         (await change.Connection.QueryAsync<Guid>(
