@@ -52,8 +52,7 @@ public sealed class RunService(RunStore store, RunEngine engine, WorkflowService
     public async Task<RunDetail> GetAsync(OrgContext org, Guid id, CancellationToken ct)
     {
         var run = await store.GetRunAsync(org.OrgId, id, ct) ?? throw Problems.NotFound("Run");
-        var compiled = CompiledWorkflow.TryGet(run.WorkflowId, run.Version)
-            ?? CompiledWorkflow.For(run.WorkflowId, run.Version, (await workflows.VersionYamlAsync(run.WorkflowId, run.Version, ct))!);
+        var compiled = await CompiledAsync(run, ct);
         var (steps, votes) = await store.GetStepsAndVotesAsync(run.Id, ct);
         var critical = RunProfile.CriticalPath(compiled, steps);
         var byStep = votes.ToLookup(v => v.StepId);
@@ -402,8 +401,7 @@ public sealed class RunService(RunStore store, RunEngine engine, WorkflowService
         var allVotes = (await store.VotesOfRunsAsync([.. waiting.Select(w => w.Run.Id).Distinct()], ct)).ToLookup(v => (v.RunId, v.StepId));
         foreach (var (step, run) in waiting)
         {
-            var compiled = CompiledWorkflow.TryGet(run.WorkflowId, run.Version)
-                ?? CompiledWorkflow.For(run.WorkflowId, run.Version, (await workflows.VersionYamlAsync(run.WorkflowId, run.Version, ct))!);
+            var compiled = await CompiledAsync(run, ct);
             if (compiled.Steps[step.StepId] is ApprovalStep approval && MayVote(org, approval.From))
             {
                 var votes = allVotes[(run.Id, step.StepId)].ToList();
@@ -437,6 +435,11 @@ public sealed class RunService(RunStore store, RunEngine engine, WorkflowService
     }
 
     // ---- Helpers ----
+
+    /// <summary>The compiled version a run executes (parsed once per process).</summary>
+    private async Task<CompiledWorkflow> CompiledAsync(RunRow run, CancellationToken ct) =>
+        CompiledWorkflow.TryGet(run.WorkflowId, run.Version)
+            ?? CompiledWorkflow.For(run.WorkflowId, run.Version, (await workflows.VersionYamlAsync(run.WorkflowId, run.Version, ct))!);
 
     private async Task<RunState> InterveneAsync(OrgContext org, Guid id, CancellationToken ct, Func<RunEngine.RunScope, Task> action, bool cancelsTasks = false)
     {

@@ -185,12 +185,6 @@ public sealed class RunStore(Database db)
             "SELECT id FROM tasks WHERE run_id IN (SELECT id FROM tree) AND status IN ('queued', 'running', 'awaiting_response') ORDER BY id " +
             change.Dialect.ForUpdate, new { runId, orgId }, change.Transaction);
 
-    /// <summary>The open child runs of a run (to cancel them with it).</summary>
-    public static async Task<IReadOnlyList<Guid>> OpenChildRunsAsync(Change change, Guid runId) =>
-        (await change.Connection.QueryAsync<Guid>(
-            $"SELECT id FROM workflow_runs WHERE parent_run_id = @runId AND status IN ('{RunStatuses.Running}', '{RunStatuses.Paused}')",
-            new { runId }, change.Transaction)).AsList();
-
     // Reads outside a change.
 
     public async Task<RunRow?> GetRunAsync(Guid orgId, Guid runId, CancellationToken ct)
