@@ -272,7 +272,9 @@ public sealed record Clarification(
     Guid? AnsweredBy,
     DateTimeOffset CreatedAt,
     DateTimeOffset ExpiresAt,
-    DateTimeOffset? AnsweredAt);
+    DateTimeOffset? AnsweredAt,
+    string? AnsweredVia = null,
+    string? AnsweredByName = null);
 
 public sealed record ClarificationPage(IReadOnlyList<Clarification> Items, string? NextCursor);
 

@@ -243,7 +243,7 @@ public static class DashboardEndpoints
         var form = await ReadFormAsync(http);
         try
         {
-            var answered = await clarifications.AnswerAsync(org, id, new AnswerRequest(form["answer"].ToString()), http.RequestAborted);
+            var answered = await clarifications.AnswerAsync(org, id, new AnswerRequest(form["answer"].ToString()), http.RequestAborted, AnswerChannels.Dashboard);
             Flash.Set(http, ok: true, $"Answered: {answered.Answer}");
         }
         catch (ApiException ex)

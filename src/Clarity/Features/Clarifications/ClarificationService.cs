@@ -115,18 +115,26 @@ public sealed class ClarificationService(
         }
     }
 
-    public async Task<Clarification> AnswerAsync(OrgContext org, Guid id, AnswerRequest request, CancellationToken ct)
+    public Task<Clarification> AnswerAsync(OrgContext org, Guid id, AnswerRequest request, CancellationToken ct, string via = AnswerChannels.Api) =>
+        AnswerAsync(org.OrgId, id, request, Answerer.Of(org.Caller, via), ct);
+
+    /// <summary>
+    /// Answers a pending question: the first answer wins, whatever the channel. A later one is a 409 that says which answer
+    /// won (who, through which channel, when); an expired question says it expired, never that a person answered it.
+    /// </summary>
+    public async Task<Clarification> AnswerAsync(Guid orgId, Guid id, AnswerRequest request, Answerer by, CancellationToken ct)
     {
         var answer = Check.Required(request.Answer, "answer", 10_000);
-        var answered = await changes.RunAsync(org.Caller.Actor, async change =>
+        var answered = await changes.RunAsync(by.Actor, async change =>
         {
-            var row = await ClarificationStore.AnswerAsync(change, org.OrgId, id, answer, org.Caller.ActorId);
+            var row = await ClarificationStore.AnswerAsync(change, orgId, id, answer, by);
             if (row is not null)
             {
                 change.Emit(Changed(row));
-                change.Audit(new AuditRecord(org.OrgId, AuditActions.ClarificationAnswered, Target(row),
+                change.Audit(new AuditRecord(orgId, AuditActions.ClarificationAnswered, Target(row),
                     Before: new AuditFields().Add("status", ClarificationStatuses.Pending),
-                    After: new AuditFields().Add("status", row.Status).Add("answer", answer).Add("taskId", row.TaskId)));
+                    After: new AuditFields().Add("status", row.Status).Add("answer", answer).Add("taskId", row.TaskId).Add("via", row.AnsweredVia)
+                        .Add("answeredBy", row.AnsweredByName)));
                 await tasks.TransitionAsync(change, TaskTransition.Resume, TaskStore.ResumeAsync(change, row.TaskId, options.Value.Tasks.LeaseSeconds));
             }
 
@@ -134,11 +142,36 @@ public sealed class ClarificationService(
         }, ct);
         if (answered is null)
         {
-            var current = await store.GetAsync(org.OrgId, id, ct) ?? throw Problems.NotFound("Clarification");
-            throw Problems.Conflict("not-pending", $"The clarification is already {current.Status}.");
+            var current = await store.GetAsync(orgId, id, ct) ?? throw Problems.NotFound("Clarification");
+            throw NotPending(current);
         }
 
         return answered.ToModel();
+    }
+
+    /// <summary>The 409 for an answer to a question that is no longer pending: which answer won, or that it expired.</summary>
+    public static ApiException NotPending(ClarificationRow current)
+    {
+        var detail = current.Status switch
+        {
+            ClarificationStatuses.Answered => $"The clarification was already answered by {current.AnsweredByName ?? "someone"}" +
+                (current.AnsweredVia is { } via ? $" via {via}" : "") +
+                (current.AnsweredAt is { } at ? $" at {DbTime.FromDb(at):yyyy-MM-dd HH:mm:ss} UTC." : "."),
+            ClarificationStatuses.Expired => current.Answer is null
+                ? "The clarification expired unanswered."
+                : "The clarification expired, and its default answer was applied.",
+            _ => $"The clarification is already {current.Status}.",
+        };
+        return new ApiException(409, "not-pending", "Conflict", detail)
+        {
+            Extensions = new Dictionary<string, object?>
+            {
+                ["status"] = current.Status,
+                ["answeredBy"] = current.AnsweredByName,
+                ["answeredVia"] = current.AnsweredVia,
+                ["answeredAt"] = current.AnsweredAt is { } when ? DbTime.FromDb(when) : null,
+            },
+        };
     }
 
     /// <summary>

@@ -8,7 +8,7 @@ public sealed class ClarificationStore(Database db)
 {
     private const string Columns =
         "id AS Id, org_id AS OrgId, task_id AS TaskId, question AS Question, options AS Options, status AS Status, on_expiry AS OnExpiry, " +
-        "default_answer AS DefaultAnswer, answer AS Answer, answered_by AS AnsweredBy, created_at AS CreatedAt, expires_at AS ExpiresAt, answered_at AS AnsweredAt";
+        "default_answer AS DefaultAnswer, answer AS Answer, answered_by AS AnsweredBy, answered_via AS AnsweredVia, answered_by_name AS AnsweredByName, created_at AS CreatedAt, expires_at AS ExpiresAt, answered_at AS AnsweredAt";
 
     /// <summary>Inserts a pending clarification inside the change (the task's Ask transition happens alongside).</summary>
     public static Task InsertAsync(Change change, ClarificationRow row) =>
@@ -48,11 +48,12 @@ public sealed class ClarificationStore(Database db)
     }
 
     /// <summary>Records the answer of a pending clarification. Null when it is not pending (or not found).</summary>
-    public static Task<ClarificationRow?> AnswerAsync(Change change, Guid orgId, Guid id, string answer, Guid answeredBy) =>
+    public static Task<ClarificationRow?> AnswerAsync(Change change, Guid orgId, Guid id, string answer, Answerer by) =>
         change.Connection.QuerySingleOrDefaultAsync<ClarificationRow>(
-            "UPDATE clarifications SET status = 'answered', answer = @answer, answered_by = @answeredBy, answered_at = @now " +
+            "UPDATE clarifications SET status = 'answered', answer = @answer, answered_by = @actorId, answered_via = @via, answered_at = @now, " +
+            "answered_by_name = COALESCE(@name, (SELECT email FROM users WHERE id = @actorId), (SELECT 'API key ' || name FROM api_keys WHERE id = @actorId)) " +
             $"WHERE org_id = @orgId AND id = @id AND status = 'pending' RETURNING {Columns}",
-            new { orgId, id, answer, answeredBy, now = change.Now }, change.Transaction);
+            new { orgId, id, answer, actorId = by.ActorId, name = by.Name, via = by.Via, now = change.Now }, change.Transaction);
 
     /// <summary>The pending clarifications past their expiry (at most 500), locked for this change on PostgreSQL.</summary>
     public async Task<IReadOnlyList<ClarificationRow>> DueAsync(Change change) =>
@@ -103,11 +104,13 @@ public sealed class ClarificationRow
     public string? DefaultAnswer { get; set; }
     public string? Answer { get; set; }
     public Guid? AnsweredBy { get; set; }
+    public string? AnsweredVia { get; set; }
+    public string? AnsweredByName { get; set; }
     public long CreatedAt { get; set; }
     public long ExpiresAt { get; set; }
     public long? AnsweredAt { get; set; }
 
     public Clarification ToModel() => new(
         Id, TaskId, Question, Options is null ? null : JsonSerializer.Deserialize<string[]>(Options), Status, OnExpiry, DefaultAnswer, Answer, AnsweredBy,
-        DbTime.FromDb(CreatedAt), DbTime.FromDb(ExpiresAt), DbTime.FromDb(AnsweredAt));
+        DbTime.FromDb(CreatedAt), DbTime.FromDb(ExpiresAt), DbTime.FromDb(AnsweredAt), AnsweredVia, AnsweredByName);
 }
