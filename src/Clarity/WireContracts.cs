@@ -32,7 +32,6 @@ global using MemberPage = Clarity.Client.MemberPage;
 global using MemberRemoval = Clarity.Client.MemberRemoval;
 global using MemberRoleChange = Clarity.Client.MemberRoleChange;
 global using OnExpiry = Clarity.Client.OnExpiry;
-global using Org = Clarity.Client.Org;
 global using OrgMembership = Clarity.Client.OrgMembership;
 global using PendingInvitation = Clarity.Client.PendingInvitation;
 global using SessionInfo = Clarity.Client.SessionInfo;

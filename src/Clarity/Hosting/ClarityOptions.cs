@@ -61,6 +61,14 @@ public sealed class ClarityOptions
     public AuditOptions Audit { get; set; } = new();
 
     public Features.Webhooks.WebhookOptions Webhooks { get; set; } = new();
+
+    public Features.Notifications.NotificationOptions Notifications { get; set; } = new();
+
+    public Features.Notifications.Email.SmtpOptions Smtp { get; set; } = new();
+
+    public Features.Notifications.Slack.SlackOptions Slack { get; set; } = new();
+
+    public Features.Notifications.WebPush.WebPushOptions WebPush { get; set; } = new();
 }
 
 public sealed class AuditOptions

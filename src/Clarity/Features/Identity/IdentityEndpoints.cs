@@ -5,6 +5,9 @@ using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Clarity.Features.Identity;
 
+// Inside the namespace: BouncyCastle (through MailKit) has a root namespace named Org.
+using Org = Clarity.Client.Org;
+
 public static class IdentityEndpoints
 {
     public static IServiceCollection AddIdentity(this IServiceCollection services) =>

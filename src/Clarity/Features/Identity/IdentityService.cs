@@ -8,6 +8,9 @@ using Clarity.Storage;
 
 namespace Clarity.Features.Identity;
 
+// Inside the namespace: BouncyCastle (through MailKit) has a root namespace named Org.
+using Org = Clarity.Client.Org;
+
 /// <summary>Who is signing in from where: kept with the session for the user's session list.</summary>
 public sealed record SignInClient(string? UserAgent, string? Address)
 {

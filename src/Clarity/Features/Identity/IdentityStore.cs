@@ -6,6 +6,9 @@ using Dapper;
 
 namespace Clarity.Features.Identity;
 
+// Inside the namespace: BouncyCastle (through MailKit) has a root namespace named Org.
+using Org = Clarity.Client.Org;
+
 /// <summary>
 /// SQL for orgs, users, memberships, API keys and server secrets. The same SQL serves both backends. Every check that
 /// guards a write runs in the write's transaction, under the lock or constraint that makes it hold under concurrency:

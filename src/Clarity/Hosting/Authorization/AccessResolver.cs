@@ -3,6 +3,9 @@ using Clarity.Features.Identity;
 
 namespace Clarity.Hosting.Authorization;
 
+// Inside the namespace: BouncyCastle (through MailKit) has a root namespace named Org.
+using Org = Clarity.Client.Org;
+
 /// <summary>
 /// Turns (caller, org) into the caller's role and permissions in that org: the API (<see cref="AccessMiddleware"/>),
 /// the dashboard (<see cref="Dashboard.DashboardAccess"/>) and the stream's periodic re-check all ask here, so one rule
