@@ -166,7 +166,7 @@ public sealed class ClarificationService(
         {
             Extensions = new Dictionary<string, object?>
             {
-                ["status"] = current.Status,
+                ["clarificationStatus"] = current.Status,
                 ["answeredBy"] = current.AnsweredByName,
                 ["answeredVia"] = current.AnsweredVia,
                 ["answeredAt"] = current.AnsweredAt is { } when ? DbTime.FromDb(when) : null,

@@ -33,7 +33,7 @@ public abstract class ClarificationTests(HostFixture fixture)
     }
 
     [Fact]
-    public async Task Answer_ResumesTheTask_RecordsWhoAnswered_AndASecondAnswerAnswers409()
+    public async Task Answer_ResumesTheTask_RecordsWhoAnsweredAndHow_AndASecondAnswerAnswers409NamingTheWinner()
     {
         using var agent = Host.CreateClient(Org.MemberKey);
         using var person = Host.CreateClient(Org.OwnerToken);
@@ -43,10 +43,15 @@ public abstract class ClarificationTests(HostFixture fixture)
 
         var answered = await person.PostAsJsonAsync(Org.Api($"clarifications/{question.Str("id")}/answer"), new { answer = "yes" }).ExpectAsync(HttpStatusCode.OK);
         Assert.Equal(("answered", "yes", userId), (answered.Str("status"), answered.Str("answer"), answered.Str("answeredBy")));
+        Assert.Equal(("api", Org.OwnerEmail), (answered.Str("answeredVia"), answered.Str("answeredByName")));
         Assert.False(answered.IsNull("answeredAt"));
         Assert.Equal("running", (await agent.GetTaskAsync(Org, lease.TaskId)).Str("status"));
 
-        await person.PostAsJsonAsync(Org.Api($"clarifications/{question.Str("id")}/answer"), new { answer = "no" }).ExpectProblemAsync(HttpStatusCode.Conflict, "not-pending");
+        // A later answer, through any channel, is told which answer won: who, through which channel, when.
+        var late = await person.PostAsJsonAsync(Org.Api($"clarifications/{question.Str("id")}/answer"), new { answer = "no" }).ExpectProblemAsync(HttpStatusCode.Conflict, "not-pending");
+        Assert.Equal(("answered", Org.OwnerEmail, "api"), (late.Str("clarificationStatus"), late.Str("answeredBy"), late.Str("answeredVia")));
+        Assert.Contains(Org.OwnerEmail, late.Str("detail"), StringComparison.Ordinal);
+        Assert.False(late.IsNull("answeredAt"));
         var stored = await person.GetAsync(Org.Api($"clarifications/{question.Str("id")}")).ExpectAsync(HttpStatusCode.OK);
         Assert.Equal("yes", stored.Str("answer"));
 
@@ -93,6 +98,8 @@ public abstract class ClarificationTests(HostFixture fixture)
 
         var waited = await agent.GetAsync(Org.Api($"clarifications/{id}?waitSeconds=50")).ExpectAsync(HttpStatusCode.OK);
         Assert.Equal(("expired", "skip deploy"), (waited.Str("status"), waited.Str("answer")));
+        // An expiry is never recorded as a person's answer.
+        Assert.True(waited.IsNull("answeredBy") && waited.IsNull("answeredVia") && waited.IsNull("answeredByName"));
         await agent.WaitForStatusAsync(Org, lease.TaskId, "running");
         await agent.PostAsJsonAsync(Org.Api($"tasks/{lease.TaskId}/complete"), new { leaseToken = lease.Token }).ExpectAsync(HttpStatusCode.OK);
     }
