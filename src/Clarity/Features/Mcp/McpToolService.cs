@@ -135,7 +135,7 @@ public sealed partial class McpToolService(
                 throw Problems.Validation("wait", "false needs an MCP session (protocol 2025-11-25 or earlier) or a taskId with its leaseToken: without either, nothing would keep the question's task.");
             }
 
-            var own = await SessionTaskAsync(session, org, request.Server, ct);
+            var own = await SessionTaskAsync(session, org, request.Server, ct, perRequest: true);
             (taskId, leaseToken) = (own.Id, own.LeaseToken);
         }
 
@@ -287,8 +287,14 @@ public sealed partial class McpToolService(
     /// claimed at once by the session (a label no agent holds keeps other agents off it). A task that ended meanwhile (a
     /// person cancelled it, or its lease lapsed) is replaced by a new one.
     /// </summary>
-    private async Task<McpSessionTask> SessionTaskAsync(McpSessionState session, OrgContext org, McpServer server, CancellationToken ct)
+    private async Task<McpSessionTask> SessionTaskAsync(McpSessionState session, OrgContext org, McpServer server, CancellationToken ct, bool perRequest = false)
     {
+        if (server.SessionId is null && !perRequest)
+        {
+            // Protocol 2026-07-28 has no sessions: a task opened now would close with this request.
+            throw Problems.Validation("taskId", "is required without an MCP session (protocol 2026-07-28 and later); a session (2025-11-25 and earlier) has a task of its own.");
+        }
+
         await session.Gate.WaitAsync(ct);
         try
         {
