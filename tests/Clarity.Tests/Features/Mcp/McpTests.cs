@@ -202,6 +202,28 @@ public abstract class McpTests<TFixture>(TFixture fixture) : IClassFixture<TFixt
     }
 
     [Fact]
+    public async Task AskHuman_OnACheckedOutTask_ParksItAwaitingResponse_UntilAPersonAnswers()
+    {
+        using var owner = Host.CreateClient(Org.OwnerToken);
+        var lease = await owner.StartTaskAsync(Org);
+        await using var client = await ConnectAsync(Org.MemberKey);
+        var asked = await client.CallToolAsync("ask_human", Args(new { question = "Which branch?", options = new[] { "main", "dev" }, wait = false, taskId = lease.TaskId, leaseToken = lease.Token }));
+        Assert.False(asked.IsError, Text(asked));
+        var handle = asked.StructuredContent!.Value;
+        Assert.Equal(lease.TaskId, handle.Str("taskId"));
+        Assert.Equal("awaiting_response", (await owner.GetTaskAsync(Org, lease.TaskId)).Str("status"));
+
+        var stale = await client.CallToolAsync("ask_human", Args(new { question = "again?", wait = false, taskId = lease.TaskId, leaseToken = "cll_wrong" }));
+        Assert.Equal(409, stale.StructuredContent!.Value.Int("status"));
+
+        await owner.PostAsJsonAsync(Org.Api($"clarifications/{handle.Str("clarificationId")}/answer"), new { answer = "dev" }).ExpectAsync(HttpStatusCode.OK);
+        var answer = (await client.CallToolAsync("get_answer", Args(new { clarificationId = handle.Str("clarificationId") }))).StructuredContent!.Value;
+        Assert.Equal("dev", answer.Str("answer"));
+        Assert.Equal(Org.OwnerEmail, answer.GetProperty("answeredBy").Str("email"));
+        Assert.Equal("running", (await owner.GetTaskAsync(Org, lease.TaskId)).Str("status"));
+    }
+
+    [Fact]
     public async Task SessionTask_IsOpenedOnceForTheSession_AndCompletedWhenTheSessionEnds()
     {
         string taskId;
