@@ -17,6 +17,7 @@ source scripts/promtool.sh   # promtool (from Debian's prometheus package) for t
 # The webhook tests' receiver verifies deliveries with the Standard Webhooks reference implementation (npm standardwebhooks).
 log "Installing the webhook test receiver's npm packages"
 npm ci --prefix tests/Clarity.Tests/Features/Webhooks/receiver --no-audit --no-fund --loglevel=error
+npm ci --prefix tests/Clarity.Tests/Features/Mcp/client --no-audit --no-fund --loglevel=error
 
 log "Building"
 dotnet build Clarity.sln -c Release -nologo -v quiet

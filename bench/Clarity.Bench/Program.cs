@@ -97,6 +97,11 @@ if (options.Scenarios.Contains("latency"))
     await OnEachBackendAsync(CheckoutLatencyBench.Name, s => CheckoutLatencyBench.RunAsync(s, options, report));
 }
 
+if (options.Scenarios.Contains("mcp"))
+{
+    await OnEachBackendAsync(McpAskBench.Name, s => McpAskBench.RunAsync(s, options, report));
+}
+
 if (options.Scenarios.Contains("peer"))
 {
     Console.WriteLine($"\n== {PeerBench.Name} — the peers on PostgreSQL");

@@ -5,6 +5,7 @@ using Clarity.Features.Audit;
 using Clarity.Features.Clarifications;
 using Clarity.Features.Identity;
 using Clarity.Features.Logs;
+using Clarity.Features.Mcp;
 using Clarity.Features.Overview;
 using Clarity.Features.Stream;
 using Clarity.Features.Tasks;
@@ -69,6 +70,7 @@ public sealed class ClarityServer : IAsyncDisposable
         builder.Logging.SetMinimumLevel(LogLevel.Information);
         builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
+        builder.Logging.AddFilter("ModelContextProtocol", LogLevel.Warning);
         logging?.Invoke(builder.Logging);
 
         var options = new ClarityOptions();
@@ -140,6 +142,7 @@ public sealed class ClarityServer : IAsyncDisposable
         services.AddWebhooks();
         services.AddWorkflows();
         services.AddWorkflowRuns();
+        services.AddMcp();
         services.AddSingleton<Sweeper>();
         services.AddHostedService(sp => sp.GetRequiredService<Sweeper>());
         services.AddDashboard();
@@ -180,6 +183,7 @@ public sealed class ClarityServer : IAsyncDisposable
         app.MapWebhookEndpoints();
         app.MapWorkflowEndpoints();
         app.MapRunEndpoints();
+        app.MapMcpEndpoints();
     }
 
     private static async Task<IResult> ReadyAsync(Migrator migrator, CancellationToken ct)
