@@ -22,8 +22,11 @@ public sealed partial class NotificationDispatcher : BackgroundLoop
 {
     private const int Batch = 500;
 
-    /// <summary>A digest due sooner than this is not extended with more events: the sender may be reading it already.</summary>
-    private static readonly TimeSpan DigestClosingMargin = TimeSpan.FromSeconds(5);
+    /// <summary>
+    /// A digest due sooner than this (5 s, or a quarter of the window when that is shorter) is not extended with more
+    /// events: the sender may be reading it already.
+    /// </summary>
+    private long DigestClosingMargin => Math.Min(5000L, Settings.DigestWindowSeconds * 1000L / 4);
 
     private readonly EventLog _log;
     private readonly NotificationStore _store;
@@ -229,7 +232,7 @@ public sealed partial class NotificationDispatcher : BackgroundLoop
         var recent = await _store.RecentAsync(orgIds, live.Min(c => c.EventAt) - window, ct);
         var times = recent.Where(r => r.IsDigest == 0).GroupBy(Key).ToDictionary(g => g.Key, g => g.Select(r => r.EventAt).ToList());
         var open = recent
-            .Where(r => r.IsDigest == 1 && r.NextAttemptAt > now + (long)DigestClosingMargin.TotalMilliseconds)
+            .Where(r => r.IsDigest == 1 && r.NextAttemptAt > now + DigestClosingMargin)
             .GroupBy(Key)
             .ToDictionary(g => g.Key, g => g.OrderByDescending(r => r.NextAttemptAt).First());
         var created = new List<NotificationDeliveryRow>();

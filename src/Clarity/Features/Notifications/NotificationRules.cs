@@ -344,5 +344,5 @@ public static partial class NotificationRules
     }
 
     private static string Shown(string? value) =>
-        value is null ? "null" : new string([.. (value.Length > 100 ? value[..100] + "…" : value).Select(c => char.IsControl(c) || char.IsSurrogate(c) ? '?' : c)]);
+        value is null ? "null" : new string((value.Length > 100 ? value[..100] + "…" : value).Select(c => char.IsControl(c) || char.IsSurrogate(c) ? '?' : c).ToArray());
 }
