@@ -325,7 +325,7 @@ public sealed class NotificationStore(Database db)
         db.WriteBackgroundAsync(async (c, t) =>
         {
             await c.ExecuteAsync(
-                "UPDATE notification_deliveries SET status = @Status, attempts = attempts + 1, next_attempt_at = @RetryAt, last_error = @Error, " +
+                "UPDATE notification_deliveries SET status = @Status, attempts = attempts + 1, next_attempt_at = @RetryAt, last_error = COALESCE(@Error, last_error), " +
                 "external_id = COALESCE(@ExternalId, external_id), sent_at = CASE WHEN @Status = 'sent' THEN @Now ELSE sent_at END " +
                 "WHERE id = @Id AND status = 'pending'", attempts, t);
             return true;
