@@ -407,7 +407,7 @@ public abstract class NotificationTests<TFixture>(TFixture fixture) : IClassFixt
         await Host.Services.GetRequiredService<NotificationDispatcher>().PassAsync(CancellationToken.None);
         var view = Assert.Single(fixture.Slack.SentTo(slack)).View;
         Assert.Equal("Still there?", view.Question!.Text);
-        Assert.Single((await AllDeliveriesAsync()).Where(d => d.Str("recipient") == slack));
+        Assert.Single(await AllDeliveriesAsync(), d => d.Str("recipient") == slack);
     }
 
     [Fact]
