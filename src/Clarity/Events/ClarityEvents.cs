@@ -84,6 +84,7 @@ public static class EventCatalog
         (typeof(WorkflowRoleChanged), "workflow.role-changed"),
         (typeof(RunChanged), "run"),
         (typeof(RunStepChanged), "run.step"),
+        (typeof(ClarificationExpiring), "clarification.expiring"),
     ];
 
     private static readonly FrozenDictionary<Type, string> s_kindOf = s_kinds.ToFrozenDictionary(k => k.Type, k => k.Kind);
@@ -255,4 +256,13 @@ public sealed record RunStepChanged(Guid OrgId, Guid RunId, string StepId, strin
 public sealed record WebhookDisabled(Guid OrgId, Guid WebhookId, string Url, int ConsecutiveFailures, string Reason) : ClarityEvent(OrgId)
 {
     public override string Subject => "webhook:" + WebhookId;
+}
+
+/// <summary>
+/// A pending question is close to its expiry (raised once per question by the notifications' expiry sweep, so that
+/// people can still answer it). Not streamed: the clarification itself has not changed.
+/// </summary>
+public sealed record ClarificationExpiring(Guid OrgId, Guid ClarificationId, Guid TaskId, long ExpiresAt) : ClarityEvent(OrgId)
+{
+    public override string Subject => "clarification:" + ClarificationId;
 }

@@ -6,6 +6,7 @@ using Clarity.Features.Clarifications;
 using Clarity.Features.Identity;
 using Clarity.Features.Logs;
 using Clarity.Features.Mcp;
+using Clarity.Features.Notifications;
 using Clarity.Features.Overview;
 using Clarity.Features.Stream;
 using Clarity.Features.Tasks;
@@ -143,6 +144,7 @@ public sealed class ClarityServer : IAsyncDisposable
         services.AddWorkflows();
         services.AddWorkflowRuns();
         services.AddMcp();
+        services.AddNotifications();
         services.AddSingleton<Sweeper>();
         services.AddHostedService(sp => sp.GetRequiredService<Sweeper>());
         services.AddDashboard();
@@ -184,6 +186,7 @@ public sealed class ClarityServer : IAsyncDisposable
         app.MapWorkflowEndpoints();
         app.MapRunEndpoints();
         app.MapMcpEndpoints();
+        app.MapNotificationEndpoints();
     }
 
     private static async Task<IResult> ReadyAsync(Migrator migrator, CancellationToken ct)

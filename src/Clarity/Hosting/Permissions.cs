@@ -26,9 +26,11 @@ public static class Permissions
     public const string RunsRead = "runs:read";
     public const string RunsManage = "runs:manage";
 
+    public const string NotificationsManage = "notifications:manage";
+
     /// <summary>Every permission there is. A new one is also granted to the built-in roles that should hold it, by a migration.</summary>
     public static readonly IReadOnlyList<string> All =
-        [OrgRead, TasksRead, AgentsRead, TasksWrite, TasksRespond, AgentsWrite, MembersRead, MembersManage, ApiKeysManage, WebhooksManage, OrgAdmin, AuditRead, WorkflowsRead, WorkflowsManage, RunsRead, RunsManage];
+        [OrgRead, TasksRead, AgentsRead, TasksWrite, TasksRespond, AgentsWrite, MembersRead, MembersManage, ApiKeysManage, WebhooksManage, OrgAdmin, AuditRead, WorkflowsRead, WorkflowsManage, RunsRead, RunsManage, NotificationsManage];
 }
 
 /// <summary>

@@ -419,6 +419,23 @@ public sealed class WebhookStore(Database db)
             return replay;
         });
 
+    /// <summary>
+    /// Queues one delivery to an enabled endpoint of the org, outside the fan-out (the notifications' webhook channel):
+    /// it is then signed, retried and logged like every other. False, and nothing queued, when the endpoint is not the
+    /// org's or is disabled.
+    /// </summary>
+    public Task<bool> EnqueueAsync(DeliveryRow delivery, CancellationToken ct) =>
+        db.WriteBackgroundAsync(async (c, t) =>
+        {
+            if (await c.ExecuteScalarAsync<long?>("SELECT enabled FROM webhook_endpoints WHERE id = @EndpointId AND org_id = @OrgId", new { delivery.EndpointId, delivery.OrgId }, t) != 1)
+            {
+                return false;
+            }
+
+            await InsertDeliveriesAsync(c, t, [delivery]);
+            return true;
+        }, ct);
+
     /// <summary>The queue and labels of these tasks, for the filters.</summary>
     public async Task<IReadOnlyDictionary<Guid, (string Queue, IReadOnlyList<string> Labels)>> TaskFacetsAsync(IReadOnlyList<Guid> taskIds, CancellationToken ct)
     {

@@ -30,7 +30,7 @@ public abstract class RoleDataTests(HostFixture fixture)
     {
         string[] viewer = ["agents:read", "org:read", "runs:read", "tasks:read", "workflows:read"];
         string[] member = [.. viewer, "agents:write", "runs:manage", "tasks:respond", "tasks:write"];
-        string[] admin = [.. member, "apikeys:manage", "audit:read", "members:manage", "members:read", "webhooks:manage", "workflows:manage"];
+        string[] admin = [.. member, "apikeys:manage", "audit:read", "members:manage", "members:read", "notifications:manage", "webhooks:manage", "workflows:manage"];
         string[] owner = [.. admin, "org:admin"];
         var expected = new Dictionary<string, string[]> { ["viewer"] = viewer, ["member"] = member, ["admin"] = admin, ["owner"] = owner };
 

@@ -1,0 +1,342 @@
+using System.Globalization;
+using System.Text.Json;
+using Clarity.Events;
+using Clarity.Hosting;
+using Clarity.Storage;
+using Microsoft.Extensions.Options;
+
+namespace Clarity.Features.Notifications;
+
+/// <summary>
+/// The outbox consumer of notifications, on the leader: it follows <c>events</c> by seq from a durable cursor
+/// (<c>consumer_cursors</c>, "notifications"), maps the events that mean a notification (<see cref="NotifiableEvent.TypeOf"/>),
+/// matches them against the enabled rules of their org (event types, then filters), expands each rule's channels into
+/// recipients, and writes one delivery per (event, channel, recipient) in the same transaction as it advances the
+/// cursor. On the way: a recipient who muted the channel gets a <c>suppressed</c> delivery (recorded, never sent); one
+/// inside their quiet hours gets a delivery held until the quiet hours end; and a burst (more than
+/// <c>Notifications:DigestThreshold</c> deliveries of one event type to one recipient and channel within
+/// <c>DigestWindowSeconds</c>) is grouped: the rest become <c>grouped</c> rows of one digest delivery, sent when the
+/// window closes. The unique (event_seq, channel, recipient) key keeps a second pass over the same events from adding any.
+/// </summary>
+public sealed partial class NotificationDispatcher : BackgroundLoop
+{
+    private const int Batch = 500;
+
+    /// <summary>
+    /// A digest due sooner than this (5 s, or a quarter of the window when that is shorter) is not extended with more
+    /// events: the sender may be reading it already.
+    /// </summary>
+    private long DigestClosingMargin => Math.Min(5000L, Settings.DigestWindowSeconds * 1000L / 4);
+
+    private readonly EventLog _log;
+    private readonly NotificationStore _store;
+    private readonly NotificationViews _views;
+    private readonly NotificationSender _sender;
+    private readonly IOptions<ClarityOptions> _options;
+    private readonly TimeProvider _clock;
+    private readonly ILogger<NotificationDispatcher> _logger;
+    private readonly IDisposable _subscription;
+
+    public NotificationDispatcher(
+        EventLog log, NotificationStore store, NotificationViews views, NotificationSender sender, IEventBus bus, IOptions<ClarityOptions> options, TimeProvider clock,
+        Leadership leadership, ILogger<NotificationDispatcher> logger)
+        : base(leadership, logger)
+    {
+        _log = log;
+        _store = store;
+        _views = views;
+        _sender = sender;
+        _options = options;
+        _clock = clock;
+        _logger = logger;
+        _subscription = bus.Subscribe(_ => Wake());
+    }
+
+    protected override string Name => "notification fan-out";
+
+    protected override TimeSpan Interval => TimeSpan.FromSeconds(1);
+
+    protected override string? WakeChannel => EventLog.SequencedChannel;
+
+    private NotificationOptions Settings => _options.Value.Notifications;
+
+    /// <summary>One pass, as the loop runs it (tests run passes of their own, as a second dispatcher would).</summary>
+    internal Task<bool> PassAsync(CancellationToken ct) => RunOnceAsync(ct);
+
+    protected override async Task<bool> RunOnceAsync(CancellationToken ct)
+    {
+        var cursor = await _store.CursorAsync(ct);
+        var rows = await _log.ReadAfterAsync(cursor, null, null, Batch, ct);
+        if (rows.Count == 0)
+        {
+            return false;
+        }
+
+        var events = new List<NotifiableEvent>();
+        foreach (var row in rows)
+        {
+            ClarityEvent? evt = null;
+            try
+            {
+                evt = row.ToEvent();
+            }
+            catch (JsonException ex)
+            {
+                Log.Unreadable(_logger, ex, row.Seq);
+            }
+
+            if (evt is not null && evt.OrgId != Guid.Empty && NotifiableEvent.TypeOf(evt) is { } type)
+            {
+                events.Add(new NotifiableEvent(row, evt, type));
+            }
+        }
+
+        var now = _clock.GetUtcNow();
+        var deliveries = events.Count == 0 ? [] : await PlanAsync(events, now, ct);
+        if (!await _store.FanOutAsync(cursor, rows[^1].Seq, deliveries, DbTime.ToDb(now), ct))
+        {
+            // Another pass moved the cursor meanwhile: read again from where it is now.
+            return true;
+        }
+
+        if (deliveries.Any(d => d.Status == NotificationDeliveryStatuses.Pending))
+        {
+            _sender.Wake();
+        }
+
+        return rows.Count == Batch;
+    }
+
+    /// <summary>The deliveries of these events: matched, expanded, deduplicated, muted, held and grouped.</summary>
+    private async Task<List<NotificationDeliveryRow>> PlanAsync(List<NotifiableEvent> events, DateTimeOffset now, CancellationToken ct)
+    {
+        var rules = await _store.EnabledRulesOfOrgsAsync([.. events.Select(e => e.Row.OrgId).Distinct()], ct);
+        if (rules.Count == 0)
+        {
+            return [];
+        }
+
+        var byOrg = rules
+            .Select(r => (Row: r, Events: r.EventList, Channels: r.ChannelList, Filters: r.FilterSet))
+            .GroupBy(r => r.Row.OrgId)
+            .ToDictionary(g => g.Key, g => g.ToList());
+        var relevant = events.Where(e => byOrg.TryGetValue(e.Row.OrgId, out var list) && list.Any(r => r.Events.Contains(e.Type))).ToList();
+        if (relevant.Count == 0)
+        {
+            return [];
+        }
+
+        var orgIds = relevant.Select(e => e.Row.OrgId).Distinct().ToList();
+        var views = await _views.BuildAsync(relevant, ct);
+        var members = (await _store.MembersOfOrgsAsync(orgIds, ct)).GroupBy(m => m.OrgId).ToDictionary(
+            g => g.Key,
+            g => (ById: g.ToDictionary(m => m.UserId, m => m.Email), ByEmail: g.GroupBy(m => m.Email.ToLowerInvariant()).ToDictionary(x => x.Key, x => x.First().UserId)));
+        var nowDb = DbTime.ToDb(now);
+
+        // Match and expand: one candidate per (event, channel, recipient), the first matching rule's.
+        var candidates = new List<NotificationDeliveryRow>();
+        var keys = new HashSet<(long, string, string)>();
+        foreach (var e in relevant)
+        {
+            var facets = views[e.Row.Seq].Facets;
+            var people = members.GetValueOrDefault(e.Row.OrgId);
+            foreach (var (rule, types, channels, filters) in byOrg[e.Row.OrgId])
+            {
+                if (!types.Contains(e.Type) || !Passes(filters, facets)
+                    || (rule.OwnerUserId is { } owner && (people.ById is null || !people.ById.ContainsKey(owner))))
+                {
+                    continue;
+                }
+
+                foreach (var channel in channels)
+                {
+                    foreach (var (recipient, userId) in Recipients(channel, people.ById, people.ByEmail))
+                    {
+                        if (keys.Add((e.Row.Seq, channel.Type, recipient)))
+                        {
+                            candidates.Add(new NotificationDeliveryRow
+                            {
+                                Id = Guid.CreateVersion7(),
+                                OrgId = e.Row.OrgId,
+                                RuleId = rule.Id,
+                                EventSeq = e.Row.Seq,
+                                EventType = e.Type,
+                                EventAt = e.Row.CreatedAt,
+                                Channel = channel.Type,
+                                Recipient = recipient,
+                                RecipientUserId = userId,
+                                Status = NotificationDeliveryStatuses.Pending,
+                                NextAttemptAt = nowDb,
+                                CreatedAt = nowDb,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+
+        if (candidates.Count == 0)
+        {
+            return [];
+        }
+
+        // A pass over events that already have deliveries (a former leader's pass that committed) adds nothing for them.
+        var existing = await _store.ExistingKeysAsync([.. candidates.Select(c => c.EventSeq!.Value).Distinct()], ct);
+        candidates = [.. candidates.Where(c => !existing.Contains((c.EventSeq!.Value, c.Channel, c.Recipient)))];
+        ApplyPreferences(candidates, await _store.PreferencesOfOrgsAsync(orgIds, ct), now);
+        var digests = await GroupAsync(candidates, orgIds, nowDb, ct);
+        candidates.AddRange(digests);
+        return candidates;
+    }
+
+    /// <summary>Mutes first (suppressed, never sent), then quiet hours (held until they end).</summary>
+    private static void ApplyPreferences(List<NotificationDeliveryRow> candidates, IReadOnlyList<PreferenceRow> preferences, DateTimeOffset now)
+    {
+        var byUser = preferences.ToDictionary(p => (p.OrgId, p.UserId));
+        foreach (var d in candidates)
+        {
+            if (d.RecipientUserId is not { } user || !byUser.TryGetValue((d.OrgId, user), out var pref))
+            {
+                continue;
+            }
+
+            if (pref.MutedList.Contains(d.Channel, StringComparer.Ordinal))
+            {
+                d.Status = NotificationDeliveryStatuses.Suppressed;
+                d.NextAttemptAt = null;
+                d.Note = $"muted: the recipient muted {d.Channel}";
+            }
+            else if (pref.Quiet?.EndsAfter(now) is { } end)
+            {
+                d.NextAttemptAt = DbTime.ToDb(end);
+                d.Note = "held for the recipient's quiet hours until " + end.UtcDateTime.ToString("yyyy-MM-dd HH:mm 'UTC'", CultureInfo.InvariantCulture);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Burst grouping. A delivery is grouped when its key (org, channel, recipient, event type) already has
+    /// <c>DigestThreshold</c> deliveries whose events happened in the <c>DigestWindowSeconds</c> before its own. Grouped
+    /// deliveries join the key's open digest (one not yet due), or start one, due when the window of its first event
+    /// closes (or later, when the recipient's quiet hours hold it longer). Returns the new digests.
+    /// </summary>
+    private async Task<List<NotificationDeliveryRow>> GroupAsync(List<NotificationDeliveryRow> candidates, List<Guid> orgIds, long now, CancellationToken ct)
+    {
+        var live = candidates.Where(c => c.Status == NotificationDeliveryStatuses.Pending).ToList();
+        if (live.Count == 0)
+        {
+            return [];
+        }
+
+        var window = Settings.DigestWindowSeconds * 1000L;
+        var recent = await _store.RecentAsync(orgIds, live.Min(c => c.EventAt) - window, ct);
+        var times = recent.Where(r => r.IsDigest == 0).GroupBy(Key).ToDictionary(g => g.Key, g => g.Select(r => r.EventAt).ToList());
+        var open = recent
+            .Where(r => r.IsDigest == 1 && r.NextAttemptAt > now + DigestClosingMargin)
+            .GroupBy(Key)
+            .ToDictionary(g => g.Key, g => g.OrderByDescending(r => r.NextAttemptAt).First());
+        var created = new List<NotificationDeliveryRow>();
+        foreach (var d in live.OrderBy(c => c.EventSeq))
+        {
+            var key = Key(d);
+            if (!times.TryGetValue(key, out var list))
+            {
+                times[key] = list = [];
+            }
+
+            var before = list.Count(at => at > d.EventAt - window && at <= d.EventAt);
+            list.Add(d.EventAt);
+            if (before < Settings.DigestThreshold)
+            {
+                continue;
+            }
+
+            if (!open.TryGetValue(key, out var digest))
+            {
+                digest = new NotificationDeliveryRow
+                {
+                    Id = Guid.CreateVersion7(),
+                    OrgId = d.OrgId,
+                    RuleId = d.RuleId,
+                    EventType = d.EventType,
+                    EventAt = d.EventAt,
+                    Channel = d.Channel,
+                    Recipient = d.Recipient,
+                    RecipientUserId = d.RecipientUserId,
+                    Status = NotificationDeliveryStatuses.Pending,
+                    IsDigest = 1,
+                    NextAttemptAt = Math.Max(d.EventAt + window, d.NextAttemptAt ?? now),
+                    Note = $"digest of a burst: more than {Settings.DigestThreshold} {d.EventType} within {Settings.DigestWindowSeconds} s",
+                    CreatedAt = now,
+                };
+                open[key] = digest;
+                created.Add(digest);
+            }
+
+            d.Status = NotificationDeliveryStatuses.Grouped;
+            d.DigestId = digest.Id;
+            d.NextAttemptAt = null;
+            d.Note = "grouped into digest " + digest.Id;
+        }
+
+        return created;
+    }
+
+    private static (Guid, string, string, string) Key(NotificationDeliveryRow d) => (d.OrgId, d.Channel, d.Recipient, d.EventType);
+
+    /// <summary>
+    /// Whether an event passes a rule's filters. A filter that is set needs the event to have what it filters, and to
+    /// match: a queue filter lets through only task and question events of those queues, a labels filter only those whose
+    /// task carries one of the labels, a workflows filter only events of runs of those workflows (and their tasks).
+    /// </summary>
+    public static bool Passes(RuleFilters filters, EventFacets facets) =>
+        (filters.Queues is not { } queues || (facets.Queue is { } queue && queues.Contains(queue, StringComparer.Ordinal)))
+        && (filters.Labels is not { } labels || facets.Labels.Any(l => labels.Contains(l, StringComparer.Ordinal)))
+        && (filters.Workflows is not { } workflows || (facets.Workflow is { } workflow && workflows.Contains(workflow, StringComparer.Ordinal)));
+
+    /// <summary>
+    /// The recipients of a rule's channel: each address (with the member who has it, if any), the Slack channel, each web
+    /// push user who is still a member, the webhook endpoint.
+    /// </summary>
+    private static IEnumerable<(string Recipient, Guid? UserId)> Recipients(RuleChannel channel, Dictionary<Guid, string>? byId, Dictionary<string, Guid>? byEmail)
+    {
+        switch (channel.Type)
+        {
+            case NotificationChannels.Email:
+                foreach (var to in channel.To ?? [])
+                {
+                    yield return (to, byEmail is not null && byEmail.TryGetValue(to.ToLowerInvariant(), out var user) ? user : null);
+                }
+
+                break;
+            case NotificationChannels.Slack when channel.Channel is { } name:
+                yield return (name, null);
+                break;
+            case NotificationChannels.WebPush:
+                foreach (var user in channel.Users ?? [])
+                {
+                    if (byId is not null && byId.ContainsKey(user))
+                    {
+                        yield return (user.ToString(), user);
+                    }
+                }
+
+                break;
+            case NotificationChannels.Webhook when channel.Endpoint is { } endpoint:
+                yield return (endpoint.ToString(), null);
+                break;
+        }
+    }
+
+    public override void Dispose()
+    {
+        _subscription.Dispose();
+        base.Dispose();
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(1, LogLevel.Warning, "Notifications skipped outbox event {Seq}, whose payload could not be read")]
+        public static partial void Unreadable(ILogger logger, Exception error, long seq);
+    }
+}
