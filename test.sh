@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 # tool:package pairs that scripts/throwaway-postgres.sh installs with apt-get when the tool is missing.
-extra_tools=(npm:npm)
+extra_tools=(npm:npm /usr/bin/aiosmtpd:python3-aiosmtpd)
 [[ -x /usr/bin/chromium ]] || extra_tools+=(/usr/bin/chromium:chromium)
 
 source scripts/throwaway-postgres.sh

@@ -7,6 +7,7 @@ using Clarity.Features.Identity;
 using Clarity.Features.Logs;
 using Clarity.Features.Mcp;
 using Clarity.Features.Notifications;
+using Clarity.Features.Notifications.Email;
 using Clarity.Features.Overview;
 using Clarity.Features.Stream;
 using Clarity.Features.Tasks;
@@ -145,6 +146,7 @@ public sealed class ClarityServer : IAsyncDisposable
         services.AddWorkflowRuns();
         services.AddMcp();
         services.AddNotifications();
+        services.AddEmailNotifications();
         services.AddSingleton<Sweeper>();
         services.AddHostedService(sp => sp.GetRequiredService<Sweeper>());
         services.AddDashboard();
@@ -187,6 +189,7 @@ public sealed class ClarityServer : IAsyncDisposable
         app.MapRunEndpoints();
         app.MapMcpEndpoints();
         app.MapNotificationEndpoints();
+        app.MapEmailEndpoints();
     }
 
     private static async Task<IResult> ReadyAsync(Migrator migrator, CancellationToken ct)

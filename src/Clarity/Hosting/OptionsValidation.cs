@@ -28,6 +28,7 @@ public sealed class ClarityOptionsValidator : IValidateOptions<ClarityOptions>
         Collect(options.Webhooks, "Clarity:Webhooks", failures);
         options.Webhooks.Validate(failures);
         Collect(options.Notifications, "Clarity:Notifications", failures);
+        Collect(options.Smtp, "Clarity:Smtp", failures);
         if (options.Stream.Retention < StreamOptions.MinRetention)
         {
             failures.Add($"Clarity:Stream:Retention: must be at least {StreamOptions.MinRetention} (10 minutes); it is {options.Stream.Retention}.");

@@ -1,0 +1,20 @@
+-- One-time links that answer one question from an email: one row per (question, recipient). Only the SHA-256 of the
+-- link's token is stored (never the token). A later mail about the same question to the same recipient (a retry, the
+-- expiring reminder) replaces the token, so the newest mail's link is the one that works. The link expires with the
+-- question and works once (used_at); user_id is the member behind the address, when the address is a member's.
+CREATE TABLE email_answer_links (
+    id TEXT PRIMARY KEY,
+    org_id TEXT NOT NULL REFERENCES orgs(id),
+    clarification_id TEXT NOT NULL REFERENCES clarifications(id),
+    recipient_email TEXT NOT NULL,
+    user_id TEXT,
+    token_hash TEXT NOT NULL UNIQUE,
+    delivery_id TEXT NOT NULL,
+    task_title TEXT,
+    agent_name TEXT,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at INTEGER,
+    UNIQUE (clarification_id, recipient_email)
+);
+CREATE INDEX email_answer_links_expiry ON email_answer_links(expires_at);
