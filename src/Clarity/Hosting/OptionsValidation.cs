@@ -27,6 +27,7 @@ public sealed class ClarityOptionsValidator : IValidateOptions<ClarityOptions>
         options.KeyRing.Validate(failures);
         Collect(options.Webhooks, "Clarity:Webhooks", failures);
         options.Webhooks.Validate(failures);
+        Collect(options.Slack, "Clarity:Slack", failures);
         if (options.Stream.Retention < StreamOptions.MinRetention)
         {
             failures.Add($"Clarity:Stream:Retention: must be at least {StreamOptions.MinRetention} (10 minutes); it is {options.Stream.Retention}.");
