@@ -1,5 +1,6 @@
 using Clarity.Hosting;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
 namespace Clarity.Features.Notifications.Slack;
@@ -12,6 +13,8 @@ public static class SlackEndpoints
     /// <summary>The Slack channel, its Web API client, the message store and updater, and the interactivity handler.</summary>
     public static IServiceCollection AddSlackNotifications(this IServiceCollection services)
     {
+        // The core registers the templates too; whichever comes first wins.
+        services.TryAddSingleton<NotificationTemplates>();
         services.AddSingleton<SlackApi>();
         services.AddSingleton<SlackMessages>();
         services.AddSingleton<SlackMessageStore>();

@@ -66,7 +66,7 @@ public sealed class SlackMessages(NotificationTemplates templates)
             blocks.Add(Section(Truncate("```" + string.Join('\n', lines), 2990) + "```"));
         }
 
-        var links = Links(view);
+        var links = Links(view, answerButtons);
         if (!linkButtons && links.Count > 0)
         {
             blocks.Add(Section(string.Join(" · ", links.Select(l => $"<{Mrkdwn(l.Url)}|{l.Label}>"))));
@@ -184,12 +184,13 @@ public sealed class SlackMessages(NotificationTemplates templates)
         return elements;
     }
 
-    private static List<(string Label, string Url, string Id)> Links(NotificationView view)
+    private static List<(string Label, string Url, string Id)> Links(NotificationView view, bool answerButtons)
     {
         var links = new List<(string, string, string)>();
         if (IsAbsolute(view.Url))
         {
-            var label = view.Digest is null && view.EventType == NotificationEvents.ClarificationAsked && view.Question is { Options: null or { Count: 0 } }
+            var label = view.Digest is null && view.EventType == NotificationEvents.ClarificationAsked && view.Question is { } question
+                && (!answerButtons || question.Options is null or { Count: 0 })
                 ? "Answer in Clarity"
                 : "Open in Clarity";
             links.Add((label, view.Url, "clarity_open"));
