@@ -8,6 +8,7 @@ using Clarity.Features.Logs;
 using Clarity.Features.Mcp;
 using Clarity.Features.Notifications;
 using Clarity.Features.Notifications.Email;
+using Clarity.Features.Notifications.Slack;
 using Clarity.Features.Overview;
 using Clarity.Features.Stream;
 using Clarity.Features.Tasks;
@@ -147,6 +148,7 @@ public sealed class ClarityServer : IAsyncDisposable
         services.AddMcp();
         services.AddNotifications();
         services.AddEmailNotifications();
+        services.AddSlackNotifications();
         services.AddSingleton<Sweeper>();
         services.AddHostedService(sp => sp.GetRequiredService<Sweeper>());
         services.AddDashboard();
@@ -190,6 +192,7 @@ public sealed class ClarityServer : IAsyncDisposable
         app.MapMcpEndpoints();
         app.MapNotificationEndpoints();
         app.MapEmailEndpoints();
+        app.MapSlackEndpoints();
     }
 
     private static async Task<IResult> ReadyAsync(Migrator migrator, CancellationToken ct)

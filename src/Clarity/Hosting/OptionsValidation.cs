@@ -29,6 +29,7 @@ public sealed class ClarityOptionsValidator : IValidateOptions<ClarityOptions>
         options.Webhooks.Validate(failures);
         Collect(options.Notifications, "Clarity:Notifications", failures);
         Collect(options.Smtp, "Clarity:Smtp", failures);
+        Collect(options.Slack, "Clarity:Slack", failures);
         if (options.Stream.Retention < StreamOptions.MinRetention)
         {
             failures.Add($"Clarity:Stream:Retention: must be at least {StreamOptions.MinRetention} (10 minutes); it is {options.Stream.Retention}.");

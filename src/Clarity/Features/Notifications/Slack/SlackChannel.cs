@@ -1,0 +1,114 @@
+using System.Text.RegularExpressions;
+using Clarity.Features.Clarifications;
+using Clarity.Hosting;
+using Clarity.Storage;
+using Microsoft.Extensions.Options;
+
+namespace Clarity.Features.Notifications.Slack;
+
+/// <summary>
+/// The Slack channel (type <c>slack</c>). With a bot token it posts Block Kit messages through <c>chat.postMessage</c> to
+/// the delivery's recipient (<c>#name</c> or a channel id); a question's options become buttons when a signing secret is
+/// set too (people answer through <c>POST /api/v1/integrations/slack/interactivity</c>), and the message is remembered so
+/// that <see cref="SlackMessageUpdater"/> replaces its buttons with the outcome once the question is settled. With only an
+/// incoming webhook, notices go to the webhook's own channel, without buttons (links in the text).
+/// </summary>
+public sealed partial class SlackChannel(
+    SlackApi api, SlackMessages messages, SlackMessageStore store, ClarificationStore clarifications, SlackMessageUpdater updater,
+    IOptions<ClarityOptions> options, TimeProvider clock, ILogger<SlackChannel> logger) : INotificationChannel
+{
+    public string Type => NotificationChannels.Slack;
+
+    /// <summary>
+    /// Whether a rule's Slack channel is one this channel can post to: <c>#name</c> (Slack's channel names: 1 to 80
+    /// lowercase letters, digits, hyphens and underscores) or a channel id (<c>C…</c>, <c>G…</c>, <c>D…</c>). The notification
+    /// core validates rules with it.
+    /// </summary>
+    public static bool IsValidChannel(string? channel) => channel is not null && (NamePattern().IsMatch(channel) || IdPattern().IsMatch(channel));
+
+    public async Task<DeliveryOutcome> SendAsync(NotificationDelivery delivery, NotificationView view, CancellationToken ct)
+    {
+        var settings = options.Value.Slack;
+        if (!settings.IsEnabled)
+        {
+            return DeliveryOutcome.Fail("Slack is not configured (Clarity:Slack:BotToken or Clarity:Slack:IncomingWebhookUrl).");
+        }
+
+        if (!settings.UsesBotToken)
+        {
+            var notice = messages.Build(view, answerButtons: false, linkButtons: false);
+            var posted = await api.PostWebhookAsync(new() { ["text"] = notice.Text, ["blocks"] = notice.Blocks }, ct);
+            return posted.Ok ? DeliveryOutcome.Ok(detail: "posted to the incoming webhook") : Outcome(posted);
+        }
+
+        if (!IsValidChannel(delivery.Recipient))
+        {
+            return DeliveryOutcome.Fail($"'{delivery.Recipient}' is not a Slack channel (#name or a channel id).");
+        }
+
+        var answerable = !view.IsTest && !string.IsNullOrWhiteSpace(settings.SigningSecret);
+        var message = messages.Build(view, answerButtons: answerable, linkButtons: true);
+        var result = await api.PostMessageAsync(delivery.Recipient, message.Text, message.Blocks, ct);
+        if (!result.Ok)
+        {
+            return Outcome(result);
+        }
+
+        var channelId = result.Str("channel") ?? delivery.Recipient;
+        var ts = result.Str("ts");
+        if (ts is not null && !view.IsTest && view.Digest is null && view.EventType == NotificationEvents.ClarificationAsked && view.Question is { } question)
+        {
+            await RememberAsync(view.OrgId, question.Id, channelId, ts, message, ct);
+        }
+
+        return DeliveryOutcome.Ok(ts, $"posted to {channelId}");
+    }
+
+    /// <summary>
+    /// Records the message for its later update. Its question may have been settled while it was being posted (the
+    /// updater then found no message to update): the message is marked due at once. A failure here never turns the
+    /// delivery into a retry, which would post the message twice.
+    /// </summary>
+    private async Task RememberAsync(Guid orgId, Guid clarificationId, string channelId, string ts, SlackMessage message, CancellationToken ct)
+    {
+        try
+        {
+            var now = DbTime.ToDb(clock.GetUtcNow());
+            await store.InsertAsync(new SlackMessageRow
+            {
+                Id = Guid.CreateVersion7(),
+                OrgId = orgId,
+                ClarificationId = clarificationId,
+                ChannelId = channelId,
+                Ts = ts,
+                Blocks = message.BlocksWithoutActions.ToJsonString(),
+                Text = message.Text,
+                CreatedAt = now,
+            }, ct);
+            if (await clarifications.GetAsync(orgId, clarificationId, ct) is { } row && row.Status != ClarificationStatuses.Pending
+                && await store.MarkDueAsync(clarificationId, SlackMessageUpdater.Outcome(row), now, ct))
+            {
+                updater.Wake();
+            }
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            Log.RememberFailed(logger, ex, clarificationId);
+        }
+    }
+
+    private static DeliveryOutcome Outcome(SlackResult result) =>
+        result.Retryable ? DeliveryOutcome.Retry(result.Error ?? "Slack failed") : DeliveryOutcome.Fail(result.Error ?? "Slack refused the message");
+
+    [GeneratedRegex(@"^#[\p{Ll}\p{Lo}\p{Nd}_\-]{1,80}$")]
+    private static partial Regex NamePattern();
+
+    [GeneratedRegex("^[CGD][A-Z0-9]{6,20}$")]
+    private static partial Regex IdPattern();
+
+    private static partial class Log
+    {
+        [LoggerMessage(1, LogLevel.Warning, "Slack: the message of question {ClarificationId} was posted but could not be recorded; it will keep its buttons")]
+        public static partial void RememberFailed(ILogger logger, Exception error, Guid clarificationId);
+    }
+}

@@ -1,0 +1,114 @@
+using Clarity.Storage;
+using Dapper;
+
+namespace Clarity.Features.Notifications.Slack;
+
+/// <summary>
+/// The Slack messages that carry a question (<c>slack_messages</c>), and the updater's cursor over the outbox
+/// (<c>consumer_cursors</c>, name <see cref="CursorName"/>). The SQL is the same on both backends.
+/// </summary>
+public sealed class SlackMessageStore(Database db)
+{
+    public const string CursorName = "slack-messages";
+
+    private const string Columns =
+        "id AS Id, org_id AS OrgId, clarification_id AS ClarificationId, channel_id AS ChannelId, ts AS Ts, blocks AS Blocks, text AS Text, " +
+        "created_at AS CreatedAt, settle_text AS SettleText, settle_due_at AS SettleDueAt, settle_attempts AS SettleAttempts, " +
+        "settled_at AS SettledAt, settle_error AS SettleError";
+
+    public Task InsertAsync(SlackMessageRow row, CancellationToken ct) =>
+        db.WriteBackgroundAsync((c, t) => c.ExecuteAsync(
+            "INSERT INTO slack_messages (id, org_id, clarification_id, channel_id, ts, blocks, text, created_at, settle_attempts) " +
+            "VALUES (@Id, @OrgId, @ClarificationId, @ChannelId, @Ts, @Blocks, @Text, @CreatedAt, 0)", row, t), ct);
+
+    public async Task<IReadOnlyList<SlackMessageRow>> ForClarificationAsync(Guid clarificationId, CancellationToken ct)
+    {
+        await using var c = await db.OpenReadAsync(ct);
+        return (await c.QueryAsync<SlackMessageRow>(new CommandDefinition(
+            $"SELECT {Columns} FROM slack_messages WHERE clarification_id = @clarificationId ORDER BY id", new { clarificationId }, cancellationToken: ct))).AsList();
+    }
+
+    /// <summary>Of the given questions, those with a message still to settle (not settled, not already due, not given up on).</summary>
+    public async Task<IReadOnlyList<Guid>> UnsettledAsync(IReadOnlyList<Guid> clarificationIds, CancellationToken ct)
+    {
+        await using var c = await db.OpenReadAsync(ct);
+        return (await c.QueryAsync<Guid>(new CommandDefinition(
+            $"SELECT DISTINCT clarification_id FROM slack_messages WHERE {db.Dialect.InList("clarification_id", "@ids")} " +
+            "AND settled_at IS NULL AND settle_due_at IS NULL AND settle_error IS NULL",
+            new { ids = clarificationIds.ToArray() }, cancellationToken: ct))).AsList();
+    }
+
+    public async Task<long> CursorAsync(CancellationToken ct)
+    {
+        await using var c = await db.OpenReadAsync(ct);
+        return await c.ExecuteScalarAsync<long>(new CommandDefinition("SELECT seq FROM consumer_cursors WHERE name = @CursorName", new { CursorName }, cancellationToken: ct));
+    }
+
+    /// <summary>
+    /// In one transaction: moves the cursor from <paramref name="from"/> to <paramref name="to"/> and marks the messages of
+    /// the settled questions due for an update with the given text. False (nothing written) when the cursor moved meanwhile.
+    /// </summary>
+    public Task<bool> AdvanceAsync(long from, long to, IReadOnlyList<(Guid ClarificationId, string Text)> settled, long now, CancellationToken ct) =>
+        db.WriteBackgroundAsync(async (c, t) =>
+        {
+            if (await c.ExecuteAsync("UPDATE consumer_cursors SET seq = @to, updated_at = @now WHERE name = @CursorName AND seq = @from", new { to, from, now, CursorName }, t) != 1)
+            {
+                return false;
+            }
+
+            foreach (var (clarificationId, text) in settled)
+            {
+                await MarkDueAsync(c, t, clarificationId, text, now);
+            }
+
+            return true;
+        }, ct);
+
+    /// <summary>Marks one question's unsettled messages due (a message posted after its question was settled).</summary>
+    public Task<bool> MarkDueAsync(Guid clarificationId, string text, long now, CancellationToken ct) =>
+        db.WriteBackgroundAsync(async (c, t) => await MarkDueAsync(c, t, clarificationId, text, now) > 0, ct);
+
+    private static Task<int> MarkDueAsync(System.Data.Common.DbConnection c, System.Data.Common.DbTransaction t, Guid clarificationId, string text, long now) =>
+        c.ExecuteAsync(
+            "UPDATE slack_messages SET settle_text = @text, settle_due_at = @now WHERE clarification_id = @clarificationId " +
+            "AND settled_at IS NULL AND settle_due_at IS NULL AND settle_error IS NULL", new { clarificationId, text, now }, t);
+
+    public async Task<IReadOnlyList<SlackMessageRow>> DueAsync(long now, int limit, CancellationToken ct)
+    {
+        await using var c = await db.OpenReadAsync(ct);
+        return (await c.QueryAsync<SlackMessageRow>(new CommandDefinition(
+            $"SELECT {Columns} FROM slack_messages WHERE settle_due_at IS NOT NULL AND settle_due_at <= @now ORDER BY settle_due_at, id LIMIT @limit",
+            new { now, limit }, cancellationToken: ct))).AsList();
+    }
+
+    public Task RecordSettledAsync(Guid id, long now, CancellationToken ct) =>
+        db.WriteBackgroundAsync((c, t) => c.ExecuteAsync(
+            "UPDATE slack_messages SET settled_at = @now, settle_due_at = NULL, settle_attempts = settle_attempts + 1, settle_error = NULL WHERE id = @id", new { id, now }, t), ct);
+
+    /// <summary>Another attempt at <paramref name="next"/>.</summary>
+    public Task RecordRetryAsync(Guid id, long next, CancellationToken ct) =>
+        db.WriteBackgroundAsync((c, t) => c.ExecuteAsync(
+            "UPDATE slack_messages SET settle_due_at = @next, settle_attempts = settle_attempts + 1 WHERE id = @id", new { id, next }, t), ct);
+
+    /// <summary>Gives up on updating the message, with Slack's reason.</summary>
+    public Task RecordGaveUpAsync(Guid id, string error, CancellationToken ct) =>
+        db.WriteBackgroundAsync((c, t) => c.ExecuteAsync(
+            "UPDATE slack_messages SET settle_due_at = NULL, settle_attempts = settle_attempts + 1, settle_error = @error WHERE id = @id", new { id, error }, t), ct);
+}
+
+public sealed class SlackMessageRow
+{
+    public Guid Id { get; set; }
+    public Guid OrgId { get; set; }
+    public Guid ClarificationId { get; set; }
+    public string ChannelId { get; set; } = "";
+    public string Ts { get; set; } = "";
+    public string Blocks { get; set; } = "[]";
+    public string Text { get; set; } = "";
+    public long CreatedAt { get; set; }
+    public string? SettleText { get; set; }
+    public long? SettleDueAt { get; set; }
+    public int SettleAttempts { get; set; }
+    public long? SettledAt { get; set; }
+    public string? SettleError { get; set; }
+}
