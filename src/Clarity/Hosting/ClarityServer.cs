@@ -5,6 +5,7 @@ using Clarity.Features.Audit;
 using Clarity.Features.Clarifications;
 using Clarity.Features.Identity;
 using Clarity.Features.Logs;
+using Clarity.Features.Notifications.WebPush;
 using Clarity.Features.Overview;
 using Clarity.Features.Stream;
 using Clarity.Features.Tasks;
@@ -138,6 +139,7 @@ public sealed class ClarityServer : IAsyncDisposable
         services.AddAudit();
         services.AddAuditVerification();
         services.AddWebhooks();
+        services.AddWebPushNotifications();
         services.AddWorkflows();
         services.AddWorkflowRuns();
         services.AddSingleton<Sweeper>();
@@ -178,6 +180,7 @@ public sealed class ClarityServer : IAsyncDisposable
         app.MapStreamEndpoints();
         app.MapAuditVerifyEndpoints();
         app.MapWebhookEndpoints();
+        app.MapWebPushEndpoints();
         app.MapWorkflowEndpoints();
         app.MapRunEndpoints();
     }
