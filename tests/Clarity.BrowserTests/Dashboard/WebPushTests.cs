@@ -18,8 +18,8 @@ namespace Clarity.BrowserTests.Dashboard;
 /// Web push in Chromium, as far as a headless browser goes without a real push service (docs/operations.md, "Web
 /// push"): the service worker registers, a push message delivered to it through the DevTools protocol shows the
 /// question's notification with the URL a click opens, and the account page's "Notify this device" registers a
-/// subscription with the server and "Stop" removes it. The browser's own pushManager.subscribe() needs the browser's
-/// push service, which headless Debian Chromium cannot reach; where that matters the test stands in for it.
+/// subscription with the server and "Stop" removes it. Headless Chromium refuses the browser's own
+/// pushManager.subscribe() ("Registration failed - permission denied"); where that matters the test stands in for it.
 /// </summary>
 public abstract class WebPushTests(WebPushBrowserFixture fixture)
 {
@@ -92,7 +92,7 @@ public abstract class WebPushTests(WebPushBrowserFixture fixture)
     }
 
     [Fact]
-    public async Task NotifyThisDevice_InHeadlessChromium_SaysThePushServiceIsUnavailable()
+    public async Task NotifyThisDevice_InHeadlessChromium_ReportsThatSubscribingWasRefused()
     {
         var page = await fixture.NewPageAsync();
         await page.Context.GrantPermissionsAsync(["notifications"], new() { Origin = Origin });
@@ -103,7 +103,7 @@ public abstract class WebPushTests(WebPushBrowserFixture fixture)
 
         await page.GetByRole(AriaRole.Button, new() { Name = "Notify this device" }).ClickAsync();
 
-        // pushManager.subscribe() needs the browser's push service (FCM), which headless Debian Chromium cannot reach.
+        // Headless Chromium refuses pushManager.subscribe() ("Registration failed - permission denied"): docs/operations.md, "Web push".
         await Expect(section.Locator("[data-push-status]")).ToContainTextAsync("could not be turned on");
         await Expect(section).ToHaveAttributeAsync("data-state", "off");
         await page.ShotAsync("subscribe-refused-by-headless-chromium");
