@@ -76,6 +76,12 @@ public sealed class PushSubscriptionService(PushSubscriptionStore store, Changes
     public static async Task<string> CheckEndpointAsync(string? endpoint, bool allowLoopback, CancellationToken ct)
     {
         var text = Check.Required(endpoint, "endpoint", MaxEndpointLength);
+        if (text.Any(c => c is < '!' or > '~'))
+        {
+            // Push services hand out plain ASCII URLs; anything else (spaces, control or non-ASCII characters) is not one.
+            throw Problems.Validation("endpoint", "must be a URL of printable ASCII characters, as push services give them.");
+        }
+
         if (!Uri.TryCreate(text, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttps && uri.Scheme != Uri.UriSchemeHttp))
         {
             throw Problems.Validation("endpoint", "must be an absolute https URL (the push service's, from PushSubscription.endpoint).");

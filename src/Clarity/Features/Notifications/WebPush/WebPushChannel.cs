@@ -153,7 +153,7 @@ public sealed partial class WebPushChannel(
         while (true)
         {
             var bytes = JsonSerializer.SerializeToUtf8Bytes(new PushPayload(title, body, view.Url, tag, view.IsTest), PayloadJson.Default.PushPayload);
-            if (bytes.Length <= MaxPayloadBytes || body.Length == 0)
+            if (bytes.Length <= MaxPayloadBytes || body.Length <= 1)
             {
                 return bytes;
             }

@@ -213,6 +213,7 @@ public abstract class WebPushTests(HostFixture fixture)
         { """{"endpoint": "https://10.1.2.3/push/x", "keys": {"p256dh": "P256", "auth": "AUTH"}}""", "endpoint" },
         { """{"endpoint": "https://169.254.169.254/latest/meta-data", "keys": {"p256dh": "P256", "auth": "AUTH"}}""", "endpoint" },
         { """{"endpoint": "https://user:pw@push.example.com/x", "keys": {"p256dh": "P256", "auth": "AUTH"}}""", "endpoint" },
+        { """{"endpoint": "https://push.example.com/\u00e9t\u00e9", "keys": {"p256dh": "P256", "auth": "AUTH"}}""", "endpoint" },
         { """{"endpoint": "LOOPBACK"}""", "keys" },
         { """{"endpoint": "LOOPBACK", "keys": {"auth": "AUTH"}}""", "keys.p256dh" },
         { """{"endpoint": "LOOPBACK", "keys": {"p256dh": "BAAA", "auth": "AUTH"}}""", "keys.p256dh" },
