@@ -9,6 +9,7 @@ using Clarity.Features.Mcp;
 using Clarity.Features.Notifications;
 using Clarity.Features.Notifications.Email;
 using Clarity.Features.Notifications.Slack;
+using Clarity.Features.Notifications.WebPush;
 using Clarity.Features.Overview;
 using Clarity.Features.Stream;
 using Clarity.Features.Tasks;
@@ -143,6 +144,7 @@ public sealed class ClarityServer : IAsyncDisposable
         services.AddAudit();
         services.AddAuditVerification();
         services.AddWebhooks();
+        services.AddWebPushNotifications();
         services.AddWorkflows();
         services.AddWorkflowRuns();
         services.AddMcp();
@@ -187,6 +189,7 @@ public sealed class ClarityServer : IAsyncDisposable
         app.MapStreamEndpoints();
         app.MapAuditVerifyEndpoints();
         app.MapWebhookEndpoints();
+        app.MapWebPushEndpoints();
         app.MapWorkflowEndpoints();
         app.MapRunEndpoints();
         app.MapMcpEndpoints();
