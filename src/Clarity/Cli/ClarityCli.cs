@@ -41,6 +41,7 @@ public static class ClarityCli
         root.Subcommands.Add(RunCommand.Create());
         root.Subcommands.Add(AuditCommand.Create());
         root.Subcommands.Add(WorkflowCommand.Create());
+        root.Subcommands.Add(OnCallCommand.Create());
 
         if (args.Length == 0)
         {

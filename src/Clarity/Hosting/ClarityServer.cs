@@ -5,6 +5,7 @@ using Clarity.Features.Audit;
 using Clarity.Features.Clarifications;
 using Clarity.Features.Identity;
 using Clarity.Features.Logs;
+using Clarity.Features.Notifications.OnCall;
 using Clarity.Features.Overview;
 using Clarity.Features.Stream;
 using Clarity.Features.Tasks;
@@ -140,6 +141,7 @@ public sealed class ClarityServer : IAsyncDisposable
         services.AddWebhooks();
         services.AddWorkflows();
         services.AddWorkflowRuns();
+        services.AddOnCall();
         services.AddSingleton<Sweeper>();
         services.AddHostedService(sp => sp.GetRequiredService<Sweeper>());
         services.AddDashboard();
@@ -180,6 +182,7 @@ public sealed class ClarityServer : IAsyncDisposable
         app.MapWebhookEndpoints();
         app.MapWorkflowEndpoints();
         app.MapRunEndpoints();
+        app.MapOnCallEndpoints();
     }
 
     private static async Task<IResult> ReadyAsync(Migrator migrator, CancellationToken ct)
