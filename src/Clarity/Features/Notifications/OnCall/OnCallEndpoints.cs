@@ -141,6 +141,6 @@ public static class OnCallEndpoints
     private static async Task<Ok<Escalation>> GetEscalation(OrgContext org, Guid id, EscalationService escalations, CancellationToken ct) =>
         TypedResults.Ok(await escalations.GetAsync(org, id, ct));
 
-    private static async Task<Ok<Escalation>> Acknowledge(OrgContext org, Guid id, AcknowledgeRequest? request, EscalationService escalations, CancellationToken ct) =>
+    private static async Task<Ok<Escalation>> Acknowledge(OrgContext org, Guid id, AcknowledgeRequest request, EscalationService escalations, CancellationToken ct) =>
         TypedResults.Ok(await escalations.AcknowledgeAsync(org, id, request, ct));
 }
