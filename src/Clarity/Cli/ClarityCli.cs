@@ -42,6 +42,7 @@ public static class ClarityCli
         root.Subcommands.Add(AuditCommand.Create());
         root.Subcommands.Add(WorkflowCommand.Create());
         root.Subcommands.Add(McpCommand.Create());
+        root.Subcommands.Add(OnCallCommand.Create());
 
         if (args.Length == 0)
         {

@@ -85,6 +85,8 @@ public static class EventCatalog
         (typeof(RunChanged), "run"),
         (typeof(RunStepChanged), "run.step"),
         (typeof(ClarificationExpiring), "clarification.expiring"),
+        (typeof(Features.Notifications.OnCall.OnCallConfigChanged), "oncall.changed"),
+        (typeof(Features.Notifications.OnCall.EscalationChanged), "escalation"),
     ];
 
     private static readonly FrozenDictionary<Type, string> s_kindOf = s_kinds.ToFrozenDictionary(k => k.Type, k => k.Kind);

@@ -10,6 +10,7 @@ using Clarity.Features.Notifications;
 using Clarity.Features.Notifications.Email;
 using Clarity.Features.Notifications.Slack;
 using Clarity.Features.Notifications.WebPush;
+using Clarity.Features.Notifications.OnCall;
 using Clarity.Features.Overview;
 using Clarity.Features.Stream;
 using Clarity.Features.Tasks;
@@ -151,6 +152,7 @@ public sealed class ClarityServer : IAsyncDisposable
         services.AddNotifications();
         services.AddEmailNotifications();
         services.AddSlackNotifications();
+        services.AddOnCall();
         services.AddSingleton<Sweeper>();
         services.AddHostedService(sp => sp.GetRequiredService<Sweeper>());
         services.AddDashboard();
@@ -196,6 +198,7 @@ public sealed class ClarityServer : IAsyncDisposable
         app.MapNotificationEndpoints();
         app.MapEmailEndpoints();
         app.MapSlackEndpoints();
+        app.MapOnCallEndpoints();
     }
 
     private static async Task<IResult> ReadyAsync(Migrator migrator, CancellationToken ct)

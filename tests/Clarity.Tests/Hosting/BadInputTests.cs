@@ -131,7 +131,8 @@ public abstract class BadInputTests<TFixture>(TFixture fixture) : IClassFixture<
 
     /// <summary>True for a route parameter that names a resource by id ({id}, {userId}); false for {org} and names like {documentName}.</summary>
     private static bool IsId(ApiRoute route, string parameter) =>
-        parameter != "org" && route.ResourceOf(parameter) is "tasks" or "clarifications" or "agents" or "api-keys" or "members" or "invitations" or "sessions" or "webhooks" or "runs";
+        parameter != "org" && route.ResourceOf(parameter) is "tasks" or "clarifications" or "agents" or "api-keys" or "members" or "invitations" or "sessions" or "webhooks" or "runs"
+            or "rosters" or "overrides" or "escalation-policies" or "escalations";
 
     [Theory]
     [MemberData(nameof(Rows))]
@@ -630,8 +631,21 @@ public abstract class BadInputFixture(Backend backend) : TwoOrgFixture(backend, 
         await owner.PostAsync(org.Api("workflows"), new StringContent("name: v1\nsteps:\n  - { id: v1, kind: wait, signal: hold }\n", System.Text.Encoding.UTF8, "application/yaml"))
             .ExpectAsync(HttpStatusCode.Created);
         var run = await owner.PostAsJsonAsync(org.Api("workflows/v1/runs"), new { input = new { } }).ExpectAsync(HttpStatusCode.Created);
+        var roster = await owner.PostAsJsonAsync(org.Api("oncall/rosters"),
+            new { name = "primary", timeZone = "Etc/UTC", handoff = "daily", handoffTime = "09:00", startDate = "2026-01-01", members = new[] { member.UserId } })
+            .ExpectAsync(HttpStatusCode.Created);
+        var rosterId = roster.GetProperty("id").GetString()!;
+        var rosterOverride = await owner.PostAsJsonAsync(org.Api($"oncall/rosters/{rosterId}/overrides"), new { userId = member.UserId, from = "2026-01-01T00:00:00Z", to = "2026-01-02T00:00:00Z" })
+            .ExpectAsync(HttpStatusCode.Created);
+        var policy = await owner.PostAsJsonAsync(org.Api("escalation-policies"), new { name = "page", levels = new[] { new { targets = new { rosters = new[] { rosterId } }, delayMinutes = 60 } } })
+            .ExpectAsync(HttpStatusCode.Created);
+        var drill = await owner.PostAsync(org.Api($"escalation-policies/{policy.GetProperty("id").GetString()}/drill"), null).ExpectAsync(HttpStatusCode.Created);
         return new Dictionary<string, string>
         {
+            ["rosters"] = rosterId,
+            ["overrides"] = rosterOverride.GetProperty("id").GetString()!,
+            ["escalation-policies"] = policy.GetProperty("id").GetString()!,
+            ["escalations"] = drill.GetProperty("id").GetString()!,
             ["tasks"] = taskId,
             ["clarifications"] = clarification.GetProperty("id").GetString()!,
             ["agents"] = agents.GetProperty("items")[0].GetProperty("id").GetString()!,
