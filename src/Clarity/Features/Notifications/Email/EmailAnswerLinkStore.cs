@@ -19,8 +19,8 @@ public sealed class EmailAnswerLinkStore(Database db, IdentityStore identity, Ti
 
     /// <summary>
     /// Makes the link for <paramref name="question"/> to <paramref name="recipient"/> and returns its token (shown once, in the
-    /// mail). A second mail about the same question to the same recipient (a retry of the delivery, the expiring
-    /// reminder) replaces the token: only the newest mail's link works. The member behind the address, if any, is recorded.
+    /// mail). Every mail gets its own link, and all of a question's links work until it is answered (a reminder does not
+    /// break the first mail's link); the first answer wins. The member behind the address, if any, is recorded.
     /// </summary>
     public async Task<string> CreateAsync(NotificationDelivery delivery, NotificationView view, NotificationQuestion question, string recipient, CancellationToken ct)
     {
@@ -43,14 +43,12 @@ public sealed class EmailAnswerLinkStore(Database db, IdentityStore identity, Ti
         };
         await db.WriteAsync((c, t) => c.ExecuteAsync(
             "INSERT INTO email_answer_links (id, org_id, clarification_id, recipient_email, user_id, token_hash, delivery_id, task_title, agent_name, created_at, expires_at) " +
-            "VALUES (@id, @orgId, @clarificationId, @email, @userId, @tokenHash, @deliveryId, @taskTitle, @agentName, @now, @expiresAt) " +
-            "ON CONFLICT (clarification_id, recipient_email) DO UPDATE SET token_hash = excluded.token_hash, delivery_id = excluded.delivery_id, " +
-            "user_id = excluded.user_id, task_title = excluded.task_title, agent_name = excluded.agent_name, created_at = excluded.created_at, expires_at = excluded.expires_at",
+            "VALUES (@id, @orgId, @clarificationId, @email, @userId, @tokenHash, @deliveryId, @taskTitle, @agentName, @now, @expiresAt)",
             row, t), ct);
         return token;
     }
 
-    /// <summary>The link a token names; null for a token that is malformed or unknown (never stored, or replaced).</summary>
+    /// <summary>The link a token names; null for a token that is malformed or unknown.</summary>
     public async Task<EmailAnswerLink?> FindAsync(string? token, CancellationToken ct)
     {
         if (!AnswerToken.IsWellFormed(token))

@@ -1,7 +1,8 @@
--- One-time links that answer one question from an email: one row per (question, recipient). Only the SHA-256 of the
--- link's token is stored (never the token). A later mail about the same question to the same recipient (a retry, the
--- expiring reminder) replaces the token, so the newest mail's link is the one that works. The link expires with the
--- question and works once (used_at); user_id is the member behind the address, when the address is a member's.
+-- One-time links that answer one question from an email: one row per mail sent. Only the SHA-256 of the link's token is
+-- stored (never the token). Every mail's link keeps working until the question is answered (the expiring reminder does
+-- not break the first mail's link, and a retried attempt that was in fact delivered still works); the first answer
+-- through any of them wins. A link expires with the question and works once (used_at); user_id is the member behind the
+-- address, when the address is a member's.
 CREATE TABLE email_answer_links (
     id TEXT PRIMARY KEY,
     org_id TEXT NOT NULL REFERENCES orgs(id),
@@ -14,7 +15,7 @@ CREATE TABLE email_answer_links (
     agent_name TEXT,
     created_at INTEGER NOT NULL,
     expires_at INTEGER NOT NULL,
-    used_at INTEGER,
-    UNIQUE (clarification_id, recipient_email)
+    used_at INTEGER
 );
+CREATE INDEX email_answer_links_clarification ON email_answer_links(clarification_id);
 CREATE INDEX email_answer_links_expiry ON email_answer_links(expires_at);

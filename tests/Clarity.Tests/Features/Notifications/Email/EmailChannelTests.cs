@@ -314,15 +314,20 @@ public abstract partial class EmailChannelTests(EmailFixture fixture)
     }
 
     [Fact]
-    public async Task AnswerLink_ANewerMailForTheSameQuestionAndRecipient_ReplacesTheOlderLink()
+    public async Task AnswerLink_ANewerMailForTheSameQuestion_LeavesTheOlderLinkWorking_AndTheFirstAnswerWins()
     {
-        var (_, question) = await AskAsync("Replace me?", ["a", "b"]);
+        var (_, question) = await AskAsync("Keep both?", ["a", "b"]);
         var first = await MailTokenAsync(question, "twice@example.org");
-        var second = await MailTokenAsync(question, "twice@example.org");
+        var reminder = await MailTokenAsync(question, "twice@example.org");
+        Assert.NotEqual(first, reminder);
         using var browser = Host.CreateClient();
+        Assert.Contains("<form", await PageAsync(browser.GetAsync($"answer/{reminder}"), HttpStatusCode.OK), StringComparison.Ordinal);
 
-        await PageAsync(browser.GetAsync($"answer/{first}"), HttpStatusCode.NotFound);
-        await PageAsync(browser.GetAsync($"answer/{second}"), HttpStatusCode.OK);
+        // The first mail's link still answers after the reminder went out; the reminder's link then shows the winner.
+        await PageAsync(browser.PostAsync($"answer/{first}", Form(("option", "1"))), HttpStatusCode.OK);
+        var late = await PageAsync(browser.PostAsync($"answer/{reminder}", Form(("option", "0"))), HttpStatusCode.Conflict);
+        Assert.Contains("already answered by <strong>twice@example.org</strong> via email", late, StringComparison.Ordinal);
+        Assert.Equal("b", (await ClarificationAsync(question)).Str("answer"));
     }
 
     [Theory]
