@@ -29,17 +29,17 @@ public static class NotificationEndpoints
         var org = app.MapGroup("/api/v1/orgs/{org}").WithTags("Notifications");
         org.MapPost("/notification-rules", CreateOrgRule).RequirePermission(Permissions.NotificationsManage);
         org.MapGet("/notification-rules", ListOrgRules).RequirePermission(Permissions.NotificationsManage);
-        org.MapGet("/notification-rules/{id:guid}", GetOrgRule).RequirePermission(Permissions.NotificationsManage);
-        org.MapPatch("/notification-rules/{id:guid}", UpdateOrgRule).RequirePermission(Permissions.NotificationsManage);
-        org.MapDelete("/notification-rules/{id:guid}", DeleteOrgRule).RequirePermission(Permissions.NotificationsManage);
+        org.MapGet("/notification-rules/{id}", GetOrgRule).RequirePermission(Permissions.NotificationsManage);
+        org.MapPatch("/notification-rules/{id}", UpdateOrgRule).RequirePermission(Permissions.NotificationsManage);
+        org.MapDelete("/notification-rules/{id}", DeleteOrgRule).RequirePermission(Permissions.NotificationsManage);
         org.MapGet("/notification-deliveries", ListDeliveries).RequirePermission(Permissions.NotificationsManage);
 
         // A member's own: any role may make rules that reach only themselves, and set their preferences.
         org.MapPost("/me/notification-rules", CreateMyRule).RequirePermission(Permissions.OrgRead);
         org.MapGet("/me/notification-rules", ListMyRules).RequirePermission(Permissions.OrgRead);
-        org.MapGet("/me/notification-rules/{id:guid}", GetMyRule).RequirePermission(Permissions.OrgRead);
-        org.MapPatch("/me/notification-rules/{id:guid}", UpdateMyRule).RequirePermission(Permissions.OrgRead);
-        org.MapDelete("/me/notification-rules/{id:guid}", DeleteMyRule).RequirePermission(Permissions.OrgRead);
+        org.MapGet("/me/notification-rules/{id}", GetMyRule).RequirePermission(Permissions.OrgRead);
+        org.MapPatch("/me/notification-rules/{id}", UpdateMyRule).RequirePermission(Permissions.OrgRead);
+        org.MapDelete("/me/notification-rules/{id}", DeleteMyRule).RequirePermission(Permissions.OrgRead);
         org.MapGet("/notification-preferences", GetPreferences).RequirePermission(Permissions.OrgRead);
         org.MapPut("/notification-preferences", PutPreferences).RequirePermission(Permissions.OrgRead);
         return app;
@@ -54,15 +54,15 @@ public static class NotificationEndpoints
     private static async Task<Ok<NotificationRulePage>> ListOrgRules(OrgContext org, NotificationService notifications, string? cursor, int? limit, CancellationToken ct) =>
         TypedResults.Ok(await notifications.ListAsync(org, personal: false, cursor, limit, ct));
 
-    private static async Task<Ok<NotificationRule>> GetOrgRule(OrgContext org, Guid id, NotificationService notifications, CancellationToken ct) =>
-        TypedResults.Ok(await notifications.GetAsync(org, personal: false, id, ct));
+    private static async Task<Ok<NotificationRule>> GetOrgRule(OrgContext org, string id, NotificationService notifications, CancellationToken ct) =>
+        TypedResults.Ok(await notifications.GetAsync(org, personal: false, RuleId(id), ct));
 
-    private static async Task<Ok<NotificationRule>> UpdateOrgRule(OrgContext org, Guid id, UpdateNotificationRuleRequest request, NotificationService notifications, CancellationToken ct) =>
-        TypedResults.Ok(await notifications.UpdateAsync(org, personal: false, id, request, ct));
+    private static async Task<Ok<NotificationRule>> UpdateOrgRule(OrgContext org, string id, UpdateNotificationRuleRequest request, NotificationService notifications, CancellationToken ct) =>
+        TypedResults.Ok(await notifications.UpdateAsync(org, personal: false, RuleId(id), request, ct));
 
-    private static async Task<NoContent> DeleteOrgRule(OrgContext org, Guid id, NotificationService notifications, CancellationToken ct)
+    private static async Task<NoContent> DeleteOrgRule(OrgContext org, string id, NotificationService notifications, CancellationToken ct)
     {
-        await notifications.DeleteAsync(org, personal: false, id, ct);
+        await notifications.DeleteAsync(org, personal: false, RuleId(id), ct);
         return TypedResults.NoContent();
     }
 
@@ -80,15 +80,15 @@ public static class NotificationEndpoints
     private static async Task<Ok<NotificationRulePage>> ListMyRules(OrgContext org, NotificationService notifications, string? cursor, int? limit, CancellationToken ct) =>
         TypedResults.Ok(await notifications.ListAsync(org, personal: true, cursor, limit, ct));
 
-    private static async Task<Ok<NotificationRule>> GetMyRule(OrgContext org, Guid id, NotificationService notifications, CancellationToken ct) =>
-        TypedResults.Ok(await notifications.GetAsync(org, personal: true, id, ct));
+    private static async Task<Ok<NotificationRule>> GetMyRule(OrgContext org, string id, NotificationService notifications, CancellationToken ct) =>
+        TypedResults.Ok(await notifications.GetAsync(org, personal: true, RuleId(id), ct));
 
-    private static async Task<Ok<NotificationRule>> UpdateMyRule(OrgContext org, Guid id, UpdateNotificationRuleRequest request, NotificationService notifications, CancellationToken ct) =>
-        TypedResults.Ok(await notifications.UpdateAsync(org, personal: true, id, request, ct));
+    private static async Task<Ok<NotificationRule>> UpdateMyRule(OrgContext org, string id, UpdateNotificationRuleRequest request, NotificationService notifications, CancellationToken ct) =>
+        TypedResults.Ok(await notifications.UpdateAsync(org, personal: true, RuleId(id), request, ct));
 
-    private static async Task<NoContent> DeleteMyRule(OrgContext org, Guid id, NotificationService notifications, CancellationToken ct)
+    private static async Task<NoContent> DeleteMyRule(OrgContext org, string id, NotificationService notifications, CancellationToken ct)
     {
-        await notifications.DeleteAsync(org, personal: true, id, ct);
+        await notifications.DeleteAsync(org, personal: true, RuleId(id), ct);
         return TypedResults.NoContent();
     }
 
@@ -97,4 +97,10 @@ public static class NotificationEndpoints
 
     private static async Task<Ok<NotificationPreferences>> PutPreferences(OrgContext org, NotificationPreferencesRequest request, NotificationService notifications, CancellationToken ct) =>
         TypedResults.Ok(await notifications.PutPreferencesAsync(org, request, ct));
+
+    /// <summary>
+    /// A rule id from the path: taken as text so that a malformed body is refused (400, 413) before the id is looked at;
+    /// an id that is not one answers 404 like a missing rule.
+    /// </summary>
+    private static Guid RuleId(string id) => Guid.TryParse(id, out var parsed) ? parsed : throw Problems.NotFound("Notification rule");
 }
