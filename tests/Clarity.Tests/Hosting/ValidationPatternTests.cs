@@ -24,6 +24,10 @@ public sealed class ValidationPatternTests
         ["Name"] = "team.writer:v2",
         ["IntegerPattern"] = "0x1F",
         ["FloatPattern"] = "-1.5e3",
+        ["NamePattern"] = "#agents-on_call",
+        ["IdPattern"] = "C0123ABCD",
+        ["WorkflowPattern"] = "nightly triage_2.v1",
+        ["ClockPattern"] = "22:30",
     };
 
     public static TheoryData<string> GeneratedPatterns =>

@@ -15,12 +15,6 @@ public static partial class NotificationRules
     [GeneratedRegex(@"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,99}\z")]
     private static partial Regex QueuePattern();
 
-    [GeneratedRegex(@"^#[\p{Ll}\p{Lo}\p{Nd}][\p{Ll}\p{Lo}\p{Nd}._-]{0,79}\z")]
-    private static partial Regex SlackChannelName();
-
-    [GeneratedRegex(@"^[CGD][A-Z0-9]{6,20}\z")]
-    private static partial Regex SlackChannelId();
-
     [GeneratedRegex(@"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}\z")]
     private static partial Regex WorkflowPattern();
 
@@ -271,7 +265,7 @@ public static partial class NotificationRules
     private static string Slack(string? channel, string field)
     {
         var value = Check.Required(channel, field, 300);
-        if (SlackChannelName().IsMatch(value) || SlackChannelId().IsMatch(value))
+        if (global::Clarity.Features.Notifications.Slack.SlackChannel.IsValidChannel(value))
         {
             return value;
         }

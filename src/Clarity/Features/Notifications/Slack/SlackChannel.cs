@@ -100,10 +100,10 @@ public sealed partial class SlackChannel(
     private static DeliveryOutcome Outcome(SlackResult result) =>
         result.Retryable ? DeliveryOutcome.Retry(result.Error ?? "Slack failed") : DeliveryOutcome.Fail(result.Error ?? "Slack refused the message");
 
-    [GeneratedRegex(@"^#[\p{Ll}\p{Lo}\p{Nd}_\-]{1,80}$")]
+    [GeneratedRegex(@"^#[\p{Ll}\p{Lo}\p{Nd}_\-]{1,80}\z")]
     private static partial Regex NamePattern();
 
-    [GeneratedRegex("^[CGD][A-Z0-9]{6,20}$")]
+    [GeneratedRegex(@"^[CGD][A-Z0-9]{6,20}\z")]
     private static partial Regex IdPattern();
 
     private static partial class Log
