@@ -82,14 +82,15 @@ public sealed class StreamAcrossNodesTests
         await using var socket = await StreamSocket.ConnectAsync(host.BaseAddress, org.Org, org.MemberKey);
         await socket.SubscribeAsync(["tasks"]);
 
-        // Cut the node's LISTEN connections (the feed's, the sequencer's and the webhook fan-out's), then raise events while they reconnect:
+        // Cut the node's LISTEN connections (the feed's, the sequencer's and the outbox consumers': webhook and notification
+        // fan-out, the Slack updater), then raise events while they reconnect:
         // their NOTIFYs reach nobody, and the events are still sequenced and read from the table.
         await using (var admin = new Npgsql.NpgsqlConnection(host.PostgresConnectionString))
         {
             await admin.OpenAsync();
             await using var kill = new Npgsql.NpgsqlCommand(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND query IN ('LISTEN clarity_events', 'LISTEN clarity_outbox')", admin);
-            Assert.Equal(3L, (long)(await kill.ExecuteScalarAsync())!);
+            Assert.Equal(5L, (long)(await kill.ExecuteScalarAsync())!);
         }
 
         var created = new List<string>();
