@@ -6,11 +6,11 @@
 #   bench/run.sh --quick    smoke run: short windows, 100k-line search (~5-8 min)
 #
 # Scenarios (--only a,b): lifecycle, ingest, search, isolation, latency, peer, signin, webhooks, audit, audit-verify,
-# workflow-steps, mcp (the C# harness, bench/Clarity.Bench; --steps/--runs/--agents/--batch go to it), and
+# workflow-steps, mcp, notifications (the C# harness, bench/Clarity.Bench; --steps/--runs/--agents/--batch go to it), and
 # fanout, logtail (node, bench/peers/fanout: Clarity runs as its own `clarity serve` process there).
 # Other arguments go to the C# harness, e.g. --backend sqlite. `--backend` with postgres also runs the fan-out
 # against Clarity on PostgreSQL.
-# On a fresh machine it installs what it needs (PostgreSQL from Debian, node + npm if missing, Chromium for the log
+# On a fresh machine it installs what it needs (PostgreSQL from Debian, node + npm if missing, python3-aiosmtpd for the notification benchmark, Chromium for the log
 # tail, the npm peers via npm ci; Hangfire comes from NuGet with the harness), starts a throwaway PostgreSQL cluster on a free port exactly like ./test.sh does,
 # builds Release, runs the benchmarks, prints the tables (also written to bench/results/<time>/), and stops the cluster.
 set -euo pipefail
@@ -22,7 +22,7 @@ extra_tools=(node:nodejs npm:npm)
 source scripts/throwaway-postgres.sh
 
 # Split the arguments: --only picks the scenarios of both harnesses; --quick goes to both; the rest to the C# one.
-csharp_all=(lifecycle ingest search isolation latency peer signin webhooks audit audit-verify workflow-steps mcp)
+csharp_all=(lifecycle ingest search isolation latency peer signin webhooks audit audit-verify workflow-steps mcp notifications)
 node_all=(fanout logtail)
 only=""; quick=(); backend=""; csharp_args=()
 while (($#)); do
@@ -63,6 +63,12 @@ if has logtail "${node[@]}" && [[ ! -x /usr/bin/chromium ]]; then
   log "Installing Chromium (Debian) for the log-tail benchmark"
   if [[ $(id -u) -ne 0 ]]; then SUDO=sudo; else SUDO=; fi
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+
+if has notifications "${csharp[@]}" && ! /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null; then
+  log "Installing python3-aiosmtpd (Debian) for the notification benchmark's SMTP server"
+  if [[ $(id -u) -ne 0 ]]; then SUDO=sudo; else SUDO=; fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-aiosmtpd >/dev/null
 fi
 
 log "Building (Release)"

@@ -137,6 +137,16 @@ if (options.Scenarios.Contains("workflow-steps"))
     await OnEachBackendAsync(WorkflowStepsBench.Name, s => WorkflowStepsBench.RunAsync(s, options, report), serverProcess: true);
 }
 
+if (options.Scenarios.Contains("notifications"))
+{
+    // The SMTP server and the Slack stand-in first: the server's settings name their ports.
+    await GuardAsync(NotificationBench.Name, async () =>
+    {
+        await using var receivers = await NotificationBench.Receivers.StartAsync();
+        await OnEachBackendAsync(NotificationBench.Name, s => NotificationBench.RunAsync(s, receivers, options, report), NotificationBench.Settings(receivers));
+    });
+}
+
 var markdown = report.ToMarkdown();
 Console.WriteLine("\n## Results\n");
 Console.WriteLine(markdown);
