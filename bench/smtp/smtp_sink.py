@@ -11,6 +11,7 @@ Prints {"port": N} once it listens; stops when its standard input closes.
 """
 
 import json
+import logging
 import socket
 import ssl
 import sys
@@ -52,6 +53,8 @@ def free_port():
 
 
 def main():
+    # aiosmtpd 1.4 logs a warning on every AUTH that its own Session.login_data is deprecated.
+    logging.getLogger("mail.log").setLevel(logging.ERROR)
     cert, key, user, password = sys.argv[1:5]
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Net.Sockets;
 using Clarity.Hosting;
 using MailKit;
@@ -10,17 +11,27 @@ namespace Clarity.Features.Notifications.Email;
 
 /// <summary>
 /// The email channel: renders a notification from the <c>email/</c> templates (subject, text and HTML, sent as
-/// multipart/alternative) and sends it through the configured SMTP server with MailKit, one connection per message
-/// (STARTTLS and authentication as configured). A question's mail carries a one-time answer link, and its options as
+/// multipart/alternative) and sends it through the configured SMTP server with MailKit (STARTTLS and authentication as
+/// configured). A connection is kept after a send and reused by the next one within <see cref="ReuseFor"/> (a burst of
+/// mails pays for one handshake per concurrent send, not one per mail); a kept connection the server has closed meanwhile
+/// is replaced by a new one for the same message. A question's mail carries a one-time answer link, and its options as
 /// buttons that open the answer page with that option chosen (the page's POST answers, never a GET). Transient failures
 /// (network, timeouts, 4xx replies) answer Retry; permanent ones (5xx replies, refused credentials, a bad address) Fail.
 /// </summary>
 public sealed partial class EmailChannel(
     NotificationTemplates templates, EmailAnswerLinkStore links, IOptions<ClarityOptions> options, TimeProvider clock, ILogger<EmailChannel> logger)
-    : INotificationChannel
+    : INotificationChannel, IDisposable
 {
     /// <summary>How many of the task's last log lines a mail shows.</summary>
     public const int LogLinesShown = 5;
+
+    /// <summary>How long a connection left open after a send is reused; an older one is closed (QUIT) when next taken.</summary>
+    public static readonly TimeSpan ReuseFor = TimeSpan.FromSeconds(15);
+
+    /// <summary>At most this many connections are kept open between sends.</summary>
+    private const int MaxKept = 16;
+
+    private readonly ConcurrentStack<(SmtpClient Client, DateTimeOffset Since)> _kept = new();
 
     public string Type => NotificationChannels.Email;
 
@@ -106,30 +117,48 @@ public sealed partial class EmailChannel(
         return message;
     }
 
-    private async Task<DeliveryOutcome> TransmitAsync(MimeMessage message, SmtpOptions smtp, CancellationToken ct)
+    /// <summary>
+    /// Sends on a kept connection when there is one, else on a new one (connect, STARTTLS, AUTH), and keeps the connection
+    /// afterwards. A kept connection that fails at the connection level (the server closed it while idle) is dropped and
+    /// the message sent on a new one; a connection that saw any other error is dropped, never kept.
+    /// </summary>
+    private async Task<DeliveryOutcome> TransmitAsync(MimeMessage message, SmtpOptions smtp, CancellationToken ct, bool mayReuse = true)
     {
-        using var client = new SmtpClient { Timeout = smtp.TimeoutSeconds * 1000 };
-        if (smtp.AcceptAnyCertificate)
-        {
-            client.ServerCertificateValidationCallback = (_, _, _, _) => true;
-        }
-
+        var client = mayReuse ? await TakeKeptAsync() : null;
+        var reused = client is not null;
         try
         {
-            var security = smtp.UseStartTls ? SecureSocketOptions.StartTls : smtp.Port == 465 ? SecureSocketOptions.SslOnConnect : SecureSocketOptions.None;
-            await client.ConnectAsync(smtp.Host!, smtp.Port, security, ct);
-            if (!string.IsNullOrEmpty(smtp.User))
+            if (client is null)
             {
-                await client.AuthenticateAsync(smtp.User, smtp.Password ?? "", ct);
+                client = new SmtpClient { Timeout = smtp.TimeoutSeconds * 1000 };
+                if (smtp.AcceptAnyCertificate)
+                {
+                    client.ServerCertificateValidationCallback = (_, _, _, _) => true;
+                }
+
+                var security = smtp.UseStartTls ? SecureSocketOptions.StartTls : smtp.Port == 465 ? SecureSocketOptions.SslOnConnect : SecureSocketOptions.None;
+                await client.ConnectAsync(smtp.Host!, smtp.Port, security, ct);
+                if (!string.IsNullOrEmpty(smtp.User))
+                {
+                    await client.AuthenticateAsync(smtp.User, smtp.Password ?? "", ct);
+                }
             }
 
             await client.SendAsync(message, ct);
-            await DisconnectQuietlyAsync(client);
+            await KeepAsync(client);
+            client = null;
             return DeliveryOutcome.Ok(message.MessageId);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
             throw;
+        }
+        catch (Exception ex) when (reused && ex is SmtpProtocolException or IOException or SocketException or ServiceNotConnectedException
+            or SmtpCommandException { StatusCode: SmtpStatusCode.ServiceNotAvailable })
+        {
+            client?.Dispose();
+            client = null;
+            return await TransmitAsync(message, smtp, ct, mayReuse: false);
         }
         catch (AuthenticationException ex)
         {
@@ -156,6 +185,47 @@ public sealed partial class EmailChannel(
         catch (Exception ex) when (ex is SmtpProtocolException or IOException or SocketException or TimeoutException or OperationCanceledException or ServiceNotConnectedException)
         {
             return DeliveryOutcome.Retry($"Could not talk to the SMTP server {smtp.Host}:{smtp.Port}: {ex.Message}");
+        }
+        finally
+        {
+            client?.Dispose();
+        }
+    }
+
+    /// <summary>The most recently kept connection still young enough to reuse; older ones are closed on the way.</summary>
+    private async Task<SmtpClient?> TakeKeptAsync()
+    {
+        while (_kept.TryPop(out var kept))
+        {
+            if (kept.Client.IsConnected && clock.GetUtcNow() - kept.Since < ReuseFor)
+            {
+                return kept.Client;
+            }
+
+            await DisconnectQuietlyAsync(kept.Client);
+            kept.Client.Dispose();
+        }
+
+        return null;
+    }
+
+    private async Task KeepAsync(SmtpClient client)
+    {
+        if (client.IsConnected && _kept.Count < MaxKept)
+        {
+            _kept.Push((client, clock.GetUtcNow()));
+            return;
+        }
+
+        await DisconnectQuietlyAsync(client);
+        client.Dispose();
+    }
+
+    public void Dispose()
+    {
+        while (_kept.TryPop(out var kept))
+        {
+            kept.Client.Dispose();
         }
     }
 

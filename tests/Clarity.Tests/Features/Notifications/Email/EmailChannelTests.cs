@@ -10,6 +10,7 @@ using Clarity.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
 using MimeKit;
 using Xunit;
 
@@ -172,6 +173,51 @@ public abstract partial class EmailChannelTests(EmailFixture fixture)
 
         Assert.False(outcome.Sent);
         Assert.True(outcome.Retryable, outcome.Detail);
+    }
+
+    [Fact]
+    public async Task Send_SeveralMailsInARow_GoOverOneConnection()
+    {
+        using var channel = NewChannel(TimeProvider.System);
+
+        var ports = new List<int>();
+        for (var i = 0; i < 3; i++)
+        {
+            var sent = await channel.SendAsync(await DeliveryAsync($"oncall{i}@example.org"), BaseView(NotificationEvents.TaskFailed, $"Failure {i}"), CancellationToken.None);
+            Assert.True(sent.Sent, sent.Detail);
+            ports.Add(ClientPort(sent));
+        }
+
+        Assert.Single(ports.Distinct());
+    }
+
+    [Fact]
+    public async Task Send_AfterTheKeptConnectionIsOlderThanReuseFor_OpensANewOne()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        using var channel = NewChannel(clock);
+
+        var first = await channel.SendAsync(await DeliveryAsync("oncall@example.org"), BaseView(NotificationEvents.TaskFailed, "First"), CancellationToken.None);
+        clock.Advance(EmailChannel.ReuseFor + TimeSpan.FromSeconds(1));
+        var second = await channel.SendAsync(await DeliveryAsync("oncall@example.org"), BaseView(NotificationEvents.TaskFailed, "Second"), CancellationToken.None);
+
+        Assert.True(first.Sent, first.Detail);
+        Assert.True(second.Sent, second.Detail);
+        Assert.NotEqual(ClientPort(first), ClientPort(second));
+    }
+
+    [Fact]
+    public async Task Send_WhenTheServerClosedTheKeptConnection_SendsOnANewOne()
+    {
+        using var channel = NewChannel(TimeProvider.System);
+
+        // The sink closes the connection after a message to "dropafter…"; the channel still holds it as kept.
+        var first = await channel.SendAsync(await DeliveryAsync("dropafter@example.org"), BaseView(NotificationEvents.TaskFailed, "Then the server hangs up"), CancellationToken.None);
+        var second = await channel.SendAsync(await DeliveryAsync("oncall@example.org"), BaseView(NotificationEvents.TaskFailed, "Sent all the same"), CancellationToken.None);
+
+        Assert.True(first.Sent, first.Detail);
+        Assert.True(second.Sent, second.Detail);
+        Assert.NotEqual(ClientPort(first), ClientPort(second));
     }
 
     [Fact]
@@ -436,6 +482,18 @@ public abstract partial class EmailChannelTests(EmailFixture fixture)
         Assert.Equal("no-referrer", response.Headers.GetValues("Referrer-Policy").Single());
         return body;
     }
+
+    /// <summary>A channel of its own (its own kept connections) sending through the fixture's SMTP server.</summary>
+    private EmailChannel NewChannel(TimeProvider clock)
+    {
+        var options = new ClarityOptions { PublicUrl = EmailFixture.PublicUrl, Smtp = Host.Server.Options.Smtp };
+        return new EmailChannel(
+            Host.Services.GetRequiredService<NotificationTemplates>(), Host.Services.GetRequiredService<EmailAnswerLinkStore>(),
+            Options.Create(options), clock, NullLogger<EmailChannel>.Instance);
+    }
+
+    /// <summary>The client port of the connection the SMTP server received this mail on.</summary>
+    private int ClientPort(DeliveryOutcome sent) => fixture.Sink.Find(sent.ExternalId!).Envelope.GetProperty("clientPort").GetInt32();
 
     private static int ClosedPort()
     {

@@ -2,12 +2,14 @@
 
 STARTTLS with the test's self-signed certificate, required before anything else; AUTH (PLAIN and LOGIN) with one
 fixed user and password, only over TLS. Each accepted message is written to the output folder as N.eml (the raw bytes)
-and N.json (the envelope). Recipients starting with "reject" are refused with 550, "tempfail" with 451.
+and N.json (the envelope, with the client's port: one port, one connection). Recipients starting with "reject" are
+refused with 550, "tempfail" with 451; after a message to one starting with "dropafter" the server closes the connection.
 
 Usage: smtp_server.py CERT_PEM KEY_PEM OUTPUT_DIR USER PASSWORD
 Prints {"port": N} once it listens; stops when its standard input closes.
 """
 
+import asyncio
 import json
 import os
 import socket
@@ -43,6 +45,7 @@ class Handler:
             "rcptTos": envelope.rcpt_tos,
             "tls": session.ssl is not None,
             "authenticatedAs": login,
+            "clientPort": session.peer[1],
         }
         base = os.path.join(self.output, str(n))
         with open(base + ".eml.tmp", "wb") as f:
@@ -51,6 +54,9 @@ class Handler:
             json.dump(meta, f)
         os.replace(base + ".json.tmp", base + ".json")
         os.replace(base + ".eml.tmp", base + ".eml")  # last: the reader waits for the .eml
+        if any(r.startswith("dropafter") for r in envelope.rcpt_tos):
+            # Closed once the reply below is written, as a server that drops a connection between messages would.
+            asyncio.get_running_loop().call_soon(server.transport.close)
         return "250 2.0.0 Message accepted"
 
 
