@@ -401,7 +401,7 @@ public static partial class NotificationBench
 
         public static async Task<SmtpSink> StartAsync(Arrivals arrivals)
         {
-            var check = File.Exists(Python) ? Process.Start(new ProcessStartInfo(Python, ["-c", "import aiosmtpd"]) { RedirectStandardError = true }) : null;
+            using var check = File.Exists(Python) ? Process.Start(new ProcessStartInfo(Python, ["-c", "import aiosmtpd"]) { RedirectStandardError = true }) : null;
             if (check is null || !check.WaitForExit(TimeSpan.FromSeconds(30)) || check.ExitCode != 0)
             {
                 throw new InvalidOperationException(

@@ -229,15 +229,17 @@ public sealed partial class EmailChannel(
         }
     }
 
+    /// <summary>QUIT, waiting at most 5 s for the answer (a server that vanished must not hold up the next send).</summary>
     private static async Task DisconnectQuietlyAsync(SmtpClient client)
     {
         try
         {
-            await client.DisconnectAsync(true, CancellationToken.None);
+            using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            await client.DisconnectAsync(true, bound.Token);
         }
-        catch (Exception ex) when (ex is IOException or SocketException or SmtpProtocolException or SmtpCommandException or TimeoutException)
+        catch (Exception ex) when (ex is IOException or SocketException or SmtpProtocolException or SmtpCommandException or TimeoutException or OperationCanceledException)
         {
-            // The message was accepted; a failed QUIT changes nothing.
+            // The messages were accepted; a failed QUIT changes nothing.
         }
     }
 
