@@ -101,9 +101,9 @@ public sealed partial class SlackInteractivity : IDisposable
 
         var responseUrl = Str(payload, "response_url");
         var slackUser = Str(payload["user"] as JsonObject, "id");
-        if (SlackAnswerAction.TryParse(Str(action, "value")) is not { } answer || slackUser is null || !IsResponseUrl(responseUrl))
+        if (SlackAnswerAction.TryParse(Str(action, "value")) is not { } answer || slackUser is null || !IsResponseUrl(responseUrl, Settings.ApiBaseUrl))
         {
-            throw Problems.BadRequest("slack-payload", "The callback does not name a Clarity question, the Slack user, or a response_url.");
+            throw Problems.BadRequest("slack-payload", "The callback does not name a Clarity question, the Slack user, or a response_url of Slack's.");
         }
 
         var reply = await AnswerAsync(answer, slackUser, ct);
@@ -182,9 +182,29 @@ public sealed partial class SlackInteractivity : IDisposable
         return email is { Length: > 3 and <= 320 } && email.Contains('@', StringComparison.Ordinal) ? email.ToLowerInvariant() : null;
     }
 
-    private bool IsResponseUrl(string? url) =>
-        Uri.TryCreate(url, UriKind.Absolute, out var uri)
-        && (uri.Scheme == Uri.UriSchemeHttps || (uri.Scheme == Uri.UriSchemeHttp && Settings.ApiBaseUrl.StartsWith("http:", StringComparison.OrdinalIgnoreCase)));
+    /// <summary>The host Slack's <c>response_url</c>s are on.</summary>
+    public const string ResponseHost = "hooks.slack.com";
+
+    /// <summary>
+    /// Whether the callback's <c>response_url</c> may be called: an https URL on <see cref="ResponseHost"/>, or one on the
+    /// configured API base's own scheme, host and port (a stand-in for Slack). Any other address is refused, so a callback
+    /// can never make the server post somewhere else.
+    /// </summary>
+    public static bool IsResponseUrl(string? url, string apiBaseUrl)
+    {
+        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || !string.IsNullOrEmpty(uri.UserInfo))
+        {
+            return false;
+        }
+
+        if (uri.Scheme == Uri.UriSchemeHttps && uri.IsDefaultPort && string.Equals(uri.Host, ResponseHost, StringComparison.OrdinalIgnoreCase))
+        {
+            return true;
+        }
+
+        return Uri.TryCreate(apiBaseUrl, UriKind.Absolute, out var api)
+            && uri.Scheme == api.Scheme && string.Equals(uri.Host, api.Host, StringComparison.OrdinalIgnoreCase) && uri.Port == api.Port;
+    }
 
     private static async Task<byte[]> ReadBodyAsync(HttpRequest request, CancellationToken ct)
     {
