@@ -166,9 +166,10 @@ public sealed class NotificationStore(Database db)
             "UPDATE notification_rules SET name = @Name, events = @Events, channels = @Channels, filters = @Filters, enabled = @Enabled, updated_at = @UpdatedAt " +
             "WHERE org_id = @OrgId AND id = @Id AND " + OwnerIs(row.OwnerUserId, "@OwnerUserId"), row, t) == 1);
 
-    public Task<bool> DeleteRuleAsync(Change change, Guid orgId, Guid? owner, Guid id) =>
-        change.Run(async (c, t) => await c.ExecuteAsync(
-            "DELETE FROM notification_rules WHERE org_id = @orgId AND id = @id AND " + OwnerIs(owner), new { orgId, id, owner }, t) == 1);
+    /// <summary>Deletes the org rule (<paramref name="owner"/> null) or the owner's personal rule; returns it, or null when there was none.</summary>
+    public Task<RuleRow?> DeleteRuleAsync(Change change, Guid orgId, Guid? owner, Guid id) =>
+        change.Run((c, t) => c.QuerySingleOrDefaultAsync<RuleRow?>(
+            $"DELETE FROM notification_rules WHERE org_id = @orgId AND id = @id AND {OwnerIs(owner)} RETURNING {RuleColumns}", new { orgId, id, owner }, t));
 
     private static string OwnerIs(Guid? owner, string parameter = "@owner") => owner is null ? "owner_user_id IS NULL" : "owner_user_id = " + parameter;
 
