@@ -19,8 +19,9 @@ namespace Clarity.Features.Notifications.Slack;
 /// <see cref="ClarificationService"/>, recorded as that user, via slack. The person is told the result in an ephemeral
 /// message (through the callback's <c>response_url</c>): answered; already answered by whom, via what, when; or, for an
 /// unmapped or unauthorised person, how to link their account; in which case nothing is recorded. A bad, stale or missing
-/// signature is a 401 and changes nothing. The work is done before answering 200 (Slack waits 3 seconds): one
-/// <c>users.info</c> call and one unit of work.
+/// signature is a 401 and changes nothing. The work done before answering 200 (Slack waits 3 seconds) is one
+/// <c>users.info</c> call and one unit of work; the ephemeral reply is sent after the 200, and the question's message is
+/// updated by <see cref="SlackMessageUpdater"/>.
 /// </summary>
 public sealed partial class SlackInteractivity : IDisposable
 {
@@ -107,15 +108,30 @@ public sealed partial class SlackInteractivity : IDisposable
         }
 
         var reply = await AnswerAsync(answer, slackUser, ct);
-        var sent = await _api.RespondAsync(responseUrl!, new JsonObject
+
+        // Slack wants the HTTP answer within 3 seconds: the ephemeral reply (its response_url stays valid for 30 minutes)
+        // goes out once the 200 has been sent, so a slow reply never counts against that budget.
+        request.HttpContext.Response.OnCompleted(() => ReplyAsync(responseUrl!, reply));
+    }
+
+    private async Task ReplyAsync(string responseUrl, string text)
+    {
+        try
         {
-            ["response_type"] = "ephemeral",
-            ["replace_original"] = false,
-            ["text"] = reply,
-        }, ct);
-        if (!sent.Ok)
+            var sent = await _api.RespondAsync(responseUrl, new JsonObject
+            {
+                ["response_type"] = "ephemeral",
+                ["replace_original"] = false,
+                ["text"] = text,
+            }, CancellationToken.None);
+            if (!sent.Ok)
+            {
+                Log.ReplyFailed(_logger, sent.Error ?? "");
+            }
+        }
+        catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException)
         {
-            Log.ReplyFailed(_logger, sent.Error ?? "");
+            Log.ReplyFailed(_logger, ex.Message);
         }
     }
 
