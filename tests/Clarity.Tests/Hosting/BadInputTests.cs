@@ -132,7 +132,7 @@ public abstract class BadInputTests<TFixture>(TFixture fixture) : IClassFixture<
     /// <summary>True for a route parameter that names a resource by id ({id}, {userId}); false for {org} and names like {documentName}.</summary>
     private static bool IsId(ApiRoute route, string parameter) =>
         parameter != "org" && route.ResourceOf(parameter) is "tasks" or "clarifications" or "agents" or "api-keys" or "members" or "invitations" or "sessions" or "webhooks" or "runs"
-            or "rosters" or "overrides" or "escalation-policies" or "escalations";
+            or "rosters" or "overrides" or "escalation-policies" or "escalations" or "notification-rules" or "push-subscriptions";
 
     [Theory]
     [MemberData(nameof(Rows))]
@@ -640,6 +640,21 @@ public abstract class BadInputFixture(Backend backend) : TwoOrgFixture(backend, 
         var policy = await owner.PostAsJsonAsync(org.Api("escalation-policies"), new { name = "page", levels = new[] { new { targets = new { rosters = new[] { rosterId } }, delayMinutes = 60 } } })
             .ExpectAsync(HttpStatusCode.Created);
         var drill = await owner.PostAsync(org.Api($"escalation-policies/{policy.GetProperty("id").GetString()}/drill"), null).ExpectAsync(HttpStatusCode.Created);
+        // An org rule (its id is aimed at as /me/notification-rules/{id} too), and the member's device (both orgs have the
+        // same owner, so the other org's device must be someone else's to be foreign).
+        var rule = await owner.PostAsJsonAsync(org.Api("notification-rules"), new { events = new[] { "task.failed" }, channels = new object[] { new { type = "email", to = new[] { $"ops@{org.Org}.example" } } } })
+            .ExpectAsync(HttpStatusCode.Created);
+        using var device = System.Security.Cryptography.ECDiffieHellman.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+        var point = device.ExportParameters(false).Q;
+        var subscription = await person.PostAsJsonAsync("api/v1/me/push-subscriptions", new
+        {
+            endpoint = $"https://203.0.113.10/push/{org.Org}",
+            keys = new
+            {
+                p256dh = System.Buffers.Text.Base64Url.EncodeToString([0x04, .. point.X!, .. point.Y!]),
+                auth = System.Buffers.Text.Base64Url.EncodeToString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16)),
+            },
+        }).ExpectAsync(HttpStatusCode.Created);
         return new Dictionary<string, string>
         {
             ["rosters"] = rosterId,
@@ -655,6 +670,8 @@ public abstract class BadInputFixture(Backend backend) : TwoOrgFixture(backend, 
             ["sessions"] = session.GetProperty("id").GetString()!,
             ["webhooks"] = webhook.GetProperty("id").GetString()!,
             ["runs"] = run.GetProperty("id").GetString()!,
+            ["notification-rules"] = rule.GetProperty("id").GetString()!,
+            ["push-subscriptions"] = subscription.GetProperty("id").GetString()!,
         };
     }
 }

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text.Json;
 using Clarity.Events;
 using Clarity.Hosting;
 using Clarity.Storage;
@@ -8,8 +7,8 @@ using Microsoft.Extensions.Options;
 namespace Clarity.Features.Notifications;
 
 /// <summary>
-/// The outbox consumer of notifications, on the leader: it follows <c>events</c> by seq from a durable cursor
-/// (<c>consumer_cursors</c>, "notifications"), maps the events that mean a notification (<see cref="NotifiableEvent.TypeOf"/>),
+/// The outbox consumer of notifications, on the leader (<see cref="OutboxConsumer"/>, cursor
+/// <see cref="NotificationStore.CursorName"/>): it maps the events that mean a notification (<see cref="NotifiableEvent.TypeOf"/>),
 /// matches them against the enabled rules of their org (event types, then filters), expands each rule's channels into
 /// recipients, and writes one delivery per (event, channel, recipient) in the same transaction as it advances the
 /// cursor. On the way: a recipient who muted the channel gets a <c>suppressed</c> delivery (recorded, never sent); one
@@ -18,93 +17,51 @@ namespace Clarity.Features.Notifications;
 /// <c>DigestWindowSeconds</c>) is grouped: the rest become <c>grouped</c> rows of one digest delivery, sent when the
 /// window closes. The unique (event_seq, channel, recipient) key keeps a second pass over the same events from adding any.
 /// </summary>
-public sealed partial class NotificationDispatcher : BackgroundLoop
+public sealed class NotificationDispatcher(
+    EventLog log, ConsumerCursors cursors, NotificationStore store, NotificationViews views, NotificationSender sender, IEventBus bus, IOptions<ClarityOptions> options,
+    TimeProvider clock, Leadership leadership, ILogger<NotificationDispatcher> logger)
+    : OutboxConsumer(log, cursors, bus, clock, leadership, logger)
 {
-    private const int Batch = 500;
-
     /// <summary>
     /// A digest due sooner than this (5 s, or a quarter of the window when that is shorter) is not extended with more
     /// events: the sender may be reading it already.
     /// </summary>
     private long DigestClosingMargin => Math.Min(5000L, Settings.DigestWindowSeconds * 1000L / 4);
 
-    private readonly EventLog _log;
-    private readonly NotificationStore _store;
-    private readonly NotificationViews _views;
-    private readonly NotificationSender _sender;
-    private readonly IOptions<ClarityOptions> _options;
-    private readonly TimeProvider _clock;
-    private readonly ILogger<NotificationDispatcher> _logger;
-    private readonly IDisposable _subscription;
-
-    public NotificationDispatcher(
-        EventLog log, NotificationStore store, NotificationViews views, NotificationSender sender, IEventBus bus, IOptions<ClarityOptions> options, TimeProvider clock,
-        Leadership leadership, ILogger<NotificationDispatcher> logger)
-        : base(leadership, logger)
-    {
-        _log = log;
-        _store = store;
-        _views = views;
-        _sender = sender;
-        _options = options;
-        _clock = clock;
-        _logger = logger;
-        _subscription = bus.Subscribe(_ => Wake());
-    }
+    private readonly NotificationStore _store = store;
+    private readonly NotificationViews _views = views;
 
     protected override string Name => "notification fan-out";
 
-    protected override TimeSpan Interval => TimeSpan.FromSeconds(1);
+    protected override string CursorName => NotificationStore.CursorName;
 
-    protected override string? WakeChannel => EventLog.SequencedChannel;
+    protected override string LogSubject => "Notifications";
 
-    private NotificationOptions Settings => _options.Value.Notifications;
+    private NotificationOptions Settings => options.Value.Notifications;
 
     /// <summary>One pass, as the loop runs it (tests run passes of their own, as a second dispatcher would).</summary>
     internal Task<bool> PassAsync(CancellationToken ct) => RunOnceAsync(ct);
 
-    protected override async Task<bool> RunOnceAsync(CancellationToken ct)
+    protected override async Task<OutboxWork> HandleAsync(OutboxBatch batch, CancellationToken ct)
     {
-        var cursor = await _store.CursorAsync(ct);
-        var rows = await _log.ReadAfterAsync(cursor, null, null, Batch, ct);
-        if (rows.Count == 0)
-        {
-            return false;
-        }
-
         var events = new List<NotifiableEvent>();
-        foreach (var row in rows)
+        foreach (var (row, evt) in batch.Events)
         {
-            ClarityEvent? evt = null;
-            try
-            {
-                evt = row.ToEvent();
-            }
-            catch (JsonException ex)
-            {
-                Log.Unreadable(_logger, ex, row.Seq);
-            }
-
-            if (evt is not null && evt.OrgId != Guid.Empty && NotifiableEvent.TypeOf(evt) is { } type)
+            if (evt.OrgId != Guid.Empty && NotifiableEvent.TypeOf(evt) is { } type)
             {
                 events.Add(new NotifiableEvent(row, evt, type));
             }
         }
 
-        var now = _clock.GetUtcNow();
-        var deliveries = events.Count == 0 ? [] : await PlanAsync(events, now, ct);
-        if (!await _store.FanOutAsync(cursor, rows[^1].Seq, deliveries, DbTime.ToDb(now), ct))
+        var deliveries = events.Count == 0 ? [] : await PlanAsync(events, batch.Now, ct);
+        if (deliveries.Count == 0)
         {
-            // Another pass moved the cursor meanwhile: read again from where it is now.
-            return true;
+            return OutboxWork.None;
         }
 
-        if (deliveries.Any(d => d.Status == NotificationDeliveryStatuses.Pending))
-        {
-            _sender.Wake();
-        }
-
-        return rows.Count == Batch;
+        return new OutboxWork(
+            (c, t) => NotificationStore.InsertDeliveriesAsync(c, t, deliveries),
+            deliveries.Any(d => d.Status == NotificationDeliveryStatuses.Pending) ? sender.Wake : null);
     }
 
     /// <summary>The deliveries of these events: matched, expanded, deduplicated, muted, held and grouped.</summary>
@@ -326,17 +283,5 @@ public sealed partial class NotificationDispatcher : BackgroundLoop
                 yield return (endpoint.ToString(), null);
                 break;
         }
-    }
-
-    public override void Dispose()
-    {
-        _subscription.Dispose();
-        base.Dispose();
-    }
-
-    private static partial class Log
-    {
-        [LoggerMessage(1, LogLevel.Warning, "Notifications skipped outbox event {Seq}, whose payload could not be read")]
-        public static partial void Unreadable(ILogger logger, Exception error, long seq);
     }
 }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Clarity.Events;
+using Clarity.Events.Audit;
 using Clarity.Features.Tasks;
 using Clarity.Features.Webhooks;
 using Clarity.Hosting;
@@ -44,7 +45,11 @@ public sealed class NotificationService(NotificationStore store, WebhookStore we
             throw Problems.Conflict("too-many-rules", $"There are already {MaxRulesPerScope} rules here, the most there may be.");
         }
 
-        await changes.RunAsync(org.Caller.Actor, change => store.InsertRuleAsync(change, row), ct);
+        await changes.RunAsync(org.Caller.Actor, async change =>
+        {
+            await store.InsertRuleAsync(change, row);
+            change.Audit(new AuditRecord(org.OrgId, NotificationAuditActions.RuleCreated, Target(row), After: Fields(row)));
+        }, ct);
         return row.ToModel();
     }
 
@@ -64,20 +69,40 @@ public sealed class NotificationService(NotificationStore store, WebhookStore we
     {
         var owner = Scope(org, personal);
         var current = await store.GetRuleAsync(org.OrgId, owner, id, ct) ?? throw Problems.NotFound("Notification rule");
+        var before = Fields(current);
         current.Name = request.Name is null ? current.Name : NotificationRules.Name(request.Name);
         current.Events = request.Events is null ? current.Events : Json(NotificationRules.Events(request.Events));
         current.Channels = request.Channels is null ? current.Channels : Json(await ChannelsAsync(org, owner, request.Channels, ct));
         current.Filters = request.Filters is null ? current.Filters : Json(NotificationRules.Filters(request.Filters));
         current.Enabled = request.Enabled is { } enabled ? (enabled ? 1 : 0) : current.Enabled;
         current.UpdatedAt = DbTime.ToDb(clock.GetUtcNow());
-        var updated = await changes.RunAsync(org.Caller.Actor, change => store.UpdateRuleAsync(change, current), ct);
+        var updated = await changes.RunAsync(org.Caller.Actor, async change =>
+        {
+            if (!await store.UpdateRuleAsync(change, current))
+            {
+                return false;
+            }
+
+            change.Audit(new AuditRecord(org.OrgId, NotificationAuditActions.RuleUpdated, Target(current), before, Fields(current)));
+            return true;
+        }, ct);
         return updated ? current.ToModel() : throw Problems.NotFound("Notification rule");
     }
 
     public async Task DeleteAsync(OrgContext org, bool personal, Guid id, CancellationToken ct)
     {
         var owner = Scope(org, personal);
-        if (!await changes.RunAsync(org.Caller.Actor, change => store.DeleteRuleAsync(change, org.OrgId, owner, id), ct))
+        var deleted = await changes.RunAsync(org.Caller.Actor, async change =>
+        {
+            var row = await store.DeleteRuleAsync(change, org.OrgId, owner, id);
+            if (row is not null)
+            {
+                change.Audit(new AuditRecord(org.OrgId, NotificationAuditActions.RuleDeleted, Target(row), Before: Fields(row)));
+            }
+
+            return row is not null;
+        }, ct);
+        if (!deleted)
         {
             throw Problems.NotFound("Notification rule");
         }
@@ -140,7 +165,13 @@ public sealed class NotificationService(NotificationStore store, WebhookStore we
             MutedChannels = Json(NotificationRules.ChannelTypes(request.MutedChannels, "mutedChannels")),
             UpdatedAt = DbTime.ToDb(clock.GetUtcNow()),
         };
-        await changes.RunAsync(org.Caller.Actor, change => store.PutPreferencesAsync(change, row), ct);
+        var previous = await store.GetPreferencesAsync(org.OrgId, user, ct);
+        await changes.RunAsync(org.Caller.Actor, async change =>
+        {
+            await store.PutPreferencesAsync(change, row);
+            change.Audit(new AuditRecord(org.OrgId, NotificationAuditActions.PreferencesUpdated, new AuditTarget("notification_preferences", user),
+                previous is null ? null : Fields(previous), Fields(row)));
+        }, ct);
         return ToModel(row);
     }
 
@@ -173,4 +204,25 @@ public sealed class NotificationService(NotificationStore store, WebhookStore we
     }
 
     private static string Json<T>(T value) => JsonSerializer.Serialize(value, JsonDefaults.Options);
+
+    private static AuditTarget Target(RuleRow row) => new("notification_rule", row.Id, row.Name);
+
+    /// <summary>A rule as its audit entry records it: the channels are personal data (they may hold addresses).</summary>
+    private static AuditFields Fields(RuleRow row) => new AuditFields()
+        .Add("name", row.Name).Add("personal", row.OwnerUserId is not null).Add("ownerUserId", row.OwnerUserId).Add("events", row.EventList)
+        .Personal("channels", row.Channels).Add("filters", row.Filters).Add("enabled", row.Enabled != 0);
+
+    private static AuditFields Fields(PreferenceRow row) => new AuditFields()
+        .Add("quietStart", row.QuietStart).Add("quietEnd", row.QuietEnd).Add("timeZone", row.TimeZone).Add("mutedChannels", row.MutedList);
+}
+
+/// <summary>The audit actions of notification rules and preferences, and of web push subscriptions.</summary>
+public static class NotificationAuditActions
+{
+    public const string RuleCreated = "notification_rule.created";
+    public const string RuleUpdated = "notification_rule.updated";
+    public const string RuleDeleted = "notification_rule.deleted";
+    public const string PreferencesUpdated = "notification_preferences.updated";
+    public const string PushSubscriptionAdded = "push_subscription.added";
+    public const string PushSubscriptionRemoved = "push_subscription.removed";
 }

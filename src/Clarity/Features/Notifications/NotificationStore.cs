@@ -1,3 +1,4 @@
+using System.Data.Common;
 using System.Text.Json;
 using Clarity.Hosting;
 using Clarity.Storage;
@@ -116,11 +117,11 @@ public sealed class NotificationDeliveryRow
 public sealed record DeliveryAttempt(Guid Id, string Status, long? RetryAt, string? Error, string? ExternalId, long Now);
 
 /// <summary>
-/// SQL for notification rules, preferences, the delivery log, the outbox consumer's cursor and the expiry sweep. The same
-/// SQL serves both backends.
+/// SQL for notification rules, preferences, the delivery log and the expiry sweep. The same SQL serves both backends.
 /// </summary>
 public sealed class NotificationStore(Database db)
 {
+    /// <summary>The fan-out's durable cursor over the outbox (<see cref="Clarity.Events.ConsumerCursors"/>).</summary>
     public const string CursorName = "notifications";
 
     private const string RuleColumns =
@@ -165,9 +166,10 @@ public sealed class NotificationStore(Database db)
             "UPDATE notification_rules SET name = @Name, events = @Events, channels = @Channels, filters = @Filters, enabled = @Enabled, updated_at = @UpdatedAt " +
             "WHERE org_id = @OrgId AND id = @Id AND " + OwnerIs(row.OwnerUserId, "@OwnerUserId"), row, t) == 1);
 
-    public Task<bool> DeleteRuleAsync(Change change, Guid orgId, Guid? owner, Guid id) =>
-        change.Run(async (c, t) => await c.ExecuteAsync(
-            "DELETE FROM notification_rules WHERE org_id = @orgId AND id = @id AND " + OwnerIs(owner), new { orgId, id, owner }, t) == 1);
+    /// <summary>Deletes the org rule (<paramref name="owner"/> null) or the owner's personal rule; returns it, or null when there was none.</summary>
+    public Task<RuleRow?> DeleteRuleAsync(Change change, Guid orgId, Guid? owner, Guid id) =>
+        change.Run((c, t) => c.QuerySingleOrDefaultAsync<RuleRow?>(
+            $"DELETE FROM notification_rules WHERE org_id = @orgId AND id = @id AND {OwnerIs(owner)} RETURNING {RuleColumns}", new { orgId, id, owner }, t));
 
     private static string OwnerIs(Guid? owner, string parameter = "@owner") => owner is null ? "owner_user_id IS NULL" : "owner_user_id = " + parameter;
 
@@ -238,12 +240,6 @@ public sealed class NotificationStore(Database db)
 
     // ---- fan-out
 
-    public async Task<long> CursorAsync(CancellationToken ct)
-    {
-        await using var c = await db.OpenReadAsync(ct);
-        return await c.ExecuteScalarAsync<long>(new CommandDefinition("SELECT seq FROM consumer_cursors WHERE name = @CursorName", new { CursorName }, cancellationToken: ct));
-    }
-
     /// <summary>The (event, channel, recipient) keys that already have a delivery among these events.</summary>
     public async Task<IReadOnlySet<(long Seq, string Channel, string Recipient)>> ExistingKeysAsync(IReadOnlyList<long> seqs, CancellationToken ct)
     {
@@ -272,28 +268,14 @@ public sealed class NotificationStore(Database db)
     }
 
     /// <summary>
-    /// In one transaction: moves the cursor from <paramref name="from"/> to <paramref name="to"/> and inserts the
-    /// deliveries of the events in between (a key that already has a delivery keeps it). False, and nothing written,
-    /// when the cursor is no longer at <paramref name="from"/>: another pass got there first.
+    /// Inserts the deliveries of a fan-out pass, in the transaction that advances the cursor (a key that already has a
+    /// delivery keeps it).
     /// </summary>
-    public Task<bool> FanOutAsync(long from, long to, IReadOnlyList<NotificationDeliveryRow> deliveries, long now, CancellationToken ct) =>
-        db.WriteBackgroundAsync(async (c, t) =>
-        {
-            if (await c.ExecuteAsync("UPDATE consumer_cursors SET seq = @to, updated_at = @now WHERE name = @CursorName AND seq = @from", new { to, from, now, CursorName }, t) != 1)
-            {
-                return false;
-            }
-
-            if (deliveries.Count > 0)
-            {
-                await c.ExecuteAsync(
-                    "INSERT INTO notification_deliveries (id, org_id, rule_id, event_seq, event_type, event_at, channel, recipient, recipient_user_id, status, " +
-                    "is_digest, digest_id, attempts, next_attempt_at, note, created_at) VALUES (@Id, @OrgId, @RuleId, @EventSeq, @EventType, @EventAt, @Channel, " +
-                    "@Recipient, @RecipientUserId, @Status, @IsDigest, @DigestId, 0, @NextAttemptAt, @Note, @CreatedAt) ON CONFLICT DO NOTHING", deliveries, t);
-            }
-
-            return true;
-        }, ct);
+    public static Task InsertDeliveriesAsync(DbConnection c, DbTransaction t, IReadOnlyList<NotificationDeliveryRow> deliveries) =>
+        c.ExecuteAsync(
+            "INSERT INTO notification_deliveries (id, org_id, rule_id, event_seq, event_type, event_at, channel, recipient, recipient_user_id, status, " +
+            "is_digest, digest_id, attempts, next_attempt_at, note, created_at) VALUES (@Id, @OrgId, @RuleId, @EventSeq, @EventType, @EventAt, @Channel, " +
+            "@Recipient, @RecipientUserId, @Status, @IsDigest, @DigestId, 0, @NextAttemptAt, @Note, @CreatedAt) ON CONFLICT DO NOTHING", deliveries, t);
 
     // ---- sending
 

@@ -138,51 +138,7 @@ public static class WebhookAddressRules
     /// </summary>
     public static async Task<Uri> CheckUrlAsync(string? url, bool allowPrivateNetworks, CancellationToken ct)
     {
-        var text = Check.Required(url, "url", MaxUrlLength);
-        if (!Uri.TryCreate(text, UriKind.Absolute, out var uri))
-        {
-            throw Refused("not-absolute", "must be an absolute http(s) URL.");
-        }
-
-        if (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps)
-        {
-            throw Refused("scheme", $"must use http or https, not '{uri.Scheme}'.");
-        }
-
-        if (!string.IsNullOrEmpty(uri.UserInfo))
-        {
-            throw Refused("credentials", "must not carry credentials (user:password@); authenticate the deliveries by their signature.");
-        }
-
-        if (!string.IsNullOrEmpty(uri.Fragment))
-        {
-            throw Refused("fragment", "must not have a fragment (#…).");
-        }
-
-        IPAddress[] addresses;
-        if (IPAddress.TryParse(uri.DnsSafeHost, out var literal))
-        {
-            addresses = [literal];
-        }
-        else
-        {
-            try
-            {
-                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-                timeout.CancelAfter(TimeSpan.FromSeconds(5));
-                addresses = await Dns.GetHostAddressesAsync(uri.DnsSafeHost, timeout.Token);
-            }
-            catch (Exception ex) when (ex is SocketException or OperationCanceledException && !ct.IsCancellationRequested)
-            {
-                throw Refused("unresolvable", $"the host '{uri.DnsSafeHost}' does not resolve.");
-            }
-
-            if (addresses.Length == 0)
-            {
-                throw Refused("unresolvable", $"the host '{uri.DnsSafeHost}' does not resolve.");
-            }
-        }
-
+        var (uri, addresses) = await ResolveAsync(Check.Required(url, "url", MaxUrlLength), Refused, ct);
         foreach (var address in addresses)
         {
             if (Violation(address, allowPrivateNetworks) is { } rule)
@@ -192,6 +148,54 @@ public static class WebhookAddressRules
         }
 
         return uri;
+    }
+
+    /// <summary>
+    /// The checks every URL the server will call for a client starts with: absolute, http(s), no credentials, no
+    /// fragment, and the addresses of its host (a literal address, or what DNS answers within 5 s), for the caller to
+    /// judge with <see cref="Violation"/>. A URL that fails one is refused with <paramref name="refuse"/>(rule, message).
+    /// </summary>
+    public static async Task<(Uri Uri, IPAddress[] Addresses)> ResolveAsync(string text, Func<string, string, ApiException> refuse, CancellationToken ct)
+    {
+        if (!Uri.TryCreate(text, UriKind.Absolute, out var uri))
+        {
+            throw refuse("not-absolute", "must be an absolute http(s) URL.");
+        }
+
+        if (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps)
+        {
+            throw refuse("scheme", $"must use http or https, not '{uri.Scheme}'.");
+        }
+
+        if (!string.IsNullOrEmpty(uri.UserInfo))
+        {
+            throw refuse("credentials", "must not carry credentials (user:password@).");
+        }
+
+        if (!string.IsNullOrEmpty(uri.Fragment))
+        {
+            throw refuse("fragment", "must not have a fragment (#…).");
+        }
+
+        if (IPAddress.TryParse(uri.DnsSafeHost, out var literal))
+        {
+            return (uri, [literal]);
+        }
+
+        IPAddress[] addresses;
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            timeout.CancelAfter(TimeSpan.FromSeconds(5));
+            addresses = await Dns.GetHostAddressesAsync(uri.DnsSafeHost, timeout.Token);
+        }
+        catch (Exception ex) when (ex is SocketException or ArgumentException || (ex is OperationCanceledException && !ct.IsCancellationRequested))
+        {
+            // No such host, a name DNS cannot carry (too long, bad characters), or no answer in time.
+            addresses = [];
+        }
+
+        return addresses.Length > 0 ? (uri, addresses) : throw refuse("unresolvable", $"the host '{uri.DnsSafeHost}' does not resolve.");
     }
 
     private static ApiException Refused(string rule, string message) =>

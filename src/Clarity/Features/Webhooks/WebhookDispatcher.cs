@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using Clarity.Events;
 using Clarity.Hosting;
@@ -8,90 +7,45 @@ using Clarity.Storage;
 namespace Clarity.Features.Webhooks;
 
 /// <summary>
-/// The outbox consumer of webhooks, on the leader: it follows <c>events</c> by seq from a durable cursor
-/// (<c>consumer_cursors</c>), turns each event that has a public type into one delivery per matching enabled endpoint,
-/// and writes those deliveries in the same transaction as it advances the cursor. A crash or restart therefore resumes
-/// exactly where the last committed pass ended: every event is fanned out once (at least once reaches the receivers).
-/// Woken by every committed event on this node and by the sequencer's NOTIFY; at least every second regardless.
+/// The outbox consumer of webhooks, on the leader (<see cref="OutboxConsumer"/>, cursor <see cref="WebhookStore.CursorName"/>):
+/// it turns each event that has a public type into one delivery per matching enabled endpoint, and writes those
+/// deliveries in the same transaction as it advances the cursor. Every event is thus fanned out once (at least once
+/// reaches the receivers).
 /// </summary>
-public sealed partial class WebhookDispatcher : BackgroundLoop
+public sealed class WebhookDispatcher(
+    EventLog log, ConsumerCursors cursors, WebhookStore store, WebhookSender sender, IEventBus bus, TimeProvider clock, Leadership leadership, ILogger<WebhookDispatcher> logger)
+    : OutboxConsumer(log, cursors, bus, clock, leadership, logger)
 {
-    private const int Batch = 500;
-    private readonly EventLog _log;
-    private readonly WebhookStore _store;
-    private readonly WebhookSender _sender;
-    private readonly TimeProvider _clock;
-    private readonly ILogger<WebhookDispatcher> _logger;
-    private readonly IDisposable _subscription;
-
-    public WebhookDispatcher(EventLog log, WebhookStore store, WebhookSender sender, IEventBus bus, TimeProvider clock, Leadership leadership, ILogger<WebhookDispatcher> logger)
-        : base(leadership, logger)
-    {
-        _log = log;
-        _store = store;
-        _sender = sender;
-        _clock = clock;
-        _logger = logger;
-        _subscription = bus.Subscribe(_ => Wake());
-    }
-
     protected override string Name => "webhook fan-out";
 
-    protected override TimeSpan Interval => TimeSpan.FromSeconds(1);
+    protected override string CursorName => WebhookStore.CursorName;
 
-    protected override string? WakeChannel => EventLog.SequencedChannel;
+    protected override string LogSubject => "Webhooks";
 
-    protected override async Task<bool> RunOnceAsync(CancellationToken ct)
+    protected override async Task<OutboxWork> HandleAsync(OutboxBatch batch, CancellationToken ct)
     {
-        var cursor = await _store.CursorAsync(ct);
-        var rows = await _log.ReadAfterAsync(cursor, null, null, Batch, ct);
-        if (rows.Count == 0)
-        {
-            return false;
-        }
-
         var events = new List<(EventRow Row, ClarityEvent Event, string Type)>();
-        foreach (var row in rows)
+        foreach (var (row, evt) in batch.Events)
         {
-            ClarityEvent? evt = null;
-            try
-            {
-                evt = row.ToEvent();
-            }
-            catch (JsonException ex)
-            {
-                Log.Unreadable(_logger, ex, row.Seq);
-            }
-
-            if (evt is not null && evt.OrgId != Guid.Empty && PublicEvents.TypeOf(evt) is { } type)
+            if (evt.OrgId != Guid.Empty && PublicEvents.TypeOf(evt) is { } type)
             {
                 events.Add((row, evt, type));
             }
         }
 
-        var now = DbTime.ToDb(_clock.GetUtcNow());
-        var deliveries = new List<DeliveryRow>();
-        if (events.Count > 0)
+        if (events.Count == 0)
         {
-            var endpoints = await _store.EnabledOfOrgsAsync([.. events.Select(e => e.Row.OrgId).Distinct()], ct);
-            if (endpoints.Count > 0)
-            {
-                deliveries = await MatchAsync(events, endpoints, now, ct);
-            }
+            return OutboxWork.None;
         }
 
-        if (!await _store.FanOutAsync(cursor, rows[^1].Seq, deliveries, now, ct))
+        var endpoints = await store.EnabledOfOrgsAsync([.. events.Select(e => e.Row.OrgId).Distinct()], ct);
+        if (endpoints.Count == 0)
         {
-            // Another pass (a former leader's) moved the cursor meanwhile: read again from where it is now.
-            return true;
+            return OutboxWork.None;
         }
 
-        if (deliveries.Count > 0)
-        {
-            _sender.Wake();
-        }
-
-        return rows.Count == Batch;
+        var deliveries = await MatchAsync(events, endpoints, DbTime.ToDb(batch.Now), ct);
+        return deliveries.Count == 0 ? OutboxWork.None : new OutboxWork((c, t) => store.InsertDeliveriesAsync(c, t, deliveries), sender.Wake);
     }
 
     private async Task<List<DeliveryRow>> MatchAsync(List<(EventRow Row, ClarityEvent Event, string Type)> events, IReadOnlyList<WebhookRow> endpoints, long now, CancellationToken ct)
@@ -107,7 +61,7 @@ public sealed partial class WebhookDispatcher : BackgroundLoop
             .Select(e => PublicEvents.TaskOf(e.Event)!.Value)
             .Distinct()
             .ToList();
-        var facets = await _store.TaskFacetsAsync(filtered, ct);
+        var facets = await store.TaskFacetsAsync(filtered, ct);
 
         var deliveries = new List<DeliveryRow>();
         foreach (var (row, evt, type) in events)
@@ -182,17 +136,5 @@ public sealed partial class WebhookDispatcher : BackgroundLoop
             ["data"] = data,
         };
         return body.ToJsonString(JsonDefaults.Options);
-    }
-
-    public override void Dispose()
-    {
-        _subscription.Dispose();
-        base.Dispose();
-    }
-
-    private static partial class Log
-    {
-        [LoggerMessage(1, LogLevel.Warning, "Webhooks skipped outbox event {Seq}, whose payload could not be read")]
-        public static partial void Unreadable(ILogger logger, Exception error, long seq);
     }
 }

@@ -92,10 +92,11 @@ public sealed class DeliveryRow
 public sealed record AttemptOutcome(bool Succeeded, int? ResponseStatus, string? ResponseExcerpt, int LatencyMs, string? Error);
 
 /// <summary>
-/// SQL for webhook endpoints, their deliveries and the outbox consumer's durable cursor. The same SQL serves both backends.
+/// SQL for webhook endpoints and their deliveries. The same SQL serves both backends.
 /// </summary>
 public sealed class WebhookStore(Database db)
 {
+    /// <summary>The fan-out's durable cursor over the outbox (<see cref="Clarity.Events.ConsumerCursors"/>).</summary>
     public const string CursorName = "webhooks";
 
     private const string EndpointColumns =
@@ -173,38 +174,11 @@ public sealed class WebhookStore(Database db)
             $"WHERE org_id = @orgId AND id = @id RETURNING {EndpointColumns}",
             new { orgId, id, secret, previousExpiresAt, now = change.Now }, t));
 
-    /// <summary>Where the fan-out stands in the outbox.</summary>
-    public async Task<long> CursorAsync(CancellationToken ct)
-    {
-        await using var c = await db.OpenReadAsync(ct);
-        return await c.ExecuteScalarAsync<long>(new CommandDefinition("SELECT seq FROM consumer_cursors WHERE name = @CursorName", new { CursorName }, cancellationToken: ct));
-    }
-
-    /// <summary>
-    /// In one transaction: moves the cursor from <paramref name="from"/> to <paramref name="to"/> and inserts the deliveries
-    /// of the events in between. False (and nothing written) when the cursor is no longer at <paramref name="from"/>.
-    /// </summary>
-    public Task<bool> FanOutAsync(long from, long to, IReadOnlyList<DeliveryRow> deliveries, long now, CancellationToken ct) =>
-        db.WriteBackgroundAsync(async (c, t) =>
-        {
-            if (await c.ExecuteAsync("UPDATE consumer_cursors SET seq = @to, updated_at = @now WHERE name = @CursorName AND seq = @from", new { to, from, now, CursorName }, t) != 1)
-            {
-                return false;
-            }
-
-            if (deliveries.Count > 0)
-            {
-                await InsertDeliveriesAsync(c, t, deliveries);
-            }
-
-            return true;
-        }, ct);
-
     /// <summary>
     /// Inserts deliveries: on PostgreSQL in one statement (arrays unnested), one round trip however many there are; on
     /// SQLite one prepared statement per row, in process.
     /// </summary>
-    private async Task InsertDeliveriesAsync(DbConnection c, DbTransaction t, IReadOnlyList<DeliveryRow> deliveries)
+    public async Task InsertDeliveriesAsync(DbConnection c, DbTransaction t, IReadOnlyList<DeliveryRow> deliveries)
     {
         if (db.Kind != DatabaseKind.Postgres)
         {

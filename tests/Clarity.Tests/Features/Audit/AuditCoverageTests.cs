@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Clarity.Events.Audit;
+using Clarity.Features.Notifications;
 using Clarity.Storage;
 using Clarity.Tests.Infrastructure;
 using Dapper;
@@ -192,6 +193,51 @@ public abstract class AuditCoverageTests(HostFixture fixture)
             Assert.StartsWith("whsec_", secret, StringComparison.Ordinal);
             Assert.All(entries, e => Assert.DoesNotContain(secret["whsec_".Length..], e.Entry!, StringComparison.Ordinal));
         }
+    }
+
+    [Fact]
+    public async Task NotificationRuleChanges_OrgAndPersonal_AndPreferenceChanges_AreAuditedWithBeforeAndAfter()
+    {
+        var orgId = await OrgIdAsync(Org.Org);
+        using var owner = Host.CreateClient(Org.OwnerToken);
+        var rule = await owner.PostAsJsonAsync(Org.Api("notification-rules"), new
+        {
+            name = "audited",
+            events = new[] { "task.failed" },
+            channels = new object[] { new { type = "email", to = new[] { "oncall@example.com" } } },
+        }).ExpectAsync(HttpStatusCode.Created);
+        var id = rule.Str("id")!;
+        await owner.PatchAsJsonAsync(Org.Api($"notification-rules/{id}"), new { enabled = false }).ExpectAsync(HttpStatusCode.OK);
+        await owner.DeleteAsync(Org.Api($"notification-rules/{id}")).ExpectAsync(HttpStatusCode.NoContent);
+
+        var entries = await RowsForTargetAsync(id);
+        Assert.Equal(
+            [NotificationAuditActions.RuleCreated, NotificationAuditActions.RuleUpdated, NotificationAuditActions.RuleDeleted],
+            entries.Select(e => e.Action));
+        Assert.All(entries, e => Assert.Equal(("user", "notification_rule", orgId), (e.ActorKind, e.TargetType, e.ChainId)));
+        var updated = Parse(entries[1]);
+        Assert.True(updated.GetProperty("before").GetProperty("enabled").GetBoolean());
+        Assert.False(updated.GetProperty("after").GetProperty("enabled").GetBoolean());
+        Assert.Equal(["task.failed"], Parse(entries[2]).GetProperty("before").GetProperty("events").EnumerateArray().Select(x => x.GetString()));
+
+        // A member's personal rule, and their preferences: audited on the org's chain, as the member.
+        var member = await Host.AddPersonAsync(Org, "member");
+        using var client = Host.CreateClient(member.Token);
+        var mine = await client.PostAsJsonAsync(Org.Api("me/notification-rules"), new { events = new[] { "clarification.asked" }, channels = new object[] { new { type = "email" } } })
+            .ExpectAsync(HttpStatusCode.Created);
+        await client.DeleteAsync(Org.Api($"me/notification-rules/{mine.Str("id")}")).ExpectAsync(HttpStatusCode.NoContent);
+        var personal = await RowsForTargetAsync(mine.Str("id")!);
+        Assert.Equal([NotificationAuditActions.RuleCreated, NotificationAuditActions.RuleDeleted], personal.Select(e => e.Action));
+        Assert.All(personal, e => Assert.Equal(member.UserId, e.ActorId));
+        Assert.True(Parse(personal[0]).GetProperty("after").GetProperty("personal").GetBoolean());
+
+        await client.PutAsJsonAsync(Org.Api("notification-preferences"), new { mutedChannels = new[] { "slack" } }).ExpectAsync(HttpStatusCode.OK);
+        await client.PutAsJsonAsync(Org.Api("notification-preferences"), new { mutedChannels = new[] { "email", "slack" } }).ExpectAsync(HttpStatusCode.OK);
+        var preferences = await RowsAsync(NotificationAuditActions.PreferencesUpdated, member.UserId.ToString());
+        Assert.Equal(2, preferences.Count);
+        Assert.False(Parse(preferences[0]).TryGetProperty("before", out var none) && none.ValueKind != JsonValueKind.Null);
+        Assert.Equal(["slack"], Parse(preferences[1]).GetProperty("before").GetProperty("mutedChannels").EnumerateArray().Select(x => x.GetString()));
+        Assert.Equal(["email", "slack"], Parse(preferences[1]).GetProperty("after").GetProperty("mutedChannels").EnumerateArray().Select(x => x.GetString()));
     }
 
     [Fact]

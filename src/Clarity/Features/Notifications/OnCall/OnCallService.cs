@@ -19,88 +19,21 @@ public sealed class OnCallService(OnCallStore store, Changes changes, OnCallCloc
 
     // Rosters
 
-    public async Task<Roster> CreateRosterAsync(OrgContext org, RosterRequest request, CancellationToken ct)
-    {
-        var row = ValidRoster(request, org.OrgId, Guid.CreateVersion7());
-        var created = await changes.RunAsync(org.Caller.Actor, async change =>
-        {
-            await CheckMembersAsync(change, org.OrgId, row.MemberIds, "members");
-            row.CreatedAt = row.UpdatedAt = change.Now;
-            if (!await OnCallStore.InsertRosterAsync(change, row))
-            {
-                return false;
-            }
+    public async Task<Roster> CreateRosterAsync(OrgContext org, RosterRequest request, CancellationToken ct) =>
+        (await CreateAsync(org, RosterKind, ValidRoster(request, org.OrgId, Guid.CreateVersion7()), ct)).ToModel();
 
-            change.Emit(new OnCallConfigChanged(org.OrgId, "roster", row.Id, "created", row.Name));
-            change.Audit(new AuditRecord(org.OrgId, OnCallAuditActions.RosterCreated, new AuditTarget("oncall_roster", row.Id, row.Name), After: Fields(row)));
-            return true;
-        }, ct);
-        return created ? row.ToModel() : throw Problems.Conflict("name-taken", $"A roster named '{row.Name}' already exists.");
-    }
+    public async Task<Roster> UpdateRosterAsync(OrgContext org, Guid id, RosterRequest request, CancellationToken ct) =>
+        (await ReplaceAsync(org, RosterKind, ValidRoster(request, org.OrgId, id), ct)).ToModel();
 
-    public async Task<Roster> UpdateRosterAsync(OrgContext org, Guid id, RosterRequest request, CancellationToken ct)
-    {
-        var row = ValidRoster(request, org.OrgId, id);
-        var updated = await changes.RunAsync(org.Caller.Actor, async change =>
-        {
-            var before = await OnCallStore.GetRosterAsync(change, org.OrgId, id);
-            if (before is null)
-            {
-                return null;
-            }
-
-            await CheckMembersAsync(change, org.OrgId, row.MemberIds, "members");
-            row.UpdatedAt = change.Now;
-            var written = await OnCallStore.UpdateRosterAsync(change, row);
-            if (written is not null)
-            {
-                change.Emit(new OnCallConfigChanged(org.OrgId, "roster", id, "updated", written.Name));
-                change.Audit(new AuditRecord(org.OrgId, OnCallAuditActions.RosterUpdated, new AuditTarget("oncall_roster", id, written.Name), Fields(before), Fields(written)));
-            }
-
-            return written;
-        }, ct);
-        return updated?.ToModel() ?? throw Problems.NotFound("Roster");
-    }
-
-    public async Task DeleteRosterAsync(OrgContext org, Guid id, CancellationToken ct)
-    {
-        var deleted = await changes.RunAsync(org.Caller.Actor, async change =>
-        {
-            var before = await OnCallStore.GetRosterAsync(change, org.OrgId, id);
-            if (before is null)
-            {
-                return false;
-            }
-
-            foreach (var policy in await PoliciesOfAsync(change, org.OrgId))
-            {
-                if (TargetsOf(policy).Any(t => t.Rosters?.Contains(id) == true))
-                {
-                    throw Problems.Conflict("roster-in-use", $"The escalation policy '{policy.Name}' pages this roster; change the policy first.");
-                }
-            }
-
-            await OnCallStore.DeleteRosterAsync(change, org.OrgId, id);
-            change.Emit(new OnCallConfigChanged(org.OrgId, "roster", id, "deleted", before.Name));
-            change.Audit(new AuditRecord(org.OrgId, OnCallAuditActions.RosterDeleted, new AuditTarget("oncall_roster", id, before.Name), Before: Fields(before)));
-            return true;
-        }, ct);
-        if (!deleted)
-        {
-            throw Problems.NotFound("Roster");
-        }
-    }
+    public Task DeleteRosterAsync(OrgContext org, Guid id, CancellationToken ct) => DeleteAsync(org, RosterKind, id, ct);
 
     public async Task<Roster> GetRosterAsync(OrgContext org, Guid id, CancellationToken ct) =>
         (await store.GetRosterAsync(org.OrgId, id, ct))?.ToModel() ?? throw Problems.NotFound("Roster");
 
     public async Task<RosterPage> ListRostersAsync(OrgContext org, string? cursor, int? limit, CancellationToken ct)
     {
-        var take = Check.Range(limit, "limit", 1, 200, 100);
-        var rows = await store.ListRostersAsync(org.OrgId, Cursor.Decode(cursor), take + 1, ct);
-        var items = rows.Take(take).Select(r => r.ToModel()).ToList();
-        return new RosterPage(items, rows.Count > take ? Cursor.Encode(items[^1].Id) : null);
+        var (rows, next) = await PageAsync(cursor, limit, (after, take) => store.ListRostersAsync(org.OrgId, after, take, ct));
+        return new RosterPage([.. rows.Select(r => r.ToModel())], next);
     }
 
     /// <summary>Who is on call in the roster at <paramref name="at"/> (now when left out).</summary>
@@ -180,79 +113,137 @@ public sealed class OnCallService(OnCallStore store, Changes changes, OnCallCloc
 
     // Policies
 
-    public async Task<EscalationPolicy> CreatePolicyAsync(OrgContext org, PolicyRequest request, CancellationToken ct)
-    {
-        var row = ValidPolicy(request, org.OrgId, Guid.CreateVersion7());
-        var created = await changes.RunAsync(org.Caller.Actor, async change =>
-        {
-            await CheckTargetsAsync(change, org.OrgId, row);
-            row.CreatedAt = row.UpdatedAt = change.Now;
-            if (!await OnCallStore.InsertPolicyAsync(change, row))
-            {
-                return false;
-            }
+    public async Task<EscalationPolicy> CreatePolicyAsync(OrgContext org, PolicyRequest request, CancellationToken ct) =>
+        (await CreateAsync(org, PolicyKind, ValidPolicy(request, org.OrgId, Guid.CreateVersion7()), ct)).ToModel();
 
-            change.Emit(new OnCallConfigChanged(org.OrgId, "escalation_policy", row.Id, "created", row.Name));
-            change.Audit(new AuditRecord(org.OrgId, OnCallAuditActions.PolicyCreated, new AuditTarget("escalation_policy", row.Id, row.Name), After: Fields(row)));
-            return true;
-        }, ct);
-        return created ? row.ToModel() : throw Problems.Conflict("name-taken", $"An escalation policy named '{row.Name}' already exists.");
-    }
+    public async Task<EscalationPolicy> UpdatePolicyAsync(OrgContext org, Guid id, PolicyRequest request, CancellationToken ct) =>
+        (await ReplaceAsync(org, PolicyKind, ValidPolicy(request, org.OrgId, id), ct)).ToModel();
 
-    public async Task<EscalationPolicy> UpdatePolicyAsync(OrgContext org, Guid id, PolicyRequest request, CancellationToken ct)
-    {
-        var row = ValidPolicy(request, org.OrgId, id);
-        var updated = await changes.RunAsync(org.Caller.Actor, async change =>
-        {
-            var before = await OnCallStore.GetPolicyAsync(change, org.OrgId, id);
-            if (before is null)
-            {
-                return null;
-            }
-
-            await CheckTargetsAsync(change, org.OrgId, row);
-            row.UpdatedAt = change.Now;
-            var written = await OnCallStore.UpdatePolicyAsync(change, row);
-            if (written is not null)
-            {
-                change.Emit(new OnCallConfigChanged(org.OrgId, "escalation_policy", id, "updated", written.Name));
-                change.Audit(new AuditRecord(org.OrgId, OnCallAuditActions.PolicyUpdated, new AuditTarget("escalation_policy", id, written.Name), Fields(before), Fields(written)));
-            }
-
-            return written;
-        }, ct);
-        return updated?.ToModel() ?? throw Problems.NotFound("Escalation policy");
-    }
-
-    public async Task DeletePolicyAsync(OrgContext org, Guid id, CancellationToken ct)
-    {
-        var deleted = await changes.RunAsync(org.Caller.Actor, async change =>
-        {
-            var before = await OnCallStore.GetPolicyAsync(change, org.OrgId, id);
-            if (before is null || !await OnCallStore.DeletePolicyAsync(change, org.OrgId, id))
-            {
-                return false;
-            }
-
-            change.Emit(new OnCallConfigChanged(org.OrgId, "escalation_policy", id, "deleted", before.Name));
-            change.Audit(new AuditRecord(org.OrgId, OnCallAuditActions.PolicyDeleted, new AuditTarget("escalation_policy", id, before.Name), Before: Fields(before)));
-            return true;
-        }, ct);
-        if (!deleted)
-        {
-            throw Problems.NotFound("Escalation policy");
-        }
-    }
+    public Task DeletePolicyAsync(OrgContext org, Guid id, CancellationToken ct) => DeleteAsync(org, PolicyKind, id, ct);
 
     public async Task<EscalationPolicy> GetPolicyAsync(OrgContext org, Guid id, CancellationToken ct) =>
         (await store.GetPolicyAsync(org.OrgId, id, ct))?.ToModel() ?? throw Problems.NotFound("Escalation policy");
 
     public async Task<EscalationPolicyPage> ListPoliciesAsync(OrgContext org, string? cursor, int? limit, CancellationToken ct)
     {
+        var (rows, next) = await PageAsync(cursor, limit, (after, take) => store.ListPoliciesAsync(org.OrgId, after, take, ct));
+        return new EscalationPolicyPage([.. rows.Select(r => r.ToModel())], next);
+    }
+
+    // Rosters and policies alike: each change is one unit of work with its event and audit entry.
+
+    /// <summary>
+    /// What differs between rosters and escalation policies where they are created, replaced and deleted alike: their
+    /// names in events, audit entries and errors, their audit actions, their checks against the org, and their SQL.
+    /// </summary>
+    private sealed record Kind<TRow>(
+        string Event, string Target, string Noun, string Called, string Created, string Updated, string Deleted,
+        Func<Change, Guid, TRow, Task> Check, Func<Change, TRow, Task<bool>> Insert, Func<Change, TRow, Task<TRow?>> Replace,
+        Func<Change, Guid, Guid, Task<TRow?>> Get, Func<Change, Guid, TRow, Task<bool>> Delete, Func<TRow, AuditFields> Fields)
+        where TRow : class, IOnCallConfigRow;
+
+    private static readonly Kind<RosterRow> RosterKind = new(
+        "roster", "oncall_roster", "Roster", "A roster", OnCallAuditActions.RosterCreated, OnCallAuditActions.RosterUpdated, OnCallAuditActions.RosterDeleted,
+        (change, orgId, row) => CheckMembersAsync(change, orgId, row.MemberIds, "members"), OnCallStore.InsertRosterAsync, OnCallStore.UpdateRosterAsync,
+        OnCallStore.GetRosterAsync, DeleteUnusedRosterAsync, Fields);
+
+    private static readonly Kind<PolicyRow> PolicyKind = new(
+        "escalation_policy", "escalation_policy", "Escalation policy", "An escalation policy",
+        OnCallAuditActions.PolicyCreated, OnCallAuditActions.PolicyUpdated, OnCallAuditActions.PolicyDeleted,
+        CheckTargetsAsync, OnCallStore.InsertPolicyAsync, OnCallStore.UpdatePolicyAsync,
+        OnCallStore.GetPolicyAsync, (change, orgId, row) => OnCallStore.DeletePolicyAsync(change, orgId, row.Id), Fields);
+
+    private async Task<TRow> CreateAsync<TRow>(OrgContext org, Kind<TRow> kind, TRow row, CancellationToken ct)
+        where TRow : class, IOnCallConfigRow
+    {
+        var created = await changes.RunAsync(org.Caller.Actor, async change =>
+        {
+            await kind.Check(change, org.OrgId, row);
+            row.CreatedAt = row.UpdatedAt = change.Now;
+            if (!await kind.Insert(change, row))
+            {
+                return false;
+            }
+
+            Record(change, org.OrgId, kind, row, "created", kind.Created, null, kind.Fields(row));
+            return true;
+        }, ct);
+        return created ? row : throw OnCallStore.NameTaken(kind.Called, row.Name);
+    }
+
+    private async Task<TRow> ReplaceAsync<TRow>(OrgContext org, Kind<TRow> kind, TRow row, CancellationToken ct)
+        where TRow : class, IOnCallConfigRow
+    {
+        var updated = await changes.RunAsync(org.Caller.Actor, async change =>
+        {
+            var before = await kind.Get(change, org.OrgId, row.Id);
+            if (before is null)
+            {
+                return null;
+            }
+
+            await kind.Check(change, org.OrgId, row);
+            row.UpdatedAt = change.Now;
+            var written = await kind.Replace(change, row);
+            if (written is not null)
+            {
+                Record(change, org.OrgId, kind, written, "updated", kind.Updated, kind.Fields(before), kind.Fields(written));
+            }
+
+            return written;
+        }, ct);
+        return updated ?? throw Problems.NotFound(kind.Noun);
+    }
+
+    private async Task DeleteAsync<TRow>(OrgContext org, Kind<TRow> kind, Guid id, CancellationToken ct)
+        where TRow : class, IOnCallConfigRow
+    {
+        var deleted = await changes.RunAsync(org.Caller.Actor, async change =>
+        {
+            var before = await kind.Get(change, org.OrgId, id);
+            if (before is null || !await kind.Delete(change, org.OrgId, before))
+            {
+                return false;
+            }
+
+            Record(change, org.OrgId, kind, before, "deleted", kind.Deleted, kind.Fields(before), null);
+            return true;
+        }, ct);
+        if (!deleted)
+        {
+            throw Problems.NotFound(kind.Noun);
+        }
+    }
+
+    private static void Record<TRow>(Change change, Guid orgId, Kind<TRow> kind, TRow row, string what, string action, AuditFields? before, AuditFields? after)
+        where TRow : class, IOnCallConfigRow
+    {
+        change.Emit(new OnCallConfigChanged(orgId, kind.Event, row.Id, what, row.Name));
+        change.Audit(new AuditRecord(orgId, action, new AuditTarget(kind.Target, row.Id, row.Name), before, after));
+    }
+
+    /// <summary>A roster that an escalation policy pages is not deleted (409): the policy is changed first.</summary>
+    private static async Task<bool> DeleteUnusedRosterAsync(Change change, Guid orgId, RosterRow roster)
+    {
+        foreach (var policy in await PoliciesOfAsync(change, orgId))
+        {
+            if (TargetsOf(policy).Any(t => t.Rosters?.Contains(roster.Id) == true))
+            {
+                throw Problems.Conflict("roster-in-use", $"The escalation policy '{policy.Name}' pages this roster; change the policy first.");
+            }
+        }
+
+        return await OnCallStore.DeleteRosterAsync(change, orgId, roster.Id);
+    }
+
+    /// <summary>A page of rows by id: at most <c>limit</c> (1 to 200, 100 by default) after the cursor, and the cursor of the next page.</summary>
+    private static async Task<(IReadOnlyList<TRow> Rows, string? Next)> PageAsync<TRow>(string? cursor, int? limit, Func<Guid?, int, Task<IReadOnlyList<TRow>>> list)
+        where TRow : IOnCallConfigRow
+    {
         var take = Check.Range(limit, "limit", 1, 200, 100);
-        var rows = await store.ListPoliciesAsync(org.OrgId, Cursor.Decode(cursor), take + 1, ct);
-        var items = rows.Take(take).Select(r => r.ToModel()).ToList();
-        return new EscalationPolicyPage(items, rows.Count > take ? Cursor.Encode(items[^1].Id) : null);
+        var rows = await list(Cursor.Decode(cursor), take + 1);
+        var items = rows.Take(take).ToList();
+        return (items, rows.Count > take ? Cursor.Encode(items[^1].Id) : null);
     }
 
     // Validation

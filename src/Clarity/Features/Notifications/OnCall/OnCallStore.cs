@@ -40,20 +40,9 @@ public sealed class OnCallStore(Database db)
             "ON CONFLICT (org_id, name) DO NOTHING", row, change.Transaction) == 1;
 
     /// <summary>Replaces a roster's settings; null when it is not in the org; throws a 409 for a name another roster has.</summary>
-    public static async Task<RosterRow?> UpdateRosterAsync(Change change, RosterRow row)
-    {
-        var taken = await change.Connection.ExecuteScalarAsync<long>(
-            "SELECT COUNT(*) FROM oncall_rosters WHERE org_id = @OrgId AND name = @Name AND id <> @Id", row, change.Transaction);
-        if (taken > 0)
-        {
-            throw Problems.Conflict("name-taken", $"A roster named '{row.Name}' already exists.");
-        }
-
-        return await change.Connection.QuerySingleOrDefaultAsync<RosterRow>(
-            "UPDATE oncall_rosters SET name = @Name, time_zone = @TimeZone, handoff_kind = @HandoffKind, handoff_time = @HandoffTime, " +
-            "start_date = @StartDate, members = @Members, updated_at = @UpdatedAt " +
-            $"WHERE org_id = @OrgId AND id = @Id RETURNING {RosterColumns}", row, change.Transaction);
-    }
+    public static Task<RosterRow?> UpdateRosterAsync(Change change, RosterRow row) =>
+        ReplaceAsync(change, Rosters, row,
+            "name = @Name, time_zone = @TimeZone, handoff_kind = @HandoffKind, handoff_time = @HandoffTime, start_date = @StartDate, members = @Members, updated_at = @UpdatedAt");
 
     public static async Task<bool> DeleteRosterAsync(Change change, Guid orgId, Guid id)
     {
@@ -61,22 +50,11 @@ public sealed class OnCallStore(Database db)
         return await change.Connection.ExecuteAsync("DELETE FROM oncall_rosters WHERE org_id = @orgId AND id = @id", new { orgId, id }, change.Transaction) == 1;
     }
 
-    public async Task<RosterRow?> GetRosterAsync(Guid orgId, Guid id, CancellationToken ct)
-    {
-        await using var c = await db.OpenReadAsync(ct);
-        return await c.QuerySingleOrDefaultAsync<RosterRow>($"SELECT {RosterColumns} FROM oncall_rosters WHERE org_id = @orgId AND id = @id", new { orgId, id });
-    }
+    public Task<RosterRow?> GetRosterAsync(Guid orgId, Guid id, CancellationToken ct) => GetAsync(Rosters, orgId, id, ct);
 
-    public static Task<RosterRow?> GetRosterAsync(Change change, Guid orgId, Guid id) =>
-        change.Connection.QuerySingleOrDefaultAsync<RosterRow>($"SELECT {RosterColumns} FROM oncall_rosters WHERE org_id = @orgId AND id = @id", new { orgId, id }, change.Transaction);
+    public static Task<RosterRow?> GetRosterAsync(Change change, Guid orgId, Guid id) => GetAsync(change, Rosters, orgId, id);
 
-    public async Task<IReadOnlyList<RosterRow>> ListRostersAsync(Guid orgId, Guid? after, int limit, CancellationToken ct)
-    {
-        await using var c = await db.OpenReadAsync(ct);
-        return (await c.QueryAsync<RosterRow>(
-            $"SELECT {RosterColumns} FROM oncall_rosters WHERE org_id = @orgId{(after is null ? "" : " AND id > @after")} ORDER BY id LIMIT @limit",
-            new { orgId, after, limit })).AsList();
-    }
+    public Task<IReadOnlyList<RosterRow>> ListRostersAsync(Guid orgId, Guid? after, int limit, CancellationToken ct) => ListAsync(Rosters, orgId, after, limit, ct);
 
     /// <summary>The org's roster ids (for checking a policy's targets).</summary>
     public static async Task<IReadOnlySet<Guid>> RosterIdsAsync(Change change, Guid orgId) =>
@@ -114,42 +92,76 @@ public sealed class OnCallStore(Database db)
             "INSERT INTO escalation_policies (id, org_id, name, levels, repeat_count, fallback, created_at, updated_at) " +
             "VALUES (@Id, @OrgId, @Name, @Levels, @RepeatCount, @Fallback, @CreatedAt, @UpdatedAt) ON CONFLICT (org_id, name) DO NOTHING", row, change.Transaction) == 1;
 
-    public static async Task<PolicyRow?> UpdatePolicyAsync(Change change, PolicyRow row)
-    {
-        var taken = await change.Connection.ExecuteScalarAsync<long>(
-            "SELECT COUNT(*) FROM escalation_policies WHERE org_id = @OrgId AND name = @Name AND id <> @Id", row, change.Transaction);
-        if (taken > 0)
-        {
-            throw Problems.Conflict("name-taken", $"An escalation policy named '{row.Name}' already exists.");
-        }
-
-        return await change.Connection.QuerySingleOrDefaultAsync<PolicyRow>(
-            "UPDATE escalation_policies SET name = @Name, levels = @Levels, repeat_count = @RepeatCount, fallback = @Fallback, updated_at = @UpdatedAt " +
-            $"WHERE org_id = @OrgId AND id = @Id RETURNING {PolicyColumns}", row, change.Transaction);
-    }
+    /// <summary>Replaces a policy; null when it is not in the org; throws a 409 for a name another policy has.</summary>
+    public static Task<PolicyRow?> UpdatePolicyAsync(Change change, PolicyRow row) =>
+        ReplaceAsync(change, Policies, row, "name = @Name, levels = @Levels, repeat_count = @RepeatCount, fallback = @Fallback, updated_at = @UpdatedAt");
 
     public static async Task<bool> DeletePolicyAsync(Change change, Guid orgId, Guid id) =>
         await change.Connection.ExecuteAsync("DELETE FROM escalation_policies WHERE org_id = @orgId AND id = @id", new { orgId, id }, change.Transaction) == 1;
 
-    public async Task<PolicyRow?> GetPolicyAsync(Guid orgId, Guid id, CancellationToken ct)
+    public Task<PolicyRow?> GetPolicyAsync(Guid orgId, Guid id, CancellationToken ct) => GetAsync(Policies, orgId, id, ct);
+
+    public static Task<PolicyRow?> GetPolicyAsync(Change change, Guid orgId, Guid id) => GetAsync(change, Policies, orgId, id);
+
+    public Task<IReadOnlyList<PolicyRow>> ListPoliciesAsync(Guid orgId, Guid? after, int limit, CancellationToken ct) => ListAsync(Policies, orgId, after, limit, ct);
+
+    // Rosters and policies alike: read, page and replace by (org, id), with names unique in the org.
+
+    /// <summary>A table of named org configuration: its name, its columns as the row reads them, and what to call one in a 409.</summary>
+    private sealed record Table<T>(string Name, string Columns, string Called);
+
+    private static readonly Table<RosterRow> Rosters = new("oncall_rosters", RosterColumns, "A roster");
+
+    private static readonly Table<PolicyRow> Policies = new("escalation_policies", PolicyColumns, "An escalation policy");
+
+    /// <summary>The 409 of a name another row of the org has.</summary>
+    public static ApiException NameTaken(string called, string name) => Problems.Conflict("name-taken", $"{called} named '{name}' already exists.");
+
+    private async Task<T?> GetAsync<T>(Table<T> table, Guid orgId, Guid id, CancellationToken ct)
     {
         await using var c = await db.OpenReadAsync(ct);
-        return await c.QuerySingleOrDefaultAsync<PolicyRow>($"SELECT {PolicyColumns} FROM escalation_policies WHERE org_id = @orgId AND id = @id", new { orgId, id });
+        return await c.QuerySingleOrDefaultAsync<T>(new CommandDefinition(
+            $"SELECT {table.Columns} FROM {table.Name} WHERE org_id = @orgId AND id = @id", new { orgId, id }, cancellationToken: ct));
     }
 
-    public static Task<PolicyRow?> GetPolicyAsync(Change change, Guid orgId, Guid id) =>
-        change.Connection.QuerySingleOrDefaultAsync<PolicyRow>($"SELECT {PolicyColumns} FROM escalation_policies WHERE org_id = @orgId AND id = @id", new { orgId, id }, change.Transaction);
+    private static Task<T?> GetAsync<T>(Change change, Table<T> table, Guid orgId, Guid id) =>
+        change.Connection.QuerySingleOrDefaultAsync<T>($"SELECT {table.Columns} FROM {table.Name} WHERE org_id = @orgId AND id = @id", new { orgId, id }, change.Transaction);
 
-    public async Task<IReadOnlyList<PolicyRow>> ListPoliciesAsync(Guid orgId, Guid? after, int limit, CancellationToken ct)
+    private async Task<IReadOnlyList<T>> ListAsync<T>(Table<T> table, Guid orgId, Guid? after, int limit, CancellationToken ct)
     {
         await using var c = await db.OpenReadAsync(ct);
-        return (await c.QueryAsync<PolicyRow>(
-            $"SELECT {PolicyColumns} FROM escalation_policies WHERE org_id = @orgId{(after is null ? "" : " AND id > @after")} ORDER BY id LIMIT @limit",
-            new { orgId, after, limit })).AsList();
+        return (await c.QueryAsync<T>(new CommandDefinition(
+            $"SELECT {table.Columns} FROM {table.Name} WHERE org_id = @orgId{(after is null ? "" : " AND id > @after")} ORDER BY id LIMIT @limit",
+            new { orgId, after, limit }, cancellationToken: ct))).AsList();
+    }
+
+    /// <summary>Sets <paramref name="set"/> on the row (org_id, id); null when it is not in the org; a 409 when another row of the org has its name.</summary>
+    private static async Task<T?> ReplaceAsync<T>(Change change, Table<T> table, T row, string set)
+        where T : IOnCallConfigRow
+    {
+        var taken = await change.Connection.ExecuteScalarAsync<long>(
+            $"SELECT COUNT(*) FROM {table.Name} WHERE org_id = @OrgId AND name = @Name AND id <> @Id", row, change.Transaction);
+        if (taken > 0)
+        {
+            throw NameTaken(table.Called, row.Name);
+        }
+
+        return await change.Connection.QuerySingleOrDefaultAsync<T>(
+            $"UPDATE {table.Name} SET {set} WHERE org_id = @OrgId AND id = @Id RETURNING {table.Columns}", row, change.Transaction);
     }
 }
 
-public sealed class RosterRow
+/// <summary>What rosters and escalation policies have alike: an id in an org, a name unique in it, and when they were made and last replaced.</summary>
+public interface IOnCallConfigRow
+{
+    Guid Id { get; }
+    Guid OrgId { get; }
+    string Name { get; }
+    long CreatedAt { get; set; }
+    long UpdatedAt { get; set; }
+}
+
+public sealed class RosterRow : IOnCallConfigRow
 {
     public Guid Id { get; set; }
     public Guid OrgId { get; set; }
@@ -200,7 +212,7 @@ public sealed class OverrideRow
     public RosterOverrideModel ToModel() => new(Id, RosterId, UserId, DbTime.FromDb(StartsAt), DbTime.FromDb(EndsAt), DbTime.FromDb(CreatedAt));
 }
 
-public sealed class PolicyRow
+public sealed class PolicyRow : IOnCallConfigRow
 {
     public Guid Id { get; set; }
     public Guid OrgId { get; set; }

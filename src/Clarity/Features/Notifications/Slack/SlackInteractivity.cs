@@ -19,8 +19,9 @@ namespace Clarity.Features.Notifications.Slack;
 /// <see cref="ClarificationService"/>, recorded as that user, via slack. The person is told the result in an ephemeral
 /// message (through the callback's <c>response_url</c>): answered; already answered by whom, via what, when; or, for an
 /// unmapped or unauthorised person, how to link their account; in which case nothing is recorded. A bad, stale or missing
-/// signature is a 401 and changes nothing. The work is done before answering 200 (Slack waits 3 seconds): one
-/// <c>users.info</c> call and one unit of work.
+/// signature is a 401 and changes nothing. The work done before answering 200 (Slack waits 3 seconds) is one
+/// <c>users.info</c> call and one unit of work; the ephemeral reply is sent after the 200, and the question's message is
+/// updated by <see cref="SlackMessageUpdater"/>.
 /// </summary>
 public sealed partial class SlackInteractivity : IDisposable
 {
@@ -101,21 +102,36 @@ public sealed partial class SlackInteractivity : IDisposable
 
         var responseUrl = Str(payload, "response_url");
         var slackUser = Str(payload["user"] as JsonObject, "id");
-        if (SlackAnswerAction.TryParse(Str(action, "value")) is not { } answer || slackUser is null || !IsResponseUrl(responseUrl))
+        if (SlackAnswerAction.TryParse(Str(action, "value")) is not { } answer || slackUser is null || !IsResponseUrl(responseUrl, Settings.ApiBaseUrl))
         {
-            throw Problems.BadRequest("slack-payload", "The callback does not name a Clarity question, the Slack user, or a response_url.");
+            throw Problems.BadRequest("slack-payload", "The callback does not name a Clarity question, the Slack user, or a response_url of Slack's.");
         }
 
         var reply = await AnswerAsync(answer, slackUser, ct);
-        var sent = await _api.RespondAsync(responseUrl!, new JsonObject
+
+        // Slack wants the HTTP answer within 3 seconds: the ephemeral reply (its response_url stays valid for 30 minutes)
+        // goes out once the 200 has been sent, so a slow reply never counts against that budget.
+        request.HttpContext.Response.OnCompleted(() => ReplyAsync(responseUrl!, reply));
+    }
+
+    private async Task ReplyAsync(string responseUrl, string text)
+    {
+        try
         {
-            ["response_type"] = "ephemeral",
-            ["replace_original"] = false,
-            ["text"] = reply,
-        }, ct);
-        if (!sent.Ok)
+            var sent = await _api.RespondAsync(responseUrl, new JsonObject
+            {
+                ["response_type"] = "ephemeral",
+                ["replace_original"] = false,
+                ["text"] = text,
+            }, CancellationToken.None);
+            if (!sent.Ok)
+            {
+                Log.ReplyFailed(_logger, sent.Error ?? "");
+            }
+        }
+        catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException)
         {
-            Log.ReplyFailed(_logger, sent.Error ?? "");
+            Log.ReplyFailed(_logger, ex.Message);
         }
     }
 
@@ -182,9 +198,29 @@ public sealed partial class SlackInteractivity : IDisposable
         return email is { Length: > 3 and <= 320 } && email.Contains('@', StringComparison.Ordinal) ? email.ToLowerInvariant() : null;
     }
 
-    private bool IsResponseUrl(string? url) =>
-        Uri.TryCreate(url, UriKind.Absolute, out var uri)
-        && (uri.Scheme == Uri.UriSchemeHttps || (uri.Scheme == Uri.UriSchemeHttp && Settings.ApiBaseUrl.StartsWith("http:", StringComparison.OrdinalIgnoreCase)));
+    /// <summary>The host Slack's <c>response_url</c>s are on.</summary>
+    public const string ResponseHost = "hooks.slack.com";
+
+    /// <summary>
+    /// Whether the callback's <c>response_url</c> may be called: an https URL on <see cref="ResponseHost"/>, or one on the
+    /// configured API base's own scheme, host and port (a stand-in for Slack). Any other address is refused, so a callback
+    /// can never make the server post somewhere else.
+    /// </summary>
+    public static bool IsResponseUrl(string? url, string apiBaseUrl)
+    {
+        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || !string.IsNullOrEmpty(uri.UserInfo))
+        {
+            return false;
+        }
+
+        if (uri.Scheme == Uri.UriSchemeHttps && uri.IsDefaultPort && string.Equals(uri.Host, ResponseHost, StringComparison.OrdinalIgnoreCase))
+        {
+            return true;
+        }
+
+        return Uri.TryCreate(apiBaseUrl, UriKind.Absolute, out var api)
+            && uri.Scheme == api.Scheme && string.Equals(uri.Host, api.Host, StringComparison.OrdinalIgnoreCase) && uri.Port == api.Port;
+    }
 
     private static async Task<byte[]> ReadBodyAsync(HttpRequest request, CancellationToken ct)
     {

@@ -1,11 +1,12 @@
+using System.Data.Common;
 using Clarity.Storage;
 using Dapper;
 
 namespace Clarity.Features.Notifications.Slack;
 
 /// <summary>
-/// The Slack messages that carry a question (<c>slack_messages</c>), and the updater's cursor over the outbox
-/// (<c>consumer_cursors</c>, name <see cref="CursorName"/>). The SQL is the same on both backends.
+/// The Slack messages that carry a question (<c>slack_messages</c>). The updater follows the outbox from the durable
+/// cursor <see cref="CursorName"/> (<see cref="Clarity.Events.ConsumerCursors"/>). The SQL is the same on both backends.
 /// </summary>
 public sealed class SlackMessageStore(Database db)
 {
@@ -38,37 +39,23 @@ public sealed class SlackMessageStore(Database db)
             new { ids = clarificationIds.ToArray() }, cancellationToken: ct))).AsList();
     }
 
-    public async Task<long> CursorAsync(CancellationToken ct)
-    {
-        await using var c = await db.OpenReadAsync(ct);
-        return await c.ExecuteScalarAsync<long>(new CommandDefinition("SELECT seq FROM consumer_cursors WHERE name = @CursorName", new { CursorName }, cancellationToken: ct));
-    }
-
     /// <summary>
-    /// In one transaction: moves the cursor from <paramref name="from"/> to <paramref name="to"/> and marks the messages of
-    /// the settled questions due for an update with the given text. False (nothing written) when the cursor moved meanwhile.
+    /// Marks the messages of the settled questions due for an update with the given text, in the transaction that advances
+    /// the updater's cursor.
     /// </summary>
-    public Task<bool> AdvanceAsync(long from, long to, IReadOnlyList<(Guid ClarificationId, string Text)> settled, long now, CancellationToken ct) =>
-        db.WriteBackgroundAsync(async (c, t) =>
+    public static async Task MarkDueAsync(DbConnection c, DbTransaction t, IReadOnlyList<(Guid ClarificationId, string Text)> settled, long now)
+    {
+        foreach (var (clarificationId, text) in settled)
         {
-            if (await c.ExecuteAsync("UPDATE consumer_cursors SET seq = @to, updated_at = @now WHERE name = @CursorName AND seq = @from", new { to, from, now, CursorName }, t) != 1)
-            {
-                return false;
-            }
-
-            foreach (var (clarificationId, text) in settled)
-            {
-                await MarkDueAsync(c, t, clarificationId, text, now);
-            }
-
-            return true;
-        }, ct);
+            await MarkDueAsync(c, t, clarificationId, text, now);
+        }
+    }
 
     /// <summary>Marks one question's unsettled messages due (a message posted after its question was settled).</summary>
     public Task<bool> MarkDueAsync(Guid clarificationId, string text, long now, CancellationToken ct) =>
         db.WriteBackgroundAsync(async (c, t) => await MarkDueAsync(c, t, clarificationId, text, now) > 0, ct);
 
-    private static Task<int> MarkDueAsync(System.Data.Common.DbConnection c, System.Data.Common.DbTransaction t, Guid clarificationId, string text, long now) =>
+    private static Task<int> MarkDueAsync(DbConnection c, DbTransaction t, Guid clarificationId, string text, long now) =>
         c.ExecuteAsync(
             "UPDATE slack_messages SET settle_text = @text, settle_due_at = @now WHERE clarification_id = @clarificationId " +
             "AND settled_at IS NULL AND settle_due_at IS NULL AND settle_error IS NULL", new { clarificationId, text, now }, t);

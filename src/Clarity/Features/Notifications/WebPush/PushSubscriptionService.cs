@@ -1,7 +1,6 @@
-using System.Net;
-using System.Net.Sockets;
 using System.Security.Cryptography;
 using Clarity.Events;
+using Clarity.Events.Audit;
 using Clarity.Features.Webhooks;
 using Clarity.Hosting;
 using Clarity.Storage;
@@ -47,7 +46,16 @@ public sealed class PushSubscriptionService(PushSubscriptionStore store, Changes
             UserAgent = UserAgent(userAgent),
             CreatedAt = DbTime.ToDb(clock.GetUtcNow()),
         };
-        var saved = await changes.RunAsync(Actor.User(userId), change => store.SaveAsync(change, row, Settings.MaxSubscriptionsPerUser), ct)
+        var saved = await changes.RunAsync(Actor.User(userId), async change =>
+            {
+                var result = await store.SaveAsync(change, row, Settings.MaxSubscriptionsPerUser);
+                if (result is { Created: true })
+                {
+                    change.Audit(new AuditRecord(null, NotificationAuditActions.PushSubscriptionAdded, Target(row), After: Fields(row)));
+                }
+
+                return result;
+            }, ct)
             ?? throw Problems.Conflict("too-many-push-subscriptions",
                 $"You already have {Settings.MaxSubscriptionsPerUser} devices with notifications on, the most there may be (WebPush:MaxSubscriptionsPerUser). Turn one off first.");
         return (saved.Row.ToModel(), saved.Created);
@@ -62,7 +70,17 @@ public sealed class PushSubscriptionService(PushSubscriptionStore store, Changes
 
     public async Task DeleteAsync(Guid userId, Guid id, CancellationToken ct)
     {
-        if (!await changes.RunAsync(Actor.User(userId), change => store.DeleteAsync(change, userId, id), ct))
+        var deleted = await changes.RunAsync(Actor.User(userId), async change =>
+        {
+            var row = await store.DeleteAsync(change, userId, id);
+            if (row is not null)
+            {
+                change.Audit(new AuditRecord(null, NotificationAuditActions.PushSubscriptionRemoved, Target(row), Before: Fields(row)));
+            }
+
+            return row is not null;
+        }, ct);
+        if (!deleted)
         {
             throw Problems.NotFound("Push subscription");
         }
@@ -82,40 +100,7 @@ public sealed class PushSubscriptionService(PushSubscriptionStore store, Changes
             throw Problems.Validation("endpoint", "must be a URL of printable ASCII characters, as push services give them.");
         }
 
-        if (!Uri.TryCreate(text, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttps && uri.Scheme != Uri.UriSchemeHttp))
-        {
-            throw Problems.Validation("endpoint", "must be an absolute https URL (the push service's, from PushSubscription.endpoint).");
-        }
-
-        if (!string.IsNullOrEmpty(uri.UserInfo) || !string.IsNullOrEmpty(uri.Fragment))
-        {
-            throw Problems.Validation("endpoint", "must not carry credentials (user:password@) or a fragment (#…).");
-        }
-
-        IPAddress[] addresses;
-        if (IPAddress.TryParse(uri.DnsSafeHost, out var literal))
-        {
-            addresses = [literal];
-        }
-        else
-        {
-            try
-            {
-                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-                timeout.CancelAfter(TimeSpan.FromSeconds(5));
-                addresses = await Dns.GetHostAddressesAsync(uri.DnsSafeHost, timeout.Token);
-            }
-            catch (Exception ex) when (ex is SocketException or ArgumentException || (ex is OperationCanceledException && !ct.IsCancellationRequested))
-            {
-                addresses = [];
-            }
-
-            if (addresses.Length == 0)
-            {
-                throw Problems.Validation("endpoint", $"the host '{uri.DnsSafeHost}' does not resolve.");
-            }
-        }
-
+        var (uri, addresses) = await WebhookAddressRules.ResolveAsync(text, (rule, message) => Problems.Validation("endpoint", $"{message} (rule: {rule})"), ct);
         var loopback = true;
         foreach (var address in addresses)
         {
@@ -140,6 +125,16 @@ public sealed class PushSubscriptionService(PushSubscriptionStore store, Changes
 
         return text;
     }
+
+    /// <summary>A device's subscription belongs to its user, not to an org: its entries are on the instance's chain.</summary>
+    private static AuditTarget Target(PushSubscriptionRow row) => new("push_subscription", row.Id, row.UserAgent);
+
+    /// <summary>
+    /// What an entry records of a subscription: its user, the push service's host and the device's user agent. Never the
+    /// endpoint's path (which addresses the device) or the keys.
+    /// </summary>
+    private static AuditFields Fields(PushSubscriptionRow row) => new AuditFields()
+        .Add("userId", row.UserId).Add("pushService", Uri.TryCreate(row.Endpoint, UriKind.Absolute, out var uri) ? uri.Host : null).Add("userAgent", row.UserAgent);
 
     /// <summary>Decodes a base64url key (padding allowed) of exactly <paramref name="bytes"/> bytes, or throws a 400 naming the field.</summary>
     private static byte[] CheckKey(string? value, string field, int bytes)

@@ -61,9 +61,10 @@ public sealed class PushSubscriptionStore(Database db)
             $"SELECT {Columns} FROM push_subscriptions WHERE user_id = @userId AND id = @id", new { userId, id }, cancellationToken: ct));
     }
 
-    /// <summary>Deletes one subscription of the user; false when the user has none with that id.</summary>
-    public Task<bool> DeleteAsync(Change change, Guid userId, Guid id) =>
-        change.Run(async (c, t) => await c.ExecuteAsync("DELETE FROM push_subscriptions WHERE user_id = @userId AND id = @id", new { userId, id }, t) == 1);
+    /// <summary>Deletes one subscription of the user and returns it; null when the user has none with that id.</summary>
+    public Task<PushSubscriptionRow?> DeleteAsync(Change change, Guid userId, Guid id) =>
+        change.Run((c, t) => c.QuerySingleOrDefaultAsync<PushSubscriptionRow?>(
+            $"DELETE FROM push_subscriptions WHERE user_id = @userId AND id = @id RETURNING {Columns}", new { userId, id }, t));
 
     /// <summary>The push service said the subscription is gone (404/410): it is deleted.</summary>
     public Task DeleteGoneAsync(Guid id, CancellationToken ct) =>

@@ -82,7 +82,7 @@ public abstract class SlackChannelTests<TFixture>(TFixture fixture) : IClassFixt
         var waiting = agent.GetAsync(Org.Api($"clarifications/{question}?waitSeconds=50"));
         var (response, responseUrl) = await Slack.ClickAsync(Host.BaseAddress, message, "ship it", slackUser);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        var reply = Assert.Single(Slack.RepliesTo(responseUrl));
+        var reply = Assert.Single(await Slack.RepliesToAsync(responseUrl));
         Assert.Equal(("ephemeral", false), ((string?)reply["response_type"], (bool?)reply["replace_original"]));
         Assert.Contains("You answered", (string?)reply["text"], StringComparison.Ordinal);
 
@@ -157,7 +157,7 @@ public abstract class SlackChannelTests<TFixture>(TFixture fixture) : IClassFixt
         {
             var (response, responseUrl) = await Slack.ClickAsync(Host.BaseAddress, message, "yes", user);
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-            var reply = Assert.Single(Slack.RepliesTo(responseUrl));
+            var reply = Assert.Single(await Slack.RepliesToAsync(responseUrl));
             Assert.Equal("ephemeral", (string?)reply["response_type"]);
             Assert.Contains("same (verified) email address in Slack and in Clarity", (string?)reply["text"], StringComparison.Ordinal);
             Assert.Contains("nothing was recorded", (string?)reply["text"], StringComparison.Ordinal);
@@ -176,7 +176,7 @@ public abstract class SlackChannelTests<TFixture>(TFixture fixture) : IClassFixt
 
         var (response, responseUrl) = await Slack.ClickAsync(Host.BaseAddress, message, "no", slackUser);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        var reply = Assert.Single(Slack.RepliesTo(responseUrl));
+        var reply = Assert.Single(await Slack.RepliesToAsync(responseUrl));
         Assert.Contains("does not allow answering questions", (string?)reply["text"], StringComparison.Ordinal);
         await AssertPendingAsync(agent, question);
     }
@@ -192,7 +192,7 @@ public abstract class SlackChannelTests<TFixture>(TFixture fixture) : IClassFixt
         Assert.Equal(HttpStatusCode.OK, (await Slack.ClickAsync(Host.BaseAddress, message, "left", firstUser)).Response.StatusCode);
         var (response, responseUrl) = await Slack.ClickAsync(Host.BaseAddress, message, "right", secondUser);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        var text = (string?)Assert.Single(Slack.RepliesTo(responseUrl))["text"];
+        var text = (string?)Assert.Single(await Slack.RepliesToAsync(responseUrl))["text"];
         Assert.Contains($"already answered by {first.Email} via slack at ", text, StringComparison.Ordinal);
 
         var stored = await agent.GetAsync(Org.Api($"clarifications/{question}")).ExpectAsync(HttpStatusCode.OK);
@@ -224,7 +224,7 @@ public abstract class SlackChannelTests<TFixture>(TFixture fixture) : IClassFixt
         using var owner = Host.CreateClient(Org.OwnerToken);
         var audit = await owner.GetAsync(Org.Api($"audit?target=clarification:{question}&action=clarification.answered")).ExpectAsync(HttpStatusCode.OK);
         Assert.Single(audit.GetProperty("items").EnumerateArray());
-        var replies = Slack.RepliesTo(responseUrl).Select(r => (string?)r["text"]).ToList();
+        var replies = (await Slack.RepliesToAsync(responseUrl, 2)).Select(r => (string?)r["text"]).ToList();
         Assert.Equal(2, replies.Count);
         Assert.Contains(replies, r => r!.Contains("You answered", StringComparison.Ordinal));
         Assert.Contains(replies, r => r!.Contains("already answered", StringComparison.Ordinal));

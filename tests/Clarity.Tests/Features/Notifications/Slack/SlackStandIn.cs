@@ -189,6 +189,17 @@ public sealed class SlackStandIn : IAsyncDisposable
         return (request, responseUrl);
     }
 
+    /// <summary>
+    /// Waits until <paramref name="count"/> replies have been posted to the response_url (Clarity sends them after its 200)
+    /// and returns them; at most a minute, as <see cref="WaitForAsync"/>.
+    /// </summary>
+    public async Task<IReadOnlyList<JsonObject>> RepliesToAsync(string responseUrl, int count = 1)
+    {
+        var path = new Uri(responseUrl).AbsolutePath;
+        await WaitForAsync("response_url", _ => RepliesTo(responseUrl).Count() >= count, $"{count} repl{(count == 1 ? "y" : "ies")} to {path}");
+        return [.. RepliesTo(responseUrl)];
+    }
+
     /// <summary>What was posted to a response_url (the ephemeral replies).</summary>
     public IEnumerable<JsonObject> RepliesTo(string responseUrl) =>
         CallsOf("response_url").Where(c => (string?)c.Body["_url"] == new Uri(responseUrl).AbsolutePath).Select(c => c.Body);

@@ -18,6 +18,22 @@ public sealed class SlackUnitTests
 
     private static readonly DateTimeOffset s_documentedMoment = DateTimeOffset.FromUnixTimeSeconds(1531420618);
 
+    [Theory]
+    [InlineData("https://hooks.slack.com/actions/T1/123/abc", "https://slack.com/api/", true)]
+    [InlineData("https://HOOKS.slack.com/actions/T1/123/abc", "https://slack.com/api/", true)]
+    [InlineData("http://127.0.0.1:5123/respond/abc", "http://127.0.0.1:5123/api/", true)]
+    [InlineData("http://hooks.slack.com/actions/T1/123/abc", "https://slack.com/api/", false)]
+    [InlineData("https://hooks.slack.com:8443/actions/T1/123/abc", "https://slack.com/api/", false)]
+    [InlineData("https://hooks.slack.com.evil.example/actions", "https://slack.com/api/", false)]
+    [InlineData("https://user:pw@hooks.slack.com/actions", "https://slack.com/api/", false)]
+    [InlineData("https://169.254.169.254/latest/meta-data", "https://slack.com/api/", false)]
+    [InlineData("http://127.0.0.1:5124/respond/abc", "http://127.0.0.1:5123/api/", false)]
+    [InlineData("http://10.0.0.1:5123/respond/abc", "http://127.0.0.1:5123/api/", false)]
+    [InlineData("/respond/abc", "https://slack.com/api/", false)]
+    [InlineData(null, "https://slack.com/api/", false)]
+    public void ResponseUrl_IsCalledOnlyOnSlacksHooksHost_OrTheConfiguredStandIn(string? url, string apiBaseUrl, bool allowed) =>
+        Assert.Equal(allowed, SlackInteractivity.IsResponseUrl(url, apiBaseUrl));
+
     [Fact]
     public void Signature_OfSlacksDocumentedExample_IsTheDocumentedOne()
     {

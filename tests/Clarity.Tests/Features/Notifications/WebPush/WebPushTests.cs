@@ -1,9 +1,11 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using Clarity.Events.Audit;
 using Clarity.Features.Identity;
 using Clarity.Features.Notifications;
 using Clarity.Features.Notifications.WebPush;
+using Clarity.Tests.Features.Audit;
 using Clarity.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using Xunit;
@@ -66,6 +68,30 @@ public abstract class WebPushTests(HostFixture fixture)
         await client.DeleteAsync($"api/v1/me/push-subscriptions/{id}").ExpectAsync(HttpStatusCode.NoContent);
         Assert.Empty((await client.GetAsync("api/v1/me/push-subscriptions").ExpectAsync(HttpStatusCode.OK)).GetProperty("items").EnumerateArray());
         await client.GetAsync($"api/v1/me/push-subscriptions/{id}").ExpectProblemAsync(HttpStatusCode.NotFound, "not-found");
+    }
+
+    [Fact]
+    public async Task SubscribeAndUnsubscribe_AreAuditedOnTheInstanceChain_WithoutTheEndpointPathOrKeys()
+    {
+        await using var push = await LoopbackPushService.StartAsync();
+        var person = await Host.AddPersonAsync(fixture.Org, "member");
+        using var client = Host.CreateClient(person.Token);
+        var device = push.NewSubscription();
+        var id = (await client.PostAsJsonAsync("api/v1/me/push-subscriptions", device.Json).ExpectAsync(HttpStatusCode.Created)).Str("id");
+
+        // Subscribing the same device again refreshes it: not a new subscription, no second entry.
+        await client.PostAsJsonAsync("api/v1/me/push-subscriptions", device.Json).ExpectAsync(HttpStatusCode.OK);
+        await client.DeleteAsync($"api/v1/me/push-subscriptions/{id}").ExpectAsync(HttpStatusCode.NoContent);
+
+        var added = Assert.Single(await AuditTestSupport.RowsAsync(Host, NotificationAuditActions.PushSubscriptionAdded, id));
+        var removed = Assert.Single(await AuditTestSupport.RowsAsync(Host, NotificationAuditActions.PushSubscriptionRemoved, id));
+        foreach (var row in new[] { added, removed })
+        {
+            Assert.Equal((AuditChain.InstanceChain, "user", (Guid?)person.UserId, "push_subscription"), (row.ChainId, row.ActorKind, row.ActorId, row.TargetType));
+            Assert.DoesNotContain(new Uri(device.Endpoint).AbsolutePath, row.Entry!, StringComparison.Ordinal);
+        }
+
+        Assert.Equal(new Uri(device.Endpoint).Host, JsonDocument.Parse(added.Entry!).RootElement.GetProperty("after").Str("pushService"));
     }
 
     [Fact]

@@ -1,0 +1,135 @@
+using System.Data.Common;
+using System.Text.Json;
+using Clarity.Hosting;
+using Clarity.Storage;
+
+namespace Clarity.Events;
+
+/// <summary>One batch of the outbox past a consumer's cursor: its rows in seq order, the events of those that could be read, and the pass's time.</summary>
+public sealed record OutboxBatch(IReadOnlyList<EventRow> Rows, IReadOnlyList<(EventRow Row, ClarityEvent Event)> Events, DateTimeOffset Now);
+
+/// <summary>
+/// What a consumer makes of a batch: <see cref="Write"/> runs in the transaction that advances its cursor (so the batch's
+/// effects and the cursor commit together, or not at all), and <see cref="Committed"/> runs once that has committed.
+/// </summary>
+public sealed record OutboxWork(Func<DbConnection, DbTransaction, Task>? Write = null, Action? Committed = null)
+{
+    public static readonly OutboxWork None = new();
+}
+
+/// <summary>
+/// A durable consumer of the outbox, on the leader: it follows <c>events</c> by seq from its cursor in
+/// <c>consumer_cursors</c> (<see cref="CursorName"/>), reads a batch past it, lets the consumer work out what the batch
+/// means (<see cref="HandleAsync"/>), and writes that in the same transaction as it advances the cursor. A crash or
+/// restart therefore resumes exactly where the last committed pass ended, and a pass whose cursor moved meanwhile (a
+/// former leader's) writes nothing and reads again. Woken by the committed events of this node (<see cref="WakesOn"/>)
+/// and by the sequencer's NOTIFY on PostgreSQL; at least every second regardless. A failing pass is logged and retried
+/// on the next tick (<see cref="BackgroundLoop"/>).
+/// </summary>
+public abstract partial class OutboxConsumer : BackgroundLoop
+{
+    /// <summary>How many outbox rows one pass reads at the most.</summary>
+    public const int Batch = 500;
+
+    private readonly EventLog _log;
+    private readonly ConsumerCursors _cursors;
+    private readonly IDisposable _subscription;
+
+    protected OutboxConsumer(EventLog log, ConsumerCursors cursors, IEventBus bus, TimeProvider clock, Leadership leadership, ILogger logger)
+        : base(leadership, logger)
+    {
+        _log = log;
+        _cursors = cursors;
+        Clock = clock;
+        _subscription = bus.Subscribe(e =>
+        {
+            if (WakesOn(e))
+            {
+                Wake();
+            }
+        });
+    }
+
+    /// <summary>The consumer's row in <c>consumer_cursors</c>.</summary>
+    protected abstract string CursorName { get; }
+
+    /// <summary>Who skipped an unreadable event, for the log ("Webhooks", "Notifications").</summary>
+    protected abstract string LogSubject { get; }
+
+    protected override TimeSpan Interval => TimeSpan.FromSeconds(1);
+
+    protected override string? WakeChannel => EventLog.SequencedChannel;
+
+    protected TimeProvider Clock { get; }
+
+    /// <summary>Whether a committed event on this node should wake the consumer (every one, by default).</summary>
+    protected virtual bool WakesOn(ClarityEvent evt) => true;
+
+    /// <summary>Whether the consumer reads this row's event at all (every row, by default); the others are passed over unread.</summary>
+    protected virtual bool Reads(EventRow row) => true;
+
+    /// <summary>What the batch means: what to write with the cursor's advance, and what to do after the commit.</summary>
+    protected abstract Task<OutboxWork> HandleAsync(OutboxBatch batch, CancellationToken ct);
+
+    protected override Task<bool> RunOnceAsync(CancellationToken ct) => ConsumeAsync(ct);
+
+    /// <summary>One batch past the cursor. True when there is more to read at once (a full batch, or the cursor moved meanwhile).</summary>
+    protected async Task<bool> ConsumeAsync(CancellationToken ct)
+    {
+        var from = await _cursors.ReadAsync(CursorName, ct);
+        var rows = await _log.ReadAfterAsync(from, null, null, Batch, ct);
+        if (rows.Count == 0)
+        {
+            return false;
+        }
+
+        var now = Clock.GetUtcNow();
+        var work = await HandleAsync(new OutboxBatch(rows, Decode(rows), now), ct);
+        if (!await _cursors.AdvanceAsync(CursorName, from, rows[^1].Seq, DbTime.ToDb(now), work.Write, ct))
+        {
+            // Another pass (a former leader's) moved the cursor meanwhile: read again from where it is now.
+            return true;
+        }
+
+        work.Committed?.Invoke();
+        return rows.Count == Batch;
+    }
+
+    private List<(EventRow Row, ClarityEvent Event)> Decode(IReadOnlyList<EventRow> rows)
+    {
+        var events = new List<(EventRow, ClarityEvent)>(rows.Count);
+        foreach (var row in rows)
+        {
+            if (!Reads(row))
+            {
+                continue;
+            }
+
+            try
+            {
+                if (row.ToEvent() is { } evt)
+                {
+                    events.Add((row, evt));
+                }
+            }
+            catch (JsonException ex)
+            {
+                Log.Unreadable(Logger, ex, LogSubject, row.Seq);
+            }
+        }
+
+        return events;
+    }
+
+    public override void Dispose()
+    {
+        _subscription.Dispose();
+        base.Dispose();
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(1, LogLevel.Warning, "{Consumer} skipped outbox event {Seq}, whose payload could not be read")]
+        public static partial void Unreadable(ILogger logger, Exception error, string consumer, long seq);
+    }
+}
