@@ -23,34 +23,64 @@ public sealed class NotificationChannelRegistry(IEnumerable<INotificationChannel
 }
 
 /// <summary>
-/// Sends due deliveries, on the leader, never on a request's path. A pass reads the oldest due deliveries (and, for
-/// digests, the events they group), builds their views in one batch, sends them through the channel of their type (at
-/// most <c>Notifications:MaxConcurrencyPerChannel</c> in flight per channel type, each bounded by
-/// <c>SendTimeoutSeconds</c>), and records every outcome of the pass in one transaction. A channel's "try again" is
-/// retried after the next wait of <c>Notifications:RetrySchedule</c> (±20 % jitter) until the schedule runs out; its
-/// "fail" is final. A delivery whose channel this server does not have fails at once, saying so. At least once: a
-/// delivery being sent when the leader stops is still pending and is sent again.
+/// Sends due deliveries, on the leader, never on a request's path. Each channel type has its own lane (a loop of its
+/// own, plus one lane that fails deliveries of a type this server does not know), so a slow or unreachable channel (an
+/// SMTP server timing out) holds up only its own deliveries: Slack posts and web pushes go on beside it. A lane's pass
+/// reads its oldest due deliveries (and, for digests, the events they group), builds their views in one batch, sends
+/// them (at most <c>Notifications:MaxConcurrencyPerChannel</c> in flight, each bounded by <c>SendTimeoutSeconds</c>),
+/// and records every outcome of the pass in one transaction. A channel's "try again" is retried after the next wait of
+/// <c>Notifications:RetrySchedule</c> (±20 % jitter) until the schedule runs out; its "fail" is final. A delivery whose
+/// channel this server does not have fails at once, saying so. At least once: a delivery being sent when the leader
+/// stops is still pending and is sent again.
 /// </summary>
-public sealed partial class NotificationSender(
-    NotificationStore store, EventLog log, NotificationViews views, NotificationChannelRegistry channels, IOptions<ClarityOptions> options, TimeProvider clock,
-    Leadership leadership, ILogger<NotificationSender> logger)
-    : BackgroundLoop(leadership, logger)
+public sealed partial class NotificationSender : IHostedService, IDisposable
 {
     private const int Batch = 200;
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _slots = new(StringComparer.Ordinal);
+    private readonly NotificationStore store;
+    private readonly EventLog log;
+    private readonly NotificationViews views;
+    private readonly NotificationChannelRegistry channels;
+    private readonly IOptions<ClarityOptions> options;
+    private readonly TimeProvider clock;
+    private readonly ILogger<NotificationSender> logger;
+    private readonly Lane[] _lanes;
+
+    public NotificationSender(
+        NotificationStore store, EventLog log, NotificationViews views, NotificationChannelRegistry channels, IOptions<ClarityOptions> options, TimeProvider clock,
+        Leadership leadership, ILogger<NotificationSender> logger)
+    {
+        this.store = store;
+        this.log = log;
+        this.views = views;
+        this.channels = channels;
+        this.options = options;
+        this.clock = clock;
+        this.logger = logger;
+        _lanes = [.. NotificationChannels.All.Select(c => new Lane(this, c, leadership)), new Lane(this, null, leadership)];
+    }
 
     private NotificationOptions Settings => options.Value.Notifications;
 
-    protected override string Name => "notification sender";
-
-    protected override TimeSpan Interval => TimeSpan.FromMilliseconds(Settings.PollMilliseconds);
-
-    /// <summary>One pass, as the loop runs it (tests run passes of their own).</summary>
-    internal Task<bool> PassAsync(CancellationToken ct) => RunOnceAsync(ct);
-
-    protected override async Task<bool> RunOnceAsync(CancellationToken ct)
+    /// <summary>Runs every lane's pass soon, without waiting for the interval.</summary>
+    public void Wake()
     {
-        var due = await store.DueAsync(DbTime.ToDb(clock.GetUtcNow()), Batch, ct);
+        foreach (var lane in _lanes)
+        {
+            lane.Wake();
+        }
+    }
+
+    /// <summary>One pass of every lane, side by side (tests run passes of their own).</summary>
+    internal async Task<bool> PassAsync(CancellationToken ct) => (await Task.WhenAll(_lanes.Select(l => SendDueAsync(l.Channel, ct)))).Any(more => more);
+
+    public Task StartAsync(CancellationToken cancellationToken) => Task.WhenAll(_lanes.Select(l => l.StartAsync(cancellationToken)));
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.WhenAll(_lanes.Select(l => l.StopAsync(cancellationToken)));
+
+    private async Task<bool> SendDueAsync(string? channel, CancellationToken ct)
+    {
+        var due = await store.DueAsync(DbTime.ToDb(clock.GetUtcNow()), channel, Batch, ct);
         if (due.Count == 0)
         {
             return false;
@@ -137,7 +167,7 @@ public sealed partial class NotificationSender(
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {
                     // A channel must not throw for the far side's failures; one that does is treated as "try again".
-                    Log.ChannelThrew(Logger, ex, d.Channel, d.Id);
+                    Log.ChannelThrew(logger, ex, d.Channel, d.Id);
                     outcome = DeliveryOutcome.Retry($"the {d.Channel} channel failed: {ex.GetType().Name}");
                 }
             }
@@ -167,14 +197,29 @@ public sealed partial class NotificationSender(
 
     private static string Truncate(string text) => text.Length <= 1000 ? text : text[..1000] + "…";
 
-    public override void Dispose()
+    public void Dispose()
     {
+        foreach (var lane in _lanes)
+        {
+            lane.Dispose();
+        }
+
         foreach (var slots in _slots.Values)
         {
             slots.Dispose();
         }
+    }
 
-        base.Dispose();
+    /// <summary>The loop of one channel type (null: the types this server does not know).</summary>
+    private sealed class Lane(NotificationSender sender, string? channel, Leadership leadership) : BackgroundLoop(leadership, sender.logger)
+    {
+        public string? Channel => channel;
+
+        protected override string Name => $"notification sender ({channel ?? "unknown channels"})";
+
+        protected override TimeSpan Interval => TimeSpan.FromMilliseconds(sender.Settings.PollMilliseconds);
+
+        protected override Task<bool> RunOnceAsync(CancellationToken ct) => sender.SendDueAsync(channel, ct);
     }
 
     private static partial class Log

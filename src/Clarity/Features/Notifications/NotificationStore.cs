@@ -279,13 +279,17 @@ public sealed class NotificationStore(Database db)
 
     // ---- sending
 
-    /// <summary>The oldest due deliveries, at most <paramref name="limit"/>.</summary>
-    public async Task<IReadOnlyList<NotificationDeliveryRow>> DueAsync(long now, int limit, CancellationToken ct)
+    /// <summary>
+    /// The oldest due deliveries of one channel type, at most <paramref name="limit"/>; with a null
+    /// <paramref name="channel"/>, those of any type this server does not know (<see cref="NotificationChannels.All"/>).
+    /// </summary>
+    public async Task<IReadOnlyList<NotificationDeliveryRow>> DueAsync(long now, string? channel, int limit, CancellationToken ct)
     {
+        var which = channel is null ? $"channel NOT IN ({string.Join(", ", NotificationChannels.All.Select(k => $"'{k}'"))})" : "channel = @channel";
         await using var c = await db.OpenReadAsync(ct);
         return (await c.QueryAsync<NotificationDeliveryRow>(new CommandDefinition(
-            $"SELECT {DeliveryColumns} FROM notification_deliveries WHERE status = 'pending' AND next_attempt_at <= @now ORDER BY next_attempt_at, id LIMIT @limit",
-            new { now, limit }, cancellationToken: ct))).AsList();
+            $"SELECT {DeliveryColumns} FROM notification_deliveries WHERE status = 'pending' AND next_attempt_at <= @now AND {which} ORDER BY next_attempt_at, id LIMIT @limit",
+            new { now, channel, limit }, cancellationToken: ct))).AsList();
     }
 
     /// <summary>The events each of these digests stands for, in event order.</summary>
