@@ -139,6 +139,7 @@ public abstract partial class TourTests<TFixture>(TFixture fixture)
             Assert.Contains("found 42 changes", body, StringComparison.Ordinal);
         }
 
+        Assert.Matches($@"\n  {Regex.Escape(question)}\r?\n\r?\nAnswers \(each link", text);
         var link = AnswerLink().Match(text);
         Assert.True(link.Success, text);
         Assert.Contains($"yes: {link.Value}?option=0", text, StringComparison.Ordinal);
