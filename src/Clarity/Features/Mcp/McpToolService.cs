@@ -194,6 +194,7 @@ public sealed partial class McpToolService(
             options = c.Options,
             answer = c.Answer,
             answeredBy,
+            answeredVia = c.AnsweredVia,
             answeredAt = c.AnsweredAt,
             expiresAt = c.ExpiresAt,
             defaultApplied = defaulted,

@@ -34,12 +34,18 @@ public sealed class McpNodeClient : IAsyncDisposable
     }
 
     /// <summary>Streamable HTTP to the host's /mcp with the key (and X-Clarity-Org when <paramref name="org"/> is given).</summary>
-    public static Task<McpNodeClient> HttpAsync(ClarityHost host, string key, object calls, string? org = null) =>
-        StartAsync(["http", new Uri(host.BaseAddress, "mcp").ToString(), key, .. org is null ? Array.Empty<string>() : [org]], calls);
+    public static Task<McpNodeClient> HttpAsync(ClarityHost host, string key, object calls, string? org = null) => HttpAsync(host.BaseAddress, key, calls, org);
+
+    /// <summary>Streamable HTTP to the server at <paramref name="server"/> (a <see cref="ClarityHost"/> or a <see cref="ServerProcess"/>).</summary>
+    public static Task<McpNodeClient> HttpAsync(Uri server, string key, object calls, string? org = null) =>
+        StartAsync(["http", new Uri(server, "mcp").ToString(), key, .. org is null ? Array.Empty<string>() : [org]], calls);
 
     /// <summary>stdio: the client spawns <c>dotnet clarity.dll mcp --server URL --key KEY</c>.</summary>
-    public static Task<McpNodeClient> StdioAsync(ClarityHost host, string key, object calls) =>
-        StartAsync(["stdio", "dotnet", ServerProcess.ClarityDll, host.BaseAddress.ToString(), key], calls);
+    public static Task<McpNodeClient> StdioAsync(ClarityHost host, string key, object calls) => StdioAsync(host.BaseAddress, key, calls);
+
+    /// <summary>stdio to the server at <paramref name="server"/>.</summary>
+    public static Task<McpNodeClient> StdioAsync(Uri server, string key, object calls) =>
+        StartAsync(["stdio", "dotnet", ServerProcess.ClarityDll, server.ToString().TrimEnd('/'), key], calls);
 
     private static async Task<McpNodeClient> StartAsync(string[] args, object calls)
     {

@@ -93,7 +93,11 @@ public sealed class SmtpSink : IAsyncDisposable
     };
 
     /// <summary>The message the server accepted under <paramref name="messageId"/> (without angle brackets), with its envelope.</summary>
-    public ReceivedMail Find(string messageId)
+    public ReceivedMail Find(string messageId) =>
+        TryFind(messageId) ?? throw new InvalidOperationException($"The SMTP server received no message {messageId}.");
+
+    /// <summary>As <see cref="Find"/>, or null when the server has not received that message.</summary>
+    public ReceivedMail? TryFind(string messageId)
     {
         foreach (var file in System.IO.Directory.GetFiles(Output, "*.eml"))
         {
@@ -106,7 +110,7 @@ public sealed class SmtpSink : IAsyncDisposable
             }
         }
 
-        throw new InvalidOperationException($"The SMTP server received no message {messageId}.");
+        return null;
     }
 
     /// <summary>How many messages the server has accepted.</summary>

@@ -63,6 +63,7 @@ public sealed class SlackStandIn : IAsyncDisposable
     private readonly SemaphoreSlim _changed = new(0);
     private long _ts;
     private int _userCount;
+    private int _channelCount;
 
     private SlackStandIn(WebApplication app) => _app = app;
 
@@ -87,6 +88,10 @@ public sealed class SlackStandIn : IAsyncDisposable
     public string ChannelIdOf(string name) => _channels[name];
 
     public SlackPosted? Message(string channelId, string ts) => _messages.GetValueOrDefault(channelId + "/" + ts);
+
+    /// <summary>A channel the workspace has (<c>#name</c>), so that messages to it are posted; returns its id.</summary>
+    public string AddChannel(string name) =>
+        _channels.GetOrAdd(name, _ => "C0" + Interlocked.Increment(ref _channelCount).ToString("D8", CultureInfo.InvariantCulture));
 
     /// <summary>A Slack user with this email; returns the Slack user id.</summary>
     public string AddUser(string? email, bool emailConfirmed = true, bool isBot = false)
