@@ -100,7 +100,7 @@ public abstract class TourHostileTests<TFixture>(TFixture fixture)
         var (response, responseUrl) = await Slack.ClickAsync(fixture.BaseAddress, question.Message, "reject", slackUser);
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        var reply = (string?)Assert.Single(Slack.RepliesTo(responseUrl))["text"];
+        var reply = (string?)Assert.Single(await Slack.RepliesToAsync(responseUrl))["text"];
         Assert.Contains("not linked to a member of *globex*", reply, StringComparison.Ordinal);
         Assert.Contains("nothing was recorded", reply, StringComparison.Ordinal);
         await AssertUnchangedAsync(question);
@@ -123,7 +123,7 @@ public abstract class TourHostileTests<TFixture>(TFixture fixture)
         var (response, responseUrl) = await Slack.ClickAsync(fixture.BaseAddress, message, "approve", member);
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.Contains("no longer exists", (string?)Assert.Single(Slack.RepliesTo(responseUrl))["text"], StringComparison.Ordinal);
+        Assert.Contains("no longer exists", (string?)Assert.Single(await Slack.RepliesToAsync(responseUrl))["text"], StringComparison.Ordinal);
         await AssertUnchangedAsync(question);
     }
 

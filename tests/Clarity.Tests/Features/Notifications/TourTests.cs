@@ -67,7 +67,7 @@ public abstract partial class TourTests<TFixture>(TFixture fixture)
         // The member clicks "yes" in Slack: Slack signs the callback and posts it to the interactivity URL.
         var (clicked, responseUrl) = await Slack.ClickAsync(fixture.BaseAddress, message, "yes", slackUser);
         Assert.Equal(HttpStatusCode.OK, clicked.StatusCode);
-        var reply = Assert.Single(Slack.RepliesTo(responseUrl));
+        var reply = Assert.Single(await Slack.RepliesToAsync(responseUrl));
         Assert.Equal("ephemeral", (string?)reply["response_type"]);
         Assert.Contains("You answered *yes*", (string?)reply["text"], StringComparison.Ordinal);
 
