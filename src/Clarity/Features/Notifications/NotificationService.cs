@@ -37,6 +37,7 @@ public sealed class NotificationService(NotificationStore store, WebhookStore we
             CreatedBy = org.Caller.ActorId,
             CreatedAt = now,
             UpdatedAt = now,
+            EscalationPolicyId = PolicyId(owner, request.EscalationPolicy),
         };
         var existing = await store.ListRulesAsync(org.OrgId, owner, null, MaxRulesPerScope, ct);
         if (existing.Count >= MaxRulesPerScope)
@@ -44,7 +45,11 @@ public sealed class NotificationService(NotificationStore store, WebhookStore we
             throw Problems.Conflict("too-many-rules", $"There are already {MaxRulesPerScope} rules here, the most there may be.");
         }
 
-        await changes.RunAsync(org.Caller.Actor, change => store.InsertRuleAsync(change, row), ct);
+        await changes.RunAsync(org.Caller.Actor, async change =>
+        {
+            await CheckPolicyAsync(change, org.OrgId, row.EscalationPolicyId);
+            await store.InsertRuleAsync(change, row);
+        }, ct);
         return row.ToModel();
     }
 
@@ -69,8 +74,14 @@ public sealed class NotificationService(NotificationStore store, WebhookStore we
         current.Channels = request.Channels is null ? current.Channels : Json(await ChannelsAsync(org, owner, request.Channels, ct));
         current.Filters = request.Filters is null ? current.Filters : Json(NotificationRules.Filters(request.Filters));
         current.Enabled = request.Enabled is { } enabled ? (enabled ? 1 : 0) : current.Enabled;
+        current.EscalationPolicyId = request.EscalationPolicy is null ? current.EscalationPolicyId
+            : request.EscalationPolicy.Length == 0 ? null : PolicyId(owner, request.EscalationPolicy);
         current.UpdatedAt = DbTime.ToDb(clock.GetUtcNow());
-        var updated = await changes.RunAsync(org.Caller.Actor, change => store.UpdateRuleAsync(change, current), ct);
+        var updated = await changes.RunAsync(org.Caller.Actor, async change =>
+        {
+            await CheckPolicyAsync(change, org.OrgId, current.EscalationPolicyId);
+            return await store.UpdateRuleAsync(change, current);
+        }, ct);
         return updated ? current.ToModel() : throw Problems.NotFound("Notification rule");
     }
 
@@ -80,6 +91,34 @@ public sealed class NotificationService(NotificationStore store, WebhookStore we
         if (!await changes.RunAsync(org.Caller.Actor, change => store.DeleteRuleAsync(change, org.OrgId, owner, id), ct))
         {
             throw Problems.NotFound("Notification rule");
+        }
+    }
+
+    /// <summary>The escalation policy a rule names: an id, and only on an org rule (a personal rule reaches only its owner; paging reaches others).</summary>
+    private static Guid? PolicyId(Guid? owner, string? policy)
+    {
+        if (policy is null)
+        {
+            return null;
+        }
+
+        if (owner is not null)
+        {
+            throw Problems.Validation("escalationPolicy", "a personal rule reaches only you; escalation policies page others, so they are for org rules.");
+        }
+
+        return Guid.TryParse(policy, out var id) && id != Guid.Empty ? id : throw Problems.Validation("escalationPolicy", "is not an id of an escalation policy.");
+    }
+
+    /// <summary>
+    /// The policy must be the org's (another org's answers exactly like a missing one), checked in the rule's unit of work:
+    /// the rule's reference then keeps the policy from being deleted (a foreign key).
+    /// </summary>
+    private static async Task CheckPolicyAsync(Change change, Guid orgId, Guid? policyId)
+    {
+        if (policyId is { } id && await OnCall.OnCallStore.GetPolicyAsync(change, orgId, id) is null)
+        {
+            throw Problems.Validation("escalationPolicy", "is not an escalation policy of this org.");
         }
     }
 

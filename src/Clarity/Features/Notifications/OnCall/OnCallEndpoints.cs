@@ -12,7 +12,7 @@ public static class OnCallEndpoints
         services.AddSingleton<OnCallService>();
         services.AddSingleton<EscalationStore>();
         services.AddSingleton<EscalationService>();
-        services.AddSingleton<IEscalationPager, TimelineEscalationPager>();
+        services.AddSingleton<IEscalationPager, DeliveryEscalationPager>();
         services.AddSingleton<ISweep, EscalationSweep>();
         services.AddSingleton<Tasks.ITaskTransitionObserver, EscalationTaskObserver>();
         return services;

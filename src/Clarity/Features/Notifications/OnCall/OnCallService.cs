@@ -226,9 +226,29 @@ public sealed class OnCallService(OnCallStore store, Changes changes, OnCallCloc
 
     public async Task DeletePolicyAsync(OrgContext org, Guid id, CancellationToken ct)
     {
+        try
+        {
+            await DeleteUnusedPolicyAsync(org, id, ct);
+        }
+        catch (Npgsql.PostgresException ex) when (ex.SqlState == Npgsql.PostgresErrorCodes.ForeignKeyViolation)
+        {
+            // A rule took the policy between the check and the delete (PostgreSQL); SQLite's one writer cannot interleave.
+            throw Problems.Conflict("escalation-policy-in-use", "The escalation policy is used by a notification rule; detach it from the rule first (escalationPolicy: \"\").");
+        }
+    }
+
+    private async Task DeleteUnusedPolicyAsync(OrgContext org, Guid id, CancellationToken ct)
+    {
         var deleted = await changes.RunAsync(org.Caller.Actor, async change =>
         {
             var before = await OnCallStore.GetPolicyAsync(change, org.OrgId, id);
+            if (before is not null && await OnCallStore.RulesUsingPolicyAsync(change, id) is { Count: > 0 } rules)
+            {
+                // The rules' reference (a foreign key) keeps the policy; detach it from them first.
+                throw Problems.Conflict("escalation-policy-in-use",
+                    $"The escalation policy is used by {rules.Count} notification rule(s) ({string.Join(", ", rules.Take(5))}); detach it from them first (escalationPolicy: \"\").");
+            }
+
             if (before is null || !await OnCallStore.DeletePolicyAsync(change, org.OrgId, id))
             {
                 return false;

@@ -137,6 +137,11 @@ public sealed class OnCallStore(Database db)
         return await c.QuerySingleOrDefaultAsync<PolicyRow>($"SELECT {PolicyColumns} FROM escalation_policies WHERE org_id = @orgId AND id = @id", new { orgId, id });
     }
 
+    /// <summary>The ids of the notification rules that carry the policy (locked on PostgreSQL by the foreign key's check on delete).</summary>
+    public static async Task<IReadOnlyList<Guid>> RulesUsingPolicyAsync(Change change, Guid policyId) =>
+        (await change.Connection.QueryAsync<Guid>(
+            "SELECT id FROM notification_rules WHERE escalation_policy_id = @policyId ORDER BY id", new { policyId }, change.Transaction)).AsList();
+
     public static Task<PolicyRow?> GetPolicyAsync(Change change, Guid orgId, Guid id) =>
         change.Connection.QuerySingleOrDefaultAsync<PolicyRow>($"SELECT {PolicyColumns} FROM escalation_policies WHERE org_id = @orgId AND id = @id", new { orgId, id }, change.Transaction);
 
