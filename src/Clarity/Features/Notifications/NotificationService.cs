@@ -201,9 +201,9 @@ public sealed class NotificationService(NotificationStore store, WebhookStore we
             throw Problems.Validation("channel", "must be one of " + string.Join(", ", NotificationChannels.All) + ".");
         }
 
-        if (eventType is not null && !NotificationEvents.All.Contains(eventType, StringComparer.Ordinal))
+        if (eventType is not null && eventType != NotificationEvents.EscalationPage && !NotificationEvents.All.Contains(eventType, StringComparer.Ordinal))
         {
-            throw Problems.Validation("event", "must be one of " + string.Join(", ", NotificationEvents.All) + ".");
+            throw Problems.Validation("event", "must be one of " + string.Join(", ", NotificationEvents.All) + " or " + NotificationEvents.EscalationPage + ".");
         }
 
         var rows = await store.ListDeliveriesAsync(org.OrgId, before, take + 1, status, channel, eventType, ct);
