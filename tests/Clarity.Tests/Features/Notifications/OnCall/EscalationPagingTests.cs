@@ -277,6 +277,34 @@ public abstract partial class EscalationPagingTests<TFixture>(TFixture fixture) 
         (await admin.DeleteAsync(Org.Api($"escalation-policies/{policy}"))).EnsureSuccessStatusCode();
     }
 
+    [Fact]
+    public async Task EmailLinkAndSlackButtonAtOnce_ExactlyOneAcknowledges_AndTheOtherIsToldWhoWon()
+    {
+        var (queue, people, _) = await RuleWithPolicyAsync(2);
+        var annSlack = Slack.AddUser(people[0].Email);
+        var (_, question) = await AskAsync(queue, "Race?", null);
+        var escalation = await EscalationOfAsync(question);
+        var ack = AckLink().Match((await PageMailAsync(people[0].Email, 1)).TextBody ?? "").Value;
+        var dm = await SlackPageAsync(annSlack, 1);
+        using var browser = Host.CreateClient();
+
+        var email = Task.Run(() => browser.PostAsync(PathOf(ack), new FormUrlEncodedContent([])));
+        var slack = Task.Run(() => Slack.ClickAsync(Host.BaseAddress, dm, "Acknowledge", annSlack));
+        await Task.WhenAll(email, slack);
+
+        using var emailResponse = await email;
+        var (slackResponse, responseUrl) = await slack;
+        Assert.Equal(HttpStatusCode.OK, slackResponse.StatusCode);
+        var emailWon = emailResponse.StatusCode == HttpStatusCode.OK;
+        Assert.True(emailWon || emailResponse.StatusCode == HttpStatusCode.Conflict, emailResponse.StatusCode.ToString());
+        var slackWon = ((string?)Assert.Single(Slack.RepliesTo(responseUrl))["text"])!.StartsWith("You acknowledged", StringComparison.Ordinal);
+        Assert.True(emailWon ^ slackWon, $"email won: {emailWon}, slack won: {slackWon}");
+
+        var after = await EscalationAsync(escalation);
+        Assert.Equal(("acknowledged", emailWon ? "email" : "slack"), (after.Str("status"), after.Str("acknowledgedVia")));
+        Assert.Single(after.Timeline(), e => e.Str("kind") == "acknowledged");
+    }
+
     // ---- helpers
 
     /// <summary>A queue of its own, <paramref name="levels"/> members each a level of a policy (5 minutes apart), and an org rule with that policy for the queue's questions.</summary>
