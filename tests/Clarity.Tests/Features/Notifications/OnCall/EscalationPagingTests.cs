@@ -305,6 +305,49 @@ public abstract partial class EscalationPagingTests<TFixture>(TFixture fixture) 
         Assert.Single(after.Timeline(), e => e.Str("kind") == "acknowledged");
     }
 
+    [Fact]
+    public async Task DashboardAcknowledgeButton_OnTheTaskPage_AcknowledgesViaDashboard_WithTheAntiforgeryToken()
+    {
+        var (queue, people, _) = await RuleWithPolicyAsync(2);
+        var (lease, question) = await AskAsync(queue, "From the dashboard?", null);
+        var escalation = await EscalationOfAsync(question);
+        await PageMailAsync(people[0].Email, 1);
+
+        using var browser = Host.CreateCookieClient(people[0].Token);
+        using var page = await browser.GetAsync($"o/{Org.Org}/tasks/{lease.TaskId}");
+        var html = await page.Content.ReadAsStringAsync();
+        var action = $"/o/{Org.Org}/escalations/{escalation.Str("id")}/acknowledge";
+        Assert.Contains($"action=\"{action}\"", html, StringComparison.Ordinal);
+        var token = WebUtility.HtmlDecode(TokenPattern().Match(html).Groups[1].Value);
+        var cookie = page.Headers.GetValues("Set-Cookie").Single(c => c.StartsWith("clarity_csrf=", StringComparison.Ordinal)).Split(';')[0];
+        var origin = Host.BaseAddress.GetLeftPart(UriPartial.Authority);
+
+        // Without the token: refused, nothing changes.
+        using (var forged = new HttpRequestMessage(HttpMethod.Post, action.TrimStart('/')) { Content = new FormUrlEncodedContent([new("task", lease.TaskId.ToString())]) })
+        {
+            forged.Headers.Add("Origin", origin);
+            using var refused = await browser.SendAsync(forged);
+            Assert.Equal("open", (await EscalationAsync(escalation)).Str("status"));
+        }
+
+        using var post = new HttpRequestMessage(HttpMethod.Post, action.TrimStart('/'))
+        {
+            Content = new FormUrlEncodedContent([new("__RequestVerificationToken", token), new("task", lease.TaskId.ToString())]),
+        };
+        post.Headers.Add("Origin", origin);
+        post.Headers.Add("Cookie", $"clarity_session={people[0].Token}; {cookie}");
+        using var poster = Host.CreateCookieClient(null);
+        using var response = await poster.SendAsync(post);
+        Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
+        Assert.Equal($"/o/{Org.Org}/tasks/{lease.TaskId}", response.Headers.Location!.OriginalString);
+
+        var after = await EscalationAsync(escalation);
+        Assert.Equal(("acknowledged", "dashboard", people[0].UserId.ToString()), (after.Str("status"), after.Str("acknowledgedVia"), after.Str("acknowledgedBy")));
+    }
+
+    [GeneratedRegex("<input[^>]*name=\"__RequestVerificationToken\"[^>]*value=\"([^\"]+)\"")]
+    private static partial Regex TokenPattern();
+
     // ---- helpers
 
     /// <summary>A queue of its own, <paramref name="levels"/> members each a level of a policy (5 minutes apart), and an org rule with that policy for the queue's questions.</summary>
