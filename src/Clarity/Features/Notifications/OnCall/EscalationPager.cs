@@ -27,8 +27,8 @@ public interface IEscalationPager
 }
 
 /// <summary>
-/// The pager until the notification core is wired in: it records the page in the timeline and emits
-/// <see cref="EscalationChanged"/> (step <c>notified</c>) to the outbox, so a page is observable on every node.
+/// A pager that only records the page in the timeline (the service emits <see cref="EscalationChanged"/>, step
+/// <c>notified</c>, without targets, so nobody is reached); <see cref="RecordAsync"/> is what every pager calls.
 /// </summary>
 public sealed class TimelineEscalationPager : IEscalationPager
 {
