@@ -9,7 +9,7 @@ namespace Clarity.Events;
 /// created by the migration that adds it, holding the seq it has consumed through. Retention never prunes an event a
 /// cursor has still to pass (<see cref="EventLog.PruneAsync"/>). The SQL is the same on both backends.
 /// </summary>
-public sealed class ConsumerCursors(Database db)
+public sealed class ConsumerCursors(Database db, Changes changes)
 {
     /// <summary>The seq the consumer <paramref name="name"/> has consumed through.</summary>
     public async Task<long> ReadAsync(string name, CancellationToken ct)
@@ -20,12 +20,14 @@ public sealed class ConsumerCursors(Database db)
 
     /// <summary>
     /// In one (background) transaction: moves the cursor <paramref name="name"/> from <paramref name="from"/> to
-    /// <paramref name="to"/> and runs <paramref name="write"/>, what the consumer writes for the events in between. False,
-    /// and nothing written, when the cursor is no longer at <paramref name="from"/>: another pass (a former leader's) got
-    /// there first.
+    /// <paramref name="to"/> and runs <paramref name="write"/>, what the consumer writes for the events in between, then
+    /// <paramref name="change"/> when given, which makes the transaction a unit of work by the system. False, and nothing
+    /// written, when the cursor is no longer at <paramref name="from"/>: another pass (a former leader's) got there first.
     /// </summary>
-    public Task<bool> AdvanceAsync(string name, long from, long to, long now, Func<DbConnection, DbTransaction, Task>? write, CancellationToken ct) =>
-        db.WriteBackgroundAsync(async (c, t) =>
+    public Task<bool> AdvanceAsync(
+        string name, long from, long to, long now, Func<DbConnection, DbTransaction, Task>? write, Func<Change, Task>? change, CancellationToken ct)
+    {
+        async Task<bool> MoveAsync(DbConnection c, DbTransaction t)
         {
             if (await c.ExecuteAsync("UPDATE consumer_cursors SET seq = @to, updated_at = @now WHERE name = @name AND seq = @from", new { to, from, now, name }, t) != 1)
             {
@@ -38,5 +40,19 @@ public sealed class ConsumerCursors(Database db)
             }
 
             return true;
-        }, ct);
+        }
+
+        return change is null
+            ? db.WriteBackgroundAsync(MoveAsync, ct)
+            : changes.RunAsync(Actor.System, async unit =>
+            {
+                if (!await MoveAsync(unit.Connection, unit.Transaction))
+                {
+                    return false;
+                }
+
+                await change(unit);
+                return true;
+            }, ct);
+    }
 }

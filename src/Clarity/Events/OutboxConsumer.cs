@@ -11,8 +11,11 @@ public sealed record OutboxBatch(IReadOnlyList<EventRow> Rows, IReadOnlyList<(Ev
 /// <summary>
 /// What a consumer makes of a batch: <see cref="Write"/> runs in the transaction that advances its cursor (so the batch's
 /// effects and the cursor commit together, or not at all), and <see cref="Committed"/> runs once that has committed.
+/// <see cref="Change"/>, when set, runs in the same transaction after <see cref="Write"/>, and makes that transaction a
+/// unit of work by the system (<see cref="Changes"/>): for a consumer whose effects are changes with events and audit
+/// entries of their own (the notification fan-out starting an escalation).
 /// </summary>
-public sealed record OutboxWork(Func<DbConnection, DbTransaction, Task>? Write = null, Action? Committed = null)
+public sealed record OutboxWork(Func<DbConnection, DbTransaction, Task>? Write = null, Action? Committed = null, Func<Change, Task>? Change = null)
 {
     public static readonly OutboxWork None = new();
 }
@@ -85,7 +88,7 @@ public abstract partial class OutboxConsumer : BackgroundLoop
 
         var now = Clock.GetUtcNow();
         var work = await HandleAsync(new OutboxBatch(rows, Decode(rows), now), ct);
-        if (!await _cursors.AdvanceAsync(CursorName, from, rows[^1].Seq, DbTime.ToDb(now), work.Write, ct))
+        if (!await _cursors.AdvanceAsync(CursorName, from, rows[^1].Seq, DbTime.ToDb(now), work.Write, work.Change, ct))
         {
             // Another pass (a former leader's) moved the cursor meanwhile: read again from where it is now.
             return true;

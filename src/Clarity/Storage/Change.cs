@@ -48,9 +48,13 @@ public sealed class Change
     public IReadOnlyList<ClarityEvent> Events => _events;
 
     /// <summary>Records an event of this change; it is written to the outbox in this transaction.</summary>
-    /// <remarks>The event gets the change's actor, unless it names one itself (someone acting on their own behalf inside a system change).</remarks>
+    /// <remarks>
+    /// The event gets the change's actor, unless it names one itself (someone acting on their own behalf inside a system
+    /// change); and the change's correlation id, unless it carries its own (an escalation started by the notification
+    /// fan-out keeps the alert's).
+    /// </remarks>
     public void Emit(ClarityEvent evt) =>
-        _events.Add(evt with { Actor = evt.Actor == Actor.System ? Actor : evt.Actor, CorrelationId = CorrelationId });
+        _events.Add(evt with { Actor = evt.Actor == Actor.System ? Actor : evt.Actor, CorrelationId = evt.CorrelationId ?? CorrelationId });
 
     public IReadOnlyList<AuditRecord> AuditRecords => _audit ?? [];
 

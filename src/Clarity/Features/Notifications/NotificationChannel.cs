@@ -92,9 +92,18 @@ public sealed record NotificationView
     /// <summary>A drill (<c>clarity oncall drill</c>): every channel marks the message clearly as a test.</summary>
     public bool IsTest { get; init; }
 
+    /// <summary>An on-call page (event type <c>escalation.page</c>): which escalation, which level; null otherwise.</summary>
+    public NotificationPage? Page { get; init; }
+
     /// <summary>When a burst was grouped into one digest: every event it stands for (this view is the first).</summary>
     public IReadOnlyList<NotificationView>? Digest { get; init; }
 }
+
+/// <summary>
+/// What a page is about: the escalation (its id, the policy's name, what it escalates), the level paged (or the fallback),
+/// and the subject it escalates (a clarification, an approval, or a drill's test page).
+/// </summary>
+public sealed record NotificationPage(Guid EscalationId, string PolicyName, int Level, bool Fallback, string SubjectKind, Guid SubjectId);
 
 /// <summary>A pending question as a notification shows it.</summary>
 public sealed record NotificationQuestion(Guid Id, string Text, IReadOnlyList<string>? Options, DateTimeOffset ExpiresAt, string OnExpiry, string? DefaultAnswer);
@@ -112,6 +121,12 @@ public static class NotificationEvents
 
     public static readonly IReadOnlyList<string> All =
         [ClarificationAsked, ClarificationExpiring, TaskFailed, TaskSucceeded, RunFinished, ApprovalPending, WebhookDisabled];
+
+    /// <summary>
+    /// An on-call page: not a rule's event type (rules never name it), the notification an escalation sends to the people
+    /// it pages, through the channels its pager chose.
+    /// </summary>
+    public const string EscalationPage = "escalation.page";
 }
 
 /// <summary>The channel types of rules.</summary>

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Clarity.Events;
+using Clarity.Features.Notifications.OnCall;
 using Clarity.Hosting;
 using Clarity.Storage;
 using Microsoft.Extensions.Options;
@@ -18,8 +19,8 @@ namespace Clarity.Features.Notifications;
 /// window closes. The unique (event_seq, channel, recipient) key keeps a second pass over the same events from adding any.
 /// </summary>
 public sealed class NotificationDispatcher(
-    EventLog log, ConsumerCursors cursors, NotificationStore store, NotificationViews views, NotificationSender sender, IEventBus bus, IOptions<ClarityOptions> options,
-    TimeProvider clock, Leadership leadership, ILogger<NotificationDispatcher> logger)
+    EventLog log, ConsumerCursors cursors, NotificationStore store, NotificationViews views, NotificationSender sender, EscalationService escalations, IEventBus bus,
+    IOptions<ClarityOptions> options, TimeProvider clock, Leadership leadership, ILogger<NotificationDispatcher> logger)
     : OutboxConsumer(log, cursors, bus, clock, leadership, logger)
 {
     /// <summary>
@@ -53,24 +54,51 @@ public sealed class NotificationDispatcher(
             }
         }
 
-        var deliveries = events.Count == 0 ? [] : await PlanAsync(events, batch.Now, ct);
-        if (deliveries.Count == 0)
+        var (deliveries, starts) = events.Count == 0 ? ([], []) : await PlanAsync(events, batch.Now, ct);
+        if (deliveries.Count == 0 && starts.Count == 0)
         {
             return OutboxWork.None;
         }
 
         return new OutboxWork(
             (c, t) => NotificationStore.InsertDeliveriesAsync(c, t, deliveries),
-            deliveries.Any(d => d.Status == NotificationDeliveryStatuses.Pending) ? sender.Wake : null);
+            deliveries.Any(d => d.Status == NotificationDeliveryStatuses.Pending) ? sender.Wake : null,
+            starts.Count == 0 ? null : change => StartEscalationsAsync(change, starts));
     }
 
-    /// <summary>The deliveries of these events: matched, expanded, deduplicated, muted, held and grouped.</summary>
-    private async Task<List<NotificationDeliveryRow>> PlanAsync(List<NotifiableEvent> events, DateTimeOffset now, CancellationToken ct)
+    /// <summary>
+    /// Starts the escalations of rules with a policy that fired, in the unit of work that advances the cursor and writes
+    /// the deliveries. Once per (rule, subject): a rule that already started one about the subject (an event read again)
+    /// starts none, and a policy deleted meanwhile starts none.
+    /// </summary>
+    private async Task StartEscalationsAsync(Change change, List<EscalationStart> starts)
     {
-        var rules = await _store.EnabledRulesOfOrgsAsync([.. events.Select(e => e.Row.OrgId).Distinct()], ct);
+        foreach (var start in starts)
+        {
+            if (!await EscalationStore.StartedByRuleAsync(change, start.RuleId, start.Subject.Id)
+                && await OnCallStore.GetPolicyAsync(change, start.OrgId, start.PolicyId) is not null)
+            {
+                await escalations.StartAsync(change, start.OrgId, start.PolicyId, start.Subject, start.CorrelationId, start.View, start.RuleId);
+            }
+        }
+    }
+
+    /// <summary>An escalation a rule with a policy starts: about a question or an approval, under the event's correlation id.</summary>
+    private sealed record EscalationStart(Guid RuleId, Guid OrgId, Guid PolicyId, EscalationSubject Subject, string CorrelationId, NotificationView View);
+
+    /// <summary>
+    /// The deliveries of these events (matched, expanded, deduplicated, muted, held and grouped), and the escalations the
+    /// rules with a policy start. Pages (escalation.page) match no rule: their deliveries are the page's targets.
+    /// </summary>
+    private async Task<(List<NotificationDeliveryRow> Deliveries, List<EscalationStart> Starts)> PlanAsync(List<NotifiableEvent> events, DateTimeOffset now, CancellationToken ct)
+    {
+        var pages = events.Where(e => e.Type == NotificationEvents.EscalationPage).ToList();
+        var paged = pages.Count == 0 ? [] : await PagesAsync(pages, now, ct);
+        events = [.. events.Where(e => e.Type != NotificationEvents.EscalationPage)];
+        var rules = events.Count == 0 ? [] : await _store.EnabledRulesOfOrgsAsync([.. events.Select(e => e.Row.OrgId).Distinct()], ct);
         if (rules.Count == 0)
         {
-            return [];
+            return (paged, []);
         }
 
         var byOrg = rules
@@ -80,7 +108,7 @@ public sealed class NotificationDispatcher(
         var relevant = events.Where(e => byOrg.TryGetValue(e.Row.OrgId, out var list) && list.Any(r => r.Events.Contains(e.Type))).ToList();
         if (relevant.Count == 0)
         {
-            return [];
+            return (paged, []);
         }
 
         var orgIds = relevant.Select(e => e.Row.OrgId).Distinct().ToList();
@@ -92,6 +120,7 @@ public sealed class NotificationDispatcher(
 
         // Match and expand: one candidate per (event, channel, recipient), the first matching rule's.
         var candidates = new List<NotificationDeliveryRow>();
+        var starts = new List<EscalationStart>();
         var keys = new HashSet<(long, string, string)>();
         foreach (var e in relevant)
         {
@@ -103,6 +132,11 @@ public sealed class NotificationDispatcher(
                     || (rule.OwnerUserId is { } owner && (people.ById is null || !people.ById.ContainsKey(owner))))
                 {
                     continue;
+                }
+
+                if (rule.EscalationPolicyId is { } policy && rule.OwnerUserId is null && Subject(e) is { } subject)
+                {
+                    starts.Add(new EscalationStart(rule.Id, e.Row.OrgId, policy, subject, e.Row.CorrelationId ?? $"evt_{e.Row.Seq}", views[e.Row.Seq].View));
                 }
 
                 foreach (var channel in channels)
@@ -134,7 +168,7 @@ public sealed class NotificationDispatcher(
 
         if (candidates.Count == 0)
         {
-            return [];
+            return (paged, starts);
         }
 
         // A pass over events that already have deliveries (a former leader's pass that committed) adds nothing for them.
@@ -143,7 +177,74 @@ public sealed class NotificationDispatcher(
         ApplyPreferences(candidates, await _store.PreferencesOfOrgsAsync(orgIds, ct), now);
         var digests = await GroupAsync(candidates, orgIds, nowDb, ct);
         candidates.AddRange(digests);
-        return candidates;
+        candidates.AddRange(paged);
+        return (candidates, starts);
+    }
+
+    /// <summary>What a rule's escalation is about: the question asked, or the approval step waiting (its run's step).</summary>
+    private static EscalationSubject? Subject(NotifiableEvent e) => e.Type switch
+    {
+        NotificationEvents.ClarificationAsked when e.ClarificationId is { } question => new EscalationSubject(EscalationSubjects.Clarification, question),
+        NotificationEvents.ApprovalPending when e.Event is RunStepChanged step => new EscalationSubject(EscalationSubjects.Approval, StepSubject(step)),
+        _ => null,
+    };
+
+    /// <summary>An approval step's subject id: its run and step id, hashed to one id (a step run has no id of its own here).</summary>
+    private static Guid StepSubject(RunStepChanged step)
+    {
+        var hash = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes($"{step.RunId:N}/{step.StepId}"));
+        return new Guid(hash.AsSpan(0, 16));
+    }
+
+    /// <summary>
+    /// The deliveries of pages: one per target of the page's event (email to the person's address, web push to their user
+    /// id, a Slack DM to their address, found in Slack when sent), keyed by the page event's seq. A page is urgent: it is
+    /// never held for quiet hours and never grouped into a digest; a channel the person muted is recorded as suppressed,
+    /// except email, which always goes, so that a page always reaches the person somewhere.
+    /// </summary>
+    private async Task<List<NotificationDeliveryRow>> PagesAsync(List<NotifiableEvent> pages, DateTimeOffset now, CancellationToken ct)
+    {
+        var orgIds = pages.Select(p => p.Row.OrgId).Distinct().ToList();
+        var emails = (await _store.MembersOfOrgsAsync(orgIds, ct)).ToDictionary(m => (m.OrgId, m.UserId), m => m.Email);
+        var muted = (await _store.PreferencesOfOrgsAsync(orgIds, ct)).ToDictionary(p => (p.OrgId, p.UserId), p => p.MutedList);
+        var nowDb = DbTime.ToDb(now);
+        var result = new List<NotificationDeliveryRow>();
+        foreach (var e in pages)
+        {
+            foreach (var target in ((EscalationChanged)e.Event).Targets ?? [])
+            {
+                if (!emails.TryGetValue((e.Row.OrgId, target.UserId), out var email) || !NotificationChannels.All.Contains(target.Channel))
+                {
+                    continue;
+                }
+
+                var suppressed = target.Channel != NotificationChannels.Email
+                    && muted.TryGetValue((e.Row.OrgId, target.UserId), out var list) && list.Contains(target.Channel, StringComparer.Ordinal);
+                result.Add(new NotificationDeliveryRow
+                {
+                    Id = Guid.CreateVersion7(),
+                    OrgId = e.Row.OrgId,
+                    EventSeq = e.Row.Seq,
+                    EventType = NotificationEvents.EscalationPage,
+                    EventAt = e.Row.CreatedAt,
+                    Channel = target.Channel,
+                    Recipient = target.Channel == NotificationChannels.WebPush ? target.UserId.ToString() : email,
+                    RecipientUserId = target.UserId,
+                    Status = suppressed ? NotificationDeliveryStatuses.Suppressed : NotificationDeliveryStatuses.Pending,
+                    NextAttemptAt = suppressed ? null : nowDb,
+                    Note = suppressed ? $"muted: the recipient muted {target.Channel} (a page still goes by email)" : "on-call page",
+                    CreatedAt = nowDb,
+                });
+            }
+        }
+
+        if (result.Count == 0)
+        {
+            return result;
+        }
+
+        var existing = await _store.ExistingKeysAsync([.. result.Select(c => c.EventSeq!.Value).Distinct()], ct);
+        return [.. result.Where(c => !existing.Contains((c.EventSeq!.Value, c.Channel, c.Recipient)))];
     }
 
     /// <summary>Mutes first (suppressed, never sent), then quiet hours (held until they end).</summary>

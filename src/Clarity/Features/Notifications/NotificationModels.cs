@@ -9,12 +9,15 @@ public sealed record NotificationChannelRequest(string? Type, IReadOnlyList<stri
 
 public sealed record NotificationFiltersRequest(IReadOnlyList<string>? Queues, IReadOnlyList<string>? Labels, IReadOnlyList<string>? Workflows);
 
+/// <summary><c>escalationPolicy</c>: the id of the org's escalation policy the rule starts when it fires on a question or an approval (org rules only).</summary>
 public sealed record CreateNotificationRuleRequest(
-    string? Name, IReadOnlyList<string>? Events, IReadOnlyList<NotificationChannelRequest>? Channels, NotificationFiltersRequest? Filters, bool? Enabled);
+    string? Name, IReadOnlyList<string>? Events, IReadOnlyList<NotificationChannelRequest>? Channels, NotificationFiltersRequest? Filters, bool? Enabled,
+    string? EscalationPolicy = null);
 
-/// <summary>A change of a rule: every member left out stays as it is.</summary>
+/// <summary>A change of a rule: every member left out stays as it is; <c>escalationPolicy: ""</c> detaches the policy.</summary>
 public sealed record UpdateNotificationRuleRequest(
-    string? Name, IReadOnlyList<string>? Events, IReadOnlyList<NotificationChannelRequest>? Channels, NotificationFiltersRequest? Filters, bool? Enabled);
+    string? Name, IReadOnlyList<string>? Events, IReadOnlyList<NotificationChannelRequest>? Channels, NotificationFiltersRequest? Filters, bool? Enabled,
+    string? EscalationPolicy = null);
 
 /// <summary>A channel of a rule as stored and shown: only the members of its type are set.</summary>
 public sealed record RuleChannel(string Type, IReadOnlyList<string>? To = null, string? Channel = null, IReadOnlyList<Guid>? Users = null, Guid? Endpoint = null);
@@ -27,7 +30,7 @@ public sealed record RuleFilters(IReadOnlyList<string>? Queues, IReadOnlyList<st
 
 public sealed record NotificationRule(
     Guid Id, string? Name, bool Personal, Guid? OwnerUserId, IReadOnlyList<string> Events, IReadOnlyList<RuleChannel> Channels, RuleFilters Filters,
-    bool Enabled, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt);
+    bool Enabled, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt, Guid? EscalationPolicy = null);
 
 public sealed record NotificationRulePage(IReadOnlyList<NotificationRule> Items, string? NextCursor);
 

@@ -38,6 +38,7 @@ public sealed class NotificationService(NotificationStore store, WebhookStore we
             CreatedBy = org.Caller.ActorId,
             CreatedAt = now,
             UpdatedAt = now,
+            EscalationPolicyId = PolicyId(owner, request.EscalationPolicy),
         };
         var existing = await store.ListRulesAsync(org.OrgId, owner, null, MaxRulesPerScope, ct);
         if (existing.Count >= MaxRulesPerScope)
@@ -47,6 +48,7 @@ public sealed class NotificationService(NotificationStore store, WebhookStore we
 
         await changes.RunAsync(org.Caller.Actor, async change =>
         {
+            await CheckPolicyAsync(change, org.OrgId, row.EscalationPolicyId);
             await store.InsertRuleAsync(change, row);
             change.Audit(new AuditRecord(org.OrgId, NotificationAuditActions.RuleCreated, Target(row), After: Fields(row)));
         }, ct);
@@ -75,9 +77,12 @@ public sealed class NotificationService(NotificationStore store, WebhookStore we
         current.Channels = request.Channels is null ? current.Channels : Json(await ChannelsAsync(org, owner, request.Channels, ct));
         current.Filters = request.Filters is null ? current.Filters : Json(NotificationRules.Filters(request.Filters));
         current.Enabled = request.Enabled is { } enabled ? (enabled ? 1 : 0) : current.Enabled;
+        current.EscalationPolicyId = request.EscalationPolicy is null ? current.EscalationPolicyId
+            : request.EscalationPolicy.Length == 0 ? null : PolicyId(owner, request.EscalationPolicy);
         current.UpdatedAt = DbTime.ToDb(clock.GetUtcNow());
         var updated = await changes.RunAsync(org.Caller.Actor, async change =>
         {
+            await CheckPolicyAsync(change, org.OrgId, current.EscalationPolicyId);
             if (!await store.UpdateRuleAsync(change, current))
             {
                 return false;
@@ -105,6 +110,34 @@ public sealed class NotificationService(NotificationStore store, WebhookStore we
         if (!deleted)
         {
             throw Problems.NotFound("Notification rule");
+        }
+    }
+
+    /// <summary>The escalation policy a rule names: an id, and only on an org rule (a personal rule reaches only its owner; paging reaches others).</summary>
+    private static Guid? PolicyId(Guid? owner, string? policy)
+    {
+        if (policy is null)
+        {
+            return null;
+        }
+
+        if (owner is not null)
+        {
+            throw Problems.Validation("escalationPolicy", "a personal rule reaches only you; escalation policies page others, so they are for org rules.");
+        }
+
+        return Guid.TryParse(policy, out var id) && id != Guid.Empty ? id : throw Problems.Validation("escalationPolicy", "is not an id of an escalation policy.");
+    }
+
+    /// <summary>
+    /// The policy must be the org's (another org's answers exactly like a missing one), checked in the rule's unit of work:
+    /// the rule's reference then keeps the policy from being deleted (a foreign key).
+    /// </summary>
+    private static async Task CheckPolicyAsync(Change change, Guid orgId, Guid? policyId)
+    {
+        if (policyId is { } id && await OnCall.OnCallStore.GetPolicyAsync(change, orgId, id) is null)
+        {
+            throw Problems.Validation("escalationPolicy", "is not an escalation policy of this org.");
         }
     }
 
@@ -193,9 +226,9 @@ public sealed class NotificationService(NotificationStore store, WebhookStore we
             throw Problems.Validation("channel", "must be one of " + string.Join(", ", NotificationChannels.All) + ".");
         }
 
-        if (eventType is not null && !NotificationEvents.All.Contains(eventType, StringComparer.Ordinal))
+        if (eventType is not null && eventType != NotificationEvents.EscalationPage && !NotificationEvents.All.Contains(eventType, StringComparer.Ordinal))
         {
-            throw Problems.Validation("event", "must be one of " + string.Join(", ", NotificationEvents.All) + ".");
+            throw Problems.Validation("event", "must be one of " + string.Join(", ", NotificationEvents.All) + " or " + NotificationEvents.EscalationPage + ".");
         }
 
         var rows = await store.ListDeliveriesAsync(org.OrgId, before, take + 1, status, channel, eventType, ct);

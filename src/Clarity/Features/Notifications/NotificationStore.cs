@@ -31,6 +31,9 @@ public sealed class RuleRow
 
     public long UpdatedAt { get; set; }
 
+    /// <summary>The escalation policy the rule starts when it fires on a question or an approval (org rules only).</summary>
+    public Guid? EscalationPolicyId { get; set; }
+
     public IReadOnlyList<string> EventList => JsonSerializer.Deserialize<List<string>>(Events, JsonDefaults.Options) ?? [];
 
     public IReadOnlyList<RuleChannel> ChannelList => JsonSerializer.Deserialize<List<RuleChannel>>(Channels, JsonDefaults.Options) ?? [];
@@ -38,7 +41,7 @@ public sealed class RuleRow
     public RuleFilters FilterSet => JsonSerializer.Deserialize<RuleFilters>(Filters, JsonDefaults.Options) ?? RuleFilters.None;
 
     public NotificationRule ToModel() => new(
-        Id, Name, OwnerUserId is not null, OwnerUserId, EventList, ChannelList, FilterSet, Enabled != 0, DbTime.FromDb(CreatedAt), DbTime.FromDb(UpdatedAt));
+        Id, Name, OwnerUserId is not null, OwnerUserId, EventList, ChannelList, FilterSet, Enabled != 0, DbTime.FromDb(CreatedAt), DbTime.FromDb(UpdatedAt), EscalationPolicyId);
 }
 
 /// <summary>A person's preferences in one org, as stored.</summary>
@@ -126,7 +129,7 @@ public sealed class NotificationStore(Database db)
 
     private const string RuleColumns =
         "id AS Id, org_id AS OrgId, owner_user_id AS OwnerUserId, name AS Name, events AS Events, channels AS Channels, filters AS Filters, " +
-        "enabled AS Enabled, created_by AS CreatedBy, created_at AS CreatedAt, updated_at AS UpdatedAt";
+        "enabled AS Enabled, created_by AS CreatedBy, created_at AS CreatedAt, updated_at AS UpdatedAt, escalation_policy_id AS EscalationPolicyId";
 
     private const string PreferenceColumns =
         "org_id AS OrgId, user_id AS UserId, quiet_start AS QuietStart, quiet_end AS QuietEnd, time_zone AS TimeZone, muted_channels AS MutedChannels, updated_at AS UpdatedAt";
@@ -142,8 +145,8 @@ public sealed class NotificationStore(Database db)
 
     public Task InsertRuleAsync(Change change, RuleRow row) =>
         change.Run((c, t) => c.ExecuteAsync(
-            "INSERT INTO notification_rules (id, org_id, owner_user_id, name, events, channels, filters, enabled, created_by, created_at, updated_at) " +
-            "VALUES (@Id, @OrgId, @OwnerUserId, @Name, @Events, @Channels, @Filters, @Enabled, @CreatedBy, @CreatedAt, @UpdatedAt)", row, t));
+            "INSERT INTO notification_rules (id, org_id, owner_user_id, name, events, channels, filters, enabled, created_by, created_at, updated_at, escalation_policy_id) " +
+            "VALUES (@Id, @OrgId, @OwnerUserId, @Name, @Events, @Channels, @Filters, @Enabled, @CreatedBy, @CreatedAt, @UpdatedAt, @EscalationPolicyId)", row, t));
 
     /// <summary>The org rule (<paramref name="owner"/> null) or the owner's personal rule with this id.</summary>
     public async Task<RuleRow?> GetRuleAsync(Guid orgId, Guid? owner, Guid id, CancellationToken ct)
@@ -163,7 +166,8 @@ public sealed class NotificationStore(Database db)
 
     public Task<bool> UpdateRuleAsync(Change change, RuleRow row) =>
         change.Run(async (c, t) => await c.ExecuteAsync(
-            "UPDATE notification_rules SET name = @Name, events = @Events, channels = @Channels, filters = @Filters, enabled = @Enabled, updated_at = @UpdatedAt " +
+            "UPDATE notification_rules SET name = @Name, events = @Events, channels = @Channels, filters = @Filters, enabled = @Enabled, updated_at = @UpdatedAt, " +
+            "escalation_policy_id = @EscalationPolicyId " +
             "WHERE org_id = @OrgId AND id = @Id AND " + OwnerIs(row.OwnerUserId, "@OwnerUserId"), row, t) == 1);
 
     /// <summary>Deletes the org rule (<paramref name="owner"/> null) or the owner's personal rule; returns it, or null when there was none.</summary>

@@ -100,6 +100,7 @@ public sealed class NotificationTemplates
         public string? LogUrl => view.LogUrl;
         public string? Detail => view.Detail;
         public bool IsTest => view.IsTest;
+        public NotificationPage? Page => view.Page;
         public IReadOnlyList<NotificationView>? Digest => view.Digest;
         public int DigestCount => view.Digest?.Count ?? 0;
         public IReadOnlyDictionary<string, object?> Extra => extra;

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Clarity.Events;
+using Clarity.Features.Notifications.OnCall;
 using Clarity.Hosting;
 using Clarity.Storage;
 using Dapper;
@@ -21,6 +22,7 @@ public sealed record NotifiableEvent(EventRow Row, ClarityEvent Event, string Ty
         RunChanged { Action: "succeeded" or "failed" or "cancelled" } => NotificationEvents.RunFinished,
         RunStepChanged { Kind: "approval", Status: "waiting" } => NotificationEvents.ApprovalPending,
         WebhookDisabled => NotificationEvents.WebhookDisabled,
+        EscalationChanged { Step: EscalationEventKinds.Notified, Targets.Count: > 0 } => NotificationEvents.EscalationPage,
         _ => null,
     };
 
@@ -56,7 +58,7 @@ public sealed record EventFacets(string? Queue, IReadOnlyList<string> Labels, st
 /// kind of thing (orgs, tasks, agents, questions, runs), plus the last log lines of each task whose event shows them.
 /// Links are absolute when <c>Clarity:PublicUrl</c> is set, else paths.
 /// </summary>
-public sealed class NotificationViews(Database db, IOptions<ClarityOptions> options)
+public sealed class NotificationViews(Database db, EscalationStore escalations, IOptions<ClarityOptions> options)
 {
     public const int LogLines = 20;
 
@@ -100,6 +102,17 @@ public sealed class NotificationViews(Database db, IOptions<ClarityOptions> opti
         if (events.Count == 0)
         {
             return result;
+        }
+
+        var pages = events.Where(e => e.Event is EscalationChanged).ToList();
+        if (pages.Count > 0)
+        {
+            await PagesAsync(pages, result, ct);
+            events = [.. events.Where(e => e.Event is not EscalationChanged)];
+            if (events.Count == 0)
+            {
+                return result;
+            }
         }
 
         await using var c = await db.OpenReadAsync(ct);
@@ -167,6 +180,62 @@ public sealed class NotificationViews(Database db, IOptions<ClarityOptions> opti
         }
 
         return result;
+    }
+
+    /// <summary>
+    /// The views of pages: the view the escalation started with (the question's, or the drill's), as escalation.page, with
+    /// the level paged and a summary that says it is a page. An escalation started without a view gets a plain one.
+    /// </summary>
+    private async Task PagesAsync(List<NotifiableEvent> pages, Dictionary<long, (NotificationView, EventFacets)> result, CancellationToken ct)
+    {
+        var rows = (await escalations.ByIdsAsync([.. pages.Select(p => ((EscalationChanged)p.Event).EscalationId)], ct)).ToDictionary(r => r.Id);
+        Dictionary<Guid, string>? slugs = null;
+        foreach (var e in pages)
+        {
+            var page = (EscalationChanged)e.Event;
+            if (!rows.TryGetValue(page.EscalationId, out var row))
+            {
+                continue;
+            }
+
+            var stored = JsonSerializer.Deserialize<StoredPlan>(row.Plan, JsonDefaults.Options)?.View;
+            if (stored is null)
+            {
+                slugs ??= await SlugsAsync([.. pages.Select(p => p.Row.OrgId)], ct);
+                var slug = slugs.GetValueOrDefault(row.OrgId, "");
+                stored = new NotificationView
+                {
+                    EventType = NotificationEvents.EscalationPage,
+                    EventSeq = e.Row.Seq,
+                    OrgId = row.OrgId,
+                    OrgSlug = slug,
+                    OccurredAt = DbTime.FromDb(row.StartedAt),
+                    Summary = $"Escalation of {row.SubjectKind} {row.SubjectId}",
+                    Url = $"{Base}/o/{Uri.EscapeDataString(slug)}",
+                };
+            }
+
+            var fallback = page.Fallback == true;
+            var test = stored.IsTest || row.IsDrill == 1;
+            var view = stored with
+            {
+                EventType = NotificationEvents.EscalationPage,
+                EventSeq = e.Row.Seq,
+                OccurredAt = DbTime.FromDb(e.Row.CreatedAt),
+                Summary = (test ? "TEST PAGE: " : "") + $"On-call page ({(fallback ? "fallback" : $"level {page.Level}")}, {row.PolicyName}): " +
+                    (stored.Summary.StartsWith("TEST PAGE: ", StringComparison.Ordinal) ? stored.Summary["TEST PAGE: ".Length..] : stored.Summary),
+                IsTest = test,
+                Digest = null,
+                Page = new NotificationPage(row.Id, row.PolicyName, page.Level, fallback, row.SubjectKind, row.SubjectId),
+            };
+            result[e.Row.Seq] = (view, new EventFacets(view.Queue, [], view.WorkflowName));
+        }
+    }
+
+    private async Task<Dictionary<Guid, string>> SlugsAsync(IReadOnlyList<Guid> orgIds, CancellationToken ct)
+    {
+        await using var c = await db.OpenReadAsync(ct);
+        return (await ByIdAsync<(Guid Id, string Slug)>(c, "SELECT id, slug FROM orgs", orgIds, ct)).ToDictionary(o => o.Id, o => o.Slug);
     }
 
     private string Base => options.Value.PublicUrl is { Length: > 0 } url ? url.TrimEnd('/') : "";

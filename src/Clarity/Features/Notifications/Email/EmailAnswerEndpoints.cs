@@ -21,6 +21,7 @@ public static class EmailAnswerEndpoints
     {
         services.TryAddSingleton<NotificationTemplates>();
         services.AddSingleton<EmailAnswerLinkStore>();
+        services.AddSingleton<EscalationAckLinkStore>();
         services.AddSingleton<EmailChannel>();
         services.AddSingleton<INotificationChannel>(sp => sp.GetRequiredService<EmailChannel>());
         services.AddSingleton<ISweep, EmailAnswerLinkSweep>();
@@ -33,6 +34,7 @@ public static class EmailAnswerEndpoints
         var page = new DashboardPageAttribute { Anonymous = true };
         app.MapGet("/answer/{token}", ShowAsync).WithMetadata(page).ExcludeFromDescription();
         app.MapPost("/answer/{token}", AnswerAsync).WithMetadata(page).ExcludeFromDescription();
+        app.MapEscalationAckEndpoints();
         return app;
     }
 

@@ -19,7 +19,8 @@ namespace Clarity.Features.Notifications.Email;
 /// (network, timeouts, 4xx replies) answer Retry; permanent ones (5xx replies, refused credentials, a bad address) Fail.
 /// </summary>
 public sealed partial class EmailChannel(
-    NotificationTemplates templates, EmailAnswerLinkStore links, IOptions<ClarityOptions> options, TimeProvider clock, ILogger<EmailChannel> logger)
+    NotificationTemplates templates, EmailAnswerLinkStore links, IOptions<ClarityOptions> options, TimeProvider clock, ILogger<EmailChannel> logger,
+    EscalationAckLinkStore? ackLinks = null)
     : INotificationChannel, IDisposable
 {
     /// <summary>How many of the task's last log lines a mail shows.</summary>
@@ -87,7 +88,13 @@ public sealed partial class EmailChannel(
             ["LogLines"] = view.RecentLogLines.Count > LogLinesShown ? view.RecentLogLines.Skip(view.RecentLogLines.Count - LogLinesShown).ToList() : view.RecentLogLines,
         };
 
-        if (view.Question is { } question && view.EventType is NotificationEvents.ClarificationAsked or NotificationEvents.ClarificationExpiring
+        // A page carries its one-time Acknowledge link, bound to the escalation and the person paged.
+        if (view.Page is { } page && ackLinks is not null && delivery.RecipientUserId is { } paged && BaseUrl(view) is { } ackSite)
+        {
+            extra["AckUrl"] = $"{ackSite}/ack/{await ackLinks.CreateAsync(delivery, page, paged, to.Address, ct)}";
+        }
+
+        if (view.Question is { } question && view.EventType is NotificationEvents.ClarificationAsked or NotificationEvents.ClarificationExpiring or NotificationEvents.EscalationPage
             && view.Digest is not { Count: > 1 } && BaseUrl(view) is { } site && question.ExpiresAt > clock.GetUtcNow())
         {
             var token = await links.CreateAsync(delivery, view, question, to.Address, ct);

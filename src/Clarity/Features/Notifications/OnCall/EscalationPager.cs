@@ -1,5 +1,8 @@
 using System.Text.Json;
+using Clarity.Hosting;
 using Clarity.Storage;
+using Dapper;
+using Microsoft.Extensions.Options;
 
 namespace Clarity.Features.Notifications.OnCall;
 
@@ -19,16 +22,21 @@ public sealed record EscalationPageRequest(
 /// </summary>
 public interface IEscalationPager
 {
-    Task PageAsync(Change change, EscalationPageRequest page);
+    /// <summary>Pages; returns the channels chosen per person, which travel on the page's outbox event.</summary>
+    Task<IReadOnlyList<PageTarget>> PageAsync(Change change, EscalationPageRequest page);
 }
 
 /// <summary>
-/// The pager until the notification core is wired in: it records the page in the timeline and emits
-/// <see cref="EscalationChanged"/> (step <c>notified</c>) to the outbox, so a page is observable on every node.
+/// A pager that only records the page in the timeline (the service emits <see cref="EscalationChanged"/>, step
+/// <c>notified</c>, without targets, so nobody is reached); <see cref="RecordAsync"/> is what every pager calls.
 /// </summary>
 public sealed class TimelineEscalationPager : IEscalationPager
 {
-    public Task PageAsync(Change change, EscalationPageRequest page) => RecordAsync(change, page);
+    public async Task<IReadOnlyList<PageTarget>> PageAsync(Change change, EscalationPageRequest page)
+    {
+        await RecordAsync(change, page);
+        return [];
+    }
 
     public static async Task RecordAsync(Change change, EscalationPageRequest page)
     {
@@ -46,5 +54,52 @@ public sealed class TimelineEscalationPager : IEscalationPager
             Recipients = JsonSerializer.Serialize(page.Users),
             Detail = detail,
         });
+    }
+}
+
+/// <summary>
+/// The pager on the notification core. Inside the escalation's unit of work it records the page in the timeline and
+/// chooses, for every person paged who is still a member of the org, the channels that can reach them: email to their
+/// account's address always; web push when they have a device with push notifications on; a Slack DM when Slack runs
+/// with a bot token (the Slack user is found by the person's email when the message is sent: <c>users.lookupByEmail</c>).
+/// The choice travels on the page's own outbox event (<see cref="EscalationChanged.Targets"/>, committed with the step),
+/// and the notification fan-out turns it into deliveries keyed (event seq, channel, recipient): a page is durable exactly
+/// when its step commits, and reading the event again never pages twice. Every delivery carries the escalation's
+/// correlation id (the event's).
+/// </summary>
+public sealed class DeliveryEscalationPager(IOptions<ClarityOptions> options) : IEscalationPager
+{
+    public async Task<IReadOnlyList<PageTarget>> PageAsync(Change change, EscalationPageRequest page)
+    {
+        await TimelineEscalationPager.RecordAsync(change, page);
+        if (page.Users.Count == 0)
+        {
+            return [];
+        }
+
+        var users = page.Users.ToArray();
+        var members = (await change.Connection.QueryAsync<Guid>(
+            $"SELECT user_id FROM memberships WHERE org_id = @orgId AND {change.Dialect.InList("user_id", "@users")}",
+            new { orgId = page.OrgId, users }, change.Transaction)).ToHashSet();
+        var pushable = (await change.Connection.QueryAsync<Guid>(
+            $"SELECT DISTINCT user_id FROM push_subscriptions WHERE {change.Dialect.InList("user_id", "@users")}",
+            new { users }, change.Transaction)).ToHashSet();
+        var slack = options.Value.Slack.UsesBotToken;
+        var targets = new List<PageTarget>();
+        foreach (var user in page.Users.Where(members.Contains))
+        {
+            targets.Add(new PageTarget(user, NotificationChannels.Email));
+            if (pushable.Contains(user))
+            {
+                targets.Add(new PageTarget(user, NotificationChannels.WebPush));
+            }
+
+            if (slack)
+            {
+                targets.Add(new PageTarget(user, NotificationChannels.Slack));
+            }
+        }
+
+        return targets;
     }
 }

@@ -25,7 +25,8 @@ public sealed class EscalationService(EscalationStore store, Changes changes, IE
     /// notification core calls this when a rule with a policy fires) and pages level 1. The policy's levels are copied, so
     /// a later edit never changes a running escalation. 404 when the policy is not the org's.
     /// </summary>
-    public async Task<EscalationRow> StartAsync(Change change, Guid orgId, Guid policyId, EscalationSubject subject, string correlationId, NotificationView? view = null)
+    public async Task<EscalationRow> StartAsync(
+        Change change, Guid orgId, Guid policyId, EscalationSubject subject, string correlationId, NotificationView? view = null, Guid? ruleId = null)
     {
         var policy = await OnCallStore.GetPolicyAsync(change, orgId, policyId) ?? throw Problems.NotFound("Escalation policy");
         var now = clock.Now;
@@ -43,6 +44,7 @@ public sealed class EscalationService(EscalationStore store, Changes changes, IE
             NextAt = DbTime.ToDb(now),
             Status = EscalationStatuses.Open,
             IsDrill = subject.Kind == EscalationSubjects.Test ? 1 : 0,
+            RuleId = ruleId,
         };
         await EscalationStore.InsertAsync(change, row);
         Emit(change, row, EscalationStatuses.Open, "started", 0, []);
@@ -233,8 +235,8 @@ public sealed class EscalationService(EscalationStore store, Changes changes, IE
         foreach (var step in due.Steps)
         {
             var users = await OnCallUsersAsync(change, row.OrgId, step.Targets, now);
-            await pager.PageAsync(change, new EscalationPageRequest(row.OrgId, row.Id, users, step, row.CorrelationId, stored.View, row.IsDrill == 1, now));
-            Emit(change, row, EscalationStatuses.Open, EscalationEventKinds.Notified, step.Level, users);
+            var targets = await pager.PageAsync(change, new EscalationPageRequest(row.OrgId, row.Id, users, step, row.CorrelationId, stored.View, row.IsDrill == 1, now));
+            Emit(change, row, EscalationStatuses.Open, EscalationEventKinds.Notified, step.Level, users, targets, step.IsFallback);
         }
 
         if (due.Exhausted)
@@ -282,8 +284,15 @@ public sealed class EscalationService(EscalationStore store, Changes changes, IE
             Detail = detail,
         });
 
-    private static void Emit(Change change, EscalationRow row, string status, string step, int level, IReadOnlyList<Guid> recipients) =>
-        change.Emit(new EscalationChanged(row.OrgId, row.Id, row.SubjectKind, row.SubjectId, status, step, level, recipients, row.IsDrill == 1, row.CorrelationId));
+    /// <summary>Emits the step under the escalation's own correlation id, whatever change carries it.</summary>
+    private static void Emit(
+        Change change, EscalationRow row, string status, string step, int level, IReadOnlyList<Guid> recipients, IReadOnlyList<PageTarget>? targets = null, bool fallback = false) =>
+        change.Emit(new EscalationChanged(row.OrgId, row.Id, row.SubjectKind, row.SubjectId, status, step, level, recipients, row.IsDrill == 1, row.CorrelationId)
+        {
+            CorrelationId = row.CorrelationId,
+            Targets = targets is { Count: > 0 } ? targets : null,
+            Fallback = fallback ? true : null,
+        });
 
     private static ApiException NotOpen(EscalationRow row)
     {

@@ -11,14 +11,14 @@ public sealed class EscalationStore(Database db)
         "id AS Id, org_id AS OrgId, policy_id AS PolicyId, policy_name AS PolicyName, plan AS Plan, subject_kind AS SubjectKind, subject_id AS SubjectId, " +
         "correlation_id AS CorrelationId, started_at AS StartedAt, steps_paged AS StepsPaged, level_reached AS LevelReached, next_at AS NextAt, status AS Status, " +
         "acknowledged_by AS AcknowledgedBy, acknowledged_by_name AS AcknowledgedByName, acknowledged_at AS AcknowledgedAt, acknowledged_via AS AcknowledgedVia, " +
-        "closed_at AS ClosedAt, is_drill AS IsDrill";
+        "closed_at AS ClosedAt, is_drill AS IsDrill, rule_id AS RuleId";
 
     private const string EventColumns = "id AS Id, escalation_id AS EscalationId, org_id AS OrgId, at AS At, kind AS Kind, level AS Level, recipients AS Recipients, detail AS Detail";
 
     public static Task InsertAsync(Change change, EscalationRow row) =>
         change.Connection.ExecuteAsync(
-            "INSERT INTO escalations (id, org_id, policy_id, policy_name, plan, subject_kind, subject_id, correlation_id, started_at, steps_paged, level_reached, next_at, status, is_drill) " +
-            "VALUES (@Id, @OrgId, @PolicyId, @PolicyName, @Plan, @SubjectKind, @SubjectId, @CorrelationId, @StartedAt, @StepsPaged, @LevelReached, @NextAt, @Status, @IsDrill)",
+            "INSERT INTO escalations (id, org_id, policy_id, policy_name, plan, subject_kind, subject_id, correlation_id, started_at, steps_paged, level_reached, next_at, status, is_drill, rule_id) " +
+            "VALUES (@Id, @OrgId, @PolicyId, @PolicyName, @Plan, @SubjectKind, @SubjectId, @CorrelationId, @StartedAt, @StepsPaged, @LevelReached, @NextAt, @Status, @IsDrill, @RuleId)",
             row, change.Transaction);
 
     public static Task InsertEventAsync(Change change, EscalationEventRow row) =>
@@ -91,6 +91,24 @@ public sealed class EscalationStore(Database db)
             $"UPDATE escalations SET status = 'resolved', closed_at = @at, next_at = NULL WHERE subject_id = @subjectId AND status = 'open' RETURNING {Columns}",
             new { subjectId, at }, change.Transaction)).AsList();
 
+    /// <summary>Whether the rule already started an escalation about the subject (the unique (rule_id, subject_id) index backs it).</summary>
+    public static async Task<bool> StartedByRuleAsync(Change change, Guid ruleId, Guid subjectId) =>
+        await change.Connection.ExecuteScalarAsync<long>(
+            "SELECT COUNT(*) FROM escalations WHERE rule_id = @ruleId AND subject_id = @subjectId", new { ruleId, subjectId }, change.Transaction) > 0;
+
+    /// <summary>Escalations by id, any org (the notification core reads the ones its page events are about).</summary>
+    public async Task<IReadOnlyList<EscalationRow>> ByIdsAsync(IReadOnlyList<Guid> ids, CancellationToken ct)
+    {
+        if (ids.Count == 0)
+        {
+            return [];
+        }
+
+        await using var c = await db.OpenReadAsync(ct);
+        return (await c.QueryAsync<EscalationRow>(new CommandDefinition(
+            $"SELECT {Columns} FROM escalations WHERE {db.Dialect.InList("id", "@ids")}", new { ids = ids.Distinct().ToArray() }, cancellationToken: ct))).AsList();
+    }
+
     /// <summary>Whether <paramref name="userId"/> was paged by the escalation.</summary>
     public static async Task<bool> WasPagedAsync(Change change, Guid escalationId, Guid userId) =>
         (await change.Connection.QueryAsync<string>(
@@ -119,6 +137,9 @@ public sealed class EscalationRow
     public string? AcknowledgedVia { get; set; }
     public long? ClosedAt { get; set; }
     public int IsDrill { get; set; }
+
+    /// <summary>The notification rule that started it (null for a drill or a direct start).</summary>
+    public Guid? RuleId { get; set; }
 
     public Escalation ToModel(IReadOnlyList<EscalationEventRow>? timeline) => new(
         Id, PolicyId, PolicyName, SubjectKind, SubjectId, CorrelationId, DbTime.FromDb(StartedAt), LevelReached, DbTime.FromDb(NextAt), Status,

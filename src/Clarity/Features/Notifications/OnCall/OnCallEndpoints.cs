@@ -12,7 +12,7 @@ public static class OnCallEndpoints
         services.AddSingleton<OnCallService>();
         services.AddSingleton<EscalationStore>();
         services.AddSingleton<EscalationService>();
-        services.AddSingleton<IEscalationPager, TimelineEscalationPager>();
+        services.AddSingleton<IEscalationPager, DeliveryEscalationPager>();
         services.AddSingleton<ISweep, EscalationSweep>();
         services.AddSingleton<Tasks.ITaskTransitionObserver, EscalationTaskObserver>();
         return services;
@@ -50,7 +50,35 @@ public static class OnCallEndpoints
         org.MapGet("/escalations", ListEscalations).RequirePermission(read);
         org.MapGet("/escalations/{id:guid}", GetEscalation).RequirePermission(read);
         org.MapPost("/escalations/{id:guid}/acknowledge", Acknowledge).RequirePermission(read);
+
+        // The dashboard's Acknowledge button (the task page's escalation timeline): a form POST with the antiforgery token.
+        var dashboard = app.MapGroup("/o/{org}").ExcludeFromDescription().WithMetadata(new Dashboard.DashboardPageAttribute { Permission = read });
+        dashboard.MapPost("/escalations/{id:guid}/acknowledge", AcknowledgeFromDashboard);
         return app;
+    }
+
+    /// <summary>Acknowledges via dashboard through the same service as the API; then back to the task page the form names.</summary>
+    private static async Task<IResult> AcknowledgeFromDashboard(Guid id, HttpContext http, Microsoft.AspNetCore.Antiforgery.IAntiforgery antiforgery, EscalationService escalations)
+    {
+        var org = http.Features.Get<OrgContext>()!;
+        var back = $"/o/{Uri.EscapeDataString(org.Slug)}";
+        try
+        {
+            if (http.Request.HasFormContentType && Guid.TryParse((await http.Request.ReadFormAsync(http.RequestAborted))["task"].ToString(), out var task))
+            {
+                back += $"/tasks/{task}";
+            }
+        }
+        catch (Exception ex) when (ex is InvalidDataException or BadHttpRequestException or IOException)
+        {
+            // An unreadable form: the antiforgery check below refuses it.
+        }
+
+        return await Dashboard.DashboardEndpoints.FormActionAsync(http, antiforgery, back, async _ =>
+        {
+            var acked = await escalations.AcknowledgeAsync(org, id, new AcknowledgeRequest(AcknowledgeChannels.Dashboard), http.RequestAborted);
+            return $"Acknowledged: the escalation of {acked.PolicyName} stopped.";
+        });
     }
 
     private static async Task<Created<Roster>> CreateRoster(OrgContext org, RosterRequest request, OnCallService oncall, CancellationToken ct)

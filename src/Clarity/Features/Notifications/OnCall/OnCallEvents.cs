@@ -18,4 +18,16 @@ public sealed record EscalationChanged(
     string EscalationCorrelationId) : ClarityEvent(OrgId)
 {
     public override string Subject => "escalation:" + EscalationId;
+
+    /// <summary>
+    /// On a <c>notified</c> step: the channels the pager chose for each person paged. The notification core turns them into
+    /// deliveries keyed by this event's seq, so the page reaches each person once per channel however often it is read.
+    /// </summary>
+    public IReadOnlyList<PageTarget>? Targets { get; init; }
+
+    /// <summary>True on the fallback's page.</summary>
+    public bool? Fallback { get; init; }
 }
+
+/// <summary>One person of a page and one channel to reach them through (email, webpush, slack).</summary>
+public sealed record PageTarget(Guid UserId, string Channel);

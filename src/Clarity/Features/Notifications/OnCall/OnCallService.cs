@@ -119,7 +119,18 @@ public sealed class OnCallService(OnCallStore store, Changes changes, OnCallCloc
     public async Task<EscalationPolicy> UpdatePolicyAsync(OrgContext org, Guid id, PolicyRequest request, CancellationToken ct) =>
         (await ReplaceAsync(org, PolicyKind, ValidPolicy(request, org.OrgId, id), ct)).ToModel();
 
-    public Task DeletePolicyAsync(OrgContext org, Guid id, CancellationToken ct) => DeleteAsync(org, PolicyKind, id, ct);
+    public async Task DeletePolicyAsync(OrgContext org, Guid id, CancellationToken ct)
+    {
+        try
+        {
+            await DeleteAsync(org, PolicyKind, id, ct);
+        }
+        catch (Npgsql.PostgresException ex) when (ex.SqlState == Npgsql.PostgresErrorCodes.ForeignKeyViolation)
+        {
+            // A rule took the policy between the check and the delete (PostgreSQL); SQLite's one writer cannot interleave.
+            throw PolicyInUse("a notification rule");
+        }
+    }
 
     public async Task<EscalationPolicy> GetPolicyAsync(OrgContext org, Guid id, CancellationToken ct) =>
         (await store.GetPolicyAsync(org.OrgId, id, ct))?.ToModel() ?? throw Problems.NotFound("Escalation policy");
@@ -151,7 +162,7 @@ public sealed class OnCallService(OnCallStore store, Changes changes, OnCallCloc
         "escalation_policy", "escalation_policy", "Escalation policy", "An escalation policy",
         OnCallAuditActions.PolicyCreated, OnCallAuditActions.PolicyUpdated, OnCallAuditActions.PolicyDeleted,
         CheckTargetsAsync, OnCallStore.InsertPolicyAsync, OnCallStore.UpdatePolicyAsync,
-        OnCallStore.GetPolicyAsync, (change, orgId, row) => OnCallStore.DeletePolicyAsync(change, orgId, row.Id), Fields);
+        OnCallStore.GetPolicyAsync, DeleteUnusedPolicyAsync, Fields);
 
     private async Task<TRow> CreateAsync<TRow>(OrgContext org, Kind<TRow> kind, TRow row, CancellationToken ct)
         where TRow : class, IOnCallConfigRow
@@ -235,6 +246,20 @@ public sealed class OnCallService(OnCallStore store, Changes changes, OnCallCloc
 
         return await OnCallStore.DeleteRosterAsync(change, orgId, roster.Id);
     }
+
+    private static async Task<bool> DeleteUnusedPolicyAsync(Change change, Guid orgId, PolicyRow policy)
+    {
+        // The rules' reference (a foreign key) keeps the policy; detach it from them first.
+        if (await OnCallStore.RulesUsingPolicyAsync(change, policy.Id) is { Count: > 0 } rules)
+        {
+            throw PolicyInUse($"{rules.Count} notification rule(s) ({string.Join(", ", rules.Take(5))})");
+        }
+
+        return await OnCallStore.DeletePolicyAsync(change, orgId, policy.Id);
+    }
+
+    private static ApiException PolicyInUse(string users) =>
+        Problems.Conflict("escalation-policy-in-use", $"The escalation policy is used by {users}; detach it from them first (escalationPolicy: \"\").");
 
     /// <summary>A page of rows by id: at most <c>limit</c> (1 to 200, 100 by default) after the cursor, and the cursor of the next page.</summary>
     private static async Task<(IReadOnlyList<TRow> Rows, string? Next)> PageAsync<TRow>(string? cursor, int? limit, Func<Guid?, int, Task<IReadOnlyList<TRow>>> list)

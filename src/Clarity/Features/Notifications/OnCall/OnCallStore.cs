@@ -127,6 +127,11 @@ public sealed class OnCallStore(Database db)
     private static Task<T?> GetAsync<T>(Change change, Table<T> table, Guid orgId, Guid id) =>
         change.Connection.QuerySingleOrDefaultAsync<T>($"SELECT {table.Columns} FROM {table.Name} WHERE org_id = @orgId AND id = @id", new { orgId, id }, change.Transaction);
 
+    /// <summary>The ids of the notification rules that carry the policy (locked on PostgreSQL by the foreign key's check on delete).</summary>
+    public static async Task<IReadOnlyList<Guid>> RulesUsingPolicyAsync(Change change, Guid policyId) =>
+        (await change.Connection.QueryAsync<Guid>(
+            "SELECT id FROM notification_rules WHERE escalation_policy_id = @policyId ORDER BY id", new { policyId }, change.Transaction)).AsList();
+
     private async Task<IReadOnlyList<T>> ListAsync<T>(Table<T> table, Guid orgId, Guid? after, int limit, CancellationToken ct)
     {
         await using var c = await db.OpenReadAsync(ct);

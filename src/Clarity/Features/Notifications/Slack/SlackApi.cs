@@ -19,8 +19,8 @@ public sealed record SlackResult(bool Ok, string? Error, bool Retryable, JsonObj
 }
 
 /// <summary>
-/// The few Slack Web API methods Clarity uses, over HTTP: <c>chat.postMessage</c>, <c>chat.update</c> and
-/// <c>users.info</c> (with the bot token as <c>Authorization: Bearer</c>), and posting to an interaction's
+/// The few Slack Web API methods Clarity uses, over HTTP: <c>chat.postMessage</c>, <c>chat.update</c>,
+/// <c>users.info</c> and <c>users.lookupByEmail</c> (with the bot token as <c>Authorization: Bearer</c>), and posting to an interaction's
 /// <c>response_url</c> or an incoming webhook. Slack answers most failures with HTTP 200 and <c>{ok:false, error}</c>;
 /// rate limiting is HTTP 429 with <c>Retry-After</c>. Errors that a later attempt can get past (rate limits, Slack's own
 /// outages, timeouts, network failures) are retryable; the rest (<c>invalid_auth</c>, <c>channel_not_found</c> …) are not.
@@ -52,6 +52,17 @@ public sealed partial class SlackApi(IHttpClientFactory clients, IOptions<Clarit
         };
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", Settings.BotToken);
         return await SendAsync("users.info", request, expectJson: true, ct);
+    }
+
+    /// <summary><c>users.lookupByEmail</c>: the Slack user with this email (form body); the user is in <c>user</c>, or the error is <c>users_not_found</c>.</summary>
+    public async Task<SlackResult> LookupByEmailAsync(string email, CancellationToken ct)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, Settings.ApiBaseUrl + "users.lookupByEmail")
+        {
+            Content = new FormUrlEncodedContent([new("email", email)]),
+        };
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", Settings.BotToken);
+        return await SendAsync("users.lookupByEmail", request, expectJson: true, ct);
     }
 
     /// <summary>Posts a message to an interaction's <c>response_url</c> (e.g. an ephemeral reply to the person who clicked).</summary>

@@ -41,6 +41,11 @@ public sealed partial class SlackChannel(
             return posted.Ok ? DeliveryOutcome.Ok(detail: "posted to the incoming webhook") : Outcome(posted);
         }
 
+        if (view.EventType == NotificationEvents.EscalationPage)
+        {
+            return await PageAsync(delivery, view, settings, ct);
+        }
+
         if (!IsValidChannel(delivery.Recipient))
         {
             return DeliveryOutcome.Fail($"'{delivery.Recipient}' is not a Slack channel (#name or a channel id).");
@@ -62,6 +67,36 @@ public sealed partial class SlackChannel(
         }
 
         return DeliveryOutcome.Ok(ts, $"posted to {channelId}");
+    }
+
+    /// <summary>
+    /// A page, as a direct message to the person paged: the Slack user whose email is the delivery's recipient (the
+    /// person's Clarity address, <c>users.lookupByEmail</c>), with an Acknowledge button when interactivity is set up. A
+    /// person Slack does not know by that address is not paged on Slack (the delivery fails, saying so; email still goes).
+    /// </summary>
+    private async Task<DeliveryOutcome> PageAsync(NotificationDelivery delivery, NotificationView view, SlackOptions settings, CancellationToken ct)
+    {
+        if (!delivery.Recipient.Contains('@', StringComparison.Ordinal))
+        {
+            return DeliveryOutcome.Fail($"a page's Slack recipient is the person's email address, not '{delivery.Recipient}'.");
+        }
+
+        var found = await api.LookupByEmailAsync(delivery.Recipient, ct);
+        if (!found.Ok)
+        {
+            return found.Error == "users_not_found"
+                ? DeliveryOutcome.Fail($"no Slack user has the address {delivery.Recipient}, so the page did not go to Slack (use the same email in Slack and Clarity).")
+                : Outcome(found);
+        }
+
+        if ((found.Body?["user"] as System.Text.Json.Nodes.JsonObject)?["id"]?.GetValue<string>() is not { Length: > 0 } slackUser)
+        {
+            return DeliveryOutcome.Fail("Slack's users.lookupByEmail answered without a user id.");
+        }
+
+        var message = messages.Build(view, answerButtons: !string.IsNullOrWhiteSpace(settings.SigningSecret), linkButtons: true);
+        var result = await api.PostMessageAsync(slackUser, message.Text, message.Blocks, ct);
+        return result.Ok ? DeliveryOutcome.Ok(result.Str("ts"), $"sent as a direct message to {slackUser}") : Outcome(result);
     }
 
     /// <summary>

@@ -5,6 +5,7 @@ using System.Threading.RateLimiting;
 using Clarity.Events;
 using Clarity.Features.Clarifications;
 using Clarity.Features.Identity;
+using Clarity.Features.Notifications.OnCall;
 using Clarity.Hosting;
 using Clarity.Hosting.Authorization;
 using Microsoft.AspNetCore.WebUtilities;
@@ -33,6 +34,7 @@ public sealed partial class SlackInteractivity : IDisposable
     private readonly ClarificationService _answers;
     private readonly IdentityStore _identity;
     private readonly AccessResolver _access;
+    private readonly EscalationService _escalations;
     private readonly IOptions<ClarityOptions> _options;
     private readonly TimeProvider _clock;
     private readonly ILogger<SlackInteractivity> _logger;
@@ -40,8 +42,9 @@ public sealed partial class SlackInteractivity : IDisposable
 
     public SlackInteractivity(
         SlackApi api, ClarificationStore clarifications, ClarificationService answers, IdentityStore identity, AccessResolver access,
-        IOptions<ClarityOptions> options, TimeProvider clock, ILogger<SlackInteractivity> logger)
+        EscalationService escalations, IOptions<ClarityOptions> options, TimeProvider clock, ILogger<SlackInteractivity> logger)
     {
+        _escalations = escalations;
         _api = api;
         _clarifications = clarifications;
         _answers = answers;
@@ -94,6 +97,12 @@ public sealed partial class SlackInteractivity : IDisposable
 
         var action = actions[0] as JsonObject;
         var actionId = Str(action, "action_id");
+        if (actionId == SlackAckAction.ActionId)
+        {
+            await AcknowledgeAsync(request, payload, action, ct);
+            return;
+        }
+
         if (actionId is null || !actionId.StartsWith(SlackAnswerAction.ActionIdPrefix, StringComparison.Ordinal))
         {
             // A link button (Open in Clarity, View the log): Slack reports those clicks too; nothing to do.
@@ -132,6 +141,107 @@ public sealed partial class SlackInteractivity : IDisposable
         catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException)
         {
             Log.ReplyFailed(_logger, ex.Message);
+        }
+    }
+
+    /// <summary>
+    /// An Acknowledge button of a page: the clicking Slack user, mapped to a member by email like an answer, acknowledges the
+    /// escalation via slack (the service lets in whoever the escalation paged, or holds tasks:respond). The clicked message is
+    /// updated to say who acknowledged; the person is told the outcome (or who acknowledged first) in an ephemeral reply. An
+    /// unmapped person gets the "link your account" reply, and nothing is recorded.
+    /// </summary>
+    private async Task AcknowledgeAsync(HttpRequest request, JsonObject payload, JsonObject? action, CancellationToken ct)
+    {
+        var responseUrl = Str(payload, "response_url");
+        var slackUser = Str(payload["user"] as JsonObject, "id");
+        if (SlackAckAction.TryParse(Str(action, "value")) is not { } ack || slackUser is null || !IsResponseUrl(responseUrl, Settings.ApiBaseUrl))
+        {
+            throw Problems.BadRequest("slack-payload", "The callback does not name a Clarity escalation, the Slack user, or a response_url.");
+        }
+
+        string reply;
+        Escalation? acked = null;
+        var org = await _identity.FindOrgAsync(ack.OrgId, ct);
+        var orgName = SlackMessages.Mrkdwn(org?.Slug ?? "the org");
+        var info = await _api.UserInfoAsync(slackUser, ct);
+        if (!info.Ok)
+        {
+            Log.LookupFailed(_logger, slackUser, info.Error ?? "");
+            reply = $"Clarity could not look up your Slack account ({SlackMessages.Mrkdwn(info.Error ?? "error")}), so nothing was recorded. Try again, or acknowledge in Clarity.";
+        }
+        else
+        {
+            var email = MappableEmail(info.Body?["user"] as JsonObject);
+            var user = email is null ? null : await _identity.FindCredentialsAsync(email, ct);
+            var scope = user is null || org is null ? null : await _access.ResolveAsync(new Caller(user.Id, null), org.Id, org.Slug, ct);
+            if (scope is null)
+            {
+                Log.UnmappedAck(_logger, slackUser, ack.EscalationId);
+                reply = $"Your Slack account is not linked to a member of *{orgName}* in Clarity, so nothing was recorded. " +
+                    "Clarity links people by email: use the same (verified) email address in Slack and in Clarity, or ask an admin of " +
+                    $"*{orgName}* to invite the email your Slack profile shows. Meanwhile you can acknowledge in Clarity.";
+            }
+            else
+            {
+                try
+                {
+                    acked = await _escalations.AcknowledgeAsync(scope, ack.EscalationId, new AcknowledgeRequest(NotificationChannels.Slack), ct);
+                    Log.Acknowledged(_logger, user!.Id, ack.EscalationId);
+                    reply = "You acknowledged the page. The escalation stopped.";
+                }
+                catch (ApiException ex) when (ex.Status is 403 or 404 or 409)
+                {
+                    reply = SlackMessages.Mrkdwn(ex.Message);
+                }
+            }
+        }
+
+        // As for answers: the message's update and the ephemeral reply go out once the 200 has been sent (Slack's 3 s).
+        request.HttpContext.Response.OnCompleted(async () =>
+        {
+            if (acked is not null)
+            {
+                try
+                {
+                    await MarkAcknowledgedAsync(payload, acked, CancellationToken.None);
+                }
+                catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException)
+                {
+                    Log.ReplyFailed(_logger, ex.Message);
+                }
+            }
+
+            await ReplyAsync(responseUrl!, reply);
+        });
+    }
+
+    /// <summary>Updates the clicked page message: its buttons go, and a line says who acknowledged, via what and when.</summary>
+    private async Task MarkAcknowledgedAsync(JsonObject payload, Escalation acked, CancellationToken ct)
+    {
+        var channel = Str(payload["container"] as JsonObject, "channel_id") ?? Str(payload["channel"] as JsonObject, "id");
+        var ts = Str(payload["container"] as JsonObject, "message_ts") ?? Str(payload["message"] as JsonObject, "ts");
+        var message = payload["message"] as JsonObject;
+        if (channel is null || ts is null || message?["blocks"] is not JsonArray blocks)
+        {
+            return;
+        }
+
+        var kept = new JsonArray();
+        foreach (var block in blocks)
+        {
+            if (block is JsonObject b && Str(b, "type") != "actions")
+            {
+                kept.Add(b.DeepClone());
+            }
+        }
+
+        var at = acked.AcknowledgedAt?.UtcDateTime.ToString("yyyy-MM-dd HH:mm 'UTC'", System.Globalization.CultureInfo.InvariantCulture);
+        var line = $":white_check_mark: Acknowledged by {SlackMessages.Mrkdwn(acked.AcknowledgedByName ?? "someone")} via {SlackMessages.Mrkdwn(acked.AcknowledgedVia ?? "slack")}" +
+            (at is null ? "" : $" at {at}");
+        var updated = await _api.UpdateMessageAsync(channel, ts, Str(message, "text") ?? line, SlackMessages.Settled(kept, line), ct);
+        if (!updated.Ok)
+        {
+            Log.ReplyFailed(_logger, updated.Error ?? "");
         }
     }
 
@@ -290,5 +400,11 @@ public sealed partial class SlackInteractivity : IDisposable
 
         [LoggerMessage(6, LogLevel.Warning, "Slack: the ephemeral reply could not be sent: {Error}")]
         public static partial void ReplyFailed(ILogger logger, string error);
+
+        [LoggerMessage(7, LogLevel.Information, "Slack user {SlackUser} is not linked to a member of the org of escalation {EscalationId}; nothing recorded")]
+        public static partial void UnmappedAck(ILogger logger, string slackUser, Guid escalationId);
+
+        [LoggerMessage(8, LogLevel.Information, "User {UserId} acknowledged escalation {EscalationId} from Slack")]
+        public static partial void Acknowledged(ILogger logger, Guid userId, Guid escalationId);
     }
 }

@@ -26,6 +26,23 @@ public sealed record SlackAnswerAction(Guid OrgId, Guid ClarificationId, int Opt
     }
 }
 
+/// <summary>What an Acknowledge button of a page stands for: the escalation (and its org).</summary>
+public sealed record SlackAckAction(Guid OrgId, Guid EscalationId)
+{
+    public const string ActionId = "clarity_ack";
+    private const string Version = "e1";
+
+    public string Value => string.Create(CultureInfo.InvariantCulture, $"{Version}:{OrgId:N}:{EscalationId:N}");
+
+    public static SlackAckAction? TryParse(string? value)
+    {
+        var parts = value?.Split(':');
+        return parts is [Version, var org, var id] && Guid.TryParseExact(org, "N", out var orgId) && Guid.TryParseExact(id, "N", out var escalationId)
+            ? new SlackAckAction(orgId, escalationId)
+            : null;
+    }
+}
+
 /// <summary>
 /// Builds Block Kit messages from a <see cref="NotificationView"/>: a header, the summary or question (templates
 /// <c>slack/{event}.{header|body|text}.hbs</c>), a context line (task, agent, run and step, queue, expiry), the last log
@@ -74,6 +91,19 @@ public sealed class SlackMessages(NotificationTemplates templates)
 
         var withoutActions = blocks.DeepClone().AsArray();
         var buttons = new JsonArray();
+        if (answerButtons && view.Page is { } page)
+        {
+            // A page's first button acknowledges it (drills too: acknowledging is what a drill tests).
+            buttons.Add(new JsonObject
+            {
+                ["type"] = "button",
+                ["action_id"] = SlackAckAction.ActionId,
+                ["style"] = "danger",
+                ["text"] = PlainText("Acknowledge"),
+                ["value"] = new SlackAckAction(view.OrgId, page.EscalationId).Value,
+            });
+        }
+
         if (answerButtons && view.Digest is null && view.EventType == NotificationEvents.ClarificationAsked && view.Question is { Options: { Count: > 0 } options } question)
         {
             for (var i = 0; i < options.Count && i < 20; i++)

@@ -236,6 +236,7 @@ public sealed class SlackStandIn : IAsyncDisposable
                 "chat.postMessage" => PostMessage(body),
                 "chat.update" => Update(body),
                 "users.info" => UserInfo(body),
+                "users.lookupByEmail" => LookupByEmail(body),
                 _ => Error("unknown_method"),
             };
         }
@@ -245,9 +246,31 @@ public sealed class SlackStandIn : IAsyncDisposable
         return result;
     }
 
+    /// <summary>The direct-message channel of the bot with a Slack user (opened by the first message to the user's id).</summary>
+    public string DirectChannelOf(string userId) => "D" + userId[1..];
+
+    /// <summary>The messages posted in the bot's direct-message channel with a Slack user, oldest first.</summary>
+    public IReadOnlyList<SlackPosted> DirectMessages(string userId) =>
+        [.. _messages.Values.Where(m => m.ChannelId == DirectChannelOf(userId)).OrderBy(m => m.Ts, StringComparer.Ordinal)];
+
+    private IResult LookupByEmail(JsonObject body)
+    {
+        var email = (string?)body["email"];
+        var user = _users.Values.FirstOrDefault(u => u.Email is not null && string.Equals(u.Email, email, StringComparison.OrdinalIgnoreCase) && !u.Deleted);
+        return user is null ? Error("users_not_found") : UserInfo(new JsonObject { ["user"] = user.Id });
+    }
+
     private IResult PostMessage(JsonObject body)
     {
         var channel = (string?)body["channel"];
+        if (channel is not null && _users.ContainsKey(channel))
+        {
+            // chat.postMessage to a user id posts in the bot's direct-message channel with them.
+            var userId = channel;
+            channel = DirectChannelOf(userId);
+            _channels.TryAdd("@" + userId, channel);
+        }
+
         var id = channel is null ? null : channel.StartsWith('#') ? _channels.GetValueOrDefault(channel) : (_channels.Values.Contains(channel) ? channel : null);
         if (id is null)
         {
