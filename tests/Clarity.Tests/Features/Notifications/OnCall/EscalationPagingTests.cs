@@ -147,7 +147,7 @@ public abstract partial class EscalationPagingTests<TFixture>(TFixture fixture) 
 
         var (response, responseUrl) = await Slack.ClickAsync(Host.BaseAddress, dm, "Acknowledge", annSlack);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.Contains("acknowledged", (string?)Assert.Single(Slack.RepliesTo(responseUrl))["text"], StringComparison.Ordinal);
+        Assert.Contains("acknowledged", (string?)Assert.Single(await Slack.RepliesToAsync(responseUrl))["text"], StringComparison.Ordinal);
         Assert.Empty(dm.Buttons);
         Assert.Contains($"Acknowledged by {people[0].Email} via slack", dm.AllText, StringComparison.Ordinal);
 
@@ -171,7 +171,7 @@ public abstract partial class EscalationPagingTests<TFixture>(TFixture fixture) 
 
         var (response, responseUrl) = await Slack.ClickAsync(Host.BaseAddress, dm, "Acknowledge", stranger);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.Contains("not linked", (string?)Assert.Single(Slack.RepliesTo(responseUrl))["text"], StringComparison.Ordinal);
+        Assert.Contains("not linked", (string?)Assert.Single(await Slack.RepliesToAsync(responseUrl))["text"], StringComparison.Ordinal);
         Assert.Equal("open", (await EscalationAsync(escalation)).Str("status"));
         Assert.NotEmpty(dm.Buttons);
     }
@@ -297,7 +297,7 @@ public abstract partial class EscalationPagingTests<TFixture>(TFixture fixture) 
         Assert.Equal(HttpStatusCode.OK, slackResponse.StatusCode);
         var emailWon = emailResponse.StatusCode == HttpStatusCode.OK;
         Assert.True(emailWon || emailResponse.StatusCode == HttpStatusCode.Conflict, emailResponse.StatusCode.ToString());
-        var slackWon = ((string?)Assert.Single(Slack.RepliesTo(responseUrl))["text"])!.StartsWith("You acknowledged", StringComparison.Ordinal);
+        var slackWon = ((string?)Assert.Single(await Slack.RepliesToAsync(responseUrl))["text"])!.StartsWith("You acknowledged", StringComparison.Ordinal);
         Assert.True(emailWon ^ slackWon, $"email won: {emailWon}, slack won: {slackWon}");
 
         var after = await EscalationAsync(escalation);
