@@ -103,7 +103,11 @@ public sealed record NotificationView
 /// What a page is about: the escalation (its id, the policy's name, what it escalates), the level paged (or the fallback),
 /// and the subject it escalates (a clarification, an approval, or a drill's test page).
 /// </summary>
-public sealed record NotificationPage(Guid EscalationId, string PolicyName, int Level, bool Fallback, string SubjectKind, Guid SubjectId);
+public sealed record NotificationPage(Guid EscalationId, string PolicyName, int Level, bool Fallback, string SubjectKind, Guid SubjectId)
+{
+    /// <summary>The escalation's status when the view was built: a page of one no longer <c>open</c> is not sent.</summary>
+    public string EscalationStatus { get; init; } = "open";
+}
 
 /// <summary>A pending question as a notification shows it.</summary>
 public sealed record NotificationQuestion(Guid Id, string Text, IReadOnlyList<string>? Options, DateTimeOffset ExpiresAt, string OnExpiry, string? DefaultAnswer);

@@ -1,8 +1,10 @@
 using System.Globalization;
 using Clarity.Events;
 using Clarity.Features.Notifications.OnCall;
+using Clarity.Features.Workflows.Runs;
 using Clarity.Hosting;
 using Clarity.Storage;
+using Dapper;
 using Microsoft.Extensions.Options;
 
 namespace Clarity.Features.Notifications;
@@ -55,7 +57,12 @@ public sealed class NotificationDispatcher(
         }
 
         var (deliveries, starts) = events.Count == 0 ? ([], []) : await PlanAsync(events, batch.Now, ct);
-        if (deliveries.Count == 0 && starts.Count == 0)
+
+        // An approval decided (or its step skipped or cancelled) ends the escalations about it, as an answer does a question's.
+        var decided = batch.Events
+            .Select(e => e.Event).OfType<RunStepChanged>().Where(s => s.Kind == "approval" && StepStatuses.IsFinal(s.Status))
+            .Select(s => (Subject: StepSubject(s), Outcome: s.Decision ?? s.Status)).ToList();
+        if (deliveries.Count == 0 && starts.Count == 0 && decided.Count == 0)
         {
             return OutboxWork.None;
         }
@@ -63,7 +70,14 @@ public sealed class NotificationDispatcher(
         return new OutboxWork(
             (c, t) => NotificationStore.InsertDeliveriesAsync(c, t, deliveries),
             deliveries.Any(d => d.Status == NotificationDeliveryStatuses.Pending) ? sender.Wake : null,
-            starts.Count == 0 ? null : change => StartEscalationsAsync(change, starts));
+            starts.Count == 0 && decided.Count == 0 ? null : async change =>
+            {
+                await StartEscalationsAsync(change, starts);
+                foreach (var (subject, outcome) in decided)
+                {
+                    await escalations.ResolveApprovalAsync(change, subject, outcome);
+                }
+            });
     }
 
     /// <summary>
@@ -76,12 +90,24 @@ public sealed class NotificationDispatcher(
         foreach (var start in starts)
         {
             if (!await EscalationStore.StartedByRuleAsync(change, start.RuleId, start.Subject.Id)
-                && await OnCallStore.GetPolicyAsync(change, start.OrgId, start.PolicyId) is not null)
+                && await OnCallStore.GetPolicyAsync(change, start.OrgId, start.PolicyId) is not null
+                && await StillOpenAsync(change, start.Subject))
             {
                 await escalations.StartAsync(change, start.OrgId, start.PolicyId, start.Subject, start.CorrelationId, start.View, start.RuleId);
             }
         }
     }
+
+    /// <summary>
+    /// Whether the question is still pending (read under its row lock on PostgreSQL, so an answer committing meanwhile
+    /// either comes first, and no escalation starts, or waits, and resolves the one started here). A question answered,
+    /// expired or cancelled before the fan-out read its event (a backlog, a failover) pages nobody. An approval decided
+    /// meanwhile is resolved by its own later event in this or a following pass.
+    /// </summary>
+    private static async Task<bool> StillOpenAsync(Change change, EscalationSubject subject) =>
+        subject.Kind != EscalationSubjects.Clarification
+        || await change.Connection.ExecuteScalarAsync<string?>(
+            $"SELECT status FROM clarifications WHERE id = @id {change.Dialect.ForUpdate}", new { id = subject.Id }, change.Transaction) == "pending";
 
     /// <summary>An escalation a rule with a policy starts: about a question or an approval, under the event's correlation id.</summary>
     private sealed record EscalationStart(Guid RuleId, Guid OrgId, Guid PolicyId, EscalationSubject Subject, string CorrelationId, NotificationView View);
@@ -189,12 +215,7 @@ public sealed class NotificationDispatcher(
         _ => null,
     };
 
-    /// <summary>An approval step's subject id: its run and step id, hashed to one id (a step run has no id of its own here).</summary>
-    private static Guid StepSubject(RunStepChanged step)
-    {
-        var hash = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes($"{step.RunId:N}/{step.StepId}"));
-        return new Guid(hash.AsSpan(0, 16));
-    }
+    private static Guid StepSubject(RunStepChanged step) => EscalationSubjects.ApprovalStep(step.RunId, step.StepId);
 
     /// <summary>
     /// The deliveries of pages: one per target of the page's event (email to the person's address, web push to their user

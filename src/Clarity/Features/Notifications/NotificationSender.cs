@@ -62,10 +62,10 @@ public sealed partial class NotificationSender : IHostedService, IDisposable
 
     private NotificationOptions Settings => options.Value.Notifications;
 
-    /// <summary>Runs every lane's pass soon, without waiting for the interval.</summary>
+    /// <summary>Runs every known channel's lane soon, without waiting for the interval.</summary>
     public void Wake()
     {
-        foreach (var lane in _lanes)
+        foreach (var lane in _lanes.Where(l => l.Channel is not null))
         {
             lane.Wake();
         }
@@ -138,6 +138,13 @@ public sealed partial class NotificationSender : IHostedService, IDisposable
     {
         DeliveryOutcome outcome;
         var channel = channels.Find(d.Channel);
+        if (view?.Page is { EscalationStatus: not "open" } closed)
+        {
+            // Acknowledged, resolved or exhausted while this page waited (a retry after an outage): nobody needs it now.
+            return new DeliveryAttempt(d.Id, NotificationDeliveryStatuses.Suppressed, null, $"not sent: the escalation is {closed.EscalationStatus}", null,
+                DbTime.ToDb(clock.GetUtcNow()));
+        }
+
         if (view is null)
         {
             outcome = DeliveryOutcome.Fail("the event this delivery is about is no longer in the outbox (pruned), so there is nothing to show");
@@ -217,7 +224,8 @@ public sealed partial class NotificationSender : IHostedService, IDisposable
 
         protected override string Name => $"notification sender ({channel ?? "unknown channels"})";
 
-        protected override TimeSpan Interval => TimeSpan.FromMilliseconds(sender.Settings.PollMilliseconds);
+        // Deliveries of an unknown type exist only when a channel was removed from the code: a minute is soon enough to fail them.
+        protected override TimeSpan Interval => channel is null ? TimeSpan.FromMinutes(1) : TimeSpan.FromMilliseconds(sender.Settings.PollMilliseconds);
 
         protected override Task<bool> RunOnceAsync(CancellationToken ct) => sender.SendDueAsync(channel, ct);
     }

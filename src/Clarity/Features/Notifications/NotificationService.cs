@@ -5,6 +5,7 @@ using Clarity.Features.Tasks;
 using Clarity.Features.Webhooks;
 using Clarity.Hosting;
 using Clarity.Storage;
+using Dapper;
 
 namespace Clarity.Features.Notifications;
 
@@ -46,6 +47,7 @@ public sealed class NotificationService(NotificationStore store, WebhookStore we
             throw Problems.Conflict("too-many-rules", $"There are already {MaxRulesPerScope} rules here, the most there may be.");
         }
 
+        CheckPolicyEvents(row);
         await changes.RunAsync(org.Caller.Actor, async change =>
         {
             await CheckPolicyAsync(change, org.OrgId, row.EscalationPolicyId);
@@ -80,6 +82,7 @@ public sealed class NotificationService(NotificationStore store, WebhookStore we
         current.EscalationPolicyId = request.EscalationPolicy is null ? current.EscalationPolicyId
             : request.EscalationPolicy.Length == 0 ? null : PolicyId(owner, request.EscalationPolicy);
         current.UpdatedAt = DbTime.ToDb(clock.GetUtcNow());
+        CheckPolicyEvents(current);
         var updated = await changes.RunAsync(org.Caller.Actor, async change =>
         {
             await CheckPolicyAsync(change, org.OrgId, current.EscalationPolicyId);
@@ -129,13 +132,28 @@ public sealed class NotificationService(NotificationStore store, WebhookStore we
         return Guid.TryParse(policy, out var id) && id != Guid.Empty ? id : throw Problems.Validation("escalationPolicy", "is not an id of an escalation policy.");
     }
 
+    /// <summary>A policy escalates questions and approvals: a rule with one must fire on at least one of those.</summary>
+    private static void CheckPolicyEvents(RuleRow row)
+    {
+        if (row.EscalationPolicyId is not null
+            && !row.EventList.Any(e => e is NotificationEvents.ClarificationAsked or NotificationEvents.ApprovalPending))
+        {
+            throw Problems.Validation("escalationPolicy",
+                $"escalates only {NotificationEvents.ClarificationAsked} and {NotificationEvents.ApprovalPending}; add one of them to events, or leave the policy out.");
+        }
+    }
+
     /// <summary>
     /// The policy must be the org's (another org's answers exactly like a missing one), checked in the rule's unit of work:
     /// the rule's reference then keeps the policy from being deleted (a foreign key).
     /// </summary>
     private static async Task CheckPolicyAsync(Change change, Guid orgId, Guid? policyId)
     {
-        if (policyId is { } id && await OnCall.OnCallStore.GetPolicyAsync(change, orgId, id) is null)
+        // FOR KEY SHARE on PostgreSQL: a policy being deleted at this moment either goes first (and this is a 400) or
+        // waits for this rule, and then refuses to go (409 in use); never a foreign-key error.
+        if (policyId is { } id && await change.Connection.ExecuteScalarAsync<int>(
+                $"SELECT 1 FROM escalation_policies WHERE org_id = @orgId AND id = @id{(change.Dialect.Kind == DatabaseKind.Postgres ? " FOR KEY SHARE" : "")}",
+                new { orgId, id }, change.Transaction) != 1)
         {
             throw Problems.Validation("escalationPolicy", "is not an escalation policy of this org.");
         }
@@ -243,7 +261,8 @@ public sealed class NotificationService(NotificationStore store, WebhookStore we
     /// <summary>A rule as its audit entry records it: the channels are personal data (they may hold addresses).</summary>
     private static AuditFields Fields(RuleRow row) => new AuditFields()
         .Add("name", row.Name).Add("personal", row.OwnerUserId is not null).Add("ownerUserId", row.OwnerUserId).Add("events", row.EventList)
-        .Personal("channels", row.Channels).Add("filters", row.Filters).Add("enabled", row.Enabled != 0);
+        .Personal("channels", row.Channels).Add("filters", row.Filters).Add("enabled", row.Enabled != 0)
+        .Add("escalationPolicy", row.EscalationPolicyId);
 
     private static AuditFields Fields(PreferenceRow row) => new AuditFields()
         .Add("quietStart", row.QuietStart).Add("quietEnd", row.QuietEnd).Add("timeZone", row.TimeZone).Add("mutedChannels", row.MutedList);

@@ -226,7 +226,7 @@ public sealed class NotificationViews(Database db, EscalationStore escalations, 
                     (stored.Summary.StartsWith("TEST PAGE: ", StringComparison.Ordinal) ? stored.Summary["TEST PAGE: ".Length..] : stored.Summary),
                 IsTest = test,
                 Digest = null,
-                Page = new NotificationPage(row.Id, row.PolicyName, page.Level, fallback, row.SubjectKind, row.SubjectId),
+                Page = new NotificationPage(row.Id, row.PolicyName, page.Level, fallback, row.SubjectKind, row.SubjectId) { EscalationStatus = row.Status },
             };
             result[e.Row.Seq] = (view, new EventFacets(view.Queue, [], view.WorkflowName));
         }

@@ -160,6 +160,21 @@ public sealed class EscalationService(EscalationStore store, Changes changes, IE
         }
     }
 
+    /// <summary>
+    /// Resolves the open escalations about an approval step that was decided (approved, rejected, expired) or ended
+    /// otherwise (skipped, cancelled), with an <c>answered</c> timeline entry naming the outcome. The notification core
+    /// calls it when it reads the step's change; nobody is recorded as the acknowledger (the votes say who decided).
+    /// </summary>
+    public async Task ResolveApprovalAsync(Change change, Guid subjectId, string outcome)
+    {
+        var at = clock.Now;
+        foreach (var row in await EscalationStore.ResolveAsync(change, subjectId, DbTime.ToDb(at)))
+        {
+            await AddEventAsync(change, row, at, EscalationEventKinds.Answered, row.LevelReached, [], $"approval {outcome}");
+            Emit(change, row, EscalationStatuses.Resolved, EscalationEventKinds.Answered, row.LevelReached, []);
+        }
+    }
+
     public async Task<Escalation> GetAsync(OrgContext org, Guid id, CancellationToken ct)
     {
         var row = await store.GetAsync(org.OrgId, id, ct) ?? throw Problems.NotFound("Escalation");

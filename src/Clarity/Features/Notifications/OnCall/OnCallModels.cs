@@ -54,6 +54,13 @@ public static class EscalationSubjects
     public const string Test = "test";
 
     public static readonly IReadOnlyList<string> All = [Clarification, Approval, Test];
+
+    /// <summary>An approval step's subject id: its run and step id, hashed to one id (a step run has no id of its own).</summary>
+    public static Guid ApprovalStep(Guid runId, string stepId)
+    {
+        var hash = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes($"{runId:N}/{stepId}"));
+        return new Guid(hash.AsSpan(0, 16));
+    }
 }
 
 public static class EscalationEventKinds

@@ -205,8 +205,9 @@ public sealed partial class SlackInteractivity : IDisposable
                 {
                     await MarkAcknowledgedAsync(payload, acked, CancellationToken.None);
                 }
-                catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException)
+                catch (Exception ex)
                 {
+                    // After the response: nothing to answer with; the person is still told the outcome below.
                     Log.ReplyFailed(_logger, ex.Message);
                 }
             }

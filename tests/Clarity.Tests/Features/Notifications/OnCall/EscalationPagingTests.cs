@@ -177,6 +177,48 @@ public abstract partial class EscalationPagingTests<TFixture>(TFixture fixture) 
     }
 
     [Fact]
+    public async Task DecidingTheApproval_ResolvesItsEscalation_AndNoFurtherLevelIsPaged()
+    {
+        var people = new[] { await Host.AddPersonAsync(Org, "member"), await Host.AddPersonAsync(Org, "member") };
+        var workflow = Work.Unique("wf").ToLowerInvariant();
+        using var owner = Host.CreateClient(Org.OwnerToken);
+        var policy = await owner.CreatePolicyAsync(Org, [.. people.Select(p => OnCallTestKit.Level(5, users: [p.UserId]))]);
+        await owner.PostAsJsonAsync(Org.Api("notification-rules"), new
+        {
+            events = new[] { "approval.pending" },
+            channels = new[] { new { type = "email", to = new[] { "team@example.org" } } },
+            filters = new { workflows = new[] { workflow } },
+            escalationPolicy = policy,
+        }).ExpectAsync(HttpStatusCode.Created);
+        var yaml = $"name: {workflow}\nsteps:\n  - {{ id: approve, kind: approval, votes: 1, from: tasks:respond }}\n";
+        var uploaded = await owner.PostAsync(Org.Api("workflows"), new StringContent(yaml, System.Text.Encoding.UTF8, new System.Net.Http.Headers.MediaTypeHeaderValue("application/yaml")));
+        Assert.True(uploaded.IsSuccessStatusCode, await uploaded.Content.ReadAsStringAsync());
+        using var agent = Host.CreateClient(Org.MemberKey);
+        var run = (await agent.PostAsJsonAsync(Org.Api($"workflows/{workflow}/runs"), new { input = new { } }).ExpectAsync(HttpStatusCode.Created)).Str("id");
+
+        var escalation = await EscalationOfAsync(EscalationSubjects.ApprovalStep(Guid.Parse(run), "approve").ToString());
+        Assert.Equal("approval", escalation.Str("subject"));
+        await PageMailAsync(people[0].Email, 1);
+
+        using var voter = Host.CreateClient(people[0].Token);
+        await voter.PostAsJsonAsync(Org.Api($"runs/{run}/steps/approve/votes"), new { decision = "approve" }).ExpectAsync(HttpStatusCode.OK);
+        var deadline = DateTimeOffset.UtcNow.AddSeconds(60);
+        while ((await EscalationAsync(escalation)).Str("status") != "resolved")
+        {
+            Assert.True(DateTimeOffset.UtcNow < deadline, "The decided approval never resolved its escalation");
+            await Task.Delay(100);
+        }
+
+        fixture.Clock.Advance(TimeSpan.FromMinutes(10));
+        await Host.SweepEscalationsAsync();
+        var after = await EscalationAsync(escalation);
+        Assert.Equal("resolved", after.Str("status"));
+        Assert.Equal(["notified", "answered"], after.Timeline().Select(e => e.Str("kind")));
+        Assert.Equal("approval approved", after.Timeline()[1].Str("detail"));
+        Assert.Empty(await PageDeliveriesAsync(people[1].Email));
+    }
+
+    [Fact]
     public async Task AnsweringTheQuestion_ResolvesTheEscalation_AndNoFurtherLevelIsPaged()
     {
         var (queue, people, _) = await RuleWithPolicyAsync(2);
@@ -265,6 +307,14 @@ public abstract partial class EscalationPagingTests<TFixture>(TFixture fixture) 
             var problem = await admin.PostAsJsonAsync(Org.Api("notification-rules"), Rule(bad)).ExpectProblemAsync(HttpStatusCode.BadRequest, "validation");
             Assert.True(problem.GetProperty("errors").TryGetProperty("escalationPolicy", out _), problem.ToString());
         }
+
+        var noQuestion = await admin.PostAsJsonAsync(Org.Api("notification-rules"), new
+        {
+            events = new[] { "task.failed" },
+            channels = new[] { new { type = "email", to = new[] { "team@example.org" } } },
+            escalationPolicy = policy,
+        }).ExpectProblemAsync(HttpStatusCode.BadRequest, "validation");
+        Assert.Contains("clarification.asked", noQuestion.GetProperty("errors").GetProperty("escalationPolicy")[0].GetString(), StringComparison.Ordinal);
 
         using var member = Host.CreateClient(person.Token);
         var personal = await member.PostAsJsonAsync(Org.Api("me/notification-rules"), new { events = new[] { "clarification.asked" }, channels = new[] { new { type = "email" } }, escalationPolicy = policy })
