@@ -134,32 +134,10 @@ public static class EmailAnswerEndpoints
         return Page(model with { State = AnswerPageState.Answered, Answer = answer });
     }
 
-    /// <summary>The link a token names, counted like a sign-in attempt of the client's address: an unknown token is a failure.</summary>
-    private static async Task<(EmailAnswerLink? Link, RazorComponentResult<AnswerPage>? Refusal)> FindAsync(string token, HttpContext http, EmailAnswerLinkStore links, SignInThrottle throttle)
-    {
-        var ct = http.RequestAborted;
-        try
-        {
-            using var attempt = await throttle.BeginSetupAsync(ct);
-            var link = await links.FindAsync(token, ct);
-            if (link is null)
-            {
-                return (null, Page(new AnswerPageModel(AnswerPageState.NotFound), StatusCodes.Status404NotFound));
-            }
-
-            await attempt.SucceededAsync(ct);
-            return (link, null);
-        }
-        catch (ApiException ex) when (ex.Status == StatusCodes.Status429TooManyRequests)
-        {
-            if (ex.RetryAfter is { } wait)
-            {
-                http.Response.Headers.RetryAfter = Problems.RetryAfterSeconds(wait).ToString(System.Globalization.CultureInfo.InvariantCulture);
-            }
-
-            return (null, Page(new AnswerPageModel(AnswerPageState.TooMany), StatusCodes.Status429TooManyRequests));
-        }
-    }
+    /// <summary>The link a token names (<see cref="EmailLinkLookup"/>), or the page that refuses it.</summary>
+    private static Task<(EmailAnswerLink? Link, RazorComponentResult<AnswerPage>? Refusal)> FindAsync(string token, HttpContext http, EmailAnswerLinkStore links, SignInThrottle throttle) =>
+        EmailLinkLookup.FindAsync(http, throttle, ct => links.FindAsync(token, ct), status =>
+            Page(new AnswerPageModel(status == StatusCodes.Status404NotFound ? AnswerPageState.NotFound : AnswerPageState.TooMany), status));
 
     /// <summary>The question as the page shows it, and whether it can still be answered through this link.</summary>
     private static async Task<(ClarificationRow? Row, AnswerPageModel Model)> LoadAsync(EmailAnswerLink link, HttpContext http, ClarificationStore clarifications, TimeProvider clock)

@@ -85,31 +85,10 @@ public static class EscalationAckEndpoints
         return Page((await LoadAsync(link, http, escalations)) with { State = AckPageState.Acknowledged });
     }
 
-    private static async Task<(EscalationAckLink? Link, RazorComponentResult<AckPage>? Refusal)> FindAsync(string token, HttpContext http, EscalationAckLinkStore links, SignInThrottle throttle)
-    {
-        var ct = http.RequestAborted;
-        try
-        {
-            using var attempt = await throttle.BeginSetupAsync(ct);
-            var link = await links.FindAsync(token, ct);
-            if (link is null)
-            {
-                return (null, Page(new AckPageModel(AckPageState.NotFound), StatusCodes.Status404NotFound));
-            }
-
-            await attempt.SucceededAsync(ct);
-            return (link, null);
-        }
-        catch (ApiException ex) when (ex.Status == StatusCodes.Status429TooManyRequests)
-        {
-            if (ex.RetryAfter is { } wait)
-            {
-                http.Response.Headers.RetryAfter = Problems.RetryAfterSeconds(wait).ToString(System.Globalization.CultureInfo.InvariantCulture);
-            }
-
-            return (null, Page(new AckPageModel(AckPageState.TooMany), StatusCodes.Status429TooManyRequests));
-        }
-    }
+    /// <summary>The link a token names (<see cref="EmailLinkLookup"/>), or the page that refuses it.</summary>
+    private static Task<(EscalationAckLink? Link, RazorComponentResult<AckPage>? Refusal)> FindAsync(string token, HttpContext http, EscalationAckLinkStore links, SignInThrottle throttle) =>
+        EmailLinkLookup.FindAsync(http, throttle, ct => links.FindAsync(token, ct), status =>
+            Page(new AckPageModel(status == StatusCodes.Status404NotFound ? AckPageState.NotFound : AckPageState.TooMany), status));
 
     /// <summary>The escalation as the page shows it, and whether this link can still acknowledge it.</summary>
     private static async Task<AckPageModel> LoadAsync(EscalationAckLink link, HttpContext http, EscalationStore escalations)
