@@ -76,19 +76,60 @@ public abstract partial class OutboxConsumer : BackgroundLoop
 
     protected override Task<bool> RunOnceAsync(CancellationToken ct) => ConsumeAsync(ct);
 
+    /// <summary>
+    /// How long the durable cursor may trail a run of batches that meant nothing to the consumer (no write, no change, no
+    /// after-commit action), and how often the cursor is read back from <c>consumer_cursors</c>. Such passes move the
+    /// cursor in memory only; the next pass with work, or the first pass this long after the last durable move, writes
+    /// it. Under load most passes of a consumer with nothing to do (no webhook endpoints, no rules) would otherwise each
+    /// be a read and a write transaction (a commit, on PostgreSQL) for nothing. After a crash those events are read
+    /// again, and again mean nothing. A pass with work moves the cursor from where this node last saw it, so a cursor
+    /// moved meanwhile by another pass (a former leader's) fails that move and is read again: nothing is done twice.
+    /// </summary>
+    internal static readonly TimeSpan IdleFlush = TimeSpan.FromSeconds(1);
+
+    // The cursor as last read from or written to consumer_cursors; how far this node has consumed past it in memory;
+    // when it was last written, and last read back.
+    private long _durable = -1;
+    private long _position = -1;
+    private long _durableAt;
+    private long _checkedAt;
+
     /// <summary>One batch past the cursor. True when there is more to read at once (a full batch, or the cursor moved meanwhile).</summary>
     protected async Task<bool> ConsumeAsync(CancellationToken ct)
     {
-        var from = await _cursors.ReadAsync(CursorName, ct);
-        var rows = await _log.ReadAfterAsync(from, null, null, Batch, ct);
+        var flushMs = (long)IdleFlush.TotalMilliseconds;
+        if (_durable < 0 || Environment.TickCount64 - _checkedAt >= flushMs)
+        {
+            // The first pass, after a failed move, and every IdleFlush: someone may have moved (or an operator rewound) it.
+            var durable = await _cursors.ReadAsync(CursorName, ct);
+            _checkedAt = Environment.TickCount64;
+            if (durable != _durable)
+            {
+                (_durable, _position, _durableAt) = (durable, durable, _checkedAt);
+            }
+        }
+
+        var rows = await _log.ReadAfterAsync(_position, null, null, Batch, ct);
+        var flushDue = _position > _durable && Environment.TickCount64 - _durableAt >= flushMs;
         if (rows.Count == 0)
         {
+            if (flushDue)
+            {
+                await AdvanceAsync(_position, DbTime.ToDb(Clock.GetUtcNow()), OutboxWork.None, ct);
+            }
+
             return false;
         }
 
         var now = Clock.GetUtcNow();
         var work = await HandleAsync(new OutboxBatch(rows, Decode(rows), now), ct);
-        if (!await _cursors.AdvanceAsync(CursorName, from, rows[^1].Seq, DbTime.ToDb(now), work.Write, work.Change, ct))
+        if (work == OutboxWork.None && !flushDue)
+        {
+            _position = rows[^1].Seq;
+            return rows.Count == Batch;
+        }
+
+        if (!await AdvanceAsync(rows[^1].Seq, DbTime.ToDb(now), work, ct))
         {
             // Another pass (a former leader's) moved the cursor meanwhile: read again from where it is now.
             return true;
@@ -96,6 +137,19 @@ public abstract partial class OutboxConsumer : BackgroundLoop
 
         work.Committed?.Invoke();
         return rows.Count == Batch;
+    }
+
+    /// <summary>Moves the durable cursor from where it was last seen to <paramref name="to"/>, with the batch's work; false when another pass moved it first.</summary>
+    private async Task<bool> AdvanceAsync(long to, long now, OutboxWork work, CancellationToken ct)
+    {
+        if (!await _cursors.AdvanceAsync(CursorName, _durable, to, now, work.Write, work.Change, ct))
+        {
+            _durable = -1;
+            return false;
+        }
+
+        (_durable, _position, _durableAt) = (to, to, Environment.TickCount64);
+        return true;
     }
 
     private List<(EventRow Row, ClarityEvent Event)> Decode(IReadOnlyList<EventRow> rows)

@@ -136,6 +136,63 @@ public abstract class OutboxTests(HostFixture fixture)
         Assert.Equal(0, await log.UnsequencedAsync(CancellationToken.None));
     }
 
+    [Fact]
+    public async Task AConsumerWithNothingToDo_FollowsABurstInMemory_AndWritesItsCursorAboutOnceASecond()
+    {
+        // No webhook endpoint exists here, so every event means nothing to the webhook fan-out. A trigger counts the
+        // writes of its cursor while a burst of changes spread over many of its passes goes by.
+        var db = Host.Services.GetRequiredService<Database>();
+        var log = Host.Services.GetRequiredService<EventLog>();
+        var setup = db.Kind == DatabaseKind.Sqlite
+            ? "CREATE TABLE test_cursor_writes (n INTEGER); " +
+              "CREATE TRIGGER test_cursor_writes_t AFTER UPDATE ON consumer_cursors WHEN NEW.name = 'webhooks' BEGIN INSERT INTO test_cursor_writes VALUES (1); END;"
+            : "CREATE TABLE test_cursor_writes (n int); " +
+              "CREATE FUNCTION test_cursor_writes_f() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN INSERT INTO test_cursor_writes VALUES (1); RETURN NEW; END $f$; " +
+              "CREATE TRIGGER test_cursor_writes_t AFTER UPDATE ON consumer_cursors FOR EACH ROW WHEN (NEW.name = 'webhooks') EXECUTE FUNCTION test_cursor_writes_f();";
+        await db.WriteAsync((c, t) => c.ExecuteAsync(setup, transaction: t));
+        try
+        {
+            var started = DateTimeOffset.UtcNow;
+            using var client = Host.CreateClient(Org.MemberKey);
+            var queue = Work.Unique("idle-consumer");
+            const int Burst = 40;
+            for (var i = 0; i < Burst; i++)
+            {
+                await client.CreateTaskAsync(Org, new { queue, title = $"t{i}" });
+                await Task.Delay(20);
+            }
+
+            // The durable cursor still reaches the newest event: the first pass a second after its last write writes it.
+            var deadline = DateTimeOffset.UtcNow.AddSeconds(30);
+            while (true)
+            {
+                var newest = await log.UnsequencedAsync(CancellationToken.None) == 0 ? (await log.PositionAsync(CancellationToken.None)).NewestId : long.MaxValue;
+                await using var c = await db.OpenReadAsync();
+                if (await c.ExecuteScalarAsync<long>("SELECT seq FROM consumer_cursors WHERE name = 'webhooks'") >= newest)
+                {
+                    break;
+                }
+
+                Assert.True(DateTimeOffset.UtcNow < deadline, "The webhook fan-out's durable cursor did not catch up with the newest event.");
+                await Task.Delay(100);
+            }
+
+            await using var read = await db.OpenReadAsync();
+            var writes = await read.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM test_cursor_writes");
+            var seconds = (DateTimeOffset.UtcNow - started).TotalSeconds;
+
+            // One write per pass would be one per creation or so; here, about one per second of the burst (plus the last).
+            Assert.InRange(writes, 1, Math.Min(Burst - 1, (long)Math.Ceiling(seconds / OutboxConsumer.IdleFlush.TotalSeconds) + 2));
+        }
+        finally
+        {
+            var teardown = db.Kind == DatabaseKind.Sqlite
+                ? "DROP TRIGGER test_cursor_writes_t; DROP TABLE test_cursor_writes;"
+                : "DROP TRIGGER test_cursor_writes_t ON consumer_cursors; DROP FUNCTION test_cursor_writes_f(); DROP TABLE test_cursor_writes;";
+            await db.WriteAsync((c, t) => c.ExecuteAsync(teardown, transaction: t));
+        }
+    }
+
     private async Task<Guid> OrgIdAsync(OrgSession org)
     {
         using var owner = Host.CreateClient(org.OwnerToken);
