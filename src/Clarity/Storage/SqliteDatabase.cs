@@ -30,6 +30,9 @@ public sealed partial class SqliteDatabase : Database
     private readonly Lock _gate = new();
     private bool _closed;
     private readonly StatementCachingConnection _writer;
+    private readonly SqliteCommand _savepoint;
+    private readonly SqliteCommand _release;
+    private readonly SqliteCommand _rollbackTo;
     private readonly string _readConnectionString;
     private readonly string _path;
     private readonly Thread _loop;
@@ -65,6 +68,9 @@ public sealed partial class SqliteDatabase : Database
 
         _writer = new StatementCachingConnection(writeCs);
         _writer.Open();
+        _savepoint = Statement("SAVEPOINT w;");
+        _release = Statement("RELEASE w;");
+        _rollbackTo = Statement("ROLLBACK TO w;");
         using (var pragma = _writer.CreateCommand())
         {
             pragma.CommandText =
@@ -79,6 +85,13 @@ public sealed partial class SqliteDatabase : Database
     }
 
     public override DatabaseKind Kind => DatabaseKind.Sqlite;
+
+    private SqliteCommand Statement(string sql)
+    {
+        var command = _writer.CreateCommand();
+        command.CommandText = sql;
+        return command;
+    }
 
     /// <summary>
     /// Creates a new database file readable and writable by its owner only (0600): it holds password hashes, API key
@@ -182,6 +195,16 @@ public sealed partial class SqliteDatabase : Database
         }
     }
 
+    /// <summary>
+    /// Runs one of the savepoint statements, kept prepared: two of them frame every unit of work, and
+    /// <see cref="SqliteTransaction.Save"/> would parse its SQL anew each time.
+    /// </summary>
+    private static void Savepoint(SqliteCommand command, SqliteTransaction transaction)
+    {
+        command.Transaction = transaction;
+        command.ExecuteNonQuery();
+    }
+
     private void RunGroup(List<WriteItem> group)
     {
         SqliteTransaction? transaction = null;
@@ -191,17 +214,17 @@ public sealed partial class SqliteDatabase : Database
             foreach (var item in group)
             {
                 // Each unit of work runs in its own savepoint: one that fails is undone alone, and the rest commit.
-                transaction.Save("w");
+                Savepoint(_savepoint, transaction);
                 try
                 {
                     // Microsoft.Data.Sqlite runs its async methods synchronously, so waiting here costs nothing extra.
                     item.RunAsync(_writer, transaction).GetAwaiter().GetResult();
-                    transaction.Release("w");
+                    Savepoint(_release, transaction);
                 }
                 catch (Exception ex)
                 {
-                    transaction.Rollback("w");
-                    transaction.Release("w");
+                    Savepoint(_rollbackTo, transaction);
+                    Savepoint(_release, transaction);
                     item.Fault(ex);
                 }
             }
@@ -261,6 +284,9 @@ public sealed partial class SqliteDatabase : Database
             }
         }
 
+        _savepoint.Dispose();
+        _release.Dispose();
+        _rollbackTo.Dispose();
         await _writer.DisposeAsync();
         SqliteConnection.ClearAllPools();
     }

@@ -155,28 +155,28 @@ public abstract class LogStore(Database db)
     {
         protected override async Task InsertAsync(DbConnection connection, DbTransaction transaction, Guid orgId, Guid taskId, long firstSeq, IReadOnlyList<LogLine> lines)
         {
-            var c = (SqliteConnection)connection;
-            var tx = (SqliteTransaction)transaction;
+            // Commands made through DbConnection.CreateCommand: on the writer's connection they reuse prepared statements
+            // (StatementCachingConnection), so an append parses none of these five statements again.
 
-            // The org's first line creates its search table, in the same transaction; afterwards this is a no-op lookup.
-            await using (var create = c.CreateCommand())
+            // The org's first line creates its search table, in the same transaction; afterwards this is a no-op.
+            await using (var create = connection.CreateCommand())
             {
-                create.Transaction = tx;
+                create.Transaction = transaction;
                 create.CommandText = SqliteCreateSearchTable(orgId);
                 create.ExecuteNonQuery();
             }
 
-            await using var insert = c.CreateCommand();
-            insert.Transaction = tx;
+            await using var insert = connection.CreateCommand();
+            insert.Transaction = transaction;
             insert.CommandText = "INSERT INTO task_logs (org_id, task_id, seq, ts, level, stream, text) VALUES ($org, $task, $seq, $ts, $level, $stream, $text)";
-            insert.Parameters.AddWithValue("$org", orgId.ToString().ToUpperInvariant());
-            insert.Parameters.AddWithValue("$task", taskId.ToString().ToUpperInvariant());
-            var seq = insert.Parameters.Add("$seq", SqliteType.Integer);
-            var ts = insert.Parameters.Add("$ts", SqliteType.Integer);
-            var level = insert.Parameters.Add("$level", SqliteType.Text);
-            var stream = insert.Parameters.Add("$stream", SqliteType.Text);
-            var text = insert.Parameters.Add("$text", SqliteType.Text);
-            insert.Prepare();
+            insert.Parameters.Add(new SqliteParameter("$org", orgId.ToString().ToUpperInvariant()));
+            insert.Parameters.Add(new SqliteParameter("$task", taskId.ToString().ToUpperInvariant()));
+            var seq = new SqliteParameter("$seq", SqliteType.Integer);
+            var ts = new SqliteParameter("$ts", SqliteType.Integer);
+            var level = new SqliteParameter("$level", SqliteType.Text);
+            var stream = new SqliteParameter("$stream", SqliteType.Text);
+            var text = new SqliteParameter("$text", SqliteType.Text);
+            insert.Parameters.AddRange(new[] { seq, ts, level, stream, text });
             long firstId = 0;
             for (var i = 0; i < lines.Count; i++)
             {
@@ -188,26 +188,26 @@ public abstract class LogStore(Database db)
                 insert.ExecuteNonQuery();
                 if (i == 0)
                 {
-                    firstId = LastRowId(c, transaction);
+                    firstId = LastRowId(connection, transaction);
                 }
             }
 
-            var lastId = lines.Count == 1 ? firstId : LastRowId(c, transaction);
+            var lastId = lines.Count == 1 ? firstId : LastRowId(connection, transaction);
 
             // Index the whole batch with one statement: far cheaper than a trigger per row. The text comes through
             // the same view the table reads its content from, so the index and the snippets see the same text.
-            await using var index = c.CreateCommand();
-            index.Transaction = tx;
+            await using var index = connection.CreateCommand();
+            index.Transaction = transaction;
             index.CommandText = $"INSERT INTO {SqliteSearchTable(orgId)} (rowid, text) SELECT id, text FROM log_search_text WHERE id BETWEEN $first AND $last";
-            index.Parameters.AddWithValue("$first", firstId);
-            index.Parameters.AddWithValue("$last", lastId);
+            index.Parameters.Add(new SqliteParameter("$first", firstId));
+            index.Parameters.Add(new SqliteParameter("$last", lastId));
             index.ExecuteNonQuery();
         }
 
-        private static long LastRowId(SqliteConnection c, DbTransaction t)
+        private static long LastRowId(DbConnection c, DbTransaction t)
         {
             using var cmd = c.CreateCommand();
-            cmd.Transaction = (SqliteTransaction)t;
+            cmd.Transaction = t;
             cmd.CommandText = "SELECT last_insert_rowid()";
             return (long)cmd.ExecuteScalar()!;
         }
