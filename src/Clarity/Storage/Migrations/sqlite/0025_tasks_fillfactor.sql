@@ -1,0 +1,2 @@
+-- PostgreSQL only (new pages of tasks keep room for heap-only updates); SQLite has no fill factor. Kept so that both
+-- backends number their migrations alike.
