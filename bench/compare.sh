@@ -48,7 +48,8 @@ values = {}
 for side in ("before", "after"):
     for r in range(1, rounds + 1):
         for f in json.load(open(f"{out}/{side}-{r}/results.json"))["figures"]:
-            if f["metric"] in metrics:
+            # Only the plain scenarios: newer harnesses also report 1b (complete returns next) under the same metric names.
+            if f["metric"] in metrics and not f.get("scenario", "").startswith("1b."):
                 values.setdefault((f["metric"], f["backend"]), {}).setdefault(side, []).append(f["value"])
 lines = ["| metric | backend | before (median) | after (median) | change | runs before / after |", "|---|---|---:|---:|---:|---|"]
 for (metric, backend), v in sorted(values.items()):

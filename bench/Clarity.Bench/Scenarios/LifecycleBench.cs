@@ -98,6 +98,7 @@ public static class LifecycleBench
         var requestsAtStart = api.Requests;
         var cpu = new CpuMeter();
         var serverCpuAtStart = server.ServerCpu;
+        var writerAtStart = ThreadCpu.Of(ThreadCpu.SqliteWriter);
         var started = Stopwatch.GetTimestamp();
         Volatile.Write(ref measuring, 1);
         await Task.Delay(options.Duration);
@@ -106,6 +107,7 @@ public static class LifecycleBench
         var requests = api.Requests - requestsAtStart;
         var (machine, process, cpuMs) = cpu.Stop();
         var serverCpuMs = (server.ServerCpu - serverCpuAtStart)?.TotalMilliseconds;
+        var writerMs = (ThreadCpu.Of(ThreadCpu.SqliteWriter) - writerAtStart).TotalMilliseconds;
         Volatile.Write(ref stopping, 1);
         await Task.WhenAll(agents);
 
@@ -137,6 +139,13 @@ public static class LifecycleBench
         }
 
         report.Add(name, b, "machine CPU busy", machine, "%", notes: $"this process (server + load generator): {process:F0}% of {Environment.ProcessorCount} cores");
+        if (b == Backend.Sqlite && writerMs > 0)
+        {
+            // Every write runs on the one writer thread: its CPU per lifecycle bounds the rate (1,000 / that per second).
+            report.Add(name, b, "writer thread CPU per lifecycle", writerMs / done, "ms",
+                notes: $"busy {100 * writerMs / (seconds * 1000):F0}% of the window; alone it would allow ≈ {1000 * done / writerMs:F0}/s");
+        }
+
         var perLifecycle = cpuMs / done;
         report.Add(name, b, "process CPU per lifecycle", perLifecycle, "ms", notes: b == Backend.Postgres ? "server + client; PostgreSQL's own CPU not included" : $"server + client; {Environment.ProcessorCount} dedicated cores would allow ≈ {Environment.ProcessorCount * 1000 / perLifecycle:F0}/s");
     }
