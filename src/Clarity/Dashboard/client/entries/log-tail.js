@@ -40,6 +40,7 @@ class LogTail {
     this.newLines = 0;
     this.highlight = null;
     this.expectedTop = null;
+    this.pinnedTop = null;
     this.pool = [];
     this.minWidth = 0;
 
@@ -165,6 +166,12 @@ class LogTail {
   }
 
   afterData(added) {
+    if (this.following && this.readerScrolledAway()) {
+      // The reader scrolled up since our last scroll to the end and its scroll event is still on its way: data that
+      // lands first must not pull the view back down.
+      this.setFollowing(false);
+    }
+
     if (added > 0 && !this.following) {
       this.newLines += added;
     }
@@ -190,8 +197,16 @@ class LogTail {
     this.spacer.style.height = this.virtualizer.getTotalSize() + 'px';
     const before = this.viewport.scrollTop;
     this.viewport.scrollTop = this.viewport.scrollHeight;
+    this.pinnedTop = this.viewport.scrollTop;
     // Remember where we put it, so that onScroll can tell this scroll from the reader's.
     if (this.viewport.scrollTop !== before) this.expectedTop = this.viewport.scrollTop;
+  }
+
+  // Above where scrollToEnd last put the view, and not at the end (a taller window lowers the end, and is no scroll).
+  readerScrolledAway() {
+    const top = this.viewport.scrollTop;
+    const atEnd = this.viewport.scrollHeight - top - this.viewport.clientHeight < ROW * 1.5;
+    return this.pinnedTop != null && top < this.pinnedTop - 1 && !atEnd;
   }
 
   setFollowing(on) {
