@@ -182,14 +182,7 @@ public abstract partial class EscalationPagingTests<TFixture>(TFixture fixture) 
         var people = new[] { await Host.AddPersonAsync(Org, "member"), await Host.AddPersonAsync(Org, "member") };
         var workflow = Work.Unique("wf").ToLowerInvariant();
         using var owner = Host.CreateClient(Org.OwnerToken);
-        var policy = await owner.CreatePolicyAsync(Org, [.. people.Select(p => OnCallTestKit.Level(5, users: [p.UserId]))]);
-        await owner.PostAsJsonAsync(Org.Api("notification-rules"), new
-        {
-            events = new[] { "approval.pending" },
-            channels = new[] { new { type = "email", to = new[] { "team@example.org" } } },
-            filters = new { workflows = new[] { workflow } },
-            escalationPolicy = policy,
-        }).ExpectAsync(HttpStatusCode.Created);
+        await EscalatingRuleAsync(owner, people, "approval.pending", new { workflows = new[] { workflow } });
         var yaml = $"name: {workflow}\nsteps:\n  - {{ id: approve, kind: approval, votes: 1, from: tasks:respond }}\n";
         var uploaded = await owner.PostAsync(Org.Api("workflows"), new StringContent(yaml, System.Text.Encoding.UTF8, new System.Net.Http.Headers.MediaTypeHeaderValue("application/yaml")));
         Assert.True(uploaded.IsSuccessStatusCode, await uploaded.Content.ReadAsStringAsync());
@@ -411,15 +404,22 @@ public abstract partial class EscalationPagingTests<TFixture>(TFixture fixture) 
 
         var queue = Work.Unique("q");
         using var admin = Host.CreateClient(Org.OwnerToken);
-        var policy = await admin.CreatePolicyAsync(Org, [.. people.Select(p => OnCallTestKit.Level(5, users: [p.UserId]))]);
-        await admin.PostAsJsonAsync(Org.Api("notification-rules"), new
+        var policy = await EscalatingRuleAsync(admin, people, "clarification.asked", new { queues = new[] { queue } });
+        return (queue, people, policy);
+    }
+
+    /// <summary>A policy with one level per person (5 minutes apart), and an email rule on <paramref name="evt"/> that escalates through it.</summary>
+    private async Task<string> EscalatingRuleAsync(HttpClient owner, IEnumerable<Person> people, string evt, object filters)
+    {
+        var policy = await owner.CreatePolicyAsync(Org, [.. people.Select(p => OnCallTestKit.Level(5, users: [p.UserId]))]);
+        await owner.PostAsJsonAsync(Org.Api("notification-rules"), new
         {
-            events = new[] { "clarification.asked" },
+            events = new[] { evt },
             channels = new[] { new { type = "email", to = new[] { "team@example.org" } } },
-            filters = new { queues = new[] { queue } },
+            filters,
             escalationPolicy = policy,
         }).ExpectAsync(HttpStatusCode.Created);
-        return (queue, people, policy);
+        return policy;
     }
 
     private async Task<(Lease Lease, string QuestionId)> AskAsync(string queue, string text, string[]? options)
