@@ -24,7 +24,7 @@ public static class EmailAnswerEndpoints
         services.AddSingleton<EscalationAckLinkStore>();
         services.AddSingleton<EmailChannel>();
         services.AddSingleton<INotificationChannel>(sp => sp.GetRequiredService<EmailChannel>());
-        services.AddSingleton<ISweep, EmailAnswerLinkSweep>();
+        services.AddSingleton<ISweep, EmailLinkSweep>();
         return services;
     }
 

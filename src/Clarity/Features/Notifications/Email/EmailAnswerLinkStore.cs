@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using Clarity.Features.Identity;
+using Clarity.Features.Notifications.OnCall;
 using Clarity.Hosting;
 using Clarity.Storage;
 using Dapper;
@@ -117,13 +118,20 @@ public static class AnswerToken
         token is { Length: Length } && token.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_');
 }
 
-/// <summary>Deletes answer links of questions that expired over a week ago, at most once an hour.</summary>
-public sealed class EmailAnswerLinkSweep(EmailAnswerLinkStore links, TimeProvider clock) : ISweep
+/// <summary>
+/// Deletes, at most once an hour, the one-time links of mails that can only say "too late" any more: answer links of
+/// questions that expired over a week ago, and acknowledge links of escalations that closed over a week ago (by the
+/// on-call clock, which is the clock escalations close by).
+/// </summary>
+public sealed class EmailLinkSweep(EmailAnswerLinkStore answers, EscalationAckLinkStore acks, OnCallClock onCall, TimeProvider clock) : ISweep
 {
+    /// <summary>How long a spent link keeps showing how its question or escalation ended.</summary>
+    public static readonly TimeSpan Keep = TimeSpan.FromDays(7);
+
     private static readonly TimeSpan s_every = TimeSpan.FromHours(1);
     private long _last;
 
-    public string Name => "email-answer-links";
+    public string Name => "email-links";
 
     public async Task<int> SweepAsync(DateTimeOffset now, CancellationToken cancellationToken)
     {
@@ -134,6 +142,6 @@ public sealed class EmailAnswerLinkSweep(EmailAnswerLinkStore links, TimeProvide
         }
 
         _last = at;
-        return await links.PruneAsync(TimeSpan.FromDays(7), cancellationToken);
+        return await answers.PruneAsync(Keep, cancellationToken) + await acks.PruneAsync(onCall.Now - Keep, cancellationToken);
     }
 }

@@ -53,6 +53,16 @@ public sealed class EscalationAckLinkStore(Database db, TimeProvider clock)
     public Task<bool> MarkUsedAsync(Guid id, CancellationToken ct) =>
         db.WriteAsync(async (c, t) => await c.ExecuteAsync(
             "UPDATE escalation_ack_links SET used_at = @now WHERE id = @id AND used_at IS NULL", new { id, now = DbTime.ToDb(clock.GetUtcNow()) }, t) == 1, ct);
+
+    /// <summary>
+    /// Deletes the links of escalations that closed (acknowledged, resolved, exhausted) before <paramref name="closedBefore"/>:
+    /// such a link can only say how its escalation ended. A link of an open escalation is never deleted.
+    /// </summary>
+    public Task<int> PruneAsync(DateTimeOffset closedBefore, CancellationToken ct) =>
+        db.WriteAsync((c, t) => c.ExecuteAsync(
+            "DELETE FROM escalation_ack_links WHERE escalation_id IN " +
+            "(SELECT id FROM escalations WHERE status <> 'open' AND closed_at IS NOT NULL AND closed_at < @before)",
+            new { before = DbTime.ToDb(closedBefore) }, t), ct);
 }
 
 /// <summary>An acknowledge link as stored (times in epoch milliseconds).</summary>

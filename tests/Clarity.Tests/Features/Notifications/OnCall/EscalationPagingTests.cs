@@ -137,6 +137,41 @@ public abstract partial class EscalationPagingTests<TFixture>(TFixture fixture) 
     }
 
     [Fact]
+    public async Task AckLinks_OfEscalationsClosedOverAWeekAgo_ArePruned_WhileLinksOfOpenOrRecentlyClosedOnesStay()
+    {
+        var (queue, people, _) = await RuleWithPolicyAsync(2);
+        var ann = people[0];
+        var (_, first) = await AskAsync(queue, "Acknowledged, then a week passes?", null);
+        await EscalationOfAsync(first);
+        var closedLink = AckLink().Match((await PageMailAsync(ann.Email, 1)).TextBody ?? "").Value;
+        var (_, second) = await AskAsync(queue, "Still open a week later?", null);
+        await EscalationOfAsync(second);
+        var openLink = AckLink().Match((await PageMailAsync(ann.Email, 2)).TextBody ?? "").Value;
+        Assert.NotEqual(closedLink, openLink);
+
+        using var browser = Host.CreateClient();
+        await PageAsync(browser.PostAsync(PathOf(closedLink), new FormUrlEncodedContent([])), HttpStatusCode.OK);
+
+        // Six days after it closed, the spent link still says who acknowledged.
+        var closedAt = fixture.Clock.GetUtcNow();
+        await SweepLinksAtAsync(closedAt + TimeSpan.FromDays(6));
+        Assert.Contains("already acknowledged", await PageAsync(browser.GetAsync(PathOf(closedLink)), HttpStatusCode.OK), StringComparison.Ordinal);
+
+        // Over a week after: it is gone; the open escalation's link still acknowledges.
+        Assert.True(await SweepLinksAtAsync(closedAt + TimeSpan.FromDays(8)) >= 1);
+        await PageAsync(browser.GetAsync(PathOf(closedLink)), HttpStatusCode.NotFound);
+        Assert.Contains("Acknowledge", await PageAsync(browser.GetAsync(PathOf(openLink)), HttpStatusCode.OK), StringComparison.Ordinal);
+    }
+
+    /// <summary>Runs the mail-link sweep as if the on-call clock read <paramref name="now"/> (a fresh sweep: the hourly limit is the leader's).</summary>
+    private Task<int> SweepLinksAtAsync(DateTimeOffset now) =>
+        new Clarity.Features.Notifications.Email.EmailLinkSweep(
+            Host.Services.GetRequiredService<Clarity.Features.Notifications.Email.EmailAnswerLinkStore>(),
+            Host.Services.GetRequiredService<Clarity.Features.Notifications.Email.EscalationAckLinkStore>(),
+            new OnCallClock(new FakeTimeProvider(now)),
+            TimeProvider.System).SweepAsync(now, CancellationToken.None);
+
+    [Fact]
     public async Task SlackAcknowledgeButton_AcknowledgesViaSlack_UpdatesTheMessage_AndStopsTheEscalation()
     {
         var (queue, people, _) = await RuleWithPolicyAsync(2);
