@@ -16,6 +16,7 @@ public sealed class Change
     private readonly List<ClarityEvent> _events = [];
     private List<AuditRecord>? _audit;
     private List<Action>? _afterCommit;
+    private int _savepoints;
 
     internal Change(DbConnection connection, DbTransaction transaction, SqlDialect dialect, Actor actor, string? correlationId, long now, RequestClient? client = null)
     {
@@ -63,6 +64,43 @@ public sealed class Change
 
     /// <summary>Runs <paramref name="action"/> on this node once the change has committed (never if it rolls back): in-memory hints only.</summary>
     public void AfterCommit(Action action) => (_afterCommit ??= []).Add(action);
+
+    /// <summary>
+    /// Runs <paramref name="work"/> inside a savepoint of this change. If it throws, what it wrote is rolled back to the
+    /// savepoint, the events, audit entries and after-commit actions it recorded are dropped, and the exception is
+    /// returned, so the rest of the change can go on and commit without it. A transient database error (a deadlock,
+    /// a serialization failure, a busy database) is not caught: the whole change is run again.
+    /// </summary>
+    public async Task<Exception?> TryAsync(Func<Task> work)
+    {
+        var name = "part" + ++_savepoints;
+        var (events, audit, afterCommit) = (_events.Count, _audit?.Count ?? 0, _afterCommit?.Count ?? 0);
+        await ExecuteAsync("SAVEPOINT " + name);
+        try
+        {
+            await work();
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException and not DbException { IsTransient: true })
+        {
+            await ExecuteAsync("ROLLBACK TO SAVEPOINT " + name);
+            await ExecuteAsync("RELEASE SAVEPOINT " + name);
+            _events.RemoveRange(events, _events.Count - events);
+            _audit?.RemoveRange(audit, _audit.Count - audit);
+            _afterCommit?.RemoveRange(afterCommit, _afterCommit.Count - afterCommit);
+            return ex;
+        }
+
+        await ExecuteAsync("RELEASE SAVEPOINT " + name);
+        return null;
+    }
+
+    private async Task ExecuteAsync(string sql)
+    {
+        await using var command = Connection.CreateCommand();
+        command.Transaction = Transaction;
+        command.CommandText = sql;
+        await command.ExecuteNonQueryAsync();
+    }
 
     /// <summary>Runs a store's statements on this change's connection and transaction.</summary>
     public Task<T> Run<T>(Func<DbConnection, DbTransaction, Task<T>> statements) => statements(Connection, Transaction);

@@ -67,6 +67,44 @@ public abstract class ChangeCommitTests(HostFixture fixture)
         Assert.Equal(1, await EventsAsync(row.Id));
     }
 
+    [Fact]
+    public async Task APartThatFailsInsideTryAsync_IsUndoneWithItsEventsAndEntry_WhileTheRestOfTheChangeCommits()
+    {
+        var orgId = await OrgIdAsync();
+        var (kept, undone, after) = (NewTask(orgId), NewTask(orgId), NewTask(orgId));
+        var afterCommit = new List<string>();
+
+        var failure = await Changes.RunAsync(Actor.System, async change =>
+        {
+            await TaskStore.InsertAsync(change, kept, null);
+            change.Emit(TaskService.Changed(kept));
+            var failed = await change.TryAsync(async () =>
+            {
+                await TaskStore.InsertAsync(change, undone, null);
+                change.Emit(TaskService.Changed(undone));
+                change.Audit(new AuditRecord(orgId, AuditActions.TaskCreated, new AuditTarget("task", undone.Id)));
+                change.AfterCommit(() => afterCommit.Add("undone"));
+
+                // A statement the database refuses (the same id again), as a failing part would hit: on PostgreSQL it
+                // leaves the transaction aborted until the savepoint is rolled back.
+                await TaskStore.InsertAsync(change, undone, null);
+            });
+
+            // The change goes on after the failed part, on the same transaction.
+            await TaskStore.InsertAsync(change, after, null);
+            change.Audit(new AuditRecord(orgId, AuditActions.TaskCreated, new AuditTarget("task", after.Id)));
+            change.AfterCommit(() => afterCommit.Add("after"));
+            return failed;
+        });
+
+        Assert.NotNull(failure);
+        Assert.True(await TaskExistsAsync(kept.Id));
+        Assert.True(await TaskExistsAsync(after.Id));
+        Assert.False(await TaskExistsAsync(undone.Id));
+        Assert.Equal((1, 0, 0, 1), (await EventsAsync(kept.Id), await EventsAsync(undone.Id), await EntriesAsync(undone.Id), await EntriesAsync(after.Id)));
+        Assert.Equal(["after"], afterCommit);
+    }
+
     [Theory]
     [InlineData(Rejected, false)]
     [InlineData(Rejected, true)]

@@ -20,7 +20,7 @@ namespace Clarity.Features.Notifications;
 /// <c>DigestWindowSeconds</c>) is grouped: the rest become <c>grouped</c> rows of one digest delivery, sent when the
 /// window closes. The unique (event_seq, channel, recipient) key keeps a second pass over the same events from adding any.
 /// </summary>
-public sealed class NotificationDispatcher(
+public sealed partial class NotificationDispatcher(
     EventLog log, ConsumerCursors cursors, NotificationStore store, NotificationViews views, NotificationSender sender, EscalationService escalations, IEventBus bus,
     IOptions<ClarityOptions> options, TimeProvider clock, Leadership leadership, ILogger<NotificationDispatcher> logger)
     : OutboxConsumer(log, cursors, bus, clock, leadership, logger)
@@ -70,30 +70,46 @@ public sealed class NotificationDispatcher(
         return new OutboxWork(
             (c, t) => NotificationStore.InsertDeliveriesAsync(c, t, deliveries),
             deliveries.Any(d => d.Status == NotificationDeliveryStatuses.Pending) ? sender.Wake : null,
-            starts.Count == 0 && decided.Count == 0 ? null : async change =>
+            starts.Count == 0 && decided.Count == 0 ? null : change => EscalateAsync(change, starts, decided));
+    }
+
+    /// <summary>The escalations the batch starts and the approvals it decided, each in a savepoint of its own (<see cref="StartEscalationsAsync"/>).</summary>
+    private async Task EscalateAsync(Change change, List<EscalationStart> starts, List<(Guid Subject, string Outcome)> decided)
+    {
+        await StartEscalationsAsync(change, starts);
+        foreach (var (subject, outcome) in decided)
+        {
+            if (await change.TryAsync(() => escalations.ResolveApprovalAsync(change, subject, outcome)) is { } failed)
             {
-                await StartEscalationsAsync(change, starts);
-                foreach (var (subject, outcome) in decided)
-                {
-                    await escalations.ResolveApprovalAsync(change, subject, outcome);
-                }
-            });
+                Log.EscalationStepFailed(Logger, failed, "resolve the escalations of approval", subject);
+            }
+        }
     }
 
     /// <summary>
     /// Starts the escalations of rules with a policy that fired, in the unit of work that advances the cursor and writes
     /// the deliveries. Once per (rule, subject): a rule that already started one about the subject (an event read again)
-    /// starts none, and a policy deleted meanwhile starts none.
+    /// starts none, and a policy deleted meanwhile starts none. Each start runs in a savepoint of its own: one that fails
+    /// (a policy whose stored levels no longer read, say) is logged and skipped, and the deliveries, the other starts and
+    /// the cursor still commit. Without that, the same failing event would be read again and again, and no notification
+    /// of any org would go out behind it.
     /// </summary>
     private async Task StartEscalationsAsync(Change change, List<EscalationStart> starts)
     {
         foreach (var start in starts)
         {
-            if (!await EscalationStore.StartedByRuleAsync(change, start.RuleId, start.Subject.Id)
-                && await OnCallStore.GetPolicyAsync(change, start.OrgId, start.PolicyId) is not null
-                && await StillOpenAsync(change, start.Subject))
+            var failed = await change.TryAsync(async () =>
             {
-                await escalations.StartAsync(change, start.OrgId, start.PolicyId, start.Subject, start.CorrelationId, start.View, start.RuleId);
+                if (!await EscalationStore.StartedByRuleAsync(change, start.RuleId, start.Subject.Id)
+                    && await OnCallStore.GetPolicyAsync(change, start.OrgId, start.PolicyId) is not null
+                    && await StillOpenAsync(change, start.Subject))
+                {
+                    await escalations.StartAsync(change, start.OrgId, start.PolicyId, start.Subject, start.CorrelationId, start.View, start.RuleId);
+                }
+            });
+            if (failed is not null)
+            {
+                Log.EscalationStepFailed(Logger, failed, $"start the escalation of rule {start.RuleId} about", start.Subject.Id);
             }
         }
     }
@@ -405,5 +421,11 @@ public sealed class NotificationDispatcher(
                 yield return (endpoint.ToString(), null);
                 break;
         }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(1, LogLevel.Error, "Notifications: could not {What} {SubjectId}; skipped it, and the fan-out goes on")]
+        public static partial void EscalationStepFailed(ILogger logger, Exception error, string what, Guid subjectId);
     }
 }

@@ -137,6 +137,45 @@ public abstract partial class EscalationPagingTests<TFixture>(TFixture fixture) 
     }
 
     [Fact]
+    public async Task AnEscalationThatCannotStart_IsSkipped_AndTheFanOutGoesOn_WithItsDeliveriesAndTheEscalationsBehindIt()
+    {
+        // A policy whose stored levels no longer read (changed outside the API): starting an escalation on it throws.
+        var team = Work.Unique("team") + "@example.org";
+        var (poisonedQueue, _, policy) = await RuleWithPolicyAsync(1, team);
+        var db = Host.Services.GetRequiredService<Database>();
+        string levels;
+        await using (var c = await db.OpenReadAsync())
+        {
+            levels = await c.QuerySingleAsync<string>("SELECT levels FROM escalation_policies WHERE id = @id", new { id = Guid.Parse(policy) });
+        }
+
+        await db.WriteAsync((c, t) => c.ExecuteAsync("UPDATE escalation_policies SET levels = 'not json' WHERE id = @id", new { id = Guid.Parse(policy) }, t));
+        try
+        {
+            var (_, poisoned) = await AskAsync(poisonedQueue, "Behind a broken policy?", null);
+            var (queue, people, _) = await RuleWithPolicyAsync(1);
+            var (_, healthy) = await AskAsync(queue, "Behind the broken one?", null);
+
+            // The escalation behind it starts and pages; the broken one is skipped, and its rule's email delivery is still written.
+            Assert.Equal("open", (await EscalationOfAsync(healthy)).Str("status"));
+            await PageMailAsync(people[0].Email, 1);
+            using var owner = Host.CreateClient(Org.OwnerToken);
+            Assert.Empty((await owner.GetAsync(Org.Api($"escalations?subject={poisoned}")).ExpectAsync(HttpStatusCode.OK)).GetProperty("items").EnumerateArray());
+            var deadline = DateTimeOffset.UtcNow.AddSeconds(60);
+            while (!(await owner.GetAsync(Org.Api("notification-deliveries?event=clarification.asked&channel=email&limit=200")).ExpectAsync(HttpStatusCode.OK))
+                .GetProperty("items").EnumerateArray().Any(d => d.Str("recipient") == team))
+            {
+                Assert.True(DateTimeOffset.UtcNow < deadline, "The broken policy's rule never got its email delivery.");
+                await Task.Delay(100);
+            }
+        }
+        finally
+        {
+            await db.WriteAsync((c, t) => c.ExecuteAsync("UPDATE escalation_policies SET levels = @levels WHERE id = @id", new { levels, id = Guid.Parse(policy) }, t));
+        }
+    }
+
+    [Fact]
     public async Task AckLinks_OfEscalationsClosedOverAWeekAgo_ArePruned_WhileLinksOfOpenOrRecentlyClosedOnesStay()
     {
         var (queue, people, _) = await RuleWithPolicyAsync(2);
@@ -429,7 +468,7 @@ public abstract partial class EscalationPagingTests<TFixture>(TFixture fixture) 
     // ---- helpers
 
     /// <summary>A queue of its own, <paramref name="levels"/> members each a level of a policy (5 minutes apart), and an org rule with that policy for the queue's questions.</summary>
-    private async Task<(string Queue, IReadOnlyList<Person> People, string Policy)> RuleWithPolicyAsync(int levels)
+    private async Task<(string Queue, IReadOnlyList<Person> People, string Policy)> RuleWithPolicyAsync(int levels, string to = "team@example.org")
     {
         var people = new List<Person>();
         for (var i = 0; i < levels; i++)
@@ -439,18 +478,18 @@ public abstract partial class EscalationPagingTests<TFixture>(TFixture fixture) 
 
         var queue = Work.Unique("q");
         using var admin = Host.CreateClient(Org.OwnerToken);
-        var policy = await EscalatingRuleAsync(admin, people, "clarification.asked", new { queues = new[] { queue } });
+        var policy = await EscalatingRuleAsync(admin, people, "clarification.asked", new { queues = new[] { queue } }, to);
         return (queue, people, policy);
     }
 
-    /// <summary>A policy with one level per person (5 minutes apart), and an email rule on <paramref name="evt"/> that escalates through it.</summary>
-    private async Task<string> EscalatingRuleAsync(HttpClient owner, IEnumerable<Person> people, string evt, object filters)
+    /// <summary>A policy with one level per person (5 minutes apart), and an email rule on <paramref name="evt"/> (to <paramref name="to"/>) that escalates through it.</summary>
+    private async Task<string> EscalatingRuleAsync(HttpClient owner, IEnumerable<Person> people, string evt, object filters, string to = "team@example.org")
     {
         var policy = await owner.CreatePolicyAsync(Org, [.. people.Select(p => OnCallTestKit.Level(5, users: [p.UserId]))]);
         await owner.PostAsJsonAsync(Org.Api("notification-rules"), new
         {
             events = new[] { evt },
-            channels = new[] { new { type = "email", to = new[] { "team@example.org" } } },
+            channels = new[] { new { type = "email", to = new[] { to } } },
             filters,
             escalationPolicy = policy,
         }).ExpectAsync(HttpStatusCode.Created);
