@@ -81,7 +81,7 @@ public sealed partial class NotificationDispatcher(
         {
             if (await change.TryAsync(() => escalations.ResolveApprovalAsync(change, subject, outcome)) is { } failed)
             {
-                Log.EscalationStepFailed(Logger, failed, "resolve the escalations of approval", subject);
+                Log.ResolveFailed(Logger, failed, subject);
             }
         }
     }
@@ -109,7 +109,7 @@ public sealed partial class NotificationDispatcher(
             });
             if (failed is not null)
             {
-                Log.EscalationStepFailed(Logger, failed, $"start the escalation of rule {start.RuleId} about", start.Subject.Id);
+                Log.StartFailed(Logger, failed, start.RuleId, start.Subject.Id);
             }
         }
     }
@@ -425,7 +425,10 @@ public sealed partial class NotificationDispatcher(
 
     private static partial class Log
     {
-        [LoggerMessage(1, LogLevel.Error, "Notifications: could not {What} {SubjectId}; skipped it, and the fan-out goes on")]
-        public static partial void EscalationStepFailed(ILogger logger, Exception error, string what, Guid subjectId);
+        [LoggerMessage(1, LogLevel.Error, "Notifications: could not start the escalation of rule {RuleId} about {SubjectId}; skipped it, and the fan-out goes on")]
+        public static partial void StartFailed(ILogger logger, Exception error, Guid ruleId, Guid subjectId);
+
+        [LoggerMessage(2, LogLevel.Error, "Notifications: could not resolve the escalations of approval {SubjectId}; skipped it, and the fan-out goes on")]
+        public static partial void ResolveFailed(ILogger logger, Exception error, Guid subjectId);
     }
 }
