@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Clarity.Features.Notifications;
+using Clarity.Features.Notifications.Email;
 using Clarity.Features.Notifications.OnCall;
 using Clarity.Storage;
 using Clarity.Tests.Features.Notifications.Email;
@@ -162,8 +163,7 @@ public abstract partial class EscalationPagingTests<TFixture>(TFixture fixture) 
             using var owner = Host.CreateClient(Org.OwnerToken);
             Assert.Empty((await owner.GetAsync(Org.Api($"escalations?subject={poisoned}")).ExpectAsync(HttpStatusCode.OK)).GetProperty("items").EnumerateArray());
             var deadline = DateTimeOffset.UtcNow.AddSeconds(60);
-            while (!(await owner.GetAsync(Org.Api("notification-deliveries?event=clarification.asked&channel=email&limit=200")).ExpectAsync(HttpStatusCode.OK))
-                .GetProperty("items").EnumerateArray().Any(d => d.Str("recipient") == team))
+            while (!(await PageDeliveriesAsync(team, "clarification.asked")).Any(d => d.Str("channel") == "email"))
             {
                 Assert.True(DateTimeOffset.UtcNow < deadline, "The broken policy's rule never got its email delivery.");
                 await Task.Delay(100);
@@ -204,9 +204,9 @@ public abstract partial class EscalationPagingTests<TFixture>(TFixture fixture) 
 
     /// <summary>Runs the mail-link sweep as if the on-call clock read <paramref name="now"/> (a fresh sweep: the hourly limit is the leader's).</summary>
     private Task<int> SweepLinksAtAsync(DateTimeOffset now) =>
-        new Clarity.Features.Notifications.Email.EmailLinkSweep(
-            Host.Services.GetRequiredService<Clarity.Features.Notifications.Email.EmailAnswerLinkStore>(),
-            Host.Services.GetRequiredService<Clarity.Features.Notifications.Email.EscalationAckLinkStore>(),
+        new EmailLinkSweep(
+            Host.Services.GetRequiredService<EmailAnswerLinkStore>(),
+            Host.Services.GetRequiredService<EscalationAckLinkStore>(),
             new OnCallClock(new FakeTimeProvider(now)),
             TimeProvider.System).SweepAsync(now, CancellationToken.None);
 
@@ -530,11 +530,11 @@ public abstract partial class EscalationPagingTests<TFixture>(TFixture fixture) 
         return await owner.GetEscalationAsync(Org, Guid.Parse(escalation.Str("id")));
     }
 
-    /// <summary>The page deliveries to a person's address (email and Slack), from the delivery log.</summary>
-    private async Task<List<JsonElement>> PageDeliveriesAsync(string email)
+    /// <summary>The page deliveries (or those of <paramref name="evt"/>) to an address (email and Slack), from the delivery log.</summary>
+    private async Task<List<JsonElement>> PageDeliveriesAsync(string email, string evt = "escalation.page")
     {
         using var owner = Host.CreateClient(Org.OwnerToken);
-        var page = await owner.GetAsync(Org.Api("notification-deliveries?event=escalation.page&limit=200")).ExpectAsync(HttpStatusCode.OK);
+        var page = await owner.GetAsync(Org.Api($"notification-deliveries?event={evt}&limit=200")).ExpectAsync(HttpStatusCode.OK);
         return [.. page.GetProperty("items").EnumerateArray().Where(d => string.Equals(d.Str("recipient"), email, StringComparison.OrdinalIgnoreCase))];
     }
 
