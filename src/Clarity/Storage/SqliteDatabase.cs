@@ -40,6 +40,7 @@ public sealed partial class SqliteDatabase : Database
 
     public SqliteDatabase(string path, string synchronous, ILogger<SqliteDatabase> logger)
     {
+        SqliteEngine.Configure();
         GuidTypeHandler.Register();
         _logger = logger;
         _path = Path.GetFullPath(path);
