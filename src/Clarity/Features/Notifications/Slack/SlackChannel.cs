@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
 using Clarity.Features.Clarifications;
+using Clarity.Features.Notifications.OnCall;
 using Clarity.Hosting;
 using Clarity.Storage;
 using Microsoft.Extensions.Options;
@@ -10,12 +11,14 @@ namespace Clarity.Features.Notifications.Slack;
 /// The Slack channel (type <c>slack</c>). With a bot token it posts Block Kit messages through <c>chat.postMessage</c> to
 /// the delivery's recipient (<c>#name</c> or a channel id); a question's options become buttons when a signing secret is
 /// set too (people answer through <c>POST /api/v1/integrations/slack/interactivity</c>), and the message is remembered so
-/// that <see cref="SlackMessageUpdater"/> replaces its buttons with the outcome once the question is settled. With only an
-/// incoming webhook, notices go to the webhook's own channel, without buttons (links in the text).
+/// that <see cref="SlackMessageUpdater"/> replaces its buttons with the outcome once the question is settled. A page goes
+/// to the person as a direct message with an Acknowledge button, remembered the same way, so that it loses its button once
+/// the escalation ends, however it ended. With only an incoming webhook, notices go to the webhook's own channel, without
+/// buttons (links in the text).
 /// </summary>
 public sealed partial class SlackChannel(
-    SlackApi api, SlackMessages messages, SlackMessageStore store, ClarificationStore clarifications, SlackMessageUpdater updater,
-    IOptions<ClarityOptions> options, TimeProvider clock, ILogger<SlackChannel> logger) : INotificationChannel
+    SlackApi api, SlackMessages messages, SlackMessageStore store, ClarificationStore clarifications, EscalationStore escalations,
+    SlackMessageUpdater updater, IOptions<ClarityOptions> options, TimeProvider clock, ILogger<SlackChannel> logger) : INotificationChannel
 {
     public string Type => NotificationChannels.Slack;
 
@@ -63,7 +66,7 @@ public sealed partial class SlackChannel(
         var ts = result.Str("ts");
         if (ts is not null && !view.IsTest && view.Digest is null && view.EventType == NotificationEvents.ClarificationAsked && view.Question is { } question)
         {
-            await RememberAsync(view.OrgId, question.Id, channelId, ts, message, ct);
+            await RememberAsync(view.OrgId, SlackSubject.Question, question.Id, channelId, ts, message, ct);
         }
 
         return DeliveryOutcome.Ok(ts, $"posted to {channelId}");
@@ -96,15 +99,27 @@ public sealed partial class SlackChannel(
 
         var message = messages.Build(view, answerButtons: !string.IsNullOrWhiteSpace(settings.SigningSecret), linkButtons: true);
         var result = await api.PostMessageAsync(slackUser, message.Text, message.Blocks, ct);
-        return result.Ok ? DeliveryOutcome.Ok(result.Str("ts"), $"sent as a direct message to {slackUser}") : Outcome(result);
+        if (!result.Ok)
+        {
+            return Outcome(result);
+        }
+
+        // The DM's channel is Slack's own (D…), which chat.update needs; the user id is only where it was sent.
+        var ts = result.Str("ts");
+        if (ts is not null && !view.IsTest && view.Page is { } page)
+        {
+            await RememberAsync(view.OrgId, SlackSubject.Page, page.EscalationId, result.Str("channel") ?? slackUser, ts, message, ct);
+        }
+
+        return DeliveryOutcome.Ok(ts, $"sent as a direct message to {slackUser}");
     }
 
     /// <summary>
-    /// Records the message for its later update. Its question may have been settled while it was being posted (the
-    /// updater then found no message to update): the message is marked due at once. A failure here never turns the
-    /// delivery into a retry, which would post the message twice.
+    /// Records the message for its later update. Its question may have been settled, or its escalation ended, while it was
+    /// being posted (the updater then found no message to update): the message is marked due at once. A failure here never
+    /// turns the delivery into a retry, which would post the message twice.
     /// </summary>
-    private async Task RememberAsync(Guid orgId, Guid clarificationId, string channelId, string ts, SlackMessage message, CancellationToken ct)
+    private async Task RememberAsync(Guid orgId, SlackSubject subject, Guid subjectId, string channelId, string ts, SlackMessage message, CancellationToken ct)
     {
         try
         {
@@ -113,23 +128,36 @@ public sealed partial class SlackChannel(
             {
                 Id = Guid.CreateVersion7(),
                 OrgId = orgId,
-                ClarificationId = clarificationId,
+                ClarificationId = subject == SlackSubject.Question ? subjectId : null,
+                EscalationId = subject == SlackSubject.Page ? subjectId : null,
                 ChannelId = channelId,
                 Ts = ts,
                 Blocks = message.BlocksWithoutActions.ToJsonString(),
                 Text = message.Text,
                 CreatedAt = now,
             }, ct);
-            if (await clarifications.GetAsync(orgId, clarificationId, ct) is { } row && row.Status != ClarificationStatuses.Pending
-                && await store.MarkDueAsync(clarificationId, SlackMessageUpdater.Outcome(row), now, ct))
+            if (await SettledOutcomeAsync(orgId, subject, subjectId, ct) is { } outcome && await store.MarkDueAsync(subject, subjectId, outcome, now, ct))
             {
                 updater.Wake();
             }
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            Log.RememberFailed(logger, ex, clarificationId);
+            Log.RememberFailed(logger, ex, subject == SlackSubject.Page ? "page" : "question", subjectId);
         }
+    }
+
+    /// <summary>The outcome line of a question no longer pending or an escalation no longer open; null while it is.</summary>
+    private async Task<string?> SettledOutcomeAsync(Guid orgId, SlackSubject subject, Guid subjectId, CancellationToken ct)
+    {
+        if (subject == SlackSubject.Page)
+        {
+            return (await escalations.ByIdsAsync([subjectId], ct)).FirstOrDefault() is { } escalation ? SlackMessages.PageOutcome(escalation.ToModel(null)) : null;
+        }
+
+        return await clarifications.GetAsync(orgId, subjectId, ct) is { } row && row.Status != ClarificationStatuses.Pending
+            ? SlackMessageUpdater.Outcome(row)
+            : null;
     }
 
     private static DeliveryOutcome Outcome(SlackResult result) =>
@@ -143,7 +171,7 @@ public sealed partial class SlackChannel(
 
     private static partial class Log
     {
-        [LoggerMessage(1, LogLevel.Warning, "Slack: the message of question {ClarificationId} was posted but could not be recorded; it will keep its buttons")]
-        public static partial void RememberFailed(ILogger logger, Exception error, Guid clarificationId);
+        [LoggerMessage(1, LogLevel.Warning, "Slack: the message of {Subject} {SubjectId} was posted but could not be recorded; it will keep its buttons")]
+        public static partial void RememberFailed(ILogger logger, Exception error, string subject, Guid subjectId);
     }
 }

@@ -216,7 +216,10 @@ public sealed partial class SlackInteractivity : IDisposable
         });
     }
 
-    /// <summary>Updates the clicked page message: its buttons go, and a line says who acknowledged, via what and when.</summary>
+    /// <summary>
+    /// Updates the clicked page message at once: its buttons go, and a line says who acknowledged, via what and when. The
+    /// escalation's other page messages (the other people paged) are updated by <see cref="SlackMessageUpdater"/>.
+    /// </summary>
     private async Task MarkAcknowledgedAsync(JsonObject payload, Escalation acked, CancellationToken ct)
     {
         var channel = Str(payload["container"] as JsonObject, "channel_id") ?? Str(payload["channel"] as JsonObject, "id");
@@ -236,9 +239,7 @@ public sealed partial class SlackInteractivity : IDisposable
             }
         }
 
-        var at = acked.AcknowledgedAt?.UtcDateTime.ToString("yyyy-MM-dd HH:mm 'UTC'", System.Globalization.CultureInfo.InvariantCulture);
-        var line = $":white_check_mark: Acknowledged by {SlackMessages.Mrkdwn(acked.AcknowledgedByName ?? "someone")} via {SlackMessages.Mrkdwn(acked.AcknowledgedVia ?? "slack")}" +
-            (at is null ? "" : $" at {at}");
+        var line = SlackMessages.PageOutcome(acked) ?? "";
         var updated = await _api.UpdateMessageAsync(channel, ts, Str(message, "text") ?? line, SlackMessages.Settled(kept, line), ct);
         if (!updated.Ok)
         {

@@ -5,22 +5,23 @@ using Dapper;
 namespace Clarity.Features.Notifications.Slack;
 
 /// <summary>
-/// The Slack messages that carry a question (<c>slack_messages</c>). The updater follows the outbox from the durable
-/// cursor <see cref="CursorName"/> (<see cref="Clarity.Events.ConsumerCursors"/>). The SQL is the same on both backends.
+/// The Slack messages that carry a question or a page (<c>slack_messages</c>; a row names its question or its
+/// escalation, its subject). The updater follows the outbox from the durable cursor <see cref="CursorName"/>
+/// (<see cref="Clarity.Events.ConsumerCursors"/>). The SQL is the same on both backends.
 /// </summary>
 public sealed class SlackMessageStore(Database db)
 {
     public const string CursorName = "slack-messages";
 
     private const string Columns =
-        "id AS Id, org_id AS OrgId, clarification_id AS ClarificationId, channel_id AS ChannelId, ts AS Ts, blocks AS Blocks, text AS Text, " +
+        "id AS Id, org_id AS OrgId, clarification_id AS ClarificationId, escalation_id AS EscalationId, channel_id AS ChannelId, ts AS Ts, blocks AS Blocks, text AS Text, " +
         "created_at AS CreatedAt, settle_text AS SettleText, settle_due_at AS SettleDueAt, settle_attempts AS SettleAttempts, " +
         "settled_at AS SettledAt, settle_error AS SettleError";
 
     public Task InsertAsync(SlackMessageRow row, CancellationToken ct) =>
         db.WriteBackgroundAsync((c, t) => c.ExecuteAsync(
-            "INSERT INTO slack_messages (id, org_id, clarification_id, channel_id, ts, blocks, text, created_at, settle_attempts) " +
-            "VALUES (@Id, @OrgId, @ClarificationId, @ChannelId, @Ts, @Blocks, @Text, @CreatedAt, 0)", row, t), ct);
+            "INSERT INTO slack_messages (id, org_id, clarification_id, escalation_id, channel_id, ts, blocks, text, created_at, settle_attempts) " +
+            "VALUES (@Id, @OrgId, @ClarificationId, @EscalationId, @ChannelId, @Ts, @Blocks, @Text, @CreatedAt, 0)", row, t), ct);
 
     public async Task<IReadOnlyList<SlackMessageRow>> ForClarificationAsync(Guid clarificationId, CancellationToken ct)
     {
@@ -29,36 +30,39 @@ public sealed class SlackMessageStore(Database db)
             $"SELECT {Columns} FROM slack_messages WHERE clarification_id = @clarificationId ORDER BY id", new { clarificationId }, cancellationToken: ct))).AsList();
     }
 
-    /// <summary>Of the given questions, those with a message still to settle (not settled, not already due, not given up on).</summary>
-    public async Task<IReadOnlyList<Guid>> UnsettledAsync(IReadOnlyList<Guid> clarificationIds, CancellationToken ct)
+    /// <summary>Of the given subjects, those with a message still to settle (not settled, not already due, not given up on).</summary>
+    public async Task<IReadOnlyList<Guid>> UnsettledAsync(SlackSubject subject, IReadOnlyList<Guid> ids, CancellationToken ct)
     {
         await using var c = await db.OpenReadAsync(ct);
+        var column = Column(subject);
         return (await c.QueryAsync<Guid>(new CommandDefinition(
-            $"SELECT DISTINCT clarification_id FROM slack_messages WHERE {db.Dialect.InList("clarification_id", "@ids")} " +
+            $"SELECT DISTINCT {column} FROM slack_messages WHERE {db.Dialect.InList(column, "@ids")} " +
             "AND settled_at IS NULL AND settle_due_at IS NULL AND settle_error IS NULL",
-            new { ids = clarificationIds.ToArray() }, cancellationToken: ct))).AsList();
+            new { ids = ids.ToArray() }, cancellationToken: ct))).AsList();
     }
 
     /// <summary>
-    /// Marks the messages of the settled questions due for an update with the given text, in the transaction that advances
-    /// the updater's cursor.
+    /// Marks the messages of the settled subjects (questions or pages) due for an update with the given text, in the
+    /// transaction that advances the updater's cursor.
     /// </summary>
-    public static async Task MarkDueAsync(DbConnection c, DbTransaction t, IReadOnlyList<(Guid ClarificationId, string Text)> settled, long now)
+    public static async Task MarkDueAsync(DbConnection c, DbTransaction t, IReadOnlyList<(SlackSubject Subject, Guid Id, string Text)> settled, long now)
     {
-        foreach (var (clarificationId, text) in settled)
+        foreach (var (subject, id, text) in settled)
         {
-            await MarkDueAsync(c, t, clarificationId, text, now);
+            await MarkDueAsync(c, t, subject, id, text, now);
         }
     }
 
-    /// <summary>Marks one question's unsettled messages due (a message posted after its question was settled).</summary>
-    public Task<bool> MarkDueAsync(Guid clarificationId, string text, long now, CancellationToken ct) =>
-        db.WriteBackgroundAsync(async (c, t) => await MarkDueAsync(c, t, clarificationId, text, now) > 0, ct);
+    /// <summary>Marks one subject's unsettled messages due (a message posted after its question or page was settled).</summary>
+    public Task<bool> MarkDueAsync(SlackSubject subject, Guid id, string text, long now, CancellationToken ct) =>
+        db.WriteBackgroundAsync(async (c, t) => await MarkDueAsync(c, t, subject, id, text, now) > 0, ct);
 
-    private static Task<int> MarkDueAsync(DbConnection c, DbTransaction t, Guid clarificationId, string text, long now) =>
+    private static Task<int> MarkDueAsync(DbConnection c, DbTransaction t, SlackSubject subject, Guid id, string text, long now) =>
         c.ExecuteAsync(
-            "UPDATE slack_messages SET settle_text = @text, settle_due_at = @now WHERE clarification_id = @clarificationId " +
-            "AND settled_at IS NULL AND settle_due_at IS NULL AND settle_error IS NULL", new { clarificationId, text, now }, t);
+            $"UPDATE slack_messages SET settle_text = @text, settle_due_at = @now WHERE {Column(subject)} = @id " +
+            "AND settled_at IS NULL AND settle_due_at IS NULL AND settle_error IS NULL", new { id, text, now }, t);
+
+    private static string Column(SlackSubject subject) => subject == SlackSubject.Page ? "escalation_id" : "clarification_id";
 
     public async Task<IReadOnlyList<SlackMessageRow>> DueAsync(long now, int limit, CancellationToken ct)
     {
@@ -83,11 +87,23 @@ public sealed class SlackMessageStore(Database db)
             "UPDATE slack_messages SET settle_due_at = NULL, settle_attempts = settle_attempts + 1, settle_error = @error WHERE id = @id", new { id, error }, t), ct);
 }
 
+/// <summary>What a Slack message carries: a question (answer buttons) or a page (the Acknowledge button).</summary>
+public enum SlackSubject
+{
+    Question,
+    Page,
+}
+
 public sealed class SlackMessageRow
 {
     public Guid Id { get; set; }
     public Guid OrgId { get; set; }
-    public Guid ClarificationId { get; set; }
+
+    /// <summary>The question the message carries (null for a page).</summary>
+    public Guid? ClarificationId { get; set; }
+
+    /// <summary>The escalation whose page the message is (null for a question).</summary>
+    public Guid? EscalationId { get; set; }
     public string ChannelId { get; set; } = "";
     public string Ts { get; set; } = "";
     public string Blocks { get; set; } = "[]";

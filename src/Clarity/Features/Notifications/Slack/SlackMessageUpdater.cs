@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using Clarity.Events;
 using Clarity.Features.Clarifications;
+using Clarity.Features.Notifications.OnCall;
 using Clarity.Hosting;
 using Clarity.Storage;
 using Microsoft.Extensions.Options;
@@ -9,15 +10,18 @@ using Microsoft.Extensions.Options;
 namespace Clarity.Features.Notifications.Slack;
 
 /// <summary>
-/// Updates the Slack messages of settled questions, on the leader. It follows the outbox from its own durable cursor
-/// (<see cref="OutboxConsumer"/>, <see cref="SlackMessageStore.CursorName"/>): for each question that stops being pending
-/// (answered, expired, cancelled) it marks the question's messages due, with a line that says how it ended, in the same
-/// transaction as it advances the cursor; then it calls <c>chat.update</c> for each due message (its buttons removed, the
-/// line added), trying again with backoff while Slack's failure is a passing one. Woken by every committed question
-/// event on this node and by the sequencer's NOTIFY; at least every second regardless.
+/// Updates the Slack messages of settled questions and ended pages, on the leader. It follows the outbox from its own
+/// durable cursor (<see cref="OutboxConsumer"/>, <see cref="SlackMessageStore.CursorName"/>): for each question that stops
+/// being pending (answered, expired, cancelled), and each escalation that ends (acknowledged through any channel,
+/// resolved, exhausted), it marks the messages due, with a line that says how it ended, in the same transaction as it
+/// advances the cursor; then it calls <c>chat.update</c> for each due message (its buttons removed, the line added),
+/// trying again with backoff while Slack's failure is a passing one. So a page's Acknowledge button disappears from every
+/// person's direct message, not only from the one clicked. Woken by every committed question or escalation event on
+/// this node and by the sequencer's NOTIFY; at least every second regardless.
 /// </summary>
 public sealed partial class SlackMessageUpdater(
-    EventLog log, ConsumerCursors cursors, SlackMessageStore store, ClarificationStore clarifications, SlackApi api, IOptions<ClarityOptions> options,
+    EventLog log, ConsumerCursors cursors, SlackMessageStore store, ClarificationStore clarifications, EscalationStore escalations, SlackApi api,
+    IOptions<ClarityOptions> options,
     IEventBus bus, TimeProvider clock, Leadership leadership, ILogger<SlackMessageUpdater> logger)
     : OutboxConsumer(log, cursors, bus, clock, leadership, logger)
 {
@@ -30,9 +34,9 @@ public sealed partial class SlackMessageUpdater(
 
     protected override string LogSubject => "Slack updates";
 
-    protected override bool WakesOn(ClarityEvent evt) => evt is ClarificationChanged;
+    protected override bool WakesOn(ClarityEvent evt) => evt is ClarificationChanged or EscalationChanged { Status: not EscalationStatuses.Open };
 
-    protected override bool Reads(EventRow row) => row.Kind == "clarification";
+    protected override bool Reads(EventRow row) => row.Kind is "clarification" or "escalation";
 
     /// <summary>The line a settled question's message gets (mrkdwn): who answered, through which channel and when; or how it expired.</summary>
     public static string Outcome(ClarificationRow row)
@@ -61,23 +65,40 @@ public sealed partial class SlackMessageUpdater(
 
     protected override async Task<OutboxWork> HandleAsync(OutboxBatch batch, CancellationToken ct)
     {
-        var settled = new Dictionary<Guid, Guid>();
+        var questions = new Dictionary<Guid, Guid>();
+        var pages = new HashSet<Guid>();
         foreach (var (_, evt) in batch.Events)
         {
             if (evt is ClarificationChanged changed && changed.Status != ClarificationStatuses.Pending)
             {
-                settled[changed.ClarificationId] = changed.OrgId;
+                questions[changed.ClarificationId] = changed.OrgId;
+            }
+            else if (evt is EscalationChanged escalation && escalation.Status != EscalationStatuses.Open)
+            {
+                pages.Add(escalation.EscalationId);
             }
         }
 
-        var due = new List<(Guid, string)>();
-        if (settled.Count > 0)
+        var due = new List<(SlackSubject, Guid, string)>();
+        if (questions.Count > 0)
         {
-            foreach (var id in await store.UnsettledAsync([.. settled.Keys], ct))
+            foreach (var id in await store.UnsettledAsync(SlackSubject.Question, [.. questions.Keys], ct))
             {
-                if (await clarifications.GetAsync(settled[id], id, ct) is { } question && question.Status != ClarificationStatuses.Pending)
+                if (await clarifications.GetAsync(questions[id], id, ct) is { } question && question.Status != ClarificationStatuses.Pending)
                 {
-                    due.Add((id, Outcome(question)));
+                    due.Add((SlackSubject.Question, id, Outcome(question)));
+                }
+            }
+        }
+
+        if (pages.Count > 0)
+        {
+            var unsettled = await store.UnsettledAsync(SlackSubject.Page, [.. pages], ct);
+            foreach (var row in await escalations.ByIdsAsync(unsettled, ct))
+            {
+                if (SlackMessages.PageOutcome(row.ToModel(null)) is { } outcome)
+                {
+                    due.Add((SlackSubject.Page, row.Id, outcome));
                 }
             }
         }
@@ -110,7 +131,7 @@ public sealed partial class SlackMessageUpdater(
             }
             else
             {
-                Log.GaveUp(Logger, message.ClarificationId, result.Error ?? "");
+                Log.GaveUp(Logger, message.ClarificationId is null ? "page" : "question", message.ClarificationId ?? message.EscalationId, result.Error ?? "");
                 await store.RecordGaveUpAsync(message.Id, result.Error ?? "failed", ct);
             }
         }
@@ -120,7 +141,7 @@ public sealed partial class SlackMessageUpdater(
 
     private static partial class Log
     {
-        [LoggerMessage(2, LogLevel.Warning, "Slack: gave up updating a message of question {ClarificationId}: {Error}")]
-        public static partial void GaveUp(ILogger logger, Guid clarificationId, string error);
+        [LoggerMessage(2, LogLevel.Warning, "Slack: gave up updating a message of {Subject} {SubjectId}: {Error}")]
+        public static partial void GaveUp(ILogger logger, string subject, Guid? subjectId, string error);
     }
 }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
+using Clarity.Features.Notifications.OnCall;
 
 namespace Clarity.Features.Notifications.Slack;
 
@@ -141,6 +142,25 @@ public sealed class SlackMessages(NotificationTemplates templates)
         blocks.Add(new JsonObject { ["type"] = "context", ["block_id"] = "clarity_outcome", ["elements"] = new JsonArray { MrkdwnText(Truncate(outcome, 2000)) } });
         return blocks;
     }
+
+    /// <summary>
+    /// The line a page message gets once its escalation has ended (mrkdwn): who acknowledged, through which channel and
+    /// when; that its question or approval was settled; or that no one acknowledged. Null while it is open.
+    /// </summary>
+    public static string? PageOutcome(Escalation escalation) => escalation.Status switch
+    {
+        EscalationStatuses.Acknowledged =>
+            $":white_check_mark: Acknowledged by {Mrkdwn(escalation.AcknowledgedByName ?? "someone")} via {Mrkdwn(escalation.AcknowledgedVia ?? "unknown")}" +
+            (escalation.AcknowledgedAt is { } at ? " at " + at.UtcDateTime.ToString("yyyy-MM-dd HH:mm 'UTC'", CultureInfo.InvariantCulture) : ""),
+        EscalationStatuses.Resolved => escalation.Subject switch
+        {
+            EscalationSubjects.Clarification => ":white_check_mark: Resolved: the question was answered or closed.",
+            EscalationSubjects.Approval => ":white_check_mark: Resolved: the approval was decided.",
+            _ => ":white_check_mark: Resolved.",
+        },
+        EscalationStatuses.Exhausted => ":warning: No one acknowledged: the escalation paged every level and stopped.",
+        _ => null,
+    };
 
     /// <summary>Escapes text for Slack's mrkdwn: &amp;, &lt; and &gt; are control characters there.</summary>
     public static string Mrkdwn(string text) =>

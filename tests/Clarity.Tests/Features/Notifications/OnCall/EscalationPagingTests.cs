@@ -289,9 +289,11 @@ public abstract partial class EscalationPagingTests<TFixture>(TFixture fixture) 
     public async Task AnsweringTheQuestion_ResolvesTheEscalation_AndNoFurtherLevelIsPaged()
     {
         var (queue, people, _) = await RuleWithPolicyAsync(2);
+        var annSlack = Slack.AddUser(people[0].Email);
         var (_, question) = await AskAsync(queue, "Which region?", ["eu", "us"]);
         var escalation = await EscalationOfAsync(question);
         await PageMailAsync(people[0].Email, 1);
+        var dm = await SlackPageAsync(annSlack, 1);
 
         using var answerer = Host.CreateClient(people[0].Token);
         await answerer.PostAsJsonAsync(Org.Api($"clarifications/{question}/answer"), new { answer = "eu" }).ExpectAsync(HttpStatusCode.OK);
@@ -302,6 +304,42 @@ public abstract partial class EscalationPagingTests<TFixture>(TFixture fixture) 
         Assert.Equal(("resolved", people[0].UserId.ToString()), (after.Str("status"), after.Str("acknowledgedBy")));
         Assert.Equal(["notified", "answered"], after.Timeline().Select(e => e.Str("kind")));
         Assert.Empty(await PageDeliveriesAsync(people[1].Email));
+
+        // The page's DM loses its Acknowledge button and says why.
+        await Slack.WaitForAsync("chat.update", c => (string?)c.Body["ts"] == dm.Ts, "the chat.update of the resolved page");
+        Assert.Empty(dm.Buttons);
+        Assert.Contains("Resolved: the question was answered", dm.AllText, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task PageDMs_OfEveryPersonPaged_LoseTheirAcknowledgeButton_WhenTheEscalationIsAcknowledgedByEmail()
+    {
+        var (queue, people, _) = await RuleWithPolicyAsync(3);
+        var (ann, bob) = (people[0], people[1]);
+        var (annSlack, bobSlack) = (Slack.AddUser(ann.Email), Slack.AddUser(bob.Email));
+        var (_, question) = await AskAsync(queue, "Restart the cluster?", ["yes", "no"]);
+        var escalation = await EscalationOfAsync(question);
+        var annDm = await SlackPageAsync(annSlack, 1);
+        var ack = AckLink().Match((await PageMailAsync(ann.Email, 1)).TextBody ?? "");
+        Assert.True(ack.Success);
+
+        fixture.Clock.Advance(TimeSpan.FromMinutes(5));
+        await Host.SweepEscalationsAsync();
+        var bobDm = await SlackPageAsync(bobSlack, 1);
+        Assert.Contains(bobDm.Buttons, b => (string?)b["text"]!["text"] == "Acknowledge");
+
+        using var browser = Host.CreateClient();
+        await PageAsync(browser.PostAsync(PathOf(ack.Value), new FormUrlEncodedContent([])), HttpStatusCode.OK);
+        Assert.Equal("acknowledged", (await EscalationAsync(escalation)).Str("status"));
+
+        // Neither DM was clicked: both are updated from the escalation's event, with who acknowledged and through what.
+        foreach (var dm in new[] { annDm, bobDm })
+        {
+            await Slack.WaitForAsync("chat.update", c => (string?)c.Body["ts"] == dm.Ts, "the chat.update of a page DM");
+            Assert.Empty(dm.Buttons);
+            Assert.Contains($"Acknowledged by {ann.Email} via email", dm.AllText, StringComparison.Ordinal);
+            Assert.Contains("Restart the cluster?", dm.AllText, StringComparison.Ordinal);
+        }
     }
 
     [Fact]
