@@ -104,9 +104,10 @@ public sealed partial class SlackChannel(
             return Outcome(result);
         }
 
-        // The DM's channel is Slack's own (D…), which chat.update needs; the user id is only where it was sent.
+        // The DM's channel is Slack's own (D…), which chat.update needs; the user id is only where it was sent. A drill's
+        // page (a test) is remembered too: it is acknowledged like a real one, and its DMs should end like one.
         var ts = result.Str("ts");
-        if (ts is not null && !view.IsTest && view.Page is { } page)
+        if (ts is not null && view.Page is { } page)
         {
             await RememberAsync(view.OrgId, SlackSubject.Page, page.EscalationId, result.Str("channel") ?? slackUser, ts, message, ct);
         }

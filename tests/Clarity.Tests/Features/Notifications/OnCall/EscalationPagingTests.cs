@@ -312,6 +312,24 @@ public abstract partial class EscalationPagingTests<TFixture>(TFixture fixture) 
     }
 
     [Fact]
+    public async Task ADrillsPageDM_EndsLikeARealOne_WhenThePagedPersonAcknowledgesThroughTheApi()
+    {
+        var (_, people, policy) = await RuleWithPolicyAsync(1);
+        var annSlack = Slack.AddUser(people[0].Email);
+        using var owner = Host.CreateClient(Org.OwnerToken);
+        var drill = await owner.PostAsync(Org.Api($"escalation-policies/{policy}/drill"), null).ExpectAsync(HttpStatusCode.Created);
+        var dm = await SlackPageAsync(annSlack, 1);
+        Assert.Contains(dm.Buttons, b => (string?)b["text"]!["text"] == "Acknowledge");
+
+        using var ann = Host.CreateClient(people[0].Token);
+        await ann.PostAsJsonAsync(Org.Api($"escalations/{drill.Str("id")}/acknowledge"), new { via = "api" }).ExpectAsync(HttpStatusCode.OK);
+
+        await Slack.WaitForAsync("chat.update", c => (string?)c.Body["ts"] == dm.Ts, "the chat.update of the drill's page DM");
+        Assert.Empty(dm.Buttons);
+        Assert.Contains($"Acknowledged by {people[0].Email} via api", dm.AllText, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task PageDMs_OfEveryPersonPaged_LoseTheirAcknowledgeButton_WhenTheEscalationIsAcknowledgedByEmail()
     {
         var (queue, people, _) = await RuleWithPolicyAsync(3);
