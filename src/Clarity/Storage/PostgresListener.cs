@@ -12,6 +12,13 @@ public static class PostgresListener
 {
     private static readonly TimeSpan s_retryAfter = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// How long one wait for notifications lasts before the stop token is looked at again. The wait is never cancelled
+    /// through a token: cancelling Npgsql's <c>WaitAsync</c> can deadlock (npgsql/npgsql#5975), which once held a host's
+    /// shutdown forever; a wait that times out leaves the connection ready for the next one.
+    /// </summary>
+    internal static readonly TimeSpan WaitSlice = TimeSpan.FromMilliseconds(250);
+
     public static async Task RunAsync(
         PostgresDatabase database,
         string channel,
@@ -37,7 +44,7 @@ public static class PostgresListener
                 reconnected = true;
                 while (!ct.IsCancellationRequested)
                 {
-                    await connection.WaitAsync(ct);
+                    await connection.WaitAsync(WaitSlice, CancellationToken.None);
                     if (received.Count > 0)
                     {
                         string[] batch = [.. received];
