@@ -17,7 +17,7 @@ public static class PostgresListener
     /// through a token: cancelling Npgsql's <c>WaitAsync</c> can deadlock (npgsql/npgsql#5975), which once held a host's
     /// shutdown forever; a wait that times out leaves the connection ready for the next one.
     /// </summary>
-    internal static readonly TimeSpan WaitSlice = TimeSpan.FromMilliseconds(250);
+    private static readonly TimeSpan s_waitSlice = TimeSpan.FromMilliseconds(250);
 
     public static async Task RunAsync(
         PostgresDatabase database,
@@ -44,7 +44,7 @@ public static class PostgresListener
                 reconnected = true;
                 while (!ct.IsCancellationRequested)
                 {
-                    await connection.WaitAsync(WaitSlice, CancellationToken.None);
+                    await connection.WaitAsync(s_waitSlice, CancellationToken.None);
                     if (received.Count > 0)
                     {
                         string[] batch = [.. received];

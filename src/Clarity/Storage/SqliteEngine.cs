@@ -19,9 +19,6 @@ internal static class SqliteEngine
 {
     private static int _configured;
 
-    /// <summary>True when multi-thread mode was applied (false: SQLite had already started in this process).</summary>
-    public static bool MultiThread { get; private set; }
-
     public static void Configure()
     {
         if (Interlocked.Exchange(ref _configured, 1) != 0)
@@ -31,8 +28,7 @@ internal static class SqliteEngine
 
         // Microsoft.Data.Sqlite's type initializer loads the native library (the bundle's provider) without opening anything.
         RuntimeHelpers.RunClassConstructor(typeof(SqliteConnection).TypeHandle);
-        MultiThread = raw.sqlite3_config(raw.SQLITE_CONFIG_MULTITHREAD) == raw.SQLITE_OK;
-        if (MultiThread)
+        if (raw.sqlite3_config(raw.SQLITE_CONFIG_MULTITHREAD) == raw.SQLITE_OK)
         {
             raw.sqlite3_config(raw.SQLITE_CONFIG_MEMSTATUS, 0);
         }
