@@ -1,6 +1,4 @@
 using System.Text.RegularExpressions;
-using Clarity.Features.Clarifications;
-using Clarity.Features.Notifications.OnCall;
 using Clarity.Hosting;
 using Clarity.Storage;
 using Microsoft.Extensions.Options;
@@ -17,8 +15,7 @@ namespace Clarity.Features.Notifications.Slack;
 /// buttons (links in the text).
 /// </summary>
 public sealed partial class SlackChannel(
-    SlackApi api, SlackMessages messages, SlackMessageStore store, ClarificationStore clarifications, EscalationStore escalations,
-    SlackMessageUpdater updater, IOptions<ClarityOptions> options, TimeProvider clock, ILogger<SlackChannel> logger) : INotificationChannel
+    SlackApi api, SlackMessages messages, SlackMessageStore store, SlackMessageUpdater updater, IOptions<ClarityOptions> options, TimeProvider clock, ILogger<SlackChannel> logger) : INotificationChannel
 {
     public string Type => NotificationChannels.Slack;
 
@@ -137,7 +134,7 @@ public sealed partial class SlackChannel(
                 Text = message.Text,
                 CreatedAt = now,
             }, ct);
-            if (await SettledOutcomeAsync(orgId, subject, subjectId, ct) is { } outcome && await store.MarkDueAsync(subject, subjectId, outcome, now, ct))
+            if (await updater.SettledOutcomeAsync(subject, orgId, subjectId, ct) is { } outcome && await store.MarkDueAsync(subject, subjectId, outcome, now, ct))
             {
                 updater.Wake();
             }
@@ -146,19 +143,6 @@ public sealed partial class SlackChannel(
         {
             Log.RememberFailed(logger, ex, subject == SlackSubject.Page ? "page" : "question", subjectId);
         }
-    }
-
-    /// <summary>The outcome line of a question no longer pending or an escalation no longer open; null while it is.</summary>
-    private async Task<string?> SettledOutcomeAsync(Guid orgId, SlackSubject subject, Guid subjectId, CancellationToken ct)
-    {
-        if (subject == SlackSubject.Page)
-        {
-            return (await escalations.ByIdsAsync([subjectId], ct)).FirstOrDefault() is { } escalation ? SlackMessages.PageOutcome(escalation.ToModel(null)) : null;
-        }
-
-        return await clarifications.GetAsync(orgId, subjectId, ct) is { } row && row.Status != ClarificationStatuses.Pending
-            ? SlackMessageUpdater.Outcome(row)
-            : null;
     }
 
     private static DeliveryOutcome Outcome(SlackResult result) =>

@@ -57,6 +57,20 @@ public sealed partial class SlackMessageUpdater(
         };
     }
 
+    /// <summary>
+    /// The line the messages of a question no longer pending, or of an escalation that has ended, get; null while it is
+    /// pending or open (or gone).
+    /// </summary>
+    public async Task<string?> SettledOutcomeAsync(SlackSubject subject, Guid orgId, Guid id, CancellationToken ct)
+    {
+        if (subject == SlackSubject.Page)
+        {
+            return (await escalations.ByIdsAsync([id], ct)).FirstOrDefault() is { } escalation ? SlackMessages.PageOutcome(escalation.ToModel(null)) : null;
+        }
+
+        return await clarifications.GetAsync(orgId, id, ct) is { } question && question.Status != ClarificationStatuses.Pending ? Outcome(question) : null;
+    }
+
     protected override async Task<bool> RunOnceAsync(CancellationToken ct)
     {
         var more = await ConsumeAsync(ct);
@@ -65,40 +79,33 @@ public sealed partial class SlackMessageUpdater(
 
     protected override async Task<OutboxWork> HandleAsync(OutboxBatch batch, CancellationToken ct)
     {
-        var questions = new Dictionary<Guid, Guid>();
-        var pages = new HashSet<Guid>();
+        var settled = new Dictionary<(SlackSubject Subject, Guid Id), Guid>();
         foreach (var (_, evt) in batch.Events)
         {
             if (evt is ClarificationChanged changed && changed.Status != ClarificationStatuses.Pending)
             {
-                questions[changed.ClarificationId] = changed.OrgId;
+                settled[(SlackSubject.Question, changed.ClarificationId)] = changed.OrgId;
             }
             else if (evt is EscalationChanged escalation && escalation.Status != EscalationStatuses.Open)
             {
-                pages.Add(escalation.EscalationId);
+                settled[(SlackSubject.Page, escalation.EscalationId)] = escalation.OrgId;
             }
         }
 
         var due = new List<(SlackSubject, Guid, string)>();
-        if (questions.Count > 0)
+        foreach (var subject in (SlackSubject[])[SlackSubject.Question, SlackSubject.Page])
         {
-            foreach (var id in await store.UnsettledAsync(SlackSubject.Question, [.. questions.Keys], ct))
+            var ids = settled.Keys.Where(k => k.Subject == subject).Select(k => k.Id).ToList();
+            if (ids.Count == 0)
             {
-                if (await clarifications.GetAsync(questions[id], id, ct) is { } question && question.Status != ClarificationStatuses.Pending)
-                {
-                    due.Add((SlackSubject.Question, id, Outcome(question)));
-                }
+                continue;
             }
-        }
 
-        if (pages.Count > 0)
-        {
-            var unsettled = await store.UnsettledAsync(SlackSubject.Page, [.. pages], ct);
-            foreach (var row in await escalations.ByIdsAsync(unsettled, ct))
+            foreach (var id in await store.UnsettledAsync(subject, ids, ct))
             {
-                if (SlackMessages.PageOutcome(row.ToModel(null)) is { } outcome)
+                if (await SettledOutcomeAsync(subject, settled[(subject, id)], id, ct) is { } outcome)
                 {
-                    due.Add((SlackSubject.Page, row.Id, outcome));
+                    due.Add((subject, id, outcome));
                 }
             }
         }
