@@ -2,6 +2,11 @@ using System.Runtime.InteropServices;
 using Clarity.Bench.Harness;
 using Clarity.Bench.Scenarios;
 
+if (args is [FloorServer.Command])
+{
+    return await FloorServer.RunAsync();
+}
+
 BenchOptions options;
 try
 {
@@ -45,9 +50,9 @@ async Task GuardAsync(string title, Func<Task> run)
 
 // serverProcess: with --server-process, the server is its own process (lifecycle, peer and workflow-steps only). Its JIT has not run
 // the hot paths yet, so it first runs lifecycles for the warm-up's duration, unreported.
-async Task OnEachBackendAsync(string title, Func<BenchServer, Task> run, IDictionary<string, string?>? settings = null, bool serverProcess = false)
+async Task OnEachBackendAsync(string title, Func<BenchServer, Task> run, IDictionary<string, string?>? settings = null, bool serverProcess = false, string? alwaysOwnProcess = null)
 {
-    var dll = serverProcess ? options.ServerProcessDll : null;
+    var dll = alwaysOwnProcess ?? (serverProcess ? options.ServerProcessDll : null);
     foreach (var backend in options.Backends)
     {
         Console.WriteLine($"\n== {title} — {backend}{(dll is null ? "" : ", server in its own process")}");
@@ -75,6 +80,21 @@ await OnEachBackendAsync("JIT warm-up (not reported)", async s =>
 if (options.Scenarios.Contains("lifecycle"))
 {
     await OnEachBackendAsync(LifecycleBench.Name, s => LifecycleBench.RunAsync(s, options, report), serverProcess: true);
+}
+
+if (options.Scenarios.Contains("floor"))
+{
+    // #1's floor: the same load generator against a bare ASP.NET Core app with its tasks in memory (FloorServer).
+    Console.WriteLine($"\n== {LifecycleBench.FloorName} — in-memory floor server in its own process");
+    await GuardAsync(LifecycleBench.FloorName, async () =>
+    {
+        await using var floor = await BenchServer.StartFloorAsync();
+        await LifecycleBench.RunAsync(floor, warm, discard);
+        await LifecycleBench.RunAsync(floor, options, report);
+    });
+
+    // …and one GET on Clarity's own request path, the server in its own process whatever --server-process says.
+    await OnEachBackendAsync(RequestPathBench.Name, s => RequestPathBench.RunAsync(s, options, report), alwaysOwnProcess: BenchOptions.ClarityDll("the floor scenario"));
 }
 
 if (options.Scenarios.Contains("ingest"))

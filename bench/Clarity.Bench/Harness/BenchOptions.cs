@@ -3,7 +3,7 @@ namespace Clarity.Bench.Harness;
 /// <summary>Command-line options. Quick mode shrinks every duration and count for a smoke run.</summary>
 public sealed class BenchOptions
 {
-    public static readonly string[] AllScenarios = ["lifecycle", "ingest", "search", "isolation", "latency", "peer", "signin", "webhooks", "audit", "audit-verify", "workflow-steps", "mcp", "notifications"];
+    public static readonly string[] AllScenarios = ["lifecycle", "floor", "ingest", "search", "isolation", "latency", "peer", "signin", "webhooks", "audit", "audit-verify", "workflow-steps", "mcp", "notifications"];
 
     public bool Quick { get; private init; }
 
@@ -24,6 +24,13 @@ public sealed class BenchOptions
 
     /// <summary>With --server-process: the clarity.dll the lifecycle and peer scenarios start as their own server process.</summary>
     public string? ServerProcessDll { get; private init; }
+
+    /// <summary>The Release build's clarity.dll, for a server in its own process; <paramref name="who"/> says who needs it when it is missing.</summary>
+    public static string ClarityDll(string who)
+    {
+        var dll = Path.GetFullPath(Path.Combine("src", "Clarity", "bin", "Release", "net10.0", "clarity.dll"));
+        return File.Exists(dll) ? dll : throw new ArgumentException($"{who} needs {dll}: run from the repository root after a Release build.");
+    }
 
     /// <summary>SQL run on each fresh Clarity PostgreSQL database after migration (for experiments, e.g. GIN settings).</summary>
     public string? PostgresSetupSql { get; private init; }
@@ -83,7 +90,7 @@ public sealed class BenchOptions
           --quick                  short smoke run (seconds, not minutes)
           --postgres <conn>        a PostgreSQL server (admin connection string); enables the PostgreSQL runs
           --backend <list>         sqlite,postgres (default: sqlite, plus postgres when --postgres is given)
-          --only <list>            lifecycle,ingest,search,isolation,latency,peer,signin,webhooks,audit,audit-verify,
+          --only <list>            lifecycle,floor,ingest,search,isolation,latency,peer,signin,webhooks,audit,audit-verify,
                                    workflow-steps,mcp,notifications (default: all)
           --search-lines <n>       lines loaded for the search benchmarks (default 1000000; quick 100000)
           --graphile <dir>         folder of the graphile-worker peer (bench/peers/graphile-worker)
@@ -179,11 +186,7 @@ public sealed class BenchOptions
         string? serverDll = null;
         if (serverProcess)
         {
-            serverDll = Path.GetFullPath(Path.Combine("src", "Clarity", "bin", "Release", "net10.0", "clarity.dll"));
-            if (!File.Exists(serverDll))
-            {
-                throw new ArgumentException($"--server-process needs {serverDll}: run from the repository root after a Release build.");
-            }
+            serverDll = ClarityDll("--server-process");
         }
 
         return new BenchOptions

@@ -15,6 +15,9 @@ public enum Backend
 {
     Sqlite,
     Postgres,
+
+    /// <summary>Not Clarity: the in-memory floor server (<see cref="FloorServer"/>).</summary>
+    Floor,
 }
 
 /// <summary>
@@ -128,6 +131,18 @@ public sealed class BenchServer : IAsyncDisposable
         var bench = new BenchServer(inProcess, process, url, backend, dir, database);
         await bench.SetupAsync();
         return bench;
+    }
+
+    /// <summary>
+    /// The floor server (<see cref="FloorServer"/>) as its own process, this harness's own dll with
+    /// <c>floor-serve</c>: nothing to set up, no API key.
+    /// </summary>
+    public static async Task<BenchServer> StartFloorAsync()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "clarity-bench", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        var process = await ServerProcess.StartAsync(typeof(FloorServer).Assembly.Location, new Dictionary<string, string?>(), FloorServer.Command);
+        return new BenchServer(null, process, process.Url, Backend.Floor, dir, null);
     }
 
     /// <summary>Creates an empty database on the server and returns its connection string.</summary>
@@ -268,7 +283,7 @@ public sealed class ServerProcess : IAsyncDisposable
         }
     }
 
-    public static async Task<ServerProcess> StartAsync(string dll, IReadOnlyDictionary<string, string?> settings)
+    public static async Task<ServerProcess> StartAsync(string dll, IReadOnlyDictionary<string, string?> settings, string command = "serve")
     {
         int port;
         using (var listener = new TcpListener(IPAddress.Loopback, 0))
@@ -278,7 +293,7 @@ public sealed class ServerProcess : IAsyncDisposable
         }
 
         var url = $"http://127.0.0.1:{port}";
-        var start = new ProcessStartInfo("dotnet", [dll, "serve"])
+        var start = new ProcessStartInfo("dotnet", [dll, command])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -304,7 +319,7 @@ public sealed class ServerProcess : IAsyncDisposable
         {
             if (process.HasExited)
             {
-                throw new InvalidOperationException($"clarity serve exited with {process.ExitCode}: {server.Output}");
+                throw new InvalidOperationException($"{Path.GetFileName(dll)} {command} exited with {process.ExitCode}: {server.Output}");
             }
 
             try

@@ -15,6 +15,7 @@ public static class LifecycleBench
 {
     public const string Name = "1. Task lifecycles (16 agents)";
     public const string EagerName = "1b. Task lifecycles, complete returns next (16 agents)";
+    public const string FloorName = "1f. The floor: #1 and #1b against a bare ASP.NET Core app with its tasks in memory";
     private const int Agents = 16;
     private const string Queue = "lifecycle";
 
@@ -111,7 +112,7 @@ public static class LifecycleBench
         Volatile.Write(ref stopping, 1);
         await Task.WhenAll(agents);
 
-        var name = eager ? EagerName : Name;
+        var name = server.Backend == Backend.Floor ? FloorName + (eager ? ", eager" : ", plain") : eager ? EagerName : Name;
         var done = Math.Max(1, Interlocked.Read(ref completed));
         var perSecond = Interlocked.Read(ref completed) / seconds;
         var b = server.Backend;
@@ -148,5 +149,64 @@ public static class LifecycleBench
 
         var perLifecycle = cpuMs / done;
         report.Add(name, b, "process CPU per lifecycle", perLifecycle, "ms", notes: b == Backend.Postgres ? "server + client; PostgreSQL's own CPU not included" : $"server + client; {Environment.ProcessorCount} dedicated cores would allow ≈ {Environment.ProcessorCount * 1000 / perLifecycle:F0}/s");
+    }
+}
+
+/// <summary>
+/// #1f's second half: how much one request costs on Clarity's own request path before any task work. 16 clients loop on
+/// one GET against a Clarity server in its own process: <c>/healthz</c> (every middleware, no authentication, no database)
+/// and <c>/api/v1/me</c> (with the member API key: authentication, and one read). Beside the floor server's figures, the
+/// difference says what the middleware and authentication cost, and what is left for a lifecycle's own work.
+/// </summary>
+public static class RequestPathBench
+{
+    public const string Name = "1f. The floor: one GET on Clarity's request path (16 clients)";
+    private const int Clients = 16;
+
+    public static async Task RunAsync(BenchServer server, BenchOptions options, Report report)
+    {
+        foreach (var path in new[] { "healthz", "api/v1/me" })
+        {
+            long requests = 0;
+            var stopping = 0;
+            var latency = new Samples();
+            var measuring = 0;
+
+            async Task ClientAsync()
+            {
+                while (Volatile.Read(ref stopping) == 0)
+                {
+                    var t0 = Stopwatch.GetTimestamp();
+                    using var response = await server.Http.GetAsync(path);
+                    await BenchServer.ExpectAsync(response, System.Net.HttpStatusCode.OK);
+                    await response.Content.ReadAsByteArrayAsync();
+                    if (Volatile.Read(ref measuring) == 1)
+                    {
+                        Interlocked.Increment(ref requests);
+                        latency.AddSince(t0);
+                    }
+                }
+            }
+
+            var clients = Enumerable.Range(0, Clients).Select(_ => Task.Run(ClientAsync)).ToArray();
+            await Task.Delay(options.Warmup);
+            var cpu = new CpuMeter();
+            var serverCpuAtStart = server.ServerCpu;
+            var started = Stopwatch.GetTimestamp();
+            Volatile.Write(ref measuring, 1);
+            await Task.Delay(options.Duration / 3);
+            Volatile.Write(ref measuring, 0);
+            var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+            var (machine, process, _) = cpu.Stop();
+            var serverMs = (server.ServerCpu - serverCpuAtStart)?.TotalMilliseconds ?? double.NaN;
+            Volatile.Write(ref stopping, 1);
+            await Task.WhenAll(clients);
+
+            var done = Math.Max(1, Interlocked.Read(ref requests));
+            var b = server.Backend;
+            report.Add(Name, b, $"GET /{path}: requests/s", done / seconds, "/s", notes: $"{seconds:F0} s window after {options.Warmup.TotalSeconds:F0} s warm-up; p50 {Report.Format(latency.Percentile(50))} ms, p99 {Report.Format(latency.Percentile(99))} ms");
+            report.Add(Name, b, $"GET /{path}: server CPU per request", serverMs / done, "ms",
+                notes: $"machine {machine:F0}% busy; server process {100 * serverMs / (seconds * 1000 * Environment.ProcessorCount):F0}%, load generator {process:F0}% of {Environment.ProcessorCount} cores");
+        }
     }
 }
