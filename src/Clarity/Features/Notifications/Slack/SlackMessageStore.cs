@@ -23,13 +23,6 @@ public sealed class SlackMessageStore(Database db)
             "INSERT INTO slack_messages (id, org_id, clarification_id, escalation_id, channel_id, ts, blocks, text, created_at, settle_attempts) " +
             "VALUES (@Id, @OrgId, @ClarificationId, @EscalationId, @ChannelId, @Ts, @Blocks, @Text, @CreatedAt, 0)", row, t), ct);
 
-    public async Task<IReadOnlyList<SlackMessageRow>> ForClarificationAsync(Guid clarificationId, CancellationToken ct)
-    {
-        await using var c = await db.OpenReadAsync(ct);
-        return (await c.QueryAsync<SlackMessageRow>(new CommandDefinition(
-            $"SELECT {Columns} FROM slack_messages WHERE clarification_id = @clarificationId ORDER BY id", new { clarificationId }, cancellationToken: ct))).AsList();
-    }
-
     /// <summary>Of the given subjects, those with a message still to settle (not settled, not already due, not given up on).</summary>
     public async Task<IReadOnlyList<Guid>> UnsettledAsync(SlackSubject subject, IReadOnlyList<Guid> ids, CancellationToken ct)
     {
