@@ -18,6 +18,7 @@ public static class SlackEndpoints
         services.AddSingleton<SlackApi>();
         services.AddSingleton<SlackMessages>();
         services.AddSingleton<SlackMessageStore>();
+        services.AddSingleton<ISweep, SlackMessageSweep>();
         services.AddSingleton<SlackMessageUpdater>();
         services.AddHostedService(sp => sp.GetRequiredService<SlackMessageUpdater>());
         services.AddSingleton<SlackChannel>();

@@ -1,4 +1,5 @@
 using System.Data.Common;
+using Clarity.Hosting;
 using Clarity.Storage;
 using Dapper;
 
@@ -78,6 +79,54 @@ public sealed class SlackMessageStore(Database db)
     public Task RecordGaveUpAsync(Guid id, string error, CancellationToken ct) =>
         db.WriteBackgroundAsync((c, t) => c.ExecuteAsync(
             "UPDATE slack_messages SET settle_due_at = NULL, settle_attempts = settle_attempts + 1, settle_error = @error WHERE id = @id", new { id, error }, t), ct);
+
+    /// <summary>
+    /// Deletes up to <paramref name="limit"/> messages that are done with: updated with their outcome before
+    /// <paramref name="before"/>, or given up on and posted before it. Returns how many.
+    /// </summary>
+    public Task<int> PruneAsync(long before, int limit, CancellationToken ct) =>
+        db.WriteBackgroundAsync((c, t) => c.ExecuteAsync(
+            "DELETE FROM slack_messages WHERE id IN (SELECT id FROM slack_messages " +
+            "WHERE settled_at < @before OR (settle_error IS NOT NULL AND created_at < @before) LIMIT @limit)", new { before, limit }, t), ct);
+}
+
+/// <summary>
+/// Deletes, every hour on the leader, the Slack messages Clarity has nothing left to do with: a message is kept while its
+/// question or page is open, and then for <see cref="Keep"/> after it was updated with the outcome (or, when Slack kept
+/// refusing the update, after it was posted). Nothing reads a message after that: a click on it is answered from the
+/// question or escalation itself, not from this table.
+/// </summary>
+public sealed class SlackMessageSweep(SlackMessageStore store) : ISweep
+{
+    /// <summary>How long a finished message's row is kept, for an operator looking into a failed update.</summary>
+    public static readonly TimeSpan Keep = TimeSpan.FromDays(7);
+
+    private const int Batch = 1000;
+    private static readonly TimeSpan s_every = TimeSpan.FromHours(1);
+    private DateTimeOffset _next;
+
+    public string Name => "slack messages";
+
+    public async Task<int> SweepAsync(DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        if (now < _next)
+        {
+            return 0;
+        }
+
+        var before = DbTime.ToDb(now - Keep);
+        var deleted = 0;
+        int batch;
+        do
+        {
+            batch = await store.PruneAsync(before, Batch, cancellationToken);
+            deleted += batch;
+        }
+        while (batch == Batch);
+
+        _next = now + s_every;
+        return deleted;
+    }
 }
 
 /// <summary>What a Slack message carries: a question (answer buttons) or a page (the Acknowledge button).</summary>

@@ -5,7 +5,9 @@ using System.Text.Json.Nodes;
 using Clarity.Features.Notifications;
 using Clarity.Features.Notifications.Slack;
 using Clarity.Hosting;
+using Clarity.Storage;
 using Clarity.Tests.Infrastructure;
+using Dapper;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
@@ -378,6 +380,64 @@ public abstract class SlackChannelTests<TFixture>(TFixture fixture) : IClassFixt
         var question = await agent.PostAsJsonAsync(Org.Api($"tasks/{lease.TaskId}/clarifications"), new { leaseToken = lease.Token, question = text, options })
             .ExpectAsync(HttpStatusCode.Created);
         return (lease, question.Str("id"));
+    }
+
+    [Fact]
+    public async Task FinishedMessages_AreDeletedAWeekAfterTheirUpdate_WhileOpenAndRecentOnesAreKept()
+    {
+        var db = Host.Services.GetRequiredService<Database>();
+        var store = Host.Services.GetRequiredService<SlackMessageStore>();
+        Guid orgId;
+        await using (var c = await db.OpenReadAsync())
+        {
+            orgId = await c.ExecuteScalarAsync<Guid>("SELECT id FROM orgs WHERE slug = @slug", new { slug = Org.Org });
+        }
+
+        var now = DateTimeOffset.UtcNow;
+        long DaysAgo(int days) => DbTime.ToDb(now.AddDays(-days));
+        async Task<Guid> MessageAsync(int postedDaysAgo, string set)
+        {
+            var row = new SlackMessageRow
+            {
+                Id = Guid.NewGuid(), OrgId = orgId, ClarificationId = Guid.NewGuid(), ChannelId = "C-SWEEP", Ts = Guid.NewGuid().ToString("N"),
+                Text = "question", CreatedAt = DaysAgo(postedDaysAgo),
+            };
+            await store.InsertAsync(row, CancellationToken.None);
+            if (set.Length > 0)
+            {
+                await db.WriteAsync((c, t) => c.ExecuteAsync($"UPDATE slack_messages SET {set} WHERE id = @Id", new { row.Id, eight = DaysAgo(8), six = DaysAgo(6) }, t));
+            }
+
+            return row.Id;
+        }
+
+        var updatedLongAgo = await MessageAsync(9, "settled_at = @eight");
+        var updatedRecently = await MessageAsync(9, "settled_at = @six");
+        var stillOpen = await MessageAsync(30, "");
+        var gaveUpLongAgo = await MessageAsync(8, "settle_error = 'message_not_found'");
+        var dueForItsUpdate = await MessageAsync(8, "settle_due_at = @eight, settle_text = 'Answered'");
+
+        var sweep = new SlackMessageSweep(store);
+        await sweep.SweepAsync(now, CancellationToken.None);
+
+        IReadOnlyList<Guid> left;
+        await using (var c = await db.OpenReadAsync())
+        {
+            left = (await c.QueryAsync<Guid>("SELECT id FROM slack_messages WHERE channel_id = 'C-SWEEP'")).AsList();
+        }
+
+        Assert.Equivalent(new[] { updatedRecently, stillOpen, dueForItsUpdate }, left);
+        Assert.DoesNotContain(updatedLongAgo, left);
+        Assert.DoesNotContain(gaveUpLongAgo, left);
+
+        // It runs once an hour: a message that became old enough meanwhile waits for the next run.
+        var another = await MessageAsync(9, "settled_at = @eight");
+        Assert.Equal(0, await sweep.SweepAsync(now.AddMinutes(59), CancellationToken.None));
+        Assert.Equal(1, await sweep.SweepAsync(now.AddMinutes(61), CancellationToken.None));
+        await using (var c = await db.OpenReadAsync())
+        {
+            Assert.Equal(0, await c.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM slack_messages WHERE id = @another", new { another }));
+        }
     }
 
     private async Task<(SlackPosted Message, string Question, HttpClient Agent)> PostQuestionAsync(string[] options)
