@@ -10,33 +10,21 @@ namespace Clarity.Features.Audit;
 /// minutes, removes the payload of entries older than that and marks them pruned, keeping each one's digest and hash as a
 /// tombstone, so the chain still verifies and a prune never looks like tampering.
 /// </summary>
-public sealed class AuditRetention(AuditLog log, IOptions<ClarityOptions> options) : ISweep
+public sealed class AuditRetention(AuditLog log, IOptions<ClarityOptions> options) : PeriodicSweep(TimeSpan.FromMinutes(10))
 {
     private const int Batch = 5000;
-    private static readonly TimeSpan s_every = TimeSpan.FromMinutes(10);
-    private DateTimeOffset _next;
 
-    public string Name => "audit retention";
+    public override string Name => "audit retention";
 
-    public async Task<int> SweepAsync(DateTimeOffset now, CancellationToken cancellationToken)
+    protected override Task<int> RunAsync(DateTimeOffset now, CancellationToken cancellationToken)
     {
         var days = options.Value.Audit.RetentionDays;
-        if (days <= 0 || now < _next)
+        if (days <= 0)
         {
-            return 0;
+            return Task.FromResult(0);
         }
 
         var cutoff = DbTime.ToDb(now - TimeSpan.FromDays(days));
-        var pruned = 0;
-        int batch;
-        do
-        {
-            batch = await log.PruneAsync(cutoff, DbTime.ToDb(now), Batch, cancellationToken);
-            pruned += batch;
-        }
-        while (batch == Batch);
-
-        _next = now + s_every;
-        return pruned;
+        return InBatchesAsync(Batch, () => log.PruneAsync(cutoff, DbTime.ToDb(now), Batch, cancellationToken));
     }
 }

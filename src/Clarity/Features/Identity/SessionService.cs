@@ -136,23 +136,12 @@ public sealed class SessionService : IDisposable
 }
 
 /// <summary>Deletes sessions a week after they ended (checked every ten minutes), so the table holds live sessions and recent history only.</summary>
-public sealed class SessionSweep(SessionStore store) : ISweep
+public sealed class SessionSweep(SessionStore store) : PeriodicSweep(TimeSpan.FromMinutes(10))
 {
     private static readonly TimeSpan s_keepEnded = TimeSpan.FromDays(7);
-    private static readonly TimeSpan s_every = TimeSpan.FromMinutes(10);
-    private DateTimeOffset _next;
 
-    public string Name => "sessions";
+    public override string Name => "sessions";
 
-    public async Task<int> SweepAsync(DateTimeOffset now, CancellationToken cancellationToken)
-    {
-        if (now < _next)
-        {
-            return 0;
-        }
-
-        var deleted = await store.DeleteEndedAsync(DbTime.ToDb(now - s_keepEnded), cancellationToken);
-        _next = now + s_every;
-        return deleted;
-    }
+    protected override Task<int> RunAsync(DateTimeOffset now, CancellationToken cancellationToken) =>
+        store.DeleteEndedAsync(DbTime.ToDb(now - s_keepEnded), cancellationToken);
 }

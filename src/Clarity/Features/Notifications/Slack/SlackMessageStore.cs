@@ -96,36 +96,19 @@ public sealed class SlackMessageStore(Database db)
 /// refusing the update, after it was posted). Nothing reads a message after that: a click on it is answered from the
 /// question or escalation itself, not from this table.
 /// </summary>
-public sealed class SlackMessageSweep(SlackMessageStore store) : ISweep
+public sealed class SlackMessageSweep(SlackMessageStore store) : PeriodicSweep(TimeSpan.FromHours(1))
 {
     /// <summary>How long a finished message's row is kept, for an operator looking into a failed update.</summary>
     public static readonly TimeSpan Keep = TimeSpan.FromDays(7);
 
     private const int Batch = 1000;
-    private static readonly TimeSpan s_every = TimeSpan.FromHours(1);
-    private DateTimeOffset _next;
 
-    public string Name => "slack messages";
+    public override string Name => "slack messages";
 
-    public async Task<int> SweepAsync(DateTimeOffset now, CancellationToken cancellationToken)
+    protected override Task<int> RunAsync(DateTimeOffset now, CancellationToken cancellationToken)
     {
-        if (now < _next)
-        {
-            return 0;
-        }
-
         var before = DbTime.ToDb(now - Keep);
-        var deleted = 0;
-        int batch;
-        do
-        {
-            batch = await store.PruneAsync(before, Batch, cancellationToken);
-            deleted += batch;
-        }
-        while (batch == Batch);
-
-        _next = now + s_every;
-        return deleted;
+        return InBatchesAsync(Batch, () => store.PruneAsync(before, Batch, cancellationToken));
     }
 }
 
