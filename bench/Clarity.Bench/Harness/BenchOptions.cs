@@ -183,6 +183,12 @@ public sealed class BenchOptions
             throw new ArgumentException($"Unknown scenario '{s}'.\n{Usage}");
         }
 
+        if (scenarios.Contains("floor"))
+        {
+            // Its second half runs Clarity in its own process: say so now if the build is missing, not after the first half.
+            ClarityDll("the floor scenario");
+        }
+
         string? serverDll = null;
         if (serverProcess)
         {
