@@ -82,6 +82,11 @@ if (options.Scenarios.Contains("lifecycle"))
     await OnEachBackendAsync(LifecycleBench.Name, s => LifecycleBench.RunAsync(s, options, report), serverProcess: true);
 }
 
+if (options.Scenarios.Contains("unit-of-work"))
+{
+    await OnEachBackendAsync(UnitOfWorkBench.Name, s => UnitOfWorkBench.RunAsync(s, options, report));
+}
+
 if (options.Scenarios.Contains("floor"))
 {
     // #1's floor: the same load generator against a bare ASP.NET Core app with its tasks in memory (FloorServer).
