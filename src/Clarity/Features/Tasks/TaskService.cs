@@ -219,6 +219,7 @@ public sealed partial class TaskService(
         var agentId = await agents.SeenAsync(org, agentName, ct);
         var deadline = clock.GetUtcNow() + wait;
         var firstAttempt = true;
+        var woken = false;
 
         while (true)
         {
@@ -226,8 +227,10 @@ public sealed partial class TaskService(
             var consumed = false;
             try
             {
-                // The first attempt claims straight away (work is usually waiting); later polls look before they write.
-                var claimed = await TryClaimAsync(org, agentId, filter, request.TaskId, maxTasks, precheck: !firstAttempt, ct);
+                // The first attempt claims straight away (work is usually waiting), and so does a waiter woken alone for a
+                // new task (the hand-off path: one read fewer); later polls, and wake-ups shared with every matching
+                // waiter, look before they write.
+                var claimed = await TryClaimAsync(org, agentId, filter, request.TaskId, maxTasks, precheck: !firstAttempt && !woken, ct);
                 var waited = !firstAttempt;
                 firstAttempt = false;
                 if (claimed.Count > 0)
@@ -248,12 +251,13 @@ public sealed partial class TaskService(
 
                 try
                 {
-                    await waiter.Signal.Task.WaitAsync(remaining < s_safetyPoll ? remaining : s_safetyPoll, clock, ct);
+                    woken = (await waiter.Signal.Task.WaitAsync(remaining < s_safetyPoll ? remaining : s_safetyPoll, clock, ct)).Alone;
                     consumed = true;
                 }
                 catch (TimeoutException)
                 {
                     // Poll again: this also covers wake-ups lost while another node's notification was in flight.
+                    woken = false;
                 }
             }
             finally
@@ -262,7 +266,7 @@ public sealed partial class TaskService(
                 if (!consumed && waiter.Signal.Task.IsCompletedSuccessfully)
                 {
                     // Woken just as we were leaving with other work (or none): pass the wake-up on.
-                    signals.Notify(org.OrgId, waiter.Signal.Task.Result, wakeAll: false);
+                    signals.Notify(org.OrgId, waiter.Signal.Task.Result.Queue, wakeAll: false);
                 }
             }
         }

@@ -69,7 +69,7 @@ public sealed class WorkSignals : IDisposable
                 if (waiter.Matches(queue))
                 {
                     list.Remove(node);
-                    if (waiter.Signal.TrySetResult(queue) && !wakeAll)
+                    if (waiter.Signal.TrySetResult(new Wake(queue, Alone: !wakeAll)) && !wakeAll)
                     {
                         break;
                     }
@@ -87,11 +87,18 @@ public sealed class WorkSignals : IDisposable
 
     public void Dispose() => _subscription.Dispose();
 
+    /// <summary>
+    /// Why a waiter woke: a task became claimable on <paramref name="Queue"/>. <paramref name="Alone"/> when this waiter was
+    /// the only one woken for it (a task without labels), so its claim is likely to find the task; a task with labels wakes
+    /// every matching waiter, and most of them will find nothing they may take.
+    /// </summary>
+    public readonly record struct Wake(string Queue, bool Alone);
+
     public sealed class Waiter(Guid orgId, IReadOnlyList<string>? queues)
     {
         public Guid OrgId { get; } = orgId;
 
-        public TaskCompletionSource<string> Signal { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public TaskCompletionSource<Wake> Signal { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         internal LinkedListNode<Waiter>? Node { get; set; }
 
