@@ -28,8 +28,7 @@ public static class IngestBench
             tasks.Add(await api.CreateTaskAsync("ingest", $"ingest writer {i}"));
         }
 
-        var measuring = 0;
-        var stopping = 0;
+        var window = new MeasuredWindow();
         long lines = 0;
         Ack? latest = null;
         var append = new Samples();
@@ -40,16 +39,16 @@ public static class IngestBench
         {
             var tokens = new LogText(100 + writer);
             var n = writer * 7;
-            while (Volatile.Read(ref stopping) == 0)
+            while (!window.Stopping)
             {
                 var token = tokens.UniqueToken();
                 var body = bodies[n++ % bodies.Length].Replace(Placeholder, token, StringComparison.Ordinal);
-                var measured = Volatile.Read(ref measuring) == 1;
+                var measured = window.IsOpen;
                 var t0 = Stopwatch.GetTimestamp();
                 var count = await api.AppendLogsAsync(tasks[writer], body);
                 var acked = Stopwatch.GetTimestamp();
                 Volatile.Write(ref latest, new Ack(token, acked));
-                if (measured && Volatile.Read(ref measuring) == 1)
+                if (measured && window.IsOpen)
                 {
                     Interlocked.Add(ref lines, count);
                     append.Add(Stopwatch.GetElapsedTime(t0, acked).TotalMilliseconds);
@@ -60,11 +59,11 @@ public static class IngestBench
         async Task SamplerAsync()
         {
             Ack? previous = null;
-            while (Volatile.Read(ref stopping) == 0)
+            while (!window.Stopping)
             {
                 await Task.Delay(100);
                 var ack = Volatile.Read(ref latest);
-                if (ack is null || ack == previous || Volatile.Read(ref measuring) == 0)
+                if (ack is null || ack == previous || !window.IsOpen)
                 {
                     continue;
                 }
@@ -90,17 +89,10 @@ public static class IngestBench
 
         var writers = Enumerable.Range(0, Writers).Select(i => Task.Run(() => WriterAsync(i))).ToArray();
         var sampler = Task.Run(SamplerAsync);
-        await Task.Delay(options.Warmup);
-        var cpu = new CpuMeter();
-        var started = Stopwatch.GetTimestamp();
-        Volatile.Write(ref measuring, 1);
-        await Task.Delay(options.Duration);
-        Volatile.Write(ref measuring, 0);
-        var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
-        var (machine, process, cpuMs) = cpu.Stop();
-        Volatile.Write(ref stopping, 1);
+        await window.RunAsync(options);
         await Task.WhenAll(writers);
         await sampler;
+        var (seconds, machine, process, cpuMs) = (window.Seconds, window.MachinePercent, window.ProcessPercent, window.ProcessCpuMs);
 
         var perSecond = Interlocked.Read(ref lines) / seconds;
         var b = server.Backend;

@@ -32,8 +32,7 @@ public static class LifecycleBench
         var bodies = Enumerable.Range(0, 64).Select(_ => text.Batch(10)).ToArray();
         var steps = new Dictionary<string, Samples> { ["create"] = new(), ["checkout"] = new(), ["logs"] = new(), ["complete"] = new() };
         var lifecycle = new Samples();
-        var measuring = 0;
-        var stopping = 0;
+        var window = new MeasuredWindow();
         long completed = 0;
         long checkouts = 0;
 
@@ -41,9 +40,9 @@ public static class LifecycleBench
         {
             var n = 0;
             AgentApi.Claimed? handedOver = null;
-            while (Volatile.Read(ref stopping) == 0)
+            while (!window.Stopping)
             {
-                var measured = Volatile.Read(ref measuring) == 1;
+                var measured = window.IsOpen;
                 var t0 = Stopwatch.GetTimestamp();
                 await api.CreateTaskAsync(Queue, $"lifecycle {agent}-{n}");
                 var t1 = Stopwatch.GetTimestamp();
@@ -67,7 +66,7 @@ public static class LifecycleBench
                     await api.CompleteAsync(claimed);
                 }
 
-                if (measured && Volatile.Read(ref measuring) == 1)
+                if (measured && window.IsOpen)
                 {
                     Interlocked.Increment(ref completed);
                     steps["create"].Add(Stopwatch.GetElapsedTime(t0, t1).TotalMilliseconds);
@@ -95,31 +94,20 @@ public static class LifecycleBench
         }
 
         var agents = Enumerable.Range(0, Agents).Select(i => Task.Run(() => AgentAsync(i))).ToArray();
-        await Task.Delay(options.Warmup);
-        var requestsAtStart = api.Requests;
-        var cpu = new CpuMeter();
-        var serverCpuAtStart = server.ServerCpu;
-        var writerAtStart = ThreadCpu.Of(ThreadCpu.SqliteWriter);
-        var started = Stopwatch.GetTimestamp();
-        Volatile.Write(ref measuring, 1);
-        await Task.Delay(options.Duration);
-        Volatile.Write(ref measuring, 0);
-        var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
-        var requests = api.Requests - requestsAtStart;
-        var (machine, process, cpuMs) = cpu.Stop();
-        var serverCpuMs = (server.ServerCpu - serverCpuAtStart)?.TotalMilliseconds;
-        var writerMs = (ThreadCpu.Of(ThreadCpu.SqliteWriter) - writerAtStart).TotalMilliseconds;
-        Volatile.Write(ref stopping, 1);
+        long requestsAtStart = 0, requests = 0;
+        await window.RunAsync(options, server, atOpen: () => requestsAtStart = api.Requests, atClose: () => requests = api.Requests - requestsAtStart);
         await Task.WhenAll(agents);
+        var (seconds, machine, process, cpuMs, serverCpuMs, writerMs) =
+            (window.Seconds, window.MachinePercent, window.ProcessPercent, window.ProcessCpuMs, window.ServerCpuMs, window.WriterCpuMs);
 
         var name = server.Backend == Backend.Floor ? FloorName + (eager ? ", eager" : ", plain") : eager ? EagerName : Name;
         var done = Math.Max(1, Interlocked.Read(ref completed));
         var perSecond = Interlocked.Read(ref completed) / seconds;
         var b = server.Backend;
-        var window = $"{seconds:F0} s window after {options.Warmup.TotalSeconds:F0} s warm-up";
+        var windowNote = $"{seconds:F0} s window after {options.Warmup.TotalSeconds:F0} s warm-up";
         var headline = !eager && b == Backend.Sqlite;
         report.Add(name, b, "lifecycles/s", perSecond, "/s", headline ? "≥ 2,000/s" : null, headline ? perSecond >= 2000 : null,
-            eager ? window + "; same server, right after #1" : window);
+            eager ? windowNote + "; same server, right after #1" : windowNote);
         report.Add(name, b, "requests/s", requests / seconds, "/s",
             notes: eager ? $"{(double)requests / done:F2} requests per lifecycle; {100.0 * Interlocked.Read(ref checkouts) / done:F0}% of lifecycles needed a checkout" : "4 requests per lifecycle");
         report.Add(name, b, "lifecycle latency p50", lifecycle.Percentile(50), "ms");
@@ -168,19 +156,18 @@ public static class RequestPathBench
         foreach (var path in new[] { "healthz", "api/v1/me" })
         {
             long requests = 0;
-            var stopping = 0;
             var latency = new Samples();
-            var measuring = 0;
+            var window = new MeasuredWindow();
 
             async Task ClientAsync()
             {
-                while (Volatile.Read(ref stopping) == 0)
+                while (!window.Stopping)
                 {
                     var t0 = Stopwatch.GetTimestamp();
                     using var response = await server.Http.GetAsync(path);
                     await BenchServer.ExpectAsync(response, System.Net.HttpStatusCode.OK);
                     await response.Content.ReadAsByteArrayAsync();
-                    if (Volatile.Read(ref measuring) == 1)
+                    if (window.IsOpen)
                     {
                         Interlocked.Increment(ref requests);
                         latency.AddSince(t0);
@@ -189,18 +176,9 @@ public static class RequestPathBench
             }
 
             var clients = Enumerable.Range(0, Clients).Select(_ => Task.Run(ClientAsync)).ToArray();
-            await Task.Delay(options.Warmup);
-            var cpu = new CpuMeter();
-            var serverCpuAtStart = server.ServerCpu;
-            var started = Stopwatch.GetTimestamp();
-            Volatile.Write(ref measuring, 1);
-            await Task.Delay(options.Duration / 3);
-            Volatile.Write(ref measuring, 0);
-            var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
-            var (machine, process, _) = cpu.Stop();
-            var serverMs = (server.ServerCpu - serverCpuAtStart)?.TotalMilliseconds ?? double.NaN;
-            Volatile.Write(ref stopping, 1);
+            await window.RunAsync(options, server, options.Duration / 3);
             await Task.WhenAll(clients);
+            var (seconds, machine, process, serverMs) = (window.Seconds, window.MachinePercent, window.ProcessPercent, window.ServerCpuMs ?? double.NaN);
 
             var done = Math.Max(1, Interlocked.Read(ref requests));
             var b = server.Backend;

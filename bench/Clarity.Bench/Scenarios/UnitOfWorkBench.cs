@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Clarity.Bench.Harness;
 using Clarity.Features.Logs;
 using Clarity.Features.Tasks;
@@ -32,16 +31,15 @@ public static class UnitOfWorkBench
         var org = await OwnerContextAsync(services.GetRequiredService<Database>());
         var text = new LogText(1);
         var lines = Enumerable.Range(0, 10).Select(_ => new LogLineInput(null, "info", "stdout", text.Line())).ToArray();
-        var measuring = 0;
-        var stopping = 0;
+        var window = new MeasuredWindow();
         long completed = 0;
 
         async Task LoopAsync(int loop)
         {
             var n = 0;
-            while (Volatile.Read(ref stopping) == 0)
+            while (!window.Stopping)
             {
-                var measured = Volatile.Read(ref measuring) == 1;
+                var measured = window.IsOpen;
                 await tasks.CreateAsync(org, new CreateTaskRequest(Queue, $"unit of work {loop}-{n++}", null, null, null, null, null, null), CancellationToken.None);
                 var leases = await tasks.CheckoutManyAsync(org, new CheckoutRequest($"agent-{loop}", [Queue], null, 5, null, null), CancellationToken.None);
                 if (leases is not [var lease])
@@ -51,7 +49,7 @@ public static class UnitOfWorkBench
 
                 await logs.AppendAsync(org, lease.Task.Id, lines, CancellationToken.None);
                 await tasks.CompleteAsync(org, lease.Task.Id, new CompleteRequest(lease.LeaseToken, null), CancellationToken.None);
-                if (measured && Volatile.Read(ref measuring) == 1)
+                if (measured && window.IsOpen)
                 {
                     Interlocked.Increment(ref completed);
                 }
@@ -59,18 +57,9 @@ public static class UnitOfWorkBench
         }
 
         var loops = Enumerable.Range(0, Loops).Select(i => Task.Run(() => LoopAsync(i))).ToArray();
-        await Task.Delay(options.Warmup);
-        var cpu = new CpuMeter();
-        var writerAtStart = ThreadCpu.Of(ThreadCpu.SqliteWriter);
-        var started = Stopwatch.GetTimestamp();
-        Volatile.Write(ref measuring, 1);
-        await Task.Delay(options.Duration);
-        Volatile.Write(ref measuring, 0);
-        var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
-        var (machine, process, cpuMs) = cpu.Stop();
-        var writerMs = (ThreadCpu.Of(ThreadCpu.SqliteWriter) - writerAtStart).TotalMilliseconds;
-        Volatile.Write(ref stopping, 1);
+        await window.RunAsync(options);
         await Task.WhenAll(loops);
+        var (seconds, machine, process, cpuMs, writerMs) = (window.Seconds, window.MachinePercent, window.ProcessPercent, window.ProcessCpuMs, window.WriterCpuMs);
 
         var b = server.Backend;
         var done = Math.Max(1, Interlocked.Read(ref completed));

@@ -1,0 +1,57 @@
+using System.Diagnostics;
+
+namespace Clarity.Bench.Harness;
+
+/// <summary>
+/// The measured window of a closed-loop load scenario. The load starts first and runs through the warm-up; it counts
+/// only what it finishes while <see cref="IsOpen"/>, and stops when <see cref="Stopping"/>. <see cref="RunAsync"/> waits
+/// out the warm-up, holds the window open, and measures it: wall time, machine and process CPU, the in-process SQLite
+/// writer thread's CPU, and with --server-process the server's own CPU.
+/// </summary>
+public sealed class MeasuredWindow
+{
+    private int _open;
+    private int _stopping;
+
+    public bool IsOpen => Volatile.Read(ref _open) == 1;
+
+    public bool Stopping => Volatile.Read(ref _stopping) == 1;
+
+    public double Seconds { get; private set; }
+
+    /// <summary>Machine CPU busy, in percent of all cores (PostgreSQL and other processes count too).</summary>
+    public double MachinePercent { get; private set; }
+
+    /// <summary>This process's CPU, in percent of all cores.</summary>
+    public double ProcessPercent { get; private set; }
+
+    public double ProcessCpuMs { get; private set; }
+
+    /// <summary>The in-process SQLite writer thread's CPU (zero with PostgreSQL or a server in its own process).</summary>
+    public double WriterCpuMs { get; private set; }
+
+    /// <summary>The server process's own CPU with --server-process; null in-process.</summary>
+    public double? ServerCpuMs { get; private set; }
+
+    /// <param name="length">The window's length: <see cref="BenchOptions.Duration"/> unless a scenario takes less.</param>
+    /// <param name="atOpen">Runs just before the window opens (a scenario's own counters).</param>
+    /// <param name="atClose">Runs just after it closes, before the load is told to stop.</param>
+    public async Task RunAsync(BenchOptions options, BenchServer? server = null, TimeSpan? length = null, Action? atOpen = null, Action? atClose = null)
+    {
+        await Task.Delay(options.Warmup);
+        atOpen?.Invoke();
+        var cpu = new CpuMeter();
+        var serverAtStart = server?.ServerCpu;
+        var writerAtStart = ThreadCpu.Of(ThreadCpu.SqliteWriter);
+        var started = Stopwatch.GetTimestamp();
+        Volatile.Write(ref _open, 1);
+        await Task.Delay(length ?? options.Duration);
+        Volatile.Write(ref _open, 0);
+        Seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+        atClose?.Invoke();
+        (MachinePercent, ProcessPercent, ProcessCpuMs) = cpu.Stop();
+        ServerCpuMs = (server?.ServerCpu - serverAtStart)?.TotalMilliseconds;
+        WriterCpuMs = (ThreadCpu.Of(ThreadCpu.SqliteWriter) - writerAtStart).TotalMilliseconds;
+        Volatile.Write(ref _stopping, 1);
+    }
+}
