@@ -33,6 +33,19 @@ public sealed class MeasuredWindow
     /// <summary>The server process's own CPU with --server-process; null in-process.</summary>
     public double? ServerCpuMs { get; private set; }
 
+    /// <summary>
+    /// Reports the in-process SQLite writer thread's CPU per lifecycle over the window, when there is one: every write runs
+    /// on that thread, so its CPU per lifecycle bounds the write rate (1,000 / that per second).
+    /// </summary>
+    public void ReportWriterCpu(Report report, string scenario, Backend backend, long lifecycles)
+    {
+        if (backend == Backend.Sqlite && WriterCpuMs > 0)
+        {
+            report.Add(scenario, backend, "writer thread CPU per lifecycle", WriterCpuMs / lifecycles, "ms",
+                notes: $"busy {100 * WriterCpuMs / (Seconds * 1000):F0}% of the window; alone it would allow ≈ {1000 * lifecycles / WriterCpuMs:F0}/s");
+        }
+    }
+
     /// <param name="length">The window's length: <see cref="BenchOptions.Duration"/> unless a scenario takes less.</param>
     /// <param name="atOpen">Runs just before the window opens (a scenario's own counters).</param>
     /// <param name="atClose">Runs just after it closes, before the load is told to stop.</param>

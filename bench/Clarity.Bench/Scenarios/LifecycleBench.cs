@@ -97,8 +97,7 @@ public static class LifecycleBench
         long requestsAtStart = 0, requests = 0;
         await window.RunAsync(options, server, atOpen: () => requestsAtStart = api.Requests, atClose: () => requests = api.Requests - requestsAtStart);
         await Task.WhenAll(agents);
-        var (seconds, machine, process, cpuMs, serverCpuMs, writerMs) =
-            (window.Seconds, window.MachinePercent, window.ProcessPercent, window.ProcessCpuMs, window.ServerCpuMs, window.WriterCpuMs);
+        var (seconds, machine, process, cpuMs, serverCpuMs) = (window.Seconds, window.MachinePercent, window.ProcessPercent, window.ProcessCpuMs, window.ServerCpuMs);
 
         var name = server.Backend == Backend.Floor ? FloorName + (eager ? ", eager" : ", plain") : eager ? EagerName : Name;
         var done = Math.Max(1, Interlocked.Read(ref completed));
@@ -128,12 +127,7 @@ public static class LifecycleBench
         }
 
         report.Add(name, b, "machine CPU busy", machine, "%", notes: $"this process (server + load generator): {process:F0}% of {Environment.ProcessorCount} cores");
-        if (b == Backend.Sqlite && writerMs > 0)
-        {
-            // Every write runs on the one writer thread: its CPU per lifecycle bounds the rate (1,000 / that per second).
-            report.Add(name, b, "writer thread CPU per lifecycle", writerMs / done, "ms",
-                notes: $"busy {100 * writerMs / (seconds * 1000):F0}% of the window; alone it would allow ≈ {1000 * done / writerMs:F0}/s");
-        }
+        window.ReportWriterCpu(report, name, b, done);
 
         var perLifecycle = cpuMs / done;
         report.Add(name, b, "process CPU per lifecycle", perLifecycle, "ms", notes: b == Backend.Postgres ? "server + client; PostgreSQL's own CPU not included" : $"server + client; {Environment.ProcessorCount} dedicated cores would allow ≈ {Environment.ProcessorCount * 1000 / perLifecycle:F0}/s");

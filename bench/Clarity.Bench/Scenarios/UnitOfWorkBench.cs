@@ -59,18 +59,14 @@ public static class UnitOfWorkBench
         var loops = Enumerable.Range(0, Loops).Select(i => Task.Run(() => LoopAsync(i))).ToArray();
         await window.RunAsync(options);
         await Task.WhenAll(loops);
-        var (seconds, machine, process, cpuMs, writerMs) = (window.Seconds, window.MachinePercent, window.ProcessPercent, window.ProcessCpuMs, window.WriterCpuMs);
+        var (seconds, machine, process, cpuMs) = (window.Seconds, window.MachinePercent, window.ProcessPercent, window.ProcessCpuMs);
 
         var b = server.Backend;
         var done = Math.Max(1, Interlocked.Read(ref completed));
         report.Add(Name, b, "lifecycles/s", done / seconds, "/s", notes: $"{seconds:F0} s window after {options.Warmup.TotalSeconds:F0} s warm-up; no HTTP");
         report.Add(Name, b, "machine CPU busy", machine, "%", notes: $"this process: {process:F0}% of {Environment.ProcessorCount} cores");
         report.Add(Name, b, "process CPU per lifecycle", cpuMs / done, "ms", notes: b == Backend.Postgres ? "PostgreSQL's own CPU not included" : "everything but HTTP");
-        if (b == Backend.Sqlite && writerMs > 0)
-        {
-            report.Add(Name, b, "writer thread CPU per lifecycle", writerMs / done, "ms",
-                notes: $"busy {100 * writerMs / (seconds * 1000):F0}% of the window; alone it would allow ≈ {1000 * done / writerMs:F0}/s");
-        }
+        window.ReportWriterCpu(report, Name, b, done);
     }
 
     /// <summary>The bench org's owner, as the endpoints would see a signed-in owner after authentication.</summary>
