@@ -223,7 +223,7 @@ public sealed partial class TaskService(
 
         while (true)
         {
-            var waiter = signals.Register(org.OrgId, filter.Queues);
+            var waiter = signals.Register(org.OrgId, filter.Queues, request.TaskId);
             var consumed = false;
             try
             {
@@ -263,10 +263,11 @@ public sealed partial class TaskService(
             finally
             {
                 signals.Unregister(waiter);
-                if (!consumed && waiter.Signal.Task.IsCompletedSuccessfully)
+                if (!consumed && waiter.Signal.Task is { IsCompletedSuccessfully: true, Result: { Alone: true } wake })
                 {
-                    // Woken just as we were leaving with other work (or none): pass the wake-up on.
-                    signals.Notify(org.OrgId, waiter.Signal.Task.Result.Queue, wakeAll: false);
+                    // Woken alone just as we were leaving with other work (or none): pass the wake-up on. A shared wake-up
+                    // reached every waiter already, and a waiter registering later claims before it waits.
+                    signals.Notify(org.OrgId, wake.Queue, wake.TaskId, wakeAll: false);
                 }
             }
         }

@@ -9,7 +9,8 @@ namespace Clarity.Tests.Features.Tasks;
 /// <summary>
 /// Who a newly claimable task wakes among the agents long-polling on this node, through the real event bus: a task without
 /// labels wakes one waiter, alone (it then claims without looking first); a task with labels wakes every matching waiter,
-/// shared (each looks before it writes, so a thousand waiting agents cost reads, not a thousand claims on the writer).
+/// shared (each looks before it writes, so a thousand waiting agents cost reads, not a thousand claims on the writer). An
+/// agent waiting for one particular task is woken by that task alone and never takes another task's wake-up.
 /// </summary>
 public sealed class WorkSignalsTests
 {
@@ -24,9 +25,10 @@ public sealed class WorkSignalsTests
         var first = signals.Register(Org, ["build"]);
         var second = signals.Register(Org, null);
 
-        bus.DeliverCommitted([new TaskChanged(Org, Guid.NewGuid(), "build", TaskStatuses.Queued, HasLabels: false)]);
+        var task = Guid.NewGuid();
+        bus.DeliverCommitted([new TaskChanged(Org, task, "build", TaskStatuses.Queued, HasLabels: false)]);
 
-        Assert.Equal(new WorkSignals.Wake("build", Alone: true), await first.Signal.Task);
+        Assert.Equal(new WorkSignals.Wake("build", task, Alone: true), await first.Signal.Task);
         Assert.False(second.Signal.Task.IsCompleted);
         Assert.False(otherQueue.Signal.Task.IsCompleted);
     }
@@ -40,11 +42,44 @@ public sealed class WorkSignalsTests
         var second = signals.Register(Org, null);
         var otherOrg = signals.Register(Guid.NewGuid(), null);
 
-        bus.DeliverCommitted([new TaskChanged(Org, Guid.NewGuid(), "build", TaskStatuses.Queued, HasLabels: true)]);
+        var task = Guid.NewGuid();
+        bus.DeliverCommitted([new TaskChanged(Org, task, "build", TaskStatuses.Queued, HasLabels: true)]);
 
-        Assert.Equal(new WorkSignals.Wake("build", Alone: false), await first.Signal.Task);
-        Assert.Equal(new WorkSignals.Wake("build", Alone: false), await second.Signal.Task);
+        Assert.Equal(new WorkSignals.Wake("build", task, Alone: false), await first.Signal.Task);
+        Assert.Equal(new WorkSignals.Wake("build", task, Alone: false), await second.Signal.Task);
         Assert.False(otherOrg.Signal.Task.IsCompleted);
+    }
+
+    [Fact]
+    public async Task AnAgentWaitingForOneTask_IsNotWokenByAnother_AndLeavesTheWakeUpToTheAgentsWaitingForAnyTask()
+    {
+        var bus = new EventBus(NullLogger<EventBus>.Instance);
+        using var signals = new WorkSignals(bus);
+        var wantsOne = signals.Register(Org, ["build"], taskId: Guid.NewGuid());
+        var wantsAny = signals.Register(Org, ["build"]);
+
+        var task = Guid.NewGuid();
+        bus.DeliverCommitted([new TaskChanged(Org, task, "build", TaskStatuses.Queued, HasLabels: false)]);
+
+        Assert.Equal(new WorkSignals.Wake("build", task, Alone: true), await wantsAny.Signal.Task);
+        Assert.False(wantsOne.Signal.Task.IsCompleted);
+    }
+
+    [Fact]
+    public async Task TheTaskAnAgentWaitsFor_WakesItBesideOneAgentWaitingForAnyTask()
+    {
+        var bus = new EventBus(NullLogger<EventBus>.Instance);
+        using var signals = new WorkSignals(bus);
+        var task = Guid.NewGuid();
+        var wantsIt = signals.Register(Org, null, taskId: task);
+        var wantsAny = signals.Register(Org, ["build"]);
+        var alsoWantsAny = signals.Register(Org, null);
+
+        bus.DeliverCommitted([new TaskChanged(Org, task, "build", TaskStatuses.Queued, HasLabels: false)]);
+
+        Assert.Equal(new WorkSignals.Wake("build", task, Alone: false), await wantsIt.Signal.Task);
+        Assert.Equal(new WorkSignals.Wake("build", task, Alone: true), await wantsAny.Signal.Task);
+        Assert.False(alsoWantsAny.Signal.Task.IsCompleted);
     }
 
     [Fact]
