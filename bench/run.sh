@@ -6,7 +6,7 @@
 #   bench/run.sh --quick    smoke run: short windows, 100k-line search (~5-8 min)
 #
 # Scenarios (--only a,b): lifecycle, unit-of-work (#1 without HTTP: the services called in-process), floor (#1 against a bare in-memory ASP.NET Core app), ingest, search, isolation, latency, peer, signin, webhooks, audit, audit-verify,
-# workflow-steps, mcp, notifications (the C# harness, bench/Clarity.Bench; --steps/--runs/--agents/--batch go to it), and
+# workflow-steps, mcp, notifications, memory (the C# harness, bench/Clarity.Bench; --steps/--runs/--agents/--batch go to it), and
 # fanout, logtail (node, bench/peers/fanout: Clarity runs as its own `clarity serve` process there).
 # Other arguments go to the C# harness, e.g. --backend sqlite. `--backend` with postgres also runs the fan-out
 # against Clarity on PostgreSQL.
@@ -22,7 +22,7 @@ extra_tools=(node:nodejs npm:npm)
 source scripts/throwaway-postgres.sh
 
 # Split the arguments: --only picks the scenarios of both harnesses; --quick goes to both; the rest to the C# one.
-csharp_all=(lifecycle unit-of-work floor ingest search isolation latency peer signin webhooks audit audit-verify workflow-steps mcp notifications)
+csharp_all=(lifecycle unit-of-work floor ingest search isolation latency peer signin webhooks audit audit-verify workflow-steps mcp notifications memory)
 node_all=(fanout logtail)
 only=""; quick=(); backend=""; csharp_args=()
 while (($#)); do

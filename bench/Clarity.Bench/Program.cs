@@ -50,7 +50,8 @@ async Task GuardAsync(string title, Func<Task> run)
 
 // serverProcess: with --server-process, the server is its own process (lifecycle, peer and workflow-steps only). Its JIT has not run
 // the hot paths yet, so it first runs lifecycles for the warm-up's duration, unreported.
-async Task OnEachBackendAsync(string title, Func<BenchServer, Task> run, IDictionary<string, string?>? settings = null, bool serverProcess = false, string? alwaysOwnProcess = null)
+async Task OnEachBackendAsync(string title, Func<BenchServer, Task> run, IDictionary<string, string?>? settings = null, bool serverProcess = false, string? alwaysOwnProcess = null,
+    bool warmUp = true)
 {
     var dll = alwaysOwnProcess ?? (serverProcess ? options.ServerProcessDll : null);
     foreach (var backend in options.Backends)
@@ -59,7 +60,7 @@ async Task OnEachBackendAsync(string title, Func<BenchServer, Task> run, IDictio
         await GuardAsync($"{title} — {backend}", async () =>
         {
             await using var server = await BenchServer.StartAsync(backend, options.Postgres, options.PostgresSetupSql, settings, dll);
-            if (dll is not null)
+            if (dll is not null && warmUp)
             {
                 await LifecycleBench.RunAsync(server, warm, discard);
             }
@@ -100,6 +101,15 @@ if (options.Scenarios.Contains("floor"))
 
     // …and one GET on Clarity's own request path, the server in its own process whatever --server-process says.
     await OnEachBackendAsync(RequestPathBench.Name, s => RequestPathBench.RunAsync(s, options, report), alwaysOwnProcess: BenchOptions.ClarityDll("the floor scenario"));
+}
+
+if (options.Scenarios.Contains("memory"))
+{
+    // The server in its own process (its RSS alone) and fresh: idle means no load has run on it yet.
+    foreach (var step in Enum.GetValues<MemoryBench.Step>())
+    {
+        await OnEachBackendAsync(MemoryBench.Name, s => MemoryBench.RunAsync(s, options, report, step), alwaysOwnProcess: BenchOptions.ClarityDll("the memory scenario"), warmUp: false);
+    }
 }
 
 if (options.Scenarios.Contains("ingest"))

@@ -3,7 +3,7 @@ namespace Clarity.Bench.Harness;
 /// <summary>Command-line options. Quick mode shrinks every duration and count for a smoke run.</summary>
 public sealed class BenchOptions
 {
-    public static readonly string[] AllScenarios = ["lifecycle", "unit-of-work", "floor", "ingest", "search", "isolation", "latency", "peer", "signin", "webhooks", "audit", "audit-verify", "workflow-steps", "mcp", "notifications"];
+    public static readonly string[] AllScenarios = ["lifecycle", "unit-of-work", "floor", "ingest", "search", "isolation", "latency", "peer", "signin", "webhooks", "audit", "audit-verify", "workflow-steps", "mcp", "notifications", "memory"];
 
     public bool Quick { get; private init; }
 
@@ -91,7 +91,7 @@ public sealed class BenchOptions
           --postgres <conn>        a PostgreSQL server (admin connection string); enables the PostgreSQL runs
           --backend <list>         sqlite,postgres (default: sqlite, plus postgres when --postgres is given)
           --only <list>            lifecycle,unit-of-work,floor,ingest,search,isolation,latency,peer,signin,webhooks,audit,audit-verify,
-                                   workflow-steps,mcp,notifications (default: all)
+                                   workflow-steps,mcp,notifications,memory (default: all)
           --search-lines <n>       lines loaded for the search benchmarks (default 1000000; quick 100000)
           --graphile <dir>         folder of the graphile-worker peer (bench/peers/graphile-worker)
           --pg-boss <dir>          folder of the pg-boss peer (bench/peers/pg-boss); Hangfire runs in-process
@@ -181,6 +181,12 @@ public sealed class BenchOptions
         foreach (var s in scenarios.Where(s => !AllScenarios.Contains(s)))
         {
             throw new ArgumentException($"Unknown scenario '{s}'.\n{Usage}");
+        }
+
+        if (scenarios.Contains("memory"))
+        {
+            // It runs Clarity in its own process (to read that process's RSS alone).
+            ClarityDll("the memory scenario");
         }
 
         if (scenarios.Contains("floor"))

@@ -62,6 +62,9 @@ public sealed class BenchServer : IAsyncDisposable
     /// <summary>The server's own CPU time so far when it runs as its own process (--server-process), else null.</summary>
     public TimeSpan? ServerCpu => _process?.Cpu;
 
+    /// <summary>The server process's resident set (VmRSS) in KB; only when it runs as its own process.</summary>
+    public long ServerRssKb => (_process ?? throw new InvalidOperationException("Only a server in its own process has an RSS of its own.")).RssKb;
+
     public Backend Backend { get; }
 
     /// <summary>The PostgreSQL connection string of this server's database (null on SQLite).</summary>
@@ -280,6 +283,16 @@ public sealed class ServerProcess : IAsyncDisposable
             var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
             var ticks = long.Parse(fields[11], System.Globalization.CultureInfo.InvariantCulture) + long.Parse(fields[12], System.Globalization.CultureInfo.InvariantCulture);
             return TimeSpan.FromSeconds(ticks / (double)ClockTicksPerSecond);
+        }
+    }
+
+    /// <summary>The process's resident set size in KB, from /proc/&lt;pid&gt;/status (VmRSS).</summary>
+    public long RssKb
+    {
+        get
+        {
+            var line = File.ReadLines($"/proc/{_process.Id}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+            return long.Parse(line["VmRSS:".Length..].Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
         }
     }
 
