@@ -6,7 +6,7 @@ using Npgsql;
 
 namespace Clarity.Hosting;
 
-/// <summary>Turns every failure into problem+json. A 500 is always a bug and is logged as one.</summary>
+/// <summary>Turns every failure into problem+json. A 500 is always a bug and is logged as one; a database that does not answer is a 503.</summary>
 public sealed partial class ErrorHandlingMiddleware(RequestDelegate next, ILogger<ErrorHandlingMiddleware> logger)
 {
     public async Task InvokeAsync(HttpContext context)
@@ -41,6 +41,15 @@ public sealed partial class ErrorHandlingMiddleware(RequestDelegate next, ILogge
             Log.UniqueViolation(logger, ex, context.Request.Method, context.Request.Path);
             await ProblemWriter.WriteAsync(context, 409, "urn:clarity:problem:conflict", "Conflict",
                 "The change conflicts with another one made at the same time: a record with the same unique value already exists. Read the current state, then retry.", null);
+        }
+        catch (Exception ex) when (IsDatabaseUnavailable(ex))
+        {
+            // An outage or overload, not a bug: the database did not answer in time (a command timeout, an exhausted
+            // pool) or the connection failed. The client may retry; the operator sees a warning, not an error.
+            Log.DatabaseUnavailable(logger, ex, context.Request.Method, context.Request.Path);
+            await ProblemWriter.WriteAsync(context, 503, "urn:clarity:problem:database-unavailable", "Database unavailable",
+                "The database did not answer in time or could not be reached. Retry in a moment; if the request was a change, check first whether it took effect.",
+                null, TimeSpan.FromSeconds(1));
         }
         catch (Exception ex)
         {
@@ -96,6 +105,23 @@ public sealed partial class ErrorHandlingMiddleware(RequestDelegate next, ILogge
         return (ex.StatusCode is >= 400 and < 500 ? ex.StatusCode : 400, "bad-request", ex.Message, null);
     }
 
+    /// <summary>
+    /// The database failed in a way that passes (ADO.NET's <see cref="System.Data.Common.DbException.IsTransient"/>: for
+    /// Npgsql a timeout, a broken connection, or a server state such as too many connections), on either backend.
+    /// </summary>
+    public static bool IsDatabaseUnavailable(Exception error)
+    {
+        for (Exception? e = error; e is not null; e = e.InnerException)
+        {
+            if (e is System.Data.Common.DbException { IsTransient: true })
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     /// <summary>A unique or primary-key constraint refused a write, on either backend.</summary>
     public static bool IsUniqueViolation(Exception error)
     {
@@ -123,6 +149,9 @@ public sealed partial class ErrorHandlingMiddleware(RequestDelegate next, ILogge
 
         [LoggerMessage(2, LogLevel.Warning, "A unique constraint refused a write on {Method} {Path}; answered 409")]
         public static partial void UniqueViolation(ILogger logger, Exception error, string method, string path);
+
+        [LoggerMessage(3, LogLevel.Warning, "The database did not answer {Method} {Path} in time or could not be reached; answered 503")]
+        public static partial void DatabaseUnavailable(ILogger logger, Exception error, string method, string path);
     }
 }
 
