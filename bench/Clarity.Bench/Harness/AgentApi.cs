@@ -65,6 +65,26 @@ public sealed class AgentApi(HttpClient http)
         return (await BenchServer.ReadJsonAsync(response)).GetProperty("count").GetInt64();
     }
 
+    /// <summary>
+    /// Appends as a patient agent would: on 503 (the database did not answer in time) it waits for Retry-After and sends
+    /// again, up to 10 times. Returns the lines appended and the retries it took (a retried batch may have been stored twice).
+    /// </summary>
+    public async Task<(long Count, int Retries)> AppendLogsPatientlyAsync(Guid taskId, string jsonArray)
+    {
+        for (var retries = 0; ; retries++)
+        {
+            using var response = await SendAsync(HttpMethod.Post, BenchServer.Api($"tasks/{taskId}/logs"), jsonArray, CancellationToken.None);
+            if (response.StatusCode == HttpStatusCode.ServiceUnavailable && retries < 10)
+            {
+                await Task.Delay(response.Headers.RetryAfter?.Delta ?? TimeSpan.FromSeconds(1));
+                continue;
+            }
+
+            await BenchServer.ExpectAsync(response, HttpStatusCode.OK);
+            return ((await BenchServer.ReadJsonAsync(response)).GetProperty("count").GetInt64(), retries);
+        }
+    }
+
     public async Task CompleteAsync(Claimed claimed, CancellationToken ct = default)
     {
         using var response = await SendAsync(HttpMethod.Post, BenchServer.Api($"tasks/{claimed.Id}/complete"), $"{{\"leaseToken\":\"{claimed.LeaseToken}\",\"output\":{{\"ok\":true}}}}", ct);
