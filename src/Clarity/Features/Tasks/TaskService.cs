@@ -228,9 +228,9 @@ public sealed partial class TaskService(
             try
             {
                 // The first attempt claims straight away (work is usually waiting), and so does a waiter woken alone for a
-                // new task it may take (the hand-off path: one read fewer); later polls, wake-ups shared with every
-                // matching waiter, and a checkout of one particular task look before they write.
-                var claimed = await TryClaimAsync(org, agentId, filter, request.TaskId, maxTasks, precheck: !firstAttempt && !(woken && request.TaskId is null), ct);
+                // new task it may take (the hand-off path: one read fewer); later polls and wake-ups shared with every
+                // matching waiter look before they write. A checkout of one particular task is never woken alone.
+                var claimed = await TryClaimAsync(org, agentId, filter, request.TaskId, maxTasks, precheck: !firstAttempt && !woken, ct);
                 var waited = !firstAttempt;
                 firstAttempt = false;
                 if (claimed.Count > 0)
