@@ -34,11 +34,19 @@ public static class MemoryBench
         var connections = options.Quick ? 200 : 1000;
         var b = server.Backend;
         await Task.Delay(TimeSpan.FromSeconds(5));
-        var idle = server.ServerRssKb;
-        if (step == Step.LongPolls)
+        if (step == Step.Subscribers)
         {
-            report.Add(Name, b, "RSS idle", idle / 1024.0, "MB", notes: "fresh server process after first-run setup, no load; server GC");
+            // A few first, unreported: the code they run is compiled once, and that is not a cost per connection.
+            await SubscribeAsync(server, Warm);
+            await Task.Delay(TimeSpan.FromSeconds(5));
+            var (unsubscribed, subscribed) = await SubscribeAsync(server, connections);
+            report.Add(Name, b, $"RSS with {connections:N0} stream subscribers", subscribed / 1024.0, "MB",
+                notes: $"{(subscribed - unsubscribed) / 1024.0:F1} MB over the {unsubscribed / 1024.0:F1} MB just before (another fresh server); WebSocket, subscribed to tasks");
+            report.Add(Name, b, "memory per stream subscriber", (subscribed - unsubscribed) / (double)connections, "KB");
+            return;
         }
+
+        report.Add(Name, b, "RSS idle", server.ServerRssKb / 1024.0, "MB", notes: "fresh server process after first-run setup, no load; server GC");
 
         // One connection per waiting agent, as 1,000 agent processes would have.
         using var http = new HttpClient(new SocketsHttpHandler
@@ -54,26 +62,13 @@ public static class MemoryBench
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", server.ApiKey);
         var api = new AgentApi(http);
 
-        // A few first, unreported: the code they run is compiled once, and that is not a cost per connection.
-        if (step == Step.LongPolls)
-        {
-            await LongPollAsync(server, api, Warm, "warm");
-            await Task.Delay(TimeSpan.FromSeconds(5));
-            var (before, polling, waitingCpu) = await LongPollAsync(server, api, connections, "waiting");
-            report.Add(Name, b, $"RSS with {connections:N0} agents long-polling", polling / 1024.0, "MB",
-                notes: $"{(polling - before) / 1024.0:F1} MB over the {before / 1024.0:F1} MB just before; all {connections:N0} then handed a task");
-            report.Add(Name, b, "memory per long-polling agent", (polling - before) / (double)connections, "KB",
-                notes: $"server CPU while they wait: {100 * waitingCpu:F1} % of one core (each waiter looks again every 2 s)");
-        }
-        else
-        {
-            await SubscribeAsync(server, Warm);
-            await Task.Delay(TimeSpan.FromSeconds(5));
-            var (before, subscribed) = await SubscribeAsync(server, connections);
-            report.Add(Name, b, $"RSS with {connections:N0} stream subscribers", subscribed / 1024.0, "MB",
-                notes: $"{(subscribed - before) / 1024.0:F1} MB over the {before / 1024.0:F1} MB just before (another fresh server); WebSocket, subscribed to tasks");
-            report.Add(Name, b, "memory per stream subscriber", (subscribed - before) / (double)connections, "KB");
-        }
+        await LongPollAsync(server, api, Warm, "warm");
+        await Task.Delay(TimeSpan.FromSeconds(5));
+        var (before, polling, waitingCpu) = await LongPollAsync(server, api, connections, "waiting");
+        report.Add(Name, b, $"RSS with {connections:N0} agents long-polling", polling / 1024.0, "MB",
+            notes: $"{(polling - before) / 1024.0:F1} MB over the {before / 1024.0:F1} MB just before; all {connections:N0} then handed a task");
+        report.Add(Name, b, "memory per long-polling agent", (polling - before) / (double)connections, "KB",
+            notes: $"server CPU while they wait: {100 * waitingCpu:F1} % of one core (each waiter looks again every 2 s)");
     }
 
     /// <summary>How many long-polls and subscribers run first, unreported.</summary>
