@@ -115,8 +115,15 @@ public static class SearchBench
         if (db.Kind == DatabaseKind.Sqlite)
         {
             var match = string.Join(' ', terms.Select(t => t.EndsWith('*') ? $"\"{t[..^1]}\"*" : $"\"{t}\""));
-            var table = LogStore.SqliteSearchTable(await c.QuerySingleAsync<Guid>("SELECT id FROM orgs WHERE slug = @slug", new { slug = BenchServer.Org }));
-            return await c.ExecuteScalarAsync<long>($"SELECT count(*) FROM {table} WHERE {table} MATCH @match", new { match }, commandTimeout: 600);
+            var org = await c.QuerySingleAsync<Guid>("SELECT id FROM orgs WHERE slug = @slug", new { slug = BenchServer.Org });
+            long count = 0;
+            foreach (var part in await c.QueryAsync<long>("SELECT part FROM log_search_tables WHERE org_id = @org", new { org = org.ToString().ToUpperInvariant() }))
+            {
+                var table = LogStore.SqliteSearchTable(org, part);
+                count += await c.ExecuteScalarAsync<long>($"SELECT count(*) FROM {table} WHERE {table} MATCH @match", new { match }, commandTimeout: 600);
+            }
+
+            return count;
         }
 
         var tsquery = string.Join(" & ", terms.Select(t => t.EndsWith('*') ? $"'{t[..^1]}':*" : $"'{t}'"));

@@ -38,6 +38,14 @@ public sealed class ClarityOptions
     [RegularExpression(@"^(FULL|NORMAL|EXTRA)\z", ErrorMessage = "SqliteSynchronous must be FULL, NORMAL or EXTRA.")]
     public string SqliteSynchronous { get; set; } = "FULL";
 
+    /// <summary>
+    /// On SQLite, the log lines one full-text table of an org takes before the org's next table starts. A newest-first
+    /// search reads the newest table first, so a prefix query costs in proportion to this, not to all the org's lines.
+    /// Default 1,000,000.
+    /// </summary>
+    [Range(1, int.MaxValue)]
+    public int SqliteSearchTableLines { get; set; } = Features.Logs.LogStore.DefaultSqliteTableLines;
+
     public MetricsOptions Metrics { get; set; } = new();
 
     public OtlpOptions Otlp { get; set; } = new();

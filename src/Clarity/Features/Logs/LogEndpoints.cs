@@ -7,7 +7,8 @@ namespace Clarity.Features.Logs;
 public static class LogEndpoints
 {
     public static IServiceCollection AddLogs(this IServiceCollection services) =>
-        services.AddSingleton(sp => LogStore.Create(sp.GetRequiredService<Database>()))
+        services.AddSingleton(sp => LogStore.Create(
+                sp.GetRequiredService<Database>(), sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<ClarityOptions>>().Value.SqliteSearchTableLines))
             .AddSingleton<LogService>()
             .AddSingleton<IMigrationStep, SqliteSearchIndexes>();
 

@@ -16,7 +16,20 @@ namespace Clarity.Features.Logs;
 /// </summary>
 public abstract class LogStore(Database db)
 {
-    public static LogStore Create(Database db) => db.Kind == DatabaseKind.Sqlite ? new SqliteLogStore(db) : new PostgresLogStore(db);
+    /// <param name="db">The database.</param>
+    /// <param name="sqliteTableLines">
+    /// On SQLite, the lines an org's newest full-text table takes before the next one starts
+    /// (<see cref="Hosting.ClarityOptions.SqliteSearchTableLines"/>).
+    /// </param>
+    public static LogStore Create(Database db, int sqliteTableLines = DefaultSqliteTableLines) =>
+        db.Kind == DatabaseKind.Sqlite ? new SqliteLogStore(db, sqliteTableLines) : new PostgresLogStore(db);
+
+    /// <summary>
+    /// Lines per SQLite full-text table. A prefix query costs FTS5 in proportion to the lines of one table that match
+    /// it (docs/benchmarks.md: 17–20 ms p95 at one million lines, 185 ms at ten million); a word query costs little per
+    /// table, so a search that reads every table of a ten-million-line org still takes a few milliseconds.
+    /// </summary>
+    public const int DefaultSqliteTableLines = 1_000_000;
 
     /// <summary>Characters of log text a chunk of <see cref="ReadChunksAsync"/> aims at (about 1 MiB in memory).</summary>
     public const int ChunkChars = 512 * 1024;
@@ -140,36 +153,33 @@ public abstract class LogStore(Database db)
         public string Snippet { get; set; } = "";
     }
 
-    /// <summary>The SQLite FTS5 table that indexes one org's lines (it exists once the org has logged a line).</summary>
-    internal static string SqliteSearchTable(Guid orgId) => "log_search_" + orgId.ToString("N");
+    /// <summary>
+    /// One of the SQLite FTS5 tables that index an org's lines: part 0 (<c>log_search_&lt;org&gt;</c>) exists once the
+    /// org has logged a line, and part N (<c>log_search_&lt;org&gt;_N</c>) once part N-1 is full. Table
+    /// <c>log_search_tables</c> lists them (migration 0027).
+    /// </summary>
+    internal static string SqliteSearchTable(Guid orgId, long part = 0) =>
+        "log_search_" + orgId.ToString("N") + (part == 0 ? "" : "_" + part.ToString(System.Globalization.CultureInfo.InvariantCulture));
 
     /// <summary>
-    /// Creates an org's FTS5 table. External content: the text stays in task_logs, read through the view
+    /// Creates one of an org's FTS5 tables. External content: the text stays in task_logs, read through the view
     /// log_search_text (which escapes the snippet markers); columnsize=0 because results come newest first, never
     /// ranked by bm25, so the per-row size table would only cost an insert per line.
     /// </summary>
-    internal static string SqliteCreateSearchTable(Guid orgId) =>
-        $"CREATE VIRTUAL TABLE IF NOT EXISTS {SqliteSearchTable(orgId)} USING fts5(text, content = 'log_search_text', content_rowid = 'id', tokenize = 'unicode61', columnsize = 0)";
+    internal static string SqliteCreateSearchTable(Guid orgId, long part = 0) =>
+        $"CREATE VIRTUAL TABLE IF NOT EXISTS {SqliteSearchTable(orgId, part)} USING fts5(text, content = 'log_search_text', content_rowid = 'id', tokenize = 'unicode61', columnsize = 0)";
 
-    private sealed class SqliteLogStore(Database db) : LogStore(db)
+    private sealed class SqliteLogStore(Database db, int tableLines) : LogStore(db)
     {
         protected override async Task InsertAsync(DbConnection connection, DbTransaction transaction, Guid orgId, Guid taskId, long firstSeq, IReadOnlyList<LogLine> lines)
         {
             // Commands made through DbConnection.CreateCommand: on the writer's connection they reuse prepared statements
-            // (StatementCachingConnection), so an append parses none of these five statements again.
-
-            // The org's first line creates its search table, in the same transaction; afterwards this is a no-op.
-            await using (var create = connection.CreateCommand())
-            {
-                create.Transaction = transaction;
-                create.CommandText = SqliteCreateSearchTable(orgId);
-                create.ExecuteNonQuery();
-            }
-
+            // (StatementCachingConnection), so an append parses none of these statements again.
+            var org = orgId.ToString().ToUpperInvariant();
             await using var insert = connection.CreateCommand();
             insert.Transaction = transaction;
             insert.CommandText = "INSERT INTO task_logs (org_id, task_id, seq, ts, level, stream, text) VALUES ($org, $task, $seq, $ts, $level, $stream, $text)";
-            insert.Parameters.Add(new SqliteParameter("$org", orgId.ToString().ToUpperInvariant()));
+            insert.Parameters.Add(new SqliteParameter("$org", org));
             insert.Parameters.Add(new SqliteParameter("$task", taskId.ToString().ToUpperInvariant()));
             var seq = new SqliteParameter("$seq", SqliteType.Integer);
             var ts = new SqliteParameter("$ts", SqliteType.Integer);
@@ -196,12 +206,55 @@ public abstract class LogStore(Database db)
 
             // Index the whole batch with one statement: far cheaper than a trigger per row. The text comes through
             // the same view the table reads its content from, so the index and the snippets see the same text.
+            var (part, isNew) = TablePartForBatch(connection, transaction, org, firstId, lines.Count);
+            if (isNew)
+            {
+                await using var create = connection.CreateCommand();
+                create.Transaction = transaction;
+                create.CommandText = SqliteCreateSearchTable(orgId, part);
+                create.ExecuteNonQuery();
+            }
+
             await using var index = connection.CreateCommand();
             index.Transaction = transaction;
-            index.CommandText = $"INSERT INTO {SqliteSearchTable(orgId)} (rowid, text) SELECT id, text FROM log_search_text WHERE id BETWEEN $first AND $last";
+            index.CommandText = $"INSERT INTO {SqliteSearchTable(orgId, part)} (rowid, text) SELECT id, text FROM log_search_text WHERE id BETWEEN $first AND $last";
             index.Parameters.Add(new SqliteParameter("$first", firstId));
             index.Parameters.Add(new SqliteParameter("$last", lastId));
             index.ExecuteNonQuery();
+        }
+
+        /// <summary>
+        /// The part of the org's full-text table that takes a batch, counted in <c>log_search_tables</c>: the newest
+        /// one while it holds fewer than <c>tableLines</c> lines (a batch may take it a little past that), else a new
+        /// one, for the caller to create in this transaction. An org's first batch starts
+        /// part 0; one statement in the common case.
+        /// </summary>
+        private (long Part, bool IsNew) TablePartForBatch(DbConnection c, DbTransaction t, string org, long firstId, int count)
+        {
+            using (var grow = c.CreateCommand())
+            {
+                grow.Transaction = t;
+                grow.CommandText =
+                    "UPDATE log_search_tables SET lines = lines + $count " +
+                    "WHERE org_id = $org AND part = (SELECT max(part) FROM log_search_tables WHERE org_id = $org) AND lines < $max RETURNING part";
+                grow.Parameters.Add(new SqliteParameter("$org", org));
+                grow.Parameters.Add(new SqliteParameter("$count", count));
+                grow.Parameters.Add(new SqliteParameter("$max", tableLines));
+                if (grow.ExecuteScalar() is long part)
+                {
+                    return (part, false);
+                }
+            }
+
+            using var start = c.CreateCommand();
+            start.Transaction = t;
+            start.CommandText =
+                "INSERT INTO log_search_tables (org_id, part, first_id, lines) " +
+                "SELECT $org, coalesce(max(part) + 1, 0), $first, $count FROM log_search_tables WHERE org_id = $org RETURNING part";
+            start.Parameters.Add(new SqliteParameter("$org", org));
+            start.Parameters.Add(new SqliteParameter("$first", firstId));
+            start.Parameters.Add(new SqliteParameter("$count", count));
+            return ((long)start.ExecuteScalar()!, true);
         }
 
         private static long LastRowId(DbConnection c, DbTransaction t)
@@ -215,48 +268,69 @@ public abstract class LogStore(Database db)
         internal override async Task<DbCommand?> SearchCommandAsync(DbConnection connection, Guid orgId, IReadOnlyList<string> terms, Guid? taskId, long? beforeId, int limit, CancellationToken ct)
         {
             var c = (SqliteConnection)connection;
-            var table = SqliteSearchTable(orgId);
+            var org = orgId.ToString().ToUpperInvariant();
 
-            // An org that has never logged a line has no table, and nothing to find. (A lookup by name in the schema.)
-            await using (var exists = c.CreateCommand())
+            // The org's tables, newest first. An org that has never logged a line has none, and nothing to find. A table
+            // that starts at or above the cursor holds nothing older than it: leaving it out spares its doclist merge.
+            var parts = new List<long>();
+            await using (var list = c.CreateCommand())
             {
-                exists.CommandText = "SELECT count(*) FROM pragma_table_info($table)";
-                exists.Parameters.AddWithValue("$table", table);
-                if ((long)(await exists.ExecuteScalarAsync(ct))! == 0)
+                list.CommandText = "SELECT part, first_id FROM log_search_tables WHERE org_id = $org ORDER BY part DESC";
+                list.Parameters.AddWithValue("$org", org);
+                await using var reader = await list.ExecuteReaderAsync(ct);
+                while (await reader.ReadAsync(ct))
                 {
-                    return null;
+                    if (beforeId is null || reader.GetInt64(1) < beforeId)
+                    {
+                        parts.Add(reader.GetInt64(0));
+                    }
                 }
             }
+
+            if (parts.Count == 0)
+            {
+                return null;
+            }
+
+            // One SELECT per table, newest table first, each newest first and limited to the page. UNION ALL runs them
+            // in that order and stops at the outer LIMIT: once the newest tables have filled the page, the older ones
+            // are never read. (An outer ORDER BY would instead start every table's query before returning a row.)
+            var selects = parts.Select(part => Select(SqliteSearchTable(orgId, part), taskId is not null, beforeId is not null)).ToList();
+            var command = c.CreateCommand();
+            command.CommandText = selects.Count == 1
+                ? selects[0]
+                : string.Join(" UNION ALL ", selects.Select(select => $"SELECT * FROM ({select})")) + " LIMIT $limit";
 
             // Quoted words (FTS5 strings), escaped as the indexed text was; 'word*' is a prefix query.
             var match = string.Join(' ', terms.Select(term => term.EndsWith('*')
                 ? Quote(SnippetHtml.Escape(term[..^1])) + "*"
                 : Quote(SnippetHtml.Escape(term))));
-            var command = c.CreateCommand();
-            command.CommandText =
-                "SELECT l.id AS Id, l.task_id AS TaskId, l.seq AS Seq, l.ts AS Ts, l.level AS Level, l.stream AS Stream, " +
-                $"snippet({table}, 0, char(57344), char(57345), '…', 24) AS Snippet " +
-                $"FROM {table} JOIN task_logs l ON l.id = {table}.rowid " +
-                // The org test is redundant (the table holds only this org's lines) and costs nothing: the row is read anyway.
-                $"WHERE {table} MATCH $match AND l.org_id = $org";
             command.Parameters.AddWithValue("$match", match);
-            command.Parameters.AddWithValue("$org", orgId.ToString().ToUpperInvariant());
+            command.Parameters.AddWithValue("$org", org);
             if (taskId is not null)
             {
-                command.CommandText += " AND l.task_id = $task";
                 command.Parameters.AddWithValue("$task", taskId.Value.ToString().ToUpperInvariant());
             }
 
             if (beforeId is not null)
             {
-                command.CommandText += $" AND {table}.rowid < $before";
                 command.Parameters.AddWithValue("$before", beforeId.Value);
             }
 
-            command.CommandText += $" ORDER BY {table}.rowid DESC LIMIT $limit";
             command.Parameters.AddWithValue("$limit", limit);
             return command;
         }
+
+        /// <summary>The newest-first search of one full-text table.</summary>
+        private static string Select(string table, bool byTask, bool beforeCursor) =>
+            "SELECT l.id AS Id, l.task_id AS TaskId, l.seq AS Seq, l.ts AS Ts, l.level AS Level, l.stream AS Stream, " +
+            $"snippet({table}, 0, char(57344), char(57345), '…', 24) AS Snippet " +
+            $"FROM {table} JOIN task_logs l ON l.id = {table}.rowid " +
+            // The org test is redundant (the table holds only this org's lines) and costs nothing: the row is read anyway.
+            $"WHERE {table} MATCH $match AND l.org_id = $org" +
+            (byTask ? " AND l.task_id = $task" : "") +
+            (beforeCursor ? $" AND {table}.rowid < $before" : "") +
+            $" ORDER BY {table}.rowid DESC LIMIT $limit";
 
         private static string Quote(string term) => "\"" + term.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
     }

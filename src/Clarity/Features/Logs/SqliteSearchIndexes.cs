@@ -12,10 +12,11 @@ namespace Clarity.Features.Logs;
 public sealed partial class SqliteSearchIndexes(Database db, ILogger<SqliteSearchIndexes> logger) : IMigrationStep
 {
     /// <summary>
-    /// Above this many per-org tables, every new connection and every org's first log line (a schema change each
-    /// reader then reloads) costs tens of milliseconds or more (docs/operations.md, Storage).
+    /// Above this many full-text tables, every new connection and every new table (an org's first log line, or the
+    /// next table of a large org: a schema change each reader then reloads) costs tens of milliseconds or more
+    /// (docs/operations.md, Storage).
     /// </summary>
-    public const int ManyOrgs = 1000;
+    public const int ManyTables = 1000;
 
     public async Task RunAsync(CancellationToken cancellationToken)
     {
@@ -29,7 +30,7 @@ public sealed partial class SqliteSearchIndexes(Database db, ILogger<SqliteSearc
         await using var c = await db.OpenReadAsync(cancellationToken);
         var tables = await c.ExecuteScalarAsync<long>(
             "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name LIKE 'log\\_search\\_%' ESCAPE '\\' AND sql LIKE 'CREATE VIRTUAL TABLE%'");
-        if (tables > ManyOrgs)
+        if (tables > ManyTables)
         {
             Log.ManyTables(logger, tables);
         }
@@ -69,6 +70,11 @@ public sealed partial class SqliteSearchIndexes(Database db, ILogger<SqliteSearc
                         $"INSERT INTO {table} (rowid, text) SELECT s.id, s.text FROM log_search_text s " +
                         "WHERE s.id IN (SELECT l.id FROM tasks t JOIN task_logs l ON l.task_id = t.id WHERE t.org_id = @org AND l.org_id = @org) ORDER BY s.id",
                         new { org }, t);
+
+                    // Listed as the org's first table (migration 0027); the log store starts the next one once it is full.
+                    await c.ExecuteAsync(
+                        "INSERT OR REPLACE INTO log_search_tables (org_id, part, first_id, lines) VALUES (@org, 0, 0, @indexed)",
+                        new { org, indexed }, t);
                 }
 
                 await c.ExecuteAsync("DELETE FROM log_search_backfill WHERE org_id = @org", new { org }, t);
@@ -92,7 +98,7 @@ public sealed partial class SqliteSearchIndexes(Database db, ILogger<SqliteSearc
         [LoggerMessage(3, LogLevel.Information, "Search index: {Count} orgs moved, {Lines} lines indexed in all")]
         public static partial void Finished(ILogger logger, int count, long lines);
 
-        [LoggerMessage(4, LogLevel.Warning, "{Count} orgs have a search table in this SQLite database; each new connection and each org's first log line now costs noticeable schema loading. Consider PostgreSQL (see docs/operations.md, Storage)")]
+        [LoggerMessage(4, LogLevel.Warning, "This SQLite database has {Count} full-text search tables (one per org, and one more per SqliteSearchTableLines lines of an org); each new connection and each new table now costs noticeable schema loading. Consider PostgreSQL (see docs/operations.md, Storage)")]
         public static partial void ManyTables(ILogger logger, long count);
     }
 }

@@ -171,6 +171,35 @@ public sealed class SqliteLogSearchMigrationTests() : LogSearchMigrationTests(Ba
         await using var c = new SqliteConnection($"Data Source={SqlitePath(host)};Mode=ReadOnly;Pooling=false");
         Assert.Equal(0, await c.ExecuteScalarAsync<long>("SELECT count(*) FROM log_search_backfill"));
     }
+
+    [Fact]
+    public async Task Migrate_To0027_ListsEachOrgsTableWithItsLines_AndAFullTableIsFollowedByTheNextOne()
+    {
+        var settings = new Dictionary<string, string?> { ["Clarity:SqliteSearchTableLines"] = "3" };
+        await using var host = await ClarityHost.StartAsync(Backend.Sqlite, settings);
+        var (acme, other, quiet, word) = await LogInTwoOrgsAsync(host);
+
+        // As the previous release left it: each org's one table, and no list of tables.
+        await host.RestartAsync(() => WithSqliteAsync(host, c => c.ExecuteAsync("DROP TABLE log_search_tables; DELETE FROM schema_migrations WHERE version = 27;")), settings);
+
+        await using (var c = new SqliteConnection($"Data Source={SqlitePath(host)};Mode=ReadOnly;Pooling=false"))
+        {
+            var listed = (await c.QueryAsync<(string, long, long)>("SELECT org_id, part, lines FROM log_search_tables ORDER BY org_id")).AsList();
+            Assert.Equal(new[] { (Upper(acme.Id), 0L, 3L), (Upper(other.Id), 0L, 3L) }.OrderBy(r => r.Item1, StringComparer.Ordinal), listed);
+        }
+
+        await ExpectIsolatedSearchAsync(host, acme.Org, other.Org, quiet, word);
+
+        // The first table is full (3 lines), so the next line starts the second.
+        using var client = host.CreateClient(acme.Org.MemberKey);
+        var task = (await client.CreateTaskAsync(acme.Org, new { queue = "after", title = "after" })).Str("id");
+        await client.PostAsJsonAsync(acme.Org.Api($"tasks/{task}/logs"), new[] { new { text = $"{word} after the upgrade" } }).ExpectAsync(HttpStatusCode.OK);
+        Assert.Equal([Table(acme.Id), Table(acme.Id) + "_1", Table(other.Id)], await SearchIndexesAsync(host));
+        var hits = await SearchAsync(client, acme.Org, $"{word}*");
+        Assert.Equal($"<mark>{word}</mark> after the upgrade", hits[0].Str("snippet"));
+        Assert.Equal([1L, 3L, 2L, 1L], hits.Select(h => h.GetProperty("seq").GetInt64()));
+        Assert.Equal(4, hits.Count);
+    }
 }
 
 public sealed class PostgresLogSearchMigrationTests() : LogSearchMigrationTests(Backend.Postgres)

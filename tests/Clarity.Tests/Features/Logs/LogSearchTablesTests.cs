@@ -1,0 +1,133 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Clarity.Tests.Infrastructure;
+using Dapper;
+using Microsoft.Data.Sqlite;
+using Xunit;
+
+namespace Clarity.Tests.Features.Logs;
+
+/// <summary>
+/// An org whose lines fill several SQLite full-text tables (five lines each here; a million by default) is searched
+/// as one: every match, newest first across the tables, paged without a gap or a duplicate. On PostgreSQL, where one
+/// index holds every line, the setting does nothing and the same searches give the same answers.
+/// </summary>
+public abstract class LogSearchTablesTests(HostFixture fixture)
+{
+    public const int TableLines = 5;
+
+    public static readonly Dictionary<string, string?> Overrides = new()
+    {
+        ["Clarity:SqliteSearchTableLines"] = TableLines.ToString(System.Globalization.CultureInfo.InvariantCulture),
+    };
+
+    private ClarityHost Host => fixture.Host;
+
+    [Fact]
+    public async Task Search_OverAnOrgsSeveralTables_FindsEveryMatchNewestFirst_AndPagesWithoutGapOrDuplicate()
+    {
+        var word = Work.UniqueWord("tabled");
+        var oldest = Work.UniqueWord("oldest");
+        var org = await Host.CreateOrgAsync(fixture.Org, Work.Unique("tables"));
+        using var client = Host.CreateClient(org.MemberKey);
+        var a = await NewTaskAsync(client, org);
+        var b = await NewTaskAsync(client, org);
+
+        // Batches of 5, 5, 5 and 3 lines: a full table each on SQLite, the last one partly filled.
+        var expected = new List<(string Task, long Seq)>();
+        (string Task, int Lines)[] batches = [(a, 5), (b, 5), (a, 5), (b, 3)];
+        var seqs = new Dictionary<string, long> { [a] = 0, [b] = 0 };
+        foreach (var (task, count) in batches)
+        {
+            var lines = new List<string>();
+            for (var i = 0; i < count; i++)
+            {
+                var seq = ++seqs[task];
+                expected.Add((task, seq));
+                lines.Add(expected.Count == 1 ? $"{word} {oldest} line {seq}" : $"{word} {word}x{seq} line {seq}");
+            }
+
+            await client.PostAsJsonAsync(org.Api($"tasks/{task}/logs"), lines.Select(text => new { text }).ToArray()).ExpectAsync(HttpStatusCode.OK);
+        }
+
+        expected.Reverse();
+        Assert.Equal(expected, Hits(await SearchAsync(client, org, word, "&limit=100")));
+        Assert.Equal(expected, await PagedAsync(client, org, $"{word}*", 4));
+        Assert.Equal(expected, await PagedAsync(client, org, word, 5));
+        Assert.Equal(expected.Where(h => h.Task == a).ToList(), await PagedAsync(client, org, $"{word}*", 3, $"&taskId={a}"));
+
+        // A word only the first line holds, in the oldest table, and a prefix only the newer lines hold.
+        Assert.Equal([(a, 1L)], Hits(await SearchAsync(client, org, oldest)));
+        Assert.Equal(expected.Take(expected.Count - 1).ToList(), Hits(await SearchAsync(client, org, $"{word}x*", "&limit=100")));
+        Assert.Equal($"{word} <mark>{oldest}</mark> line 1", Assert.Single(await SearchAsync(client, org, oldest)).Str("snippet"));
+
+        if (Host.Backend == Backend.Sqlite)
+        {
+            var id = await SearchWork.OrgIdAsync(Host, org.Org);
+            var orgId = id.ToString("N");
+            await using var c = new SqliteConnection($"Data Source={Path.Combine(Host.DataDirectory, "clarity.db")};Mode=ReadOnly;Pooling=false");
+            Assert.Equal(
+                [$"log_search_{orgId}", $"log_search_{orgId}_1", $"log_search_{orgId}_2", $"log_search_{orgId}_3"],
+                (await c.QueryAsync<string>("SELECT name FROM sqlite_schema WHERE name LIKE @like AND sql LIKE 'CREATE VIRTUAL TABLE%' ORDER BY name", new { like = $"log_search_{orgId}%" })).AsList());
+            Assert.Equal(
+                [(0L, 5L), (1L, 5L), (2L, 5L), (3L, 3L)],
+                (await c.QueryAsync<(long, long)>("SELECT part, lines FROM log_search_tables WHERE org_id = @org ORDER BY part", new { org = id.ToString().ToUpperInvariant() })).AsList());
+        }
+    }
+
+    [Fact]
+    public async Task Search_WithACursorOlderThanTheNewerTables_ReadsOnFromTheTableThatHoldsIt()
+    {
+        var word = Work.UniqueWord("cursor");
+        var org = await Host.CreateOrgAsync(fixture.Org, Work.Unique("cursor"));
+        using var client = Host.CreateClient(org.MemberKey);
+        var task = await NewTaskAsync(client, org);
+        for (var batch = 0; batch < 4; batch++)
+        {
+            await client.PostAsJsonAsync(org.Api($"tasks/{task}/logs"), Enumerable.Range(1, TableLines).Select(i => new { text = $"{word}{batch} {word} {i}" }).ToArray()).ExpectAsync(HttpStatusCode.OK);
+        }
+
+        // The first page ends inside the third table from the end; a word the newer tables also hold finds only older lines after it.
+        var first = await client.GetAsync(org.Api($"logs/search?q={word}&limit=12")).ExpectAsync(HttpStatusCode.OK);
+        Assert.Equal(Enumerable.Range(9, 12).Reverse().Select(s => (long)s), first.GetProperty("results").EnumerateArray().Select(h => h.GetProperty("seq").GetInt64()));
+        var cursor = first.Str("nextCursor");
+        var rest = await client.GetAsync(org.Api($"logs/search?q={word}*&limit=100&cursor={cursor}")).ExpectAsync(HttpStatusCode.OK);
+        Assert.Equal(Enumerable.Range(1, 8).Reverse().Select(s => (long)s), rest.GetProperty("results").EnumerateArray().Select(h => h.GetProperty("seq").GetInt64()));
+        Assert.Null(rest.OptStr("nextCursor"));
+    }
+
+    private static async Task<List<(string, long)>> PagedAsync(HttpClient client, OrgSession org, string q, int limit, string extra = "")
+    {
+        var paged = new List<(string, long)>();
+        string? cursor = null;
+        do
+        {
+            var page = await client.GetAsync(org.Api($"logs/search?q={Uri.EscapeDataString(q)}&limit={limit}{extra}" + (cursor is null ? "" : $"&cursor={cursor}"))).ExpectAsync(HttpStatusCode.OK);
+            var results = page.GetProperty("results").EnumerateArray().ToList();
+            Assert.InRange(results.Count, 1, limit);
+            paged.AddRange(Hits(results));
+            cursor = page.OptStr("nextCursor");
+        }
+        while (cursor is not null);
+        return paged;
+    }
+
+    private static List<(string, long)> Hits(List<JsonElement> hits) =>
+        hits.Select(h => (h.Str("taskId"), h.GetProperty("seq").GetInt64())).ToList();
+
+    private static async Task<List<JsonElement>> SearchAsync(HttpClient client, OrgSession org, string q, string extra = "") =>
+        (await client.GetAsync(org.Api($"logs/search?q={Uri.EscapeDataString(q)}{extra}")).ExpectAsync(HttpStatusCode.OK))
+            .GetProperty("results").EnumerateArray().ToList();
+
+    private static async Task<string> NewTaskAsync(HttpClient client, OrgSession org) =>
+        (await client.CreateTaskAsync(org, new { queue = Work.Unique("tables"), title = "searching" })).Str("id");
+}
+
+public sealed class SqliteLogSearchTablesHostFixture() : HostFixture(Backend.Sqlite, LogSearchTablesTests.Overrides);
+
+public sealed class PostgresLogSearchTablesHostFixture() : HostFixture(Backend.Postgres, LogSearchTablesTests.Overrides);
+
+public sealed class SqliteLogSearchTablesTests(SqliteLogSearchTablesHostFixture fixture) : LogSearchTablesTests(fixture), IClassFixture<SqliteLogSearchTablesHostFixture>;
+
+public sealed class PostgresLogSearchTablesTests(PostgresLogSearchTablesHostFixture fixture) : LogSearchTablesTests(fixture), IClassFixture<PostgresLogSearchTablesHostFixture>;
