@@ -11,7 +11,7 @@ namespace Clarity.Bench.Scenarios;
 /// <summary>
 /// #3: full-text search over a large log. Loads the lines through the API (5,000-line batches, 4 loaders, spread
 /// over 200 tasks), then times search requests one after another through GET /logs/search (newest first, limit 20)
-/// for four kinds of query.
+/// for five kinds of query (the last matching nothing). On SQLite it also reports how many full-text tables hold the org's lines.
 /// </summary>
 public static class SearchBench
 {
@@ -34,9 +34,20 @@ public static class SearchBench
             ("rare word", [LogText.RareWord]),
             ("two words", [$"timeout {vocabulary.RankedWord(1)}", $"cache {vocabulary.RankedWord(0)}"]),
             ("prefix", ["conn*", "retr*", "emb*"]),
+
+            // Found nowhere: on SQLite it reads every one of the org's full-text tables (one per million lines).
+            ("no match", ["qzxjvkwy", "vbxqzk*"]),
         };
 
         var db = server.Server.Services.GetRequiredService<Database>();
+        if (db.Kind == DatabaseKind.Sqlite)
+        {
+            await using var c = await db.OpenReadAsync();
+            var tables = await c.ExecuteScalarAsync<long>(
+                "SELECT count(*) FROM log_search_tables WHERE org_id = (SELECT upper(id) FROM orgs WHERE slug = @slug)", new { slug = BenchServer.Org });
+            report.Add(Name, b, "full-text tables of the org", tables, "tables", notes: $"one per {LogStore.DefaultSqliteTableLines:N0} lines (SqliteSearchTableLines)");
+        }
+
         foreach (var (kind, queries) in kinds)
         {
             var matches = await CountAsync(db, queries[0]);

@@ -118,21 +118,42 @@ public abstract class LogStore(Database db)
     public async Task<IReadOnlyList<SearchRow>> SearchAsync(Guid orgId, IReadOnlyList<string> terms, Guid? taskId, long? beforeId, int limit, CancellationToken ct)
     {
         await using var c = await db.OpenReadAsync(ct);
-        await using var command = await SearchCommandAsync(c, orgId, terms, taskId, beforeId, limit, ct);
-        if (command is null)
+        var rows = new List<SearchRow>();
+        while (true)
         {
-            return [];
-        }
+            await using var statement = await SearchStatementAsync(c, orgId, terms, taskId, beforeId, limit - rows.Count, ct);
+            if (statement is null)
+            {
+                return rows;
+            }
 
-        await using var reader = await command.ExecuteReaderAsync(ct);
-        return reader.Parse<SearchRow>().AsList();
+            await using (var reader = await statement.Command.ExecuteReaderAsync(ct))
+            {
+                rows.AddRange(reader.Parse<SearchRow>());
+            }
+
+            if (rows.Count >= limit || statement.ThenBefore is not { } older)
+            {
+                return rows;
+            }
+
+            beforeId = older;
+        }
     }
 
     /// <summary>
-    /// The one statement a search runs on <paramref name="connection"/>, or null when nothing can match. Separate so
-    /// that tests can measure the work the statement does (SQLite's VM steps, PostgreSQL's buffers).
+    /// The statement a search runs next on <paramref name="connection"/>, or null when nothing can match. When it
+    /// does not cover every line older than <paramref name="beforeId"/> (SQLite: an org with more full-text tables
+    /// than one statement reads), <see cref="SearchStatement.ThenBefore"/> is where the next one starts if this one
+    /// does not fill the page. Separate so that tests can measure the work a statement does (SQLite's VM steps,
+    /// PostgreSQL's buffers).
     /// </summary>
-    internal abstract Task<DbCommand?> SearchCommandAsync(DbConnection connection, Guid orgId, IReadOnlyList<string> terms, Guid? taskId, long? beforeId, int limit, CancellationToken ct);
+    internal abstract Task<SearchStatement?> SearchStatementAsync(DbConnection connection, Guid orgId, IReadOnlyList<string> terms, Guid? taskId, long? beforeId, int limit, CancellationToken ct);
+
+    internal sealed record SearchStatement(DbCommand Command, long? ThenBefore = null) : IAsyncDisposable
+    {
+        public ValueTask DisposeAsync() => Command.DisposeAsync();
+    }
 
     public sealed record SeqRow(long LogSeq);
 
@@ -265,25 +286,31 @@ public abstract class LogStore(Database db)
             return (long)cmd.ExecuteScalar()!;
         }
 
-        internal override async Task<DbCommand?> SearchCommandAsync(DbConnection connection, Guid orgId, IReadOnlyList<string> terms, Guid? taskId, long? beforeId, int limit, CancellationToken ct)
+        /// <summary>
+        /// The most full-text tables one search statement reads, well under SQLite's limit of 500 terms in a compound
+        /// SELECT: a hundred million lines at the default table size. An org with more is read in several statements.
+        /// </summary>
+        internal const int TablesPerStatement = 100;
+
+        internal override async Task<SearchStatement?> SearchStatementAsync(DbConnection connection, Guid orgId, IReadOnlyList<string> terms, Guid? taskId, long? beforeId, int limit, CancellationToken ct)
         {
             var c = (SqliteConnection)connection;
             var org = orgId.ToString().ToUpperInvariant();
 
             // The org's tables, newest first. An org that has never logged a line has none, and nothing to find. A table
             // that starts at or above the cursor holds nothing older than it: leaving it out spares its doclist merge.
-            var parts = new List<long>();
+            var parts = new List<(long Part, long FirstId)>();
+            long? thenBefore = null;
             await using (var list = c.CreateCommand())
             {
-                list.CommandText = "SELECT part, first_id FROM log_search_tables WHERE org_id = $org ORDER BY part DESC";
+                list.CommandText = "SELECT part, first_id FROM log_search_tables WHERE org_id = $org AND first_id < $before ORDER BY part DESC LIMIT $tables";
                 list.Parameters.AddWithValue("$org", org);
+                list.Parameters.AddWithValue("$before", beforeId ?? long.MaxValue);
+                list.Parameters.AddWithValue("$tables", TablesPerStatement + 1);
                 await using var reader = await list.ExecuteReaderAsync(ct);
                 while (await reader.ReadAsync(ct))
                 {
-                    if (beforeId is null || reader.GetInt64(1) < beforeId)
-                    {
-                        parts.Add(reader.GetInt64(0));
-                    }
+                    parts.Add((reader.GetInt64(0), reader.GetInt64(1)));
                 }
             }
 
@@ -292,10 +319,17 @@ public abstract class LogStore(Database db)
                 return null;
             }
 
+            if (parts.Count > TablesPerStatement)
+            {
+                // Older tables remain: the next statement reads them, below the oldest line this one can reach.
+                parts.RemoveAt(TablesPerStatement);
+                thenBefore = parts[^1].FirstId;
+            }
+
             // One SELECT per table, newest table first, each newest first and limited to the page. UNION ALL runs them
             // in that order and stops at the outer LIMIT: once the newest tables have filled the page, the older ones
             // are never read. (An outer ORDER BY would instead start every table's query before returning a row.)
-            var selects = parts.Select(part => Select(SqliteSearchTable(orgId, part), taskId is not null, beforeId is not null)).ToList();
+            var selects = parts.Select(p => Select(SqliteSearchTable(orgId, p.Part), taskId is not null, beforeId is not null)).ToList();
             var command = c.CreateCommand();
             command.CommandText = selects.Count == 1
                 ? selects[0]
@@ -318,7 +352,7 @@ public abstract class LogStore(Database db)
             }
 
             command.Parameters.AddWithValue("$limit", limit);
-            return command;
+            return new SearchStatement(command, thenBefore);
         }
 
         /// <summary>The newest-first search of one full-text table.</summary>
@@ -367,7 +401,7 @@ public abstract class LogStore(Database db)
             await insert.ExecuteNonQueryAsync();
         }
 
-        internal override Task<DbCommand?> SearchCommandAsync(DbConnection connection, Guid orgId, IReadOnlyList<string> terms, Guid? taskId, long? beforeId, int limit, CancellationToken ct)
+        internal override Task<SearchStatement?> SearchStatementAsync(DbConnection connection, Guid orgId, IReadOnlyList<string> terms, Guid? taskId, long? beforeId, int limit, CancellationToken ct)
         {
             // Each word becomes a lexeme ANDed with the others; 'word*' becomes a prefix match (word:*). The match runs on
             // the text as stored; the headline on the escaped text, so it is given the words escaped the same way.
@@ -408,7 +442,7 @@ public abstract class LogStore(Database db)
             // count every org's logs: how common a word is anywhere) make that look cheap.
             command.CommandText += " ORDER BY -l.id LIMIT @limit";
             command.Parameters.AddWithValue("limit", limit);
-            return Task.FromResult<DbCommand?>(command);
+            return Task.FromResult<SearchStatement?>(new SearchStatement(command));
         }
 
         // A quoted lexeme: to_tsquery then normalises it exactly as to_tsvector('simple') did the text.

@@ -97,6 +97,28 @@ public abstract class LogSearchTablesTests(HostFixture fixture)
         Assert.Null(rest.OptStr("nextCursor"));
     }
 
+    [Fact]
+    public async Task Search_OverMoreTablesThanOneStatementReads_FindsTheOldestLines_AndPagesThroughAll()
+    {
+        // 102 batches: on SQLite 102 tables, more than the 100 one search statement reads.
+        var word = Work.UniqueWord("many");
+        var oldest = Work.UniqueWord("first");
+        var org = await Host.CreateOrgAsync(fixture.Org, Work.Unique("many"));
+        using var client = Host.CreateClient(org.MemberKey);
+        var task = await NewTaskAsync(client, org);
+        const int Batches = 102;
+        for (var batch = 0; batch < Batches; batch++)
+        {
+            await client.PostAsJsonAsync(org.Api($"tasks/{task}/logs"), Enumerable.Range(1, TableLines).Select(i => new { text = batch == 0 && i == 1 ? $"{oldest} {word}" : $"{word} {i}" }).ToArray()).ExpectAsync(HttpStatusCode.OK);
+        }
+
+        Assert.Equal([(task, 1L)], Hits(await SearchAsync(client, org, oldest)));
+        Assert.Equal([(task, 1L)], Hits(await SearchAsync(client, org, $"{oldest[..^2]}*")));
+        var all = Enumerable.Range(1, Batches * TableLines).Reverse().Select(s => (task, (long)s)).ToList();
+        Assert.Equal(all, await PagedAsync(client, org, word, 200));
+        Assert.Equal(all, await PagedAsync(client, org, $"{word}*", 7));
+    }
+
     private static async Task<List<(string, long)>> PagedAsync(HttpClient client, OrgSession org, string q, int limit, string extra = "")
     {
         var paged = new List<(string, long)>();

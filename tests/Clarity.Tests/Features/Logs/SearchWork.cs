@@ -45,11 +45,13 @@ public sealed record SearchWork(long Steps, long Pages, int Rows, string Plan)
     {
         var store = host.Services.GetRequiredService<LogStore>();
         await using var c = await host.Services.GetRequiredService<Database>().OpenReadAsync();
-        await using var command = await store.SearchCommandAsync(c, orgId, terms, null, null, 21, CancellationToken.None);
-        if (command is null)
+        await using var statement = await store.SearchStatementAsync(c, orgId, terms, null, null, 21, CancellationToken.None);
+        if (statement is null)
         {
             return None;
         }
+
+        var command = statement.Command;
 
         return host.Backend == Backend.Sqlite
             ? MeasureSqlite((SqliteConnection)c, (SqliteCommand)command)
