@@ -247,43 +247,43 @@ public abstract class LogStore(Database db)
         /// <summary>
         /// The part of the org's full-text table that takes a batch, counted in <c>log_search_tables</c>: the newest
         /// one while it holds fewer than <c>tableLines</c> lines (a batch may take it a little past that), else a new
-        /// one, for the caller to create in this transaction. An org's first batch starts
-        /// part 0; one statement in the common case.
+        /// one, for the caller to create in this transaction. An org's first batch starts part 0. One statement in the
+        /// common case.
         /// </summary>
         private (long Part, bool IsNew) TablePartForBatch(DbConnection c, DbTransaction t, string org, long firstId, int count)
         {
-            using (var grow = c.CreateCommand())
+            var grown = Scalar(
+                c, t,
+                "UPDATE log_search_tables SET lines = lines + $count " +
+                "WHERE org_id = $org AND part = (SELECT max(part) FROM log_search_tables WHERE org_id = $org) AND lines < $max RETURNING part",
+                ("$org", org), ("$count", count), ("$max", tableLines));
+            if (grown is long part)
             {
-                grow.Transaction = t;
-                grow.CommandText =
-                    "UPDATE log_search_tables SET lines = lines + $count " +
-                    "WHERE org_id = $org AND part = (SELECT max(part) FROM log_search_tables WHERE org_id = $org) AND lines < $max RETURNING part";
-                grow.Parameters.Add(new SqliteParameter("$org", org));
-                grow.Parameters.Add(new SqliteParameter("$count", count));
-                grow.Parameters.Add(new SqliteParameter("$max", tableLines));
-                if (grow.ExecuteScalar() is long part)
-                {
-                    return (part, false);
-                }
+                return (part, false);
             }
 
-            using var start = c.CreateCommand();
-            start.Transaction = t;
-            start.CommandText =
+            var started = Scalar(
+                c, t,
                 "INSERT INTO log_search_tables (org_id, part, first_id, lines) " +
-                "SELECT $org, coalesce(max(part) + 1, 0), $first, $count FROM log_search_tables WHERE org_id = $org RETURNING part";
-            start.Parameters.Add(new SqliteParameter("$org", org));
-            start.Parameters.Add(new SqliteParameter("$first", firstId));
-            start.Parameters.Add(new SqliteParameter("$count", count));
-            return ((long)start.ExecuteScalar()!, true);
+                "SELECT $org, coalesce(max(part) + 1, 0), $first, $count FROM log_search_tables WHERE org_id = $org RETURNING part",
+                ("$org", org), ("$first", firstId), ("$count", count));
+            return ((long)started!, true);
         }
 
-        private static long LastRowId(DbConnection c, DbTransaction t)
+        private static long LastRowId(DbConnection c, DbTransaction t) => (long)Scalar(c, t, "SELECT last_insert_rowid()")!;
+
+        /// <summary>The first column of the first row, on the writer's connection (a prepared statement it caches).</summary>
+        private static object? Scalar(DbConnection c, DbTransaction t, string sql, params (string Name, object Value)[] parameters)
         {
-            using var cmd = c.CreateCommand();
-            cmd.Transaction = t;
-            cmd.CommandText = "SELECT last_insert_rowid()";
-            return (long)cmd.ExecuteScalar()!;
+            using var command = c.CreateCommand();
+            command.Transaction = t;
+            command.CommandText = sql;
+            foreach (var (name, value) in parameters)
+            {
+                command.Parameters.Add(new SqliteParameter(name, value));
+            }
+
+            return command.ExecuteScalar();
         }
 
         /// <summary>

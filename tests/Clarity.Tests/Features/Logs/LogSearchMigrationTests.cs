@@ -143,9 +143,7 @@ public abstract class LogSearchMigrationTests(Backend backend)
 
     protected static string Upper(Guid id) => id.ToString().ToUpperInvariant();
 
-    protected static async Task<List<JsonElement>> SearchAsync(HttpClient client, OrgSession org, string q) =>
-        (await client.GetAsync(org.Api($"logs/search?q={Uri.EscapeDataString(q)}")).ExpectAsync(HttpStatusCode.OK))
-            .GetProperty("results").EnumerateArray().ToList();
+    protected static Task<List<JsonElement>> SearchAsync(HttpClient client, OrgSession org, string q) => SearchWork.SearchAsync(client, org, q);
 
     protected sealed record OrgRef(OrgSession Org, Guid Id);
 }

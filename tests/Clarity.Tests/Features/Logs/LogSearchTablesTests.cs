@@ -52,15 +52,15 @@ public abstract class LogSearchTablesTests(HostFixture fixture)
         }
 
         expected.Reverse();
-        Assert.Equal(expected, Hits(await SearchAsync(client, org, word, "&limit=100")));
+        Assert.Equal(expected, SearchWork.Hits(await SearchWork.SearchAsync(client, org, word, "&limit=100")));
         Assert.Equal(expected, await PagedAsync(client, org, $"{word}*", 4));
         Assert.Equal(expected, await PagedAsync(client, org, word, 5));
         Assert.Equal(expected.Where(h => h.Task == a).ToList(), await PagedAsync(client, org, $"{word}*", 3, $"&taskId={a}"));
 
         // A word only the first line holds, in the oldest table, and a prefix only the newer lines hold.
-        Assert.Equal([(a, 1L)], Hits(await SearchAsync(client, org, oldest)));
-        Assert.Equal(expected.Take(expected.Count - 1).ToList(), Hits(await SearchAsync(client, org, $"{word}x*", "&limit=100")));
-        Assert.Equal($"{word} <mark>{oldest}</mark> line 1", Assert.Single(await SearchAsync(client, org, oldest)).Str("snippet"));
+        Assert.Equal([(a, 1L)], SearchWork.Hits(await SearchWork.SearchAsync(client, org, oldest)));
+        Assert.Equal(expected.Take(expected.Count - 1).ToList(), SearchWork.Hits(await SearchWork.SearchAsync(client, org, $"{word}x*", "&limit=100")));
+        Assert.Equal($"{word} <mark>{oldest}</mark> line 1", Assert.Single(await SearchWork.SearchAsync(client, org, oldest)).Str("snippet"));
 
         if (Host.Backend == Backend.Sqlite)
         {
@@ -112,8 +112,8 @@ public abstract class LogSearchTablesTests(HostFixture fixture)
             await client.PostAsJsonAsync(org.Api($"tasks/{task}/logs"), Enumerable.Range(1, TableLines).Select(i => new { text = batch == 0 && i == 1 ? $"{oldest} {word}" : $"{word} {i}" }).ToArray()).ExpectAsync(HttpStatusCode.OK);
         }
 
-        Assert.Equal([(task, 1L)], Hits(await SearchAsync(client, org, oldest)));
-        Assert.Equal([(task, 1L)], Hits(await SearchAsync(client, org, $"{oldest[..^2]}*")));
+        Assert.Equal([(task, 1L)], SearchWork.Hits(await SearchWork.SearchAsync(client, org, oldest)));
+        Assert.Equal([(task, 1L)], SearchWork.Hits(await SearchWork.SearchAsync(client, org, $"{oldest[..^2]}*")));
         var all = Enumerable.Range(1, Batches * TableLines).Reverse().Select(s => (task, (long)s)).ToList();
         Assert.Equal(all, await PagedAsync(client, org, word, 200));
         Assert.Equal(all, await PagedAsync(client, org, $"{word}*", 7));
@@ -128,19 +128,12 @@ public abstract class LogSearchTablesTests(HostFixture fixture)
             var page = await client.GetAsync(org.Api($"logs/search?q={Uri.EscapeDataString(q)}&limit={limit}{extra}" + (cursor is null ? "" : $"&cursor={cursor}"))).ExpectAsync(HttpStatusCode.OK);
             var results = page.GetProperty("results").EnumerateArray().ToList();
             Assert.InRange(results.Count, 1, limit);
-            paged.AddRange(Hits(results));
+            paged.AddRange(SearchWork.Hits(results));
             cursor = page.OptStr("nextCursor");
         }
         while (cursor is not null);
         return paged;
     }
-
-    private static List<(string, long)> Hits(List<JsonElement> hits) =>
-        hits.Select(h => (h.Str("taskId"), h.GetProperty("seq").GetInt64())).ToList();
-
-    private static async Task<List<JsonElement>> SearchAsync(HttpClient client, OrgSession org, string q, string extra = "") =>
-        (await client.GetAsync(org.Api($"logs/search?q={Uri.EscapeDataString(q)}{extra}")).ExpectAsync(HttpStatusCode.OK))
-            .GetProperty("results").EnumerateArray().ToList();
 
     private static async Task<string> NewTaskAsync(HttpClient client, OrgSession org) =>
         (await client.CreateTaskAsync(org, new { queue = Work.Unique("tables"), title = "searching" })).Str("id");

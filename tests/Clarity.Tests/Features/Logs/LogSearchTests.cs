@@ -90,7 +90,7 @@ public abstract class LogSearchTests(HostFixture fixture)
         }
 
         using var nobody = Host.CreateClient(empty.MemberKey);
-        Assert.Empty(await SearchAsync(nobody, empty, word));
+        Assert.Empty(await SearchWork.SearchAsync(nobody, empty, word));
     }
 
     [Fact]
@@ -110,7 +110,7 @@ public abstract class LogSearchTests(HostFixture fixture)
             Assert.True(page.IsNull("nextCursor"));
         }
 
-        Assert.Equal(2, (await SearchAsync(b, busy, $"{word}*")).Count);
+        Assert.Equal(2, (await SearchWork.SearchAsync(b, busy, $"{word}*")).Count);
     }
 
     [Fact]
@@ -132,21 +132,21 @@ public abstract class LogSearchTests(HostFixture fixture)
         await AppendAsync(they, theirs, t, $"{word} beta theirs");
         await AppendAsync(me, mine, a, $"{word}ish beta four");
 
-        Assert.Equal([(a, 3L), (b, 1L), (a, 2L), (a, 1L)], Hits(await SearchAsync(me, mine, $"{word}*")));
-        Assert.Equal([(b, 1L), (a, 1L)], Hits(await SearchAsync(me, mine, word)));
-        Assert.Equal([(a, 3L), (b, 1L)], Hits(await SearchAsync(me, mine, $"{word}* beta")));
-        Assert.Equal([(a, 2L), (a, 1L)], Hits(await SearchAsync(me, mine, $"alpha {word}*")));
-        Assert.Equal([(a, 3L), (a, 2L), (a, 1L)], Hits(await SearchAsync(me, mine, $"{word}*", $"&taskId={a}")));
-        Assert.Empty(await SearchAsync(me, mine, $"{word}*", $"&taskId={t}"));
-        Assert.Empty(await SearchAsync(me, mine, "theirs"));
-        Assert.Equal([(t, 3L), (t, 2L), (t, 1L)], Hits(await SearchAsync(they, theirs, $"{word}*")));
+        Assert.Equal([(a, 3L), (b, 1L), (a, 2L), (a, 1L)], SearchWork.Hits(await SearchWork.SearchAsync(me, mine, $"{word}*")));
+        Assert.Equal([(b, 1L), (a, 1L)], SearchWork.Hits(await SearchWork.SearchAsync(me, mine, word)));
+        Assert.Equal([(a, 3L), (b, 1L)], SearchWork.Hits(await SearchWork.SearchAsync(me, mine, $"{word}* beta")));
+        Assert.Equal([(a, 2L), (a, 1L)], SearchWork.Hits(await SearchWork.SearchAsync(me, mine, $"alpha {word}*")));
+        Assert.Equal([(a, 3L), (a, 2L), (a, 1L)], SearchWork.Hits(await SearchWork.SearchAsync(me, mine, $"{word}*", $"&taskId={a}")));
+        Assert.Empty(await SearchWork.SearchAsync(me, mine, $"{word}*", $"&taskId={t}"));
+        Assert.Empty(await SearchWork.SearchAsync(me, mine, "theirs"));
+        Assert.Equal([(t, 3L), (t, 2L), (t, 1L)], SearchWork.Hits(await SearchWork.SearchAsync(they, theirs, $"{word}*")));
 
         var paged = new List<(string, long)>();
         string? cursor = null;
         do
         {
             var page = await me.GetAsync(mine.Api($"logs/search?q={word}*&limit=1{(cursor is null ? "" : $"&cursor={cursor}")}")).ExpectAsync(HttpStatusCode.OK);
-            paged.AddRange(Hits(page.GetProperty("results").EnumerateArray().ToList()));
+            paged.AddRange(SearchWork.Hits(page.GetProperty("results").EnumerateArray().ToList()));
             cursor = page.OptStr("nextCursor");
         }
         while (cursor is not null);
@@ -162,7 +162,7 @@ public abstract class LogSearchTests(HostFixture fixture)
         // Six words, so that both engines' snippets show the whole line.
         await AppendAsync(client, fixture.Org, id, $"\uE000start\uE001 \uE002x> {word} \uE003 \uE003\uE004 <mark>");
 
-        var snippet = Assert.Single(await SearchAsync(client, fixture.Org, word)).Str("snippet");
+        var snippet = Assert.Single(await SearchWork.SearchAsync(client, fixture.Org, word)).Str("snippet");
         Assert.Equal($"\uE000start\uE001 \uE002x&gt; <mark>{word}</mark> \uE003 \uE003\uE004 &lt;mark&gt;", snippet);
     }
 
@@ -175,10 +175,10 @@ public abstract class LogSearchTests(HostFixture fixture)
         var id = await NewTaskAsync(client, fixture.Org);
         await AppendAsync(client, fixture.Org, id, $"before {word} after", $"{head} alone");
 
-        var exact = Assert.Single(await SearchAsync(client, fixture.Org, word));
+        var exact = Assert.Single(await SearchWork.SearchAsync(client, fixture.Org, word));
         Assert.Equal(1, exact.Int("seq"));
         Assert.Equal($"before <mark>{word}</mark> after", exact.Str("snippet"));
-        var prefix = await SearchAsync(client, fixture.Org, $"{head}\uE000mi*");
+        var prefix = await SearchWork.SearchAsync(client, fixture.Org, $"{head}\uE000mi*");
         Assert.Equal([1L], prefix.Select(h => h.GetProperty("seq").GetInt64()));
         Assert.Equal($"before <mark>{word}</mark> after", prefix[0].Str("snippet"));
     }
@@ -200,15 +200,8 @@ public abstract class LogSearchTests(HostFixture fixture)
         return (org, await SearchWork.OrgIdAsync(Host, org.Org));
     }
 
-    private static List<(string, long)> Hits(List<JsonElement> hits) =>
-        hits.Select(h => (h.Str("taskId"), h.GetProperty("seq").GetInt64())).ToList();
-
     private static async Task AppendAsync(HttpClient client, OrgSession org, string taskId, params string[] lines) =>
         await client.PostAsJsonAsync(org.Api($"tasks/{taskId}/logs"), lines.Select(text => new { text }).ToArray()).ExpectAsync(HttpStatusCode.OK);
-
-    private static async Task<List<JsonElement>> SearchAsync(HttpClient client, OrgSession org, string q, string extra = "") =>
-        (await client.GetAsync(org.Api($"logs/search?q={Uri.EscapeDataString(q)}{extra}")).ExpectAsync(HttpStatusCode.OK))
-            .GetProperty("results").EnumerateArray().ToList();
 
     private static async Task<string> NewTaskAsync(HttpClient client, OrgSession org) =>
         (await client.CreateTaskAsync(org, new { queue = Work.Unique("search"), title = "searching" })).Str("id");

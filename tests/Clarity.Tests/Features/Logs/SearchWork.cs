@@ -22,6 +22,15 @@ public sealed record SearchWork(long Steps, long Pages, int Rows, string Plan)
     /// <summary>An org with no search table runs no statement at all.</summary>
     public static readonly SearchWork None = new(0, 0, 0, "no statement");
 
+    /// <summary>One page of <c>GET …/logs/search</c> as the API answers it (200 expected); <paramref name="extra"/> adds query parameters.</summary>
+    public static async Task<List<JsonElement>> SearchAsync(HttpClient client, OrgSession org, string q, string extra = "") =>
+        (await client.GetAsync(org.Api($"logs/search?q={Uri.EscapeDataString(q)}{extra}")).ExpectAsync(System.Net.HttpStatusCode.OK))
+            .GetProperty("results").EnumerateArray().ToList();
+
+    /// <summary>Search hits as (task id, seq), in the order answered.</summary>
+    public static List<(string, long)> Hits(List<JsonElement> hits) =>
+        hits.Select(h => (h.Str("taskId"), h.GetProperty("seq").GetInt64())).ToList();
+
     public static async Task<Guid> OrgIdAsync(ClarityHost host, string slug)
     {
         await using var c = await host.Services.GetRequiredService<Database>().OpenReadAsync();
