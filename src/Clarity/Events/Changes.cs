@@ -118,7 +118,7 @@ public sealed partial class Changes(
     private const int MaxDeadlockAttempts = 3;
 
     private static bool IsDeadlock(Exception ex) =>
-        ex is Npgsql.PostgresException { SqlState: Npgsql.PostgresErrorCodes.DeadlockDetected } || (ex.InnerException is { } inner && IsDeadlock(inner));
+        Hosting.ErrorHandlingMiddleware.InChain(ex, e => e is Npgsql.PostgresException { SqlState: Npgsql.PostgresErrorCodes.DeadlockDetected });
 
     private static partial class Log
     {

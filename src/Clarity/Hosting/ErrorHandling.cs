@@ -109,26 +109,20 @@ public sealed partial class ErrorHandlingMiddleware(RequestDelegate next, ILogge
     /// The database failed in a way that passes (ADO.NET's <see cref="System.Data.Common.DbException.IsTransient"/>: for
     /// Npgsql a timeout, a broken connection, or a server state such as too many connections), on either backend.
     /// </summary>
-    public static bool IsDatabaseUnavailable(Exception error)
-    {
-        for (Exception? e = error; e is not null; e = e.InnerException)
-        {
-            if (e is System.Data.Common.DbException { IsTransient: true })
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
+    public static bool IsDatabaseUnavailable(Exception error) =>
+        InChain(error, e => e is System.Data.Common.DbException { IsTransient: true });
 
     /// <summary>A unique or primary-key constraint refused a write, on either backend.</summary>
-    public static bool IsUniqueViolation(Exception error)
+    public static bool IsUniqueViolation(Exception error) =>
+        InChain(error, e => e is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation }
+            or SqliteException { SqliteErrorCode: SqliteConstraint, SqliteExtendedErrorCode: SqliteConstraintUnique or SqliteConstraintPrimaryKey });
+
+    /// <summary>Whether <paramref name="error"/> or any exception inside it (its InnerException chain) matches.</summary>
+    public static bool InChain(Exception error, Func<Exception, bool> match)
     {
         for (Exception? e = error; e is not null; e = e.InnerException)
         {
-            if (e is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation }
-                or SqliteException { SqliteErrorCode: SqliteConstraint, SqliteExtendedErrorCode: SqliteConstraintUnique or SqliteConstraintPrimaryKey })
+            if (match(e))
             {
                 return true;
             }
