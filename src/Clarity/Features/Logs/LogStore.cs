@@ -21,7 +21,7 @@ public abstract class LogStore(Database db)
     /// On SQLite, the lines an org's newest full-text table takes before the next one starts
     /// (<see cref="Hosting.ClarityOptions.SqliteSearchTableLines"/>).
     /// </param>
-    public static LogStore Create(Database db, int sqliteTableLines = DefaultSqliteTableLines) =>
+    public static LogStore Create(Database db, int sqliteTableLines) =>
         db.Kind == DatabaseKind.Sqlite ? new SqliteLogStore(db, sqliteTableLines) : new PostgresLogStore(db);
 
     /// <summary>
