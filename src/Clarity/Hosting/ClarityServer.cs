@@ -76,6 +76,10 @@ public sealed class ClarityServer : IAsyncDisposable
         builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
         builder.Logging.AddFilter("ModelContextProtocol", LogLevel.Warning);
+
+        // IHttpClientFactory logs four lines at Information for every outgoing request (webhooks, Slack, mail APIs, push):
+        // at 1,000 webhook deliveries a second that was the console logger's busiest work. Failures are logged by Clarity.
+        builder.Logging.AddFilter("System.Net.Http.HttpClient", LogLevel.Warning);
         logging?.Invoke(builder.Logging);
 
         var options = new ClarityOptions();
