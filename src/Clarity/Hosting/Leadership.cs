@@ -256,13 +256,19 @@ public abstract partial class BackgroundLoop(Leadership leadership, ILogger logg
     /// <summary>Runs a pass soon, without waiting for the interval.</summary>
     public void Wake()
     {
+        if (_wake.CurrentCount > 0)
+        {
+            // Already woken: a busy sender wakes its loop after every answer, and an exception each time cost more than the pass.
+            return;
+        }
+
         try
         {
             _wake.Release();
         }
         catch (SemaphoreFullException)
         {
-            // Already woken.
+            // Woken by another caller in between.
         }
     }
 
