@@ -42,8 +42,21 @@ public sealed partial class WebhookSender(
     // Deliveries whose attempt was recorded, and when (Stopwatch ticks): a pass whose read of due deliveries began
     // before that must not send them again (its read may predate the record).
     private readonly ConcurrentDictionary<Guid, long> _recorded = new();
+
+    // The same records in the order they were made (one recorder writes them), so a pass forgets the old ones by looking
+    // at the front only: a scan of the whole map per pass cost more than the sending once thousands were recorded a second.
+    private readonly ConcurrentQueue<(Guid Id, long At)> _recordedOrder = new();
     private Task? _recorder;
     private int _total;
+
+    // Under load a slot frees after every answer, and each wakes the loop: passes at least PassGap apart each take every
+    // slot freed meanwhile, so 1,000 deliveries a second cost at most 200 passes (two queries each), not thousands.
+    private static readonly TimeSpan s_passGap = TimeSpan.FromMilliseconds(5);
+
+    // The recorder writes at most RecordBatch outcomes at a time, and waits up to s_recordLinger for a batch to gather.
+    private const int RecordBatch = 500;
+    private static readonly TimeSpan s_recordLinger = TimeSpan.FromMilliseconds(20);
+    private long _lastPass;
 
     private sealed record Attempt(DeliveryRow Delivery, AttemptOutcome Outcome, long Now, long? RetryAt, TaskCompletionSource<long> Failures);
 
@@ -86,9 +99,15 @@ public sealed partial class WebhookSender(
             while (await _attempts.Reader.WaitToReadAsync(CancellationToken.None))
             {
                 batch.Clear();
-                while (batch.Count < 500 && _attempts.Reader.TryRead(out var attempt))
+                Take(batch);
+
+                // Linger a moment unless the batch is full: outcomes arrive one per answer, and a write per handful of
+                // them was a commit each on SQLite's one writer, which the requests waited behind. The deliveries stay
+                // held meanwhile (never sent twice); only their record waits.
+                if (batch.Count < RecordBatch && !_stopping.IsCancellationRequested)
                 {
-                    batch.Add(attempt);
+                    await Task.Delay(s_recordLinger, CancellationToken.None);
+                    Take(batch);
                 }
 
                 try
@@ -98,6 +117,7 @@ public sealed partial class WebhookSender(
                     for (var i = 0; i < batch.Count; i++)
                     {
                         _recorded[batch[i].Delivery.Id] = recordedAt;
+                        _recordedOrder.Enqueue((batch[i].Delivery.Id, recordedAt));
                         batch[i].Failures.TrySetResult(failures[i]);
                     }
                 }
@@ -119,6 +139,14 @@ public sealed partial class WebhookSender(
         }
     }
 
+    private void Take(List<Attempt> batch)
+    {
+        while (batch.Count < RecordBatch && _attempts.Reader.TryRead(out var attempt))
+        {
+            batch.Add(attempt);
+        }
+    }
+
     public override void Dispose()
     {
         _stopping.Dispose();
@@ -127,13 +155,20 @@ public sealed partial class WebhookSender(
 
     protected override async Task<bool> RunOnceAsync(CancellationToken ct)
     {
-        var passStarted = Stopwatch.GetTimestamp();
-        foreach (var (id, at) in _recorded)
+        // Wall-clock spacing, not the configured TimeProvider's: it paces this loop's queries, it is not a due time.
+        var sinceLast = Stopwatch.GetElapsedTime(_lastPass);
+        if (sinceLast < s_passGap)
         {
-            if (Stopwatch.GetElapsedTime(at, passStarted) > TimeSpan.FromSeconds(30))
-            {
-                _recorded.TryRemove(id, out _);
-            }
+            await Task.Delay(s_passGap - sinceLast, ct);
+        }
+
+        var passStarted = _lastPass = Stopwatch.GetTimestamp();
+        while (_recordedOrder.TryPeek(out var oldest) && Stopwatch.GetElapsedTime(oldest.At, passStarted) > TimeSpan.FromSeconds(30))
+        {
+            _recordedOrder.TryDequeue(out _);
+
+            // Unless recorded again since (a later attempt), which its own, newer entry in the queue will forget.
+            _recorded.TryRemove(KeyValuePair.Create(oldest.Id, oldest.At));
         }
 
         // Two queries a pass, however many endpoints: the endpoints with due deliveries, then their due deliveries.
