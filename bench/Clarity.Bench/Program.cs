@@ -153,7 +153,7 @@ if (options.Scenarios.Contains("signin"))
 
 if (options.Scenarios.Contains("webhooks"))
 {
-    await OnEachBackendAsync(WebhookBench.Name, s => WebhookBench.RunAsync(s, options, report), WebhookBench.Settings);
+    await OnEachBackendAsync(WebhookBench.Name, s => WebhookBench.RunAsync(s, options, report), WebhookBench.Settings, serverProcess: true);
 }
 
 if (options.Scenarios.Contains("audit"))

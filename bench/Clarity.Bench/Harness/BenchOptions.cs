@@ -100,7 +100,7 @@ public sealed class BenchOptions
           --agents <n>             workflow-steps: concurrent no-op agents (default 8)
           --batch <n>              workflow-steps: maxTasks of each checkout, 1-100 (default 32)
           --out <dir>              also write results.md and results.json there
-          --server-process         lifecycle, peer and workflow-steps: run the server as `dotnet src/Clarity/bin/Release/net10.0/clarity.dll
+          --server-process         lifecycle, peer, webhooks and workflow-steps: run the server as `dotnet src/Clarity/bin/Release/net10.0/clarity.dll
                                    serve` (same settings), not in-process, and report its CPU per request
           --postgres-sql <sql>     run this SQL on each Clarity PostgreSQL database after migration (experiments)
         """;
