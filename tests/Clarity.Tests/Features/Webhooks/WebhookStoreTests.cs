@@ -105,6 +105,24 @@ public abstract class WebhookStoreTests<TFixture>(TFixture fixture) : IClassFixt
         Assert.All(due, d => Assert.Equal(firstDue.Concat(secondDue).Concat(secondOlder).Single(x => x.Id == d.Id).Payload, d.Payload));
     }
 
+    [Fact]
+    public async Task Due_ForMoreEndpointsThanOneSqliteStatementReads_FindsTheDeliveriesOfEveryEndpoint()
+    {
+        var (orgId, first) = await DisabledEndpointAsync();
+        var (_, last) = await DisabledEndpointAsync();
+        var now = DbTime.ToDb(DateTimeOffset.UtcNow);
+        var firstDue = await DeliveriesAsync(orgId, first, now - 1000, 2);
+        var lastDue = await DeliveriesAsync(orgId, last, now - 2000, 3);
+
+        // The first endpoint opens the first statement's read, the last is alone in the second; those between have nothing due.
+        var between = Enumerable.Range(0, WebhookStore.SqliteDueChunk).Select(_ => (Guid.CreateVersion7(), 4));
+        var due = await Store.DueAsync([(first, 4), .. between, (last, 2)], now, CancellationToken.None);
+
+        Assert.Equal(firstDue.Select(d => d.Id), due.Where(d => d.EndpointId == first).Select(d => d.Id));
+        Assert.Equal(lastDue.Take(2).Select(d => d.Id), due.Where(d => d.EndpointId == last).Select(d => d.Id));
+        Assert.Equal(4, due.Count);
+    }
+
     private static string Shape(DeliveryRow r) =>
         FormattableString.Invariant($"{r.Status} {r.Attempts} next {r.NextAttemptAt} last {r.LastAttemptAt} {r.ResponseStatus} {r.ResponseExcerpt} {r.LatencyMs} ms {r.Error}");
 
