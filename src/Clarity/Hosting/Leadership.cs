@@ -258,7 +258,7 @@ public abstract partial class BackgroundLoop(Leadership leadership, ILogger logg
     {
         if (_wake.CurrentCount > 0)
         {
-            // Already woken: a busy sender wakes its loop after every answer, and an exception each time cost more than the pass.
+            // Already woken. A busy webhook sender wakes its loop twice per answer; a thrown exception each time showed in its profile.
             return;
         }
 

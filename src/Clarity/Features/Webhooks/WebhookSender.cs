@@ -49,8 +49,8 @@ public sealed partial class WebhookSender(
     private Task? _recorder;
     private int _total;
 
-    // Under load a slot frees after every answer, and each wakes the loop: passes at least PassGap apart each take every
-    // slot freed meanwhile, so 1,000 deliveries a second cost at most 200 passes (two queries each), not thousands.
+    // Under load a slot frees after every answer, and each wakes the loop: passes at least s_passGap apart each take every
+    // slot freed meanwhile, so 1,000 deliveries a second cost at most 200 passes, not one per answer.
     private static readonly TimeSpan s_passGap = TimeSpan.FromMilliseconds(5);
 
     // The recorder writes at most RecordBatch outcomes at a time, and waits up to s_recordLinger for a batch to gather.
