@@ -5,20 +5,33 @@ namespace Clarity.Bench.Harness;
 
 /// <summary>
 /// How busy the machine and this process were over a window: machine-wide from /proc/stat (so PostgreSQL and
-/// other processes count too), and this process (server + load generator) from its CPU time.
+/// other processes count too), and this process (server + load generator) from its CPU time; given a server in its
+/// own process (--server-process), also that server's CPU.
 /// </summary>
-public sealed class CpuMeter
+public sealed class CpuMeter(BenchServer? server = null)
 {
     private readonly (long Busy, long Total) _machineStart = ReadMachine();
     private readonly TimeSpan _processStart = Process.GetCurrentProcess().TotalProcessorTime;
+    private readonly TimeSpan? _serverStart = server?.ServerCpu;
     private readonly long _started = Stopwatch.GetTimestamp();
+
+    /// <summary>Machine CPU busy from start to <see cref="Stop"/>, in percent of all cores.</summary>
+    public double MachinePercent { get; private set; }
+
+    /// <summary>The wall time from start to <see cref="Stop"/>, in seconds.</summary>
+    public double Seconds { get; private set; }
+
+    /// <summary>The server process's CPU milliseconds from start to <see cref="Stop"/>; null in-process or without a server.</summary>
+    public double? ServerCpuMs { get; private set; }
 
     /// <summary>Machine CPU busy in percent of all cores, this process's CPU in percent of all cores, and its CPU milliseconds.</summary>
     public (double MachinePercent, double ProcessPercent, double ProcessCpuMs) Stop()
     {
         var wall = Stopwatch.GetElapsedTime(_started);
+        Seconds = wall.TotalSeconds;
+        ServerCpuMs = (server?.ServerCpu - _serverStart)?.TotalMilliseconds;
         var (busy, total) = ReadMachine();
-        var machine = total - _machineStart.Total > 0 ? 100.0 * (busy - _machineStart.Busy) / (total - _machineStart.Total) : double.NaN;
+        var machine = MachinePercent = total - _machineStart.Total > 0 ? 100.0 * (busy - _machineStart.Busy) / (total - _machineStart.Total) : double.NaN;
         var cpuMs = (Process.GetCurrentProcess().TotalProcessorTime - _processStart).TotalMilliseconds;
         var process = 100.0 * cpuMs / (wall.TotalMilliseconds * Environment.ProcessorCount);
         return (machine, process, cpuMs);

@@ -53,8 +53,7 @@ public sealed class MeasuredWindow
     {
         await Task.Delay(options.Warmup);
         atOpen?.Invoke();
-        var cpu = new CpuMeter();
-        var serverAtStart = server?.ServerCpu;
+        var cpu = new CpuMeter(server);
         var writerAtStart = ThreadCpu.Of(ThreadCpu.SqliteWriter);
         var started = Stopwatch.GetTimestamp();
         Volatile.Write(ref _open, 1);
@@ -63,7 +62,7 @@ public sealed class MeasuredWindow
         Seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
         atClose?.Invoke();
         (MachinePercent, ProcessPercent, ProcessCpuMs) = cpu.Stop();
-        ServerCpuMs = (server?.ServerCpu - serverAtStart)?.TotalMilliseconds;
+        ServerCpuMs = cpu.ServerCpuMs;
         WriterCpuMs = (ThreadCpu.Of(ThreadCpu.SqliteWriter) - writerAtStart).TotalMilliseconds;
         Volatile.Write(ref _stopping, 1);
     }

@@ -42,13 +42,14 @@ public static class WebhookBench
         var b = server.Backend;
         var api = new AgentApi(server.Http);
 
-        // The request path alone first, in the same server.
-        var alone = Meter.Start(server);
+        // The request path alone first, in the same server, after a warm-up (a cold server would make "alone" look slow).
+        await CreateForAsync(api, "no-hooks", options.Warmup);
+        var alone = new CpuMeter(server);
         var (baseRate, baseP50, baseP99, baseTasks) = await CreateCountingAsync(api, "no-hooks", options.Duration);
-        var aloneCpu = alone.Stop();
-        var cpuPerCreate = aloneCpu.ServerCpuMs / baseTasks;
+        alone.Stop();
+        var cpuPerCreate = alone.ServerCpuMs / baseTasks;
         report.Add(Name, b, "task creations/s, no webhooks", baseRate, "/s",
-            notes: $"{Creators} clients; machine {aloneCpu.MachinePercent:F0} % busy{ServerCpuNote(cpuPerCreate, "create")}");
+            notes: $"{Creators} clients; {Describe(alone)}{(cpuPerCreate is { } ms ? $"; server CPU {ms:F3} ms per create" : "")}");
         report.Add(Name, b, "create p50 / p99, no webhooks", baseP50, "ms", notes: $"p99 {baseP99:F1} ms");
 
         await using var receiver = await Receiver.StartAsync();
@@ -63,42 +64,44 @@ public static class WebhookBench
             await BenchServer.ExpectAsync(created, HttpStatusCode.Created);
         }
 
-        var flood = Meter.Start(server);
+        var flood = new CpuMeter(server);
         var (rate, p50, p99, tasks) = await CreateCountingAsync(api, "hooks", options.Duration);
         var expected = tasks * Endpoints;
         await receiver.WaitForAsync(expected);
-        var floodCpu = flood.Stop();
+        flood.Stop();
         var delivered = receiver.Count;
         var seconds = Stopwatch.GetElapsedTime(receiver.First, receiver.Last).TotalSeconds;
         var perSecond = delivered / Math.Max(seconds, 0.001);
         report.Add(Name, b, "deliveries/s", perSecond, "/s", "≥ 1,000/s", perSecond >= 1000,
-            $"flood: {delivered:N0} of {expected:N0} delivered in {seconds:F1} s (first to last); {floodCpu.Describe()}");
+            $"flood: {delivered:N0} of {expected:N0} delivered in {seconds:F1} s (first to last); {Describe(flood)}");
         report.Add(Name, b, "task creations/s, flood of subscribed tasks", rate, "/s", notes: $"{Creators} clients; each creation fans out to {Endpoints} deliveries");
         report.Add(Name, b, "create p50 / p99, flood of subscribed tasks", p50, "ms", notes: $"p99 {p99:F1} ms");
 
-        // Deliveries alone at the steady rate: what they cost the server, without the creators beside them.
+        // Deliveries alone at the steady rate: what they cost the server (known only with --server-process), without the creators beside them.
         var quiet = receiver.Count;
-        var deliveriesOnly = Meter.Start(server);
+        var deliveriesOnly = new CpuMeter(server);
         using (var stopQuiet = new CancellationTokenSource(options.Duration / 2))
         {
             var quietTasks = await PaceAsync(api, SteadyDeliveriesPerSecond / (double)Endpoints, stopQuiet.Token);
             await receiver.WaitForAsync(quiet + quietTasks * Endpoints);
-            var quietCpu = deliveriesOnly.Stop();
+            deliveriesOnly.Stop();
             var quietDeliveries = receiver.Count - quiet;
-            var perDelivery = (quietCpu.ServerCpuMs - (quietTasks * cpuPerCreate)) / quietDeliveries;
-            report.Add(Name, b, "server CPU per delivery, 1,000 deliveries/s alone", perDelivery, "ms",
-                notes: $"{quietDeliveries:N0} deliveries of {quietTasks:N0} paced tasks; their creations taken out at {cpuPerCreate:F3} ms each; {quietCpu.Describe()}");
+            if (deliveriesOnly.ServerCpuMs is { } serverMs && cpuPerCreate is { } perCreate)
+            {
+                report.Add(Name, b, "server CPU per delivery, 1,000 deliveries/s alone", (serverMs - (quietTasks * perCreate)) / quietDeliveries, "ms",
+                    notes: $"{quietDeliveries:N0} deliveries of {quietTasks:N0} paced tasks; their creations taken out at {perCreate:F3} ms each; {Describe(deliveriesOnly)}");
+            }
         }
 
         // Steady: deliveries held at a fixed rate while the request path runs as in phase 1.
         var before = receiver.Count;
-        var steady = Meter.Start(server);
+        var steady = new CpuMeter(server);
         using var stopPacing = new CancellationTokenSource();
         var paced = PaceAsync(api, SteadyDeliveriesPerSecond / (double)Endpoints, stopPacing.Token);
         var windowStart = Stopwatch.GetTimestamp();
         var (steadyRate, steadyP50, steadyP99) = await CreateForAsync(api, "no-hooks", options.Duration);
         var window = Stopwatch.GetElapsedTime(windowStart).TotalSeconds;
-        var steadyCpu = steady.Stop();
+        steady.Stop();
         var inWindow = (receiver.Count - before) / window;
         await stopPacing.CancelAsync();
         var pacedTasks = await paced;
@@ -107,7 +110,7 @@ public static class WebhookBench
         report.Add(Name, b, "deliveries/s held beside the request path", inWindow, "/s", $"≥ 95 % of {SteadyDeliveriesPerSecond:N0}/s asked",
             inWindow >= 0.95 * SteadyDeliveriesPerSecond, notes: $"{pacedTasks:N0} subscribed tasks paced over {window:F1} s; all {pacedTasks * Endpoints:N0} deliveries arrived");
         report.Add(Name, b, "task creations/s beside 1,000 deliveries/s", steadyRate, "/s", "≥ 90 % of alone", kept >= 0.9,
-            notes: $"{kept:P0} of the same clients alone ({baseRate:F0}/s); {steadyCpu.Describe()}");
+            notes: $"{kept:P0} of the same clients alone ({baseRate:F0}/s); {Describe(steady)}");
         report.Add(Name, b, "create p50 / p99 beside 1,000 deliveries/s", steadyP50, "ms",
             notes: $"p99 {steadyP99:F1} ms (alone: p50 {baseP50:F1} ms, p99 {baseP99:F1} ms)");
     }
@@ -142,26 +145,11 @@ public static class WebhookBench
         return inFlight.Count;
     }
 
-    private static string ServerCpuNote(double perCreate, string what) =>
-        double.IsNaN(perCreate) ? "" : $"; server CPU {perCreate:F3} ms per {what}";
-
-    /// <summary>The machine's and the server's CPU over a window (the server's only with <c>--server-process</c>).</summary>
-    private sealed class Meter(BenchServer server, CpuMeter machine, TimeSpan? serverStart, long started)
-    {
-        public static Meter Start(BenchServer server) => new(server, new CpuMeter(), server.ServerCpu, Stopwatch.GetTimestamp());
-
-        public (double MachinePercent, double ServerCpuMs, double Seconds) Stop()
-        {
-            var (machinePercent, _, _) = machine.Stop();
-            var serverMs = (server.ServerCpu - serverStart)?.TotalMilliseconds ?? double.NaN;
-            return (machinePercent, serverMs, Stopwatch.GetElapsedTime(started).TotalSeconds);
-        }
-    }
-
-    private static string Describe(this (double MachinePercent, double ServerCpuMs, double Seconds) cpu) =>
-        double.IsNaN(cpu.ServerCpuMs)
-            ? $"machine {cpu.MachinePercent:F0} % busy"
-            : $"machine {cpu.MachinePercent:F0} % busy, server {cpu.ServerCpuMs / cpu.Seconds / 10:F0} % of one core";
+    /// <summary>How busy the machine was over a stopped meter, and the server with --server-process.</summary>
+    private static string Describe(CpuMeter cpu) =>
+        cpu.ServerCpuMs is { } serverMs
+            ? $"machine {cpu.MachinePercent:F0} % busy, server {serverMs / cpu.Seconds / 10:F0} % of one core"
+            : $"machine {cpu.MachinePercent:F0} % busy";
 
     private static async Task<(double Rate, double P50, double P99)> CreateForAsync(AgentApi api, string queue, TimeSpan duration)
     {

@@ -110,8 +110,7 @@ public static class WorkflowStepsBench
                 var done = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
                 Volatile.Write(ref merged, done);
                 var requestsAtStart = api.Requests;
-                var cpu = new CpuMeter();
-                var serverCpuAtStart = server.ServerCpu;
+                var cpu = new CpuMeter(server);
                 var writerAtStart = inProcessSqlite ? ThreadCpu.Of(ThreadCpu.SqliteWriter) : TimeSpan.Zero;
                 var t0 = Stopwatch.GetTimestamp();
                 locks?.Measure(!warming);
@@ -128,7 +127,7 @@ public static class WorkflowStepsBench
                 locks?.Measure(false);
                 var clientMs = Stopwatch.GetElapsedTime(t0, done.Task.Result).TotalMilliseconds;
                 var (machine, process, ms) = cpu.Stop();
-                var serverMs = (server.ServerCpu - serverCpuAtStart)?.TotalMilliseconds;
+                var serverMs = cpu.ServerCpuMs;
                 var runWriterMs = inProcessSqlite ? (ThreadCpu.Of(ThreadCpu.SqliteWriter) - writerAtStart).TotalMilliseconds : 0;
                 var runRequests = api.Requests - requestsAtStart;
                 var run = await WaitSucceededAsync(server, runId);
