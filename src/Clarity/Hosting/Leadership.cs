@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Clarity.Storage;
 using Npgsql;
 
@@ -206,6 +207,14 @@ public abstract partial class BackgroundLoop(Leadership leadership, ILogger logg
 
     protected ILogger Logger => logger;
 
+    /// <summary>
+    /// The shortest time from one woken pass's start to the next (none by default). Under load a loop is woken far more
+    /// often than it needs to run: each wake-up while a pass runs, or within this time of its start, is taken by one
+    /// pass that follows, which then finds all that arrived meanwhile. A lone wake-up after a quiet spell runs at once;
+    /// a pass that reports more work (a full batch) is followed at once.
+    /// </summary>
+    protected virtual TimeSpan Pacing => TimeSpan.Zero;
+
     /// <summary>A PostgreSQL NOTIFY channel that wakes the loop; null (the default) for none.</summary>
     protected virtual string? WakeChannel => null;
 
@@ -274,6 +283,8 @@ public abstract partial class BackgroundLoop(Leadership leadership, ILogger logg
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        var paced = false;
+        long started = 0;
         while (!stoppingToken.IsCancellationRequested)
         {
             var term = LeaderOnly ? await leadership.WaitForTermAsync(stoppingToken) : CancellationToken.None;
@@ -281,6 +292,13 @@ public abstract partial class BackgroundLoop(Leadership leadership, ILogger logg
             var more = false;
             try
             {
+                // Wall-clock spacing (Stopwatch), not the configured TimeProvider's: it paces queries, it is no due time.
+                if (paced && Pacing - Stopwatch.GetElapsedTime(started) is { Ticks: > 0 } wait)
+                {
+                    await Task.Delay(wait, pass.Token);
+                }
+
+                started = Stopwatch.GetTimestamp();
                 more = await RunOnceAsync(pass.Token);
             }
             catch (OperationCanceledException) when (pass.IsCancellationRequested)
@@ -292,6 +310,7 @@ public abstract partial class BackgroundLoop(Leadership leadership, ILogger logg
                 Log.PassFailed(logger, ex, Name);
             }
 
+            paced = !more;
             if (!more)
             {
                 await _wake.WaitAsync(Interval, pass.Token).ContinueWith(_ => { }, TaskScheduler.Default);
@@ -320,15 +339,15 @@ public abstract partial class BackgroundLoop(Leadership leadership, ILogger logg
 /// A leader-only PostgreSQL loop that follows rows other transactions commit (the event sequencer, the audit chainer):
 /// it runs as soon as a commit is announced, and at least every second. A commit on the leader wakes it in-process; a
 /// commit on another node is announced with a NOTIFY on <see cref="BackgroundLoop.WakeChannel"/>, sent after the commit
-/// and one at a time, so a burst of commits costs a few notifications and no writer's transaction notifies. A pass that
-/// did some work but not a full batch is followed by a short pause, so commits that arrive meanwhile are taken together
-/// by the next pass: each pass is a transaction (and a WAL flush) of its own, and under load this keeps the loop from
-/// competing with the writers for commit; it adds at most <see cref="Pacing"/> to a row's wait.
+/// and one at a time, so a burst of commits costs a few notifications and no writer's transaction notifies. Passes that
+/// do not catch up on a full batch start at least <see cref="Pacing"/> apart, so commits that arrive meanwhile are taken
+/// together by the next pass: each pass is a transaction (and a WAL flush) of its own, and under load this keeps the
+/// loop from competing with the writers for commit; it adds at most that to a row's wait.
 /// </summary>
 public abstract partial class CommitFollowingLoop(Database db, Leadership leadership, ILogger logger) : BackgroundLoop(leadership, logger)
 {
     /// <summary>The shortest time between two passes that are not catching up on a full batch.</summary>
-    public static readonly TimeSpan Pacing = TimeSpan.FromMilliseconds(10);
+    protected override TimeSpan Pacing => TimeSpan.FromMilliseconds(10);
 
     protected const int Batch = 2000;
 
@@ -370,18 +389,7 @@ public abstract partial class CommitFollowingLoop(Database db, Leadership leader
             return false;
         }
 
-        var taken = await FollowAsync(Batch, ct);
-        if (taken == Batch)
-        {
-            return true;
-        }
-
-        if (taken > 0)
-        {
-            await Task.Delay(Pacing, ct);
-        }
-
-        return false;
+        return await FollowAsync(Batch, ct) == Batch;
     }
 
     public override async Task StartAsync(CancellationToken cancellationToken)
