@@ -49,22 +49,22 @@ public sealed partial class WebhookSender(
     private Task? _recorder;
     private int _total;
 
-    // Under load a slot frees after every answer, and each wakes the loop: passes at least s_passGap apart each take every
-    // slot freed meanwhile, so 1,000 deliveries a second cost at most 200 passes, not one per answer.
-    private static readonly TimeSpan s_passGap = TimeSpan.FromMilliseconds(5);
 
     // The recorder writes at most RecordBatch outcomes at a time, and waits up to s_recordLinger for a batch to gather.
     private const int RecordBatch = 500;
     private static readonly TimeSpan s_recordLinger = TimeSpan.FromMilliseconds(20);
-    private long _lastPass;
 
-    private sealed record Attempt(DeliveryRow Delivery, AttemptOutcome Outcome, long Now, long? RetryAt, TaskCompletionSource<long> Failures);
+    private sealed record Attempt(DeliveryRow Delivery, AttemptOutcome Outcome, long Now, long? RetryAt);
 
     private WebhookOptions Settings => options.Value.Webhooks;
 
     protected override string Name => "webhook sender";
 
     protected override TimeSpan Interval => TimeSpan.FromMilliseconds(Settings.PollMilliseconds);
+
+    // Under load a slot frees after every answer, and each wakes the loop: passes at least 5 ms apart each take every slot
+    // freed meanwhile, so 1,000 deliveries a second cost at most 200 passes, not one per answer.
+    protected override TimeSpan Pacing => TimeSpan.FromMilliseconds(5);
 
     /// <summary>Deliveries in flight now (metrics, tests).</summary>
     public int InFlight => Volatile.Read(ref _total);
@@ -118,23 +118,38 @@ public sealed partial class WebhookSender(
                     {
                         _recorded[batch[i].Delivery.Id] = recordedAt;
                         _recordedOrder.Enqueue((batch[i].Delivery.Id, recordedAt));
-                        batch[i].Failures.TrySetResult(failures[i]);
+                    }
+
+                    // A success is done here; a failure is logged (and may disable its endpoint) off the recorder's loop.
+                    for (var i = 0; i < batch.Count; i++)
+                    {
+                        if (batch[i].Outcome.Succeeded)
+                        {
+                            LetGo(batch[i].Delivery);
+                        }
+                        else
+                        {
+                            _ = AfterFailureAsync(batch[i], failures[i]);
+                        }
                     }
                 }
                 catch (Exception ex)
                 {
+                    // Not recorded: the deliveries stay pending and are sent again on a later pass.
                     foreach (var attempt in batch)
                     {
-                        attempt.Failures.TrySetException(ex);
+                        Log.SendFailed(logger, ex, attempt.Delivery.Id);
+                        LetGo(attempt.Delivery);
                     }
                 }
             }
         }
         finally
         {
+            // Stopping: what was not recorded stays pending.
             while (_attempts.Reader.TryRead(out var left))
             {
-                left.Failures.TrySetCanceled(ct);
+                LetGo(left.Delivery);
             }
         }
     }
@@ -155,14 +170,7 @@ public sealed partial class WebhookSender(
 
     protected override async Task<bool> RunOnceAsync(CancellationToken ct)
     {
-        // Wall-clock spacing, not the configured TimeProvider's: it paces this loop's queries, it is not a due time.
-        var sinceLast = Stopwatch.GetElapsedTime(_lastPass);
-        if (sinceLast < s_passGap)
-        {
-            await Task.Delay(s_passGap - sinceLast, ct);
-        }
-
-        var passStarted = _lastPass = Stopwatch.GetTimestamp();
+        var passStarted = Stopwatch.GetTimestamp();
         while (_recordedOrder.TryPeek(out var oldest) && Stopwatch.GetElapsedTime(oldest.At, passStarted) > TimeSpan.FromSeconds(30))
         {
             _recordedOrder.TryDequeue(out _);
@@ -226,7 +234,9 @@ public sealed partial class WebhookSender(
             _sending.AddOrUpdate(endpoint.Id, 1, (_, n) => n + 1);
             _held.AddOrUpdate(endpoint.Id, 1, (_, n) => n + 1);
             Interlocked.Increment(ref _total);
-            _ = Task.Run(() => SendAndRecordAsync(delivery, endpoint.Url, keys), CancellationToken.None);
+
+            // Started here, not queued to the thread pool: it runs until its request is written, then waits for the answer.
+            _ = SendAndRecordAsync(delivery, endpoint.Url, keys);
         }
 
         return false;
@@ -253,9 +263,14 @@ public sealed partial class WebhookSender(
         return result;
     }
 
+    /// <summary>
+    /// Sends one delivery and hands its outcome to the recorder, which lets the delivery go once the outcome is written
+    /// (no continuation per delivery waits for that).
+    /// </summary>
     private async Task SendAndRecordAsync(DeliveryRow delivery, string url, byte[][] keys)
     {
         var sending = true;
+        var handedOver = false;
         try
         {
             var outcome = await SendAsync(delivery, url, keys, _stopping.Token);
@@ -274,21 +289,8 @@ public sealed partial class WebhookSender(
                 retryAt = now + (long)wait.TotalMilliseconds;
             }
 
-            var recorded = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
-            if (!_attempts.Writer.TryWrite(new Attempt(delivery, outcome, now, retryAt, recorded)))
-            {
-                return; // stopping: the delivery stays pending
-            }
-
-            var failures = await recorded.Task;
-            if (!outcome.Succeeded)
-            {
-                Log.AttemptFailed(logger, delivery.Id, delivery.EndpointId, (int)delivery.Attempts + 1, outcome.Error ?? "");
-                if (failures >= Settings.DisableAfterFailures)
-                {
-                    await DisableAsync(delivery.EndpointId, failures, outcome.Error);
-                }
-            }
+            // False when stopping: the delivery stays pending.
+            handedOver = _attempts.Writer.TryWrite(new Attempt(delivery, outcome, now, retryAt));
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !_stopping.IsCancellationRequested)
         {
@@ -306,11 +308,45 @@ public sealed partial class WebhookSender(
                 ReleaseSlot(delivery.EndpointId);
             }
 
-            _inFlight.TryRemove(delivery.Id, out _);
-            _held.AddOrUpdate(delivery.EndpointId, 0, (_, n) => n - 1);
-            Interlocked.Decrement(ref _total);
-            Wake();
+            if (!handedOver)
+            {
+                LetGo(delivery);
+            }
         }
+    }
+
+    /// <summary>A failed attempt, recorded: logged, and the endpoint disabled when its run of failures is long enough.</summary>
+    private async Task AfterFailureAsync(Attempt attempt, long failures)
+    {
+        try
+        {
+            Log.AttemptFailed(logger, attempt.Delivery.Id, attempt.Delivery.EndpointId, (int)attempt.Delivery.Attempts + 1, attempt.Outcome.Error ?? "");
+            if (failures >= Settings.DisableAfterFailures)
+            {
+                await DisableAsync(attempt.Delivery.EndpointId, failures, attempt.Outcome.Error);
+            }
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !_stopping.IsCancellationRequested)
+        {
+            Log.DisableFailed(logger, ex, attempt.Delivery.EndpointId);
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopping: the next failure disables it.
+        }
+        finally
+        {
+            LetGo(attempt.Delivery);
+        }
+    }
+
+    /// <summary>The delivery is no longer held here: a later pass may read it again if it is still due.</summary>
+    private void LetGo(DeliveryRow delivery)
+    {
+        _inFlight.TryRemove(delivery.Id, out _);
+        _held.AddOrUpdate(delivery.EndpointId, 0, (_, n) => n - 1);
+        Interlocked.Decrement(ref _total);
+        Wake();
     }
 
     private bool RecordedSince(Guid deliveryId, long passStarted) =>
@@ -484,6 +520,9 @@ public sealed partial class WebhookSender(
 
         [LoggerMessage(3, LogLevel.Warning, "Webhook endpoint {EndpointId} disabled after {Failures} failed attempts in a row")]
         public static partial void Disabled(ILogger logger, Guid endpointId, long failures);
+
+        [LoggerMessage(5, LogLevel.Warning, "Could not disable webhook endpoint {EndpointId} after its failed attempts; the next failure tries again")]
+        public static partial void DisableFailed(ILogger logger, Exception error, Guid endpointId);
 
         [LoggerMessage(4, LogLevel.Error, "The signing secret of webhook endpoint {EndpointId} cannot be decrypted with this node's Data Protection key ring; its deliveries wait")]
         public static partial void SecretUnreadable(ILogger logger, Exception error, Guid endpointId);
