@@ -61,8 +61,8 @@ public abstract partial class OutboxConsumer : BackgroundLoop
 
     protected override TimeSpan Interval => TimeSpan.FromSeconds(1);
 
-    // Woken by every commit with events: under load, passes at least 10 ms apart each take what a burst of commits wrote,
-    // a few queries per batch instead of per handful of events. A consumer's effects wait at most that much longer.
+    // Woken by every commit with events: under load, a pass at least 10 ms after the last takes what a burst of commits
+    // wrote, a few queries per batch instead of per handful of events. A consumer's effects wait at most that much longer.
     protected override TimeSpan Pacing => TimeSpan.FromMilliseconds(10);
 
     protected override string? WakeChannel => EventLog.SequencedChannel;

@@ -208,10 +208,10 @@ public abstract partial class BackgroundLoop(Leadership leadership, ILogger logg
     protected ILogger Logger => logger;
 
     /// <summary>
-    /// The shortest time from one woken pass's start to the next (none by default). Under load a loop is woken far more
-    /// often than it needs to run: each wake-up while a pass runs, or within this time of its start, is taken by one
-    /// pass that follows, which then finds all that arrived meanwhile. A lone wake-up after a quiet spell runs at once;
-    /// a pass that reports more work (a full batch) is followed at once.
+    /// The shortest time from the end of one pass to the start of the next woken one (none by default). Under load a
+    /// loop is woken far more often than it needs to run: the wake-ups while a pass runs, or within this time after it,
+    /// are taken by one pass that follows, which then finds all that arrived meanwhile. A lone wake-up after a quiet
+    /// spell runs at once; a pass that reports more work (a full batch) is followed at once.
     /// </summary>
     protected virtual TimeSpan Pacing => TimeSpan.Zero;
 
@@ -284,7 +284,7 @@ public abstract partial class BackgroundLoop(Leadership leadership, ILogger logg
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var paced = false;
-        long started = 0;
+        long ended = 0;
         while (!stoppingToken.IsCancellationRequested)
         {
             var term = LeaderOnly ? await leadership.WaitForTermAsync(stoppingToken) : CancellationToken.None;
@@ -293,12 +293,11 @@ public abstract partial class BackgroundLoop(Leadership leadership, ILogger logg
             try
             {
                 // Wall-clock spacing (Stopwatch), not the configured TimeProvider's: it paces queries, it is no due time.
-                if (paced && Pacing - Stopwatch.GetElapsedTime(started) is { Ticks: > 0 } wait)
+                if (paced && Pacing - Stopwatch.GetElapsedTime(ended) is { Ticks: > 0 } wait)
                 {
                     await Task.Delay(wait, pass.Token);
                 }
 
-                started = Stopwatch.GetTimestamp();
                 more = await RunOnceAsync(pass.Token);
             }
             catch (OperationCanceledException) when (pass.IsCancellationRequested)
@@ -310,6 +309,7 @@ public abstract partial class BackgroundLoop(Leadership leadership, ILogger logg
                 Log.PassFailed(logger, ex, Name);
             }
 
+            ended = Stopwatch.GetTimestamp();
             paced = !more;
             if (!more)
             {
@@ -339,9 +339,9 @@ public abstract partial class BackgroundLoop(Leadership leadership, ILogger logg
 /// A leader-only PostgreSQL loop that follows rows other transactions commit (the event sequencer, the audit chainer):
 /// it runs as soon as a commit is announced, and at least every second. A commit on the leader wakes it in-process; a
 /// commit on another node is announced with a NOTIFY on <see cref="BackgroundLoop.WakeChannel"/>, sent after the commit
-/// and one at a time, so a burst of commits costs a few notifications and no writer's transaction notifies. Passes that
-/// do not catch up on a full batch start at least <see cref="Pacing"/> apart, so commits that arrive meanwhile are taken
-/// together by the next pass: each pass is a transaction (and a WAL flush) of its own, and under load this keeps the
+/// and one at a time, so a burst of commits costs a few notifications and no writer's transaction notifies. A pass that
+/// does not catch up on a full batch is followed by a pause of at least <see cref="Pacing"/>, so commits that arrive
+/// meanwhile are taken together by the next pass: each pass is a transaction (and a WAL flush) of its own, and under load this keeps the
 /// loop from competing with the writers for commit; it adds at most that to a row's wait.
 /// </summary>
 public abstract partial class CommitFollowingLoop(Database db, Leadership leadership, ILogger logger) : BackgroundLoop(leadership, logger)
