@@ -62,8 +62,8 @@ public sealed partial class WebhookSender(
 
     protected override TimeSpan Interval => TimeSpan.FromMilliseconds(Settings.PollMilliseconds);
 
-    // Under load a slot frees after every answer, and each wakes the loop: passes at least 5 ms apart each take every slot
-    // freed meanwhile, so 1,000 deliveries a second cost at most 200 passes, not one per answer.
+    // Under load a slot frees after every answer, and each wakes the loop: a pass at least 5 ms after the last takes every
+    // slot freed meanwhile, so 1,000 deliveries a second cost at most 200 passes, not one per answer.
     protected override TimeSpan Pacing => TimeSpan.FromMilliseconds(5);
 
     /// <summary>Deliveries in flight now (metrics, tests).</summary>
@@ -179,25 +179,15 @@ public sealed partial class WebhookSender(
             _recorded.TryRemove(KeyValuePair.Create(oldest.Id, oldest.At));
         }
 
-        // Two queries a pass, however many endpoints: the endpoints with due deliveries, then their due deliveries.
+        // Two queries a pass, however many endpoints: the enabled endpoints, then the due deliveries of those with a free slot.
         var now = DbTime.ToDb(clock.GetUtcNow());
-        var endpoints = new Dictionary<Guid, (WebhookRow Row, byte[][] Keys, int Free)>();
-        foreach (var endpoint in await store.EndpointsWithDueAsync(now, ct))
+        var endpoints = new Dictionary<Guid, (WebhookRow Row, int Free)>();
+        foreach (var endpoint in await store.EnabledAsync(ct))
         {
             var free = Settings.MaxConcurrencyPerEndpoint - _sending.GetValueOrDefault(endpoint.Id);
-            if (free <= 0)
+            if (free > 0)
             {
-                continue;
-            }
-
-            try
-            {
-                endpoints[endpoint.Id] = (endpoint, KeysOf(endpoint, now), free);
-            }
-            catch (System.Security.Cryptography.CryptographicException ex)
-            {
-                // Another key ring (a node that does not share this one): its deliveries wait, unsigned ones are never sent.
-                Log.SecretUnreadable(logger, ex, endpoint.Id);
+                endpoints[endpoint.Id] = (endpoint, free);
             }
         }
 
@@ -209,6 +199,7 @@ public sealed partial class WebhookSender(
         // Each endpoint's oldest due: those still held here (sent, their outcome not yet recorded) come first, then as
         // many as it has free slots.
         var due = await store.DueAsync([.. endpoints.Select(e => (e.Key, _held.GetValueOrDefault(e.Key) + e.Value.Free))], now, ct);
+        var keysOf = new Dictionary<Guid, byte[][]?>();
         foreach (var delivery in due)
         {
             if (Settings.MaxConcurrency - Volatile.Read(ref _total) <= 0)
@@ -216,8 +207,18 @@ public sealed partial class WebhookSender(
                 break;
             }
 
-            var (endpoint, keys, free) = endpoints[delivery.EndpointId];
-            if (free <= 0 || RecordedSince(delivery.Id, passStarted) || !_inFlight.TryAdd(delivery.Id, 0))
+            var (endpoint, free) = endpoints[delivery.EndpointId];
+            if (free <= 0 || RecordedSince(delivery.Id, passStarted))
+            {
+                continue;
+            }
+
+            if (!keysOf.TryGetValue(endpoint.Id, out var keys))
+            {
+                keysOf[endpoint.Id] = keys = KeysOrNull(endpoint, now);
+            }
+
+            if (keys is null || !_inFlight.TryAdd(delivery.Id, 0))
             {
                 continue;
             }
@@ -230,7 +231,7 @@ public sealed partial class WebhookSender(
                 continue;
             }
 
-            endpoints[delivery.EndpointId] = (endpoint, keys, free - 1);
+            endpoints[delivery.EndpointId] = (endpoint, free - 1);
             _sending.AddOrUpdate(endpoint.Id, 1, (_, n) => n + 1);
             _held.AddOrUpdate(endpoint.Id, 1, (_, n) => n + 1);
             Interlocked.Increment(ref _total);
@@ -240,6 +241,21 @@ public sealed partial class WebhookSender(
         }
 
         return false;
+    }
+
+    /// <summary>The endpoint's signing keys, or null (logged) when this node's key ring cannot decrypt its secret.</summary>
+    private byte[][]? KeysOrNull(WebhookRow endpoint, long now)
+    {
+        try
+        {
+            return KeysOf(endpoint, now);
+        }
+        catch (System.Security.Cryptography.CryptographicException ex)
+        {
+            // Another key ring (a node that does not share this one): its deliveries wait, unsigned ones are never sent.
+            Log.SecretUnreadable(logger, ex, endpoint.Id);
+            return null;
+        }
     }
 
     /// <summary>The endpoint's signing keys: the current secret, and the previous one while its overlap lasts.</summary>
