@@ -398,8 +398,9 @@ public abstract class NotificationTests<TFixture>(TFixture fixture) : IClassFixt
         var queue = Work.Unique("q");
         var slack = "#" + Work.Unique("expiring");
         await CreateRuleAsync(new[] { "clarification.expiring" }, queue, new { type = "slack", channel = slack });
-        // A quarter of an 8-second life is less than the 10-minute lead: raised in the last 2 seconds.
-        await AskAsync(queue, "Still there?", expiresInSeconds: 8);
+        // A quarter of a 20-second life is less than the 10-minute lead: raised in the last 5 seconds. The sweep polls
+        // every 100 ms, but under the full suite's load it once missed a 2-second window (an 8-second life).
+        await AskAsync(queue, "Still there?", expiresInSeconds: 20);
 
         var expiring = Assert.Single(await WaitForDeliveriesAsync(d => d.Str("recipient") == slack, 1, "sent"));
         Assert.Equal("clarification.expiring", expiring.Str("eventType"));
