@@ -341,8 +341,8 @@ public abstract partial class BackgroundLoop(Leadership leadership, ILogger logg
 /// commit on another node is announced with a NOTIFY on <see cref="BackgroundLoop.WakeChannel"/>, sent after the commit
 /// and one at a time, so a burst of commits costs a few notifications and no writer's transaction notifies. A pass that
 /// does not catch up on a full batch is followed by a pause of at least <see cref="Pacing"/>, so commits that arrive
-/// meanwhile are taken together by the next pass: each pass is a transaction (and a WAL flush) of its own, and under load this keeps the
-/// loop from competing with the writers for commit; it adds at most that to a row's wait.
+/// meanwhile are taken together by the next pass: each pass is a transaction (and a WAL flush) of its own, and under
+/// load this keeps the loop from competing with the writers for commit; it adds at most that to a row's wait.
 /// </summary>
 public abstract partial class CommitFollowingLoop(Database db, Leadership leadership, ILogger logger) : BackgroundLoop(leadership, logger)
 {

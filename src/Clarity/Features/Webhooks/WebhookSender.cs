@@ -49,7 +49,6 @@ public sealed partial class WebhookSender(
     private Task? _recorder;
     private int _total;
 
-
     // The recorder writes at most RecordBatch outcomes at a time, and waits up to s_recordLinger for a batch to gather.
     private const int RecordBatch = 500;
     private static readonly TimeSpan s_recordLinger = TimeSpan.FromMilliseconds(20);
