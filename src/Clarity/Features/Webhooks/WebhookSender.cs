@@ -49,6 +49,18 @@ public sealed partial class WebhookSender(
     private Task? _recorder;
     private int _total;
 
+    // Per endpoint, the due key up to which every pending delivery is taken, held or recorded: a pass reads only past it,
+    // so under load it neither reads the held deliveries again nor walks what was sent before (on PostgreSQL the dead
+    // entries sent deliveries leave in the index until vacuum, tens of thousands at 1,000 a second). A delivery can still
+    // turn up behind it: one let go unrecorded (a failed write), a fan-out that committed after a later read, a replay,
+    // an endpoint enabled again. Those make the next pass read from the start (Rescan), and so does one pass a second.
+    // The loop's own: only RunOnceAsync touches the floors.
+    private readonly Dictionary<Guid, DueKey> _floors = new();
+    private long _lastFullRead;
+    private int _rescans;
+    private int _rescansSeen;
+    private static readonly TimeSpan s_fullReadEvery = TimeSpan.FromSeconds(1);
+
     // The recorder writes at most RecordBatch outcomes at a time, and waits up to s_recordLinger for a batch to gather.
     private const int RecordBatch = 500;
     private static readonly TimeSpan s_recordLinger = TimeSpan.FromMilliseconds(20);
@@ -138,7 +150,7 @@ public sealed partial class WebhookSender(
                     foreach (var attempt in batch)
                     {
                         Log.SendFailed(logger, ex, attempt.Delivery.Id);
-                        LetGo(attempt.Delivery);
+                        LetGoUnrecorded(attempt.Delivery);
                     }
                 }
             }
@@ -148,7 +160,7 @@ public sealed partial class WebhookSender(
             // Stopping: what was not recorded stays pending.
             while (_attempts.Reader.TryRead(out var left))
             {
-                LetGo(left.Delivery);
+                LetGoUnrecorded(left.Delivery);
             }
         }
     }
@@ -179,6 +191,14 @@ public sealed partial class WebhookSender(
         }
 
         // Two queries a pass, however many endpoints: the enabled endpoints, then the due deliveries of those with a free slot.
+        var rescans = Volatile.Read(ref _rescans);
+        if (rescans != _rescansSeen || Stopwatch.GetElapsedTime(_lastFullRead, passStarted) >= s_fullReadEvery)
+        {
+            _floors.Clear();
+            _lastFullRead = passStarted;
+            _rescansSeen = rescans;
+        }
+
         var now = DbTime.ToDb(clock.GetUtcNow());
         var endpoints = new Dictionary<Guid, (WebhookRow Row, int Free)>();
         foreach (var endpoint in await store.EnabledAsync(ct))
@@ -195,10 +215,13 @@ public sealed partial class WebhookSender(
             return false;
         }
 
-        // Each endpoint's oldest due: those still held here (sent, their outcome not yet recorded) come first, then as
-        // many as it has free slots.
-        var due = await store.DueAsync([.. endpoints.Select(e => (e.Key, _held.GetValueOrDefault(e.Key) + e.Value.Free))], now, ct);
+        // Each endpoint's oldest due past its floor, as many as it has free slots; without a floor from the start, where
+        // those still held here (sent, their outcome not yet recorded) come first.
+        var due = await store.DueAsync(
+            [.. endpoints.Select(e => _floors.TryGetValue(e.Key, out var floor) ? (e.Key, e.Value.Free, floor) : (e.Key, _held.GetValueOrDefault(e.Key) + e.Value.Free, DueKey.Start))],
+            now, ct);
         var keysOf = new Dictionary<Guid, byte[][]?>();
+        var taken = new HashSet<Guid>();
         foreach (var delivery in due)
         {
             if (Settings.MaxConcurrency - Volatile.Read(ref _total) <= 0)
@@ -234,12 +257,50 @@ public sealed partial class WebhookSender(
             _sending.AddOrUpdate(endpoint.Id, 1, (_, n) => n + 1);
             _held.AddOrUpdate(endpoint.Id, 1, (_, n) => n + 1);
             Interlocked.Increment(ref _total);
+            taken.Add(delivery.Id);
 
             // Started here, not queued to the thread pool: it runs until its request is written, then waits for the answer.
             _ = SendAndRecordAsync(delivery, endpoint.Url, keys);
         }
 
+        AdvanceFloors(due, taken, passStarted);
         return false;
+    }
+
+    /// <summary>
+    /// Moves each endpoint's floor over the run of its read deliveries, from the oldest, that are taken, held here or
+    /// recorded since the pass began; the first one that is none of these (no free slot was left for it) stays ahead.
+    /// </summary>
+    private void AdvanceFloors(IReadOnlyList<DeliveryRow> due, HashSet<Guid> taken, long passStarted)
+    {
+        foreach (var ofEndpoint in due.GroupBy(d => d.EndpointId))
+        {
+            DueKey? floor = null;
+            foreach (var delivery in ofEndpoint.OrderBy(DueKey.Of))
+            {
+                if (!taken.Contains(delivery.Id) && !_inFlight.ContainsKey(delivery.Id) && !RecordedSince(delivery.Id, passStarted))
+                {
+                    break;
+                }
+
+                floor = DueKey.Of(delivery);
+            }
+
+            if (floor is { } advanced)
+            {
+                _floors[ofEndpoint.Key] = advanced;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The next pass reads every endpoint's due deliveries from the start: a delivery may be due behind a floor (a replay,
+    /// an endpoint enabled again). Wakes the sender.
+    /// </summary>
+    public void Rescan()
+    {
+        Interlocked.Increment(ref _rescans);
+        Wake();
     }
 
     /// <summary>The endpoint's signing keys, or null (logged) when this node's key ring cannot decrypt its secret.</summary>
@@ -325,7 +386,7 @@ public sealed partial class WebhookSender(
 
             if (!handedOver)
             {
-                LetGo(delivery);
+                LetGoUnrecorded(delivery);
             }
         }
     }
@@ -362,6 +423,13 @@ public sealed partial class WebhookSender(
         _held.AddOrUpdate(delivery.EndpointId, 0, (_, n) => n - 1);
         Interlocked.Decrement(ref _total);
         Wake();
+    }
+
+    /// <summary>Let go with its outcome unrecorded: it is still due where it was, behind its endpoint's floor.</summary>
+    private void LetGoUnrecorded(DeliveryRow delivery)
+    {
+        Interlocked.Increment(ref _rescans);
+        LetGo(delivery);
     }
 
     private bool RecordedSince(Guid deliveryId, long passStarted) =>

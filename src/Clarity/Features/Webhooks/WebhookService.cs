@@ -97,7 +97,7 @@ public sealed class WebhookService(WebhookStore store, Changes changes, WebhookS
         }, ct) ?? throw Problems.NotFound("Webhook");
         if (reenabled)
         {
-            sender.Wake();
+            sender.Rescan();
         }
 
         return updated.ToModel();
@@ -170,7 +170,7 @@ public sealed class WebhookService(WebhookStore store, Changes changes, WebhookS
                 return replayed;
             }, ct)
             ?? throw Problems.NotFound("Delivery");
-        sender.Wake();
+        sender.Rescan();
         return replay.ToModel();
     }
 

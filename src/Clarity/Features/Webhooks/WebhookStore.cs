@@ -220,24 +220,33 @@ public sealed class WebhookStore(Database db)
     }
 
     /// <summary>
-    /// The due deliveries of these endpoints, each endpoint's oldest due first and at most its limit: on PostgreSQL one
-    /// query for all of them (a lateral join over the endpoints), on SQLite one compound query per 100 endpoints.
+    /// The due deliveries of these endpoints after each one's key (<see cref="DueKey.Start"/> for all of them), each
+    /// endpoint's oldest due first and at most its limit: on PostgreSQL one query for all of them (a lateral join over the
+    /// endpoints), on SQLite one compound query per 100 endpoints. The key is where the index read starts, so what lies
+    /// before it (deliveries already taken, and on PostgreSQL the dead index entries sent ones leave until vacuum) is never read.
     /// </summary>
-    public async Task<IReadOnlyList<DeliveryRow>> DueAsync(IReadOnlyList<(Guid EndpointId, int Limit)> endpoints, long now, CancellationToken ct)
+    public async Task<IReadOnlyList<DeliveryRow>> DueAsync(IReadOnlyList<(Guid EndpointId, int Limit, DueKey After)> endpoints, long now, CancellationToken ct)
     {
         if (endpoints.Count == 0)
         {
             return [];
         }
 
-        const string Due = "status = 'pending' AND next_attempt_at <= @now ORDER BY next_attempt_at, id";
         await using var c = await db.OpenReadAsync(ct);
         if (db.Kind == DatabaseKind.Postgres)
         {
             return (await c.QueryAsync<DeliveryRow>(new CommandDefinition(
-                "SELECT d.* FROM unnest(@ids::uuid[], @limits::int[]) AS x(endpoint_id, n) CROSS JOIN LATERAL " +
-                $"(SELECT {DeliveryColumns} FROM webhook_deliveries WHERE endpoint_id = x.endpoint_id AND {Due} LIMIT x.n) d",
-                new { ids = endpoints.Select(e => e.EndpointId).ToArray(), limits = endpoints.Select(e => e.Limit).ToArray(), now }, cancellationToken: ct))).AsList();
+                "SELECT d.* FROM unnest(@ids::uuid[], @limits::int[], @ats::bigint[], @afters::uuid[]) AS x(endpoint_id, n, at, after) CROSS JOIN LATERAL " +
+                $"(SELECT {DeliveryColumns} FROM webhook_deliveries WHERE endpoint_id = x.endpoint_id AND status = 'pending' AND next_attempt_at <= @now " +
+                "AND (next_attempt_at, id) > (x.at, x.after) ORDER BY next_attempt_at, id LIMIT x.n) d",
+                new
+                {
+                    ids = endpoints.Select(e => e.EndpointId).ToArray(),
+                    limits = endpoints.Select(e => e.Limit).ToArray(),
+                    ats = endpoints.Select(e => e.After.At).ToArray(),
+                    afters = endpoints.Select(e => e.After.Id).ToArray(),
+                    now,
+                }, cancellationToken: ct))).AsList();
         }
 
         // One compound statement per SqliteDueChunk endpoints (SQLite allows at most 500 terms in a compound SELECT): a
@@ -251,7 +260,10 @@ public sealed class WebhookStore(Database db)
             {
                 parameters.Add($"e{i}", chunk[i].EndpointId);
                 parameters.Add($"n{i}", chunk[i].Limit);
-                arms.Add($"SELECT * FROM (SELECT {DeliveryColumns} FROM webhook_deliveries WHERE endpoint_id = @e{i} AND {Due} LIMIT @n{i})");
+                parameters.Add($"a{i}", chunk[i].After.At);
+                parameters.Add($"d{i}", chunk[i].After.Id);
+                arms.Add($"SELECT * FROM (SELECT {DeliveryColumns} FROM webhook_deliveries WHERE endpoint_id = @e{i} AND status = 'pending' " +
+                    $"AND next_attempt_at <= @now AND (next_attempt_at, id) > (@a{i}, @d{i}) ORDER BY next_attempt_at, id LIMIT @n{i})");
             }
 
             due.AddRange(await c.QueryAsync<DeliveryRow>(new CommandDefinition(string.Join(" UNION ALL ", arms), parameters, cancellationToken: ct)));
@@ -438,4 +450,19 @@ public sealed class WebhookStore(Database db)
             $"SELECT id, queue, labels FROM tasks WHERE {db.Dialect.InList("id", "@ids")}", new { ids = taskIds.ToArray() }, cancellationToken: ct));
         return rows.ToDictionary(r => r.Id, r => (r.Queue, (IReadOnlyList<string>)(JsonSerializer.Deserialize<List<string>>(r.Labels) ?? [])));
     }
+}
+
+/// <summary>
+/// Where a delivery stands in its endpoint's due order (<c>ORDER BY next_attempt_at, id</c>). Ids compare as both
+/// databases order them: uuid on PostgreSQL, and on SQLite hexadecimal text of one case, whose order is
+/// <see cref="Guid.CompareTo(Guid)"/>'s.
+/// </summary>
+public readonly record struct DueKey(long At, Guid Id) : IComparable<DueKey>
+{
+    /// <summary>Before every delivery.</summary>
+    public static readonly DueKey Start = new(long.MinValue, Guid.Empty);
+
+    public static DueKey Of(DeliveryRow delivery) => new(delivery.NextAttemptAt ?? long.MinValue, delivery.Id);
+
+    public int CompareTo(DueKey other) => At != other.At ? At.CompareTo(other.At) : Id.CompareTo(other.Id);
 }

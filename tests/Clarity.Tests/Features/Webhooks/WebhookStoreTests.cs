@@ -97,7 +97,7 @@ public abstract class WebhookStoreTests<TFixture>(TFixture fixture) : IClassFixt
         var done = await DeliveriesAsync(orgId, second, now - 9999, 1);
         await Store.RecordAttemptsAsync([(done[0], new AttemptOutcome(true, 204, null, 1, null), now, null)], CancellationToken.None);
 
-        var due = await Store.DueAsync([(first, 2), (second, 10), (idle, 5)], now, CancellationToken.None);
+        var due = await Store.DueAsync([(first, 2, DueKey.Start), (second, 10, DueKey.Start), (idle, 5, DueKey.Start)], now, CancellationToken.None);
 
         Assert.Equal(firstDue.Take(2).Select(d => d.Id), due.Where(d => d.EndpointId == first).Select(d => d.Id));
         Assert.Equal(secondOlder.Concat(secondDue).Select(d => d.Id), due.Where(d => d.EndpointId == second).Select(d => d.Id));
@@ -115,12 +115,38 @@ public abstract class WebhookStoreTests<TFixture>(TFixture fixture) : IClassFixt
         var lastDue = await DeliveriesAsync(orgId, last, now - 2000, 3);
 
         // The first endpoint opens the first statement's read, the last is alone in the second; those between have nothing due.
-        var between = Enumerable.Range(0, WebhookStore.SqliteDueChunk).Select(_ => (Guid.CreateVersion7(), 4));
-        var due = await Store.DueAsync([(first, 4), .. between, (last, 2)], now, CancellationToken.None);
+        var between = Enumerable.Range(0, WebhookStore.SqliteDueChunk).Select(_ => (Guid.CreateVersion7(), 4, DueKey.Start));
+        var due = await Store.DueAsync([(first, 4, DueKey.Start), .. between, (last, 2, DueKey.Start)], now, CancellationToken.None);
 
         Assert.Equal(firstDue.Select(d => d.Id), due.Where(d => d.EndpointId == first).Select(d => d.Id));
         Assert.Equal(lastDue.Take(2).Select(d => d.Id), due.Where(d => d.EndpointId == last).Select(d => d.Id));
         Assert.Equal(4, due.Count);
+    }
+
+    [Fact]
+    public async Task Due_AfterAKey_ReadsOnlyWhatLiesPastIt_InTheOrderDueKeysCompare()
+    {
+        var (orgId, endpointId) = await DisabledEndpointAsync();
+        var now = DbTime.ToDb(DateTimeOffset.UtcNow);
+
+        // A fan-out gives many deliveries one due time, so the id breaks the ties: random ids, not time-ordered ones,
+        // check that the database orders them as DueKey does.
+        var tied = await DeliveriesAsync(orgId, endpointId, now - 5000, 40, sameTime: true, randomIds: true);
+        var later = await DeliveriesAsync(orgId, endpointId, now - 1000, 5, randomIds: true);
+        var expected = tied.Concat(later).OrderBy(DueKey.Of).Select(d => d.Id).ToList();
+
+        var all = await Store.DueAsync([(endpointId, 100, DueKey.Start)], now, CancellationToken.None);
+        Assert.Equal(expected, all.Select(d => d.Id));
+
+        var floor = DueKey.Of(all[12]);
+        var past = await Store.DueAsync([(endpointId, 100, floor)], now, CancellationToken.None);
+        Assert.Equal(expected.Skip(13), past.Select(d => d.Id));
+
+        var next = await Store.DueAsync([(endpointId, 3, floor)], now, CancellationToken.None);
+        Assert.Equal(expected.Skip(13).Take(3), next.Select(d => d.Id));
+
+        var none = await Store.DueAsync([(endpointId, 100, DueKey.Of(all[^1]))], now, CancellationToken.None);
+        Assert.Empty(none);
     }
 
     private static string Shape(DeliveryRow r) =>
@@ -139,11 +165,11 @@ public abstract class WebhookStoreTests<TFixture>(TFixture fixture) : IClassFixt
     }
 
     /// <summary>Pending deliveries of the endpoint, the first due at <paramref name="due"/> and each next a millisecond later.</summary>
-    private async Task<List<DeliveryRow>> DeliveriesAsync(Guid orgId, Guid endpointId, long due, int count)
+    private async Task<List<DeliveryRow>> DeliveriesAsync(Guid orgId, Guid endpointId, long due, int count, bool sameTime = false, bool randomIds = false)
     {
         var rows = Enumerable.Range(0, count).Select(i =>
         {
-            var id = Guid.CreateVersion7();
+            var id = randomIds ? Guid.NewGuid() : Guid.CreateVersion7();
             return new DeliveryRow
             {
                 Id = id,
@@ -154,7 +180,7 @@ public abstract class WebhookStoreTests<TFixture>(TFixture fixture) : IClassFixt
                 EventType = "task.created",
                 Payload = $"{{\"n\":{i},\"text\":\"é ✓\"}}",
                 Status = WebhookDeliveryStatuses.Pending,
-                NextAttemptAt = due + i,
+                NextAttemptAt = sameTime ? due : due + i,
                 CreatedAt = due,
             };
         }).ToList();

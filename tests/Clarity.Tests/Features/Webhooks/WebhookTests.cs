@@ -1,7 +1,10 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using Clarity.Storage;
 using Clarity.Tests.Infrastructure;
+using Dapper;
+using Microsoft.Extensions.DependencyInjection;
 using Xunit;
 
 namespace Clarity.Tests.Features.Webhooks;
@@ -309,6 +312,27 @@ public abstract class WebhookTests<TFixture>(TFixture fixture) : IClassFixture<T
         Assert.Equal(Count, liveDeliveries.Count(d => d.Str("status") == "succeeded" || d.Str("status") == "pending"));
 
         await owner.PatchAsJsonAsync(Org.Api($"webhooks/{deadId}"), new { enabled = false }).ExpectAsync(HttpStatusCode.OK);
+    }
+
+    [Fact]
+    public async Task DeliveryThatTurnsUpDueBeforeOnesAlreadySent_IsStillSent()
+    {
+        var (hook, _, queue, webhookId) = await EndpointAsync(["task.created"]);
+        using var client = Host.CreateClient(Org.MemberKey);
+        await client.CreateTaskAsync(Org, new { queue, title = "first" });
+        await WaitForDeliveryAsync(webhookId, d => d.Str("status") == "succeeded");
+
+        // A fan-out whose transaction committed after the sender had read past its due time: the sender reads each
+        // endpoint only past the last delivery it took, and must still come back for this one.
+        var id = Guid.NewGuid();
+        await Host.Services.GetRequiredService<Database>().WriteAsync((c, t) => c.ExecuteAsync(
+            "INSERT INTO webhook_deliveries (id, endpoint_id, org_id, message_id, event_seq, event_type, payload, status, attempts, next_attempt_at, created_at) " +
+            "SELECT @id, id, org_id, @messageId, NULL, 'task.created', '{\"late\":true}', 'pending', 0, 1000, 1000 FROM webhook_endpoints WHERE id = @endpoint",
+            new { id, messageId = "msg_" + id.ToString("N"), endpoint = Guid.Parse(webhookId) }, t));
+
+        var log = await Receiver.WaitForAsync(hook, l => l.Count >= 2, "the delivery due before the one already sent");
+        Assert.Equal("{\"late\":true}", log[1].Str("body"));
+        Assert.True(log[1].GetProperty("verified")[0].GetBoolean());
     }
 
     private static bool IsDisabledEventOf(JsonElement delivery, string webhookId)
