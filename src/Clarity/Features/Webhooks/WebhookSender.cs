@@ -190,7 +190,6 @@ public sealed partial class WebhookSender(
             _recorded.TryRemove(KeyValuePair.Create(oldest.Id, oldest.At));
         }
 
-        // Two queries a pass, however many endpoints: the enabled endpoints, then the due deliveries of those with a free slot.
         var rescans = Volatile.Read(ref _rescans);
         if (rescans != _rescansSeen || Stopwatch.GetElapsedTime(_lastFullRead, passStarted) >= s_fullReadEvery)
         {
@@ -199,6 +198,7 @@ public sealed partial class WebhookSender(
             _rescansSeen = rescans;
         }
 
+        // Two queries a pass, however many endpoints: the enabled endpoints, then the due deliveries of those with a free slot.
         var now = DbTime.ToDb(clock.GetUtcNow());
         var endpoints = new Dictionary<Guid, (WebhookRow Row, int Free)>();
         foreach (var endpoint in await store.EnabledAsync(ct))
@@ -221,7 +221,6 @@ public sealed partial class WebhookSender(
             [.. endpoints.Select(e => _floors.TryGetValue(e.Key, out var floor) ? (e.Key, e.Value.Free, floor) : (e.Key, _held.GetValueOrDefault(e.Key) + e.Value.Free, DueKey.Start))],
             now, ct);
         var keysOf = new Dictionary<Guid, byte[][]?>();
-        var taken = new HashSet<Guid>();
         foreach (var delivery in due)
         {
             if (Settings.MaxConcurrency - Volatile.Read(ref _total) <= 0)
@@ -257,28 +256,29 @@ public sealed partial class WebhookSender(
             _sending.AddOrUpdate(endpoint.Id, 1, (_, n) => n + 1);
             _held.AddOrUpdate(endpoint.Id, 1, (_, n) => n + 1);
             Interlocked.Increment(ref _total);
-            taken.Add(delivery.Id);
 
             // Started here, not queued to the thread pool: it runs until its request is written, then waits for the answer.
             _ = SendAndRecordAsync(delivery, endpoint.Url, keys);
         }
 
-        AdvanceFloors(due, taken, passStarted);
+        AdvanceFloors(due, passStarted);
         return false;
     }
 
     /// <summary>
-    /// Moves each endpoint's floor over the run of its read deliveries, from the oldest, that are taken, held here or
-    /// recorded since the pass began; the first one that is none of these (no free slot was left for it) stays ahead.
+    /// Moves each endpoint's floor over the run of its read deliveries, from the oldest, that are held here (taken by this
+    /// pass or an earlier one) or recorded since the pass began; the first one that is neither (no free slot was left for
+    /// it) stays ahead. One taken and let go unrecorded meanwhile is neither, and its let-go makes the next pass read from
+    /// the start anyway.
     /// </summary>
-    private void AdvanceFloors(IReadOnlyList<DeliveryRow> due, HashSet<Guid> taken, long passStarted)
+    private void AdvanceFloors(IReadOnlyList<DeliveryRow> due, long passStarted)
     {
         foreach (var ofEndpoint in due.GroupBy(d => d.EndpointId))
         {
             DueKey? floor = null;
             foreach (var delivery in ofEndpoint.OrderBy(DueKey.Of))
             {
-                if (!taken.Contains(delivery.Id) && !_inFlight.ContainsKey(delivery.Id) && !RecordedSince(delivery.Id, passStarted))
+                if (!_inFlight.ContainsKey(delivery.Id) && !RecordedSince(delivery.Id, passStarted))
                 {
                     break;
                 }
