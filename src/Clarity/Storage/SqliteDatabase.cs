@@ -21,6 +21,15 @@ public sealed partial class SqliteDatabase : Database
 {
     private const int MaxGroup = 512;
 
+    /// <summary>
+    /// The WAL size, in pages, past which the writer checkpoints itself after a commit (SQLite's
+    /// <c>wal_autocheckpoint</c>, 1,000 by default): a backstop, should the checkpointer thread fall behind.
+    /// </summary>
+    internal const int WriterCheckpointPages = 4_000;
+
+    /// <summary>How often the checkpointer thread copies what has been committed since into the database file.</summary>
+    internal static readonly TimeSpan CheckpointEvery = TimeSpan.FromMilliseconds(100);
+
     /// <summary>How many background writes join a group commit that also carries request writes.</summary>
     internal const int BackgroundShare = 8;
 
@@ -36,7 +45,17 @@ public sealed partial class SqliteDatabase : Database
     private readonly string _readConnectionString;
     private readonly string _path;
     private readonly Thread _loop;
+    private readonly Thread _checkpointer;
+    private readonly SqliteConnection _checkpointConnection;
+    private readonly ManualResetEventSlim _stopCheckpoints = new(false);
+    private long _commits;
     private readonly ILogger _logger;
+
+    // Group-end work (writer thread only): what the running unit of work has asked for, and what the group's committed
+    // units have asked for, merged by key.
+    private readonly List<GroupWork> _unitWork = [];
+    private readonly OrderedDictionary<string, GroupWork> _groupWork = new(StringComparer.Ordinal);
+    private bool _inUnit;
 
     public SqliteDatabase(string path, string synchronous, ILogger<SqliteDatabase> logger)
     {
@@ -76,9 +95,24 @@ public sealed partial class SqliteDatabase : Database
         {
             pragma.CommandText =
                 "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON; " +
-                $"PRAGMA synchronous={synchronous}; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536;";
+                $"PRAGMA synchronous={synchronous}; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536; " +
+                $"PRAGMA wal_autocheckpoint={WriterCheckpointPages};";
             pragma.ExecuteNonQuery();
         }
+
+        // Checkpoints (copying committed pages from the WAL into the database file, then its fsync) run on a thread and
+        // connection of their own, beside the writer rather than after one of its commits: under a write load they
+        // took about a tenth of the writer's time (docs/benchmarks.md, run 18).
+        _checkpointConnection = new SqliteConnection(writeCs);
+        _checkpointConnection.Open();
+        using (var pragma = _checkpointConnection.CreateCommand())
+        {
+            pragma.CommandText = $"PRAGMA synchronous={synchronous}; PRAGMA wal_autocheckpoint=0;";
+            pragma.ExecuteNonQuery();
+        }
+
+        _checkpointer = new Thread(CheckpointLoop) { IsBackground = true, Name = "clarity-sqlite-checkpoint" };
+        _checkpointer.Start();
 
         // The writer is a dedicated thread that blocks on SQLite (and its fsync) without ever holding a thread-pool thread.
         _loop = new Thread(WriteLoop) { IsBackground = true, Name = "clarity-sqlite-writer" };
@@ -86,6 +120,9 @@ public sealed partial class SqliteDatabase : Database
     }
 
     public override DatabaseKind Kind => DatabaseKind.Sqlite;
+
+    /// <summary>Writes a request waits for that are queued for the writer (for tests and diagnostics).</summary>
+    internal int QueuedRequestWrites => _requests.Count;
 
     private SqliteCommand Statement(string sql)
     {
@@ -197,6 +234,41 @@ public sealed partial class SqliteDatabase : Database
     }
 
     /// <summary>
+    /// Every <see cref="CheckpointEvery"/> that saw a commit, a PASSIVE checkpoint: it copies what no reader still needs
+    /// from the WAL into the database file without waiting for readers or blocking the writer, which starts the WAL
+    /// over once all of it has been copied.
+    /// </summary>
+    private void CheckpointLoop()
+    {
+        using var checkpoint = _checkpointConnection.CreateCommand();
+        checkpoint.CommandText = "PRAGMA wal_checkpoint(PASSIVE);";
+        long done = 0;
+        while (!_stopCheckpoints.Wait(CheckpointEvery))
+        {
+            var commits = Volatile.Read(ref _commits);
+            if (commits == done)
+            {
+                continue;
+            }
+
+            done = commits;
+            try
+            {
+                checkpoint.ExecuteNonQuery();
+            }
+            catch (SqliteException ex)
+            {
+                // SQLITE_BUSY: the writer's backstop checkpoint is running. Anything else: the next round tries again,
+                // and the writer checkpoints itself should the WAL keep growing.
+                if (ex.SqliteErrorCode != 5)
+                {
+                    Log.CheckpointFailed(_logger, ex);
+                }
+            }
+        }
+    }
+
+    /// <summary>
     /// Runs one of the savepoint statements, kept prepared: two of them frame every unit of work, and
     /// <see cref="SqliteTransaction.Save"/> would parse its SQL anew each time.
     /// </summary>
@@ -204,6 +276,23 @@ public sealed partial class SqliteDatabase : Database
     {
         command.Transaction = transaction;
         command.ExecuteNonQuery();
+    }
+
+    /// <summary>
+    /// Hands <paramref name="work"/> to the end of the running unit of work's group commit: it runs once every unit of
+    /// the group has run, in the same transaction, just before the commit, merged with the work of the same
+    /// <see cref="GroupWork.Key"/> that the group's other units asked for. If the unit fails, its work is dropped with
+    /// it. If the work fails, the whole group fails, as a failed commit does. Only a unit of work may call this, and
+    /// not from inside a <see cref="Change.TryAsync"/> part that may be rolled back on its own.
+    /// </summary>
+    public void AtGroupEnd(GroupWork work)
+    {
+        if (!_inUnit)
+        {
+            throw new InvalidOperationException("Group-end work can only be handed over by a unit of work on the writer.");
+        }
+
+        _unitWork.Add(work);
     }
 
     private void RunGroup(List<WriteItem> group)
@@ -216,21 +305,32 @@ public sealed partial class SqliteDatabase : Database
             {
                 // Each unit of work runs in its own savepoint: one that fails is undone alone, and the rest commit.
                 Savepoint(_savepoint, transaction);
+                _unitWork.Clear();
+                _inUnit = true;
                 try
                 {
                     // Microsoft.Data.Sqlite runs its async methods synchronously, so waiting here costs nothing extra.
                     item.RunAsync(_writer, transaction).GetAwaiter().GetResult();
+                    _inUnit = false;
                     Savepoint(_release, transaction);
+                    KeepUnitWork();
                 }
                 catch (Exception ex)
                 {
+                    _inUnit = false;
                     Savepoint(_rollbackTo, transaction);
                     Savepoint(_release, transaction);
                     item.Fault(ex);
                 }
             }
 
+            foreach (var work in _groupWork.Values)
+            {
+                work.Run(_writer, transaction);
+            }
+
             transaction.Commit();
+            Interlocked.Increment(ref _commits);
         }
         catch (Exception ex)
         {
@@ -253,6 +353,8 @@ public sealed partial class SqliteDatabase : Database
         }
         finally
         {
+            _unitWork.Clear();
+            _groupWork.Clear();
             transaction?.Dispose();
         }
 
@@ -260,6 +362,23 @@ public sealed partial class SqliteDatabase : Database
         {
             item.Succeed();
         }
+    }
+
+    private void KeepUnitWork()
+    {
+        foreach (var work in _unitWork)
+        {
+            if (_groupWork.TryGetValue(work.Key, out var earlier))
+            {
+                earlier.Merge(work);
+            }
+            else
+            {
+                _groupWork.Add(work.Key, work);
+            }
+        }
+
+        _unitWork.Clear();
     }
 
     public override async ValueTask DisposeAsync()
@@ -272,6 +391,10 @@ public sealed partial class SqliteDatabase : Database
         _doorbell.Set();
         _loop.Join();
         _doorbell.Dispose();
+        _stopCheckpoints.Set();
+        _checkpointer.Join();
+        _stopCheckpoints.Dispose();
+        await _checkpointConnection.DisposeAsync();
         using (var checkpoint = _writer.CreateCommand())
         {
             checkpoint.CommandText = "PRAGMA wal_checkpoint(TRUNCATE);";
@@ -290,6 +413,24 @@ public sealed partial class SqliteDatabase : Database
         _rollbackTo.Dispose();
         await _writer.DisposeAsync();
         SqliteConnection.ClearAllPools();
+    }
+
+    /// <summary>
+    /// Work that units of work hand to the end of their group commit (<see cref="AtGroupEnd"/>), where the work of
+    /// several units is done at once. The full-text index is the case: FTS5 writes the terms it holds in memory out as a
+    /// new segment at every savepoint, so indexing each unit's lines inside its own savepoint makes a segment (and
+    /// later merges) per unit; indexing the group's lines at its end makes one per group.
+    /// </summary>
+    public abstract class GroupWork
+    {
+        /// <summary>Work of the same key from the group's units is merged into the first one's, and runs once.</summary>
+        public abstract string Key { get; }
+
+        /// <summary>Takes in the work of a later unit of the group with the same <see cref="Key"/>.</summary>
+        public abstract void Merge(GroupWork later);
+
+        /// <summary>Does the work in the group's transaction, on the writer's connection.</summary>
+        public abstract void Run(SqliteConnection connection, SqliteTransaction transaction);
     }
 
     private abstract class WriteItem
@@ -330,5 +471,8 @@ public sealed partial class SqliteDatabase : Database
     {
         [LoggerMessage(1, LogLevel.Error, "SQLite group commit of {Count} writes failed")]
         public static partial void GroupCommitFailed(ILogger logger, Exception error, int count);
+
+        [LoggerMessage(2, LogLevel.Warning, "SQLite checkpoint failed; the next one tries again")]
+        public static partial void CheckpointFailed(ILogger logger, Exception error);
     }
 }
