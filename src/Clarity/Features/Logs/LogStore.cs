@@ -1,4 +1,5 @@
 using System.Data.Common;
+using System.Globalization;
 using System.Runtime.CompilerServices;
 using Clarity.Features.Tasks;
 using Clarity.Storage;
@@ -180,15 +181,29 @@ public abstract class LogStore(Database db)
     /// <c>log_search_tables</c> lists them (migration 0027).
     /// </summary>
     internal static string SqliteSearchTable(Guid orgId, long part = 0) =>
-        "log_search_" + orgId.ToString("N") + (part == 0 ? "" : "_" + part.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        "log_search_" + orgId.ToString("N") + (part == 0 ? "" : "_" + part.ToString(CultureInfo.InvariantCulture));
 
     /// <summary>
     /// Creates one of an org's FTS5 tables. External content: the text stays in task_logs, read through the view
     /// log_search_text (which escapes the snippet markers); columnsize=0 because results come newest first, never
-    /// ranked by bm25, so the per-row size table would only cost an insert per line.
+    /// ranked by bm25, so the per-row size table would only cost an insert per line. Then
+    /// <see cref="SqliteSearchAutomerge"/>.
     /// </summary>
     internal static string SqliteCreateSearchTable(Guid orgId, long part = 0) =>
-        $"CREATE VIRTUAL TABLE IF NOT EXISTS {SqliteSearchTable(orgId, part)} USING fts5(text, content = 'log_search_text', content_rowid = 'id', tokenize = 'unicode61', columnsize = 0)";
+        $"CREATE VIRTUAL TABLE IF NOT EXISTS {SqliteSearchTable(orgId, part)} USING fts5(text, content = 'log_search_text', content_rowid = 'id', tokenize = 'unicode61', columnsize = 0); " +
+        SqliteSetAutomerge(SqliteSearchTable(orgId, part));
+
+    /// <summary>
+    /// How many segments of one size an org's FTS5 table gathers before it merges them into one of the next size
+    /// (FTS5's <c>automerge</c>; its default is 4). Every commit that indexes lines writes them as a new segment, and
+    /// each merge writes every line of its segments again: the fewer merges, the less an appended line costs the one
+    /// writer, where the merges were a quarter of its time under ingestion. A search reads more segments in exchange,
+    /// at most this many per size (docs/benchmarks.md, run 18).
+    /// </summary>
+    internal const int SqliteSearchAutomerge = 16;
+
+    internal static string SqliteSetAutomerge(string table) =>
+        $"INSERT INTO {table} ({table}, rank) VALUES ('automerge', {SqliteSearchAutomerge})";
 
     private sealed class SqliteLogStore(Database db, int tableLines) : LogStore(db)
     {
@@ -225,8 +240,8 @@ public abstract class LogStore(Database db)
 
             var lastId = lines.Count == 1 ? firstId : LastRowId(connection, transaction);
 
-            // Index the whole batch with one statement: far cheaper than a trigger per row. The text comes through
-            // the same view the table reads its content from, so the index and the snippets see the same text.
+            // The org's full-text table takes the batch at the end of the group commit, with the lines of the group's other
+            // appends to it: one statement, and one FTS5 segment, per table and group (see SearchIndexWork).
             var (part, isNew) = TablePartForBatch(connection, transaction, org, firstId, lines.Count);
             if (isNew)
             {
@@ -236,12 +251,70 @@ public abstract class LogStore(Database db)
                 create.ExecuteNonQuery();
             }
 
-            await using var index = connection.CreateCommand();
-            index.Transaction = transaction;
-            index.CommandText = $"INSERT INTO {SqliteSearchTable(orgId, part)} (rowid, text) SELECT id, text FROM log_search_text WHERE id BETWEEN $first AND $last";
-            index.Parameters.Add(new SqliteParameter("$first", firstId));
-            index.Parameters.Add(new SqliteParameter("$last", lastId));
-            index.ExecuteNonQuery();
+            var escape = false;
+            foreach (var line in lines)
+            {
+                escape |= SnippetHtml.NeedsEscape(line.Text);
+            }
+
+            ((SqliteDatabase)Db).AtGroupEnd(new SearchIndexWork(SqliteSearchTable(orgId, part), firstId, lastId, escape));
+        }
+
+        /// <summary>
+        /// Indexes the lines that a group's appends wrote into one of an org's full-text tables, with one statement at the
+        /// end of the group. FTS5 writes what it holds in memory out as a segment at every savepoint, and every unit of
+        /// work runs in one; indexing each append in its own unit made a segment of each batch, and the segment merges
+        /// that followed were most of what an append cost the writer (docs/benchmarks.md, run 18). The lines are read
+        /// by id ranges (the appends' own, contiguous ones joined), through the view the table reads its content from,
+        /// so the index and the snippets see the same text; when no line holds a snippet marker to escape, the view's
+        /// text is the stored text, which is then read directly.
+        /// </summary>
+        private sealed class SearchIndexWork(string table, long firstId, long lastId, bool escape) : SqliteDatabase.GroupWork
+        {
+            private readonly List<(long First, long Last)> _ranges = [(firstId, lastId)];
+            private bool _escape = escape;
+
+            public override string Key => table;
+
+            public override void Merge(SqliteDatabase.GroupWork later)
+            {
+                var other = (SearchIndexWork)later;
+                _escape |= other._escape;
+                foreach (var range in other._ranges)
+                {
+                    if (range.First == _ranges[^1].Last + 1)
+                    {
+                        _ranges[^1] = (_ranges[^1].First, range.Last);
+                    }
+                    else
+                    {
+                        _ranges.Add(range);
+                    }
+                }
+            }
+
+            public override void Run(SqliteConnection connection, SqliteTransaction transaction)
+            {
+                using var index = connection.CreateCommand();
+                index.Transaction = transaction;
+                var source = _escape ? "log_search_text" : "task_logs";
+                if (_ranges.Count == 1)
+                {
+                    index.CommandText = $"INSERT INTO {table} (rowid, text) SELECT id, text FROM {source} WHERE id BETWEEN $first AND $last";
+                    index.Parameters.AddWithValue("$first", _ranges[0].First);
+                    index.Parameters.AddWithValue("$last", _ranges[0].Last);
+                }
+                else
+                {
+                    // Appends of other orgs came in between: the ranges as a JSON array of [first, last] pairs, read in order.
+                    index.CommandText =
+                        $"INSERT INTO {table} (rowid, text) SELECT s.id, s.text FROM json_each($ranges) r " +
+                        $"CROSS JOIN {source} s ON s.id BETWEEN r.value ->> 0 AND r.value ->> 1";
+                    index.Parameters.AddWithValue("$ranges", "[" + string.Join(',', _ranges.Select(r => string.Create(CultureInfo.InvariantCulture, $"[{r.First},{r.Last}]"))) + "]");
+                }
+
+                index.ExecuteNonQuery();
+            }
         }
 
         /// <summary>

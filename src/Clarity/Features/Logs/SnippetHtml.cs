@@ -33,10 +33,13 @@ public static class SnippetHtml
         $"replace(replace(replace(replace({column}, chr(57347), chr(57347) || chr(57351)), chr(57344), chr(57347) || chr(57348)), " +
         "chr(57345), chr(57347) || chr(57349)), chr(57346), chr(57347) || chr(57350))";
 
+    /// <summary>Whether <paramref name="text"/> holds a character that <see cref="Escape"/> changes.</summary>
+    public static bool NeedsEscape(string text) => text.AsSpan().IndexOfAnyInRange(MarkStart, EscapeMark) >= 0;
+
     /// <summary>Escapes the characters that mean something in a snippet (U+E000…U+E003); other text is returned as it is.</summary>
     public static string Escape(string text)
     {
-        if (text.AsSpan().IndexOfAnyInRange(MarkStart, EscapeMark) < 0)
+        if (!NeedsEscape(text))
         {
             return text;
         }

@@ -26,6 +26,7 @@ public sealed partial class SqliteSearchIndexes(Database db, ILogger<SqliteSearc
         }
 
         await BackfillAsync(cancellationToken);
+        await SetAutomergeAsync(cancellationToken);
 
         await using var c = await db.OpenReadAsync(cancellationToken);
         var tables = await c.ExecuteScalarAsync<long>(
@@ -34,6 +35,50 @@ public sealed partial class SqliteSearchIndexes(Database db, ILogger<SqliteSearc
         {
             Log.ManyTables(logger, tables);
         }
+    }
+
+    /// <summary>
+    /// Gives each org's newest full-text table (the one its lines go to) the <c>automerge</c> setting that tables get
+    /// when created (<see cref="LogStore.SqliteSearchAutomerge"/>), if an earlier release created it with FTS5's
+    /// default. The older tables are full and take no more lines. One write, and none once every table has it.
+    /// </summary>
+    private async Task SetAutomergeAsync(CancellationToken cancellationToken)
+    {
+        var tables = new List<string>();
+        await using (var c = await db.OpenReadAsync(cancellationToken))
+        {
+            var newest = await c.QueryAsync<(string Org, long Part)>("SELECT org_id, max(part) FROM log_search_tables GROUP BY org_id ORDER BY org_id");
+            foreach (var (org, part) in newest)
+            {
+                var table = LogStore.SqliteSearchTable(Guid.Parse(org), part);
+                if (!await c.ExecuteScalarAsync<bool>("SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE name = @name)", new { name = table + "_config" }))
+                {
+                    continue;
+                }
+
+                var automerge = await c.ExecuteScalarAsync<long?>($"SELECT v FROM {table}_config WHERE k = 'automerge'");
+                if (automerge != LogStore.SqliteSearchAutomerge)
+                {
+                    tables.Add(table);
+                }
+            }
+        }
+
+        if (tables.Count == 0)
+        {
+            return;
+        }
+
+        await db.WriteBackgroundAsync(async (c, t) =>
+        {
+            foreach (var table in tables)
+            {
+                await c.ExecuteAsync(LogStore.SqliteSetAutomerge(table), transaction: t);
+            }
+
+            return tables.Count;
+        }, cancellationToken);
+        Log.AutomergeSet(logger, tables.Count, LogStore.SqliteSearchAutomerge);
     }
 
     private async Task BackfillAsync(CancellationToken cancellationToken)
@@ -100,5 +145,8 @@ public sealed partial class SqliteSearchIndexes(Database db, ILogger<SqliteSearc
 
         [LoggerMessage(4, LogLevel.Warning, "This SQLite database has {Count} full-text search tables (one per org, and one more per SqliteSearchTableLines lines of an org); each new connection and each new table now costs noticeable schema loading. Consider PostgreSQL (see docs/operations.md, Storage)")]
         public static partial void ManyTables(ILogger logger, long count);
+
+        [LoggerMessage(5, LogLevel.Information, "Search index: {Count} full-text tables set to merge their segments {Automerge} at a time")]
+        public static partial void AutomergeSet(ILogger logger, int count, int automerge);
     }
 }

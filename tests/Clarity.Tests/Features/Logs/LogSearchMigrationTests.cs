@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using Clarity.Features.Logs;
 using Clarity.Tests.Infrastructure;
 using Dapper;
 using Microsoft.Data.Sqlite;
@@ -168,6 +169,33 @@ public sealed class SqliteLogSearchMigrationTests() : LogSearchMigrationTests(Ba
         Assert.Equal([Table(acme.Id), Table(other.Id)], await SearchIndexesAsync(host));
         await using var c = new SqliteConnection($"Data Source={SqlitePath(host)};Mode=ReadOnly;Pooling=false");
         Assert.Equal(0, await c.ExecuteScalarAsync<long>("SELECT count(*) FROM log_search_backfill"));
+    }
+
+    [Fact]
+    public async Task Start_GivesEachOrgsNewestTable_TheAutomergeSetting_WhereAnEarlierReleaseLeftFts5sDefault()
+    {
+        await using var host = await ClarityHost.StartAsync(Backend.Sqlite);
+        var (acme, other, quiet, word) = await LogInTwoOrgsAsync(host);
+        var tables = new[] { Table(acme.Id), Table(other.Id) };
+
+        // As the previous release created them: no automerge row in the tables' configuration, so FTS5's default of 4.
+        await host.RestartAsync(() => WithSqliteAsync(host, async c =>
+        {
+            foreach (var table in tables)
+            {
+                Assert.Equal(1, await c.ExecuteAsync($"DELETE FROM {table}_config WHERE k = 'automerge'"));
+            }
+        }));
+
+        await using (var c = new SqliteConnection($"Data Source={SqlitePath(host)};Mode=ReadOnly;Pooling=false"))
+        {
+            foreach (var table in tables)
+            {
+                Assert.Equal(LogStore.SqliteSearchAutomerge, await c.ExecuteScalarAsync<long>($"SELECT v FROM {table}_config WHERE k = 'automerge'"));
+            }
+        }
+
+        await ExpectIsolatedSearchAsync(host, acme.Org, other.Org, quiet, word);
     }
 
     [Fact]

@@ -1,9 +1,12 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using Clarity.Features.Logs;
+using Clarity.Storage;
 using Clarity.Tests.Infrastructure;
 using Dapper;
 using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.DependencyInjection;
 using Xunit;
 
 namespace Clarity.Tests.Features.Logs;
@@ -117,6 +120,116 @@ public abstract class LogSearchTablesTests(HostFixture fixture)
         var all = Enumerable.Range(1, Batches * TableLines).Reverse().Select(s => (task, (long)s)).ToList();
         Assert.Equal(all, await PagedAsync(client, org, word, 200));
         Assert.Equal(all, await PagedAsync(client, org, $"{word}*", 7));
+    }
+
+    [Fact]
+    public async Task Appends_OfTwoOrgsPostedAtOnce_AreEachFoundInTheirOwnOrgOnly_OncePerLine_AcrossTableBoundaries()
+    {
+        // 12 batches of 3 lines per org, all posted at once: on SQLite several commit in one group, whose lines are indexed
+        // at its end, one statement per table, with the other org's lines in between and tables filling up (5 lines each).
+        var sides = new List<(OrgSession Org, HttpClient Client, string Word, string[] Tasks)>();
+        foreach (var name in new[] { "ours", "theirs" })
+        {
+            var org = await Host.CreateOrgAsync(fixture.Org, Work.Unique(name));
+            var client = Host.CreateClient(org.MemberKey);
+            sides.Add((org, client, Work.UniqueWord(name), [await NewTaskAsync(client, org), await NewTaskAsync(client, org)]));
+        }
+
+        try
+        {
+            const int Batches = 12;
+            var marked = Work.UniqueWord("marked");
+            // On SQLite the writer is held until every append has been queued: they then commit as one group.
+            (SqliteDatabase Db, SemaphoreSlim Gate, Task Held)? writer = Host.Backend == Backend.Sqlite ? await HoldWriterAsync((SqliteDatabase)Host.Services.GetRequiredService<Database>()) : null;
+            var posts = new List<Task>();
+            for (var batch = 0; batch < Batches; batch++)
+            {
+                foreach (var (org, client, word, tasks) in sides)
+                {
+                    var texts = Enumerable.Range(1, 3).Select(i => batch == 5 && i == 2 && word == sides[0].Word
+                        ? $"{word} {marked} \uE000not a mark\uE001"
+                        : $"{word} batch {batch} line {i}");
+                    posts.Add(client.PostAsJsonAsync(org.Api($"tasks/{tasks[batch % 2]}/logs"), texts.Select(text => new { text }).ToArray()).ExpectAsync(HttpStatusCode.OK));
+                }
+            }
+
+            if (writer is { } held)
+            {
+                using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+                while (held.Db.QueuedRequestWrites < posts.Count)
+                {
+                    await Task.Delay(10, deadline.Token);
+                }
+
+                held.Gate.Release();
+                await held.Held;
+            }
+
+            await Task.WhenAll(posts);
+
+            for (var side = 0; side < sides.Count; side++)
+            {
+                var (org, client, word, tasks) = sides[side];
+                var expected = tasks.SelectMany(task => Enumerable.Range(1, Batches / 2 * 3).Select(seq => (task, (long)seq))).OrderBy(hit => hit).ToList();
+                var found = await PagedAsync(client, org, word, 50);
+                Assert.Equal(expected, found.OrderBy(hit => hit).ToList());
+                Assert.Equal(expected, (await PagedAsync(client, org, $"{word[..^2]}*", 50)).OrderBy(hit => hit).ToList());
+                Assert.Empty(await SearchWork.SearchAsync(client, org, sides[1 - side].Word));
+            }
+
+            var hit = Assert.Single(await SearchWork.SearchAsync(sides[0].Client, sides[0].Org, marked));
+            Assert.Equal($"{sides[0].Word} <mark>{marked}</mark> \uE000not a mark\uE001", hit.Str("snippet"));
+            Assert.Empty(await SearchWork.SearchAsync(sides[1].Client, sides[1].Org, marked));
+
+            if (Host.Backend == Backend.Sqlite)
+            {
+                // Each org's tables index its own lines, each once, and none of the other org's (which the search would
+                // leave out anyway, as it reads only the org's rows); and merge their segments as
+                // LogStore.SqliteSearchAutomerge says.
+                await using var c = new SqliteConnection($"Data Source={Path.Combine(Host.DataDirectory, "clarity.db")};Mode=ReadOnly;Pooling=false");
+                for (var side = 0; side < sides.Count; side++)
+                {
+                    var (org, _, word, _) = sides[side];
+                    var id = await SearchWork.OrgIdAsync(Host, org.Org);
+                    var parts = (await c.QueryAsync<long>("SELECT part FROM log_search_tables WHERE org_id = @org", new { org = id.ToString().ToUpperInvariant() })).AsList();
+                    Assert.Equal(Enumerable.Range(0, parts.Count).Select(p => (long)p), parts.Order());
+                    Assert.InRange(parts.Count, Batches * 3 / (TableLines + 2), Batches * 3 / TableLines + 1);
+                    var indexed = new List<long>();
+                    foreach (var part in parts)
+                    {
+                        var table = LogStore.SqliteSearchTable(id, part);
+                        indexed.AddRange(await c.QueryAsync<long>($"SELECT rowid FROM {table} WHERE {table} MATCH @word", new { word }));
+                        Assert.Empty(await c.QueryAsync<long>($"SELECT rowid FROM {table} WHERE {table} MATCH @word", new { word = sides[1 - side].Word }));
+                        Assert.Equal(LogStore.SqliteSearchAutomerge, await c.ExecuteScalarAsync<long>($"SELECT v FROM {table}_config WHERE k = 'automerge'"));
+                    }
+
+                    Assert.Equal(Batches * 3, indexed.Count);
+                    Assert.Equal(Batches * 3, indexed.Distinct().Count());
+                }
+            }
+        }
+        finally
+        {
+            foreach (var side in sides)
+            {
+                side.Client.Dispose();
+            }
+        }
+    }
+
+    /// <summary>Holds SQLite's writer inside a write until the returned gate is released.</summary>
+    private static async Task<(SqliteDatabase Db, SemaphoreSlim Gate, Task Held)> HoldWriterAsync(SqliteDatabase db)
+    {
+        var gate = new SemaphoreSlim(0);
+        var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var held = db.WriteAsync((c, t) =>
+        {
+            entered.SetResult();
+            gate.Wait();
+            return Task.FromResult(0);
+        });
+        await entered.Task;
+        return (db, gate, held);
     }
 
     private static async Task<List<(string, long)>> PagedAsync(HttpClient client, OrgSession org, string q, int limit, string extra = "")
