@@ -59,19 +59,7 @@ public sealed class SqliteGroupCommitTests : IAsyncLifetime
     }
 
     /// <summary>Holds the writer inside a write until the gate is released, so that what is queued meanwhile commits as one group.</summary>
-    private async Task<(SemaphoreSlim Gate, Task Held)> HoldWriterAsync()
-    {
-        var gate = new SemaphoreSlim(0);
-        var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var held = _db.WriteAsync((c, t) =>
-        {
-            entered.SetResult();
-            gate.Wait();
-            return Task.FromResult(0);
-        });
-        await entered.Task;
-        return (gate, held);
-    }
+    private Task<(SemaphoreSlim Gate, Task Held)> HoldWriterAsync() => SqliteWriterHold.HoldAsync(_db);
 
     private Task<int> Unit(int id, string? key = null, bool unitFails = false, bool workFails = false) =>
         _db.WriteAsync(async (c, t) =>

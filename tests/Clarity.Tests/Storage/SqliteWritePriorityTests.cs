@@ -32,19 +32,7 @@ public sealed class SqliteWritePriorityTests : IAsyncLifetime
     }
 
     /// <summary>Holds the writer thread inside a write until the returned gate is released.</summary>
-    private async Task<(SemaphoreSlim Gate, Task Held)> HoldWriterAsync()
-    {
-        var gate = new SemaphoreSlim(0);
-        var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var held = _db.WriteAsync((c, t) =>
-        {
-            entered.SetResult();
-            gate.Wait();
-            return Task.FromResult(0);
-        });
-        await entered.Task;
-        return (gate, held);
-    }
+    private Task<(SemaphoreSlim Gate, Task Held)> HoldWriterAsync() => SqliteWriterHold.HoldAsync(_db);
 
     private Task<int> Insert(bool background, int id, ConcurrentQueue<string> order)
     {

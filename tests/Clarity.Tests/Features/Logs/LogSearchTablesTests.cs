@@ -140,7 +140,8 @@ public abstract class LogSearchTablesTests(HostFixture fixture)
             const int Batches = 12;
             var marked = Work.UniqueWord("marked");
             // On SQLite the writer is held until every append has been queued: they then commit as one group.
-            (SqliteDatabase Db, SemaphoreSlim Gate, Task Held)? writer = Host.Backend == Backend.Sqlite ? await HoldWriterAsync((SqliteDatabase)Host.Services.GetRequiredService<Database>()) : null;
+            var db = Host.Services.GetRequiredService<Database>() as SqliteDatabase;
+            (SemaphoreSlim Gate, Task Held)? writer = db is null ? null : await SqliteWriterHold.HoldAsync(db);
             var posts = new List<Task>();
             for (var batch = 0; batch < Batches; batch++)
             {
@@ -156,7 +157,7 @@ public abstract class LogSearchTablesTests(HostFixture fixture)
             if (writer is { } held)
             {
                 using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-                while (held.Db.QueuedRequestWrites < posts.Count)
+                while (db!.QueuedRequestWrites < posts.Count)
                 {
                     await Task.Delay(10, deadline.Token);
                 }
@@ -215,21 +216,6 @@ public abstract class LogSearchTablesTests(HostFixture fixture)
                 side.Client.Dispose();
             }
         }
-    }
-
-    /// <summary>Holds SQLite's writer inside a write until the returned gate is released.</summary>
-    private static async Task<(SqliteDatabase Db, SemaphoreSlim Gate, Task Held)> HoldWriterAsync(SqliteDatabase db)
-    {
-        var gate = new SemaphoreSlim(0);
-        var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var held = db.WriteAsync((c, t) =>
-        {
-            entered.SetResult();
-            gate.Wait();
-            return Task.FromResult(0);
-        });
-        await entered.Task;
-        return (db, gate, held);
     }
 
     private static async Task<List<(string, long)>> PagedAsync(HttpClient client, OrgSession org, string q, int limit, string extra = "")
