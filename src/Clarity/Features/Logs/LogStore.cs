@@ -23,7 +23,7 @@ public abstract class LogStore(Database db)
     /// (<see cref="Hosting.ClarityOptions.SqliteSearchTableLines"/>).
     /// </param>
     public static LogStore Create(Database db, int sqliteTableLines) =>
-        db.Kind == DatabaseKind.Sqlite ? new SqliteLogStore(db, sqliteTableLines) : new PostgresLogStore(db);
+        db is SqliteDatabase sqlite ? new SqliteLogStore(sqlite, sqliteTableLines) : new PostgresLogStore(db);
 
     /// <summary>
     /// Lines per SQLite full-text table. A prefix query costs FTS5 in proportion to the lines of one table that match
@@ -205,7 +205,7 @@ public abstract class LogStore(Database db)
     internal static string SqliteSetAutomerge(string table) =>
         $"INSERT INTO {table} ({table}, rank) VALUES ('automerge', {SqliteSearchAutomerge})";
 
-    private sealed class SqliteLogStore(Database db, int tableLines) : LogStore(db)
+    private sealed class SqliteLogStore(SqliteDatabase db, int tableLines) : LogStore(db)
     {
         protected override async Task InsertAsync(DbConnection connection, DbTransaction transaction, Guid orgId, Guid taskId, long firstSeq, IReadOnlyList<LogLine> lines)
         {
@@ -257,7 +257,7 @@ public abstract class LogStore(Database db)
                 escape |= SnippetHtml.NeedsEscape(line.Text);
             }
 
-            ((SqliteDatabase)Db).AtGroupEnd(new SearchIndexWork(SqliteSearchTable(orgId, part), firstId, lastId, escape));
+            db.AtGroupEnd(new SearchIndexWork(SqliteSearchTable(orgId, part), firstId, lastId, escape));
         }
 
         /// <summary>

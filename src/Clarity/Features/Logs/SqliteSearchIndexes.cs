@@ -47,17 +47,14 @@ public sealed partial class SqliteSearchIndexes(Database db, ILogger<SqliteSearc
         var tables = new List<string>();
         await using (var c = await db.OpenReadAsync(cancellationToken))
         {
+            var configs = (await c.QueryAsync<string>(
+                "SELECT name FROM sqlite_schema WHERE type = 'table' AND name LIKE 'log\\_search\\_%\\_config' ESCAPE '\\'")).ToHashSet(StringComparer.Ordinal);
             var newest = await c.QueryAsync<(string Org, long Part)>("SELECT org_id, max(part) FROM log_search_tables GROUP BY org_id ORDER BY org_id");
             foreach (var (org, part) in newest)
             {
                 var table = LogStore.SqliteSearchTable(Guid.Parse(org), part);
-                if (!await c.ExecuteScalarAsync<bool>("SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE name = @name)", new { name = table + "_config" }))
-                {
-                    continue;
-                }
-
-                var automerge = await c.ExecuteScalarAsync<long?>($"SELECT v FROM {table}_config WHERE k = 'automerge'");
-                if (automerge != LogStore.SqliteSearchAutomerge)
+                if (configs.Contains(table + "_config") &&
+                    await c.ExecuteScalarAsync<long?>($"SELECT v FROM {table}_config WHERE k = 'automerge'") != LogStore.SqliteSearchAutomerge)
                 {
                     tables.Add(table);
                 }
