@@ -22,7 +22,7 @@ public sealed class BenchOptions
 
     public string? OutputDirectory { get; private init; }
 
-    /// <summary>With --server-process: the clarity.dll the lifecycle and peer scenarios start as their own server process.</summary>
+    /// <summary>With --server-process: the clarity.dll that the scenarios which support it start as their own server process.</summary>
     public string? ServerProcessDll { get; private init; }
 
     /// <summary>The Release build's clarity.dll, for a server in its own process; <paramref name="who"/> says who needs it when it is missing.</summary>
@@ -100,8 +100,8 @@ public sealed class BenchOptions
           --agents <n>             workflow-steps: concurrent no-op agents (default 8)
           --batch <n>              workflow-steps: maxTasks of each checkout, 1-100 (default 32)
           --out <dir>              also write results.md and results.json there
-          --server-process         lifecycle, peer, webhooks and workflow-steps: run the server as `dotnet src/Clarity/bin/Release/net10.0/clarity.dll
-                                   serve` (same settings), not in-process, and report its CPU per request
+          --server-process         lifecycle, peer, webhooks, workflow-steps, ingest and latency: run the server as `dotnet src/Clarity/bin/Release/net10.0/clarity.dll
+                                   serve` (same settings), not in-process, and report its CPU per request or line
           --postgres-sql <sql>     run this SQL on each Clarity PostgreSQL database after migration (experiments)
         """;
 

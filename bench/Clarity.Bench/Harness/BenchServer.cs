@@ -62,6 +62,9 @@ public sealed class BenchServer : IAsyncDisposable
     /// <summary>The server's own CPU time so far when it runs as its own process (--server-process), else null.</summary>
     public TimeSpan? ServerCpu => _process?.Cpu;
 
+    /// <summary>The server's process id when it runs as its own process (--server-process), else null.</summary>
+    public int? ServerProcessId => _process?.Id;
+
     /// <summary>The server process's resident set (VmRSS) in KB; only when it runs as its own process.</summary>
     public long ServerRssKb => (_process ?? throw new InvalidOperationException("Only a server in its own process has an RSS of its own.")).RssKb;
 
@@ -259,9 +262,6 @@ public sealed class BenchServer : IAsyncDisposable
 /// </summary>
 public sealed class ServerProcess : IAsyncDisposable
 {
-    /// <summary>USER_HZ, the unit of /proc/&lt;pid&gt;/stat's times: 100 on every Linux architecture .NET runs on.</summary>
-    private const int ClockTicksPerSecond = 100;
-
     private readonly Process _process;
     private readonly Queue<string> _output = new();
 
@@ -274,17 +274,10 @@ public sealed class ServerProcess : IAsyncDisposable
     public string Url { get; }
 
     /// <summary>utime + stime of the server process (all its threads), from /proc/&lt;pid&gt;/stat.</summary>
-    public TimeSpan Cpu
-    {
-        get
-        {
-            // Fields after the command name (which is in parentheses and may hold spaces): state is field 3, utime 14, stime 15.
-            var stat = File.ReadAllText($"/proc/{_process.Id}/stat");
-            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-            var ticks = long.Parse(fields[11], System.Globalization.CultureInfo.InvariantCulture) + long.Parse(fields[12], System.Globalization.CultureInfo.InvariantCulture);
-            return TimeSpan.FromSeconds(ticks / (double)ClockTicksPerSecond);
-        }
-    }
+    public TimeSpan Cpu => ThreadCpu.FromStat(File.ReadAllText($"/proc/{_process.Id}/stat"));
+
+    /// <summary>The server's process id, for its threads' CPU (<see cref="ThreadCpu"/>).</summary>
+    public int Id => _process.Id;
 
     /// <summary>The process's resident set size in KB, from /proc/&lt;pid&gt;/status (VmRSS).</summary>
     public long RssKb

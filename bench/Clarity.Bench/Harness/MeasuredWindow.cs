@@ -5,8 +5,8 @@ namespace Clarity.Bench.Harness;
 /// <summary>
 /// The measured window of a closed-loop load scenario. The load starts first and runs through the warm-up; it counts
 /// only what it finishes while <see cref="IsOpen"/>, and stops when <see cref="Stopping"/>. <see cref="RunAsync"/> waits
-/// out the warm-up, holds the window open, and measures it: wall time, machine and process CPU, the in-process SQLite
-/// writer thread's CPU, and with --server-process the server's own CPU.
+/// out the warm-up, holds the window open, and measures it: wall time, machine and process CPU, the SQLite writer
+/// thread's CPU, and with --server-process the server's own CPU.
 /// </summary>
 public sealed class MeasuredWindow
 {
@@ -27,14 +27,14 @@ public sealed class MeasuredWindow
 
     public double ProcessCpuMs { get; private set; }
 
-    /// <summary>The in-process SQLite writer thread's CPU (zero with PostgreSQL or a server in its own process).</summary>
+    /// <summary>The SQLite writer thread's CPU, in this process or in the server's own (zero with PostgreSQL).</summary>
     public double WriterCpuMs { get; private set; }
 
     /// <summary>The server process's own CPU with --server-process; null in-process.</summary>
     public double? ServerCpuMs { get; private set; }
 
     /// <summary>
-    /// Reports the in-process SQLite writer thread's CPU per lifecycle over the window, when there is one: every write runs
+    /// Reports the SQLite writer thread's CPU per lifecycle over the window, when there is one: every write runs
     /// on that thread, so its CPU per lifecycle bounds the write rate (1,000 / that per second).
     /// </summary>
     public void ReportWriterCpu(Report report, string scenario, Backend backend, long lifecycles)
@@ -54,7 +54,7 @@ public sealed class MeasuredWindow
         await Task.Delay(options.Warmup);
         atOpen?.Invoke();
         var cpu = new CpuMeter(server);
-        var writerAtStart = ThreadCpu.Of(ThreadCpu.SqliteWriter);
+        var writerAtStart = ThreadCpu.Of(ThreadCpu.SqliteWriter, server?.ServerProcessId);
         var started = Stopwatch.GetTimestamp();
         Volatile.Write(ref _open, 1);
         await Task.Delay(length ?? options.Duration);
@@ -63,7 +63,7 @@ public sealed class MeasuredWindow
         atClose?.Invoke();
         (MachinePercent, ProcessPercent, ProcessCpuMs) = cpu.Stop();
         ServerCpuMs = cpu.ServerCpuMs;
-        WriterCpuMs = (ThreadCpu.Of(ThreadCpu.SqliteWriter) - writerAtStart).TotalMilliseconds;
+        WriterCpuMs = (ThreadCpu.Of(ThreadCpu.SqliteWriter, server?.ServerProcessId) - writerAtStart).TotalMilliseconds;
         Volatile.Write(ref _stopping, 1);
     }
 }

@@ -123,6 +123,7 @@ public static class LifecycleBench
             report.Add(name, b, "server CPU per request", serverMs / Math.Max(1, requests), "ms", notes: $"the server process alone (/proc/<pid>/stat), {Report.Format(requests / seconds)} requests/s");
             report.Add(name, b, "server CPU per lifecycle", serverMs / done, "ms", notes: b == Backend.Postgres ? "PostgreSQL's own CPU not included" : $"{Environment.ProcessorCount} dedicated cores would allow ≈ {Environment.ProcessorCount * 1000 * done / serverMs:F0}/s for the server alone");
             report.Add(name, b, "load generator CPU per lifecycle", cpuMs / done, "ms", notes: "the harness process: 16 HTTP agents");
+            window.ReportWriterCpu(report, name, b, done);
             return;
         }
 

@@ -111,10 +111,12 @@ public sealed partial class SqliteDatabase : Database
             pragma.ExecuteNonQuery();
         }
 
-        _checkpointer = new Thread(CheckpointLoop) { IsBackground = true, Name = "clarity-sqlite-checkpoint" };
+        _checkpointer = new Thread(CheckpointLoop) { IsBackground = true, Name = "clarity-checkpoint" };
         _checkpointer.Start();
 
         // The writer is a dedicated thread that blocks on SQLite (and its fsync) without ever holding a thread-pool thread.
+        // Linux keeps a thread's first 15 characters as its name ("clarity-sqlite-"), which no other thread shares, so
+        // tools (bench/, perf, top -H) can tell the writer apart.
         _loop = new Thread(WriteLoop) { IsBackground = true, Name = "clarity-sqlite-writer" };
         _loop.Start();
     }
