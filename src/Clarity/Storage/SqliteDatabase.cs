@@ -22,6 +22,14 @@ public sealed partial class SqliteDatabase : Database
     private const int MaxGroup = 512;
 
     /// <summary>
+    /// The page size of a new database: 8 KiB, not SQLite's 4 KiB default. Every commit writes each changed page to the
+    /// WAL as a frame of two <c>pwrite</c> calls, so larger pages take half the calls for the same bytes: the writer spent
+    /// about 8 % less CPU per ingested log line, and no more per task lifecycle (docs/benchmarks.md, run 19). A database
+    /// made by an earlier release keeps its 4 KiB pages (SQLite changes a WAL database's page size only by a rebuild).
+    /// </summary>
+    internal const int PageSize = 8192;
+
+    /// <summary>
     /// The WAL size, in pages, past which the writer checkpoints itself after a commit (SQLite's
     /// <c>wal_autocheckpoint</c>, 1,000 by default): a backstop, should the checkpointer thread fall behind.
     /// </summary>
@@ -93,8 +101,9 @@ public sealed partial class SqliteDatabase : Database
         _rollbackTo = Statement("ROLLBACK TO w;");
         using (var pragma = _writer.CreateCommand())
         {
+            // page_size only takes on a new database (before its first write; an existing one keeps the size it has).
             pragma.CommandText =
-                "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON; " +
+                $"PRAGMA page_size={PageSize}; PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON; " +
                 $"PRAGMA synchronous={synchronous}; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536; " +
                 $"PRAGMA wal_autocheckpoint={WriterCheckpointPages};";
             pragma.ExecuteNonQuery();
