@@ -33,6 +33,10 @@ public sealed class MeasuredWindow
     /// <summary>The server process's own CPU with --server-process; null in-process.</summary>
     public double? ServerCpuMs { get; private set; }
 
+    /// <summary>With --server-process: how the machine's CPU split between the server process and this one (the load generator).</summary>
+    public string ServerProcessSplit =>
+        $"server process: {100 * (ServerCpuMs ?? 0) / (Seconds * 1000 * Environment.ProcessorCount):F0}%, load generator: {ProcessPercent:F0}% of {Environment.ProcessorCount} cores";
+
     /// <summary>
     /// Reports the SQLite writer thread's CPU per lifecycle over the window, when there is one: every write runs
     /// on that thread, so its CPU per lifecycle bounds the write rate (1,000 / that per second).

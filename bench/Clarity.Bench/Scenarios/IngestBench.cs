@@ -114,7 +114,7 @@ public static class IngestBench
         if (serverCpuMs is { } serverMs)
         {
             // --server-process: the server is its own process; this process is only the load generator.
-            report.Add(Name, b, "machine CPU busy", machine, "%", notes: $"server process: {100 * serverMs / (seconds * 1000 * Environment.ProcessorCount):F0}%, load generator: {process:F0}% of {Environment.ProcessorCount} cores");
+            report.Add(Name, b, "machine CPU busy", machine, "%", notes: window.ServerProcessSplit);
             report.Add(Name, b, "server CPU per line", serverMs * 1000 / acknowledged, "µs", notes: $"the server process alone (/proc/<pid>/stat){(b == Backend.Postgres ? "; PostgreSQL's own CPU not included" : "")}");
             report.Add(Name, b, "server CPU per append request", serverMs * BatchLines / acknowledged, "ms", notes: $"{BatchLines} lines each");
             report.Add(Name, b, "load generator CPU per line", cpuMs * 1000 / acknowledged, "µs", notes: $"the harness process: {Writers} writers and the search sampler");

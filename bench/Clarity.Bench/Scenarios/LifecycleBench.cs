@@ -119,7 +119,7 @@ public static class LifecycleBench
         if (serverCpuMs is { } serverMs)
         {
             // --server-process: the server is its own process; this process is only the load generator.
-            report.Add(name, b, "machine CPU busy", machine, "%", notes: $"server process: {100 * serverMs / (seconds * 1000 * Environment.ProcessorCount):F0}%, load generator: {process:F0}% of {Environment.ProcessorCount} cores");
+            report.Add(name, b, "machine CPU busy", machine, "%", notes: window.ServerProcessSplit);
             report.Add(name, b, "server CPU per request", serverMs / Math.Max(1, requests), "ms", notes: $"the server process alone (/proc/<pid>/stat), {Report.Format(requests / seconds)} requests/s");
             report.Add(name, b, "server CPU per lifecycle", serverMs / done, "ms", notes: b == Backend.Postgres ? "PostgreSQL's own CPU not included" : $"{Environment.ProcessorCount} dedicated cores would allow ≈ {Environment.ProcessorCount * 1000 * done / serverMs:F0}/s for the server alone");
             report.Add(name, b, "load generator CPU per lifecycle", cpuMs / done, "ms", notes: "the harness process: 16 HTTP agents");
