@@ -49,7 +49,7 @@ async Task GuardAsync(string title, Func<Task> run)
 }
 
 // serverProcess: with --server-process, the server is its own process (the scenarios that pass serverProcess: true). Its JIT has not run
-// the hot paths yet, so it first runs lifecycles for the warm-up's duration, unreported.
+// the hot paths yet, so it first runs lifecycles, unreported, until its JIT has settled (Harness/JitWarmUp.cs).
 async Task OnEachBackendAsync(string title, Func<BenchServer, Task> run, IDictionary<string, string?>? settings = null, bool serverProcess = false, string? alwaysOwnProcess = null,
     bool warmUp = true)
 {
@@ -62,11 +62,24 @@ async Task OnEachBackendAsync(string title, Func<BenchServer, Task> run, IDictio
             await using var server = await BenchServer.StartAsync(backend, options.Postgres, options.PostgresSetupSql, settings, dll);
             if (dll is not null && warmUp)
             {
-                await LifecycleBench.RunAsync(server, warm, discard);
+                await WarmUpServerAsync(server, "lifecycles", length => LifecycleBench.RunAsync(server, options.WithDurations(TimeSpan.Zero, length), discard));
             }
 
             await run(server);
         });
+    }
+}
+
+// A server process of its own runs `work` in slices until its JIT has settled: at least the fixed warm-up's 15 s (3 s quick), at most 2 min
+// (15 s quick).
+// Then, on PostgreSQL, it analyzes the database, as autovacuum would have by then on a server that has been running a while.
+async Task WarmUpServerAsync(BenchServer server, string what, Func<TimeSpan, Task> work)
+{
+    await JitWarmUp.RunAsync(server, work, sliceLength: TimeSpan.FromSeconds(options.Quick ? 1 : 5), atLeast: warm.Duration,
+        atMost: TimeSpan.FromSeconds(options.Quick ? 15 : 120), what);
+    if (server.Database is not null)
+    {
+        Console.WriteLine($"   ANALYZE of the server's database after the warm-up: {(await server.AnalyzeAsync()).TotalMilliseconds:0} ms");
     }
 }
 
@@ -119,7 +132,7 @@ if (options.Scenarios.Contains("ingest"))
         if (s.ServerProcessId is not null)
         {
             // A server process of its own has compiled the lifecycle's paths (the warm-up), not yet those of 500-line appends.
-            await IngestBench.RunAsync(s, warm, discard);
+            await WarmUpServerAsync(s, "500-line appends", length => IngestBench.RunAsync(s, options.WithDurations(TimeSpan.Zero, length), discard));
         }
 
         await IngestBench.RunAsync(s, options, report);
