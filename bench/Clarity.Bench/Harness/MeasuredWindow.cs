@@ -38,15 +38,17 @@ public sealed class MeasuredWindow
         $"server process: {100 * (ServerCpuMs ?? 0) / (Seconds * 1000 * Environment.ProcessorCount):F0}%, load generator: {ProcessPercent:F0}% of {Environment.ProcessorCount} cores";
 
     /// <summary>
-    /// Reports the SQLite writer thread's CPU per lifecycle over the window, when there is one: every write runs
-    /// on that thread, so its CPU per lifecycle bounds the write rate (1,000 / that per second).
+    /// Reports the SQLite writer thread's CPU per unit of work over the window (a lifecycle, an acknowledged log line),
+    /// when there is one: every write runs on that thread, so its CPU per unit bounds the write rate.
     /// </summary>
-    public void ReportWriterCpu(Report report, string scenario, Backend backend, long lifecycles)
+    /// <param name="per">What <paramref name="count"/> counts, singular ("lifecycle", "line").</param>
+    /// <param name="inMicroseconds">Report the CPU per unit in µs rather than ms (for small units such as a log line).</param>
+    public void ReportWriterCpu(Report report, string scenario, Backend backend, long count, string per = "lifecycle", bool inMicroseconds = false)
     {
         if (backend == Backend.Sqlite && WriterCpuMs > 0)
         {
-            report.Add(scenario, backend, "writer thread CPU per lifecycle", WriterCpuMs / lifecycles, "ms",
-                notes: $"busy {100 * WriterCpuMs / (Seconds * 1000):F0}% of the window; alone it would allow ≈ {1000 * lifecycles / WriterCpuMs:F0}/s");
+            report.Add(scenario, backend, $"writer thread CPU per {per}", WriterCpuMs * (inMicroseconds ? 1000 : 1) / count, inMicroseconds ? "µs" : "ms",
+                notes: $"busy {100 * WriterCpuMs / (Seconds * 1000):F0}% of the window; alone it would allow ≈ {1000 * count / WriterCpuMs:N0} {per}s/s");
         }
     }
 

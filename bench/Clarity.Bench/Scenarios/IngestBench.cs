@@ -105,11 +105,7 @@ public static class IngestBench
         report.Add(Name, b, "search visibility lag p50", lag.Percentile(50), "ms", "< 1 s", lag.Percentile(50) < 1000, $"{lag.Count} samples; {firstTry} found on the first search");
         report.Add(Name, b, "search visibility lag p99", lag.Percentile(99), "ms", "< 1 s", lag.Percentile(99) < 1000, $"max {Report.Format(lag.Max)} ms");
         var acknowledged = Math.Max(1, Interlocked.Read(ref lines));
-        if (b == Backend.Sqlite && window.WriterCpuMs > 0)
-        {
-            report.Add(Name, b, "writer thread CPU per line", window.WriterCpuMs * 1000 / acknowledged, "µs",
-                notes: $"busy {100 * window.WriterCpuMs / (seconds * 1000):F0}% of the window; alone it would allow ≈ {acknowledged * 1000 / window.WriterCpuMs:N0} lines/s");
-        }
+        window.ReportWriterCpu(report, Name, b, acknowledged, per: "line", inMicroseconds: true);
 
         if (serverCpuMs is { } serverMs)
         {
