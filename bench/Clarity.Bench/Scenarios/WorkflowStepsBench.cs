@@ -96,7 +96,7 @@ public static class WorkflowStepsBench
         var results = new List<RunResult>();
         long requests = 0;
         double cpuMs = 0, machineBusy = 0, processBusy = 0, serverCpuMs = 0, writerMs = 0;
-        var inProcessSqlite = server.Backend == Backend.Sqlite && server.ServerCpu is null;
+        var sqlite = server.Backend == Backend.Sqlite; // the writer thread is in this process or in the server's own
         // Unreported runs first, at least one and for at least 3 × the warm-up (15 s; 6 s quick): nothing before this
         // scenario has run the engine's paths, and the JIT tiers them up meanwhile.
         var warmupEnds = Stopwatch.GetTimestamp() + (long)(3 * options.Warmup.TotalSeconds * Stopwatch.Frequency);
@@ -111,7 +111,7 @@ public static class WorkflowStepsBench
                 Volatile.Write(ref merged, done);
                 var requestsAtStart = api.Requests;
                 var cpu = new CpuMeter(server);
-                var writerAtStart = inProcessSqlite ? ThreadCpu.Of(ThreadCpu.SqliteWriter) : TimeSpan.Zero;
+                var writerAtStart = sqlite ? ThreadCpu.Of(ThreadCpu.SqliteWriter, server.ServerProcessId) : TimeSpan.Zero;
                 var t0 = Stopwatch.GetTimestamp();
                 locks?.Measure(!warming);
                 var runId = await StartRunAsync(server, workflow);
@@ -128,7 +128,7 @@ public static class WorkflowStepsBench
                 var clientMs = Stopwatch.GetElapsedTime(t0, done.Task.Result).TotalMilliseconds;
                 var (machine, process, ms) = cpu.Stop();
                 var serverMs = cpu.ServerCpuMs;
-                var runWriterMs = inProcessSqlite ? (ThreadCpu.Of(ThreadCpu.SqliteWriter) - writerAtStart).TotalMilliseconds : 0;
+                var runWriterMs = sqlite ? (ThreadCpu.Of(ThreadCpu.SqliteWriter, server.ServerProcessId) - writerAtStart).TotalMilliseconds : 0;
                 var runRequests = api.Requests - requestsAtStart;
                 var run = await WaitSucceededAsync(server, runId);
                 var result = Measure(run, options.WorkflowSteps, clientMs);
@@ -204,11 +204,11 @@ public static class WorkflowStepsBench
         report.Add(Name, b, $"{(eager ? "eager" : "plain")}: fan-out: start finished → claimed, p99", fanOutClaim.Percentile(99), "ms");
         report.Add(Name, b, $"{(eager ? "eager" : "plain")}: start: run created → claimed, p50", startClaim.Percentile(50), "ms", notes: P(startClaim));
 
-        if (inProcessSqlite)
+        if (sqlite)
         {
             var perStep = writerMs / steps;
             report.Add(Name, b, $"{(eager ? "eager" : "plain")}: SQLite writer thread CPU per step", perStep, "ms",
-                notes: $"every write runs on this one thread: alone it allows ≈ {Report.Format(1000 / perStep)} steps/s, {Report.Format(2000 / perStep)} transitions/s (/proc/self/task, 10 ms ticks)");
+                notes: $"busy {100 * writerMs / serverWall:F0}% of the runs' wall time; every write runs on this one thread: alone it allows ≈ {Report.Format(1000 / perStep)} steps/s, {Report.Format(2000 / perStep)} transitions/s (/proc/<pid>/task, 10 ms ticks)");
         }
 
         if (locks is not null)
@@ -312,7 +312,7 @@ public static class WorkflowStepsBench
         var count = options.WorkflowSteps + 2;
         var rates = new List<double>();
         double cpuMs = 0, writerMs = 0;
-        var inProcessSqlite = server.Backend == Backend.Sqlite && server.ServerCpu is null;
+        var sqlite = server.Backend == Backend.Sqlite; // the writer thread is in this process or in the server's own
         for (var r = -1; r < options.WorkflowRuns; r++)
         {
             var queue = $"wfbase-{(eager ? "e" : "p")}{r + 1}";
@@ -327,7 +327,7 @@ public static class WorkflowStepsBench
 
             var all = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
             var cpu = new CpuMeter();
-            var writerAtStart = inProcessSqlite ? ThreadCpu.Of(ThreadCpu.SqliteWriter) : TimeSpan.Zero;
+            var writerAtStart = sqlite ? ThreadCpu.Of(ThreadCpu.SqliteWriter, server.ServerProcessId) : TimeSpan.Zero;
             var t0 = Stopwatch.GetTimestamp();
             NoOpAgents? agents = null;
             agents = NoOpAgents.Start(api, queue, options, eager, _ =>
@@ -347,7 +347,7 @@ public static class WorkflowStepsBench
             }
 
             var (_, _, ms) = cpu.Stop();
-            var runWriterMs = inProcessSqlite ? (ThreadCpu.Of(ThreadCpu.SqliteWriter) - writerAtStart).TotalMilliseconds : 0;
+            var runWriterMs = sqlite ? (ThreadCpu.Of(ThreadCpu.SqliteWriter, server.ServerProcessId) - writerAtStart).TotalMilliseconds : 0;
             if (agents.Completed != count)
             {
                 throw new InvalidOperationException($"The baseline agents completed {agents.Completed} tasks, expected {count}.");
@@ -367,7 +367,7 @@ public static class WorkflowStepsBench
         report.Add(Name, b, $"{mode}: yardstick, {count:N0} standalone tasks: tasks finished/s", rates.Count / rates.Sum(x => 1 / x), "/s",
             notes: $"the same agents with no workflow (tasks created beforehand, not timed); first claim → last complete answered; per round {string.Join(", ", sorted.Select(Report.Format))}");
         report.Add(Name, b, $"{mode}: yardstick: process CPU per task", cpuMs / (count * (double)rates.Count), "ms", notes: "server + agents in one process (the server's own process with --server-process: not split here)");
-        if (inProcessSqlite)
+        if (sqlite)
         {
             report.Add(Name, b, $"{mode}: yardstick: SQLite writer thread CPU per task", writerMs / (count * (double)rates.Count), "ms");
         }
