@@ -65,6 +65,12 @@ public sealed class BenchServer : IAsyncDisposable
     /// <summary>The server's process id when it runs as its own process (--server-process), else null.</summary>
     public int? ServerProcessId => _process?.Id;
 
+    /// <summary>
+    /// The SQLite writer thread's CPU time so far, in this process or in the server's own (--server-process); zero on
+    /// PostgreSQL, which has no such thread.
+    /// </summary>
+    public TimeSpan WriterCpu => ThreadCpu.Of(ThreadCpu.SqliteWriter, ServerProcessId);
+
     /// <summary>The server process's resident set (VmRSS) in KB; only when it runs as its own process.</summary>
     public long ServerRssKb => (_process ?? throw new InvalidOperationException("Only a server in its own process has an RSS of its own.")).RssKb;
 

@@ -96,7 +96,7 @@ public static class WorkflowStepsBench
         var results = new List<RunResult>();
         long requests = 0;
         double cpuMs = 0, machineBusy = 0, processBusy = 0, serverCpuMs = 0, writerMs = 0;
-        var sqlite = server.Backend == Backend.Sqlite; // the writer thread is in this process or in the server's own
+        var sqlite = server.Backend == Backend.Sqlite;
         // Unreported runs first, at least one and for at least 3 × the warm-up (15 s; 6 s quick): nothing before this
         // scenario has run the engine's paths, and the JIT tiers them up meanwhile.
         var warmupEnds = Stopwatch.GetTimestamp() + (long)(3 * options.Warmup.TotalSeconds * Stopwatch.Frequency);
@@ -111,7 +111,7 @@ public static class WorkflowStepsBench
                 Volatile.Write(ref merged, done);
                 var requestsAtStart = api.Requests;
                 var cpu = new CpuMeter(server);
-                var writerAtStart = sqlite ? ThreadCpu.Of(ThreadCpu.SqliteWriter, server.ServerProcessId) : TimeSpan.Zero;
+                var writerAtStart = server.WriterCpu;
                 var t0 = Stopwatch.GetTimestamp();
                 locks?.Measure(!warming);
                 var runId = await StartRunAsync(server, workflow);
@@ -128,7 +128,7 @@ public static class WorkflowStepsBench
                 var clientMs = Stopwatch.GetElapsedTime(t0, done.Task.Result).TotalMilliseconds;
                 var (machine, process, ms) = cpu.Stop();
                 var serverMs = cpu.ServerCpuMs;
-                var runWriterMs = sqlite ? (ThreadCpu.Of(ThreadCpu.SqliteWriter, server.ServerProcessId) - writerAtStart).TotalMilliseconds : 0;
+                var runWriterMs = (server.WriterCpu - writerAtStart).TotalMilliseconds;
                 var runRequests = api.Requests - requestsAtStart;
                 var run = await WaitSucceededAsync(server, runId);
                 var result = Measure(run, options.WorkflowSteps, clientMs);
@@ -312,7 +312,7 @@ public static class WorkflowStepsBench
         var count = options.WorkflowSteps + 2;
         var rates = new List<double>();
         double cpuMs = 0, writerMs = 0;
-        var sqlite = server.Backend == Backend.Sqlite; // the writer thread is in this process or in the server's own
+        var sqlite = server.Backend == Backend.Sqlite;
         for (var r = -1; r < options.WorkflowRuns; r++)
         {
             var queue = $"wfbase-{(eager ? "e" : "p")}{r + 1}";
@@ -327,7 +327,7 @@ public static class WorkflowStepsBench
 
             var all = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
             var cpu = new CpuMeter();
-            var writerAtStart = sqlite ? ThreadCpu.Of(ThreadCpu.SqliteWriter, server.ServerProcessId) : TimeSpan.Zero;
+            var writerAtStart = server.WriterCpu;
             var t0 = Stopwatch.GetTimestamp();
             NoOpAgents? agents = null;
             agents = NoOpAgents.Start(api, queue, options, eager, _ =>
@@ -347,7 +347,7 @@ public static class WorkflowStepsBench
             }
 
             var (_, _, ms) = cpu.Stop();
-            var runWriterMs = sqlite ? (ThreadCpu.Of(ThreadCpu.SqliteWriter, server.ServerProcessId) - writerAtStart).TotalMilliseconds : 0;
+            var runWriterMs = (server.WriterCpu - writerAtStart).TotalMilliseconds;
             if (agents.Completed != count)
             {
                 throw new InvalidOperationException($"The baseline agents completed {agents.Completed} tasks, expected {count}.");
