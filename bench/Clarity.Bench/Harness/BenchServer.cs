@@ -71,6 +71,9 @@ public sealed class BenchServer : IAsyncDisposable
     /// </summary>
     public TimeSpan WriterCpu => ThreadCpu.Of(ThreadCpu.SqliteWriter, ServerProcessId);
 
+    /// <summary>The PostgreSQL server of the PostgreSQL backend when it runs on this machine, for its own CPU; else null.</summary>
+    public PostgresCpu? Postgres { get; private init; }
+
     /// <summary>The server process's resident set (VmRSS) in KB; only when it runs as its own process.</summary>
     public long ServerRssKb => (_process ?? throw new InvalidOperationException("Only a server in its own process has an RSS of its own.")).RssKb;
 
@@ -162,7 +165,7 @@ public sealed class BenchServer : IAsyncDisposable
             await command.ExecuteNonQueryAsync();
         }
 
-        var bench = new BenchServer(inProcess, process, url, backend, dir, database);
+        var bench = new BenchServer(inProcess, process, url, backend, dir, database) { Postgres = await PostgresCpu.ForAsync(database) };
         await bench.SetupAsync();
         return bench;
     }

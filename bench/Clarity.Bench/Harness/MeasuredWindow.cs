@@ -33,6 +33,33 @@ public sealed class MeasuredWindow
     /// <summary>The server process's own CPU with --server-process; null in-process.</summary>
     public double? ServerCpuMs { get; private set; }
 
+    /// <summary>PostgreSQL's own CPU (all its processes) on the PostgreSQL backend when it runs on this machine; else null.</summary>
+    public double? PostgresCpuMs { get; private set; }
+
+    /// <summary>The whole machine's busy CPU milliseconds over the window (every process, all cores).</summary>
+    public double MachineCpuMs { get; private set; }
+
+    /// <summary>
+    /// Reports PostgreSQL's own CPU and the whole machine's CPU per unit of work, when PostgreSQL's is known: with the
+    /// server's and the load generator's, where a unit's CPU goes on this machine.
+    /// </summary>
+    public void ReportPostgresCpu(Report report, string scenario, Backend backend, long count, string per = "lifecycle")
+    {
+        if (PostgresCpuMs is { } postgres)
+        {
+            ReportPostgresCpu(report, scenario, backend, postgres, MachineCpuMs, count, per);
+        }
+    }
+
+    /// <inheritdoc cref="ReportPostgresCpu(Report, string, Backend, long, string)"/>
+    public static void ReportPostgresCpu(Report report, string scenario, Backend backend, double postgresMs, double machineMs, long count, string per, string? prefix = null)
+    {
+        report.Add(scenario, backend, $"{prefix}PostgreSQL CPU per {per}", postgresMs / count, "ms",
+            notes: $"every process of the local PostgreSQL server (/proc: the postmaster, its children, and those reaped); alone on {Environment.ProcessorCount} cores it would allow ≈ {Report.Format(Environment.ProcessorCount * 1000 * count / postgresMs)} {per}s/s");
+        report.Add(scenario, backend, $"{prefix}machine CPU per {per}", machineMs / count, "ms",
+            notes: $"every process on the machine (/proc/stat busy time); {Environment.ProcessorCount} cores at this cost allow ≈ {Report.Format(Environment.ProcessorCount * 1000 * count / machineMs)} {per}s/s");
+    }
+
     /// <summary>With --server-process: how the machine's CPU split between the server process and this one (the load generator).</summary>
     public string ServerProcessSplit =>
         $"server process: {100 * (ServerCpuMs ?? 0) / (Seconds * 1000 * Environment.ProcessorCount):F0}%, load generator: {ProcessPercent:F0}% of {Environment.ProcessorCount} cores";
@@ -69,6 +96,8 @@ public sealed class MeasuredWindow
         atClose?.Invoke();
         (MachinePercent, ProcessPercent, ProcessCpuMs) = cpu.Stop();
         ServerCpuMs = cpu.ServerCpuMs;
+        PostgresCpuMs = cpu.PostgresCpuMs;
+        MachineCpuMs = cpu.MachineCpuMs;
         WriterCpuMs = (ThreadCpu.Of(ThreadCpu.SqliteWriter, server?.ServerProcessId) - writerAtStart).TotalMilliseconds;
         Volatile.Write(ref _stopping, 1);
     }

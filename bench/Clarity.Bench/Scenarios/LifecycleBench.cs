@@ -124,11 +124,13 @@ public static class LifecycleBench
             report.Add(name, b, "server CPU per lifecycle", serverMs / done, "ms", notes: b == Backend.Postgres ? "PostgreSQL's own CPU not included" : $"{Environment.ProcessorCount} dedicated cores would allow ≈ {Environment.ProcessorCount * 1000 * done / serverMs:F0}/s for the server alone");
             report.Add(name, b, "load generator CPU per lifecycle", cpuMs / done, "ms", notes: "the harness process: 16 HTTP agents");
             window.ReportWriterCpu(report, name, b, done);
+            window.ReportPostgresCpu(report, name, b, done);
             return;
         }
 
         report.Add(name, b, "machine CPU busy", machine, "%", notes: $"this process (server + load generator): {process:F0}% of {Environment.ProcessorCount} cores");
         window.ReportWriterCpu(report, name, b, done);
+        window.ReportPostgresCpu(report, name, b, done);
 
         var perLifecycle = cpuMs / done;
         report.Add(name, b, "process CPU per lifecycle", perLifecycle, "ms", notes: b == Backend.Postgres ? "server + client; PostgreSQL's own CPU not included" : $"server + client; {Environment.ProcessorCount} dedicated cores would allow ≈ {Environment.ProcessorCount * 1000 / perLifecycle:F0}/s");

@@ -10,8 +10,23 @@ using Npgsql;
 
 namespace Clarity.Bench.Scenarios;
 
-/// <summary>One peer's figures: jobs/s enqueued, claimed and completed, and end to end (N / both phases' time).</summary>
-public sealed record PeerFigures(string Peer, string Version, double Enqueue, double Complete, double EndToEnd);
+/// <summary>
+/// One peer's figures: jobs/s enqueued, claimed and completed, and end to end (N / both phases' time); and, over both
+/// phases, the CPU a job cost the local PostgreSQL server and the whole machine (null when not measured).
+/// </summary>
+public sealed record PeerFigures(string Peer, string Version, double Enqueue, double Complete, double EndToEnd)
+{
+    public double? PostgresMsPerJob { get; init; }
+
+    public double? MachineMsPerJob { get; init; }
+
+    /// <summary>These figures with the CPU a job cost, measured over both phases.</summary>
+    public PeerFigures WithCpu(CpuMeter cpu, int jobs)
+    {
+        cpu.Stop();
+        return this with { PostgresMsPerJob = cpu.PostgresCpuMs / jobs, MachineMsPerJob = cpu.MachineCpuMs / jobs };
+    }
+}
 
 /// <summary>
 /// #5: the same job shape in Clarity and in three job queues on PostgreSQL, on the same PostgreSQL server in the
@@ -84,6 +99,7 @@ public static class PeerBench
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
+        var cpu = new CpuMeter(postgres: await PostgresCpu.ForAsync(options.Postgres));
         using var process = Process.Start(start) ?? throw new InvalidOperationException("Could not start node.");
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
@@ -97,7 +113,7 @@ public static class PeerBench
         using var doc = JsonDocument.Parse(line);
         var r = doc.RootElement;
         var figures = new PeerFigures(peer, r.GetProperty("version").GetString() ?? "?",
-            r.GetProperty("addPerSecond").GetDouble(), r.GetProperty("completePerSecond").GetDouble(), r.GetProperty("endToEndPerSecond").GetDouble());
+            r.GetProperty("addPerSecond").GetDouble(), r.GetProperty("completePerSecond").GetDouble(), r.GetProperty("endToEndPerSecond").GetDouble()).WithCpu(cpu, options.PeerJobs);
         var version = $"{peer} {figures.Version} on node {r.GetProperty("node").GetString()}";
         report.Environment[peer] = version;
         AddPeerFigures(report, figures, $"{options.PeerJobs:N0} jobs, {enqueueNote}; {version}", $"{completeNote}, no-op job");
@@ -109,6 +125,23 @@ public static class PeerBench
         report.Add(Name, Backend.Postgres, $"{f.Peer}: enqueue jobs/s", f.Enqueue, "/s", notes: enqueueNote);
         report.Add(Name, Backend.Postgres, $"{f.Peer}: complete jobs/s", f.Complete, "/s", notes: completeNote);
         report.Add(Name, Backend.Postgres, $"{f.Peer}: end to end jobs/s", f.EndToEnd, "/s", notes: "N / (enqueue time + complete time)");
+        AddCpuFigures(report, Backend.Postgres, f);
+    }
+
+    /// <summary>What one job cost PostgreSQL and the whole machine over both phases, when PostgreSQL runs on this machine.</summary>
+    private static void AddCpuFigures(Report report, Backend backend, PeerFigures f)
+    {
+        if (f.PostgresMsPerJob is { } postgres)
+        {
+            report.Add(Name, backend, $"{f.Peer}: PostgreSQL CPU per job", postgres, "ms",
+                notes: "enqueue + complete; every process of the local PostgreSQL server (/proc: the postmaster, its children, and those reaped)");
+        }
+
+        if (f.MachineMsPerJob is { } machine)
+        {
+            report.Add(Name, backend, $"{f.Peer}: machine CPU per job", machine, "ms",
+                notes: $"enqueue + complete; every process on the machine (/proc/stat); at this cost {Environment.ProcessorCount} cores allow ≈ {Report.Format(Environment.ProcessorCount * 1000 / machine)} jobs/s");
+        }
     }
 
     /// <summary>
@@ -130,6 +163,7 @@ public static class PeerBench
         var jobs = options.PeerJobs;
 
         var next = -1;
+        var cpu = new CpuMeter(postgres: await PostgresCpu.ForAsync(options.Postgres));
         var started = Stopwatch.GetTimestamp();
         await Task.WhenAll(Enumerable.Range(0, Concurrency).Select(_ => Task.Factory.StartNew(() =>
         {
@@ -163,6 +197,7 @@ public static class PeerBench
 
             // Before the server's shutdown, which is not part of the work.
             completeSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+            cpu.Stop();
         }
 
         if (succeeded != jobs)
@@ -173,7 +208,10 @@ public static class PeerBench
         var versions = $"{Informational(typeof(BackgroundJob).Assembly)} (Hangfire.PostgreSql {Informational(typeof(PostgreSqlStorage).Assembly)})";
         var version = $"Hangfire.Core {versions} on {System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription}";
         report.Environment["Hangfire"] = version;
-        var figures = new PeerFigures("Hangfire", versions, jobs / enqueueSeconds, jobs / completeSeconds, jobs / (enqueueSeconds + completeSeconds));
+        var figures = new PeerFigures("Hangfire", versions, jobs / enqueueSeconds, jobs / completeSeconds, jobs / (enqueueSeconds + completeSeconds))
+        {
+            PostgresMsPerJob = cpu.PostgresCpuMs / jobs, MachineMsPerJob = cpu.MachineCpuMs / jobs,
+        };
         AddPeerFigures(report, figures, $"{jobs:N0} jobs, BackgroundJob.Enqueue from 16 threads; {version}",
             "BackgroundJobServer with WorkerCount 16, no-op job, until all are Succeeded in the database");
         return figures;
@@ -189,6 +227,7 @@ public static class PeerBench
         var b = server.Backend;
 
         var next = -1;
+        var cpu = new CpuMeter(server);
         var cpu0 = server.ServerCpu;
         var requests0 = api.Requests;
         var started = Stopwatch.GetTimestamp();
@@ -233,7 +272,7 @@ public static class PeerBench
             throw new InvalidOperationException($"Clarity completed {done} of {jobs} tasks.");
         }
 
-        var clarity = new PeerFigures("Clarity", b.ToString(), jobs / addSeconds, jobs / completeSeconds, jobs / (addSeconds + completeSeconds));
+        var clarity = new PeerFigures("Clarity", b.ToString(), jobs / addSeconds, jobs / completeSeconds, jobs / (addSeconds + completeSeconds)).WithCpu(cpu, jobs);
         var compared = b == Backend.Postgres && peers.Count > 0;
         string Ratio(Func<PeerFigures, double> column)
         {
@@ -252,6 +291,7 @@ public static class PeerBench
             $"checkout p50 {Report.Format(checkout.Percentile(50))} ms, complete p50 {Report.Format(complete.Percentile(50))} ms"));
         report.Add(Name, b, "Clarity: end to end tasks/s", clarity.EndToEnd, "/s", compared ? "≥ 2× the best peer" : null,
             compared ? clarity.EndToEnd >= 2 * peers.Max(f => f.EndToEnd) : null, Ratio(f => f.EndToEnd));
+        AddCpuFigures(report, b, clarity);
         if (cpu0 is { } c0 && cpu1 is { } c1 && cpu2 is { } c2)
         {
             // --server-process: the server's own CPU (/proc/<pid>/stat) per HTTP request in each phase.
@@ -275,12 +315,15 @@ public static class PeerBench
         var sb = new StringBuilder();
         sb.AppendLine(CultureInfo.InvariantCulture, $"Same PostgreSQL, same run, {jobs:N0} jobs, 16 producers then 16 workers:");
         sb.AppendLine();
-        sb.AppendLine("| | enqueue/s | complete/s | end to end/s |");
-        sb.AppendLine("|---|---:|---:|---:|");
-        sb.AppendLine(CultureInfo.InvariantCulture, $"| Clarity over HTTP (PostgreSQL) | {Report.Format(clarity.Enqueue)} | {Report.Format(clarity.Complete)} | {Report.Format(clarity.EndToEnd)} |");
+        sb.AppendLine("| | enqueue/s | complete/s | end to end/s | PostgreSQL CPU per job | machine CPU per job |");
+        sb.AppendLine("|---|---:|---:|---:|---:|---:|");
+        static string Ms(double? ms) => ms is { } v ? $"{v:F2} ms" : "–";
+        sb.AppendLine(CultureInfo.InvariantCulture,
+            $"| Clarity over HTTP (PostgreSQL) | {Report.Format(clarity.Enqueue)} | {Report.Format(clarity.Complete)} | {Report.Format(clarity.EndToEnd)} | {Ms(clarity.PostgresMsPerJob)} | {Ms(clarity.MachineMsPerJob)} |");
         foreach (var p in peers)
         {
-            sb.AppendLine(CultureInfo.InvariantCulture, $"| {p.Peer} {p.Version} | {Report.Format(p.Enqueue)} | {Report.Format(p.Complete)} | {Report.Format(p.EndToEnd)} |");
+            sb.AppendLine(CultureInfo.InvariantCulture,
+                $"| {p.Peer} {p.Version} | {Report.Format(p.Enqueue)} | {Report.Format(p.Complete)} | {Report.Format(p.EndToEnd)} | {Ms(p.PostgresMsPerJob)} | {Ms(p.MachineMsPerJob)} |");
         }
 
         string Cell(Func<PeerFigures, double> column)
@@ -289,7 +332,7 @@ public static class PeerBench
             return $"**{column(clarity) / column(best):F2}×** ({best.Peer})";
         }
 
-        sb.AppendLine(CultureInfo.InvariantCulture, $"| Clarity ÷ best peer | {Cell(f => f.Enqueue)} | {Cell(f => f.Complete)} | {Cell(f => f.EndToEnd)} |");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"| Clarity ÷ best peer | {Cell(f => f.Enqueue)} | {Cell(f => f.Complete)} | {Cell(f => f.EndToEnd)} | | |");
         var bestEndToEnd = peers.MaxBy(f => f.EndToEnd)!;
         var ratio = clarity.EndToEnd / bestEndToEnd.EndToEnd;
         sb.AppendLine();

@@ -95,7 +95,8 @@ public static class WorkflowStepsBench
         await using var locks = server.Database is { } database ? LockSampler.Start(database) : null;
         var results = new List<RunResult>();
         long requests = 0;
-        double cpuMs = 0, machineBusy = 0, processBusy = 0, serverCpuMs = 0, writerMs = 0;
+        double cpuMs = 0, machineBusy = 0, processBusy = 0, serverCpuMs = 0, writerMs = 0, machineMs = 0;
+        double? postgresMs = null;
         var sqlite = server.Backend == Backend.Sqlite;
         // Unreported runs first, at least one and for at least 3 × the warm-up (15 s; 6 s quick): nothing before this
         // scenario has run the engine's paths, and the JIT tiers them up meanwhile.
@@ -155,6 +156,8 @@ public static class WorkflowStepsBench
                 machineBusy += machine * result.ClientMs;
                 processBusy += process * result.ClientMs;
                 serverCpuMs += serverMs ?? 0;
+                machineMs += cpu.MachineCpuMs;
+                postgresMs = cpu.PostgresCpuMs is { } pg ? (postgresMs ?? 0) + pg : null;
                 writerMs += runWriterMs;
             }
         }
@@ -216,6 +219,11 @@ public static class WorkflowStepsBench
             var (samples, active, waiting) = locks.Result;
             report.Add(Name, b, $"{(eager ? "eager" : "plain")}: PostgreSQL sessions waiting on a lock", samples == 0 ? double.NaN : waiting / (double)samples, "",
                 notes: $"mean over {samples} samples of pg_stat_activity (every 20 ms) during the measured runs; mean active sessions {(samples == 0 ? double.NaN : active / (double)samples):F2} (the sampler's own excluded)");
+        }
+
+        if (postgresMs is { } postgres)
+        {
+            MeasuredWindow.ReportPostgresCpu(report, Name, b, postgres, machineMs, steps, "step", $"{(eager ? "eager" : "plain")}: ");
         }
 
         if (server.ServerCpu is not null)
