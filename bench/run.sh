@@ -22,7 +22,7 @@ extra_tools=(node:nodejs npm:npm)
 source scripts/throwaway-postgres.sh
 
 # Split the arguments: --only picks the scenarios of both harnesses; --quick goes to both; the rest to the C# one.
-csharp_all=(lifecycle unit-of-work floor ingest search isolation latency peer signin webhooks audit audit-verify workflow-steps mcp notifications memory)
+csharp_all=(lifecycle unit-of-work floor ingest search isolation latency peer pg-floor signin webhooks audit audit-verify workflow-steps mcp notifications memory)
 node_all=(fanout logtail)
 only=""; quick=(); backend=""; csharp_args=()
 while (($#)); do

@@ -166,6 +166,12 @@ if (options.Scenarios.Contains("peer"))
     await OnEachBackendAsync(PeerBench.Name, s => PeerBench.RunClarityAsync(s, options, report, peers), serverProcess: true);
 }
 
+if (options.Scenarios.Contains("pg-floor"))
+{
+    Console.WriteLine($"\n== {PostgresFloorBench.Name}");
+    await GuardAsync(PostgresFloorBench.Name, () => PostgresFloorBench.RunAsync(options, report));
+}
+
 if (options.Scenarios.Contains("signin"))
 {
     await OnEachBackendAsync(SignInFloodBench.Name, s => SignInFloodBench.RunAsync(s, options, report, "no sign-ins", flood: false), SignInFloodBench.Settings(null));

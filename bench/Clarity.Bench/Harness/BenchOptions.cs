@@ -3,7 +3,7 @@ namespace Clarity.Bench.Harness;
 /// <summary>Command-line options. Quick mode shrinks every duration and count for a smoke run.</summary>
 public sealed class BenchOptions
 {
-    public static readonly string[] AllScenarios = ["lifecycle", "unit-of-work", "floor", "ingest", "search", "isolation", "latency", "peer", "signin", "webhooks", "audit", "audit-verify", "workflow-steps", "mcp", "notifications", "memory"];
+    public static readonly string[] AllScenarios = ["lifecycle", "unit-of-work", "floor", "ingest", "search", "isolation", "latency", "peer", "pg-floor", "signin", "webhooks", "audit", "audit-verify", "workflow-steps", "mcp", "notifications", "memory"];
 
     public bool Quick { get; private init; }
 
@@ -90,7 +90,7 @@ public sealed class BenchOptions
           --quick                  short smoke run (seconds, not minutes)
           --postgres <conn>        a PostgreSQL server (admin connection string); enables the PostgreSQL runs
           --backend <list>         sqlite,postgres (default: sqlite, plus postgres when --postgres is given)
-          --only <list>            lifecycle,unit-of-work,floor,ingest,search,isolation,latency,peer,signin,webhooks,audit,audit-verify,
+          --only <list>            lifecycle,unit-of-work,floor,ingest,search,isolation,latency,peer,pg-floor,signin,webhooks,audit,audit-verify,
                                    workflow-steps,mcp,notifications,memory (default: all)
           --search-lines <n>       lines loaded for the search benchmarks (default 1000000; quick 100000)
           --graphile <dir>         folder of the graphile-worker peer (bench/peers/graphile-worker)
