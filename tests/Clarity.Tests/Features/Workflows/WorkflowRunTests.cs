@@ -137,44 +137,6 @@ public abstract class WorkflowRunTests<TFixture>(TFixture fixture) : IClassFixtu
     }
 
     [Fact]
-    public async Task UpdatedAt_OnTheRunsPage_IsItsLatestStepChange_WhileTheListGivesTheRunsOwnLastChange()
-    {
-        var name = Name();
-        var q = Work.Unique("q");
-        await UploadAsync($"""
-            name: {name}
-            steps:
-              - id: first
-                kind: task
-                queue: {q}
-              - id: second
-                kind: task
-                queue: {q}
-                needs: [first]
-            """);
-        var id = await StartAsync(name);
-        using var member = Host.CreateClient(Org.MemberKey);
-        async Task<JsonElement> ListedAsync() =>
-            (await member.GetAsync(Org.Api($"runs?workflow={name}")).ExpectAsync(HttpStatusCode.OK)).GetProperty("items").EnumerateArray().Single(r => r.Str("id") == id);
-
-        await DoTaskAsync(q);
-        var running = await RunAsync(id);
-        // The first step's completion finished it and dispatched the second in one change: the run's page shows that change.
-        Assert.Equal(Step(running, "first").Str("finishedAt"), running.Str("updatedAt"));
-        Assert.Equal(Step(running, "second").Str("dispatchedAt"), running.Str("updatedAt"));
-        // The run itself has not changed since it started.
-        var listed = await ListedAsync();
-        Assert.Equal(listed.Str("createdAt"), listed.Str("updatedAt"));
-
-        await DoTaskAsync(q);
-        var done = await RunAsync(id);
-        Assert.Equal("succeeded", done.Str("status"));
-        Assert.Equal(done.Str("finishedAt"), done.Str("updatedAt"));
-        listed = await ListedAsync();
-        Assert.Equal(done.Str("finishedAt"), listed.Str("updatedAt"));
-    }
-
-    [Fact]
     public async Task FanOutFanIn_RunsBranchesInParallel_AndTheMergeWaitsForAllOfThem()
     {
         var name = Name();

@@ -59,7 +59,7 @@ public sealed class RunService(RunStore store, RunEngine engine, WorkflowService
         return new RunDetail(
             run.Id, run.WorkflowName, (int)run.Version, run.Status, JsonText.ParseStored(run.Input), JsonText.ParseStored(run.Output), run.Error, run.Debug != 0,
             JsonSerializer.Deserialize<string[]>(run.Breakpoints) ?? [], run.ParentRunId, run.ParentStepId, run.CreatedByKind, run.CreatedById,
-            DbTime.FromDb(run.CreatedAt), DbTime.FromDb(run.FinishedAt), DbTime.FromDb(steps.Aggregate(run.UpdatedAt, (latest, s) => Math.Max(latest, s.UpdatedAt))),
+            DbTime.FromDb(run.CreatedAt), DbTime.FromDb(run.FinishedAt), DbTime.FromDb(run.UpdatedAt),
             [.. steps.Select(s => ToModel(compiled.Steps[s.StepId], s, byStep[s.StepId], critical.Contains(s.StepId)))]);
     }
 

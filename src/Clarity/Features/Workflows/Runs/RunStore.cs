@@ -61,19 +61,13 @@ public sealed class RunStore(Database db)
     }
 
     /// <summary>
-    /// Locks the run for this unit of work and reads it: on PostgreSQL <c>FOR UPDATE</c> holds the row's lock until the
-    /// commit; SQLite has one writer, so the read is enough. Null when the run is not the org's.
+    /// Locks the run for this unit of work and reads it (on PostgreSQL the UPDATE holds the row lock until the commit;
+    /// SQLite has one writer). Null when the run is not the org's.
     /// </summary>
-    /// <remarks>
-    /// The lock writes nothing: every step of a run passes through this row in turn, and an <c>UPDATE</c> here (it used to
-    /// move <c>updated_at</c>) left a new version of the row per step on PostgreSQL, which every later lock and read of the
-    /// run walked past (docs/benchmarks.md, run 22). The run's <c>updated_at</c> moves when the run itself changes
-    /// (<see cref="SaveRunAsync"/>); a step's, when the step does.
-    /// </remarks>
     public static Task<RunRow?> LockRunAsync(Change change, Guid orgId, Guid runId) =>
         change.Connection.QuerySingleOrDefaultAsync<RunRow>(
-            $"SELECT {RunColumns} FROM workflow_runs WHERE id = @runId AND org_id = @orgId {change.Dialect.ForUpdate}",
-            new { runId, orgId }, change.Transaction);
+            $"UPDATE workflow_runs SET updated_at = @now WHERE id = @runId AND org_id = @orgId RETURNING {RunColumns}",
+            new { runId, orgId, now = change.Now }, change.Transaction);
 
     public static Task SaveRunAsync(Change change, RunRow run) =>
         change.Connection.ExecuteAsync(
