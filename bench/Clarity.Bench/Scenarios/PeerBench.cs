@@ -128,7 +128,11 @@ public static class PeerBench
         AddCpuFigures(report, Backend.Postgres, f);
     }
 
-    /// <summary>What one job cost PostgreSQL and the whole machine over both phases, when PostgreSQL runs on this machine.</summary>
+    /// <summary>
+    /// What one job cost PostgreSQL and the whole machine over both phases, when PostgreSQL runs on this machine. For the
+    /// node peers the window also holds node's start and the peer's own schema setup, a fraction of a second against the
+    /// jobs' tens of seconds.
+    /// </summary>
     private static void AddCpuFigures(Report report, Backend backend, PeerFigures f)
     {
         if (f.PostgresMsPerJob is { } postgres)
