@@ -59,6 +59,7 @@ public sealed class PostgresCpu
                 }
                 catch (UnauthorizedAccessException)
                 {
+                    // Another user's process: not one of the server's, which runs as one user and is readable here.
                 }
             }
 

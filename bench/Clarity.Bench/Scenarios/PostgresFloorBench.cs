@@ -70,7 +70,10 @@ public static class PostgresFloorBench
             var label = perCommit == 1 ? "one lifecycle per transaction" : $"{perCommit} lifecycles per transaction";
             report.Add(Name, Backend.Postgres, $"{label}: jobs/s", jobs / window.Seconds, "/s",
                 notes: $"{Workers} workers over Npgsql in this process; each job: 3 transactions' worth of writes (job, claim, completion), 4 event rows, 2 audit rows; {window.Seconds:F0} s window");
-            MeasuredWindow.ReportPostgresCpu(report, Name, Backend.Postgres, cpu!.PostgresCpuMs ?? double.NaN, cpu.MachineCpuMs, jobs, "job", $"{label}: ");
+            if (cpu!.PostgresCpuMs is { } postgresMs)
+            {
+                MeasuredWindow.ReportPostgresCpu(report, Name, Backend.Postgres, postgresMs, cpu.MachineCpuMs, jobs, "job", $"{label}: ");
+            }
         }
     }
 
