@@ -20,12 +20,9 @@ public sealed record PeerFigures(string Peer, string Version, double Enqueue, do
 
     public double? MachineMsPerJob { get; init; }
 
-    /// <summary>These figures with the CPU a job cost, measured over both phases.</summary>
-    public PeerFigures WithCpu(CpuMeter cpu, int jobs)
-    {
-        cpu.Stop();
-        return this with { PostgresMsPerJob = cpu.PostgresCpuMs / jobs, MachineMsPerJob = cpu.MachineCpuMs / jobs };
-    }
+    /// <summary>These figures with the CPU a job cost, from a meter stopped where both phases ended.</summary>
+    public PeerFigures WithCpu(CpuMeter cpu, int jobs) =>
+        this with { PostgresMsPerJob = cpu.PostgresCpuMs / jobs, MachineMsPerJob = cpu.MachineCpuMs / jobs };
 }
 
 /// <summary>
@@ -104,6 +101,7 @@ public static class PeerBench
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         await process.WaitForExitAsync();
+        cpu.Stop();
         if (process.ExitCode != 0)
         {
             throw new InvalidOperationException($"{peer} bench failed ({process.ExitCode}): {await stderr}");
@@ -212,10 +210,7 @@ public static class PeerBench
         var versions = $"{Informational(typeof(BackgroundJob).Assembly)} (Hangfire.PostgreSql {Informational(typeof(PostgreSqlStorage).Assembly)})";
         var version = $"Hangfire.Core {versions} on {System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription}";
         report.Environment["Hangfire"] = version;
-        var figures = new PeerFigures("Hangfire", versions, jobs / enqueueSeconds, jobs / completeSeconds, jobs / (enqueueSeconds + completeSeconds))
-        {
-            PostgresMsPerJob = cpu.PostgresCpuMs / jobs, MachineMsPerJob = cpu.MachineCpuMs / jobs,
-        };
+        var figures = new PeerFigures("Hangfire", versions, jobs / enqueueSeconds, jobs / completeSeconds, jobs / (enqueueSeconds + completeSeconds)).WithCpu(cpu, jobs);
         AddPeerFigures(report, figures, $"{jobs:N0} jobs, BackgroundJob.Enqueue from 16 threads; {version}",
             "BackgroundJobServer with WorkerCount 16, no-op job, until all are Succeeded in the database");
         return figures;
@@ -269,6 +264,7 @@ public static class PeerBench
             }
         })));
         var completeSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+        cpu.Stop();
         var cpu2 = server.ServerCpu;
         var requests2 = api.Requests;
         if (done != jobs)
