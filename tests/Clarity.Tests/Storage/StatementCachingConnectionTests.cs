@@ -105,6 +105,32 @@ public sealed class StatementCachingConnectionTests : IDisposable
     }
 
     [Fact]
+    public void DapperParameters_BindUnderTheNameTheStatementSpells_WhicheverPrefixItUses()
+    {
+        // "id" is also the start of "idx", and "tag" appears in the text as a column name before it appears as a parameter.
+        const string insert = "INSERT INTO t (x, tag) VALUES (@idx + $id * 10 + :extra * 100, @tag)";
+        for (var i = 0; i < 3; i++)
+        {
+            _c.Execute(insert, new { idx = 1, id = 2, extra = 3, tag = "mixed" });
+        }
+
+        Assert.Equal([321L, 321, 321], _c.Query<long>("SELECT x FROM t WHERE tag = @tag", new { tag = "mixed" }).ToList());
+
+        // Reused DynamicParameters keep working across executions of the same cached statement.
+        var parameters = new DynamicParameters(new { x = 5, tag = "dynamic" });
+        _c.Execute("INSERT INTO t (x, tag) VALUES (@x, @tag)", parameters);
+        _c.Execute("INSERT INTO t (x, tag) VALUES (@x, @tag)", parameters);
+        Assert.Equal(10L, _c.ExecuteScalar<long>("SELECT sum(x) FROM t WHERE tag = 'dynamic'"));
+    }
+
+    [Fact]
+    public void DapperParameter_TheStatementDoesNotName_IsStillRefusedAsBefore()
+    {
+        var error = Assert.Throws<InvalidOperationException>(() => _c.Execute("INSERT INTO t (x) VALUES (@x)", new DynamicParameters(new { y = 1 })));
+        Assert.Contains("@x", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void PlainCommands_FromCreateCommand_StillWork()
     {
         using var command = _c.CreateCommand();
