@@ -138,6 +138,50 @@ public sealed class SqliteGroupCommitTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AUnitThatChangesTenMegabytesOfPages_RollsBackOnlyItselfWhenItFails_AndCommitsWhenItDoesNot()
+    {
+        // Each unit's savepoint keeps the original of every page it changes in SQLite's statement journal. Rows of 8,000
+        // characters take a page each, so this unit journals about 10 MiB. A statement journal that spills to a file past
+        // a threshold above 128 KiB (SQLITE_CONFIG_STMTJRNL_SPILL) fails here with "database or disk is full": SQLite's
+        // unix VFS cuts every write to 17 bits, and the spill writes the in-memory journal in one piece (run 23).
+        const int RowBytes = 8_000;
+        const int Rows = 1_250;
+        await _db.WriteAsync((c, t) => c.ExecuteAsync(
+            "WITH RECURSIVE n(i) AS (SELECT 100 UNION ALL SELECT i + 1 FROM n WHERE i < @last) " +
+            "INSERT INTO probe (id, v) SELECT i, replace(hex(zeroblob(@half)), '0', 'a') FROM n",
+            new { last = 100 + Rows - 1, half = RowBytes / 2 }, t));
+
+        Task<int> ChangeAll(string to, bool fails) => _db.WriteAsync(async (c, t) =>
+        {
+            Assert.Equal(Rows, await c.ExecuteAsync("UPDATE probe SET v = @to WHERE id >= 100", new { to }, t));
+            return fails ? throw new InvalidOperationException("big unit failed") : Rows;
+        });
+
+        var (gate, held) = await HoldWriterAsync();
+        var first = Unit(1);
+        var failing = ChangeAll("changed", fails: true);
+        var last = Unit(3);
+        gate.Release();
+        await held;
+
+        Assert.Equal(1, await first);
+        Assert.Equal("big unit failed", (await Assert.ThrowsAsync<InvalidOperationException>(() => failing)).Message);
+        Assert.Equal(3, await last);
+        await using (var c = await _db.OpenReadAsync())
+        {
+            Assert.Equal((long)Rows * RowBytes, await c.ExecuteScalarAsync<long>("SELECT sum(length(v)) FROM probe WHERE id >= 100"));
+            Assert.Equal(0L, await c.ExecuteScalarAsync<long>("SELECT count(*) FROM probe WHERE v <> replace(hex(zeroblob(@half)), '0', 'a') AND id >= 100", new { half = RowBytes / 2 }));
+        }
+
+        Assert.Equal(Rows, await ChangeAll("changed", fails: false));
+        await using (var c = await _db.OpenReadAsync())
+        {
+            Assert.Equal((long)Rows, await c.ExecuteScalarAsync<long>("SELECT count(*) FROM probe WHERE v = 'changed'"));
+            Assert.Equal([1L, 3], (await c.QueryAsync<long>("SELECT id FROM probe WHERE id < 100 ORDER BY id")).AsList());
+        }
+    }
+
+    [Fact]
     public async Task AtGroupEnd_OutsideAUnitOfWork_IsRefused()
     {
         Assert.Throws<InvalidOperationException>(() => _db.AtGroupEnd(new ProbeWork("a", "outside")));
