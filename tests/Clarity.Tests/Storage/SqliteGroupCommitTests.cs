@@ -143,7 +143,7 @@ public sealed class SqliteGroupCommitTests : IAsyncLifetime
         // Each unit's savepoint keeps the original of every page it changes in SQLite's statement journal. Rows of 8,000
         // characters take a page each, so this unit journals about 10 MiB. A statement journal that spills to a file past
         // a threshold of 128 KiB or more (SQLITE_CONFIG_STMTJRNL_SPILL) fails here with "database or disk is full": SQLite's
-        // unix VFS cuts every write to 17 bits, and the spill writes the in-memory journal in one piece (run 23).
+        // unix VFS keeps only the low 17 bits of a write's length, and the spill writes the in-memory journal in one piece (run 23).
         const int RowBytes = 8_000;
         const int Rows = 1_250;
         await _db.WriteAsync((c, t) => c.ExecuteAsync(
