@@ -21,7 +21,7 @@ internal sealed class StatementCachingConnection(string connectionString) : Sqli
 {
     internal const int Capacity = 256;
 
-    private readonly Dictionary<string, SqliteCommand> _idle = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Statement> _idle = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
 
     /// <summary>How many statement texts are kept prepared (for tests and diagnostics).</summary>
@@ -38,7 +38,7 @@ internal sealed class StatementCachingConnection(string connectionString) : Sqli
 
     protected override DbCommand CreateDbCommand() => new BorrowingCommand(this);
 
-    private SqliteCommand Borrow(string sql)
+    private Statement Borrow(string sql)
     {
         lock (_gate)
         {
@@ -48,12 +48,10 @@ internal sealed class StatementCachingConnection(string connectionString) : Sqli
             }
         }
 
-        var created = CreateCommand();
-        created.CommandText = sql;
-        return created;
+        return new Statement { Connection = this, CommandTimeout = DefaultTimeout, CommandText = sql };
     }
 
-    private void GiveBack(SqliteCommand command)
+    private void GiveBack(Statement command)
     {
         command.Parameters.Clear();
         command.Transaction = null;
@@ -97,7 +95,7 @@ internal sealed class StatementCachingConnection(string connectionString) : Sqli
     private sealed class BorrowingCommand(StatementCachingConnection owner) : DbCommand
     {
         private readonly SqliteCommand _holder = new();
-        private SqliteCommand? _inner;
+        private Statement? _inner;
         private DbTransaction? _transaction;
         private string _text = "";
         private int _timeout = 30;
@@ -163,7 +161,7 @@ internal sealed class StatementCachingConnection(string connectionString) : Sqli
 
         protected override DbDataReader ExecuteDbDataReader(CommandBehavior behavior) => Ready().ExecuteReader(behavior);
 
-        private SqliteCommand Ready()
+        private Statement Ready()
         {
             if (_inner is not null && _inner.CommandText != _text)
             {
@@ -175,7 +173,7 @@ internal sealed class StatementCachingConnection(string connectionString) : Sqli
             inner.Parameters.Clear();
             foreach (SqliteParameter parameter in _holder.Parameters)
             {
-                Spell(parameter, _text);
+                inner.Spell(parameter);
                 inner.Parameters.Add(parameter);
             }
 
@@ -183,35 +181,6 @@ internal sealed class StatementCachingConnection(string connectionString) : Sqli
             inner.CommandTimeout = _timeout;
             return inner;
         }
-
-        /// <summary>
-        /// Names a parameter as the statement spells it. Dapper names its parameters without their prefix ("id" for
-        /// <c>@id</c>); Microsoft.Data.Sqlite then asks SQLite for the name as given and, when that misses, with each of
-        /// '@', '$' and ':' before it: up to four linear scans of the statement's parameter names, each after a new string
-        /// and its UTF-8 copy, for every parameter of every execution (about 4 % of the writer thread's time in #14, run 23).
-        /// With the name the statement uses, the first lookup hits. A name the text does not spell with a prefix is left
-        /// as it is, to be resolved (or refused) the way Microsoft.Data.Sqlite always has.
-        /// </summary>
-        private static void Spell(SqliteParameter parameter, string sql)
-        {
-            var name = parameter.ParameterName;
-            if (name.Length == 0 || IsPrefix(name[0]))
-            {
-                return;
-            }
-
-            for (var at = sql.IndexOf(name, StringComparison.Ordinal); at >= 0; at = sql.IndexOf(name, at + 1, StringComparison.Ordinal))
-            {
-                var end = at + name.Length;
-                if (at > 0 && IsPrefix(sql[at - 1]) && (end == sql.Length || !(char.IsAsciiLetterOrDigit(sql[end]) || sql[end] == '_')))
-                {
-                    parameter.ParameterName = string.Concat(sql.AsSpan(at - 1, 1), name);
-                    return;
-                }
-            }
-        }
-
-        private static bool IsPrefix(char c) => c is '@' or '$' or ':';
 
         protected override void Dispose(bool disposing)
         {
@@ -228,5 +197,56 @@ internal sealed class StatementCachingConnection(string connectionString) : Sqli
 
             base.Dispose(disposing);
         }
+    }
+
+    /// <summary>
+    /// A statement kept per SQL text, with the way its text spells each parameter name it has been given. Its text never
+    /// changes (it is the cache's key), and one command uses it at a time (it leaves the cache while borrowed).
+    /// </summary>
+    private sealed class Statement : SqliteCommand
+    {
+        private readonly Dictionary<string, string> _spellings = new(StringComparer.Ordinal);
+
+        /// <summary>
+        /// Names a parameter as the statement spells it. Dapper names its parameters without their prefix ("id" for
+        /// <c>@id</c>); Microsoft.Data.Sqlite then asks SQLite for the name as given and, when that misses, with each of
+        /// '@', '$' and ':' before it: up to four linear scans of the statement's parameter names, each after a new string
+        /// and its UTF-8 copy, for every parameter of every execution (about 4 % of the writer thread's time in #14, run 23).
+        /// With the name the statement uses, the first lookup hits. The text is searched once per name and statement. A
+        /// name the text does not spell with a prefix is left as it is, to be resolved (or refused) the way
+        /// Microsoft.Data.Sqlite always has.
+        /// </summary>
+        public void Spell(SqliteParameter parameter)
+        {
+            var name = parameter.ParameterName;
+            if (name.Length == 0 || IsPrefix(name[0]))
+            {
+                return;
+            }
+
+            if (!_spellings.TryGetValue(name, out var spelled))
+            {
+                spelled = SpelledIn(CommandText, name) ?? name;
+                _spellings.Add(name, spelled);
+            }
+
+            parameter.ParameterName = spelled;
+        }
+
+        private static string? SpelledIn(string sql, string name)
+        {
+            for (var at = sql.IndexOf(name, StringComparison.Ordinal); at >= 0; at = sql.IndexOf(name, at + 1, StringComparison.Ordinal))
+            {
+                var end = at + name.Length;
+                if (at > 0 && IsPrefix(sql[at - 1]) && (end == sql.Length || !(char.IsAsciiLetterOrDigit(sql[end]) || sql[end] == '_')))
+                {
+                    return string.Concat(sql.AsSpan(at - 1, 1), name);
+                }
+            }
+
+            return null;
+        }
+
+        private static bool IsPrefix(char c) => c is '@' or '$' or ':';
     }
 }
