@@ -102,9 +102,12 @@ public sealed partial class SqliteDatabase : Database
         using (var pragma = _writer.CreateCommand())
         {
             // page_size only takes on a new database (before its first write; an existing one keeps the size it has).
+            // temp_store=MEMORY would keep each savepoint's journal in 1 KiB chunks rather than the one block SqliteEngine
+            // sets up (SqliteEngine says why), so it is asked for only where that block is not available.
+            var tempStore = SqliteEngine.StatementJournalInOneBlock ? "" : "PRAGMA temp_store=MEMORY; ";
             pragma.CommandText =
                 $"PRAGMA page_size={PageSize}; PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON; " +
-                $"PRAGMA synchronous={synchronous}; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536; " +
+                $"PRAGMA synchronous={synchronous}; {tempStore}PRAGMA cache_size=-65536; " +
                 $"PRAGMA wal_autocheckpoint={WriterCheckpointPages};";
             pragma.ExecuteNonQuery();
         }
