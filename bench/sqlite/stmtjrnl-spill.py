@@ -4,7 +4,8 @@
 Runs 200 transactions of savepoints with random multi-row updates against a throwaway database, through the given
 libe_sqlite3 (or any libsqlite3), with SQLITE_CONFIG_STMTJRNL_SPILL set to the given threshold, and counts the
 statements that fail. With a threshold of 128 KiB or more the journal's spill can write more than the unix VFS passes on, and
-statements fail with SQLITE_FULL ("database or disk is full").
+statements fail with SQLITE_FULL ("database or disk is full"). This runs the library alone; Clarity registers a VFS that
+splits those writes (src/Clarity/Storage/SqliteSplitWritesVfs.cs, run 24).
 
     bench/sqlite/stmtjrnl-spill.py src/Clarity/bin/Release/net10.0/runtimes/linux-x64/native/libe_sqlite3.so 1048576
     bench/sqlite/stmtjrnl-spill.py <library> 65536

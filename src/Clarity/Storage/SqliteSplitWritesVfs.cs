@@ -50,7 +50,16 @@ internal static unsafe partial class SqliteSplitWritesVfs
             return true;
         }
 
-        var unix = sqlite3_vfs_find(null);
+        Vfs* unix;
+        try
+        {
+            unix = sqlite3_vfs_find(null);
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            return false; // another SQLite than the bundled e_sqlite3: left as it is
+        }
+
         if (unix == null || unix->iVersion != 3 || Marshal.PtrToStringUTF8((nint)unix->zName) != "unix")
         {
             return false;
