@@ -31,14 +31,16 @@ internal static class SqliteEngine
 {
     /// <summary>
     /// How large a statement journal grows in memory before it moves to a temporary file: about a thousand changed pages
-    /// of 8 KiB, more than any request's unit of work changes. Memory is taken only as the journal fills.
+    /// of 8 KiB, more than any request's unit of work changes. It is one allocation, made when a savepoint first writes
+    /// and freed when the outermost one ends; only the pages the journal fills become resident.
     /// </summary>
     internal const int StatementJournalInMemoryBytes = 8 * 1024 * 1024;
 
     private const int SqliteConfigStatementJournalSpill = 26; // SQLITE_CONFIG_STMTJRNL_SPILL
     private const int SqliteDefaultStatementJournalSpill = 64 * 1024;
 
-    private static int _configured;
+    private static readonly Lock Gate = new();
+    private static bool _configured;
 
     /// <summary>
     /// Whether statement journals are kept as one block in memory (<see cref="StatementJournalInMemoryBytes"/>), behind
@@ -46,13 +48,24 @@ internal static class SqliteEngine
     /// </summary>
     public static bool StatementJournalInOneBlock { get; private set; }
 
+    /// <summary>
+    /// Applies the settings once. Every caller returns only once they are applied, so nothing opens a connection, or
+    /// reads <see cref="StatementJournalInOneBlock"/>, halfway through.
+    /// </summary>
     public static void Configure()
     {
-        if (Interlocked.Exchange(ref _configured, 1) != 0)
+        lock (Gate)
         {
-            return;
+            if (!_configured)
+            {
+                Apply();
+                _configured = true;
+            }
         }
+    }
 
+    private static void Apply()
+    {
         // Microsoft.Data.Sqlite's type initializer loads the native library (the bundle's provider) without opening anything.
         RuntimeHelpers.RunClassConstructor(typeof(SqliteConnection).TypeHandle);
         if (raw.sqlite3_config(raw.SQLITE_CONFIG_MULTITHREAD) != raw.SQLITE_OK)
@@ -61,7 +74,11 @@ internal static class SqliteEngine
         }
 
         raw.sqlite3_config(raw.SQLITE_CONFIG_MEMSTATUS, 0);
-        if (raw.sqlite3_config(SqliteConfigStatementJournalSpill, StatementJournalInMemoryBytes) != raw.SQLITE_OK)
+
+        // The VFS is registered in the bundled e_sqlite3, so the threshold is set only when that is the library in use,
+        // and not on Windows, whose VFS is not the unix one.
+        if (OperatingSystem.IsWindows() || raw.GetNativeLibraryName() != "e_sqlite3" ||
+            raw.sqlite3_config(SqliteConfigStatementJournalSpill, StatementJournalInMemoryBytes) != raw.SQLITE_OK)
         {
             return;
         }
@@ -73,7 +90,8 @@ internal static class SqliteEngine
             return;
         }
 
-        // Not the unix VFS: back to SQLite's own threshold, which nothing opened yet has seen.
+        // Not SQLite's unix VFS after all: back to SQLite's own threshold. SQLite has just been initialised, under the
+        // lock that every opener in Clarity takes first, so no connection is open and it may be shut down.
         raw.sqlite3_shutdown();
         raw.sqlite3_config(SqliteConfigStatementJournalSpill, SqliteDefaultStatementJournalSpill);
     }

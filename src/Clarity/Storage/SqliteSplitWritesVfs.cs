@@ -71,14 +71,18 @@ internal static unsafe partial class SqliteSplitWritesVfs
         vfs->pNext = null;
         vfs->zName = Utf8(Name);
         vfs->xOpen = &Open;
+
+        // Set before the VFS is registered, since from then on any thread may open a file through it (registering takes
+        // SQLite's main mutex, which publishes it to them).
+        _unix = unix;
         if (sqlite3_vfs_register(vfs, makeDefault: 1) != SqliteOk)
         {
+            _unix = null;
             NativeMemory.Free(vfs->zName);
             NativeMemory.Free(vfs);
             return false;
         }
 
-        _unix = unix;
         return true;
     }
 
@@ -94,9 +98,9 @@ internal static unsafe partial class SqliteSplitWritesVfs
             {
                 file->pMethods = &SplittingMethods(file->pMethods)->Methods;
             }
-            catch (OutOfMemoryException)
+            catch (Exception)
             {
-                // Nothing may leave a callback from C. The file keeps the unix methods, so a spill this large fails its
+                // Nothing may leave a callback from C. The file keeps the unix methods, so a spill past 128 KiB fails its
                 // statement as it would without this VFS; nothing is written wrongly.
             }
         }
@@ -104,6 +108,7 @@ internal static unsafe partial class SqliteSplitWritesVfs
         return rc;
     }
 
+    // Managed code here only does arithmetic and calls through pointers, so nothing in it can throw.
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
     private static int Write(SqliteFile* file, byte* data, int amount, long offset)
     {

@@ -23,8 +23,6 @@ public sealed class SqliteStatementJournalTests : IDisposable
 
     private readonly string _dir = TestDatabases.NewTempDirectory();
 
-    public SqliteStatementJournalTests() => SqliteEngine.Configure();
-
     private string DatabaseFile => Path.Combine(_dir, "clarity.db");
 
     public void Dispose() => TestDatabases.DeleteDirectory(_dir);
