@@ -1,6 +1,5 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using System.Text;
 
 namespace Clarity.Storage;
 
@@ -69,7 +68,7 @@ internal static unsafe partial class SqliteSplitWritesVfs
         var vfs = (Vfs*)NativeMemory.AllocZeroed((nuint)sizeof(Vfs));
         *vfs = *unix;
         vfs->pNext = null;
-        vfs->zName = Utf8(Name);
+        vfs->zName = (byte*)Marshal.StringToCoTaskMemUTF8(Name);
         vfs->xOpen = &Open;
 
         // Set before the VFS is registered, since from then on any thread may open a file through it (registering takes
@@ -78,7 +77,7 @@ internal static unsafe partial class SqliteSplitWritesVfs
         if (sqlite3_vfs_register(vfs, makeDefault: 1) != SqliteOk)
         {
             _unix = null;
-            NativeMemory.Free(vfs->zName);
+            Marshal.FreeCoTaskMem((nint)vfs->zName);
             NativeMemory.Free(vfs);
             return false;
         }
@@ -163,14 +162,6 @@ internal static unsafe partial class SqliteSplitWritesVfs
         2 => (int)Marshal.OffsetOf<IoMethods>(nameof(IoMethods.xFetch)),
         _ => sizeof(IoMethods),
     };
-
-    private static byte* Utf8(string s)
-    {
-        var bytes = Encoding.UTF8.GetBytes(s + '\0');
-        var native = (byte*)NativeMemory.Alloc((nuint)bytes.Length);
-        bytes.CopyTo(new Span<byte>(native, bytes.Length));
-        return native;
-    }
 
     [LibraryImport("e_sqlite3")]
     private static partial Vfs* sqlite3_vfs_find(byte* name);
