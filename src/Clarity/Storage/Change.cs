@@ -17,6 +17,7 @@ public sealed class Change
     private List<AuditRecord>? _audit;
     private List<Action>? _afterCommit;
     private int _savepoints;
+    private (Actor Actor, string? CorrelationId)? _actingFor;
 
     internal Change(DbConnection connection, DbTransaction transaction, SqlDialect dialect, Actor actor, string? correlationId, long now, RequestClient? client = null)
     {
@@ -54,13 +55,36 @@ public sealed class Change
     /// change); and the change's correlation id, unless it carries its own (an escalation started by the notification
     /// fan-out keeps the alert's).
     /// </remarks>
-    public void Emit(ClarityEvent evt) =>
-        _events.Add(evt with { Actor = evt.Actor == Actor.System ? Actor : evt.Actor, CorrelationId = evt.CorrelationId ?? CorrelationId });
+    public void Emit(ClarityEvent evt)
+    {
+        var (actor, correlationId) = _actingFor ?? (Actor, CorrelationId);
+        _events.Add(evt with { Actor = evt.Actor == Actor.System ? actor : evt.Actor, CorrelationId = evt.CorrelationId ?? correlationId });
+    }
 
     public IReadOnlyList<AuditRecord> AuditRecords => _audit ?? [];
 
     /// <summary>Records an audit entry of this change; it is written (and on SQLite chained) in this transaction, just before it commits.</summary>
-    public void Audit(AuditRecord record) => (_audit ??= []).Add(record);
+    public void Audit(AuditRecord record) =>
+        (_audit ??= []).Add(_actingFor is { } acting && record.Actor is null ? record with { Actor = acting.Actor } : record);
+
+    /// <summary>
+    /// Runs part of this change on behalf of someone else: the events it emits (and the audit entries it records) are
+    /// attributed to <paramref name="actor"/> and carry <paramref name="correlationId"/>, not the change's own. A task's
+    /// create claiming it for an agent already waiting is the case: the claim is the agent's.
+    /// </summary>
+    public async Task<T> ActForAsync<T>(Actor actor, string? correlationId, Func<Task<T>> work)
+    {
+        var outer = _actingFor;
+        _actingFor = (actor, correlationId);
+        try
+        {
+            return await work();
+        }
+        finally
+        {
+            _actingFor = outer;
+        }
+    }
 
     /// <summary>Runs <paramref name="action"/> on this node once the change has committed (never if it rolls back): in-memory hints only.</summary>
     public void AfterCommit(Action action) => (_afterCommit ??= []).Add(action);

@@ -63,8 +63,46 @@ public sealed partial class TaskService(
             CreatedAt = now,
             UpdatedAt = now,
         };
-        var (stored, created) = await changes.RunAsync(org.Caller.Actor, async change =>
+        // A waiter on this node that the create reserves to hand the task to, and what its claim got (see HandOffAsync).
+        WorkSignals.Waiter? taker = null;
+        IReadOnlyList<Lease> handed = [];
+        (TaskRow Row, bool Created) outcome;
+        try
         {
+            outcome = await changes.RunAsync(org.Caller.Actor, CreateInUnitAsync, ct);
+        }
+        catch
+        {
+            if (taker is not null)
+            {
+                // Nothing was claimed for it after all: it claims for itself, as if the task had woken it.
+                signals.Forget(row.Id);
+                WorkSignals.HandOver(taker, row.Queue, row.Id, []);
+            }
+
+            throw;
+        }
+
+        if (taker is not null)
+        {
+            WorkSignals.HandOver(taker, row.Queue, row.Id, handed);
+            if (handed.Count > 0)
+            {
+                metrics.CheckoutHandedOff(org);
+            }
+        }
+
+        var (stored, created) = outcome;
+        if (created)
+        {
+            metrics.TaskCreated(org, stored.Queue);
+        }
+
+        return (stored.ToModel(), created);
+
+        async Task<(TaskRow Row, bool Created)> CreateInUnitAsync(Change change)
+        {
+            handed = [];
             DependencyRow? doomedBy = null;
             if (dependsOn.Count > 0)
             {
@@ -101,14 +139,32 @@ public sealed partial class TaskService(
                 }
             }
 
+            if (task.Status == TaskStatuses.Queued && !task.HasLabels && (taker ??= signals.Reserve(org.OrgId, task.Queue, task.Id)) is { Claimant: { } claimant })
+            {
+                handed = await HandOffAsync(change, org.OrgId, claimant, task.Id);
+            }
+
             return (task, true);
-        }, ct);
-        if (created)
+        }
+    }
+
+    /// <summary>
+    /// Claims, in the unit of work that creates task <paramref name="taskId"/>, for an agent already waiting on this node
+    /// (<see cref="WorkSignals.Reserve"/>): the same claim the agent's checkout would make once woken, with its filter and
+    /// batch size, attributed to the agent's caller. The agent gets its lease when the create commits, one commit
+    /// instead of two. The claim takes the best task the agent may take, which is the new one unless an older or higher
+    /// priority task is waiting too; only when it is the new one does its "queued" event wake nobody else.
+    /// </summary>
+    private async Task<IReadOnlyList<Lease>> HandOffAsync(Change change, Guid orgId, WorkSignals.Claimant claimant, Guid taskId)
+    {
+        var leases = await change.ActForAsync(claimant.Actor, claimant.CorrelationId,
+            () => ClaimAsync(change, orgId, claimant.AgentId, claimant.Filter, taskId: null, claimant.MaxTasks));
+        if (leases.Any(l => l.Task.Id == taskId))
         {
-            metrics.TaskCreated(org, stored.Queue);
+            signals.HandedOff(taskId);
         }
 
-        return (stored.ToModel(), created);
+        return leases;
     }
 
     /// <summary>
@@ -221,9 +277,11 @@ public sealed partial class TaskService(
         var firstAttempt = true;
         var woken = false;
 
+        // An agent waiting for any task may be handed one by its create on this node (WorkSignals.Reserve).
+        var claimant = request.TaskId is null ? new WorkSignals.Claimant(agentId, filter, maxTasks, org.Caller.Actor, CorrelationContext.Current, ct) : null;
         while (true)
         {
-            var waiter = signals.Register(org.OrgId, filter.Queues, request.TaskId);
+            var waiter = signals.Register(org.OrgId, filter.Queues, request.TaskId, claimant);
             var consumed = false;
             try
             {
@@ -235,12 +293,7 @@ public sealed partial class TaskService(
                 firstAttempt = false;
                 if (claimed.Count > 0)
                 {
-                    metrics.CheckoutCompleted(org, clock.GetElapsedTime(started), waited);
-                    activity?.SetTag("clarity.task_id", claimed[0].Task.Id);
-                    activity?.SetTag("clarity.queue", claimed[0].Task.Queue);
-                    activity?.SetTag("clarity.tasks", claimed.Count);
-                    activity?.SetTag("clarity.waited", waited);
-                    return claimed;
+                    return Checked(claimed, waited);
                 }
 
                 var remaining = deadline - clock.GetUtcNow();
@@ -249,19 +302,38 @@ public sealed partial class TaskService(
                     return [];
                 }
 
+                waiter.StartWaiting();
+                WorkSignals.Wake wake;
                 try
                 {
-                    woken = (await waiter.Signal.Task.WaitAsync(remaining < s_safetyPoll ? remaining : s_safetyPoll, clock, ct)).Alone;
-                    consumed = true;
+                    wake = await waiter.Signal.Task.WaitAsync(remaining < s_safetyPoll ? remaining : s_safetyPoll, clock, ct);
                 }
                 catch (TimeoutException)
                 {
-                    // Poll again: this also covers wake-ups lost while another node's notification was in flight.
-                    woken = false;
+                    if (waiter.TryLeave())
+                    {
+                        // Poll again: this also covers wake-ups lost while another node's notification was in flight.
+                        woken = false;
+                        continue;
+                    }
+
+                    // A create reserved this waiter just as the wait ran out: its outcome is a commit away.
+                    wake = await waiter.Signal.Task;
                 }
+
+                consumed = true;
+                if (wake.Leases is { Count: > 0 } handed)
+                {
+                    return Checked(handed, waited: true);
+                }
+
+                woken = wake.Alone;
             }
             finally
             {
+                // A waiter reserved by a create that is still under way cannot leave; that happens only when this request
+                // is aborted, and the claim made for it then stands until its lease expires, like a claim whose answer is lost.
+                waiter.TryLeave();
                 signals.Unregister(waiter);
                 if (!consumed && waiter.Signal.Task is { IsCompletedSuccessfully: true, Result: { Alone: true } wake })
                 {
@@ -271,10 +343,20 @@ public sealed partial class TaskService(
                 }
             }
         }
+
+        IReadOnlyList<Lease> Checked(IReadOnlyList<Lease> leases, bool waited)
+        {
+            metrics.CheckoutCompleted(org, clock.GetElapsedTime(started), waited);
+            activity?.SetTag("clarity.task_id", leases[0].Task.Id);
+            activity?.SetTag("clarity.queue", leases[0].Task.Queue);
+            activity?.SetTag("clarity.tasks", leases.Count);
+            activity?.SetTag("clarity.waited", waited);
+            return leases;
+        }
     }
 
     /// <summary>The validated filter of a claim: which queues, the agent's labels (as stored JSON) and the lease length.</summary>
-    private sealed record ClaimFilter(IReadOnlyList<string>? Queues, string Labels, int LeaseSeconds);
+    public sealed record ClaimFilter(IReadOnlyList<string>? Queues, string Labels, int LeaseSeconds);
 
     /// <param name="prefix">The request field the filter sits in (<c>next.</c>), for the names in validation errors.</param>
     private ClaimFilter ValidFilter(IReadOnlyList<string>? queues, IReadOnlyList<string>? labels, int? leaseSeconds, string prefix)

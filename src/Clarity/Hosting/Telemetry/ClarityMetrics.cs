@@ -30,6 +30,7 @@ public sealed partial class ClarityMetrics : IDisposable
     private readonly Counter<long> _tasksFinished;
     private readonly Counter<long> _logLines;
     private readonly Histogram<double> _checkout;
+    private readonly Counter<long> _handedOff;
     private readonly ClarificationStore _clarifications;
     private readonly IdentityStore _identity;
     private readonly ILogger<ClarityMetrics> _logger;
@@ -63,6 +64,8 @@ public sealed partial class ClarityMetrics : IDisposable
         _checkout = meter.CreateHistogram<double>("clarity.checkout.duration", "s",
             "Time from a checkout request to the lease handed out, long-poll wait included; waited=\"true\" when no work was ready at first.",
             tags: null, advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = CheckoutBuckets });
+        _handedOff = meter.CreateCounter<long>("clarity.checkout.handed_off", "{task}",
+            "Tasks claimed for an agent already waiting on this node by the create's own unit of work (one commit instead of two), by org.");
         meter.CreateObservableGauge("clarity.clarifications.pending", () => _pending, "{clarification}",
             "Clarifications waiting for an answer, by org (read from the database at each scrape: the same on every node).");
         meter.CreateObservableGauge("clarity.leader", () => leadership.IsLeader ? 1 : 0, null,
@@ -92,6 +95,13 @@ public sealed partial class ClarityMetrics : IDisposable
     {
         _orgSlugs.TryAdd(org.OrgId, org.Slug);
         _checkout.Record(elapsed.TotalSeconds, new("org", org.Slug), new("waited", waited ? "true" : "false"));
+    }
+
+    /// <summary>A task created on this node was claimed in its create's unit of work for an agent waiting here.</summary>
+    public void CheckoutHandedOff(OrgContext org)
+    {
+        _orgSlugs.TryAdd(org.OrgId, org.Slug);
+        _handedOff.Add(1, new KeyValuePair<string, object?>("org", org.Slug));
     }
 
     private void OnLocalEvent(ClarityEvent evt)

@@ -93,4 +93,87 @@ public sealed class WorkSignalsTests
 
         Assert.False(waiter.Signal.Task.IsCompleted);
     }
+
+    private static WorkSignals.Claimant Claimant(CancellationToken aborted = default) =>
+        new(Guid.NewGuid(), new TaskService.ClaimFilter(null, "[]", 60), 1, Actor.ApiKey(Guid.NewGuid()), "corr", aborted);
+
+    [Fact]
+    public async Task AWaiterThatStartedWaiting_IsReservedForAHandOff_AndNoWakeUpReachesIt_UntilTheHandOverBringsItsLeases()
+    {
+        var bus = new EventBus(NullLogger<EventBus>.Instance);
+        using var signals = new WorkSignals(bus);
+        var first = signals.Register(Org, ["build"], claimant: Claimant());
+        var second = signals.Register(Org, ["build"], claimant: Claimant());
+        first.StartWaiting();
+        second.StartWaiting();
+        Assert.Equal(2, signals.ReadyForHandOff(Org));
+
+        var task = Guid.NewGuid();
+        var reserved = signals.Reserve(Org, "build", task);
+        Assert.Same(first, reserved);
+        Assert.Equal(1, signals.ReadyForHandOff(Org));
+
+        // Reserved, it is off the list: another task's wake-up goes to the next waiter, and it cannot leave.
+        var other = Guid.NewGuid();
+        bus.DeliverCommitted([new TaskChanged(Org, other, "build", TaskStatuses.Queued, HasLabels: false)]);
+        Assert.Equal(new WorkSignals.Wake("build", other, Alone: true), await second.Signal.Task);
+        Assert.False(first.Signal.Task.IsCompleted);
+        Assert.False(first.TryLeave());
+
+        var lease = new Lease(null!, "cll_handed", DateTimeOffset.UtcNow.AddMinutes(1));
+        WorkSignals.HandOver(first, "build", task, [lease]);
+        var wake = await first.Signal.Task;
+        Assert.Equal((task, true), (wake.TaskId, wake.Alone));
+        Assert.Equal([lease], wake.Leases!);
+    }
+
+    [Fact]
+    public void AWaiterStillMakingItsOwnClaim_OrOnAnotherQueue_OrWhoseRequestIsAborted_OrWaitingForOneTask_OrLeaving_IsNeverReserved()
+    {
+        var bus = new EventBus(NullLogger<EventBus>.Instance);
+        using var signals = new WorkSignals(bus);
+        using var aborted = new CancellationTokenSource();
+        aborted.Cancel();
+        var claiming = signals.Register(Org, ["build"], claimant: Claimant());
+        var otherQueue = signals.Register(Org, ["deploy"], claimant: Claimant());
+        var gone = signals.Register(Org, ["build"], claimant: Claimant(aborted.Token));
+        var oneTask = signals.Register(Org, ["build"], taskId: Guid.NewGuid());
+        var withoutClaimant = signals.Register(Org, ["build"]);
+        var leaving = signals.Register(Org, ["build"], claimant: Claimant());
+        foreach (var waiter in new[] { otherQueue, gone, oneTask, withoutClaimant, leaving })
+        {
+            waiter.StartWaiting();
+        }
+
+        Assert.True(leaving.TryLeave());
+
+        Assert.Null(signals.Reserve(Org, "build", Guid.NewGuid()));
+        Assert.Null(signals.Reserve(Guid.NewGuid(), "build", Guid.NewGuid()));
+        Assert.True(claiming.TryLeave());
+    }
+
+    [Fact]
+    public async Task ATaskHandedOffInItsCreate_WakesNobodyWithItsQueuedEvent_ButItsRequeueDoes_AndAForgottenHandOffWakesAsBefore()
+    {
+        var bus = new EventBus(NullLogger<EventBus>.Instance);
+        using var signals = new WorkSignals(bus);
+        var waiter = signals.Register(Org, null);
+
+        var handed = Guid.NewGuid();
+        signals.HandedOff(handed);
+        bus.DeliverCommitted([new TaskChanged(Org, handed, "build", TaskStatuses.Queued, HasLabels: false)]);
+        Assert.False(waiter.Signal.Task.IsCompleted);
+
+        // The agent's lease expired later: the requeued task wakes a waiter as any requeue does.
+        bus.DeliverCommitted([new TaskChanged(Org, handed, "build", TaskStatuses.Queued, HasLabels: false) { Transition = "lease_expired" }]);
+        Assert.Equal(handed, (await waiter.Signal.Task).TaskId);
+
+        // A hand-off whose create did not commit is forgotten: a task of that id (a retry of the create) wakes as usual.
+        var next = signals.Register(Org, null);
+        var retried = Guid.NewGuid();
+        signals.HandedOff(retried);
+        signals.Forget(retried);
+        bus.DeliverCommitted([new TaskChanged(Org, retried, "build", TaskStatuses.Queued, HasLabels: false)]);
+        Assert.Equal(retried, (await next.Signal.Task).TaskId);
+    }
 }
