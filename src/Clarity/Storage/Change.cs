@@ -70,7 +70,9 @@ public sealed class Change
     /// <summary>
     /// Runs part of this change on behalf of someone else: the events it emits (and the audit entries it records) are
     /// attributed to <paramref name="actor"/> and carry <paramref name="correlationId"/>, not the change's own. A task's
-    /// create claiming it for an agent already waiting is the case: the claim is the agent's.
+    /// create claiming it for an agent already waiting is the case: the claim is the agent's. An audit entry recorded
+    /// meanwhile names that actor but keeps the change's request (its address, user agent and correlation id), since
+    /// that is the request the entry was written in.
     /// </summary>
     public async Task<T> ActForAsync<T>(Actor actor, string? correlationId, Func<Task<T>> work)
     {

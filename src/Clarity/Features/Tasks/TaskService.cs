@@ -102,7 +102,9 @@ public sealed partial class TaskService(
 
         async Task<(TaskRow Row, bool Created)> CreateInUnitAsync(Change change)
         {
+            // Each attempt starts clean: one rolled back by a deadlock on PostgreSQL handed nothing over.
             handed = [];
+            signals.Forget(row.Id);
             DependencyRow? doomedBy = null;
             if (dependsOn.Count > 0)
             {
@@ -332,10 +334,11 @@ public sealed partial class TaskService(
             finally
             {
                 // A waiter reserved by a create that is still under way cannot leave; that happens only when this request
-                // is aborted, and the claim made for it then stands until its lease expires, like a claim whose answer is lost.
+                // is aborted, and the claim made for it then stands until its lease expires, like a claim whose answer is lost
+                // (a hand-off's leases are never passed on below: the task they name is claimed already).
                 waiter.TryLeave();
                 signals.Unregister(waiter);
-                if (!consumed && waiter.Signal.Task is { IsCompletedSuccessfully: true, Result: { Alone: true } wake })
+                if (!consumed && waiter.Signal.Task is { IsCompletedSuccessfully: true, Result: { Alone: true, Leases: null } wake })
                 {
                     // Woken alone just as we were leaving with other work (or none): pass the wake-up on. A shared wake-up
                     // reached every waiter already, and a waiter registering later claims before it waits.

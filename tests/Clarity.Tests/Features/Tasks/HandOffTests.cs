@@ -99,6 +99,7 @@ public abstract class HandOffTests(HostFixture fixture)
         const int Tasks = Creators * TasksPerCreator;
         var orgId = await OrgIdAsync();
         var queue = Work.Unique("handoff-race");
+        var handedBefore = await HandedOffAsync();
         var handedOut = new ConcurrentBag<string>();
         using var done = new CancellationTokenSource(TimeSpan.FromSeconds(120));
 
@@ -140,6 +141,10 @@ public abstract class HandOffTests(HostFixture fixture)
         var succeeded = await reader.GetAsync(Org.Api($"tasks?queue={queue}&status=succeeded&limit=200")).ExpectAsync(HttpStatusCode.OK);
         Assert.Equal(Tasks, succeeded.GetProperty("items").GetArrayLength());
         Assert.All(succeeded.GetProperty("items").EnumerateArray(), t => Assert.Equal(1, t.Int("attempts")));
+
+        // Some of them went through the hand-off (how many depends on how often a create met an agent waiting).
+        var handed = await HandedOffAsync() - handedBefore;
+        Assert.InRange(handed, 1, Tasks);
     }
 
     private async Task WaitForWaitersAsync(Guid orgId, int count)
