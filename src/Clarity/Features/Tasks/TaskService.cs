@@ -88,7 +88,7 @@ public sealed partial class TaskService(
             WorkSignals.HandOver(taker, row.Queue, row.Id, handed);
             if (handed.Count > 0)
             {
-                metrics.CheckoutHandedOff(org);
+                metrics.CheckoutHandedOff(org, handed.Count);
             }
         }
 

@@ -65,7 +65,7 @@ public sealed partial class ClarityMetrics : IDisposable
             "Time from a checkout request to the lease handed out, long-poll wait included; waited=\"true\" when no work was ready at first.",
             tags: null, advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = CheckoutBuckets });
         _handedOff = meter.CreateCounter<long>("clarity.checkout.handed_off", "{task}",
-            "Tasks claimed for an agent already waiting on this node by the create's own unit of work (one commit instead of two), by org.");
+            "Tasks claimed for an agent already waiting on this node by a create's own unit of work (one commit instead of two), by org.");
         meter.CreateObservableGauge("clarity.clarifications.pending", () => _pending, "{clarification}",
             "Clarifications waiting for an answer, by org (read from the database at each scrape: the same on every node).");
         meter.CreateObservableGauge("clarity.leader", () => leadership.IsLeader ? 1 : 0, null,
@@ -97,11 +97,11 @@ public sealed partial class ClarityMetrics : IDisposable
         _checkout.Record(elapsed.TotalSeconds, new("org", org.Slug), new("waited", waited ? "true" : "false"));
     }
 
-    /// <summary>A task created on this node was claimed in its create's unit of work for an agent waiting here.</summary>
-    public void CheckoutHandedOff(OrgContext org)
+    /// <summary>A create on this node claimed <paramref name="tasks"/> tasks in its unit of work for an agent waiting here.</summary>
+    public void CheckoutHandedOff(OrgContext org, int tasks)
     {
         _orgSlugs.TryAdd(org.OrgId, org.Slug);
-        _handedOff.Add(1, new KeyValuePair<string, object?>("org", org.Slug));
+        _handedOff.Add(tasks, new KeyValuePair<string, object?>("org", org.Slug));
     }
 
     private void OnLocalEvent(ClarityEvent evt)
