@@ -4,6 +4,7 @@ using System.Net.Http.Json;
 using Clarity.Events;
 using Clarity.Features.Tasks;
 using Clarity.Storage;
+using Clarity.Tests.Features.Notifications.OnCall;
 using Clarity.Tests.Hosting;
 using Clarity.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
@@ -166,11 +167,7 @@ public abstract class HandOffTests(HostFixture fixture)
             : 0;
     }
 
-    private async Task<Guid> OrgIdAsync()
-    {
-        using var owner = Host.CreateClient(Org.OwnerToken);
-        return Guid.Parse((await owner.GetAsync($"api/v1/orgs/{Org.Org}").ExpectAsync(HttpStatusCode.OK)).Str("id"));
-    }
+    private Task<Guid> OrgIdAsync() => Host.OrgIdAsync(Org);
 
     private async Task<List<(string Status, EventRow Row)>> EventsAsync(string taskId)
     {
