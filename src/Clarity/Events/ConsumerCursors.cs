@@ -7,7 +7,7 @@ namespace Clarity.Events;
 /// <summary>
 /// The durable cursors of the outbox's consumers (<c>consumer_cursors</c>): one row per consumer, named by it and
 /// created by the migration that adds it, holding the seq it has consumed through. Retention never prunes an event a
-/// cursor has still to pass (<see cref="EventLog.PruneAsync"/>). The SQL is the same on both backends.
+/// cursor has still to pass (<see cref="EventLog.PruneAsync(long, CancellationToken)"/>). The SQL is the same on both backends.
 /// </summary>
 public sealed class ConsumerCursors(Database db, Changes changes)
 {

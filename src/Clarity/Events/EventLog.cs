@@ -248,43 +248,78 @@ public sealed class EventLog(Database db)
     }
 
     /// <summary>
-    /// Deletes every sequenced event up to the newest one created before <paramref name="cutoff"/> (epoch ms), but none
-    /// that a durable consumer (<c>consumer_cursors</c>) has still to read, and records that seq as pruned, in one transaction. Deleting a prefix of seq keeps "older than pruned_through" exact; rows not
-    /// yet sequenced are never deleted.
+    /// The oldest event's creation time, from one end of <c>events_created</c>. The stream sweep asks it every second, so
+    /// it must not be a <c>MIN(seq) … WHERE created_at &lt; @cutoff</c>: both backends plan that (SQLite always,
+    /// PostgreSQL once it uses a generic plan) as a walk of the seq index that filters on the time, which reads every
+    /// event when none is old enough.
     /// </summary>
-    public async Task<int> PruneAsync(long cutoff, CancellationToken ct)
+    internal const string OldestEventSql = "SELECT MIN(created_at) FROM events";
+
+    /// <summary>
+    /// How far one prune goes: the highest seq among the <c>@batch</c> oldest sequenced events created before
+    /// <c>@cutoff</c>, and how many those were, read along <c>events_created</c>. A <c>MAX(seq) … WHERE created_at &lt;
+    /// @cutoff</c> would walk the seq index down from the newest event through all the retained ones, every second, on
+    /// the writer.
+    /// </summary>
+    internal const string PruneThroughSql =
+        "SELECT MAX(seq) AS Through, COUNT(*) AS Events FROM " +
+        "(SELECT seq FROM events WHERE created_at < @cutoff AND seq IS NOT NULL ORDER BY created_at LIMIT @batch) AS oldest";
+
+    /// <summary>How many events one prune transaction deletes at most, so the writer is never held long.</summary>
+    internal const int PruneBatch = 2000;
+
+    /// <summary>
+    /// Deletes every sequenced event up to the newest one created before <paramref name="cutoff"/> (epoch ms), but none
+    /// that a durable consumer (<c>consumer_cursors</c>) has still to read, and records that seq as pruned, in
+    /// transactions of at most about <see cref="PruneBatch"/> events each. Deleting a prefix of seq keeps "older than
+    /// pruned_through" exact; rows not yet sequenced are never deleted. Returns how many it deleted.
+    /// </summary>
+    public Task<int> PruneAsync(long cutoff, CancellationToken ct) => PruneAsync(cutoff, PruneBatch, ct);
+
+    /// <summary>As <see cref="PruneAsync(long, CancellationToken)"/>, <paramref name="batch"/> events per transaction.</summary>
+    internal async Task<int> PruneAsync(long cutoff, int batch, CancellationToken ct)
     {
         // Most ticks have nothing to prune: find that out on a read connection, without taking the writer.
         await using (var read = await db.OpenReadAsync(ct))
         {
-            if (await read.ExecuteScalarAsync<long?>(new CommandDefinition("SELECT MIN(seq) FROM events WHERE created_at < @cutoff", new { cutoff }, cancellationToken: ct)) is null)
+            if (await read.ExecuteScalarAsync<long?>(new CommandDefinition(OldestEventSql, cancellationToken: ct)) is not { } oldest || oldest >= cutoff)
             {
                 return 0;
             }
         }
 
-        return await db.WriteBackgroundAsync(async (c, t) =>
+        var total = 0;
+        while (true)
         {
-            var through = await c.ExecuteScalarAsync<long?>("SELECT MAX(seq) FROM events WHERE created_at < @cutoff", new { cutoff }, t);
-            if (through is not { } seq)
+            var (deleted, more) = await db.WriteBackgroundAsync(async (c, t) =>
             {
-                return 0;
-            }
-
-            // Never past a durable consumer (webhooks) that has not consumed them yet.
-            if (await c.ExecuteScalarAsync<long?>("SELECT MIN(seq) FROM consumer_cursors", transaction: t) is { } consumed && consumed < seq)
-            {
-                seq = consumed;
-                if (seq <= 0)
+                var (through, events) = await c.QuerySingleAsync<(long?, long)>(PruneThroughSql, new { cutoff, batch }, t);
+                if (through is not { } seq)
                 {
-                    return 0;
+                    return (0, false);
                 }
-            }
 
-            var deleted = await c.ExecuteAsync("DELETE FROM events WHERE seq <= @seq", new { seq }, t);
-            await c.ExecuteAsync("UPDATE event_state SET pruned_through = @seq WHERE pruned_through < @seq", new { seq }, t);
-            return deleted;
-        }, ct);
+                // Never past a durable consumer (webhooks) that has not consumed them yet.
+                var more = events == batch;
+                if (await c.ExecuteScalarAsync<long?>("SELECT MIN(seq) FROM consumer_cursors", transaction: t) is { } consumed && consumed < seq)
+                {
+                    (seq, more) = (consumed, false);
+                    if (seq <= 0)
+                    {
+                        return (0, false);
+                    }
+                }
+
+                var deleted = await c.ExecuteAsync("DELETE FROM events WHERE seq <= @seq", new { seq }, t);
+                await c.ExecuteAsync("UPDATE event_state SET pruned_through = @seq WHERE pruned_through < @seq", new { seq }, t);
+                return (deleted, more);
+            }, ct);
+            total += deleted;
+            if (!more || deleted == 0)
+            {
+                return total;
+            }
+        }
     }
 
     /// <summary>How many rows wait for a seq (PostgreSQL: the sequencer's backlog; SQLite: always 0).</summary>

@@ -224,23 +224,35 @@ public sealed class AuditLog(Database db, AuditEntryJson json)
     }
 
     /// <summary>
+    /// The oldest entry that still has its payload, by time, from one end of <c>audit_entries_at</c>. Not a
+    /// <c>MIN(id) … WHERE at &lt; @cutoff</c>: that is planned as a walk of the primary key that filters on the time
+    /// (SQLite always, PostgreSQL with a generic plan), through every tombstone and every entry newer than the cutoff.
+    /// </summary>
+    internal const string OldestWholeEntrySql = "SELECT MIN(at) FROM audit_entries WHERE entry IS NOT NULL";
+
+    /// <summary>
+    /// The entries one retention batch prunes: the <c>@max</c> oldest chained ones before <c>@cutoff</c>, read along
+    /// <c>audit_entries_at</c> (in id order it would be a walk of the primary key through every tombstone first).
+    /// </summary>
+    internal const string PrunedEntriesSql =
+        "SELECT id FROM audit_entries WHERE at < @cutoff AND entry IS NOT NULL AND seq IS NOT NULL ORDER BY at LIMIT @max";
+
+    private const string PruneSql = "UPDATE audit_entries SET entry = NULL, pruned_at = @now WHERE id IN (" + PrunedEntriesSql + ")";
+
+    /// <summary>
     /// Retention: removes the payload of chained entries written before <paramref name="cutoff"/> (epoch ms), at most
-    /// <paramref name="max"/> of them, keeping digest and hash (a tombstone). Returns how many it pruned.
+    /// <paramref name="max"/> of them, oldest first, keeping digest and hash (a tombstone). Returns how many it pruned.
     /// </summary>
     public async Task<int> PruneAsync(long cutoff, long now, int max, CancellationToken ct)
     {
         await using (var read = await db.OpenReadAsync(ct))
         {
-            if (await read.ExecuteScalarAsync<long?>(new CommandDefinition(
-                    "SELECT MIN(id) FROM audit_entries WHERE at < @cutoff AND entry IS NOT NULL", new { cutoff }, cancellationToken: ct)) is null)
+            if (await read.ExecuteScalarAsync<long?>(new CommandDefinition(OldestWholeEntrySql, cancellationToken: ct)) is not { } oldest || oldest >= cutoff)
             {
                 return 0;
             }
         }
 
-        return await db.WriteBackgroundAsync((c, t) => c.ExecuteAsync(
-            "UPDATE audit_entries SET entry = NULL, pruned_at = @now WHERE id IN " +
-            "(SELECT id FROM audit_entries WHERE at < @cutoff AND entry IS NOT NULL AND seq IS NOT NULL ORDER BY id LIMIT @max)",
-            new { cutoff, now, max }, t), ct);
+        return await db.WriteBackgroundAsync((c, t) => c.ExecuteAsync(PruneSql, new { cutoff, now, max }, t), ct);
     }
 }

@@ -135,18 +135,6 @@ public sealed record SearchWork(long Steps, long Pages, int Rows, string Plan)
         await command.ExecuteScalarAsync();
         using var doc = JsonDocument.Parse((string)(await command.ExecuteScalarAsync())!);
         var plan = doc.RootElement[0].GetProperty("Plan");
-        var buffers = plan.GetProperty("Shared Hit Blocks").GetInt64() + plan.GetProperty("Shared Read Blocks").GetInt64();
-        return new SearchWork(0, buffers, (int)plan.GetProperty("Actual Rows").GetDouble(), Describe(plan));
-    }
-
-    /// <summary>The plan's nodes, one per line, with the index each one used and its buffers.</summary>
-    private static string Describe(JsonElement node, int depth = 0)
-    {
-        var index = node.TryGetProperty("Index Name", out var name) ? $" using {name.GetString()}" : "";
-        var line = $"{new string(' ', depth * 2)}{node.GetProperty("Node Type").GetString()}{index}: " +
-            $"{node.GetProperty("Shared Hit Blocks").GetInt64() + node.GetProperty("Shared Read Blocks").GetInt64()} buffers\n";
-        return node.TryGetProperty("Plans", out var children)
-            ? line + string.Concat(children.EnumerateArray().Select(child => Describe(child, depth + 1)))
-            : line;
+        return new SearchWork(0, StatementWork.Buffers(plan), (int)plan.GetProperty("Actual Rows").GetDouble(), StatementWork.Describe(plan));
     }
 }
