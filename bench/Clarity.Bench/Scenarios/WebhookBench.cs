@@ -12,7 +12,7 @@ namespace Clarity.Bench.Scenarios;
 /// <summary>
 /// #11: webhook deliveries per second to a loopback receiver, and the request path beside them. 8 endpoints on one
 /// receiver (a minimal Kestrel app in this process that answers 204) are subscribed to <c>task.created</c> on queue
-/// <c>hooks</c>; every such task fans out to 8 signed deliveries. Three phases, one server:
+/// <c>hooks</c>; every such task fans out to 8 signed deliveries. Five phases, one server:
 /// <list type="number">
 /// <item>the request path alone: 16 clients create tasks on an unsubscribed queue as fast as they can;</item>
 /// <item>flood: the 16 clients create subscribed tasks as fast as they can; deliveries/s is counted from the first
@@ -21,7 +21,9 @@ namespace Clarity.Bench.Scenarios;
 /// <c>--server-process</c>, the server's own CPU time, less what its paced creations cost at phase 1's rate);</item>
 /// <item>steady: a paced producer creates subscribed tasks for 1,000 deliveries/s while the 16 clients again create
 /// on the unsubscribed queue; their creations/s and p50/p99 beside phase 1 is "the request path keeps its speed", and
-/// the deliveries received in the window show the rate was held.</item>
+/// the deliveries received in the window show the rate was held;</item>
+/// <item>paced: the request path open loop at a quarter of phase 1's rate, alone and beside 1,000 deliveries/s in
+/// alternating slices: how much longer a request takes with the deliveries beside it when the server is not saturated.</item>
 /// </list>
 /// </summary>
 public static class WebhookBench
@@ -48,6 +50,7 @@ public static class WebhookBench
         var (baseRate, baseP50, baseP99, baseTasks) = await CreateCountingAsync(api, "no-hooks", options.Duration);
         alone.Stop();
         var cpuPerCreate = alone.ServerCpuMs / baseTasks;
+        var postgresPerCreate = alone.PostgresCpuMs / baseTasks;
         report.Add(Name, b, "task creations/s, no webhooks", baseRate, "/s",
             notes: $"{Creators} clients; {Describe(alone)}{(cpuPerCreate is { } ms ? $"; server CPU {ms:F3} ms per create" : "")}");
         report.Add(Name, b, "create p50 / p99, no webhooks", baseP50, "ms", notes: $"p99 {baseP99:F1} ms");
@@ -91,6 +94,12 @@ public static class WebhookBench
                 report.Add(Name, b, "server CPU per delivery, 1,000 deliveries/s alone", (serverMs - (quietTasks * perCreate)) / quietDeliveries, "ms",
                     notes: $"{quietDeliveries:N0} deliveries of {quietTasks:N0} paced tasks; their creations taken out at {perCreate:F3} ms each; {Describe(deliveriesOnly)}");
             }
+
+            if (deliveriesOnly.PostgresCpuMs is { } postgresMs && postgresPerCreate is { } postgresCreate)
+            {
+                report.Add(Name, b, "PostgreSQL CPU per delivery, 1,000 deliveries/s alone", (postgresMs - (quietTasks * postgresCreate)) / quietDeliveries, "ms",
+                    notes: $"every process of the local PostgreSQL server; the paced creations taken out at {postgresCreate:F3} ms each, phase 1's cost");
+            }
         }
 
         // Steady: deliveries held at a fixed rate while the request path runs as in phase 1.
@@ -113,13 +122,53 @@ public static class WebhookBench
             notes: $"{kept:P0} of the same clients alone ({baseRate:F0}/s); {Describe(steady)}");
         report.Add(Name, b, "create p50 / p99 beside 1,000 deliveries/s", steadyP50, "ms",
             notes: $"p99 {steadyP99:F1} ms (alone: p50 {baseP50:F1} ms, p99 {baseP99:F1} ms)");
+
+        // Paced: the request path at a quarter of what phase 1 could do, open loop, as a busy production server sees it,
+        // alone and beside 1,000 deliveries/s in alternating slices, so that drift in the machine hits both alike. The
+        // closed loop above cannot keep its rate beside the deliveries on a saturated machine (their CPU has to come
+        // from somewhere); this asks whether a request takes longer when the deliveries run beside it.
+        var requestRate = Math.Max(1, Math.Round(baseRate / 4));
+        var pacedAlone = new Samples();
+        var pacedBeside = new Samples();
+        var slice = options.Duration / 4;
+        for (var round = 0; round < 2; round++)
+        {
+            using (var stopAlone = new CancellationTokenSource(slice))
+            {
+                await PaceAsync(api, "no-hooks", requestRate, stopAlone.Token, pacedAlone);
+            }
+
+            var delivered0 = receiver.Count;
+            using var stopDeliveries = new CancellationTokenSource();
+            var deliveries = PaceAsync(api, "hooks", SteadyDeliveriesPerSecond / (double)Endpoints, stopDeliveries.Token);
+            using (var stopBeside = new CancellationTokenSource(slice))
+            {
+                await PaceAsync(api, "no-hooks", requestRate, stopBeside.Token, pacedBeside);
+            }
+
+            await stopDeliveries.CancelAsync();
+            await receiver.WaitForAsync(delivered0 + (await deliveries * Endpoints));
+        }
+
+        var (aloneP50, besideP50) = (pacedAlone.Percentile(50), pacedBeside.Percentile(50));
+        report.Add(Name, b, $"create p50 at a paced {requestRate:F0}/s beside 1,000 deliveries/s", besideP50, "ms", "≤ 110 % of alone",
+            besideP50 <= 1.1 * aloneP50,
+            notes: $"{besideP50 / aloneP50:P0} of alone (p50 {aloneP50:F2} ms); p99 {pacedBeside.Percentile(99):F1} ms beside, {pacedAlone.Percentile(99):F1} ms alone; "
+                + $"{pacedBeside.Count:N0} and {pacedAlone.Count:N0} creations, a quarter of phase 1's rate, alone and beside alternating");
     }
 
     /// <summary>
     /// Creates subscribed tasks at <paramref name="perSecond"/> until cancelled, open loop: each creation starts on its
     /// own schedule without waiting for the previous answer, as independent producers would.
     /// </summary>
-    private static async Task<long> PaceAsync(AgentApi api, double perSecond, CancellationToken stop)
+    private static Task<long> PaceAsync(AgentApi api, double perSecond, CancellationToken stop) =>
+        PaceAsync(api, "hooks", perSecond, stop);
+
+    /// <summary>
+    /// Creates tasks on <paramref name="queue"/> at <paramref name="perSecond"/> until cancelled, open loop, and adds
+    /// each creation's latency to <paramref name="latencies"/> when given.
+    /// </summary>
+    private static async Task<long> PaceAsync(AgentApi api, string queue, double perSecond, CancellationToken stop, Samples? latencies = null)
     {
         var inFlight = new List<Task>();
         var start = Stopwatch.GetTimestamp();
@@ -138,18 +187,25 @@ public static class WebhookBench
                 }
             }
 
-            inFlight.Add(api.CreateTaskAsync("hooks", $"paced {n}"));
+            inFlight.Add(latencies is null ? api.CreateTaskAsync(queue, $"paced {n}") : TimedAsync(() => api.CreateTaskAsync(queue, $"paced {n}"), latencies));
         }
 
         await Task.WhenAll(inFlight);
         return inFlight.Count;
     }
 
+    private static async Task TimedAsync(Func<Task> request, Samples latencies)
+    {
+        var t0 = Stopwatch.GetTimestamp();
+        await request();
+        latencies.AddSince(t0);
+    }
+
     /// <summary>How busy the machine was over a stopped meter, and the server with --server-process.</summary>
     private static string Describe(CpuMeter cpu) =>
-        cpu.ServerCpuMs is { } serverMs
-            ? $"machine {cpu.MachinePercent:F0} % busy, server {serverMs / cpu.Seconds / 10:F0} % of one core"
-            : $"machine {cpu.MachinePercent:F0} % busy";
+        $"machine {cpu.MachinePercent:F0} % busy"
+        + (cpu.ServerCpuMs is { } serverMs ? $", server {serverMs / cpu.Seconds / 10:F0} % of one core" : "")
+        + (cpu.PostgresCpuMs is { } postgresMs ? $", PostgreSQL {postgresMs / cpu.Seconds / 10:F0} % of one core" : "");
 
     private static async Task<(double Rate, double P50, double P99)> CreateForAsync(AgentApi api, string queue, TimeSpan duration)
     {
