@@ -6,7 +6,6 @@ using Clarity.Tests.Infrastructure;
 using Dapper;
 using Microsoft.Extensions.Compliance.Redaction;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging.Abstractions;
 using Xunit;
 
 namespace Clarity.Tests.Events;
@@ -35,10 +34,7 @@ public abstract class RetentionWorkTests(Backend backend) : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _dir = TestDatabases.NewTempDirectory();
-        _db = backend == Backend.Sqlite
-            ? new SqliteDatabase(Path.Combine(_dir, "clarity.db"), "FULL", NullLogger<SqliteDatabase>.Instance)
-            : new PostgresDatabase(await TestDatabases.CreatePostgresAsync());
-        await new Migrator(_db, NullLogger<Migrator>.Instance).MigrateAsync();
+        _db = await MigratedDatabases.CreateAsync(backend, _dir);
     }
 
     public async Task DisposeAsync()

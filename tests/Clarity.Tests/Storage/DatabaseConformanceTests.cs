@@ -15,10 +15,7 @@ public abstract class DatabaseConformanceTests(Backend backend) : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _dir = TestDatabases.NewTempDirectory();
-        _db = backend == Backend.Sqlite
-            ? new SqliteDatabase(Path.Combine(_dir, "clarity.db"), "FULL", NullLogger<SqliteDatabase>.Instance)
-            : new PostgresDatabase(await TestDatabases.CreatePostgresAsync());
-        await new Migrator(_db, NullLogger<Migrator>.Instance).MigrateAsync();
+        _db = await MigratedDatabases.CreateAsync(backend, _dir);
         await _db.WriteAsync((c, t) => c.ExecuteAsync("CREATE TABLE probe (id INTEGER PRIMARY KEY, v TEXT NOT NULL)", transaction: t));
     }
 
