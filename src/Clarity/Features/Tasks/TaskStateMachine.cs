@@ -112,7 +112,14 @@ public static class TaskStateMachine
         };
     }
 
-    /// <summary>The SQL guard of a transition: <c>status IN ('queued', …)</c>.</summary>
+    /// <summary>
+    /// The SQL guard of a transition: <c>status = 'running'</c> from one state, <c>status IN ('queued', …)</c> from several.
+    /// One state is written as an equality because SQLite uses a partial index (<c>tasks_lease</c>, <c>tasks_deadline</c>:
+    /// <c>WHERE status = 'running'</c>) only for a query whose terms say so literally; it rewrites <c>status IN ('running')</c>
+    /// to a term that does not match, and the sweeps would scan every task each second.
+    /// </summary>
     public static string GuardSql(TaskTransition transition) =>
-        "status IN (" + string.Join(", ", s_from[transition].Select(s => $"'{s}'")) + ")";
+        s_from[transition] is [var only]
+            ? $"status = '{only}'"
+            : "status IN (" + string.Join(", ", s_from[transition].Select(s => $"'{s}'")) + ")";
 }

@@ -264,19 +264,28 @@ public sealed class TaskStore(Database db)
             $"WHERE id = @id AND {TaskStateMachine.GuardSql(TaskTransition.QuestionExpired)} RETURNING {Columns}",
             new { id, now = change.Now }, change.Transaction);
 
+    /// <summary>
+    /// The tasks the sweep times out, and those whose lease it expires, every tick: each must be read through its partial
+    /// index (<c>tasks_deadline</c>, <c>tasks_lease</c>), never by a scan of every task.
+    /// </summary>
+    internal static readonly string TimedOutSql = $"{TaskStateMachine.GuardSql(TaskTransition.TimedOut)} AND deadline_at < @now";
+
+    /// <inheritdoc cref="TimedOutSql"/>
+    internal static readonly string LeaseExpiredSql = $"{TaskStateMachine.GuardSql(TaskTransition.LeaseExpired)} AND lease_expires_at < @now";
+
     /// <summary>TimedOut: running tasks past their deadline → failed.</summary>
     public static async Task<IReadOnlyList<TaskRow>> FailTimedOutAsync(Change change) =>
         (await change.Connection.QueryAsync<TaskRow>(
             $"UPDATE tasks SET status = '{TaskStatuses.Failed}', error = 'Timed out: the task ran longer than its timeoutSeconds (' || CAST(timeout_seconds AS TEXT) || ' s).', " +
             "lease_token_hash = NULL, lease_expires_at = NULL, finished_at = @now, updated_at = @now " +
-            $"WHERE {TaskStateMachine.GuardSql(TaskTransition.TimedOut)} AND deadline_at < @now RETURNING {Columns}", new { now = change.Now }, change.Transaction)).AsList();
+            $"WHERE {TimedOutSql} RETURNING {Columns}", new { now = change.Now }, change.Transaction)).AsList();
 
     /// <summary>LeaseExpired: running tasks whose lease expired → queued while attempts remain, else failed.</summary>
     public static async Task<IReadOnlyList<TaskRow>> ExpireLeasesAsync(Change change) =>
         (await change.Connection.QueryAsync<TaskRow>(
             RetryOrFailSet("TRUE") + ", " +
             $"error = CASE WHEN {TaskStateMachine.RetrySql("TRUE")} THEN error ELSE 'Lease expired on attempt ' || CAST(attempts AS TEXT) || ' of ' || CAST(max_attempts AS TEXT) || ': the agent stopped heartbeating.' END " +
-            $"WHERE {TaskStateMachine.GuardSql(TaskTransition.LeaseExpired)} AND lease_expires_at < @now RETURNING {Columns}", new { now = change.Now }, change.Transaction)).AsList();
+            $"WHERE {LeaseExpiredSql} RETURNING {Columns}", new { now = change.Now }, change.Transaction)).AsList();
 
     /// <summary>Reserves <paramref name="count"/> log sequence numbers of an unfinished task; null when it is missing or finished.</summary>
     public static Task<long?> ReserveLogSeqAsync(Change change, Guid orgId, Guid id, int count) =>

@@ -1,5 +1,6 @@
 using Clarity.Events;
 using Clarity.Events.Audit;
+using Clarity.Features.Tasks;
 using Clarity.Hosting.Compliance;
 using Clarity.Storage;
 using Clarity.Tests.Infrastructure;
@@ -11,11 +12,12 @@ using Xunit;
 namespace Clarity.Tests.Events;
 
 /// <summary>
-/// The stream's retention (every second) and the audit log's (every ten minutes) must cost about what they delete, not
-/// what the tables hold: work counted per statement (<see cref="StatementWork"/>) over a journal of
-/// <see cref="Journal"/> rows, under the plan each backend actually uses for a prepared statement.
+/// The background sweeps (task deadlines and leases and the stream's retention every second, the audit log's retention
+/// every ten minutes) must cost about what they change, not what the tables hold: work counted per statement
+/// (<see cref="StatementWork"/>) over <see cref="Journal"/> rows, under the plan each backend actually uses for a
+/// prepared statement.
 /// </summary>
-public abstract class RetentionWorkTests(Backend backend) : IAsyncLifetime
+public abstract class SweepWorkTests(Backend backend) : IAsyncLifetime
 {
     private const int Journal = 20_000;
 
@@ -41,6 +43,19 @@ public abstract class RetentionWorkTests(Backend backend) : IAsyncLifetime
     {
         await _db.DisposeAsync();
         TestDatabases.DeleteDirectory(_dir);
+    }
+
+    [Theory]
+    [InlineData("timed out")]
+    [InlineData("lease expired")]
+    public async Task TaskSweep_ReadsTheRunningTasksOnly_NotEveryTask(string sweep)
+    {
+        await SeedTasksAsync(running: 16);
+
+        var sql = sweep == "timed out" ? TaskStore.TimedOutSql : TaskStore.LeaseExpiredSql;
+        var due = await MeasureAsync($"SELECT id FROM tasks WHERE {sql}", ("now", Epoch));
+
+        Assert.True(due.Work < ScanLimit, $"Finding the {sweep} tasks among {Journal:N0} (16 running) did {due.Work} units of work: {due.Plan}");
     }
 
     [Fact]
@@ -138,16 +153,22 @@ public abstract class RetentionWorkTests(Backend backend) : IAsyncLifetime
         return await c.ExecuteScalarAsync<long>($"SELECT COUNT(*) FROM {table} WHERE {where}");
     }
 
+    /// <summary>Row numbers 0 to <see cref="Journal"/> − 1 as <c>i</c>, to insert from.</summary>
+    private string Numbers => backend == Backend.Sqlite
+        ? $"(WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < {Journal - 1}) SELECT i FROM n) AS n"
+        : $"generate_series(0, {Journal - 1}) AS i";
+
+    /// <summary>The one org id the rows belong to, as a literal of the backend's type.</summary>
+    private string Org => backend == Backend.Sqlite ? "'00000000-0000-0000-0000-000000000001'" : "'00000000-0000-0000-0000-000000000001'::uuid";
+
     /// <summary>A journal of <see cref="Journal"/> sequenced events, one a millisecond, then statistics as autovacuum would leave them.</summary>
     private async Task SeedEventsAsync()
     {
-        var rows = backend == Backend.Sqlite
-            ? $"WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < {Journal - 1}) " +
-              "SELECT '00000000-0000-0000-0000-000000000001', 'tasks', 'task.created', '{}', @epoch + i, i + 1 FROM n"
-            : $"SELECT '00000000-0000-0000-0000-000000000001'::uuid, 'tasks', 'task.created', '{{}}', @epoch + i, i + 1 FROM generate_series(0, {Journal - 1}) AS i";
         await _db.WriteAsync(async (c, t) =>
         {
-            await c.ExecuteAsync($"INSERT INTO events (org_id, topic, kind, payload, created_at, seq) {rows}", new { epoch = Epoch }, t);
+            await c.ExecuteAsync(
+                $"INSERT INTO events (org_id, topic, kind, payload, created_at, seq) SELECT {Org}, 'tasks', 'task.created', '{{}}', @epoch + i, i + 1 FROM {Numbers}",
+                new { epoch = Epoch }, t);
             await c.ExecuteAsync("UPDATE event_state SET last_seq = @last", new { last = Journal }, t);
 
             // The durable consumers the migrations register (webhooks and the rest) have read it all.
@@ -156,15 +177,30 @@ public abstract class RetentionWorkTests(Backend backend) : IAsyncLifetime
         await AnalyzeAsync();
     }
 
+    /// <summary><see cref="Journal"/> tasks of one org, all finished but the newest <paramref name="running"/>, whose leases and deadlines are far off.</summary>
+    private async Task SeedTasksAsync(int running)
+    {
+        var id = backend == Backend.Sqlite ? "lower(hex(randomblob(16)))" : "gen_random_uuid()";
+        await _db.WriteAsync(async (c, t) =>
+        {
+            await c.ExecuteAsync($"INSERT INTO orgs (id, slug, name, created_at) VALUES ({Org}, 'acme', 'Acme', 0)", transaction: t);
+            return await c.ExecuteAsync(
+                "INSERT INTO tasks (id, org_id, queue, title, status, max_attempts, timeout_seconds, lease_expires_at, deadline_at, created_at, updated_at) " +
+                $"SELECT {id}, {Org}, 'default', 'task', CASE WHEN i >= @finished THEN 'running' ELSE 'succeeded' END, 3, 3600, " +
+                $"CASE WHEN i >= @finished THEN @far END, CASE WHEN i >= @finished THEN @far END, @epoch + i, @epoch + i FROM {Numbers}",
+                new { finished = Journal - running, far = Epoch * 2, epoch = Epoch }, t);
+        });
+        await AnalyzeAsync();
+    }
+
     /// <summary><see cref="Journal"/> chained audit entries, one a millisecond, all but the newest <paramref name="whole"/> pruned.</summary>
     private async Task SeedAuditAsync(int whole)
     {
-        var rows = backend == Backend.Sqlite
-            ? $"WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < {Journal - 1}) " +
-              "SELECT '00000000-0000-0000-0000-000000000001', i + 1, i + 1, @epoch + i, 'user', 'task.create', CASE WHEN i >= @pruned THEN '{}' END, x'00', x'00' FROM n"
-            : $"SELECT '00000000-0000-0000-0000-000000000001'::uuid, i + 1, i + 1, @epoch + i, 'user', 'task.create', CASE WHEN i >= @pruned THEN '{{}}' END, '\\x00'::bytea, '\\x00'::bytea FROM generate_series(0, {Journal - 1}) AS i";
+        var bytes = backend == Backend.Sqlite ? "x'00'" : "'\\x00'::bytea";
         await _db.WriteAsync((c, t) => c.ExecuteAsync(
-            $"INSERT INTO audit_entries (chain_id, seq, position, at, actor_kind, action, entry, digest, hash) {rows}", new { epoch = Epoch, pruned = Journal - whole }, t));
+            "INSERT INTO audit_entries (chain_id, seq, position, at, actor_kind, action, entry, digest, hash) " +
+            $"SELECT {Org}, i + 1, i + 1, @epoch + i, 'user', 'task.create', CASE WHEN i >= @pruned THEN '{{}}' END, {bytes}, {bytes} FROM {Numbers}",
+            new { epoch = Epoch, pruned = Journal - whole }, t));
         await AnalyzeAsync();
     }
 
@@ -173,11 +209,11 @@ public abstract class RetentionWorkTests(Backend backend) : IAsyncLifetime
         await using var c = await _db.OpenReadAsync();
         if (backend == Backend.Postgres)
         {
-            await c.ExecuteAsync("ANALYZE events; ANALYZE audit_entries");
+            await c.ExecuteAsync("ANALYZE events; ANALYZE audit_entries; ANALYZE tasks");
         }
     }
 }
 
-public sealed class SqliteRetentionWorkTests() : RetentionWorkTests(Backend.Sqlite);
+public sealed class SqliteSweepWorkTests() : SweepWorkTests(Backend.Sqlite);
 
-public sealed class PostgresRetentionWorkTests() : RetentionWorkTests(Backend.Postgres);
+public sealed class PostgresSweepWorkTests() : SweepWorkTests(Backend.Postgres);
