@@ -85,7 +85,7 @@ public static class WebhookBench
         var deliveriesOnly = new CpuMeter(server);
         using (var stopQuiet = new CancellationTokenSource(options.Duration / 2))
         {
-            var quietTasks = await PaceAsync(api, SteadyDeliveriesPerSecond / (double)Endpoints, stopQuiet.Token);
+            var quietTasks = await PaceAsync(api, "hooks", SteadyDeliveriesPerSecond / (double)Endpoints, stopQuiet.Token);
             await receiver.WaitForAsync(quiet + quietTasks * Endpoints);
             deliveriesOnly.Stop();
             var quietDeliveries = receiver.Count - quiet;
@@ -106,7 +106,7 @@ public static class WebhookBench
         var before = receiver.Count;
         var steady = new CpuMeter(server);
         using var stopPacing = new CancellationTokenSource();
-        var paced = PaceAsync(api, SteadyDeliveriesPerSecond / (double)Endpoints, stopPacing.Token);
+        var paced = PaceAsync(api, "hooks", SteadyDeliveriesPerSecond / (double)Endpoints, stopPacing.Token);
         var windowStart = Stopwatch.GetTimestamp();
         var (steadyRate, steadyP50, steadyP99) = await CreateForAsync(api, "no-hooks", options.Duration);
         var window = Stopwatch.GetElapsedTime(windowStart).TotalSeconds;
@@ -158,15 +158,9 @@ public static class WebhookBench
     }
 
     /// <summary>
-    /// Creates subscribed tasks at <paramref name="perSecond"/> until cancelled, open loop: each creation starts on its
-    /// own schedule without waiting for the previous answer, as independent producers would.
-    /// </summary>
-    private static Task<long> PaceAsync(AgentApi api, double perSecond, CancellationToken stop) =>
-        PaceAsync(api, "hooks", perSecond, stop);
-
-    /// <summary>
-    /// Creates tasks on <paramref name="queue"/> at <paramref name="perSecond"/> until cancelled, open loop, and adds
-    /// each creation's latency to <paramref name="latencies"/> when given.
+    /// Creates tasks on <paramref name="queue"/> at <paramref name="perSecond"/> until cancelled, open loop: each creation
+    /// starts on its own schedule without waiting for the previous answer, as independent producers would. Adds each
+    /// creation's latency to <paramref name="latencies"/> when given.
     /// </summary>
     private static async Task<long> PaceAsync(AgentApi api, string queue, double perSecond, CancellationToken stop, Samples? latencies = null)
     {

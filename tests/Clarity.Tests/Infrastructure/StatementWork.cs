@@ -29,27 +29,50 @@ public sealed record StatementWork(long Work, string Plan)
 
     private static StatementWork MeasureSqlite(SqliteConnection c, string sql, (string Name, object Value)[] parameters)
     {
+        var (steps, _, _) = CountSqlite(c, sql, parameters.Select(p => ("@" + p.Name, (object?)p.Value)));
+        using var explain = c.CreateCommand();
+        explain.CommandText = "EXPLAIN QUERY PLAN " + sql;
+        return new StatementWork(steps, string.Join("; ", QueryPlan(explain, parameters)));
+    }
+
+    /// <summary>
+    /// Runs <paramref name="sql"/> through SQLitePCL.raw with <paramref name="parameters"/> (named with their prefix;
+    /// values <see cref="string"/>, <see cref="long"/> or <see cref="int"/>) and counts its virtual-machine steps, the
+    /// pages it asked the pager for (cache hits plus misses, <c>sqlite3_db_status</c>) and the rows it returned.
+    /// </summary>
+    public static (long Steps, long Pages, int Rows) CountSqlite(SqliteConnection c, string sql, IEnumerable<(string Name, object? Value)> parameters)
+    {
         var db = c.Handle!;
         Assert.Equal(raw.SQLITE_OK, raw.sqlite3_prepare_v2(db, sql, out var stmt));
         using (stmt)
         {
             foreach (var (name, value) in parameters)
             {
-                var index = raw.sqlite3_bind_parameter_index(stmt, "@" + name);
-                Assert.True(index > 0, $"The statement has no parameter @{name}.");
-                Assert.Equal(raw.SQLITE_OK, raw.sqlite3_bind_int64(stmt, index, Convert.ToInt64(value, CultureInfo.InvariantCulture)));
+                var index = raw.sqlite3_bind_parameter_index(stmt, name);
+                Assert.True(index > 0, $"The statement has no parameter {name}.");
+                var rc = value switch
+                {
+                    string text => raw.sqlite3_bind_text(stmt, index, text),
+                    long l => raw.sqlite3_bind_int64(stmt, index, l),
+                    int i => raw.sqlite3_bind_int64(stmt, index, i),
+                    var other => throw new InvalidOperationException($"Unexpected parameter type {other?.GetType().Name}."),
+                };
+                Assert.Equal(raw.SQLITE_OK, rc);
             }
 
+            raw.sqlite3_db_status(db, raw.SQLITE_DBSTATUS_CACHE_HIT, out _, out _, 1);
+            raw.sqlite3_db_status(db, raw.SQLITE_DBSTATUS_CACHE_MISS, out _, out _, 1);
+            var rows = 0;
             int step;
             while ((step = raw.sqlite3_step(stmt)) == raw.SQLITE_ROW)
             {
+                rows++;
             }
 
             Assert.Equal(raw.SQLITE_DONE, step);
-            using var explain = c.CreateCommand();
-            explain.CommandText = "EXPLAIN QUERY PLAN " + sql;
-            var plan = string.Join("; ", QueryPlan(explain, parameters));
-            return new StatementWork(raw.sqlite3_stmt_status(stmt, raw.SQLITE_STMTSTATUS_VM_STEP, 0), plan);
+            raw.sqlite3_db_status(db, raw.SQLITE_DBSTATUS_CACHE_HIT, out var hits, out _, 0);
+            raw.sqlite3_db_status(db, raw.SQLITE_DBSTATUS_CACHE_MISS, out var misses, out _, 0);
+            return (raw.sqlite3_stmt_status(stmt, raw.SQLITE_STMTSTATUS_VM_STEP, 0), hits + misses, rows);
         }
     }
 

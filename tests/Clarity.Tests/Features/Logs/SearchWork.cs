@@ -6,7 +6,6 @@ using Dapper;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
-using SQLitePCL;
 using Xunit;
 
 namespace Clarity.Tests.Features.Logs;
@@ -91,38 +90,9 @@ public sealed record SearchWork(long Steps, long Pages, int Rows, string Plan)
     /// <summary>Runs the store's statement through SQLitePCL.raw, with the store's parameters, to read its counters.</summary>
     private static SearchWork MeasureSqlite(SqliteConnection c, SqliteCommand command)
     {
-        var db = c.Handle!;
-        Assert.Equal(raw.SQLITE_OK, raw.sqlite3_prepare_v2(db, command.CommandText, out var stmt));
-        using (stmt)
-        {
-            foreach (SqliteParameter p in command.Parameters)
-            {
-                var index = raw.sqlite3_bind_parameter_index(stmt, p.ParameterName);
-                Assert.True(index > 0, $"The statement has no parameter {p.ParameterName}.");
-                var rc = p.Value switch
-                {
-                    string s => raw.sqlite3_bind_text(stmt, index, s),
-                    long l => raw.sqlite3_bind_int64(stmt, index, l),
-                    int i => raw.sqlite3_bind_int64(stmt, index, i),
-                    var other => throw new InvalidOperationException($"Unexpected parameter type {other?.GetType().Name}."),
-                };
-                Assert.Equal(raw.SQLITE_OK, rc);
-            }
-
-            raw.sqlite3_db_status(db, raw.SQLITE_DBSTATUS_CACHE_HIT, out _, out _, 1);
-            raw.sqlite3_db_status(db, raw.SQLITE_DBSTATUS_CACHE_MISS, out _, out _, 1);
-            var rows = 0;
-            int step;
-            while ((step = raw.sqlite3_step(stmt)) == raw.SQLITE_ROW)
-            {
-                rows++;
-            }
-
-            Assert.Equal(raw.SQLITE_DONE, step);
-            raw.sqlite3_db_status(db, raw.SQLITE_DBSTATUS_CACHE_HIT, out var hits, out _, 0);
-            raw.sqlite3_db_status(db, raw.SQLITE_DBSTATUS_CACHE_MISS, out var misses, out _, 0);
-            return new SearchWork(raw.sqlite3_stmt_status(stmt, raw.SQLITE_STMTSTATUS_VM_STEP, 0), hits + misses, rows, command.CommandText);
-        }
+        var (steps, pages, rows) = StatementWork.CountSqlite(
+            c, command.CommandText, command.Parameters.Cast<SqliteParameter>().Select(p => (p.ParameterName, p.Value)));
+        return new SearchWork(steps, pages, rows, command.CommandText);
     }
 
     /// <summary>
