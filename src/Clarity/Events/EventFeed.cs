@@ -52,6 +52,7 @@ public sealed partial class EventFeed(EventLog log, StreamHub hub, EventBus bus,
         lock (_gate)
         {
             _cursor = newest;
+            log.Tail.Start(newest);
         }
 
         await base.StartAsync(cancellationToken);
@@ -135,6 +136,7 @@ public sealed partial class EventFeed(EventLog log, StreamHub hub, EventBus bus,
     private void Deliver(IReadOnlyList<EventRow> rows)
     {
         hub.Dispatch(rows);
+        log.Tail.Append(rows);
         foreach (var row in rows)
         {
             if (!bus.ShouldDeliverFromFeed(row.RowId))

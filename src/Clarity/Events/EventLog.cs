@@ -94,6 +94,9 @@ public sealed class EventLog(Database db)
 
     public Database Database => db;
 
+    /// <summary>The newest sequenced rows as this node's feed delivered them, for the consumers on this node to read from memory.</summary>
+    public FeedTail Tail { get; } = new();
+
     /// <summary>Writes the rows inside the change's transaction and returns their row ids.</summary>
     public async Task<IReadOnlyList<long>> AppendAsync(Change change, IReadOnlyList<EventRow> rows)
     {

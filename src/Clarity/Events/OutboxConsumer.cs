@@ -22,11 +22,12 @@ public sealed record OutboxWork(Func<DbConnection, DbTransaction, Task>? Write =
 
 /// <summary>
 /// A durable consumer of the outbox, on the leader: it follows <c>events</c> by seq from its cursor in
-/// <c>consumer_cursors</c> (<see cref="CursorName"/>), reads a batch past it, lets the consumer work out what the batch
+/// <c>consumer_cursors</c> (<see cref="CursorName"/>), reads a batch past it (from this node's <see cref="FeedTail"/> once
+/// it has caught up with the feed, else from the table), lets the consumer work out what the batch
 /// means (<see cref="HandleAsync"/>), and writes that in the same transaction as it advances the cursor. A crash or
 /// restart therefore resumes exactly where the last committed pass ended, and a pass whose cursor moved meanwhile (a
-/// former leader's) writes nothing and reads again. Woken by the committed events of this node (<see cref="WakesOn"/>)
-/// and by the sequencer's NOTIFY on PostgreSQL; at least every second regardless. A failing pass is logged and retried
+/// former leader's) writes nothing and reads again. Woken by the committed events of this node (<see cref="WakesOn"/>),
+/// by the feed's tail growing, and by the sequencer's NOTIFY on PostgreSQL; at least every second regardless. A failing pass is logged and retried
 /// on the next tick (<see cref="BackgroundLoop"/>).
 /// </summary>
 public abstract partial class OutboxConsumer : BackgroundLoop
@@ -37,6 +38,7 @@ public abstract partial class OutboxConsumer : BackgroundLoop
     private readonly EventLog _log;
     private readonly ConsumerCursors _cursors;
     private readonly IDisposable _subscription;
+    private readonly IDisposable _tailSubscription;
 
     protected OutboxConsumer(EventLog log, ConsumerCursors cursors, IEventBus bus, TimeProvider clock, Leadership leadership, ILogger logger)
         : base(leadership, logger)
@@ -49,6 +51,20 @@ public abstract partial class OutboxConsumer : BackgroundLoop
             if (WakesOn(e))
             {
                 Wake();
+            }
+        });
+
+        // The feed has read rows past its window (on PostgreSQL after the sequencer numbered them, which is after the
+        // commits woke us above): the next pass reads them from the tail.
+        _tailSubscription = log.Tail.Subscribe(rows =>
+        {
+            foreach (var row in rows)
+            {
+                if (Reads(row))
+                {
+                    Wake();
+                    return;
+                }
             }
         });
     }
@@ -113,7 +129,9 @@ public abstract partial class OutboxConsumer : BackgroundLoop
             }
         }
 
-        var rows = await _log.ReadAfterAsync(_position, null, null, Batch, ct);
+        // Caught up with this node's feed, the batch comes from its tail (nothing new there: an empty batch, and the
+        // feed wakes us when it grows); behind it or ahead of it, from the table.
+        var rows = _log.Tail.TryRead(_position, Batch, out var tail) ? tail : await _log.ReadAfterAsync(_position, null, null, Batch, ct);
         var flushDue = _position > _durable && Environment.TickCount64 - _durableAt >= flushMs;
         if (rows.Count == 0)
         {
@@ -185,6 +203,7 @@ public abstract partial class OutboxConsumer : BackgroundLoop
     public override void Dispose()
     {
         _subscription.Dispose();
+        _tailSubscription.Dispose();
         base.Dispose();
     }
 

@@ -137,6 +137,38 @@ public abstract class OutboxTests(HostFixture fixture)
     }
 
     [Fact]
+    public async Task TheFeedsTail_HoldsExactlyTheSequencedRows_ThatTheTableHolds_AfterAConcurrentBurst()
+    {
+        // The consumers on this node read their batches from the tail once caught up, so it must be the table's rows
+        // after its start, every one, in order, with nothing extra: checked against the table after a concurrent burst.
+        var log = Host.Services.GetRequiredService<EventLog>();
+        var feed = Host.Services.GetRequiredService<EventFeed>();
+        var start = feed.Cursor;
+        using var client = Host.CreateClient(Org.MemberKey);
+        var queue = Work.Unique("tail");
+        await Task.WhenAll(Enumerable.Range(0, 60).Select(i => client.CreateTaskAsync(Org, new { queue, title = $"t{i}" })));
+
+        var deadline = DateTimeOffset.UtcNow.AddSeconds(30);
+        IReadOnlyList<EventRow> table;
+        while (true)
+        {
+            table = await log.ReadAfterAsync(start, null, null, 10_000, CancellationToken.None);
+            if (await log.UnsequencedAsync(CancellationToken.None) == 0 && table.Count > 0 && feed.Cursor >= table[^1].Seq)
+            {
+                break;
+            }
+
+            Assert.True(DateTimeOffset.UtcNow < deadline, "The burst's events were not all sequenced and read by the feed.");
+            await Task.Delay(50);
+        }
+
+        Assert.True(log.Tail.TryRead(start, 10_000, out var tail), "The tail does not cover the feed's cursor before the burst.");
+        Assert.Equal(table.Select(r => (r.Seq, r.Kind, r.Payload)), tail.Take(table.Count).Select(r => (r.Seq, r.Kind, r.Payload)));
+        Assert.Equal(60, tail.Count(r => r.Payload.Contains(queue, StringComparison.Ordinal)));
+        Assert.True(log.Tail.TryRead(tail[^1].Seq, 10, out var none) && none.Count == 0, "A cursor at the tail's end reads an empty batch.");
+    }
+
+    [Fact]
     public async Task AConsumerWithNothingToDo_FollowsABurstInMemory_AndWritesItsCursorAboutOnceASecond()
     {
         // No webhook endpoint exists here, so every event means nothing to the webhook fan-out. A trigger counts the
