@@ -135,8 +135,9 @@ public sealed partial class EventFeed(EventLog log, StreamHub hub, EventBus bus,
     /// <summary>Hands rows, in seq order and each once, to the hub and to this node's bus subscribers. Under the gate.</summary>
     private void Deliver(IReadOnlyList<EventRow> rows)
     {
-        hub.Dispatch(rows);
+        // The tail first: it must end where the cursor does (the offers' path moves the cursor before it delivers).
         log.Tail.Append(rows);
+        hub.Dispatch(rows);
         foreach (var row in rows)
         {
             if (!bus.ShouldDeliverFromFeed(row.RowId))

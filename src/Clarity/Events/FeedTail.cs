@@ -25,18 +25,6 @@ public sealed class FeedTail
     private long _payloadChars;
     private Action<IReadOnlyList<EventRow>>[] _listeners = [];
 
-    /// <summary>Whether the feed has started; before that nothing is served from here.</summary>
-    public bool Started
-    {
-        get
-        {
-            lock (_gate)
-            {
-                return _through >= 0;
-            }
-        }
-    }
-
     /// <summary>The feed starts at <paramref name="position"/>: the window is empty and begins after it.</summary>
     internal void Start(long position)
     {

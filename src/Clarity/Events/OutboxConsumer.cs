@@ -118,7 +118,8 @@ public abstract partial class OutboxConsumer : BackgroundLoop
     protected async Task<bool> ConsumeAsync(CancellationToken ct)
     {
         var flushMs = (long)IdleFlush.TotalMilliseconds;
-        if (_durable < 0 || Environment.TickCount64 - _checkedAt >= flushMs)
+        var readBack = _durable < 0 || Environment.TickCount64 - _checkedAt >= flushMs;
+        if (readBack)
         {
             // The first pass, after a failed move, and every IdleFlush: someone may have moved (or an operator rewound) it.
             var durable = await _cursors.ReadAsync(CursorName, ct);
@@ -130,8 +131,9 @@ public abstract partial class OutboxConsumer : BackgroundLoop
         }
 
         // Caught up with this node's feed, the batch comes from its tail (nothing new there: an empty batch, and the
-        // feed wakes us when it grows); behind it or ahead of it, from the table.
-        var rows = _log.Tail.TryRead(_position, Batch, out var tail) ? tail : await _log.ReadAfterAsync(_position, null, null, Batch, ct);
+        // feed wakes us when it grows); behind it or ahead of it, from the table. The pass that reads the cursor back
+        // (about once a second) reads the table too, so a tail that ever stopped short of it delays a batch by that much.
+        var rows = !readBack && _log.Tail.TryRead(_position, Batch, out var tail) ? tail : await _log.ReadAfterAsync(_position, null, null, Batch, ct);
         var flushDue = _position > _durable && Environment.TickCount64 - _durableAt >= flushMs;
         if (rows.Count == 0)
         {
