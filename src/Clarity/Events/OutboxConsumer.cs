@@ -22,13 +22,13 @@ public sealed record OutboxWork(Func<DbConnection, DbTransaction, Task>? Write =
 
 /// <summary>
 /// A durable consumer of the outbox, on the leader: it follows <c>events</c> by seq from its cursor in
-/// <c>consumer_cursors</c> (<see cref="CursorName"/>), reads a batch past it (from this node's <see cref="FeedTail"/> once
-/// it has caught up with the feed, else from the table), lets the consumer work out what the batch
-/// means (<see cref="HandleAsync"/>), and writes that in the same transaction as it advances the cursor. A crash or
-/// restart therefore resumes exactly where the last committed pass ended, and a pass whose cursor moved meanwhile (a
-/// former leader's) writes nothing and reads again. Woken by the committed events of this node (<see cref="WakesOn"/>),
-/// by the feed's tail growing, and by the sequencer's NOTIFY on PostgreSQL; at least every second regardless. A failing pass is logged and retried
-/// on the next tick (<see cref="BackgroundLoop"/>).
+/// <c>consumer_cursors</c> (<see cref="CursorName"/>), reads a batch past it (from this node's <see cref="FeedTail"/>
+/// once it has caught up with the feed, else from the table), lets the consumer work out what the batch means
+/// (<see cref="HandleAsync"/>), and writes that in the same transaction as it advances the cursor. A crash or restart
+/// therefore resumes exactly where the last committed pass ended, and a pass whose cursor moved meanwhile (a former
+/// leader's) writes nothing and reads again. Woken by the committed events of this node (<see cref="WakesOn"/>), by the
+/// feed's tail growing, and by the sequencer's NOTIFY on PostgreSQL; at least every second regardless. A failing pass
+/// is logged and retried on the next tick (<see cref="BackgroundLoop"/>).
 /// </summary>
 public abstract partial class OutboxConsumer : BackgroundLoop
 {
@@ -54,8 +54,8 @@ public abstract partial class OutboxConsumer : BackgroundLoop
             }
         });
 
-        // The feed has read rows past its window (on PostgreSQL after the sequencer numbered them, which is after the
-        // commits woke us above): the next pass reads them from the tail.
+        // The feed delivered rows past the tail's old end (on PostgreSQL once the sequencer numbered them, which is after
+        // their commits woke us above): the next pass reads them from the tail.
         _tailSubscription = log.Tail.Subscribe(rows =>
         {
             foreach (var row in rows)
