@@ -11,7 +11,7 @@
 #
 # It checks <rev> (and HEAD for each patch) out into temporary git worktrees, builds every side's harness
 # (bench/Clarity.Bench, which runs Clarity in-process), then alternates them, before, after, patches…, each run doing
-# the lifecycle and ingestion scenarios on SQLite and PostgreSQL, so drift in the machine's load hits every side alike.
+# the lifecycle and ingestion scenarios on each backend asked for, so drift in the machine's load hits every side alike.
 # It prints each run's figures and, per backend, the median over rounds with the change from <rev> in percent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +25,7 @@ while [[ ${1:-} == --* ]]; do
   [[ $1 == --patch ]] || { echo "$me: unknown option '$1' (options: --patch NAME=FILE, --backend LIST)" >&2; exit 2; }
   [[ ${2:-} =~ ^([a-z0-9-]+)=(.+)$ ]] || { echo "$me: --patch takes NAME=FILE (NAME in lower case letters, digits and dashes), got '${2:-}'" >&2; exit 2; }
   [[ ${BASH_REMATCH[1]} != before && ${BASH_REMATCH[1]} != after ]] || { echo "$me: a patch side may not be called '${BASH_REMATCH[1]}'" >&2; exit 2; }
+  [[ " ${patch_names[*]} " != *" ${BASH_REMATCH[1]} "* ]] || { echo "$me: two patch sides are called '${BASH_REMATCH[1]}'" >&2; exit 2; }
   [[ -f ${BASH_REMATCH[2]} ]] || { echo "$me: no such patch file: ${BASH_REMATCH[2]}" >&2; exit 2; }
   patch_names+=("${BASH_REMATCH[1]}"); patch_files+=("$(realpath "${BASH_REMATCH[2]}")")
   shift 2
