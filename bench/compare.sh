@@ -8,21 +8,32 @@
 #                                    bench/ablations/), run in the same rounds and compared with <rev> like the working tree
 #   bench/compare.sh --backend postgres …
 #                                    only these backends (sqlite,postgres by default)
+#   bench/compare.sh --only workflow-steps --server-process …
+#                                    these scenarios instead of lifecycle,ingest (any of the harness's --only names;
+#                                    the table shows lifecycles/s, ingestion and step transitions/s), and the server in
+#                                    its own process where a scenario supports it
 #
 # It checks <rev> (and HEAD for each patch) out into temporary git worktrees, builds every side's harness
 # (bench/Clarity.Bench, which runs Clarity in-process), then alternates them, before, after, patches…, each run doing
-# the lifecycle and ingestion scenarios on each backend asked for, so drift in the machine's load hits every side alike.
+# the scenarios asked for (lifecycle and ingestion by default) on each backend asked for, so drift in the machine's load hits every side alike.
 # It prints each run's figures and, per backend, the median over rounds with the change from <rev> in percent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 me=$(basename "$0")
-patch_names=() patch_files=() backends=sqlite,postgres
+patch_names=() patch_files=() backends=sqlite,postgres scenarios=lifecycle,ingest server_process=()
 while [[ ${1:-} == --* ]]; do
+  if [[ $1 == --only ]]; then
+    [[ ${2:-} =~ ^[a-z0-9-]+(,[a-z0-9-]+)*$ ]] || { echo "$me: --only takes a comma-separated list of scenario names, got '${2:-}'" >&2; exit 2; }
+    scenarios=$2; shift 2; continue
+  fi
+  if [[ $1 == --server-process ]]; then
+    server_process=(--server-process); shift; continue
+  fi
   if [[ $1 == --backend ]]; then
     [[ ${2:-} =~ ^(sqlite|postgres)(,(sqlite|postgres))?$ ]] || { echo "$me: --backend takes sqlite, postgres or both (comma-separated), got '${2:-}'" >&2; exit 2; }
     backends=$2; shift 2; continue
   fi
-  [[ $1 == --patch ]] || { echo "$me: unknown option '$1' (options: --patch NAME=FILE, --backend LIST)" >&2; exit 2; }
+  [[ $1 == --patch ]] || { echo "$me: unknown option '$1' (options: --patch NAME=FILE, --backend LIST, --only LIST, --server-process)" >&2; exit 2; }
   [[ ${2:-} =~ ^([a-z0-9-]+)=(.+)$ ]] || { echo "$me: --patch takes NAME=FILE (NAME in lower case letters, digits and dashes), got '${2:-}'" >&2; exit 2; }
   [[ ${BASH_REMATCH[1]} != before && ${BASH_REMATCH[1]} != after ]] || { echo "$me: a patch side may not be called '${BASH_REMATCH[1]}'" >&2; exit 2; }
   [[ " ${patch_names[*]} " != *" ${BASH_REMATCH[1]} "* ]] || { echo "$me: two patch sides are called '${BASH_REMATCH[1]}'" >&2; exit 2; }
@@ -59,7 +70,7 @@ for side in "${sides[@]}"; do
   dotnet build "${side_dir[$side]}/bench/Clarity.Bench/Clarity.Bench.csproj" -c Release -nologo -v quiet
 done
 
-out="bench/results/compare-$(date -u +%Y%m%dT%H%M%SZ)"
+out="$PWD/bench/results/compare-$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$out"
 log "Running $rounds rounds ($(nproc) cores, load average now: $(cut -d' ' -f1-3 /proc/loadavg))"
 for ((r = 1; r <= rounds; r++)); do
@@ -67,15 +78,17 @@ for ((r = 1; r <= rounds; r++)); do
     dir=${side_dir[$side]}
     log "Round $r: $side"
     # A failed scenario is reported by the harness; the other figures still count.
-    dotnet "$dir/bench/Clarity.Bench/bin/Release/net10.0/Clarity.Bench.dll" \
-      --postgres "$postgres" --backend "$backends" --out "$out/$side-$r" --only lifecycle,ingest || echo "(round $r, $side: a scenario failed; see above)"
+    # From the side's own tree: the harness finds the server it starts (--server-process) under the current folder.
+    (cd "$dir" && dotnet bench/Clarity.Bench/bin/Release/net10.0/Clarity.Bench.dll \
+      --postgres "$postgres" --backend "$backends" --out "$out/$side-$r" --only "$scenarios" "${server_process[@]}") || echo "(round $r, $side: a scenario failed; see above)"
   done
 done
 
 python3 - "$out" "$rounds" "${sides[@]}" <<'PY'
 import json, os, statistics, sys
 out, rounds, sides = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
-metrics = ["lifecycles/s", "acknowledged lines/s", "lifecycle latency p50", "append request p50 / p99"]
+metrics = ["lifecycles/s", "acknowledged lines/s", "lifecycle latency p50", "append request p50 / p99",
+           "plain: step transitions/s", "eager: step transitions/s", "plain: machine CPU per step", "eager: machine CPU per step"]
 values = {}
 for side in sides:
     for r in range(1, rounds + 1):
