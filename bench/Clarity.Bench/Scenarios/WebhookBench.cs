@@ -24,6 +24,12 @@ namespace Clarity.Bench.Scenarios;
 /// the deliveries received in the window show the rate was held;</item>
 /// <item>paced: the request path open loop at a quarter of phase 1's rate, alone and beside 1,000 deliveries/s in
 /// alternating slices: how much longer a request takes with the deliveries beside it when the server is not saturated.</item>
+/// <item>the floor: phase 4 again with a bare sender in this process in Clarity's place. It posts a copy of a real
+/// delivery, signed per Standard Webhooks, 1,000 times a second to the same receiver, with no database, outbox or
+/// delivery log, while the 16 clients create on the unsubscribed queue and the same 125 creations/s as phase 4's
+/// producer go to that queue too. What the clients keep there is the most any server could keep on this machine while
+/// 1,000 deliveries/s leave it in this shape; a second window leaves the 125 creations/s out (events for free). The
+/// machine's CPU per bare delivery is measured alone first.</item>
 /// </list>
 /// </summary>
 public static class WebhookBench
@@ -123,6 +129,9 @@ public static class WebhookBench
         report.Add(Name, b, "create p50 / p99 beside 1,000 deliveries/s", steadyP50, "ms",
             notes: $"p99 {steadyP99:F1} ms (alone: p50 {baseP50:F1} ms, p99 {baseP99:F1} ms)");
 
+        // The floor: the same window with a bare sender in Clarity's place.
+        await FloorAsync(server, api, receiver, baseRate, report, options);
+
         // Paced: the request path at a quarter of what phase 1 could do, open loop, as a busy production server sees it,
         // alone and beside 1,000 deliveries/s in alternating slices, so that drift in the machine hits both alike. The
         // closed loop above cannot keep its rate beside the deliveries on a saturated machine (their CPU has to come
@@ -155,6 +164,130 @@ public static class WebhookBench
             besideP50 <= 1.1 * aloneP50,
             notes: $"{besideP50 / aloneP50:P0} of alone (p50 {aloneP50:F2} ms); p99 {pacedBeside.Percentile(99):F1} ms beside, {pacedAlone.Percentile(99):F1} ms alone; "
                 + $"{pacedBeside.Count:N0} and {pacedAlone.Count:N0} creations, a quarter of phase 1's rate, alone and beside alternating");
+    }
+
+    /// <summary>
+    /// Phase 6: the closed-loop request path of phase 4 beside a bare sender instead of Clarity's deliveries; see the
+    /// class summary. Reported beside phase 4's figure, so the gap between the two is what Clarity's deliveries cost
+    /// beyond the sending itself (the outbox, the delivery log, the endpoint's bookkeeping).
+    /// </summary>
+    private static async Task FloorAsync(BenchServer server, AgentApi api, Receiver receiver, double baseRate, Report report, BenchOptions options)
+    {
+        var b = server.Backend;
+        var body = receiver.SampleBody ?? throw new InvalidOperationException("The receiver has not seen a delivery to copy.");
+        using var sender = new BareSender(receiver.Port, body);
+
+        var before = receiver.Count;
+        var alone = new CpuMeter(server);
+        using (var stopAlone = new CancellationTokenSource(options.Duration / 2))
+        {
+            await sender.PaceAsync(SteadyDeliveriesPerSecond, stopAlone.Token);
+        }
+
+        alone.Stop();
+        var sentAlone = receiver.Count - before;
+        report.Add(Name, b, "floor: machine CPU per bare delivery", alone.MachineCpuMs / Math.Max(1, sentAlone), "ms",
+            notes: $"{sentAlone:N0} bare deliveries ({body.Length:N0}-byte body, HMAC-SHA256 signed, one POST each) at {SteadyDeliveriesPerSecond:N0}/s "
+                + $"from this process to the receiver, nothing else running; {Describe(alone)}");
+
+        // With the creations that cause the deliveries (this scenario's shape: 8 endpoints per event), then without them
+        // (as if the events cost nothing, the least any shape could cost).
+        foreach (var producers in new[] { true, false })
+        {
+            before = receiver.Count;
+            var beside = new CpuMeter(server);
+            using var stopSending = new CancellationTokenSource();
+            using var stopProducing = new CancellationTokenSource();
+            var sending = sender.PaceAsync(SteadyDeliveriesPerSecond, stopSending.Token);
+            var producing = producers ? PaceAsync(api, "no-hooks", SteadyDeliveriesPerSecond / (double)Endpoints, stopProducing.Token) : Task.FromResult(0L);
+            var windowStart = Stopwatch.GetTimestamp();
+            var (rate, p50, p99) = await CreateForAsync(api, "no-hooks", options.Duration);
+            var window = Stopwatch.GetElapsedTime(windowStart).TotalSeconds;
+            beside.Stop();
+            var sentRate = (receiver.Count - before) / window;
+            await stopSending.CancelAsync();
+            await stopProducing.CancelAsync();
+            await sending;
+            await producing;
+            report.Add(Name, b, producers
+                    ? "floor: task creations/s beside a bare sender at 1,000 deliveries/s and their 125 creations/s"
+                    : "floor: task creations/s beside a bare sender at 1,000 deliveries/s, no creations behind them", rate, "/s",
+                notes: $"{rate / baseRate:P0} of the same clients alone ({baseRate:F0}/s)"
+                    + (producers
+                        ? ": the most any server keeps in this scenario's shape (compare \"task creations/s beside 1,000 deliveries/s\")"
+                        : ": what the sending alone leaves, with events that cost nothing to make")
+                    + $"; p50 {p50:F1} / p99 {p99:F1} ms; {sentRate:F0} bare deliveries/s received in the window"
+                    + (producers ? $", plus {SteadyDeliveriesPerSecond / Endpoints} paced creations/s on the clients' queue" : "") + $"; {Describe(beside)}");
+        }
+
+        // "Alone" was measured first, on a smaller database: the clients alone again, after the floor windows, shows how
+        // far the machine and the database drifted meanwhile.
+        var again = new CpuMeter(server);
+        var (againRate, againP50, againP99) = await CreateForAsync(api, "no-hooks", options.Duration);
+        again.Stop();
+        report.Add(Name, b, "floor: task creations/s alone again, after the floor windows", againRate, "/s",
+            notes: $"{againRate / baseRate:P0} of the first \"alone\" ({baseRate:F0}/s); p50 {againP50:F1} / p99 {againP99:F1} ms; {Describe(again)}");
+    }
+
+    /// <summary>
+    /// The least a sender can do per delivery: one POST of a fixed body with fresh Standard Webhooks headers (an id, the
+    /// time, an HMAC-SHA256 signature over both and the body), round-robin over the receiver's 8 endpoint paths on a
+    /// pooled client. No database, no queue, no log.
+    /// </summary>
+    private sealed class BareSender(int port, byte[] body) : IDisposable
+    {
+        private readonly HttpClient _http = new(new SocketsHttpHandler { AllowAutoRedirect = false, PooledConnectionLifetime = TimeSpan.FromMinutes(5) });
+        private readonly byte[] _key = System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
+        private readonly Uri[] _urls = Enumerable.Range(0, Endpoints).Select(i => new Uri($"http://127.0.0.1:{port}/hook/{i}")).ToArray();
+
+        public async Task PaceAsync(double perSecond, CancellationToken stop)
+        {
+            var inFlight = new List<Task>();
+            var start = Stopwatch.GetTimestamp();
+            for (var n = 0; !stop.IsCancellationRequested; n++)
+            {
+                var due = TimeSpan.FromSeconds(n / perSecond) - Stopwatch.GetElapsedTime(start);
+                if (due > TimeSpan.Zero)
+                {
+                    try
+                    {
+                        await Task.Delay(due, stop);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        break;
+                    }
+                }
+
+                inFlight.Add(SendAsync(n));
+                if (inFlight.Count >= 4096)
+                {
+                    inFlight.RemoveAll(t => t.IsCompleted);
+                }
+            }
+
+            await Task.WhenAll(inFlight);
+        }
+
+        private async Task SendAsync(int n)
+        {
+            var id = $"msg_{Guid.CreateVersion7():N}";
+            var timestamp = DateTimeOffset.UtcNow.ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture);
+            var prefix = System.Text.Encoding.UTF8.GetBytes($"{id}.{timestamp}.");
+            var signed = new byte[prefix.Length + body.Length];
+            prefix.CopyTo(signed, 0);
+            body.CopyTo(signed, prefix.Length);
+            var signature = Convert.ToBase64String(System.Security.Cryptography.HMACSHA256.HashData(_key, signed));
+            using var request = new HttpRequestMessage(HttpMethod.Post, _urls[n % _urls.Length]) { Content = new ByteArrayContent(body) };
+            request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+            request.Headers.Add("webhook-id", id);
+            request.Headers.Add("webhook-timestamp", timestamp);
+            request.Headers.Add("webhook-signature", $"v1,{signature}");
+            using var response = await _http.SendAsync(request);
+            response.EnsureSuccessStatusCode();
+        }
+
+        public void Dispose() => _http.Dispose();
     }
 
     /// <summary>
@@ -242,6 +375,9 @@ public static class WebhookBench
 
         public long Count => Interlocked.Read(ref _count);
 
+        /// <summary>The body of the first delivery received (the floor sender sends copies of it).</summary>
+        public byte[]? SampleBody { get; private set; }
+
         public long First => Interlocked.Read(ref _first);
 
         public long Last => Interlocked.Read(ref _last);
@@ -265,6 +401,13 @@ public static class WebhookBench
             var receiver = new Receiver(app);
             app.MapPost("/hook/{n}", async (HttpContext http) =>
             {
+                if (receiver.SampleBody is null)
+                {
+                    using var copy = new MemoryStream();
+                    await http.Request.Body.CopyToAsync(copy);
+                    receiver.SampleBody = copy.ToArray();
+                }
+
                 await http.Request.Body.CopyToAsync(Stream.Null);
                 var now = Stopwatch.GetTimestamp();
                 Interlocked.CompareExchange(ref receiver._first, now, 0);

@@ -319,7 +319,8 @@ public static class WorkflowStepsBench
         var api = new AgentApi(server.Http);
         var count = options.WorkflowSteps + 2;
         var rates = new List<double>();
-        double cpuMs = 0, writerMs = 0;
+        double cpuMs = 0, writerMs = 0, machineMs = 0, serverMs = 0;
+        double? postgresMs = null;
         var sqlite = server.Backend == Backend.Sqlite;
         for (var r = -1; r < options.WorkflowRuns; r++)
         {
@@ -334,7 +335,7 @@ public static class WorkflowStepsBench
             }));
 
             var all = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
-            var cpu = new CpuMeter();
+            var cpu = new CpuMeter(server);
             var writerAtStart = server.WriterCpu;
             var t0 = Stopwatch.GetTimestamp();
             NoOpAgents? agents = null;
@@ -366,18 +367,37 @@ public static class WorkflowStepsBench
                 rates.Add(count / Stopwatch.GetElapsedTime(t0, all.Task.Result).TotalSeconds);
                 cpuMs += ms;
                 writerMs += runWriterMs;
+                machineMs += cpu.MachineCpuMs;
+                serverMs += cpu.ServerCpuMs ?? 0;
+                postgresMs = cpu.PostgresCpuMs is { } pg ? (postgresMs ?? 0) + pg : null;
             }
         }
 
         var b = server.Backend;
+        var tasks = count * (double)rates.Count;
         var mode = eager ? "eager" : "plain";
         var sorted = rates.Order().ToList();
         report.Add(Name, b, $"{mode}: yardstick, {count:N0} standalone tasks: tasks finished/s", rates.Count / rates.Sum(x => 1 / x), "/s",
             notes: $"the same agents with no workflow (tasks created beforehand, not timed); first claim → last complete answered; per round {string.Join(", ", sorted.Select(Report.Format))}");
-        report.Add(Name, b, $"{mode}: yardstick: process CPU per task", cpuMs / (count * (double)rates.Count), "ms", notes: "server + agents in one process (the server's own process with --server-process: not split here)");
+        // The same CPU figures as the steps', so a step's cost can be set against a bare task's claim and complete.
+        report.Add(Name, b, $"{mode}: yardstick: machine CPU per task", machineMs / tasks, "ms",
+            notes: $"every process on the machine (/proc/stat busy time) while the agents claimed and completed; 2 cores at this cost allow ≈ {Report.Format(2000 / (machineMs / tasks))} tasks/s");
+        if (server.ServerCpu is not null)
+        {
+            report.Add(Name, b, $"{mode}: yardstick: server CPU per task", serverMs / tasks, "ms", notes: "the server process alone (/proc/<pid>/stat)");
+        }
+        else
+        {
+            report.Add(Name, b, $"{mode}: yardstick: process CPU per task", cpuMs / tasks, "ms", notes: "server + agents in one process");
+        }
+
+        if (postgresMs is { } postgres)
+        {
+            report.Add(Name, b, $"{mode}: yardstick: PostgreSQL CPU per task", postgres / tasks, "ms", notes: "every process of the local PostgreSQL server");
+        }
         if (sqlite)
         {
-            report.Add(Name, b, $"{mode}: yardstick: SQLite writer thread CPU per task", writerMs / (count * (double)rates.Count), "ms");
+            report.Add(Name, b, $"{mode}: yardstick: SQLite writer thread CPU per task", writerMs / tasks, "ms");
         }
     }
 }
