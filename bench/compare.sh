@@ -24,6 +24,11 @@ patch_names=() patch_files=() backends=sqlite,postgres scenarios=lifecycle,inges
 while [[ ${1:-} == --* ]]; do
   if [[ $1 == --only ]]; then
     [[ ${2:-} =~ ^[a-z0-9-]+(,[a-z0-9-]+)*$ ]] || { echo "$me: --only takes a comma-separated list of scenario names, got '${2:-}'" >&2; exit 2; }
+    # The harness's names, from its source, so a typo fails now and not after the worktrees are built.
+    known=$(grep -o 'AllScenarios = \[[^]]*\]' bench/Clarity.Bench/Harness/BenchOptions.cs | grep -o '"[a-z0-9-]*"' | tr -d '"' | tr '\n' ' ')
+    for name in ${2//,/ }; do
+      [[ " $known" == *" $name "* ]] || { echo "$me: unknown scenario '$name' (known: ${known% })" >&2; exit 2; }
+    done
     scenarios=$2; shift 2; continue
   fi
   if [[ $1 == --server-process ]]; then
