@@ -240,34 +240,7 @@ public static class WebhookBench
         private readonly byte[] _key = System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
         private readonly Uri[] _urls = Enumerable.Range(0, Endpoints).Select(i => new Uri($"http://127.0.0.1:{port}/hook/{i}")).ToArray();
 
-        public async Task PaceAsync(double perSecond, CancellationToken stop)
-        {
-            var inFlight = new List<Task>();
-            var start = Stopwatch.GetTimestamp();
-            for (var n = 0; !stop.IsCancellationRequested; n++)
-            {
-                var due = TimeSpan.FromSeconds(n / perSecond) - Stopwatch.GetElapsedTime(start);
-                if (due > TimeSpan.Zero)
-                {
-                    try
-                    {
-                        await Task.Delay(due, stop);
-                    }
-                    catch (OperationCanceledException)
-                    {
-                        break;
-                    }
-                }
-
-                inFlight.Add(SendAsync(n));
-                if (inFlight.Count >= 4096)
-                {
-                    inFlight.RemoveAll(t => t.IsCompleted);
-                }
-            }
-
-            await Task.WhenAll(inFlight);
-        }
+        public Task PaceAsync(double perSecond, CancellationToken stop) => PaceOpenLoopAsync(perSecond, stop, SendAsync);
 
         private async Task SendAsync(int n)
         {
@@ -295,11 +268,21 @@ public static class WebhookBench
     /// starts on its own schedule without waiting for the previous answer, as independent producers would. Adds each
     /// creation's latency to <paramref name="latencies"/> when given.
     /// </summary>
-    private static async Task<long> PaceAsync(AgentApi api, string queue, double perSecond, CancellationToken stop, Samples? latencies = null)
+    private static Task<long> PaceAsync(AgentApi api, string queue, double perSecond, CancellationToken stop, Samples? latencies = null) =>
+        PaceOpenLoopAsync(perSecond, stop, n => latencies is null
+            ? api.CreateTaskAsync(queue, $"paced {n}")
+            : TimedAsync(() => api.CreateTaskAsync(queue, $"paced {n}"), latencies));
+
+    /// <summary>
+    /// Starts <paramref name="send"/>(n) at <paramref name="perSecond"/> until cancelled, each on its own schedule without
+    /// waiting for earlier ones to answer; then waits for all of them and returns how many were started.
+    /// </summary>
+    private static async Task<long> PaceOpenLoopAsync(double perSecond, CancellationToken stop, Func<int, Task> send)
     {
         var inFlight = new List<Task>();
         var start = Stopwatch.GetTimestamp();
-        for (var n = 0; !stop.IsCancellationRequested; n++)
+        var n = 0;
+        for (; !stop.IsCancellationRequested; n++)
         {
             var due = TimeSpan.FromSeconds(n / perSecond) - Stopwatch.GetElapsedTime(start);
             if (due > TimeSpan.Zero)
@@ -314,11 +297,21 @@ public static class WebhookBench
                 }
             }
 
-            inFlight.Add(latencies is null ? api.CreateTaskAsync(queue, $"paced {n}") : TimedAsync(() => api.CreateTaskAsync(queue, $"paced {n}"), latencies));
+            inFlight.Add(send(n));
+            if (inFlight.Count >= 4096)
+            {
+                // Keeps the list short on long runs; a finished task's failure still surfaces: it is awaited here first.
+                foreach (var done in inFlight.Where(t => t.IsCompleted))
+                {
+                    await done;
+                }
+
+                inFlight.RemoveAll(t => t.IsCompleted);
+            }
         }
 
         await Task.WhenAll(inFlight);
-        return inFlight.Count;
+        return n;
     }
 
     private static async Task TimedAsync(Func<Task> request, Samples latencies)
