@@ -178,30 +178,35 @@ public sealed partial class TaskService(
         var inserted = await TaskStore.InsertAsync(change, row, createdBy);
         if (inserted.Created)
         {
-            var task = inserted.Row;
             if (dependsOn is { Count: > 0 })
             {
-                await TaskStore.InsertDependenciesAsync(change, task.OrgId, task.Id, dependsOn);
+                await TaskStore.InsertDependenciesAsync(change, inserted.Row.OrgId, inserted.Row.Id, dependsOn);
             }
 
-            change.Emit(Changed(task));
-            var after = new AuditFields().Add("queue", task.Queue).Add("title", task.Title).Add("status", task.Status).Add("labels", labels)
-                .Add("priority", task.Priority).Add("maxAttempts", task.MaxAttempts).Add("timeoutSeconds", task.TimeoutSeconds)
-                .Add("idempotencyKey", task.IdempotencyKey);
-            if (dependsOn is { Count: > 0 })
-            {
-                after.Add("dependsOn", dependsOn.Select(d => d.ToString()).ToList());
-            }
-
-            if (task.RunId is { } runId)
-            {
-                after.Add("runId", runId).Add("stepId", task.StepId);
-            }
-
-            change.Audit(new AuditRecord(task.OrgId, AuditActions.TaskCreated, Target(task), After: after));
+            Record(change, inserted.Row, labels, dependsOn);
         }
 
         return inserted;
+    }
+
+    /// <summary>A created task's event and audit entry, in the unit of work that inserts it (<see cref="InsertAsync"/>, or a workflow's batched dispatch).</summary>
+    public static void Record(Change change, TaskRow task, IReadOnlyList<string> labels, IReadOnlyList<Guid>? dependsOn = null)
+    {
+        change.Emit(Changed(task));
+        var after = new AuditFields().Add("queue", task.Queue).Add("title", task.Title).Add("status", task.Status).Add("labels", labels)
+            .Add("priority", task.Priority).Add("maxAttempts", task.MaxAttempts).Add("timeoutSeconds", task.TimeoutSeconds)
+            .Add("idempotencyKey", task.IdempotencyKey);
+        if (dependsOn is { Count: > 0 })
+        {
+            after.Add("dependsOn", dependsOn.Select(d => d.ToString()).ToList());
+        }
+
+        if (task.RunId is { } runId)
+        {
+            after.Add("runId", runId).Add("stepId", task.StepId);
+        }
+
+        change.Audit(new AuditRecord(task.OrgId, AuditActions.TaskCreated, Target(task), After: after));
     }
 
     /// <summary>Cancels a task in the caller's unit of work (its observers act in the same change); null when it is already final.</summary>

@@ -1,3 +1,4 @@
+using System.Text;
 using System.Data.Common;
 using System.Text.Json;
 using Clarity.Hosting;
@@ -43,6 +44,50 @@ public sealed class TaskStore(Database db)
             var existing = await c.QuerySingleAsync<TaskRow>(
                 $"SELECT {Columns} FROM tasks WHERE org_id = @OrgId AND idempotency_key = @IdempotencyKey", new { row.OrgId, row.IdempotencyKey }, t);
             return (existing, false);
+    }
+
+    /// <summary>
+    /// Creates many tasks without idempotency keys or dependencies (a workflow's dispatch), a hundred rows per statement.
+    /// Their events and audit entries are the caller's (<see cref="TaskService.Record"/>).
+    /// </summary>
+    public static async Task InsertManyAsync(Change change, IReadOnlyList<TaskRow> rows, Guid? createdBy)
+    {
+        const int chunk = 100;
+        for (var offset = 0; offset < rows.Count; offset += chunk)
+        {
+            var count = Math.Min(chunk, rows.Count - offset);
+            var sql = new StringBuilder(
+                "INSERT INTO tasks (id, org_id, queue, title, status, input, labels, priority, attempts, max_attempts, timeout_seconds, log_seq, run_id, step_id, context, created_by, created_at, updated_at) VALUES ");
+            var parameters = new DynamicParameters();
+            parameters.Add("createdBy", createdBy);
+            for (var i = 0; i < count; i++)
+            {
+                var row = rows[offset + i];
+                if (row.IdempotencyKey is not null || row.DependsOn is not null)
+                {
+                    throw new ArgumentException("InsertManyAsync creates tasks without idempotency keys or dependencies.", nameof(rows));
+                }
+
+                sql.Append(i == 0 ? "" : ", ").Append(
+                    $"(@id{i}, @org{i}, @queue{i}, @title{i}, @status{i}, @input{i}, @labels{i}, @priority{i}, 0, @max{i}, @timeout{i}, 0, @run{i}, @step{i}, @context{i}, @createdBy, @at{i}, @at{i})");
+                parameters.Add($"id{i}", row.Id);
+                parameters.Add($"org{i}", row.OrgId);
+                parameters.Add($"queue{i}", row.Queue);
+                parameters.Add($"title{i}", row.Title);
+                parameters.Add($"status{i}", row.Status);
+                parameters.Add($"input{i}", row.Input);
+                parameters.Add($"labels{i}", row.Labels);
+                parameters.Add($"priority{i}", row.Priority);
+                parameters.Add($"max{i}", row.MaxAttempts);
+                parameters.Add($"timeout{i}", row.TimeoutSeconds);
+                parameters.Add($"run{i}", row.RunId);
+                parameters.Add($"step{i}", row.StepId);
+                parameters.Add($"context{i}", row.Context);
+                parameters.Add($"at{i}", row.CreatedAt);
+            }
+
+            await change.Connection.ExecuteAsync(sql.ToString(), parameters, change.Transaction);
+        }
     }
 
     public async Task<TaskRow?> GetAsync(Guid orgId, Guid id, CancellationToken ct)

@@ -174,6 +174,66 @@ public abstract class WorkflowRunTests<TFixture>(TFixture fixture) : IClassFixtu
     }
 
     [Fact]
+    public async Task WideFanOut_DispatchedByOneCompletion_GivesEveryStepOneTaskOfItsOwn_AndTheMergeWaitsForAllOfThem()
+    {
+        // More branches than one write of the dispatch holds (100 tasks and 100 steps per round trip), and not a multiple of it.
+        const int branches = 230;
+        var name = Name();
+        var q = Work.Unique("q");
+        var yaml = new StringBuilder($"name: {name}\nsteps:\n  - {{ id: start, kind: task, queue: {q}-start, title: Start }}\n");
+        for (var i = 0; i < branches; i++)
+        {
+            yaml.Append($"  - {{ id: b{i:D3}, kind: task, queue: {q}-branch, title: B{i:D3}, needs: [start], input: {{ n: {i} }} }}\n");
+        }
+
+        yaml.Append($"  - {{ id: merge, kind: task, queue: {q}-merge, title: Merge, needs: [{string.Join(", ", Enumerable.Range(0, branches).Select(i => $"b{i:D3}"))}] }}\n");
+        await UploadAsync(yaml.ToString());
+        var id = await StartAsync(name);
+        await DoTaskAsync(q + "-start");
+
+        var run = await RunAsync(id);
+        var taskOfStep = run.GetProperty("steps").EnumerateArray().Where(s => s.Str("id").StartsWith('b'))
+            .ToDictionary(s => s.Str("id"), s => { Assert.Equal("running", s.Str("status")); return s.Str("taskId"); });
+        Assert.Equal(branches, taskOfStep.Count);
+        Assert.Equal(branches, taskOfStep.Values.Distinct().Count());
+
+        using var agent = Host.CreateClient(Org.MemberKey);
+        var done = new HashSet<string>();
+        while (true)
+        {
+            var response = await agent.PostAsJsonAsync(Org.Api("work/checkout"), new { agent = "agent-" + q, queues = new[] { q + "-branch" }, maxTasks = 100 });
+            if (response.StatusCode == HttpStatusCode.NoContent)
+            {
+                break;
+            }
+
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            foreach (var lease in (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("leases").EnumerateArray())
+            {
+                var task = lease.GetProperty("task");
+                var step = $"b{task.GetProperty("input").GetProperty("n").GetInt32():D3}";
+                Assert.Equal(taskOfStep[step], task.Str("id"));
+                Assert.Equal("B" + step[1..], task.Str("title"));
+                Assert.True(done.Add(step), $"The step {step} was handed out twice.");
+                if (done.Count == branches)
+                {
+                    // All but this one have finished: the merge still waits.
+                    await AssertQueueEmptyAsync(q + "-merge");
+                }
+
+                await agent.PostAsJsonAsync(Org.Api($"tasks/{task.Str("id")}/complete"), new { leaseToken = lease.Str("leaseToken"), output = new { step } })
+                    .ExpectAsync(HttpStatusCode.OK);
+            }
+        }
+
+        Assert.Equal(branches, done.Count);
+        await DoTaskAsync(q + "-merge");
+        var finished = await RunAsync(id);
+        Assert.Equal("succeeded", finished.Str("status"));
+        Assert.All(taskOfStep.Keys, step => Assert.Equal("succeeded", StatusOf(finished, step)));
+    }
+
+    [Fact]
     public async Task Failure_SkipsDependents_IndependentBranchesFinish_RunFails_AndRetryingTheStepReopensThemAndSucceeds()
     {
         var name = Name();

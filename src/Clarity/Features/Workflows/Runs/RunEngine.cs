@@ -47,6 +47,12 @@ public sealed class RunEngine(IServiceProvider services, IOptions<ClarityOptions
         public Queue<string> Ready { get; } = new();
         public Queue<(string Id, bool Satisfied)> Finished { get; } = new();
         public bool Processing { get; set; }
+
+        /// <summary>
+        /// Task steps dispatched by this change whose task and step row are not written yet: <see cref="ProcessAsync"/>
+        /// writes them together when its loop ends, so a fan-out of a thousand takes a few round trips, not two thousand.
+        /// </summary>
+        public List<(TaskRow Task, StepRow Step)> Dispatched { get; } = [];
         public bool RunDirty { get; set; }
 
         /// <summary>
@@ -130,8 +136,12 @@ public sealed class RunEngine(IServiceProvider services, IOptions<ClarityOptions
         return run;
     }
 
-    /// <summary>Locks the run for this change and returns its scope (the same one for every entry of one change); null when it is not the org's.</summary>
-    internal async Task<RunScope?> OpenAsync(Change change, Guid orgId, Guid runId)
+    /// <summary>
+    /// Locks the run for this change and returns its scope (the same one for every entry of one change); null when it is
+    /// not the org's. With <paramref name="stepId"/>, the step the caller reads next is read with the lock, in its round
+    /// trip (on PostgreSQL the lock is held to the commit, so every round trip under it delays the run's other transitions).
+    /// </summary>
+    internal async Task<RunScope?> OpenAsync(Change change, Guid orgId, Guid runId, string? stepId = null)
     {
         var scopes = Scopes(change);
         if (scopes.TryGetValue(runId, out var open))
@@ -139,7 +149,17 @@ public sealed class RunEngine(IServiceProvider services, IOptions<ClarityOptions
             return open.Run.OrgId == orgId ? open : null;
         }
 
-        var run = await RunStore.LockRunAsync(change, orgId, runId);
+        RunRow? run;
+        StepRow? step = null;
+        if (stepId is null)
+        {
+            run = await RunStore.LockRunAsync(change, orgId, runId);
+        }
+        else
+        {
+            (run, step) = await RunStore.LockRunWithStepAsync(change, orgId, runId, stepId);
+        }
+
         if (run is null)
         {
             return null;
@@ -148,6 +168,11 @@ public sealed class RunEngine(IServiceProvider services, IOptions<ClarityOptions
         var compiled = CompiledWorkflow.TryGet(run.WorkflowId, run.Version) ?? CompiledWorkflow.For(run.WorkflowId, run.Version,
             await change.Connection.QuerySingleAsync<string>("SELECT yaml FROM workflow_versions WHERE workflow_id = @WorkflowId AND version = @Version", run, change.Transaction));
         var scope = new RunScope(change, run, compiled);
+        if (step is not null && compiled.Steps.ContainsKey(step.StepId))
+        {
+            scope.Steps[step.StepId] = step;
+        }
+
         scopes[runId] = scope;
         return scope;
     }
@@ -162,7 +187,7 @@ public sealed class RunEngine(IServiceProvider services, IOptions<ClarityOptions
             return;
         }
 
-        var scope = await OpenAsync(change, task.OrgId, runId);
+        var scope = await OpenAsync(change, task.OrgId, runId, stepId);
         if (scope is null || await StepAsync(scope, stepId) is not { } step || step.TaskId != task.Id || StepStatuses.IsFinal(step.Status))
         {
             return;
@@ -224,7 +249,7 @@ public sealed class RunEngine(IServiceProvider services, IOptions<ClarityOptions
     /// <summary>A step's timer is due: a wait ends or times out, an approval expires, a retry's backoff is over.</summary>
     public async Task<bool> WakeAsync(Change change, Guid orgId, Guid runId, string stepId)
     {
-        var scope = await OpenAsync(change, orgId, runId);
+        var scope = await OpenAsync(change, orgId, runId, stepId);
         if (scope is null || await StepAsync(scope, stepId) is not { WakeAt: { } wakeAt } step || wakeAt > change.Now)
         {
             return false;
@@ -313,6 +338,8 @@ public sealed class RunEngine(IServiceProvider services, IOptions<ClarityOptions
                     await ReadyAsync(scope, ready, release: false);
                 }
             }
+
+            await WriteDispatchedAsync(scope);
         }
         finally
         {
@@ -337,24 +364,7 @@ public sealed class RunEngine(IServiceProvider services, IOptions<ClarityOptions
 
         if (satisfied)
         {
-            foreach (var (id, needsLeft) in await RunStore.SatisfyNeedAsync(scope.Change, scope.Run.Id, dependents))
-            {
-                if (scope.Steps.TryGetValue(id, out var cached))
-                {
-                    cached.NeedsLeft = needsLeft;
-                }
-
-                if (needsLeft == 0)
-                {
-                    scope.Ready.Enqueue(id);
-                }
-                else
-                {
-                    // It still waits for other needs (a fan-in): the run goes on, no need to look for open steps.
-                    scope.SeenPending.Add(id);
-                }
-            }
-
+            Satisfied(scope, await RunStore.SatisfyNeedAsync(scope.Change, scope.Run.Id, dependents));
             return;
         }
 
@@ -364,6 +374,28 @@ public sealed class RunEngine(IServiceProvider services, IOptions<ClarityOptions
             {
                 await FinishAsync(scope, dependent, StepStatuses.Skipped, skipReason: SkipReasons.Upstream,
                     error: $"Skipped: the step '{stepId}' it needs did not succeed.");
+            }
+        }
+    }
+
+    /// <summary>Takes in the count-down of dependents: those with no need left are ready; the others keep the run open.</summary>
+    private static void Satisfied(RunScope scope, IReadOnlyList<(string StepId, long NeedsLeft)> counts)
+    {
+        foreach (var (id, needsLeft) in counts)
+        {
+            if (scope.Steps.TryGetValue(id, out var cached))
+            {
+                cached.NeedsLeft = needsLeft;
+            }
+
+            if (needsLeft == 0)
+            {
+                scope.Ready.Enqueue(id);
+            }
+            else
+            {
+                // It still waits for other needs (a fan-in): the run goes on, no need to look for open steps.
+                scope.SeenPending.Add(id);
             }
         }
     }
@@ -542,13 +574,32 @@ public sealed class RunEngine(IServiceProvider services, IOptions<ClarityOptions
             CreatedAt = change.Now,
             UpdatedAt = change.Now,
         };
-        await TaskService.InsertAsync(change, row, agentLabels, change.Actor.Id);
+        TaskService.Record(change, row, agentLabels);
         step.Status = StepStatuses.Running;
         step.TaskId = row.Id;
         step.DispatchedAt = change.Now;
         step.StartedAt = null;
         step.Input = new JsonObject { ["title"] = title, ["input"] = input?.DeepClone() }.ToJsonString();
-        await SaveAsync(scope, step);
+        step.UpdatedAt = change.Now;
+        EmitStep(scope, step, decision: null);
+        scope.Dispatched.Add((row, step));
+    }
+
+    /// <summary>
+    /// Writes the tasks this change dispatched and their steps, many per round trip. Nothing in the loop reads them back
+    /// before: a dispatched step is in the scope's cache, and a step the loop counts down is still pending, so never one of them.
+    /// </summary>
+    private static async Task WriteDispatchedAsync(RunScope scope)
+    {
+        if (scope.Dispatched.Count == 0)
+        {
+            return;
+        }
+
+        var dispatched = scope.Dispatched.ToList();
+        scope.Dispatched.Clear();
+        await TaskStore.InsertManyAsync(scope.Change, [.. dispatched.Select(d => d.Task)], scope.Change.Actor.Id);
+        await RunStore.SaveStepsAsync(scope.Change, [.. dispatched.Select(d => d.Step)]);
     }
 
     private async Task DispatchChildAsync(RunScope scope, StepRow step, ChildWorkflowStep child, ExpressionContext context)
@@ -719,11 +770,17 @@ public sealed class RunEngine(IServiceProvider services, IOptions<ClarityOptions
         await RunStore.SaveStepAsync(scope.Change, step);
         if (emit)
         {
-            scope.Change.Emit(new RunStepChanged(step.OrgId, step.RunId, step.StepId, step.Kind, step.Status, step.Held != 0, step.TaskId) { Decision = decision });
+            EmitStep(scope, step, decision);
         }
     }
 
-    /// <summary>Finishes a step and queues its dependents' update.</summary>
+    private static void EmitStep(RunScope scope, StepRow step, string? decision) =>
+        scope.Change.Emit(new RunStepChanged(step.OrgId, step.RunId, step.StepId, step.Kind, step.Status, step.Held != 0, step.TaskId) { Decision = decision });
+
+    /// <summary>
+    /// Finishes a step. One that satisfies its dependents counts them down at once, in its save's round trip; otherwise their
+    /// update is queued (skips, and runs already over).
+    /// </summary>
     internal static async Task FinishAsync(RunScope scope, StepRow step, string status, string? output = null, string? error = null, string? skipReason = null, string? decision = null)
     {
         step.Status = status;
@@ -733,6 +790,16 @@ public sealed class RunEngine(IServiceProvider services, IOptions<ClarityOptions
         step.FinishedAt = scope.Change.Now;
         step.WakeAt = null;
         step.Held = 0;
+
+        if (Satisfies(step) && !scope.IsFinal && scope.Workflow.Dependents[step.StepId] is { Count: > 0 } dependents)
+        {
+            // The save and the dependents' count-down in one round trip (what PropagateAsync would do next for this step).
+            step.UpdatedAt = scope.Change.Now;
+            var counts = await RunStore.SaveStepAndSatisfyAsync(scope.Change, step, dependents);
+            EmitStep(scope, step, decision);
+            Satisfied(scope, counts);
+            return;
+        }
 
         await SaveAsync(scope, step, decision: decision);
         scope.Finished.Enqueue((step.StepId, Satisfies(step)));

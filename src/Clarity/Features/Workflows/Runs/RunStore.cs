@@ -69,6 +69,22 @@ public sealed class RunStore(Database db)
             $"UPDATE workflow_runs SET updated_at = @now WHERE id = @runId AND org_id = @orgId RETURNING {RunColumns}",
             new { runId, orgId, now = change.Now }, change.Transaction);
 
+    /// <summary>
+    /// <see cref="LockRunAsync"/> and the read of one of the run's steps in one round trip: the step is read once the lock
+    /// is held (on PostgreSQL each statement of the batch takes its own snapshot, after the lock's wait). Both null when the
+    /// run is not the org's; the step null when the run has no such step.
+    /// </summary>
+    public static async Task<(RunRow? Run, StepRow? Step)> LockRunWithStepAsync(Change change, Guid orgId, Guid runId, string stepId)
+    {
+        using var grid = await change.Connection.QueryMultipleAsync(
+            $"UPDATE workflow_runs SET updated_at = @now WHERE id = @runId AND org_id = @orgId RETURNING {RunColumns}; " +
+            $"SELECT {StepColumns} FROM workflow_run_steps WHERE run_id = @runId AND step_id = @stepId AND org_id = @orgId",
+            new { runId, orgId, stepId, now = change.Now }, change.Transaction);
+        var run = await grid.ReadSingleOrDefaultAsync<RunRow>();
+        var step = await grid.ReadSingleOrDefaultAsync<StepRow>();
+        return run is null ? (null, null) : (run, step);
+    }
+
     public static Task SaveRunAsync(Change change, RunRow run) =>
         change.Connection.ExecuteAsync(
             "UPDATE workflow_runs SET status = @Status, output = @Output, error = @Error, debug = @Debug, breakpoints = @Breakpoints, " +
@@ -96,31 +112,85 @@ public sealed class RunStore(Database db)
 
     /// <summary>Writes every mutable column of a step (the engine changes steps only under the run's lock).</summary>
     public static Task SaveStepAsync(Change change, StepRow step) =>
-        change.Connection.ExecuteAsync(
-            "UPDATE workflow_run_steps SET status = @Status, needs_left = @NeedsLeft, held = @Held, skip_reason = @SkipReason, attempts = @Attempts, " +
-            "task_id = @TaskId, child_run_id = @ChildRunId, input = @Input, output = @Output, error = @Error, wake_at = @WakeAt, ready_at = @ReadyAt, " +
-            "dispatched_at = @DispatchedAt, started_at = @StartedAt, finished_at = @FinishedAt, awaiting_since = @AwaitingSince, awaiting_ms = @AwaitingMs, " +
-            "updated_at = @UpdatedAt WHERE run_id = @RunId AND step_id = @StepId", step, change.Transaction);
+        change.Connection.ExecuteAsync(SaveStepSql, step, change.Transaction);
+
+    /// <summary>
+    /// <see cref="SaveStepAsync"/> for many steps, a hundred statements per round trip (a fan-out's dispatch saves a step
+    /// for every task it creates, all under the run's lock).
+    /// </summary>
+    public static async Task SaveStepsAsync(Change change, IReadOnlyList<StepRow> steps)
+    {
+        const int chunk = 100;
+        for (var offset = 0; offset < steps.Count; offset += chunk)
+        {
+            var count = Math.Min(chunk, steps.Count - offset);
+            var sql = new StringBuilder();
+            var parameters = new DynamicParameters();
+            for (var i = 0; i < count; i++)
+            {
+                var step = steps[offset + i];
+                // Every '@' of the statement starts a parameter: each step's get their own prefix.
+                sql.Append(i == 0 ? "" : "; ").Append(SaveStepSql.Replace("@", $"@s{i}_", StringComparison.Ordinal));
+                foreach (var (name, value) in StepParameters(step))
+                {
+                    parameters.Add($"s{i}_{name}", value);
+                }
+            }
+
+            await change.Connection.ExecuteAsync(sql.ToString(), parameters, change.Transaction);
+        }
+    }
+
+    /// <summary>The parameters of <see cref="SaveStepSql"/>, by name, for a step.</summary>
+    private static IEnumerable<(string Name, object? Value)> StepParameters(StepRow step) =>
+    [
+        ("Status", step.Status), ("NeedsLeft", step.NeedsLeft), ("Held", step.Held), ("SkipReason", step.SkipReason), ("Attempts", step.Attempts),
+        ("TaskId", step.TaskId), ("ChildRunId", step.ChildRunId), ("Input", step.Input), ("Output", step.Output), ("Error", step.Error),
+        ("WakeAt", step.WakeAt), ("ReadyAt", step.ReadyAt), ("DispatchedAt", step.DispatchedAt), ("StartedAt", step.StartedAt),
+        ("FinishedAt", step.FinishedAt), ("AwaitingSince", step.AwaitingSince), ("AwaitingMs", step.AwaitingMs), ("UpdatedAt", step.UpdatedAt),
+        ("RunId", step.RunId), ("StepId", step.StepId),
+    ];
+
+    private const string SaveStepSql =
+        "UPDATE workflow_run_steps SET status = @Status, needs_left = @NeedsLeft, held = @Held, skip_reason = @SkipReason, attempts = @Attempts, " +
+        "task_id = @TaskId, child_run_id = @ChildRunId, input = @Input, output = @Output, error = @Error, wake_at = @WakeAt, ready_at = @ReadyAt, " +
+        "dispatched_at = @DispatchedAt, started_at = @StartedAt, finished_at = @FinishedAt, awaiting_since = @AwaitingSince, awaiting_ms = @AwaitingMs, " +
+        "updated_at = @UpdatedAt WHERE run_id = @RunId AND step_id = @StepId";
 
     /// <summary>One need of each pending step is satisfied: counts down and returns each pending step's needs left (0: ready).</summary>
-    public static async Task<IReadOnlyList<(string StepId, long NeedsLeft)>> SatisfyNeedAsync(Change change, Guid runId, IReadOnlyList<string> stepIds)
+    public static Task<IReadOnlyList<(string StepId, long NeedsLeft)>> SatisfyNeedAsync(Change change, Guid runId, IReadOnlyList<string> stepIds) =>
+        SatisfyNeedAsync(change, runId, stepIds, saved: null);
+
+    /// <summary>
+    /// <see cref="SaveStepAsync"/> of a step that finished and satisfies its dependents, and <see cref="SatisfyNeedAsync(Change, Guid, IReadOnlyList{string})"/>
+    /// of those dependents, in one round trip (the step is not one of its own dependents, so the order of the two does not matter).
+    /// </summary>
+    public static Task<IReadOnlyList<(string StepId, long NeedsLeft)>> SaveStepAndSatisfyAsync(Change change, StepRow step, IReadOnlyList<string> dependents) =>
+        SatisfyNeedAsync(change, step.RunId, dependents, saved: step);
+
+    private static async Task<IReadOnlyList<(string StepId, long NeedsLeft)>> SatisfyNeedAsync(Change change, Guid runId, IReadOnlyList<string> stepIds, StepRow? saved)
     {
-        var parameters = new DynamicParameters(new { runId, now = change.Now });
+        // The count-down's parameter names differ from every StepRow column's, so a saved step's own parameters never shadow them.
+        var parameters = saved is null ? new DynamicParameters() : new DynamicParameters(saved);
+        parameters.Add("satisfyRun", runId);
+        parameters.Add("satisfyAt", change.Now);
         string filter;
         if (stepIds.Count == 1)
         {
-            filter = "step_id = @stepId";
-            parameters.Add("stepId", stepIds[0]);
+            filter = "step_id = @dependent";
+            parameters.Add("dependent", stepIds[0]);
         }
         else
         {
-            filter = change.Dialect.InList("step_id", "@stepIds");
-            parameters.Add("stepIds", stepIds.ToArray());
+            filter = change.Dialect.InList("step_id", "@dependents");
+            parameters.Add("dependents", stepIds.ToArray());
         }
 
+        // The save returns no rows, so the reader's one result set is the count-down's, on both backends.
         return (await change.Connection.QueryAsync<(string, long)>(
-            $"UPDATE workflow_run_steps SET needs_left = needs_left - 1, updated_at = @now WHERE run_id = @runId AND {filter} AND status = '{StepStatuses.Pending}' " +
-            "RETURNING step_id, needs_left", parameters, change.Transaction)).AsList();
+            (saved is null ? "" : SaveStepSql + "; ") +
+            $"UPDATE workflow_run_steps SET needs_left = needs_left - 1, updated_at = @satisfyAt WHERE run_id = @satisfyRun AND {filter} " +
+            $"AND status = '{StepStatuses.Pending}' RETURNING step_id, needs_left", parameters, change.Transaction)).AsList();
     }
 
     /// <summary>Whether any step of the run is still open (pending, waiting or running).</summary>
