@@ -1,5 +1,5 @@
-using System.Text;
 using System.Data.Common;
+using System.Text;
 using System.Text.Json;
 using Clarity.Hosting;
 using Clarity.Storage;
@@ -47,11 +47,28 @@ public sealed class TaskStore(Database db)
     }
 
     /// <summary>
-    /// Creates many tasks without idempotency keys or dependencies (a workflow's dispatch), a hundred rows per statement.
-    /// Their events and audit entries are the caller's (<see cref="TaskService.Record"/>).
+    /// Creates many tasks without idempotency keys or dependencies (a workflow's dispatch); their events and audit entries
+    /// are the caller's (<see cref="TaskService.Record"/>). PostgreSQL gets a hundred rows per statement. SQLite, in
+    /// process, gets them one by one: it looks up each of a statement's parameters by name through all of them, so one
+    /// statement of 1,400 would cost about a million name comparisons, and there is no round trip to save.
     /// </summary>
     public static async Task InsertManyAsync(Change change, IReadOnlyList<TaskRow> rows, Guid? createdBy)
     {
+        if (rows.Any(r => r.IdempotencyKey is not null || r.DependsOn is not null))
+        {
+            throw new ArgumentException("InsertManyAsync creates tasks without idempotency keys or dependencies.", nameof(rows));
+        }
+
+        if (change.Dialect.Kind == DatabaseKind.Sqlite)
+        {
+            foreach (var row in rows)
+            {
+                await InsertAsync(change, row, createdBy);
+            }
+
+            return;
+        }
+
         const int chunk = 100;
         for (var offset = 0; offset < rows.Count; offset += chunk)
         {
@@ -63,11 +80,6 @@ public sealed class TaskStore(Database db)
             for (var i = 0; i < count; i++)
             {
                 var row = rows[offset + i];
-                if (row.IdempotencyKey is not null || row.DependsOn is not null)
-                {
-                    throw new ArgumentException("InsertManyAsync creates tasks without idempotency keys or dependencies.", nameof(rows));
-                }
-
                 sql.Append(i == 0 ? "" : ", ").Append(
                     $"(@id{i}, @org{i}, @queue{i}, @title{i}, @status{i}, @input{i}, @labels{i}, @priority{i}, 0, @max{i}, @timeout{i}, 0, @run{i}, @step{i}, @context{i}, @createdBy, @at{i}, @at{i})");
                 parameters.Add($"id{i}", row.Id);

@@ -70,12 +70,19 @@ public sealed class RunStore(Database db)
             new { runId, orgId, now = change.Now }, change.Transaction);
 
     /// <summary>
-    /// <see cref="LockRunAsync"/> and the read of one of the run's steps in one round trip: the step is read once the lock
-    /// is held (on PostgreSQL each statement of the batch takes its own snapshot, after the lock's wait). Both null when the
-    /// run is not the org's; the step null when the run has no such step.
+    /// <see cref="LockRunAsync"/> and the read of one of the run's steps, on PostgreSQL in one round trip: the step is read
+    /// once the lock is held (each statement of the batch takes its own snapshot, after the lock's wait). Both null when
+    /// the run is not the org's; the step null when the run has no such step.
     /// </summary>
     public static async Task<(RunRow? Run, StepRow? Step)> LockRunWithStepAsync(Change change, Guid orgId, Guid runId, string stepId)
     {
+        if (change.Dialect.Kind == DatabaseKind.Sqlite)
+        {
+            // In process there is no round trip to save, and one statement per command keeps SQLite's binding cheap (SaveStepsAsync).
+            var locked = await LockRunAsync(change, orgId, runId);
+            return locked is null ? (null, null) : (locked, await GetStepAsync(change, runId, stepId));
+        }
+
         using var grid = await change.Connection.QueryMultipleAsync(
             $"UPDATE workflow_runs SET updated_at = @now WHERE id = @runId AND org_id = @orgId RETURNING {RunColumns}; " +
             $"SELECT {StepColumns} FROM workflow_run_steps WHERE run_id = @runId AND step_id = @stepId AND org_id = @orgId",
@@ -115,11 +122,23 @@ public sealed class RunStore(Database db)
         change.Connection.ExecuteAsync(SaveStepSql, step, change.Transaction);
 
     /// <summary>
-    /// <see cref="SaveStepAsync"/> for many steps, a hundred statements per round trip (a fan-out's dispatch saves a step
-    /// for every task it creates, all under the run's lock).
+    /// <see cref="SaveStepAsync"/> for many steps (a fan-out's dispatch saves a step for every task it creates, all under
+    /// the run's lock). PostgreSQL gets a hundred statements per round trip. SQLite, in process, gets them one by one: it
+    /// binds every parameter of a command to each of its statements, so a hundred statements of 20 parameters each would
+    /// cost 200,000 bindings, and there is no round trip to save.
     /// </summary>
     public static async Task SaveStepsAsync(Change change, IReadOnlyList<StepRow> steps)
     {
+        if (change.Dialect.Kind == DatabaseKind.Sqlite)
+        {
+            foreach (var step in steps)
+            {
+                await SaveStepAsync(change, step);
+            }
+
+            return;
+        }
+
         const int chunk = 100;
         for (var offset = 0; offset < steps.Count; offset += chunk)
         {
@@ -163,13 +182,21 @@ public sealed class RunStore(Database db)
 
     /// <summary>
     /// <see cref="SaveStepAsync"/> of a step that finished and satisfies its dependents, and <see cref="SatisfyNeedAsync(Change, Guid, IReadOnlyList{string})"/>
-    /// of those dependents, in one round trip (the step is not one of its own dependents, so the order of the two does not matter).
+    /// of those dependents, on PostgreSQL in one round trip (the step is not one of its own dependents, so the order of the
+    /// two does not matter).
     /// </summary>
     public static Task<IReadOnlyList<(string StepId, long NeedsLeft)>> SaveStepAndSatisfyAsync(Change change, StepRow step, IReadOnlyList<string> dependents) =>
         SatisfyNeedAsync(change, step.RunId, dependents, saved: step);
 
     private static async Task<IReadOnlyList<(string StepId, long NeedsLeft)>> SatisfyNeedAsync(Change change, Guid runId, IReadOnlyList<string> stepIds, StepRow? saved)
     {
+        if (saved is not null && change.Dialect.Kind == DatabaseKind.Sqlite)
+        {
+            // As in LockRunWithStepAsync: one statement per command in process.
+            await SaveStepAsync(change, saved);
+            saved = null;
+        }
+
         // The count-down's parameter names differ from every StepRow column's, so a saved step's own parameters never shadow them.
         var parameters = saved is null ? new DynamicParameters() : new DynamicParameters(saved);
         parameters.Add("satisfyRun", runId);
