@@ -213,7 +213,7 @@ public sealed class RunStore(Database db)
             parameters.Add("dependents", stepIds.ToArray());
         }
 
-        // The save returns no rows, so the reader's one result set is the count-down's, on both backends.
+        // The save (PostgreSQL only) returns no rows, so the reader's one result set is the count-down's.
         return (await change.Connection.QueryAsync<(string, long)>(
             (saved is null ? "" : SaveStepSql + "; ") +
             $"UPDATE workflow_run_steps SET needs_left = needs_left - 1, updated_at = @satisfyAt WHERE run_id = @satisfyRun AND {filter} " +
