@@ -247,6 +247,53 @@ public abstract class EagerDispatchTests(HostFixture fixture)
     }
 
     [Fact]
+    public async Task Complete_WithNext_OfAWorkflowStep_HandsOverTheStepThatItsCompletionMadeReady()
+    {
+        using var client = Host.CreateClient(Org.MemberKey);
+        var queue = Work.Unique("q");
+        var name = await UploadChainAsync(queue);
+        var run = (await client.PostAsJsonAsync(Org.Api($"workflows/{name}/runs"), new { input = new { } }).ExpectAsync(HttpStatusCode.Created)).Str("id");
+
+        // Nothing else waits on the queue: each step's next is the step its own completion dispatched.
+        var lease = await client.CheckoutTaskAsync(Org, Work.Unique("agent"), queue);
+        var titles = new List<string>();
+        while (true)
+        {
+            titles.Add(lease.Task.Str("title"));
+            var answer = await CompleteAsync(client, lease, new { queues = new[] { queue } }).ExpectAsync(HttpStatusCode.OK);
+            if (answer.GetProperty("next").ValueKind == JsonValueKind.Null)
+            {
+                break;
+            }
+
+            lease = ToLease(answer.GetProperty("next"));
+        }
+
+        Assert.Equal(["A", "B", "C"], titles);
+        Assert.Equal("succeeded", (await client.GetAsync(Org.Api($"runs/{run}")).ExpectAsync(HttpStatusCode.OK)).Str("status"));
+    }
+
+    [Fact]
+    public async Task Complete_WithNext_OfAWorkflowStep_TakesATaskAlreadyWaiting_AndTheRunStillMovesOn()
+    {
+        using var client = Host.CreateClient(Org.MemberKey);
+        var queue = Work.Unique("q");
+        var name = await UploadChainAsync(queue);
+        var run = (await client.PostAsJsonAsync(Org.Api($"workflows/{name}/runs"), new { input = new { } }).ExpectAsync(HttpStatusCode.Created)).Str("id");
+        var lease = await client.CheckoutTaskAsync(Org, Work.Unique("agent"), queue);
+        Assert.Equal("A", lease.Task.Str("title"));
+        var waiting = (await client.CreateTaskAsync(Org, new { queue, title = "waiting", priority = 5 })).Str("id");
+
+        var answer = await CompleteAsync(client, lease, new { queues = new[] { queue } }).ExpectAsync(HttpStatusCode.OK);
+
+        Assert.Equal(waiting, answer.GetProperty("next").GetProperty("task").Str("id"));
+        var steps = (await client.GetAsync(Org.Api($"runs/{run}")).ExpectAsync(HttpStatusCode.OK)).GetProperty("steps").EnumerateArray().ToDictionary(s => s.Str("id"), s => s.Str("status"));
+        Assert.Equal("succeeded", steps["a"]);
+        Assert.Equal("running", steps["b"]);
+        Assert.Equal("B", (await client.GetAsync(Org.Api($"tasks?queue={queue}&status=queued")).ExpectAsync(HttpStatusCode.OK)).GetProperty("items").EnumerateArray().Single().Str("title"));
+    }
+
+    [Fact]
     public async Task Complete_WithNext_WhenNoTaskIsQueued_CompletesAndAnswersNullNext()
     {
         using var client = Host.CreateClient(Org.MemberKey);
@@ -347,6 +394,17 @@ public abstract class EagerDispatchTests(HostFixture fixture)
     }
 
     private Task<HttpResponseMessage> CheckoutManyAsync(HttpClient client, object body) => client.PostAsJsonAsync(Org.Api("work/checkout"), body);
+
+    /// <summary>A workflow of three task steps on <paramref name="queue"/>, each needing the one before (A → B → C).</summary>
+    private async Task<string> UploadChainAsync(string queue)
+    {
+        var name = Work.Unique("chain").ToLowerInvariant();
+        var yaml = $"name: {name}\nsteps:\n  - {{ id: a, kind: task, queue: {queue}, title: A }}\n  - {{ id: b, kind: task, queue: {queue}, title: B, needs: [a] }}\n" +
+                   $"  - {{ id: c, kind: task, queue: {queue}, title: C, needs: [b] }}\n";
+        using var admin = Host.CreateClient(Org.Keys["admin"]);
+        await admin.PostAsync(Org.Api("workflows"), new StringContent(yaml, System.Text.Encoding.UTF8, new System.Net.Http.Headers.MediaTypeHeaderValue("application/yaml"))).ExpectAsync(HttpStatusCode.Created);
+        return name;
+    }
 
     private Task<HttpResponseMessage> CompleteAsync(HttpClient client, Lease lease, object next) =>
         client.PostAsJsonAsync(Org.Api($"tasks/{lease.TaskId}/complete"), new { leaseToken = lease.Token, output = new { ok = true }, next });
