@@ -61,11 +61,6 @@ public sealed partial class Changes(
                 bus.ForgetCommit(rowIds);
                 throw;
             }
-            finally
-            {
-                // The attempt's transaction is over (committed, or rolled back when its connection was let go).
-                change?.ReleaseHeld();
-            }
         }
 
         // Committed: this node's in-memory hints. Nothing here may fail the change, which is already durable.

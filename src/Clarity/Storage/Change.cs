@@ -16,7 +16,6 @@ public sealed class Change
     private readonly List<ClarityEvent> _events = [];
     private List<AuditRecord>? _audit;
     private List<Action>? _afterCommit;
-    private List<IDisposable>? _heldToEnd;
     private int _savepoints;
     private (Actor Actor, string? CorrelationId)? _actingFor;
 
@@ -91,27 +90,6 @@ public sealed class Change
 
     /// <summary>Runs <paramref name="action"/> on this node once the change has committed (never if it rolls back): in-memory hints only.</summary>
     public void AfterCommit(Action action) => (_afterCommit ??= []).Add(action);
-
-    /// <summary>
-    /// Keeps <paramref name="held"/> (an in-process gate) until this change's transaction has ended, committed or rolled
-    /// back, and then disposes it: what it guards is held in the database until then too.
-    /// </summary>
-    internal void HoldUntilEnd(IDisposable held) => (_heldToEnd ??= []).Add(held);
-
-    /// <summary>Disposes what <see cref="HoldUntilEnd"/> kept; called once the transaction is over (each attempt of a retried change).</summary>
-    internal void ReleaseHeld()
-    {
-        if (_heldToEnd is not { } held)
-        {
-            return;
-        }
-
-        _heldToEnd = null;
-        for (var i = held.Count - 1; i >= 0; i--)
-        {
-            held[i].Dispose();
-        }
-    }
 
     /// <summary>
     /// Runs <paramref name="work"/> inside a savepoint of this change. If it throws, what it wrote is rolled back to the

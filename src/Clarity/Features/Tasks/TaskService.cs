@@ -444,28 +444,13 @@ public sealed partial class TaskService(
         var hash = ApiKeySecret.Hash(token);
         var (row, claimed) = await changes.RunAsync(org.Caller.Actor, async change =>
         {
-            if (next is null)
+            var done = await TransitionAsync(change, TaskTransition.Complete, TaskStore.CompleteAsync(change, org.OrgId, id, hash, output));
+            if (done is null || next is null || done.AgentId is not { } agentId)
             {
-                return (await TransitionAsync(change, TaskTransition.Complete, TaskStore.CompleteAsync(change, org.OrgId, id, hash, output)), (IReadOnlyList<Lease>)[]);
+                return (done, (IReadOnlyList<Lease>)[]);
             }
 
-            var done = await TaskStore.CompleteAsync(change, org.OrgId, id, hash, output);
-            if (done?.AgentId is not { } agentId)
-            {
-                return (await TransitionAsync(change, TaskTransition.Complete, Task.FromResult(done)), []);
-            }
-
-            IReadOnlyList<Lease> early = [];
-            if (done.RunId is not null)
-            {
-                // A workflow step's task: its completion moves the run, which holds the run's gate and row lock until the commit
-                // (RunGates), so the next task is claimed first, outside them. Only when none was waiting is the claim tried again
-                // after the run moved, and then it can take a step that this completion made ready.
-                early = await ClaimAsync(change, org.OrgId, agentId, next, taskId: null, maxTasks: 1);
-            }
-
-            await AfterTransitionAsync(change, TaskTransition.Complete, done);
-            return ((TaskRow?)done, early.Count > 0 ? early : await ClaimAsync(change, org.OrgId, agentId, next, taskId: null, maxTasks: 1));
+            return (done, await ClaimAsync(change, org.OrgId, agentId, next, taskId: null, maxTasks: 1));
         }, ct);
         if (row is null)
         {

@@ -33,14 +33,9 @@ public sealed class RunEngine(IServiceProvider services, IOptions<ClarityOptions
     public const int MaxDepth = 8;
 
     private static readonly ConditionalWeakTable<Change, Dictionary<Guid, RunScope>> s_scopes = [];
-    private static readonly ConditionalWeakTable<Change, HashSet<Guid>> s_gated = [];
-    private readonly RunGates _gates = new();
     private TaskService? _tasks;
 
     private TaskService Tasks => _tasks ??= services.GetRequiredService<TaskService>();
-
-    /// <summary>Runs whose in-process gate is held or waited for on this node (see <see cref="RunGates"/>).</summary>
-    internal int GatesInUse => _gates.InUse;
 
     /// <summary>One run as one unit of work sees it: locked, with the steps it has read, and the work still to do.</summary>
     internal sealed class RunScope(Change change, RunRow run, CompiledWorkflow workflow)
@@ -152,12 +147,6 @@ public sealed class RunEngine(IServiceProvider services, IOptions<ClarityOptions
         if (scopes.TryGetValue(runId, out var open))
         {
             return open.Run.OrgId == orgId ? open : null;
-        }
-
-        if (change.Dialect.Kind == DatabaseKind.Postgres && s_gated.GetValue(change, _ => []).Add(runId) && await _gates.EnterAsync(runId) is { } gate)
-        {
-            // This node's changes of the run queue in process, not on the row lock (RunGates); SQLite has one writer anyway.
-            change.HoldUntilEnd(gate);
         }
 
         RunRow? run;
