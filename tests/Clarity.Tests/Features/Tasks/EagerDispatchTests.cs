@@ -251,8 +251,7 @@ public abstract class EagerDispatchTests(HostFixture fixture)
     {
         using var client = Host.CreateClient(Org.MemberKey);
         var queue = Work.Unique("q");
-        var name = await UploadChainAsync(queue);
-        var run = (await client.PostAsJsonAsync(Org.Api($"workflows/{name}/runs"), new { input = new { } }).ExpectAsync(HttpStatusCode.Created)).Str("id");
+        var run = await StartChainAsync(client, queue);
 
         // Nothing else waits on the queue: each step's next is the step its own completion dispatched.
         var lease = await client.CheckoutTaskAsync(Org, Work.Unique("agent"), queue);
@@ -278,8 +277,7 @@ public abstract class EagerDispatchTests(HostFixture fixture)
     {
         using var client = Host.CreateClient(Org.MemberKey);
         var queue = Work.Unique("q");
-        var name = await UploadChainAsync(queue);
-        var run = (await client.PostAsJsonAsync(Org.Api($"workflows/{name}/runs"), new { input = new { } }).ExpectAsync(HttpStatusCode.Created)).Str("id");
+        var run = await StartChainAsync(client, queue);
         var lease = await client.CheckoutTaskAsync(Org, Work.Unique("agent"), queue);
         Assert.Equal("A", lease.Task.Str("title"));
         var waiting = (await client.CreateTaskAsync(Org, new { queue, title = "waiting", priority = 5 })).Str("id");
@@ -395,15 +393,15 @@ public abstract class EagerDispatchTests(HostFixture fixture)
 
     private Task<HttpResponseMessage> CheckoutManyAsync(HttpClient client, object body) => client.PostAsJsonAsync(Org.Api("work/checkout"), body);
 
-    /// <summary>A workflow of three task steps on <paramref name="queue"/>, each needing the one before (A → B → C).</summary>
-    private async Task<string> UploadChainAsync(string queue)
+    /// <summary>Starts a run of a new workflow of three task steps on <paramref name="queue"/>, each needing the one before (A → B → C); returns the run's id.</summary>
+    private async Task<string> StartChainAsync(HttpClient client, string queue)
     {
         var name = Work.Unique("chain").ToLowerInvariant();
         var yaml = $"name: {name}\nsteps:\n  - {{ id: a, kind: task, queue: {queue}, title: A }}\n  - {{ id: b, kind: task, queue: {queue}, title: B, needs: [a] }}\n" +
                    $"  - {{ id: c, kind: task, queue: {queue}, title: C, needs: [b] }}\n";
         using var admin = Host.CreateClient(Org.Keys["admin"]);
         await admin.PostAsync(Org.Api("workflows"), new StringContent(yaml, System.Text.Encoding.UTF8, new System.Net.Http.Headers.MediaTypeHeaderValue("application/yaml"))).ExpectAsync(HttpStatusCode.Created);
-        return name;
+        return (await client.PostAsJsonAsync(Org.Api($"workflows/{name}/runs"), new { input = new { } }).ExpectAsync(HttpStatusCode.Created)).Str("id");
     }
 
     private Task<HttpResponseMessage> CompleteAsync(HttpClient client, Lease lease, object next) =>
