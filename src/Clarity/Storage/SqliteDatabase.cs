@@ -95,16 +95,12 @@ public sealed partial class SqliteDatabase : Database
         }.ToString();
 
         _writer = new StatementCachingConnection(writeCs);
-
-        // A writer that syncs every commit gathers its WAL writes into few large ones (SqliteSplitWritesVfs says how and
-        // why); one that does not must write each at once. SQLite opens the WAL of an existing database at the writer's
-        // first read, which the pragmas below make on this thread, and a new database's at its first write, on the writer's
-        // thread (WriteLoop): a WAL opened on either gathers. Nothing else opens a connection on them.
-        GathersWalWrites = SqliteSplitWritesVfs.Installed && synchronous is "FULL" or "EXTRA";
-        using (GathersWalWrites ? SqliteSplitWritesVfs.GatherWalWrites() : default(SqliteSplitWritesVfs.GatherScope?))
+        _writer.Open();
+        _savepoint = Statement("SAVEPOINT w;");
+        _release = Statement("RELEASE w;");
+        _rollbackTo = Statement("ROLLBACK TO w;");
+        using (var pragma = _writer.CreateCommand())
         {
-            _writer.Open();
-            using var pragma = _writer.CreateCommand();
             // page_size only takes on a new database (before its first write; an existing one keeps the size it has).
             // temp_store=MEMORY would keep each savepoint's journal in 1 KiB chunks rather than the one block SqliteEngine
             // sets up (SqliteEngine says why), so it is asked for only where that block is not available.
@@ -115,10 +111,6 @@ public sealed partial class SqliteDatabase : Database
                 $"PRAGMA wal_autocheckpoint={WriterCheckpointPages};";
             pragma.ExecuteNonQuery();
         }
-
-        _savepoint = Statement("SAVEPOINT w;");
-        _release = Statement("RELEASE w;");
-        _rollbackTo = Statement("ROLLBACK TO w;");
 
         // Checkpoints (copying committed pages from the WAL into the database file, then its fsync) run on a thread and
         // connection of their own, beside the writer rather than after one of its commits: under a write load they
@@ -142,9 +134,6 @@ public sealed partial class SqliteDatabase : Database
     }
 
     public override DatabaseKind Kind => DatabaseKind.Sqlite;
-
-    /// <summary>Whether the writer's WAL writes are gathered (<see cref="SqliteSplitWritesVfs"/>): when it syncs every commit, on Linux and macOS.</summary>
-    internal bool GathersWalWrites { get; }
 
     /// <summary>Writes a request waits for that are queued for the writer (for tests and diagnostics).</summary>
     internal int QueuedRequestWrites => _requests.Count;
@@ -223,8 +212,6 @@ public sealed partial class SqliteDatabase : Database
 
     private void WriteLoop()
     {
-        // A new database's WAL is opened by the first write, here rather than in the constructor.
-        using var gather = GathersWalWrites ? SqliteSplitWritesVfs.GatherWalWrites() : default(SqliteSplitWritesVfs.GatherScope?);
         var group = new List<WriteItem>(MaxGroup);
         while (true)
         {

@@ -4,9 +4,8 @@ using System.Runtime.InteropServices;
 namespace Clarity.Storage;
 
 /// <summary>
-/// A SQLite VFS that is the platform's <c>unix</c> VFS except in two things: it hands long writes to a journal's
-/// temporary file on in pieces of at most 64 KiB, and it gathers the writer's WAL writes of a transaction into few
-/// large writes.
+/// A SQLite VFS that is the platform's <c>unix</c> VFS except that it hands long writes to a journal's temporary file
+/// on in pieces of at most 64 KiB.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -14,27 +13,14 @@ namespace Clarity.Storage;
 /// to a temporary file, writing what it held in one call. The unix VFS keeps only the low 17 bits of a write's length
 /// (<c>seekAndWriteFd</c> in os_unix.c, <c>nBuf &amp;= 0x1ffff</c>, below an assert that release builds drop), so a spill of
 /// 128 KiB or more is cut short and the statement fails with <c>SQLITE_FULL</c> (docs/benchmarks.md, run 23;
-/// <c>bench/sqlite/stmtjrnl-spill.py</c> shows it without Clarity). Statement and temporary-database journals therefore
-/// get a copy of the unix file methods whose <c>xWrite</c> splits a long write and passes each piece to the unix one.
+/// <c>bench/sqlite/stmtjrnl-spill.py</c> shows it without Clarity). Every other write SQLite makes is a page or a WAL
+/// frame, far below that.
 /// </para>
 /// <para>
-/// SQLite writes each page of a commit to the WAL as a frame of two <c>pwrite</c> calls, its header and its page: about
-/// 90 calls per group commit in a workflow step's load, each of them a switch into this virtual machine's kernel
-/// (docs/benchmarks.md, run 31). A WAL opened by a connection inside <see cref="GatherWalWrites"/> (the writer's, when it
-/// syncs every commit) gets methods whose <c>xWrite</c> copies an appended write into a buffer of
-/// <see cref="WalBufferBytes"/> and writes the buffer out, in pieces of <see cref="MaxWriteBytes"/>, before anything that
-/// needs the file as written: <c>xSync</c>, <c>xRead</c>, <c>xTruncate</c>, <c>xFileSize</c>, <c>xFileControl</c>,
-/// <c>xClose</c>, a write that does not follow the buffer, and a full buffer. A commit with <c>synchronous=FULL</c> or
-/// <c>EXTRA</c> syncs the WAL after its last frame and before it publishes the commit in the WAL index, so no other
-/// connection can be pointed at a frame still in the buffer, and an acknowledged commit is on disk as before. A buffer
-/// therefore only ever holds frames of the transaction in progress; if writing it out fails, the error goes to SQLite
-/// from the call that wrote it out (the commit's sync, at the latest), and the transaction fails as it would have. A
-/// connection that does not sync its commits (<c>synchronous=NORMAL</c> or <c>OFF</c>) must never gather: its commits
-/// would be published with their frames still here.
-/// </para>
-/// <para>
-/// Every other file, and every other method, is the unix VFS's own: the database file and the shared memory do not pass
-/// through managed code at all.
+/// This VFS is a copy of the unix one whose <c>xOpen</c> gives statement and temporary-database journals a copy of
+/// the unix file methods with another <c>xWrite</c>, which splits a long write and passes each piece to the unix one.
+/// Every other file, and every other method, is the unix VFS's own: the database, its WAL and its shared memory do not
+/// pass through managed code at all.
 /// </para>
 /// </remarks>
 internal static unsafe partial class SqliteSplitWritesVfs
@@ -45,25 +31,11 @@ internal static unsafe partial class SqliteSplitWritesVfs
     /// <summary>The longest write handed to the unix VFS at once: half of what it can pass on.</summary>
     internal const int MaxWriteBytes = 64 * 1024;
 
-    /// <summary>How much of a transaction's WAL writes a gathering WAL holds before it writes them out: a group commit of a
-    /// busy writer is a few hundred KiB.</summary>
-    internal const int WalBufferBytes = 1024 * 1024;
-
     private const int SqliteOk = 0;
     private const int OpenTempJournal = 0x00001000; // SQLITE_OPEN_TEMP_JOURNAL
     private const int OpenSubjournal = 0x00002000; // SQLITE_OPEN_SUBJOURNAL
-    private const int OpenWal = 0x00080000; // SQLITE_OPEN_WAL
 
     private static Vfs* _unix;
-
-    // Where a file's WAL buffer sits: after the unix VFS's own part of the file, which SQLite allocates szOsFile bytes for.
-    private static int _bufferOffset;
-
-    [ThreadStatic]
-    private static bool t_gatherWal;
-
-    private static long _gatheringWals;
-    private static long _walWritesOut;
 
     /// <summary>
     /// Registers the VFS as SQLite's default, once. False when the default VFS is not SQLite's <c>unix</c> one (Windows),
@@ -98,8 +70,6 @@ internal static unsafe partial class SqliteSplitWritesVfs
         vfs->pNext = null;
         vfs->zName = (byte*)Marshal.StringToCoTaskMemUTF8(Name);
         vfs->xOpen = &Open;
-        _bufferOffset = (unix->szOsFile + 7) & ~7;
-        vfs->szOsFile = _bufferOffset + sizeof(WalBuffer);
 
         // Set before the VFS is registered, since from then on any thread may open a file through it (registering takes
         // SQLite's main mutex, which publishes it to them).
@@ -115,75 +85,33 @@ internal static unsafe partial class SqliteSplitWritesVfs
         return true;
     }
 
-    /// <summary>Whether the VFS is installed, so that <see cref="GatherWalWrites"/> has an effect.</summary>
-    public static bool Installed => _unix != null;
-
-    /// <summary>
-    /// While the returned scope lasts, a WAL that a connection opens on this thread gathers its writes (the class remarks
-    /// say how). Only for threads where every connection that writes syncs every commit (<c>synchronous=FULL</c> or
-    /// <c>EXTRA</c>); a read-only connection never writes its WAL, so it gathers nothing. SQLite opens a connection's WAL
-    /// when the connection first reads a database in WAL mode (a new database's at its first write), and keeps it open
-    /// with the connection.
-    /// </summary>
-    public static GatherScope GatherWalWrites()
-    {
-        t_gatherWal = true;
-        return default;
-    }
-
-    /// <summary>WALs opened so far that gather their writes (tests, diagnostics).</summary>
-    internal static long GatheringWals => Interlocked.Read(ref _gatheringWals);
-
-    /// <summary>How many times a gathering WAL has written its buffer out (tests, diagnostics).</summary>
-    internal static long WalWritesOut => Interlocked.Read(ref _walWritesOut);
-
-    /// <summary>Ends <see cref="GatherWalWrites"/> on this thread.</summary>
-    public readonly struct GatherScope : IDisposable
-    {
-        public void Dispose() => t_gatherWal = false;
-    }
-
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
     private static int Open(Vfs* vfs, byte* name, SqliteFile* file, int flags, int* outFlags)
     {
         // The unix VFS reads only its own fields of the VFS it is given (its locking finder, the size of a file), so it
         // is handed its own.
         var rc = _unix->xOpen(_unix, name, file, flags, outFlags);
-        if (rc != SqliteOk || file->pMethods == null)
+        if (rc == SqliteOk && (flags & (OpenSubjournal | OpenTempJournal)) != 0 && file->pMethods != null)
         {
-            return rc;
-        }
-
-        try
-        {
-            if ((flags & (OpenSubjournal | OpenTempJournal)) != 0)
+            try
             {
-                file->pMethods = &Patched(file->pMethods, wal: false)->Methods;
+                file->pMethods = &SplittingMethods(file->pMethods)->Methods;
             }
-            else if ((flags & OpenWal) != 0 && t_gatherWal)
+            catch (Exception)
             {
-                *Buffer(file) = default;
-                file->pMethods = &Patched(file->pMethods, wal: true)->Methods;
-                Interlocked.Increment(ref _gatheringWals);
+                // Nothing may leave a callback from C. The file keeps the unix methods, so a spill past 128 KiB fails its
+                // statement as it would without this VFS; nothing is written wrongly.
             }
-        }
-        catch (Exception)
-        {
-            // Nothing may leave a callback from C. The file keeps the unix methods: a journal's spill past 128 KiB fails
-            // its statement as it would without this VFS, a WAL writes each frame itself; nothing is written wrongly.
         }
 
         return rc;
     }
 
-    // Managed code in the file methods only does arithmetic, copies and calls through pointers, so nothing in them can
-    // throw (the one allocation catches its failure).
+    // Managed code here only does arithmetic and calls through pointers, so nothing in it can throw.
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
-    private static int Write(SqliteFile* file, byte* data, int amount, long offset) =>
-        WriteInPieces(Unix(file), file, data, amount, offset);
-
-    private static int WriteInPieces(IoMethods* unix, SqliteFile* file, byte* data, int amount, long offset)
+    private static int Write(SqliteFile* file, byte* data, int amount, long offset)
     {
+        var unix = ((PatchedMethods*)file->pMethods)->Unix;
         while (amount > MaxWriteBytes)
         {
             var rc = unix->xWrite(file, data, MaxWriteBytes, offset);
@@ -200,154 +128,27 @@ internal static unsafe partial class SqliteSplitWritesVfs
         return unix->xWrite(file, data, amount, offset);
     }
 
-    private static IoMethods* Unix(SqliteFile* file) => ((PatchedMethods*)file->pMethods)->Unix;
-
-    private static WalBuffer* Buffer(SqliteFile* file) => (WalBuffer*)((byte*)file + _bufferOffset);
-
-    /// <summary>Writes out what the WAL's buffer holds, and empties it whether or not that succeeded.</summary>
-    private static int WriteOut(SqliteFile* file)
-    {
-        var buffer = Buffer(file);
-        if (buffer->Length == 0)
-        {
-            return SqliteOk;
-        }
-
-        var rc = WriteInPieces(Unix(file), file, buffer->Data, buffer->Length, buffer->Start);
-        buffer->Length = 0;
-        Interlocked.Increment(ref _walWritesOut);
-        return rc;
-    }
-
-    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
-    private static int WalWrite(SqliteFile* file, byte* data, int amount, long offset)
-    {
-        var buffer = Buffer(file);
-        if (buffer->Length > 0 && (offset != buffer->Start + buffer->Length || buffer->Length + amount > WalBufferBytes))
-        {
-            var rc = WriteOut(file);
-            if (rc != SqliteOk)
-            {
-                return rc;
-            }
-        }
-
-        if (buffer->Data == null && amount <= WalBufferBytes)
-        {
-            try
-            {
-                buffer->Data = (byte*)NativeMemory.AlignedAlloc(WalBufferBytes, 4096);
-            }
-            catch (OutOfMemoryException)
-            {
-                // No buffer: this write, and the next ones until one is had, go to the file at once.
-            }
-        }
-
-        if (buffer->Data == null || amount > WalBufferBytes)
-        {
-            return WriteInPieces(Unix(file), file, data, amount, offset);
-        }
-
-        if (buffer->Length == 0)
-        {
-            buffer->Start = offset;
-        }
-
-        System.Buffer.MemoryCopy(data, buffer->Data + buffer->Length, WalBufferBytes - buffer->Length, amount);
-        buffer->Length += amount;
-        return SqliteOk;
-    }
-
-    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
-    private static int WalRead(SqliteFile* file, byte* data, int amount, long offset)
-    {
-        var rc = WriteOut(file);
-        return rc != SqliteOk ? rc : Unix(file)->xRead(file, data, amount, offset);
-    }
-
-    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
-    private static int WalSync(SqliteFile* file, int flags)
-    {
-        var rc = WriteOut(file);
-        return rc != SqliteOk ? rc : Unix(file)->xSync(file, flags);
-    }
-
-    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
-    private static int WalTruncate(SqliteFile* file, long size)
-    {
-        var rc = WriteOut(file);
-        return rc != SqliteOk ? rc : Unix(file)->xTruncate(file, size);
-    }
-
-    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
-    private static int WalFileSize(SqliteFile* file, long* size)
-    {
-        var rc = WriteOut(file);
-        return rc != SqliteOk ? rc : Unix(file)->xFileSize(file, size);
-    }
-
-    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
-    private static int WalFileControl(SqliteFile* file, int op, void* arg)
-    {
-        var rc = WriteOut(file);
-        return rc != SqliteOk ? rc : Unix(file)->xFileControl(file, op, arg);
-    }
-
-    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
-    private static int WalClose(SqliteFile* file)
-    {
-        // What is left belongs to a transaction that did not commit (a commit writes out at its sync): written or not,
-        // SQLite never reads it as committed.
-        WriteOut(file);
-        var buffer = Buffer(file);
-        var unix = Unix(file);
-        if (buffer->Data != null)
-        {
-            NativeMemory.AlignedFree(buffer->Data);
-            buffer->Data = null;
-        }
-
-        return unix->xClose(file);
-    }
-
-    // One patched copy per table of unix file methods and kind seen: in practice one of each, since every journal file,
-    // and every WAL, is opened alike.
+    // One patched copy per table of unix file methods seen: in practice one, since every journal file is opened alike.
     private static readonly Lock Patching = new();
     private static PatchedMethods* _patched;
 
-    private static PatchedMethods* Patched(IoMethods* unix, bool wal)
+    private static PatchedMethods* SplittingMethods(IoMethods* unix)
     {
         lock (Patching)
         {
             for (var p = _patched; p != null; p = p->Next)
             {
-                if (p->Unix == unix && p->Wal == wal)
+                if (p->Unix == unix)
                 {
                     return p;
                 }
             }
 
             var patched = (PatchedMethods*)NativeMemory.AllocZeroed((nuint)sizeof(PatchedMethods));
-            System.Buffer.MemoryCopy(unix, &patched->Methods, sizeof(IoMethods), MethodsBytes(unix->iVersion));
+            Buffer.MemoryCopy(unix, &patched->Methods, sizeof(IoMethods), MethodsBytes(unix->iVersion));
             patched->Methods.iVersion = Math.Min(unix->iVersion, 3); // what this copy holds
-            if (wal)
-            {
-                patched->Methods.xWrite = &WalWrite;
-                patched->Methods.xRead = &WalRead;
-                patched->Methods.xSync = &WalSync;
-                patched->Methods.xTruncate = &WalTruncate;
-                patched->Methods.xFileSize = &WalFileSize;
-                patched->Methods.xFileControl = &WalFileControl;
-                patched->Methods.xClose = &WalClose;
-            }
-            else
-            {
-                patched->Methods.xWrite = &Write;
-            }
-
+            patched->Methods.xWrite = &Write;
             patched->Unix = unix;
-            patched->Wal = wal;
             patched->Next = _patched;
             _patched = patched;
             return patched;
@@ -407,16 +208,16 @@ internal static unsafe partial class SqliteSplitWritesVfs
     private struct IoMethods
     {
         public int iVersion;
-        public delegate* unmanaged[Cdecl]<SqliteFile*, int> xClose;
-        public delegate* unmanaged[Cdecl]<SqliteFile*, byte*, int, long, int> xRead;
+        public nint xClose;
+        public nint xRead;
         public delegate* unmanaged[Cdecl]<SqliteFile*, byte*, int, long, int> xWrite;
-        public delegate* unmanaged[Cdecl]<SqliteFile*, long, int> xTruncate;
-        public delegate* unmanaged[Cdecl]<SqliteFile*, int, int> xSync;
-        public delegate* unmanaged[Cdecl]<SqliteFile*, long*, int> xFileSize;
+        public nint xTruncate;
+        public nint xSync;
+        public nint xFileSize;
         public nint xLock;
         public nint xUnlock;
         public nint xCheckReservedLock;
-        public delegate* unmanaged[Cdecl]<SqliteFile*, int, void*, int> xFileControl;
+        public nint xFileControl;
         public nint xSectorSize;
         public nint xDeviceCharacteristics;
         public nint xShmMap;
@@ -435,15 +236,5 @@ internal static unsafe partial class SqliteSplitWritesVfs
         public IoMethods Methods;
         public IoMethods* Unix;
         public PatchedMethods* Next;
-        public bool Wal;
-    }
-
-    // A gathering WAL's writes of the transaction in progress: Length bytes that belong at Start in the file.
-    [StructLayout(LayoutKind.Sequential)]
-    private struct WalBuffer
-    {
-        public byte* Data;
-        public long Start;
-        public int Length;
     }
 }
